@@ -1,0 +1,49 @@
+//! `AuthUser`: the caller of an authenticated REST route, taken from
+//! `Authorization: Bearer <access token>`. Anything else is 401.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use super::jwt::{JwtKeys, now_secs};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    pub id: i64,
+    pub username: String,
+}
+
+/// The token of an `Authorization: Bearer …` header value.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token.trim())
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
+    let keys = req
+        .app_data::<web::Data<JwtKeys>>()
+        .ok_or(ApiError::Unavailable)?;
+    let token = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .ok_or(ApiError::Unauthorized)?;
+    let claims = keys
+        .verify(token, now_secs())
+        .map_err(|_| ApiError::Unauthorized)?;
+    Ok(AuthUser {
+        id: claims.sub.parse().map_err(|_| ApiError::Unauthorized)?,
+        username: claims.name,
+    })
+}

@@ -1,0 +1,351 @@
+//! Every setting of the service, read once from flags / environment (and a
+//! `.env` file when present), validated before anything starts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Parley: authenticated, persistent chat over STOMP 1.2 / WebSocket and HTTP.
+///
+/// Every setting can be given as a flag or as the environment variable shown
+/// in brackets; a `.env` file in the working directory is read if present.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "parley", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Ask /readyz of the instance at BIND_ADDR; exit 0 on 200, 1 otherwise.
+    Healthcheck,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Listen address.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: String,
+
+    /// `postgres://…` in production; `sqlite://…` is the embedded single-node default.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://parley.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Database connection pool size.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// Redis URL for the pub/sub relay between instances; unset: in-process broker.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// HS256 key for access tokens, at least 32 bytes. Required with Postgres.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "JWT_TTL_SECS", default_value_t = 900)]
+    pub jwt_ttl_secs: u64,
+
+    /// Refresh-token lifetime in seconds.
+    #[arg(long, env = "REFRESH_TTL_SECS", default_value_t = 2_592_000)]
+    pub refresh_ttl_secs: u64,
+
+    /// Comma-separated browser origins allowed for CORS and the WebSocket Origin check; `*` allows any.
+    #[arg(
+        long,
+        env = "ALLOWED_ORIGINS",
+        default_value = "http://localhost:8080,http://127.0.0.1:8080"
+    )]
+    pub allowed_origins: String,
+
+    /// Log format: `pretty` or `json` (the filter is RUST_LOG, default `info`).
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
+    pub log_format: String,
+
+    /// Largest STOMP frame accepted, in bytes.
+    #[arg(long, env = "MAX_FRAME_BYTES", default_value_t = 65_536)]
+    pub max_frame_bytes: usize,
+
+    /// Largest chat message body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 4096)]
+    pub max_body_bytes: usize,
+
+    /// Subscriptions per WebSocket connection.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub max_subscriptions: usize,
+
+    /// Frames queued per connection before it is dropped as a slow consumer.
+    #[arg(long, env = "OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+
+    /// Messages per second per user (0 = unlimited).
+    #[arg(long, env = "SEND_RATE", default_value_t = 20)]
+    pub send_rate: u32,
+
+    /// Burst of messages per user above SEND_RATE.
+    #[arg(long, env = "SEND_BURST", default_value_t = 50)]
+    pub send_burst: u32,
+
+    /// Failed logins per username per 5 minutes before 429.
+    #[arg(long, env = "LOGIN_FAILURES_PER_USER", default_value_t = 10)]
+    pub login_failures_per_user: u32,
+
+    /// Login attempts per client IP per minute before 429.
+    #[arg(long, env = "LOGIN_ATTEMPTS_PER_IP", default_value_t = 300)]
+    pub login_attempts_per_ip: u32,
+
+    /// Seconds a new WebSocket has to send CONNECT.
+    #[arg(long, env = "CONNECT_TIMEOUT_SECS", default_value_t = 10)]
+    pub connect_timeout_secs: u64,
+
+    /// The server's own STOMP heart-beat interval in milliseconds.
+    #[arg(long, env = "HEARTBEAT_MS", default_value_t = 10_000)]
+    pub heartbeat_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("BIND_ADDR {0:?} is not a socket address like 127.0.0.1:8080")]
+    BindAddr(String),
+    #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite:")]
+    DatabaseUrl,
+    #[error("JWT_SECRET is required when DATABASE_URL is Postgres")]
+    MissingSecret,
+    #[error("JWT_SECRET must be at least 32 bytes (got {0})")]
+    ShortSecret(usize),
+    #[error("{0} must be greater than 0")]
+    Zero(&'static str),
+    #[error("ALLOWED_ORIGINS must list at least one origin or `*`")]
+    NoOrigins,
+}
+
+/// Which origins a browser may call from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+impl AllowedOrigins {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let list: Vec<String> = raw
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if list.iter().any(|s| s == "*") {
+            Ok(AllowedOrigins::Any)
+        } else if list.is_empty() {
+            Err(ConfigError::NoOrigins)
+        } else {
+            Ok(AllowedOrigins::List(list))
+        }
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            AllowedOrigins::Any => true,
+            AllowedOrigins::List(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+        }
+    }
+}
+
+/// Where the JWT secret came from.
+#[derive(Clone)]
+pub struct JwtSecret {
+    pub bytes: Vec<u8>,
+    /// True when generated at start (SQLite without JWT_SECRET).
+    pub generated: bool,
+}
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtSecret(<redacted>)")
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind_addr: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: Option<String>,
+    pub jwt_secret: JwtSecret,
+    pub jwt_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub allowed_origins: AllowedOrigins,
+    pub json_logs: bool,
+    pub limits: Limits,
+}
+
+/// Every bound of CONTRACT section 5.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_frame_bytes: usize,
+    pub max_body_bytes: usize,
+    pub max_subscriptions: usize,
+    pub outbound_queue: usize,
+    pub send_rate: u32,
+    pub send_burst: u32,
+    pub login_failures_per_user: u32,
+    pub login_attempts_per_ip: u32,
+    pub connect_timeout: Duration,
+    pub heartbeat_ms: u64,
+}
+
+impl Settings {
+    /// Checks every setting and produces the validated [`Config`].
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let bind_addr: SocketAddr = self
+            .bind_addr
+            .parse()
+            .map_err(|_| ConfigError::BindAddr(self.bind_addr.clone()))?;
+        let url = self.database_url.as_str();
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !postgres && !url.starts_with("sqlite:") {
+            return Err(ConfigError::DatabaseUrl);
+        }
+        let jwt_secret = match &self.jwt_secret {
+            Some(s) if s.len() < 32 => return Err(ConfigError::ShortSecret(s.len())),
+            Some(s) => JwtSecret {
+                bytes: s.as_bytes().to_vec(),
+                generated: false,
+            },
+            None if postgres => return Err(ConfigError::MissingSecret),
+            None => JwtSecret {
+                bytes: {
+                    use rand::RngCore;
+                    let mut b = vec![0u8; 32];
+                    rand::rngs::OsRng.fill_bytes(&mut b);
+                    b
+                },
+                generated: true,
+            },
+        };
+        for (name, v) in [
+            ("JWT_TTL_SECS", self.jwt_ttl_secs),
+            ("REFRESH_TTL_SECS", self.refresh_ttl_secs),
+            ("CONNECT_TIMEOUT_SECS", self.connect_timeout_secs),
+            ("HEARTBEAT_MS", self.heartbeat_ms),
+            ("MAX_FRAME_BYTES", self.max_frame_bytes as u64),
+            ("MAX_BODY_BYTES", self.max_body_bytes as u64),
+            ("MAX_SUBSCRIPTIONS", self.max_subscriptions as u64),
+            ("OUTBOUND_QUEUE", self.outbound_queue as u64),
+            (
+                "DATABASE_MAX_CONNECTIONS",
+                self.database_max_connections as u64,
+            ),
+            (
+                "LOGIN_FAILURES_PER_USER",
+                self.login_failures_per_user as u64,
+            ),
+            ("LOGIN_ATTEMPTS_PER_IP", self.login_attempts_per_ip as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(Config {
+            bind_addr,
+            database_url: self.database_url.clone(),
+            database_max_connections: self.database_max_connections,
+            redis_url: self.redis_url.clone().filter(|u| !u.is_empty()),
+            jwt_secret,
+            jwt_ttl: Duration::from_secs(self.jwt_ttl_secs),
+            refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
+            allowed_origins: AllowedOrigins::parse(&self.allowed_origins)?,
+            json_logs: self.log_format == "json",
+            limits: Limits {
+                max_frame_bytes: self.max_frame_bytes,
+                max_body_bytes: self.max_body_bytes,
+                max_subscriptions: self.max_subscriptions,
+                outbound_queue: self.outbound_queue,
+                send_rate: self.send_rate,
+                send_burst: self.send_burst.max(1),
+                login_failures_per_user: self.login_failures_per_user,
+                login_attempts_per_ip: self.login_attempts_per_ip,
+                connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+                heartbeat_ms: self.heartbeat_ms,
+            },
+        })
+    }
+}
+
+impl Config {
+    /// A configuration for tests and embedding: defaults, the given database,
+    /// an ephemeral port on loopback and a fixed secret.
+    pub fn for_tests(database_url: &str) -> Config {
+        let settings = Cli::parse_from(["parley"]).settings;
+        let mut config = Settings {
+            database_url: database_url.to_string(),
+            bind_addr: "127.0.0.1:0".into(),
+            jwt_secret: Some("test-secret-test-secret-test-secret!".into()),
+            ..settings
+        }
+        .validate()
+        .expect("test config is valid");
+        config.database_max_connections = 5;
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut v = vec!["parley"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap().settings
+    }
+
+    #[test]
+    fn postgres_without_secret_is_refused() {
+        let err = settings(&["--database-url", "postgres://x@h/db"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::MissingSecret);
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        let err = settings(&["--jwt-secret", "short"]).validate().unwrap_err();
+        assert_eq!(err, ConfigError::ShortSecret(5));
+    }
+
+    #[test]
+    fn bad_bind_addr_is_refused() {
+        let err = settings(&["--bind-addr", "localhost"])
+            .validate()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::BindAddr(_)));
+    }
+
+    #[test]
+    fn sqlite_without_secret_generates_one() {
+        let c = settings(&[]).validate().unwrap();
+        assert!(c.jwt_secret.generated);
+        assert_eq!(c.jwt_secret.bytes.len(), 32);
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn origins_parse() {
+        let o = AllowedOrigins::parse("http://a.test, http://b.test/").unwrap();
+        assert!(o.allows("http://b.test"));
+        assert!(!o.allows("http://c.test"));
+        assert_eq!(AllowedOrigins::parse("*").unwrap(), AllowedOrigins::Any);
+    }
+}

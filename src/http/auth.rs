@@ -1,0 +1,186 @@
+//! Sign-up, login, refresh-token rotation, logout and `/me`.
+
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{AuthUser, jwt::now_secs, password, refresh};
+use crate::domain::{Password, Username};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::{Rotation, User};
+use crate::views::UserView;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    user: UserView<'a>,
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: String,
+}
+
+/// The token response for `user` with a fresh access token.
+fn token_response(state: &AppState, user: &User, refresh_token: String) -> serde_json::Value {
+    let body = TokenResponse {
+        user: user.into(),
+        access_token: state.jwt.issue(user.id, &user.username, now_secs()),
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl_secs(),
+        refresh_token,
+    };
+    serde_json::to_value(body).expect("token response serialises")
+}
+
+/// Starts a new refresh-token family (a login) and answers with both tokens.
+async fn start_session(state: &AppState, user: &User) -> Result<serde_json::Value, ApiError> {
+    let refresh = refresh::generate();
+    let expires = chrono::Utc::now() + state.refresh_ttl;
+    state
+        .store
+        .insert_refresh_token(&refresh.hash, user.id, &refresh::new_family(), expires)
+        .await?;
+    Ok(token_response(state, user, refresh.token))
+}
+
+#[post("/auth/signup")]
+pub async fn signup(
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let Credentials { username, password } = body.into_inner();
+    let username =
+        Username::parse(&username).map_err(|m| ApiError::bad_request("invalid_username", m))?;
+    let password =
+        Password::parse(&password).map_err(|m| ApiError::bad_request("weak_password", m))?;
+    let hash = password::hash(password.expose().to_string())
+        .await
+        .map_err(ApiError::internal)?;
+    let user = state.store.create_user(username.as_str(), &hash).await?;
+    tracing::info!(user_id = user.id, username = %user.username, "user signed up");
+    Ok(HttpResponse::Created().json(start_session(&state, &user).await?))
+}
+
+#[post("/auth/login")]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let Credentials { username, password } = body.into_inner();
+    let now = Instant::now();
+    let ip = state.client_ip(&req);
+    state
+        .login_per_ip
+        .hit(&ip, now)
+        .map_err(|retry| too_many(retry, "ip"))?;
+    let user_key = username.to_lowercase();
+    state
+        .login_failures_per_user
+        .check(&user_key, now)
+        .map_err(|retry| too_many(retry, "user"))?;
+
+    // Oversized or malformed input cannot match any account; answer like a
+    // wrong password without spending a hash on it.
+    let plausible = Username::parse(&username).is_ok() && Password::parse(&password).is_ok();
+    let found = if plausible {
+        state.store.user_credentials(&username).await?
+    } else {
+        None
+    };
+    let (user, stored_hash) = match found {
+        Some((u, h)) => (Some(u), Some(h)),
+        None => (None, None),
+    };
+    let ok = if plausible {
+        password::verify(password, stored_hash)
+            .await
+            .map_err(ApiError::internal)?
+    } else {
+        false
+    };
+    match (ok, user) {
+        (true, Some(user)) => {
+            tracing::info!(user_id = user.id, "login succeeded");
+            Ok(HttpResponse::Ok().json(start_session(&state, &user).await?))
+        }
+        _ => {
+            let _ = state.login_failures_per_user.hit(&user_key, Instant::now());
+            tracing::info!("login failed");
+            Err(ApiError::InvalidCredentials)
+        }
+    }
+}
+
+fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
+    tracing::warn!(scope, "login rate limit hit");
+    ApiError::TooManyAttempts {
+        retry_after_secs: retry.as_secs().max(1),
+    }
+}
+
+#[post("/auth/refresh")]
+pub async fn rotate_refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let old = refresh::hash(&body.refresh_token);
+    let new = refresh::generate();
+    let expires = chrono::Utc::now() + state.refresh_ttl;
+    match state
+        .store
+        .rotate_refresh_token(&old, &new.hash, expires, chrono::Utc::now())
+        .await?
+    {
+        Rotation::Rotated(user) => {
+            // The store saved the new token in the old one's family.
+            Ok(HttpResponse::Ok().json(token_response(&state, &user, new.token)))
+        }
+        Rotation::Reused => {
+            tracing::warn!("refresh token reuse detected; family revoked");
+            Err(ApiError::InvalidRefreshToken)
+        }
+        Rotation::Invalid => Err(ApiError::InvalidRefreshToken),
+    }
+}
+
+#[post("/auth/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = refresh::hash(&body.refresh_token);
+    if state
+        .store
+        .revoke_refresh_family(&hash, chrono::Utc::now())
+        .await?
+    {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::InvalidRefreshToken)
+    }
+}
+
+#[get("/me")]
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .store
+        .user_by_id(user.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}

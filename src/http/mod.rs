@@ -1,0 +1,62 @@
+//! REST routes under `/api/v1` plus `/healthz` and `/readyz`. Each handler
+//! validates its input into domain types and maps failures to `ApiError`.
+
+mod auth;
+mod health;
+mod history;
+mod rooms;
+
+use actix_web::{HttpRequest, error::JsonPayloadError, web};
+
+use crate::error::ApiError;
+
+/// Largest accepted request body (CONTRACT section 2).
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(MAX_JSON_BYTES)
+            .error_handler(json_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|_, _| {
+        ApiError::bad_request("invalid_query", "malformed query string").into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+    .service(health::healthz)
+    .service(health::readyz)
+    .service(
+        web::scope("/api/v1")
+            .service(auth::signup)
+            .service(auth::login)
+            .service(auth::rotate_refresh)
+            .service(auth::logout)
+            .service(auth::me)
+            .service(rooms::create)
+            .service(rooms::list)
+            .service(rooms::get)
+            .service(rooms::join)
+            .service(rooms::list_members)
+            .service(rooms::add_member)
+            .service(history::messages),
+    );
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("invalid_request", format!("invalid JSON body: {e}"))
+        }
+        _ => ApiError::bad_request("invalid_request", "could not read the request body"),
+    };
+    api.into()
+}
+
+/// Fallback for unknown paths: the contract's JSON error shape.
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

@@ -1,0 +1,13 @@
+//! Parley: authenticated, persistent chat over STOMP 1.2 / WebSocket and HTTP.
+
+pub mod access;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod healthcheck;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod views;

@@ -1,0 +1,172 @@
+//! `Application`: binds the listener, opens the store, wires the shared
+//! state and runs the HTTP server until it is stopped.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::{App, HttpRequest, HttpServer, dev::Server, http::header, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::{JwtKeys, rate_limit::RateLimiter};
+use crate::config::{AllowedOrigins, Config};
+use crate::store::{self, DynStore};
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: DynStore,
+    pub jwt: JwtKeys,
+    pub config: Config,
+    pub refresh_ttl: chrono::Duration,
+    pub login_per_ip: RateLimiter,
+    pub login_failures_per_user: RateLimiter,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+
+    /// The peer address of the TCP connection (the load balancer's when
+    /// behind one). Used as the per-IP login limit key.
+    pub fn client_ip(&self, req: &HttpRequest) -> String {
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+impl Application {
+    /// Opens the database (running migrations), binds `config.bind_addr`
+    /// (port 0 picks a free port) and builds the server.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let store = store::connect(&config.database_url, config.database_max_connections).await?;
+        let listener = TcpListener::bind(config.bind_addr).map_err(|source| StartError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        })?;
+        crate::auth::password::warm_up();
+
+        let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
+        let limits = &config.limits;
+        let state = web::Data::new(AppState {
+            store,
+            jwt: jwt.clone(),
+            refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
+                .unwrap_or(chrono::Duration::days(30)),
+            login_per_ip: RateLimiter::new(limits.login_attempts_per_ip, Duration::from_secs(60)),
+            login_failures_per_user: RateLimiter::new(
+                limits.login_failures_per_user,
+                Duration::from_secs(300),
+            ),
+            config,
+            shutting_down: AtomicBool::new(false),
+        });
+        let jwt = web::Data::new(jwt);
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(cors(&server_state.config.allowed_origins))
+                .wrap(TracingLogger::default())
+                .app_data(server_state.clone())
+                .app_data(jwt.clone())
+                .configure(crate::http::configure)
+                .default_service(web::to(crate::http::not_found))
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            addr: port.to_string(),
+            source,
+        })?
+        .shutdown_timeout(25)
+        .disable_signals()
+        .run();
+        Ok(Application {
+            port: port.port(),
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM / SIGINT, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown signal received");
+            state.begin_shutdown();
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+
+    /// Serves until the server is stopped some other way (tests).
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn cors(origins: &AllowedOrigins) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_header("idempotency-key")
+        .allowed_header("last-event-id")
+        .max_age(3600);
+    match origins {
+        AllowedOrigins::Any => cors.allow_any_origin(),
+        AllowedOrigins::List(list) => list.iter().fold(cors, |c, o| c.allowed_origin(o)),
+    }
+}

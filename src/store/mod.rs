@@ -1,0 +1,207 @@
+//! Persistent storage: users, rooms, memberships, messages and refresh tokens.
+//!
+//! One interface ([`Store`]) with two real implementations: Postgres for
+//! production and SQLite as the embedded single-node default. [`connect`]
+//! picks one from the database URL and runs that backend's embedded
+//! migrations. The store knows nothing about HTTP or STOMP.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+pub type Timestamp = DateTime<Utc>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub id: i64,
+    pub name: String,
+    pub private: bool,
+    /// Username of the owner (the creator).
+    pub owner: String,
+    pub created_at: Timestamp,
+}
+
+/// A stored chat message. `seq` is per room, starts at 1 and rises by exactly
+/// 1 per stored message, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: i64,
+    pub room: String,
+    pub seq: i64,
+    pub sender: String,
+    pub body: String,
+    pub client_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A message to append. Names are carried along so the stored [`Message`]
+/// can be returned without another lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub room_id: i64,
+    pub room: String,
+    pub sender_id: i64,
+    pub sender: String,
+    pub body: String,
+    pub client_id: Option<String>,
+}
+
+/// Outcome of appending one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Newly stored with a fresh seq.
+    Stored(Message),
+    /// (room, sender, client_id) was already stored: this is the original
+    /// message; nothing new was stored.
+    Duplicate(Message),
+}
+
+impl Appended {
+    pub fn message(&self) -> &Message {
+        match self {
+            Appended::Stored(m) | Appended::Duplicate(m) => m,
+        }
+    }
+    pub fn into_message(self) -> Message {
+        match self {
+            Appended::Stored(m) | Appended::Duplicate(m) => m,
+        }
+    }
+}
+
+/// Which page of a room's history to read. `before` and `after` are never
+/// both set (the HTTP layer rejects that). `limit` is 1..=200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+/// A page of history, always in ascending seq order. `has_more`: more
+/// messages exist beyond the page in the paging direction (older ones for
+/// `before` and for neither, newer ones for `after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+/// Result of presenting a refresh token for rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live: it is now rotated (dead) and `new_hash` is live in
+    /// the same family.
+    Rotated(User),
+    /// The token had already been rotated: its whole family is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error("room exists")]
+    RoomExists,
+    #[error("room not found")]
+    RoomNotFound,
+    #[error("unsupported database url (expected postgres:// or sqlite:)")]
+    UnsupportedUrl,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip to the database (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// `UsernameTaken` when the name exists in any letter case.
+    async fn create_user(&self, username: &str, password_hash: &str) -> StoreResult<User>;
+    /// Case-insensitive lookup; returns the user and their password hash.
+    async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>>;
+    /// Case-insensitive lookup.
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+
+    /// Creates the room with `owner_id` as owner and first member, in one
+    /// transaction. `RoomExists` when the name is taken.
+    async fn create_room(&self, name: &str, private: bool, owner_id: i64) -> StoreResult<Room>;
+    async fn room_by_name(&self, name: &str) -> StoreResult<Option<Room>>;
+    /// Public rooms and rooms `user_id` belongs to, ordered by name.
+    async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>>;
+    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool>;
+    /// Idempotent.
+    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()>;
+    /// Members ordered by username.
+    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>>;
+
+    /// Appends many messages, possibly for several rooms, in ONE transaction.
+    /// Each room's seq range is assigned inside it (the database serialises
+    /// concurrent writers, so seq follows commit order across processes).
+    /// A message whose (room, sender, client_id) is already stored, or
+    /// appears earlier in the same batch, yields `Duplicate(original)`.
+    /// Results are in input order. Unknown room ids give `RoomNotFound`
+    /// and nothing is stored.
+    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>>;
+    async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage>;
+    /// Highest seq stored in the room (0 when empty).
+    async fn last_seq(&self, room_id: i64) -> StoreResult<i64>;
+
+    /// Stores a new refresh token (only its hash). `family` groups every
+    /// token descended from one login.
+    async fn insert_refresh_token(
+        &self,
+        token_hash: &[u8],
+        user_id: i64,
+        family: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Atomically retires `old_hash` and stores `new_hash` in its family.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        new_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Rotation>;
+    /// Revokes the token's whole family. False when the token is unknown,
+    /// expired, already rotated or revoked.
+    async fn revoke_refresh_family(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the database named by `url` (`postgres://…` or `sqlite:…`), runs its
+/// embedded migrations and returns the store.
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<DynStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            PostgresStore::connect(url, max_connections).await?,
+        ))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}

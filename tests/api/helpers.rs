@@ -1,0 +1,192 @@
+//! `spawn_app`: the real application on 127.0.0.1:0 with a fresh database,
+//! plus small HTTP helpers that speak the contract.
+
+use actix_web::web;
+use parley::config::Config;
+use parley::startup::{AppState, Application};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::db::{Backend, fresh_database};
+
+/// Expands `async fn name(backend: Backend)` into `name::postgres` and
+/// `name::sqlite` tests, so every behaviour is checked on both stores.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::db::Backend::Postgres).await
+                }
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::db::Backend::Sqlite).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub state: web::Data<AppState>,
+    pub database_url: String,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the app with a fresh database after `tweak` adjusts the config.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let database_url = fresh_database(backend).await;
+    let mut config = Config::for_tests(&database_url);
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("app builds");
+    let port = app.port();
+    let state = app.state();
+    tokio::spawn(app.run());
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        state,
+        database_url,
+    }
+}
+
+/// A signed-up user with their tokens.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub username: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: i64,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// The contract's error code, or "" when the body is not an error.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        Self::reply(resp).await
+    }
+
+    pub async fn reply(resp: reqwest::Response) -> Reply {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    /// A raw POST with any body and content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let resp = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        Self::reply(resp).await
+    }
+
+    pub async fn signup(&self, username: &str) -> Session {
+        let password = format!("pw-{username}-secret");
+        let r = self
+            .post(
+                "/api/v1/auth/signup",
+                None,
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "signup of {username}: {:?}", r.body);
+        Session {
+            username: username.to_string(),
+            password,
+            access_token: r.body["access_token"].as_str().unwrap().to_string(),
+            refresh_token: r.body["refresh_token"].as_str().unwrap().to_string(),
+            user_id: r.body["user"]["id"].as_i64().unwrap(),
+        }
+    }
+
+    pub async fn create_room(&self, owner: &Session, name: &str, private: bool) -> Value {
+        let r = self
+            .post(
+                "/api/v1/rooms",
+                Some(&owner.access_token),
+                json!({"name": name, "private": private}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "create room {name}: {:?}", r.body);
+        r.body
+    }
+
+    /// Stores `n` messages from `sender` in `room` through the storage layer.
+    pub async fn store_messages(&self, room: &str, sender: &Session, n: usize) {
+        let room = self.state.store.room_by_name(room).await.unwrap().unwrap();
+        let batch: Vec<_> = (1..=n)
+            .map(|i| parley::store::NewMessage {
+                room_id: room.id,
+                room: room.name.clone(),
+                sender_id: sender.user_id,
+                sender: sender.username.clone(),
+                body: format!("message {i}"),
+                client_id: None,
+            })
+            .collect();
+        self.state.store.append_batch(&batch).await.unwrap();
+    }
+}

@@ -1,0 +1,11 @@
+//! Black-box tests: the real app on 127.0.0.1:0, real Postgres and SQLite.
+mod db;
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod health;
+mod history;
+mod input;
+mod rooms;
+mod store;
