@@ -2,12 +2,17 @@
 
 pub mod access;
 pub mod auth;
+pub mod broker;
+pub mod chat;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod gateway;
 pub mod healthcheck;
 pub mod http;
+pub mod session;
 pub mod startup;
+pub mod stomp;
 pub mod store;
 pub mod telemetry;
 pub mod views;

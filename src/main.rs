@@ -11,7 +11,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.clone().unwrap_or(Command::Serve) {
         Command::Healthcheck => parley::healthcheck::run(&cli.settings.bind_addr),
         Command::Serve => serve(cli),
     }

@@ -2,6 +2,7 @@
 //! state and runs the HTTP server until it is stopped.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -10,12 +11,17 @@ use actix_web::{App, HttpRequest, HttpServer, dev::Server, http::header, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{JwtKeys, rate_limit::RateLimiter};
+use crate::broker::{Hub, LocalBroker};
+use crate::chat::Chat;
 use crate::config::{AllowedOrigins, Config};
 use crate::store::{self, DynStore};
 
 /// What every handler shares.
 pub struct AppState {
     pub store: DynStore,
+    pub chat: Chat,
+    /// Per-user SEND rate (None when SEND_RATE is 0).
+    pub send_limiter: Option<RateLimiter>,
     pub jwt: JwtKeys,
     pub config: Config,
     pub refresh_ttl: chrono::Duration,
@@ -76,7 +82,19 @@ impl Application {
 
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
         let limits = &config.limits;
+        let hub = Hub::new(store.clone());
+        let broker = Arc::new(LocalBroker::new(hub));
+        let send_limiter = (limits.send_rate > 0).then(|| {
+            // GCRA: a burst of SEND_BURST, refilled at SEND_RATE per second.
+            let burst = limits.send_burst.max(1);
+            RateLimiter::new(
+                burst,
+                Duration::from_secs_f64(f64::from(burst) / f64::from(limits.send_rate)),
+            )
+        });
         let state = web::Data::new(AppState {
+            chat: Chat::new(store.clone(), broker),
+            send_limiter,
             store,
             jwt: jwt.clone(),
             refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
@@ -98,6 +116,7 @@ impl Application {
                 .app_data(server_state.clone())
                 .app_data(jwt.clone())
                 .configure(crate::http::configure)
+                .service(crate::gateway::upgrade)
                 .default_service(web::to(crate::http::not_found))
         })
         .listen(listener)

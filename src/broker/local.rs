@@ -1,0 +1,36 @@
+//! The in-process broker: one instance, publish goes straight to the hub.
+
+use std::sync::Arc;
+
+use super::{Broker, Hub, Published, Subscriber, SubscriberKey};
+
+pub struct LocalBroker {
+    hub: Arc<Hub>,
+}
+
+impl LocalBroker {
+    pub fn new(hub: Arc<Hub>) -> Self {
+        LocalBroker { hub }
+    }
+}
+
+#[async_trait::async_trait]
+impl Broker for LocalBroker {
+    fn publish(&self, messages: Vec<Arc<Published>>) {
+        for m in messages {
+            self.hub.deliver(m);
+        }
+    }
+
+    async fn subscribe(&self, room_id: i64, subscriber: Subscriber) -> SubscriberKey {
+        self.hub.subscribe(room_id, subscriber).await
+    }
+
+    fn unsubscribe(&self, room_id: i64, key: SubscriberKey) {
+        self.hub.unsubscribe(room_id, key);
+    }
+
+    fn is_ready(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,107 @@
+//! Fan-out of committed messages to the subscribers of a room.
+//!
+//! [`Broker`] is the interface the send path and the gateway use: publish
+//! after commit, subscribe/unsubscribe local subscribers. [`LocalBroker`] is
+//! the in-process implementation (one instance). Both it and the Redis relay
+//! deliver through a [`Hub`], which owns the per-room ordering guarantee:
+//! each local subscriber gets each message exactly once, in seq order.
+
+mod hub;
+mod local;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
+
+use crate::stomp::{EncodedMessage, SubscriptionTag};
+use crate::store::Message;
+
+pub use hub::Hub;
+pub use local::LocalBroker;
+
+/// A committed message, encoded once for every subscriber.
+#[derive(Debug)]
+pub struct Published {
+    pub room_id: i64,
+    pub seq: i64,
+    pub message_id: i64,
+    /// `message-id` as text (also the `ack` value for client-ack subscribers).
+    pub message_id_text: String,
+    /// The message object as JSON (MESSAGE body, SSE data).
+    pub json: Bytes,
+    /// The MESSAGE frame minus the per-subscriber headers.
+    pub frame: EncodedMessage,
+}
+
+impl Published {
+    pub fn new(room_id: i64, message: &Message) -> Self {
+        let json = Bytes::from(crate::views::message_json(message));
+        let destination = format!("{}{}", crate::session::DESTINATION_PREFIX, message.room);
+        let message_id_text = message.id.to_string();
+        let seq = message.seq.to_string();
+        let frame = EncodedMessage::new(
+            &[
+                ("destination", &destination),
+                ("message-id", &message_id_text),
+                ("seq", &seq),
+                ("content-type", "application/json"),
+            ],
+            &json,
+        );
+        Published {
+            room_id,
+            seq: message.seq,
+            message_id: message.id,
+            message_id_text,
+            json,
+            frame,
+        }
+    }
+}
+
+/// How one subscription wants its MESSAGE frames.
+#[derive(Debug)]
+pub struct SubscriberTag {
+    /// The client's subscription id.
+    pub id: String,
+    pub tag: SubscriptionTag,
+    /// Client-ack modes get an `ack` header.
+    pub wants_ack: bool,
+}
+
+/// One message for one subscription, queued on its connection.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: Arc<Published>,
+    pub subscriber: Arc<SubscriberTag>,
+}
+
+/// A subscription's connection: a bounded queue, and a signal raised when
+/// the queue overflows (the connection then ends as a slow consumer; the
+/// room never waits for it).
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub tag: Arc<SubscriberTag>,
+    pub queue: mpsc::Sender<Delivery>,
+    pub overflow: Arc<Notify>,
+}
+
+/// Identifies a registered subscriber for `unsubscribe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriberKey(pub u64);
+
+#[async_trait::async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Publishes committed messages (in commit order) to every subscriber of
+    /// their rooms, on this instance and others.
+    fn publish(&self, messages: Vec<Arc<Published>>);
+    /// Registers a local subscriber of `room_id`. Every message committed
+    /// after this returns is delivered to it.
+    async fn subscribe(&self, room_id: i64, subscriber: Subscriber) -> SubscriberKey;
+    fn unsubscribe(&self, room_id: i64, key: SubscriberKey);
+    /// False while the relay between instances is down.
+    fn is_ready(&self) -> bool;
+}
+
+pub type DynBroker = Arc<dyn Broker>;

@@ -1,0 +1,106 @@
+//! The send path shared by STOMP and HTTP: authorise the sender for the
+//! room, store (assigning seq), then publish. Storing and publishing run in
+//! a task of their own, so a client that goes away mid-send cannot leave a
+//! committed message unpublished.
+
+use std::sync::Arc;
+
+use crate::access::visible_room;
+use crate::broker::{DynBroker, Published};
+use crate::domain::{ClientId, MessageBody, RoomName};
+use crate::store::{Appended, DynStore, NewMessage, Room, StoreError};
+
+/// The authenticated sender.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub user_id: i64,
+    pub username: String,
+}
+
+/// One message to post.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub room: Room,
+    pub body: MessageBody,
+    pub client_id: Option<ClientId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// Unknown room, or private and the user is not a member: the same.
+    #[error("room not found")]
+    RoomNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the send task failed")]
+    Task,
+}
+
+#[derive(Clone)]
+pub struct Chat {
+    store: DynStore,
+    broker: DynBroker,
+}
+
+impl Chat {
+    pub fn new(store: DynStore, broker: DynBroker) -> Self {
+        Chat { store, broker }
+    }
+
+    pub fn broker(&self) -> &DynBroker {
+        &self.broker
+    }
+
+    /// The room if `user` may post to / read it; joins public rooms the user
+    /// is not in yet.
+    pub async fn enter_room(&self, user_id: i64, room: &RoomName) -> Result<Room, ChatError> {
+        let found = visible_room(self.store.as_ref(), room.as_str(), user_id)
+            .await?
+            .ok_or(ChatError::RoomNotFound)?;
+        if !found.is_member {
+            self.store.add_member(found.room.id, user_id).await?;
+        }
+        Ok(found.room)
+    }
+
+    /// Stores `posts` in one transaction, then publishes the newly stored
+    /// ones. Results are in input order; a repeated client id yields the
+    /// original message (`Appended::Duplicate`), which is not published again.
+    pub async fn post(
+        &self,
+        sender: &Sender,
+        posts: Vec<Post>,
+    ) -> Result<Vec<Appended>, ChatError> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch: Vec<NewMessage> = posts
+            .into_iter()
+            .map(|p| NewMessage {
+                room_id: p.room.id,
+                room: p.room.name,
+                sender_id: sender.user_id,
+                sender: sender.username.clone(),
+                body: p.body.into_string(),
+                client_id: p.client_id.map(ClientId::into_string),
+            })
+            .collect();
+        let store = Arc::clone(&self.store);
+        let broker = Arc::clone(&self.broker);
+        tokio::spawn(async move {
+            let appended = store.append_batch(&batch).await?;
+            let fresh: Vec<Arc<Published>> = appended
+                .iter()
+                .zip(&batch)
+                .filter_map(|(a, new)| match a {
+                    Appended::Stored(m) => Some(Arc::new(Published::new(new.room_id, m))),
+                    Appended::Duplicate(_) => None,
+                })
+                .collect();
+            broker.publish(fresh);
+            Ok(appended)
+        })
+        .await
+        .map_err(|_| ChatError::Task)?
+    }
+}

@@ -1,0 +1,512 @@
+//! The per-connection STOMP state machine, pure: a client frame in, a list of
+//! [`Action`]s out. It owns the protocol rules (CONNECT negotiation,
+//! credentials, heart-beats, subscription ids and ack modes, transactions,
+//! receipts, ERROR-then-close) and validates what clients send into domain
+//! types. It never touches sockets, the database or the clock: the gateway
+//! executes the actions and reports back.
+
+use std::collections::HashMap;
+
+use crate::auth::TokenError;
+use crate::domain::{ClientId, MessageBody, RoomName};
+use crate::stomp::{ClientCommand, ClientFrame, ServerCommand, ServerFrame, Version};
+
+pub const DESTINATION_PREFIX: &str = "/topic/rooms/";
+/// Sent as `message` of the ERROR for any credential problem.
+pub const AUTH_FAILED: &str = "authentication failed";
+pub const TOKEN_EXPIRED: &str = "token expired";
+
+/// The settings the session enforces.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub max_subscriptions: usize,
+    pub max_body_bytes: usize,
+    /// The server's own heart-beat interval (the floor of both directions).
+    pub heartbeat_ms: u64,
+    /// `server` header of CONNECTED.
+    pub server: String,
+}
+
+/// Who the access token says the client is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: i64,
+    pub username: String,
+    /// Unix seconds at which the token, and so the session, expires.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    Auto,
+    Client,
+    ClientIndividual,
+}
+
+impl AckMode {
+    fn parse(s: Option<&str>) -> Option<AckMode> {
+        match s {
+            None | Some("auto") => Some(AckMode::Auto),
+            Some("client") => Some(AckMode::Client),
+            Some("client-individual") => Some(AckMode::ClientIndividual),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A validated SEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    pub room: RoomName,
+    pub body: MessageBody,
+    pub client_id: Option<ClientId>,
+    /// `receipt` header: answer with a RECEIPT once committed.
+    pub receipt: Option<String>,
+}
+
+/// A validated SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeRequest {
+    pub id: String,
+    pub room: RoomName,
+    pub ack: AckMode,
+    /// Replay stored messages with seq above this before live ones.
+    pub since_seq: Option<i64>,
+    pub receipt: Option<String>,
+}
+
+/// Heart-beat intervals agreed at CONNECT, in milliseconds (0 = none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartBeat {
+    /// How often the server sends.
+    pub send_every_ms: u64,
+    /// How often the client promised to send.
+    pub expect_every_ms: u64,
+}
+
+/// What the gateway must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this frame.
+    Frame(ServerFrame),
+    /// The session is open: switch the decoder to `version`, start the
+    /// heart-beat timers, end the session at `identity.expires_at`.
+    Connected {
+        version: Version,
+        heart_beat: HeartBeat,
+        identity: Identity,
+    },
+    /// Authorise and register a subscription (already recorded here); send
+    /// the receipt when done, or fail the session.
+    Subscribe(SubscribeRequest),
+    /// Stop delivering to subscription `id`, then send the receipt if any.
+    Unsubscribe { id: String, receipt: Option<String> },
+    /// Store these messages in one transaction, publish them, then send a
+    /// RECEIPT (with `message-id` and `seq`) for each that asked, then
+    /// `then_receipt` (a COMMIT's own receipt).
+    Store {
+        sends: Vec<SendRequest>,
+        then_receipt: Option<String>,
+    },
+    /// Close the connection (after writing any frames before this action).
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitingConnect,
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub room: RoomName,
+    pub ack: AckMode,
+}
+
+pub struct Session {
+    config: SessionConfig,
+    session_id: String,
+    phase: Phase,
+    version: Version,
+    identity: Option<Identity>,
+    subscriptions: HashMap<String, Subscription>,
+    transactions: HashMap<String, Vec<SendRequest>>,
+}
+
+/// A frame-level refusal: ERROR with this message, then close.
+struct Refusal {
+    message: String,
+    detail: Option<String>,
+    extra_header: Option<(&'static str, &'static str)>,
+}
+
+impl Refusal {
+    fn new(message: impl Into<String>) -> Self {
+        Refusal {
+            message: message.into(),
+            detail: None,
+            extra_header: None,
+        }
+    }
+    fn detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+}
+
+type Outcome = Result<Vec<Action>, Refusal>;
+
+impl Session {
+    pub fn new(config: SessionConfig, session_id: impl Into<String>) -> Self {
+        Session {
+            config,
+            session_id: session_id.into(),
+            phase: Phase::AwaitingConnect,
+            version: Version::V1_2,
+            identity: None,
+            subscriptions: HashMap::new(),
+            transactions: HashMap::new(),
+        }
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    pub fn subscription(&self, id: &str) -> Option<&Subscription> {
+        self.subscriptions.get(id)
+    }
+
+    /// Handles one client frame. `verify` checks an access token.
+    pub fn handle(
+        &mut self,
+        frame: ClientFrame,
+        verify: impl FnOnce(&str) -> Result<Identity, TokenError>,
+    ) -> Vec<Action> {
+        if self.phase == Phase::Closed {
+            return Vec::new();
+        }
+        let receipt = frame.header("receipt").map(str::to_string);
+        let outcome = match (self.phase, frame.command) {
+            (Phase::AwaitingConnect, c) if c.opens_session() => self.connect(&frame, verify),
+            (Phase::AwaitingConnect, _) => Err(Refusal::new("expected CONNECT or STOMP frame")),
+            (_, c) if c.opens_session() => Err(Refusal::new("already connected")),
+            (_, ClientCommand::Send) => self.send(&frame),
+            (_, ClientCommand::Subscribe) => self.subscribe(&frame),
+            (_, ClientCommand::Unsubscribe) => self.unsubscribe(&frame),
+            (_, ClientCommand::Ack | ClientCommand::Nack) => self.ack(&frame),
+            (_, ClientCommand::Begin) => self.begin(&frame),
+            (_, ClientCommand::Commit) => self.commit(&frame),
+            (_, ClientCommand::Abort) => self.abort(&frame),
+            (_, ClientCommand::Disconnect) => Ok(self.disconnect(receipt.as_deref())),
+            (_, _) => Err(Refusal::new("unexpected frame")),
+        };
+        match outcome {
+            Ok(actions) => actions,
+            Err(r) => self.refuse(r, receipt.as_deref()),
+        }
+    }
+
+    /// Ends the session with ERROR `message` (and `receipt-id` when the
+    /// failing frame asked for a receipt): for refusals decided outside the
+    /// session, such as an unknown room or a slow consumer.
+    pub fn fail(&mut self, message: &str, receipt: Option<&str>) -> Vec<Action> {
+        self.refuse(Refusal::new(message), receipt)
+    }
+
+    /// The CONNECT deadline passed: close unless the session is open.
+    pub fn connect_deadline_passed(&mut self) -> Vec<Action> {
+        if self.phase == Phase::AwaitingConnect {
+            self.fail("no CONNECT frame in time", None)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Called when the token's expiry time may have come: ERROR
+    /// `token expired` and close once `now` (unix seconds) reaches it.
+    pub fn check_expiry(&mut self, now: i64) -> Vec<Action> {
+        match &self.identity {
+            Some(id) if self.phase == Phase::Open && now >= id.expires_at => {
+                self.fail(TOKEN_EXPIRED, None)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// RECEIPT for a committed SEND.
+    pub fn send_receipt(receipt: &str, message_id: i64, seq: i64) -> ServerFrame {
+        ServerFrame::receipt(receipt)
+            .with_header("message-id", message_id.to_string())
+            .with_header("seq", seq.to_string())
+    }
+
+    fn refuse(&mut self, r: Refusal, receipt: Option<&str>) -> Vec<Action> {
+        self.phase = Phase::Closed;
+        let mut frame = ServerFrame::error(r.message);
+        if let Some((k, v)) = r.extra_header {
+            frame = frame.with_header(k, v);
+        }
+        if let Some(receipt) = receipt {
+            frame = frame.with_header("receipt-id", receipt);
+        }
+        if let Some(detail) = r.detail {
+            frame = frame
+                .with_header("content-type", "text/plain")
+                .with_body(detail.into_bytes());
+        }
+        vec![Action::Frame(frame), Action::Close]
+    }
+
+    fn connect(
+        &mut self,
+        frame: &ClientFrame,
+        verify: impl FnOnce(&str) -> Result<Identity, TokenError>,
+    ) -> Outcome {
+        let version = frame
+            .header("accept-version")
+            .and_then(Version::negotiate)
+            .ok_or_else(|| Refusal {
+                message: "supported STOMP versions are 1.1 and 1.2".into(),
+                detail: None,
+                extra_header: Some(("version", "1.1,1.2")),
+            })?;
+        let heart_beat = negotiate_heart_beat(frame.header("heart-beat"), self.config.heartbeat_ms)
+            .ok_or_else(|| Refusal::new("invalid heart-beat header"))?;
+        let token = frame
+            .header("Authorization")
+            .or_else(|| frame.header("authorization"))
+            .and_then(crate::auth::extractor::bearer_token)
+            .or_else(|| frame.header("passcode"))
+            .ok_or_else(|| Refusal::new(AUTH_FAILED))?;
+        let identity = verify(token).map_err(|_| Refusal::new(AUTH_FAILED))?;
+        self.version = version;
+        self.phase = Phase::Open;
+        self.identity = Some(identity.clone());
+        let connected = ServerFrame::new(ServerCommand::Connected)
+            .with_header("version", version.as_str())
+            .with_header(
+                "heart-beat",
+                format!(
+                    "{},{}",
+                    heart_beat.send_every_ms, heart_beat.expect_every_ms
+                ),
+            )
+            .with_header("session", self.session_id.clone())
+            .with_header("server", self.config.server.clone())
+            .with_header("user-name", identity.username.clone());
+        Ok(vec![
+            Action::Frame(connected),
+            Action::Connected {
+                version,
+                heart_beat,
+                identity,
+            },
+        ])
+    }
+
+    fn send(&mut self, frame: &ClientFrame) -> Outcome {
+        let room = destination_room(frame)?;
+        let body = MessageBody::parse(&frame.body, self.config.max_body_bytes)
+            .map_err(|e| Refusal::new(e.to_string()))?;
+        let client_id = frame
+            .header("client-id")
+            .map(ClientId::parse)
+            .transpose()
+            .map_err(Refusal::new)?;
+        let request = SendRequest {
+            room,
+            body,
+            client_id,
+            receipt: frame.header("receipt").map(str::to_string),
+        };
+        match frame.header("transaction") {
+            Some(tx) => {
+                let pending = self
+                    .transactions
+                    .get_mut(tx)
+                    .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
+                pending.push(request);
+                Ok(Vec::new())
+            }
+            None => Ok(vec![Action::Store {
+                sends: vec![request],
+                then_receipt: None,
+            }]),
+        }
+    }
+
+    fn subscribe(&mut self, frame: &ClientFrame) -> Outcome {
+        let id = required(frame, "id")?.to_string();
+        let room = destination_room(frame)?;
+        let ack = AckMode::parse(frame.header("ack"))
+            .ok_or_else(|| Refusal::new("ack must be auto, client or client-individual"))?;
+        let since_seq = frame
+            .header("since-seq")
+            .map(|v| v.parse::<i64>().ok().filter(|n| *n >= 0))
+            .map(|v| v.ok_or_else(|| Refusal::new("since-seq must be a non-negative integer")))
+            .transpose()?;
+        if self.subscriptions.contains_key(&id) {
+            return Err(Refusal::new(format!(
+                "subscription id {id} is already in use"
+            )));
+        }
+        if self.subscriptions.len() >= self.config.max_subscriptions {
+            return Err(Refusal::new(format!(
+                "too many subscriptions (at most {})",
+                self.config.max_subscriptions
+            )));
+        }
+        self.subscriptions.insert(
+            id.clone(),
+            Subscription {
+                room: room.clone(),
+                ack,
+            },
+        );
+        Ok(vec![Action::Subscribe(SubscribeRequest {
+            id,
+            room,
+            ack,
+            since_seq,
+            receipt: frame.header("receipt").map(str::to_string),
+        })])
+    }
+
+    fn unsubscribe(&mut self, frame: &ClientFrame) -> Outcome {
+        let id = required(frame, "id")?.to_string();
+        if self.subscriptions.remove(&id).is_none() {
+            return Err(Refusal::new(format!("no subscription with id {id}")));
+        }
+        Ok(vec![Action::Unsubscribe {
+            id,
+            receipt: frame.header("receipt").map(str::to_string),
+        }])
+    }
+
+    fn ack(&mut self, frame: &ClientFrame) -> Outcome {
+        // 1.2 acknowledges by `id` (the MESSAGE's `ack` header); 1.1 by
+        // `message-id` and `subscription`. Messages are durable in history,
+        // so nothing is redelivered: a NACK is accepted and has no effect.
+        match self.version {
+            Version::V1_2 => {
+                required(frame, "id")?;
+            }
+            _ => {
+                required(frame, "message-id")?;
+                required(frame, "subscription")?;
+            }
+        }
+        if let Some(tx) = frame.header("transaction")
+            && !self.transactions.contains_key(tx)
+        {
+            return Err(Refusal::new(format!("unknown transaction {tx}")));
+        }
+        Ok(receipt_action(frame))
+    }
+
+    fn begin(&mut self, frame: &ClientFrame) -> Outcome {
+        let tx = required(frame, "transaction")?.to_string();
+        if self.transactions.contains_key(&tx) {
+            return Err(Refusal::new(format!("transaction {tx} already started")));
+        }
+        self.transactions.insert(tx, Vec::new());
+        Ok(receipt_action(frame))
+    }
+
+    fn commit(&mut self, frame: &ClientFrame) -> Outcome {
+        let tx = required(frame, "transaction")?;
+        let sends = self
+            .transactions
+            .remove(tx)
+            .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
+        Ok(vec![Action::Store {
+            sends,
+            then_receipt: frame.header("receipt").map(str::to_string),
+        }])
+    }
+
+    fn abort(&mut self, frame: &ClientFrame) -> Outcome {
+        let tx = required(frame, "transaction")?;
+        self.transactions
+            .remove(tx)
+            .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
+        Ok(receipt_action(frame))
+    }
+
+    fn disconnect(&mut self, receipt: Option<&str>) -> Vec<Action> {
+        self.phase = Phase::Closed;
+        let mut actions: Vec<Action> = receipt
+            .map(|r| Action::Frame(ServerFrame::receipt(r)))
+            .into_iter()
+            .collect();
+        actions.push(Action::Close);
+        actions
+    }
+}
+
+fn receipt_action(frame: &ClientFrame) -> Vec<Action> {
+    frame
+        .header("receipt")
+        .map(|r| Action::Frame(ServerFrame::receipt(r)))
+        .into_iter()
+        .collect()
+}
+
+fn required<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Refusal> {
+    frame.header(name).ok_or_else(|| {
+        Refusal::new(format!(
+            "{} frame needs a {name} header",
+            frame.command.as_str()
+        ))
+    })
+}
+
+/// The room of a `/topic/rooms/{name}` destination.
+fn destination_room(frame: &ClientFrame) -> Result<RoomName, Refusal> {
+    let destination = required(frame, "destination")?;
+    destination
+        .strip_prefix(DESTINATION_PREFIX)
+        .and_then(|name| RoomName::parse(name).ok())
+        .ok_or_else(|| {
+            Refusal::new("unknown destination").detail(format!(
+                "destinations are {DESTINATION_PREFIX}{{room}}, got {destination}"
+            ))
+        })
+}
+
+/// CONTRACT section 3: for a client `heart-beat:cx,cy`, the server sends
+/// every `sx` = 0 if cy is 0 else max(server, cy), and expects the client
+/// every `sy` = 0 if cx is 0 else max(server, cx). No header means 0,0.
+/// None when the header is malformed.
+pub fn negotiate_heart_beat(header: Option<&str>, server_ms: u64) -> Option<HeartBeat> {
+    let (cx, cy) = match header {
+        None => (0, 0),
+        Some(v) => {
+            let (a, b) = v.split_once(',')?;
+            (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)
+        }
+    };
+    let pick = |c: u64| if c == 0 { 0 } else { c.max(server_ms) };
+    Some(HeartBeat {
+        send_every_ms: pick(cy),
+        expect_every_ms: pick(cx),
+    })
+}
+
+#[cfg(test)]
+mod tests;
