@@ -348,11 +348,11 @@ impl Connection {
             tag,
             last_seq: None,
         };
-        if let Some(since) = req.since_seq {
-            if let Err(flow) = self.replay(&room, &mut active, since).await {
-                self.state.chat.broker().unsubscribe(room.id, key);
-                return flow;
-            }
+        if let Some(since) = req.since_seq
+            && let Err(flow) = self.replay(&room, &mut active, since).await
+        {
+            self.state.chat.broker().unsubscribe(room.id, key);
+            return flow;
         }
         self.subscriptions.insert(req.id, active);
         self.write_receipt(req.receipt).await

@@ -34,7 +34,6 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub state: web::Data<AppState>,
-    pub database_url: String,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -58,7 +57,6 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
             .build()
             .unwrap(),
         state,
-        database_url,
     }
 }
 

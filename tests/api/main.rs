@@ -1,6 +1,5 @@
 //! Black-box tests: the real app on 127.0.0.1:0, real Postgres and SQLite.
 mod db;
-#[macro_use]
 mod helpers;
 
 mod auth;
@@ -8,4 +7,5 @@ mod health;
 mod history;
 mod input;
 mod rooms;
+mod stomp;
 mod store;

@@ -304,11 +304,6 @@ impl StompClient {
             .expect("sending a WebSocket message");
     }
 
-    /// Sends a frame built with [`frame`].
-    pub async fn send_frame(&mut self, command: &str, headers: &[(&str, &str)], body: &str) {
-        self.send(frame(command, headers, body)).await;
-    }
-
     /// SUBSCRIBE `id` to a room and wait for the subscription's RECEIPT,
     /// so nothing sent afterwards can be missed.
     pub async fn subscribe(&mut self, id: &str, room: &str) {
@@ -514,7 +509,8 @@ impl StompClient {
         for i in 0..n {
             let f = self.expect_frame().await;
             assert_eq!(
-                f.command, "MESSAGE",
+                f.command,
+                "MESSAGE",
                 "expected MESSAGE {} of {n}, got {f}",
                 i + 1
             );
@@ -567,12 +563,15 @@ impl StompClient {
                 .collect::<Vec<_>>()
                 .join(" // ")
         );
-        assert_eq!(error.command, "ERROR", "expected ERROR then close, got {error}");
+        assert_eq!(
+            error.command, "ERROR",
+            "expected ERROR then close, got {error}"
+        );
         assert!(
             error.header("message").is_some_and(|m| !m.is_empty()),
             "an ERROR must carry a `message` header: {error}"
         );
-        error
+        error.clone()
     }
 
     /// Asserts that for `wait` the server sends no frame and stays open.
@@ -592,12 +591,5 @@ impl StompClient {
                 }
             }
         }
-    }
-
-    /// Politely ends the session: DISCONNECT with a receipt, wait for it.
-    pub async fn disconnect(mut self) {
-        self.send(frame("DISCONNECT", &[("receipt", "bye")], ""))
-            .await;
-        self.expect_receipt("bye").await;
     }
 }

@@ -97,13 +97,25 @@ async fn stomp_version_is_negotiated_through_accept_version(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.signup("alice").await;
     let auth = format!("Bearer {}", alice.access_token);
-    for (offered, expected) in [("1.2", "1.2"), ("1.1", "1.1"), ("1.0,1.1,1.2", "1.2"), ("1.1,1.0", "1.1")] {
+    for (offered, expected) in [
+        ("1.2", "1.2"),
+        ("1.1", "1.1"),
+        ("1.0,1.1,1.2", "1.2"),
+        ("1.1,1.0", "1.1"),
+    ] {
         let (_c, first) = StompClient::open_and_send(
             &app,
-            connect_with(&[("accept-version", offered), ("host", "localhost"), ("Authorization", &auth)]),
+            connect_with(&[
+                ("accept-version", offered),
+                ("host", "localhost"),
+                ("Authorization", &auth),
+            ]),
         )
         .await;
-        assert_eq!(first.command, "CONNECTED", "accept-version:{offered}: {first}");
+        assert_eq!(
+            first.command, "CONNECTED",
+            "accept-version:{offered}: {first}"
+        );
         assert_eq!(
             first.header("version").as_deref(),
             Some(expected),
@@ -212,22 +224,31 @@ async fn first_frame_other_than_connect_is_an_error(backend: Backend) {
         frame("CONNECTED", &[("version", "1.2")], ""),
     ];
     for first in firsts {
-        let command = String::from_utf8_lossy(&first[..first.iter().position(|&b| b == b'\n').unwrap()]).into_owned();
+        let command =
+            String::from_utf8_lossy(&first[..first.iter().position(|&b| b == b'\n').unwrap()])
+                .into_owned();
         let mut client = StompClient::open(&app).await;
         client.send(first).await;
         let frames = client.expect_closed().await;
         assert!(
-            frames.iter().all(|f| f.command != "CONNECTED" && f.command != "RECEIPT"),
+            frames
+                .iter()
+                .all(|f| f.command != "CONNECTED" && f.command != "RECEIPT"),
             "{command} before CONNECT must not be served: {frames:?}"
         );
         assert_eq!(
-            frames.iter().map(|f| f.command.as_str()).collect::<Vec<_>>(),
+            frames
+                .iter()
+                .map(|f| f.command.as_str())
+                .collect::<Vec<_>>(),
             ["ERROR"],
             "{command} as the first frame must get an ERROR, then close"
         );
     }
     assert!(
-        super::history(&app, &alice.access_token, "general").await.is_empty(),
+        super::history(&app, &alice.access_token, "general")
+            .await
+            .is_empty(),
         "a SEND before CONNECT must store nothing"
     );
 }
@@ -294,13 +315,23 @@ async fn connect_with_forged_token_fails_authentication(backend: Backend) {
         "alice",
         now_secs(),
     );
-    assert_auth_failed(&app, connect_frame(&forged), "token signed with another key").await;
+    assert_auth_failed(
+        &app,
+        connect_frame(&forged),
+        "token signed with another key",
+    )
+    .await;
     // A real token with its signature swapped for another's.
     let real = &alice.access_token;
     let (head_claims, _) = real.rsplit_once('.').unwrap();
     let (_, other_sig) = forged.rsplit_once('.').unwrap();
     let tampered = format!("{head_claims}.{other_sig}");
-    assert_auth_failed(&app, connect_frame(&tampered), "token with a foreign signature").await;
+    assert_auth_failed(
+        &app,
+        connect_frame(&tampered),
+        "token with a foreign signature",
+    )
+    .await;
 }
 
 async fn connect_with_alg_none_token_fails_authentication(backend: Backend) {
@@ -310,7 +341,11 @@ async fn connect_with_alg_none_token_fails_authentication(backend: Backend) {
     let now = now_secs();
     let claims = json!({"sub": alice.user_id.to_string(), "name": "alice",
                         "iat": now, "exp": now + 600, "iss": "parley"});
-    let unsigned = format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(claims));
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT"})),
+        b64(claims)
+    );
     assert_auth_failed(&app, connect_frame(&unsigned), "alg:none token").await;
 }
 
@@ -328,7 +363,10 @@ async fn token_in_passcode_header_is_accepted_and_login_ignored(backend: Backend
         ]),
     )
     .await;
-    assert_eq!(first.command, "CONNECTED", "passcode:<jwt> must log in: {first}");
+    assert_eq!(
+        first.command, "CONNECTED",
+        "passcode:<jwt> must log in: {first}"
+    );
     assert_eq!(
         first.header("user-name").as_deref(),
         Some("alice"),
@@ -441,7 +479,10 @@ async fn no_sub_protocol_offered_gets_none(backend: Backend) {
 }
 
 async fn socket_without_connect_is_closed_at_the_connect_deadline(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.limits.connect_timeout = Duration::from_secs(1)).await;
+    let app = spawn_app_with(backend, |c| {
+        c.limits.connect_timeout = Duration::from_secs(1)
+    })
+    .await;
     let mut client = StompClient::open(&app).await;
     let started = Instant::now();
     let frames = client.expect_closed_within(Duration::from_secs(6)).await;
@@ -457,11 +498,20 @@ async fn socket_without_connect_is_closed_at_the_connect_deadline(backend: Backe
 }
 
 async fn connected_session_outlives_the_connect_deadline(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.limits.connect_timeout = Duration::from_secs(1)).await;
+    let app = spawn_app_with(backend, |c| {
+        c.limits.connect_timeout = Duration::from_secs(1)
+    })
+    .await;
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
     let mut client = StompClient::connect(&app, &alice.access_token).await;
-    client.expect_no_frame_for(Duration::from_millis(1500)).await;
+    client
+        .expect_no_frame_for(Duration::from_millis(1500))
+        .await;
     let receipt = client.send_chat("general", "still here", "r1").await;
-    assert_eq!(receipt.seq(), 1, "the session keeps working after the CONNECT deadline");
+    assert_eq!(
+        receipt.seq(),
+        1,
+        "the session keeps working after the CONNECT deadline"
+    );
 }

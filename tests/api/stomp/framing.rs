@@ -52,7 +52,11 @@ async fn several_frames_in_one_websocket_message_are_all_served(backend: Backend
     client.expect_command("CONNECTED").await;
     for i in 1..=3 {
         let receipt = client.expect_receipt(&format!("r{i}")).await;
-        assert_eq!(receipt.seq(), i, "frames of one message are served in order");
+        assert_eq!(
+            receipt.seq(),
+            i,
+            "frames of one message are served in order"
+        );
     }
     let stored = history(&app, &alice.access_token, "general").await;
     let bodies: Vec<_> = stored.iter().map(|m| m["body"].as_str().unwrap()).collect();
@@ -93,7 +97,10 @@ async fn frame_split_across_websocket_messages_is_reassembled(backend: Backend) 
     assert_eq!(receipt.seq(), 1);
     let stored = history(&app, &alice.access_token, "general").await;
     assert_eq!(stored.len(), 1, "exactly one message is stored: {stored:?}");
-    assert_eq!(stored[0]["body"], body, "the reassembled body is stored whole");
+    assert_eq!(
+        stored[0]["body"], body,
+        "the reassembled body is stored whole"
+    );
 }
 
 async fn binary_websocket_messages_are_accepted(backend: Backend) {
@@ -101,9 +108,7 @@ async fn binary_websocket_messages_are_accepted(backend: Backend) {
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
     let mut client = StompClient::open(&app).await;
-    client
-        .send_binary(connect_frame(&alice.access_token))
-        .await;
+    client.send_binary(connect_frame(&alice.access_token)).await;
     client.expect_command("CONNECTED").await;
     client
         .send_binary(frame(
@@ -138,7 +143,10 @@ async fn crlf_line_endings_are_accepted(backend: Backend) {
         .await;
     client.expect_receipt("r1").await;
     let stored = history(&app, &alice.access_token, "general").await;
-    assert_eq!(stored[0]["body"], "crlf", "the CR belongs to the line ending, not the body");
+    assert_eq!(
+        stored[0]["body"], "crlf",
+        "the CR belongs to the line ending, not the body"
+    );
 }
 
 async fn subscription_id_is_escaped_in_message_headers(backend: Backend) {
@@ -168,7 +176,10 @@ async fn subscription_id_is_escaped_in_message_headers(backend: Backend) {
         Some(wire_id),
         "the subscription id goes back escaped exactly as 1.2 requires: {message}"
     );
-    assert_eq!(message.header("subscription").as_deref(), Some(r"room:general\1"));
+    assert_eq!(
+        message.header("subscription").as_deref(),
+        Some(r"room:general\1")
+    );
 }
 
 async fn undefined_header_escape_is_a_fatal_error(backend: Backend) {
@@ -189,7 +200,9 @@ async fn undefined_header_escape_is_a_fatal_error(backend: Backend) {
         .await;
     client.expect_error_then_close().await;
     assert!(
-        history(&app, &alice.access_token, "general").await.is_empty(),
+        history(&app, &alice.access_token, "general")
+            .await
+            .is_empty(),
         "a frame with an undefined escape is rejected whole"
     );
 }
@@ -297,7 +310,9 @@ async fn body_with_nul_is_parsed_by_content_length_and_refused(backend: Backend)
         "the frame was read whole (by content-length), so its receipt header is known: {error}"
     );
     assert!(
-        history(&app, &alice.access_token, "general").await.is_empty(),
+        history(&app, &alice.access_token, "general")
+            .await
+            .is_empty(),
         "a body containing U+0000 is refused, and neither half is stored"
     );
 }
@@ -346,7 +361,11 @@ async fn invalid_utf8_body_is_a_fatal_error(backend: Backend) {
         ))
         .await;
     client.expect_error_then_close().await;
-    assert!(history(&app, &alice.access_token, "general").await.is_empty());
+    assert!(
+        history(&app, &alice.access_token, "general")
+            .await
+            .is_empty()
+    );
 }
 
 async fn empty_body_is_a_fatal_error(backend: Backend) {
@@ -363,7 +382,11 @@ async fn empty_body_is_a_fatal_error(backend: Backend) {
         .await;
     let error = client.expect_error_then_close().await;
     assert_eq!(error.header("receipt-id").as_deref(), Some("r1"), "{error}");
-    assert!(history(&app, &alice.access_token, "general").await.is_empty());
+    assert!(
+        history(&app, &alice.access_token, "general")
+            .await
+            .is_empty()
+    );
 }
 
 async fn body_over_max_body_bytes_is_a_fatal_error(backend: Backend) {
@@ -375,7 +398,11 @@ async fn body_over_max_body_bytes_is_a_fatal_error(backend: Backend) {
     // as bytes: 2048 × "é" is 4096 bytes.
     let at_limit = "é".repeat(2048);
     let receipt = client.send_chat("general", &at_limit, "r1").await;
-    assert_eq!(receipt.seq(), 1, "a 4096-byte body is within MAX_BODY_BYTES");
+    assert_eq!(
+        receipt.seq(),
+        1,
+        "a 4096-byte body is within MAX_BODY_BYTES"
+    );
     let over = format!("{at_limit}x");
     client
         .send(frame(
@@ -411,7 +438,11 @@ async fn frame_over_max_frame_bytes_is_a_fatal_error(backend: Backend) {
         }
     }
     client.expect_error_then_close().await;
-    assert!(history(&app, &alice.access_token, "general").await.is_empty());
+    assert!(
+        history(&app, &alice.access_token, "general")
+            .await
+            .is_empty()
+    );
 }
 
 async fn unterminated_frame_over_max_frame_bytes_is_a_fatal_error(backend: Backend) {
@@ -436,7 +467,9 @@ async fn unknown_command_is_a_fatal_error(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.signup("alice").await;
     let mut client = StompClient::connect(&app, &alice.access_token).await;
-    client.send(frame("PUBLISH", &[("receipt", "r1")], "")).await;
+    client
+        .send(frame("PUBLISH", &[("receipt", "r1")], ""))
+        .await;
     let error = client.expect_error_then_close().await;
     assert_eq!(
         error.header("receipt-id").as_deref(),

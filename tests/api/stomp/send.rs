@@ -43,14 +43,25 @@ async fn send_with_receipt_is_durable(backend: Backend) {
     );
     // Read history without waiting: a RECEIPT means it is already committed.
     let stored = history(&app, &alice.access_token, "general").await;
-    assert_eq!(stored.len(), 2, "both receipted messages are in history: {stored:?}");
-    for (receipt, message, body) in [(&first, &stored[0], "hello"), (&second, &stored[1], "again")] {
+    assert_eq!(
+        stored.len(),
+        2,
+        "both receipted messages are in history: {stored:?}"
+    );
+    for (receipt, message, body) in [
+        (&first, &stored[0], "hello"),
+        (&second, &stored[1], "again"),
+    ] {
         assert_eq!(
             message["id"].as_i64(),
             Some(receipt.message_id()),
             "RECEIPT message-id is the stored message's id"
         );
-        assert_eq!(message["seq"].as_i64(), Some(receipt.seq()), "RECEIPT seq is the stored seq");
+        assert_eq!(
+            message["seq"].as_i64(),
+            Some(receipt.seq()),
+            "RECEIPT seq is the stored seq"
+        );
         assert_eq!(message["body"], body);
         assert_eq!(message["sender"], "alice");
         assert_eq!(message["room"], "general");
@@ -109,13 +120,26 @@ async fn subscriber_gets_message_frame_with_contract_headers_and_body(backend: B
     let receipt = sender.expect_receipt("r1").await;
 
     let m = sub.expect_message().await;
-    assert_eq!(m.header("destination").as_deref(), Some("/topic/rooms/general"), "{m}");
-    assert_eq!(m.header("subscription").as_deref(), Some("sub-0"), "{m}");
-    assert_eq!(m.message_id(), receipt.message_id(), "message-id matches the RECEIPT: {m}");
-    assert_eq!(m.seq(), 1, "{m}");
-    assert_eq!(m.header("content-type").as_deref(), Some("application/json"), "{m}");
     assert_eq!(
-        m.header("content-length").and_then(|v| v.parse::<usize>().ok()),
+        m.header("destination").as_deref(),
+        Some("/topic/rooms/general"),
+        "{m}"
+    );
+    assert_eq!(m.header("subscription").as_deref(), Some("sub-0"), "{m}");
+    assert_eq!(
+        m.message_id(),
+        receipt.message_id(),
+        "message-id matches the RECEIPT: {m}"
+    );
+    assert_eq!(m.seq(), 1, "{m}");
+    assert_eq!(
+        m.header("content-type").as_deref(),
+        Some("application/json"),
+        "{m}"
+    );
+    assert_eq!(
+        m.header("content-length")
+            .and_then(|v| v.parse::<usize>().ok()),
         Some(m.body.len()),
         "content-length is the body's byte length: {m}"
     );
@@ -131,7 +155,10 @@ async fn subscriber_gets_message_frame_with_contract_headers_and_body(backend: B
     assert_eq!(body["sender"], "alice");
     assert_eq!(body["body"], "hello bob");
     assert_eq!(body["client_id"], "c-123");
-    assert!(body["created_at"].is_string(), "created_at is a timestamp: {body}");
+    assert!(
+        body["created_at"].is_string(),
+        "created_at is a timestamp: {body}"
+    );
 }
 
 async fn each_subscriber_gets_each_message_once_in_seq_order(backend: Backend) {
@@ -156,7 +183,10 @@ async fn each_subscriber_gets_each_message_once_in_seq_order(backend: Backend) {
             for i in 0..PER_SENDER {
                 c.send(frame(
                     "SEND",
-                    &[("destination", "/topic/rooms/general"), ("receipt", &format!("{name}-{i}"))],
+                    &[
+                        ("destination", "/topic/rooms/general"),
+                        ("receipt", &format!("{name}-{i}")),
+                    ],
                     format!("{name} {i}"),
                 ))
                 .await;
@@ -175,7 +205,10 @@ async fn each_subscriber_gets_each_message_once_in_seq_order(backend: Backend) {
         s.await.expect("sender task");
     }
     let stored = history(&app, &alice.access_token, "general").await;
-    assert_eq!(history_seqs(&stored), (1..=total as i64).collect::<Vec<_>>());
+    assert_eq!(
+        history_seqs(&stored),
+        (1..=total as i64).collect::<Vec<_>>()
+    );
     for (n, r) in readers.into_iter().enumerate() {
         let got = r.await.expect("subscriber task");
         assert_eq!(
@@ -184,9 +217,17 @@ async fn each_subscriber_gets_each_message_once_in_seq_order(backend: Backend) {
             "subscriber {n} must get seqs 1..={total}, each once, in order"
         );
         let ids: HashSet<i64> = got.iter().map(|m| m.message_id()).collect();
-        assert_eq!(ids.len(), total, "subscriber {n}: every message-id distinct");
+        assert_eq!(
+            ids.len(),
+            total,
+            "subscriber {n}: every message-id distinct"
+        );
         for (m, s) in got.iter().zip(&stored) {
-            assert_eq!(&m.json(), s, "subscriber {n}: delivered message equals history");
+            assert_eq!(
+                &m.json(),
+                s,
+                "subscriber {n}: delivered message equals history"
+            );
         }
     }
 }
@@ -231,9 +272,17 @@ async fn repeated_client_id_is_stored_and_delivered_once(backend: Backend) {
     sub.expect_no_frame_for(std::time::Duration::from_millis(300))
         .await;
     let stored = history(&app, &alice.access_token, "general").await;
-    assert_eq!(stored.len(), 2, "history holds the client-id message once: {stored:?}");
+    assert_eq!(
+        stored.len(),
+        2,
+        "history holds the client-id message once: {stored:?}"
+    );
     assert_eq!(stored[0]["client_id"], "retry-me");
-    assert_eq!(stored[1]["client_id"], serde_json::Value::Null, "no client-id means null");
+    assert_eq!(
+        stored[1]["client_id"],
+        serde_json::Value::Null,
+        "no client-id means null"
+    );
 }
 
 async fn client_id_over_64_chars_is_a_fatal_error(backend: Backend) {
@@ -245,7 +294,11 @@ async fn client_id_over_64_chars_is_a_fatal_error(backend: Backend) {
     client
         .send(frame(
             "SEND",
-            &[("destination", "/topic/rooms/general"), ("client-id", &ok), ("receipt", "r1")],
+            &[
+                ("destination", "/topic/rooms/general"),
+                ("client-id", &ok),
+                ("receipt", "r1"),
+            ],
             "64 is fine",
         ))
         .await;
@@ -254,7 +307,11 @@ async fn client_id_over_64_chars_is_a_fatal_error(backend: Backend) {
     client
         .send(frame(
             "SEND",
-            &[("destination", "/topic/rooms/general"), ("client-id", &too_long), ("receipt", "r2")],
+            &[
+                ("destination", "/topic/rooms/general"),
+                ("client-id", &too_long),
+                ("receipt", "r2"),
+            ],
             "65 is not",
         ))
         .await;
@@ -266,12 +323,22 @@ async fn send_to_unknown_destination_is_a_fatal_error(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
-    for dest in ["/queue/x", "/topic/general", "/topic/rooms/", "/topic/rooms/general/extra"] {
+    for dest in [
+        "/queue/x",
+        "/topic/general",
+        "/topic/rooms/",
+        "/topic/rooms/general/extra",
+    ] {
         let mut client = StompClient::connect(&app, &alice.access_token).await;
-        client.send(frame("SEND", &[("destination", dest)], "hello")).await;
+        client
+            .send(frame("SEND", &[("destination", dest)], "hello"))
+            .await;
         let frames = client.expect_closed().await;
         assert_eq!(
-            frames.iter().map(|f| f.command.as_str()).collect::<Vec<_>>(),
+            frames
+                .iter()
+                .map(|f| f.command.as_str())
+                .collect::<Vec<_>>(),
             ["ERROR"],
             "SEND to {dest} must be an ERROR, then close"
         );
@@ -279,7 +346,11 @@ async fn send_to_unknown_destination_is_a_fatal_error(backend: Backend) {
     let mut client = StompClient::connect(&app, &alice.access_token).await;
     client.send(frame("SEND", &[], "no destination")).await;
     client.expect_error_then_close().await;
-    assert!(history(&app, &alice.access_token, "general").await.is_empty());
+    assert!(
+        history(&app, &alice.access_token, "general")
+            .await
+            .is_empty()
+    );
 }
 
 async fn send_to_private_room_as_non_member_gets_the_unknown_room_error(backend: Backend) {
@@ -288,10 +359,22 @@ async fn send_to_private_room_as_non_member_gets_the_unknown_room_error(backend:
     let eve = app.signup("eve").await;
     app.create_room(&alice, "secret", true).await;
     let mut client = StompClient::connect(&app, &eve.access_token).await;
-    client.send(frame("SEND", &[("destination", &topic("secret"))], "let me in")).await;
+    client
+        .send(frame(
+            "SEND",
+            &[("destination", &topic("secret"))],
+            "let me in",
+        ))
+        .await;
     let private = client.expect_error_then_close().await;
     let mut client = StompClient::connect(&app, &eve.access_token).await;
-    client.send(frame("SEND", &[("destination", &topic("nowhere"))], "hello?")).await;
+    client
+        .send(frame(
+            "SEND",
+            &[("destination", &topic("nowhere"))],
+            "hello?",
+        ))
+        .await;
     let unknown = client.expect_error_then_close().await;
     assert_eq!(
         private.header("message"),
@@ -300,7 +383,9 @@ async fn send_to_private_room_as_non_member_gets_the_unknown_room_error(backend:
     );
     assert_eq!(private.body, unknown.body, "same ERROR body too");
     assert!(
-        history(&app, &alice.access_token, "secret").await.is_empty(),
+        history(&app, &alice.access_token, "secret")
+            .await
+            .is_empty(),
         "nothing was stored in the private room"
     );
 }
@@ -330,9 +415,15 @@ async fn disconnect_with_receipt_gets_receipt_before_close(backend: Backend) {
     app.create_room(&alice, "general", false).await;
     let mut client = StompClient::connect(&app, &alice.access_token).await;
     client.send_chat("general", "goodbye", "r1").await;
-    client.send(frame("DISCONNECT", &[("receipt", "bye-77")], "")).await;
+    client
+        .send(frame("DISCONNECT", &[("receipt", "bye-77")], ""))
+        .await;
     let frames = client.expect_closed().await;
-    assert_eq!(frames.len(), 1, "exactly the RECEIPT, then close: {frames:?}");
+    assert_eq!(
+        frames.len(),
+        1,
+        "exactly the RECEIPT, then close: {frames:?}"
+    );
     assert_eq!(frames[0].command, "RECEIPT", "{}", frames[0]);
     assert_eq!(frames[0].header("receipt-id").as_deref(), Some("bye-77"));
 }

@@ -42,7 +42,9 @@ async fn subscribe_to_unknown_or_foreign_private_room_gets_the_same_error(backen
         "a private room the user is not in looks exactly like an unknown room"
     );
     assert_eq!(errors[0].body, errors[1].body, "same ERROR body too");
-    let members = app.get("/api/v1/rooms/secret/members", &alice.access_token).await;
+    let members = app
+        .get("/api/v1/rooms/secret/members", &alice.access_token)
+        .await;
     let names: Vec<_> = members.body["members"]
         .as_array()
         .unwrap()
@@ -57,7 +59,11 @@ async fn subscribe_to_unknown_destination_is_a_fatal_error(backend: Backend) {
     let alice = app.signup("alice").await;
     let mut client = StompClient::connect(&app, &alice.access_token).await;
     client
-        .send(frame("SUBSCRIBE", &[("id", "0"), ("destination", "/queue/x")], ""))
+        .send(frame(
+            "SUBSCRIBE",
+            &[("id", "0"), ("destination", "/queue/x")],
+            "",
+        ))
         .await;
     client.expect_error_then_close().await;
 }
@@ -69,7 +75,9 @@ async fn subscribe_to_public_room_joins_it(backend: Backend) {
     app.create_room(&alice, "general", false).await;
     let mut client = StompClient::connect(&app, &bob.access_token).await;
     client.subscribe("s", "general").await;
-    let members = app.get("/api/v1/rooms/general/members", &alice.access_token).await;
+    let members = app
+        .get("/api/v1/rooms/general/members", &alice.access_token)
+        .await;
     assert_eq!(members.status, 200);
     let names: Vec<_> = members.body["members"]
         .as_array()
@@ -149,7 +157,11 @@ async fn exceeding_max_subscriptions_is_a_fatal_error(backend: Backend) {
     client
         .send(frame(
             "SUBSCRIBE",
-            &[("id", "3"), ("destination", &topic("r4")), ("receipt", "s3")],
+            &[
+                ("id", "3"),
+                ("destination", &topic("r4")),
+                ("receipt", "s3"),
+            ],
             "",
         ))
         .await;
