@@ -11,7 +11,7 @@ use actix_web::{App, HttpRequest, HttpServer, dev::Server, http::header, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{JwtKeys, rate_limit::RateLimiter};
-use crate::broker::{Hub, LocalBroker};
+use crate::broker::{DynBroker, Hub, LocalBroker, RedisBroker};
 use crate::chat::Chat;
 use crate::config::{AllowedOrigins, Config};
 use crate::store::{self, DynStore};
@@ -28,6 +28,7 @@ pub struct AppState {
     pub login_per_ip: RateLimiter,
     pub login_failures_per_user: RateLimiter,
     shutting_down: AtomicBool,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -35,8 +36,15 @@ impl AppState {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
+    /// Readiness turns 503 and every open connection is told to finish.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once shutdown has begun (for long-lived connections).
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// The peer address of the TCP connection (the load balancer's when
@@ -63,6 +71,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Redis(#[from] crate::broker::RedisUrlError),
 }
 
 impl Application {
@@ -82,8 +92,10 @@ impl Application {
 
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
         let limits = &config.limits;
-        let hub = Hub::new(store.clone());
-        let broker = Arc::new(LocalBroker::new(hub));
+        let broker: DynBroker = match &config.redis_url {
+            Some(url) => Arc::new(RedisBroker::start(url, store.clone())?),
+            None => Arc::new(LocalBroker::new(Hub::new(store.clone()))),
+        };
         let send_limiter = (limits.send_rate > 0).then(|| {
             // GCRA: a burst of SEND_BURST, refilled at SEND_RATE per second.
             let burst = limits.send_burst.max(1);
@@ -106,6 +118,7 @@ impl Application {
             ),
             config,
             shutting_down: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::channel(false).0,
         });
         let jwt = web::Data::new(jwt);
         let server_state = state.clone();
@@ -150,6 +163,9 @@ impl Application {
             wait_for_signal().await;
             tracing::info!("shutdown signal received");
             state.begin_shutdown();
+            // Connections see the signal, finish in-flight SENDs and close
+            // with 1012; the server waits for them (bounded by
+            // shutdown_timeout) after it stops accepting.
             handle.stop(true).await;
         });
         self.server.await

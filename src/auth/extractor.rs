@@ -5,19 +5,13 @@ use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
-use super::jwt::{JwtKeys, now_secs};
+use super::jwt::{JwtKeys, bearer_token, now_secs};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     pub id: i64,
     pub username: String,
-}
-
-/// The token of an `Authorization: Bearer …` header value.
-pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token.trim())
 }
 
 impl FromRequest for AuthUser {

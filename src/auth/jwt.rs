@@ -93,6 +93,14 @@ impl JwtKeys {
     }
 }
 
+/// The token of an `Authorization: Bearer …` value (REST header or STOMP
+/// CONNECT header).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 pub fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }

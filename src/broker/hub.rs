@@ -22,6 +22,9 @@ pub const GAP_WAIT: Duration = Duration::from_millis(250);
 const MAX_PENDING: usize = 4096;
 /// Largest page fetched per gap-fill query.
 const FILL_PAGE: i64 = 200;
+/// Pages read per resync (bounds the work after a long outage; the hole
+/// left beyond it is filled as later messages arrive).
+const MAX_RESYNC_PAGES: usize = 50;
 
 struct Room {
     /// The seq the subscribers expect next; None until read from the store.
@@ -182,6 +185,59 @@ impl Hub {
                 tokio::time::sleep(wait).await;
                 hub.fill_gap(room_id).await;
             });
+        }
+    }
+
+    /// Re-reads from the store whatever the room's subscribers have not been
+    /// handed yet (after the relay was away, or subscribed late).
+    pub fn resync(self: &Arc<Self>, room_id: i64) {
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            for _ in 0..MAX_RESYNC_PAGES {
+                let next = {
+                    let rooms = hub.rooms.lock().expect("hub lock");
+                    match rooms.get(&room_id).and_then(|r| r.next) {
+                        Some(next) => next,
+                        None => return,
+                    }
+                };
+                match hub.fetch_and_deliver(room_id, next, FILL_PAGE).await {
+                    Some(true) => continue,
+                    _ => return,
+                }
+            }
+        });
+    }
+
+    /// Delivers up to `limit` stored messages from seq `from` on; Some(has_more).
+    async fn fetch_and_deliver(
+        self: &Arc<Self>,
+        room_id: i64,
+        from: i64,
+        limit: i64,
+    ) -> Option<bool> {
+        let query = HistoryQuery {
+            before: None,
+            after: Some(from - 1),
+            limit,
+        };
+        match self.store.history(room_id, query).await {
+            Ok(page) => {
+                tracing::debug!(
+                    room_id,
+                    from,
+                    count = page.messages.len(),
+                    "delivering from the store"
+                );
+                for m in &page.messages {
+                    self.deliver(Arc::new(Published::new(room_id, m)));
+                }
+                Some(page.has_more)
+            }
+            Err(e) => {
+                tracing::warn!(room_id, error = %e, "reading missed messages failed");
+                None
+            }
         }
     }
 

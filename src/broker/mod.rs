@@ -8,6 +8,7 @@
 
 mod hub;
 mod local;
+mod redis;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use crate::store::Message;
 
 pub use hub::Hub;
 pub use local::LocalBroker;
+pub use redis::{RedisBroker, RedisUrlError};
 
 /// A committed message, encoded once for every subscriber.
 #[derive(Debug)]

@@ -68,6 +68,7 @@ struct Connection {
     heartbeat_send: Option<Duration>,
     heartbeat_expect: Option<Duration>,
     token_expiry: Option<tokio::time::Instant>,
+    close_reason: Option<actix_ws::CloseReason>,
 }
 
 pub async fn run(state: Arc<AppState>, ws: WsSession, stream: AggregatedMessageStream) {
@@ -111,7 +112,9 @@ async fn serve(
         heartbeat_send: None,
         heartbeat_expect: None,
         token_expiry: None,
+        close_reason: None,
     };
+    let mut shutdown = state.shutdown_signal();
     let connect_deadline = tokio::time::Instant::now() + limits.connect_timeout;
     let far = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
     let mut next_beat = far();
@@ -122,6 +125,7 @@ async fn serve(
         let reading = conn.held.is_none();
         let flow = tokio::select! {
             biased;
+            _ = shutdown.wait_for(|stopping| *stopping) => conn.shut_down().await,
             _ = conn.overflow.notified() => {
                 tracing::info!("slow consumer disconnected");
                 conn.fail("slow consumer: too many undelivered messages").await
@@ -181,6 +185,14 @@ async fn serve(
         }
     }
     conn.close().await;
+}
+
+/// Close code 1012 (service restart): clients reconnect elsewhere.
+fn restart_reason() -> actix_ws::CloseReason {
+    actix_ws::CloseReason {
+        code: actix_ws::CloseCode::Restart,
+        description: Some("server restarting".into()),
+    }
 }
 
 impl Connection {
@@ -521,13 +533,30 @@ impl Connection {
         Flow::Close
     }
 
+    /// Shutdown: what was being handled is done (select! runs a branch to
+    /// completion); a SEND still held back by the rate limit is answered
+    /// with ERROR rather than dropped silently; then close with 1012.
+    async fn shut_down(&mut self) -> Flow {
+        if let Some(held) = self.held.take() {
+            let receipt = held.header("receipt").map(str::to_string);
+            self.end(
+                "server shutting down; message not stored",
+                receipt.as_deref(),
+            )
+            .await;
+        }
+        self.close_reason = Some(restart_reason());
+        tracing::info!("closing for shutdown");
+        Flow::Close
+    }
+
     async fn close(mut self) {
         let broker = self.state.chat.broker().clone();
         for (_, sub) in self.subscriptions.drain() {
             broker.unsubscribe(sub.room_id, sub.key);
         }
         let _ = self.flush().await;
-        let _ = self.ws.close(None).await;
+        let _ = self.ws.close(self.close_reason.take()).await;
     }
 }
 

@@ -10,7 +10,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// 200 when the database answers and the instance is not shutting down.
+/// 200 when the database (and Redis, if configured) answer and the
+/// instance is not shutting down.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.is_shutting_down() {

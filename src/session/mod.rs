@@ -290,7 +290,7 @@ impl Session {
         let token = frame
             .header("Authorization")
             .or_else(|| frame.header("authorization"))
-            .and_then(crate::auth::extractor::bearer_token)
+            .and_then(crate::auth::jwt::bearer_token)
             .or_else(|| frame.header("passcode"))
             .ok_or_else(|| Refusal::new(AUTH_FAILED))?;
         let identity = verify(token).map_err(|_| Refusal::new(AUTH_FAILED))?;

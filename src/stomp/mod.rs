@@ -64,7 +64,8 @@ impl Version {
     /// in a CONNECT `accept-version` value, e.g. `"1.0,1.1,1.2"`.
     /// `None` when the client offers neither.
     pub fn negotiate(accept_version: &str) -> Option<Version> {
-        let offered = |v: Version| accept_version.split(',').any(|s| s == v.as_str());
+        // Lenient about spaces after commas, which some clients write.
+        let offered = |v: Version| accept_version.split(',').any(|s| s.trim() == v.as_str());
         [Version::V1_2, Version::V1_1]
             .into_iter()
             .find(|&v| offered(v))
@@ -80,6 +81,7 @@ mod tests {
         assert_eq!(Version::negotiate("1.0,1.1,1.2"), Some(Version::V1_2));
         assert_eq!(Version::negotiate("1.1"), Some(Version::V1_1));
         assert_eq!(Version::negotiate("1.2,1.1"), Some(Version::V1_2));
+        assert_eq!(Version::negotiate("1.0, 1.1"), Some(Version::V1_1));
         assert_eq!(Version::negotiate("1.0"), None, "1.0 alone is refused");
         assert_eq!(Version::negotiate(""), None);
         assert_eq!(Version::negotiate("1.3"), None);

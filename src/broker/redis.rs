@@ -1,0 +1,250 @@
+//! The Redis relay between instances. After commit, each message is
+//! published once to the Redis channel of its room; every instance
+//! subscribes (on ONE pub/sub connection) only to the rooms that have local
+//! subscribers, and hands what arrives to its [`Hub`], which orders by seq
+//! and drops what it already delivered (including this instance's own
+//! messages, delivered locally at publish time).
+//!
+//! If Redis goes away, local delivery goes on, `is_ready` turns false, the
+//! relay reconnects with capped exponential backoff, resubscribes, and
+//! re-reads from the database every message of its rooms committed
+//! meanwhile, so nothing stored during the outage is missed.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::{Broker, Hub, Published, Subscriber, SubscriberKey};
+use crate::store::{DynStore, Message};
+
+const CHANNEL_PREFIX: &str = "parley:room:";
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Messages waiting to be published to Redis; beyond it they are dropped
+/// from the relay (they are stored, and other instances fill the hole from
+/// the database).
+const PUBLISH_QUEUE: usize = 65_536;
+/// Messages pipelined per round trip to Redis.
+const PUBLISH_BATCH: usize = 256;
+
+fn channel(room_id: i64) -> String {
+    format!("{CHANNEL_PREFIX}{room_id}")
+}
+
+enum RoomCommand {
+    Subscribe(i64),
+    Unsubscribe(i64),
+}
+
+pub struct RedisBroker {
+    hub: Arc<Hub>,
+    publish: mpsc::Sender<Arc<Published>>,
+    ready: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid REDIS_URL: {0}")]
+pub struct RedisUrlError(#[from] redis::RedisError);
+
+impl RedisBroker {
+    /// Starts the relay tasks. Connection failures are not fatal: the relay
+    /// keeps retrying while the instance serves locally.
+    pub fn start(url: &str, store: DynStore) -> Result<Self, RedisUrlError> {
+        let client = redis::Client::open(url)?;
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let hub = Hub::with_room_watcher(store, move |room_id, active| {
+            let _ = commands_tx.send(if active {
+                RoomCommand::Subscribe(room_id)
+            } else {
+                RoomCommand::Unsubscribe(room_id)
+            });
+        });
+        let ready = Arc::new(AtomicBool::new(false));
+        let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+        tokio::spawn(publish_loop(client.clone(), publish_rx));
+        tokio::spawn(subscribe_loop(
+            client,
+            Arc::clone(&hub),
+            commands_rx,
+            Arc::clone(&ready),
+        ));
+        Ok(RedisBroker {
+            hub,
+            publish: publish_tx,
+            ready,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Broker for RedisBroker {
+    fn publish(&self, messages: Vec<Arc<Published>>) {
+        for m in messages {
+            // Local subscribers first, without waiting for the round trip.
+            self.hub.deliver(Arc::clone(&m));
+            if self.publish.try_send(m).is_err() {
+                tracing::warn!(
+                    "redis publish queue full; other instances will fill the gap from the database"
+                );
+            }
+        }
+    }
+
+    async fn subscribe(&self, room_id: i64, subscriber: Subscriber) -> SubscriberKey {
+        self.hub.subscribe(room_id, subscriber).await
+    }
+
+    fn unsubscribe(&self, room_id: i64, key: SubscriberKey) {
+        self.hub.unsubscribe(room_id, key);
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// Publishes committed messages, pipelining whatever is queued.
+async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Arc<Published>>) {
+    let mut backoff = BACKOFF_START;
+    let mut conn = loop {
+        match client.get_connection_manager().await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(error = %e, "redis publisher cannot connect; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    };
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        for m in &batch {
+            pipe.publish(channel(m.room_id), m.json.as_ref()).ignore();
+        }
+        let sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
+        if let Err(e) = sent {
+            // The messages are stored; subscribers elsewhere fill the hole
+            // from the database when the next message or reconnect comes.
+            tracing::warn!(error = %e, dropped = batch.len(), "redis publish failed");
+        }
+        batch.clear();
+    }
+}
+
+/// The one pub/sub connection of this instance: (re)connects, subscribes to
+/// the rooms with local subscribers, relays messages to the hub.
+async fn subscribe_loop(
+    client: redis::Client,
+    hub: Arc<Hub>,
+    mut commands: mpsc::UnboundedReceiver<RoomCommand>,
+    ready: Arc<AtomicBool>,
+) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(pubsub) => {
+                let (mut sink, mut stream) = pubsub.split();
+                let mut subscribed = HashSet::new();
+                let mut ok = true;
+                for room in hub.rooms() {
+                    if sink.subscribe(channel(room)).await.is_err() {
+                        ok = false;
+                        break;
+                    }
+                    subscribed.insert(room);
+                }
+                if ok {
+                    ready.store(true, Ordering::Relaxed);
+                    backoff = BACKOFF_START;
+                    tracing::info!(rooms = subscribed.len(), "redis relay connected");
+                    // Whatever was committed while we were away.
+                    for &room in &subscribed {
+                        hub.resync(room);
+                    }
+                    loop {
+                        tokio::select! {
+                            cmd = commands.recv() => {
+                                let Some(cmd) = cmd else { return };
+                                let result = match cmd {
+                                    RoomCommand::Subscribe(room) if subscribed.insert(room) => {
+                                        let r = sink.subscribe(channel(room)).await;
+                                        // Messages published before the
+                                        // SUBSCRIBE took effect: from the store.
+                                        hub.resync(room);
+                                        r
+                                    }
+                                    RoomCommand::Unsubscribe(room) if subscribed.remove(&room) => {
+                                        sink.unsubscribe(channel(room)).await
+                                    }
+                                    _ => Ok(()),
+                                };
+                                if result.is_err() {
+                                    break;
+                                }
+                            }
+                            msg = stream.next() => {
+                                let Some(msg) = msg else { break };
+                                relay(&hub, &msg);
+                            }
+                        }
+                    }
+                }
+                ready.store(false, Ordering::Relaxed);
+                tracing::warn!("redis relay disconnected; delivering locally and reconnecting");
+            }
+            Err(e) => {
+                ready.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "redis relay cannot connect");
+            }
+        }
+        // Rooms gained or lost while disconnected are picked up from
+        // hub.rooms() on reconnect; drop the stale commands.
+        while commands.try_recv().is_ok() {}
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// The message JSON as published (the contract's message object).
+#[derive(Deserialize)]
+struct WireMessage {
+    id: i64,
+    room: String,
+    seq: i64,
+    sender: String,
+    body: String,
+    client_id: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
+    let room_id = msg
+        .get_channel_name()
+        .strip_prefix(CHANNEL_PREFIX)
+        .and_then(|id| id.parse::<i64>().ok());
+    let parsed = serde_json::from_slice::<WireMessage>(msg.get_payload_bytes());
+    match (room_id, parsed) {
+        (Some(room_id), Ok(w)) => {
+            let message = Message {
+                id: w.id,
+                room: w.room,
+                seq: w.seq,
+                sender: w.sender,
+                body: w.body,
+                client_id: w.client_id,
+                created_at: w.created_at,
+            };
+            hub.deliver(Arc::new(Published::new(room_id, &message)));
+        }
+        _ => tracing::warn!(
+            channel = msg.get_channel_name(),
+            "ignoring malformed relay message"
+        ),
+    }
+}
