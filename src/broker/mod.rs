@@ -107,3 +107,45 @@ pub trait Broker: Send + Sync + 'static {
 }
 
 pub type DynBroker = Arc<dyn Broker>;
+
+/// A room's live messages for an HTTP consumer (Server-Sent Events, long
+/// polling): a bounded queue registered with the broker, unregistered when
+/// dropped.
+pub struct RoomFeed {
+    broker: DynBroker,
+    room_id: i64,
+    key: SubscriberKey,
+    pub queue: mpsc::Receiver<Delivery>,
+    /// Raised when the queue overflowed (the feed missed messages).
+    pub overflow: Arc<Notify>,
+}
+
+impl RoomFeed {
+    pub async fn open(broker: &DynBroker, room_id: i64, capacity: usize) -> Self {
+        let (tx, queue) = mpsc::channel(capacity.max(1));
+        let overflow = Arc::new(Notify::new());
+        let subscriber = Subscriber {
+            tag: Arc::new(SubscriberTag {
+                id: String::new(),
+                tag: SubscriptionTag::new(crate::stomp::Version::V1_2, ""),
+                wants_ack: false,
+            }),
+            queue: tx,
+            overflow: Arc::clone(&overflow),
+        };
+        let key = broker.subscribe(room_id, subscriber).await;
+        RoomFeed {
+            broker: Arc::clone(broker),
+            room_id,
+            key,
+            queue,
+            overflow,
+        }
+    }
+}
+
+impl Drop for RoomFeed {
+    fn drop(&mut self) {
+        self.broker.unsubscribe(self.room_id, self.key);
+    }
+}

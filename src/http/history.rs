@@ -1,15 +1,17 @@
 //! Room history: `GET /api/v1/rooms/{name}/messages?before|after&limit`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 
 use super::rooms::find_visible;
 use crate::auth::AuthUser;
+use crate::broker::RoomFeed;
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::HistoryQuery;
+use crate::store::{HistoryPage, HistoryQuery};
 use crate::views::MessageView;
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -59,6 +61,35 @@ pub fn parse_query(params: &HashMap<String, String>) -> Result<HistoryQuery, Api
     })
 }
 
+/// Longest a long poll may be held (`wait`, seconds).
+pub const MAX_WAIT_SECS: u64 = 30;
+
+/// `wait=SECS` (long polling): needs `after`, 1..=30.
+pub fn parse_wait(
+    params: &HashMap<String, String>,
+    query: &HistoryQuery,
+) -> Result<Option<Duration>, ApiError> {
+    let Some(v) = params.get("wait") else {
+        return Ok(None);
+    };
+    let secs = v
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=MAX_WAIT_SECS).contains(n))
+        .ok_or_else(|| invalid("wait must be an integer from 1 to 30"))?;
+    if query.after.is_none() {
+        return Err(invalid("wait needs after"));
+    }
+    Ok(Some(Duration::from_secs(secs)))
+}
+
+fn page_response(page: &HistoryPage) -> HttpResponse {
+    HttpResponse::Ok().json(Page {
+        messages: page.messages.iter().map(MessageView::from).collect(),
+        has_more: page.has_more,
+    })
+}
+
 #[get("/rooms/{name}/messages")]
 pub async fn messages(
     state: web::Data<AppState>,
@@ -68,10 +99,26 @@ pub async fn messages(
 ) -> Result<HttpResponse, ApiError> {
     // Validate first: the answer to a bad query must not depend on the room.
     let query = parse_query(&params)?;
-    let found = find_visible(&state, &name, &user).await?;
-    let page = state.store.history(found.room.id, query).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        messages: page.messages.iter().map(MessageView::from).collect(),
-        has_more: page.has_more,
-    }))
+    let wait = parse_wait(&params, &query)?;
+    let room_id = find_visible(&state, &name, &user).await?.room.id;
+    let Some(wait) = wait else {
+        return Ok(page_response(&state.store.history(room_id, query).await?));
+    };
+    // Long poll: listen first, then look, so a commit in between is not missed.
+    let mut feed = RoomFeed::open(state.chat.broker(), room_id, 16).await;
+    let page = state.store.history(room_id, query).await?;
+    if !page.messages.is_empty() {
+        return Ok(page_response(&page));
+    }
+    let mut shutdown = state.shutdown_signal();
+    tokio::select! {
+        _ = feed.queue.recv() => {
+            Ok(page_response(&state.store.history(room_id, query).await?))
+        }
+        _ = feed.overflow.notified() => {
+            Ok(page_response(&state.store.history(room_id, query).await?))
+        }
+        _ = tokio::time::sleep(wait) => Ok(page_response(&page)),
+        _ = shutdown.wait_for(|s| *s) => Ok(page_response(&page)),
+    }
 }

@@ -5,6 +5,7 @@ mod auth;
 mod health;
 mod history;
 mod rooms;
+mod stream;
 
 use actix_web::{HttpRequest, error::JsonPayloadError, web};
 
@@ -38,7 +39,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(rooms::join)
             .service(rooms::list_members)
             .service(rooms::add_member)
-            .service(history::messages),
+            .service(history::messages)
+            .service(stream::post_message)
+            .service(stream::events),
     );
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 mod auth;
 mod health;
 mod history;
+mod http_chat;
 mod input;
 mod rooms;
 mod stomp;

@@ -1,0 +1,237 @@
+//! Chat without WebSocket (CONTRACT section 3b): posting over HTTP and
+//! Server-Sent Events. Both use the same send path, broker and resume logic
+//! as STOMP, so messages flow between the two in both directions.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::auth::AuthUser;
+use crate::broker::RoomFeed;
+use crate::chat::{ChatError, Post, Sender};
+use crate::domain::{ClientId, MessageBody, RoomName};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::{Appended, HistoryQuery, Room};
+use crate::views::MessageView;
+
+/// Comment line interval that keeps proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Longest a POST waits for the sender's rate bucket before answering 429.
+const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
+/// Events buffered towards a slow SSE client before its stream is ended.
+const SSE_BUFFER: usize = 64;
+const REPLAY_PAGE: i64 = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    body: String,
+}
+
+/// The room for an HTTP chat route: visible to the user (joined if public).
+pub(crate) async fn enter(state: &AppState, user: &AuthUser, name: &str) -> Result<Room, ApiError> {
+    let name = RoomName::parse(name).map_err(|_| ApiError::RoomNotFound)?;
+    state
+        .chat
+        .enter_room(user.id, &name)
+        .await
+        .map_err(chat_error)
+}
+
+fn chat_error(e: ChatError) -> ApiError {
+    match e {
+        ChatError::RoomNotFound => ApiError::RoomNotFound,
+        ChatError::Store(s) => s.into(),
+        ChatError::Task => ApiError::Unavailable,
+    }
+}
+
+#[post("/rooms/{name}/messages")]
+pub async fn post_message(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: AuthUser,
+    name: web::Path<String>,
+    body: web::Json<NewMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| ClientId::parse(s).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1-64 characters",
+                    )
+                })
+        })
+        .transpose()?;
+    let body = MessageBody::parse(body.body.as_bytes(), state.config.limits.max_body_bytes)
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let room = enter(&state, &user, &name).await?;
+    if let Some(limiter) = &state.send_limiter
+        && let Err(wait) = limiter.hit(&user.id.to_string(), Instant::now())
+    {
+        // Backpressure as on STOMP: hold the request until the bucket
+        // refills, unless that would take unreasonably long.
+        if wait > MAX_RATE_WAIT {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        tokio::time::sleep(wait).await;
+    }
+    let sender = Sender {
+        user_id: user.id,
+        username: user.username.clone(),
+    };
+    let post = Post {
+        room,
+        body,
+        client_id,
+    };
+    let appended = state
+        .chat
+        .post(&sender, vec![post])
+        .await
+        .map_err(chat_error)?
+        .pop()
+        .ok_or(ApiError::Unavailable)?;
+    Ok(match &appended {
+        Appended::Stored(m) => HttpResponse::Created().json(MessageView::from(m)),
+        Appended::Duplicate(m) => HttpResponse::Ok().json(MessageView::from(m)),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    since_seq: Option<String>,
+}
+
+fn sse_event(seq: i64, json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 40);
+    out.extend_from_slice(format!("id: {seq}\nevent: message\ndata: ").as_bytes());
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+#[get("/rooms/{name}/events")]
+pub async fn events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: AuthUser,
+    name: web::Path<String>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let since = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| query.since_seq.clone())
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        "Last-Event-ID / since_seq must be a non-negative integer",
+                    )
+                })
+        })
+        .transpose()?;
+    let room = enter(&state, &user, &name).await?;
+    // Register before reading history: every message is in one or the other.
+    let feed = RoomFeed::open(
+        state.chat.broker(),
+        room.id,
+        state.config.limits.outbound_queue,
+    )
+    .await;
+    let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = pump_events(&state, room, feed, since, &tx).await {
+            tracing::debug!(reason = e, "event stream ended");
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, Infallible>(chunk), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// Replays from `since`, then forwards live messages, with keep-alives,
+/// until the client leaves, falls behind, or the server shuts down.
+async fn pump_events(
+    state: &AppState,
+    room: Room,
+    mut feed: RoomFeed,
+    since: Option<i64>,
+    tx: &mpsc::Sender<Bytes>,
+) -> Result<(), &'static str> {
+    let send = |chunk: Bytes| async move { tx.send(chunk).await.map_err(|_| "client gone") };
+    send(Bytes::from_static(b"retry: 2000\n: connected\n\n")).await?;
+    let mut last = since;
+    if let Some(mut cursor) = since {
+        loop {
+            let page = state
+                .store
+                .history(
+                    room.id,
+                    HistoryQuery {
+                        before: None,
+                        after: Some(cursor),
+                        limit: REPLAY_PAGE,
+                    },
+                )
+                .await
+                .map_err(|_| "replay failed")?;
+            for m in &page.messages {
+                let json = crate::views::message_json(m);
+                send(sse_event(m.seq, &json)).await?;
+                cursor = m.seq;
+            }
+            last = Some(cursor);
+            if !page.has_more {
+                break;
+            }
+        }
+    }
+    let mut shutdown = state.shutdown_signal();
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    keep_alive.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return Err("shutdown"),
+            _ = feed.overflow.notified() => return Err("slow consumer"),
+            _ = tx.closed() => return Err("client gone"),
+            _ = keep_alive.tick() => send(Bytes::from_static(b": keep-alive\n\n")).await?,
+            delivery = feed.queue.recv() => {
+                let Some(d) = delivery else { return Err("feed closed") };
+                if last.is_some_and(|l| d.message.seq <= l) {
+                    continue; // already sent by the replay
+                }
+                last = Some(d.message.seq);
+                send(sse_event(d.message.seq, &d.message.json)).await?;
+            }
+        }
+    }
+}
