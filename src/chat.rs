@@ -87,8 +87,11 @@ impl Chat {
             .collect();
         let store = Arc::clone(&self.store);
         let broker = Arc::clone(&self.broker);
+        let started = std::time::Instant::now();
         tokio::spawn(async move {
             let appended = store.append_batch(&batch).await?;
+            metrics::histogram!(crate::metrics::SEND_TO_COMMIT)
+                .record(started.elapsed().as_secs_f64());
             let fresh: Vec<Arc<Published>> = appended
                 .iter()
                 .zip(&batch)
@@ -97,6 +100,7 @@ impl Chat {
                     Appended::Duplicate(_) => None,
                 })
                 .collect();
+            metrics::counter!(crate::metrics::MESSAGES_STORED).increment(fresh.len() as u64);
             broker.publish(fresh);
             Ok(appended)
         })

@@ -10,6 +10,7 @@ pub mod error;
 pub mod gateway;
 pub mod healthcheck;
 pub mod http;
+pub mod metrics;
 pub mod session;
 pub mod startup;
 pub mod stomp;

@@ -89,6 +89,7 @@ impl Application {
             source,
         })?;
         crate::auth::password::warm_up();
+        crate::metrics::handle();
 
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
         let limits = &config.limits;

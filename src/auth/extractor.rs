@@ -33,9 +33,10 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
         .ok_or(ApiError::Unauthorized)?;
-    let claims = keys
-        .verify(token, now_secs())
-        .map_err(|_| ApiError::Unauthorized)?;
+    let claims = keys.verify(token, now_secs()).map_err(|_| {
+        crate::metrics::auth_failure("rest_token_invalid");
+        ApiError::Unauthorized
+    })?;
     Ok(AuthUser {
         id: claims.sub.parse().map_err(|_| ApiError::Unauthorized)?,
         username: claims.name,

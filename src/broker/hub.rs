@@ -286,6 +286,9 @@ impl Hub {
 /// Queues the message on every subscriber; a full queue marks that
 /// subscriber a slow consumer (it is told, and dropped from the room).
 fn fan_out(subscribers: &mut Vec<(SubscriberKey, Subscriber)>, message: &Arc<Published>) {
+    metrics::histogram!(crate::metrics::COMMIT_TO_DELIVER)
+        .record(message.born.elapsed().as_secs_f64());
+    metrics::counter!(crate::metrics::DELIVERIES).increment(subscribers.len() as u64);
     subscribers.retain(|(_, s)| {
         let delivery = Delivery {
             message: Arc::clone(message),

@@ -34,6 +34,8 @@ pub struct Published {
     pub json: Bytes,
     /// The MESSAGE frame minus the per-subscriber headers.
     pub frame: EncodedMessage,
+    /// When this instance built it (right after commit, or on relay arrival).
+    pub born: std::time::Instant,
 }
 
 impl Published {
@@ -58,6 +60,7 @@ impl Published {
             message_id_text,
             json,
             frame,
+            born: std::time::Instant::now(),
         }
     }
 }

@@ -161,6 +161,7 @@ async fn subscribe_loop(
                 }
                 if ok {
                     ready.store(true, Ordering::Relaxed);
+                    metrics::gauge!(crate::metrics::RELAY_CONNECTED).set(1.0);
                     backoff = BACKOFF_START;
                     tracing::info!(rooms = subscribed.len(), "redis relay connected");
                     // Whatever was committed while we were away.
@@ -196,10 +197,12 @@ async fn subscribe_loop(
                     }
                 }
                 ready.store(false, Ordering::Relaxed);
+                metrics::gauge!(crate::metrics::RELAY_CONNECTED).set(0.0);
                 tracing::warn!("redis relay disconnected; delivering locally and reconnecting");
             }
             Err(e) => {
                 ready.store(false, Ordering::Relaxed);
+                metrics::gauge!(crate::metrics::RELAY_CONNECTED).set(0.0);
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "redis relay cannot connect");
             }
         }
@@ -231,6 +234,10 @@ fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
     let parsed = serde_json::from_slice::<WireMessage>(msg.get_payload_bytes());
     match (room_id, parsed) {
         (Some(room_id), Ok(w)) => {
+            let lag = (chrono::Utc::now() - w.created_at)
+                .num_microseconds()
+                .unwrap_or(0);
+            metrics::histogram!(crate::metrics::RELAY_LAG).record(lag.max(0) as f64 / 1e6);
             let message = Message {
                 id: w.id,
                 room: w.room,

@@ -83,6 +83,7 @@ async fn serve(
     mut stream: AggregatedMessageStream,
     session_id: String,
 ) {
+    let _gauge = crate::metrics::ConnectionGauge::open("websocket");
     let limits = &state.config.limits;
     let (queue_tx, mut queue_rx) = mpsc::channel(limits.outbound_queue);
     let config = SessionConfig {
@@ -128,6 +129,7 @@ async fn serve(
             _ = shutdown.wait_for(|stopping| *stopping) => conn.shut_down().await,
             _ = conn.overflow.notified() => {
                 tracing::info!("slow consumer disconnected");
+                metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
                 conn.fail("slow consumer: too many undelivered messages").await
             }
             _ = sleep_until(connect_deadline), if !open && !conn.session.is_closed() => {
@@ -136,6 +138,9 @@ async fn serve(
             }
             _ = sleep_until(conn.token_expiry.unwrap_or_else(far)), if conn.token_expiry.is_some() => {
                 let actions = conn.session.check_expiry(now_secs());
+                if !actions.is_empty() {
+                    crate::metrics::auth_failure("session_expired");
+                }
                 if actions.is_empty() {
                     // Clock granularity: check again in a moment.
                     conn.token_expiry = Some(tokio::time::Instant::now() + Duration::from_millis(200));
@@ -237,10 +242,13 @@ impl Connection {
             if frame.command == ClientCommand::Send
                 && let Some(wait) = self.send_rate_wait()
             {
+                crate::metrics::rate_limited("send");
                 self.held = Some(frame);
                 self.resume_at = Some(tokio::time::Instant::now() + wait);
                 return Flow::Continue;
             }
+            metrics::counter!(crate::metrics::FRAMES_IN, "command" => frame.command.as_str())
+                .increment(1);
             let state = Arc::clone(&self.state);
             let actions = self
                 .session
@@ -432,8 +440,9 @@ impl Connection {
                 for (receipt, a) in receipts.into_iter().zip(appended) {
                     if let Some(r) = receipt {
                         let m = a.message();
-                        Session::send_receipt(&r, m.id, m.seq)
-                            .encode_into(self.session.version(), &mut self.out);
+                        let frame = Session::send_receipt(&r, m.id, m.seq);
+                        count_out(&frame);
+                        frame.encode_into(self.session.version(), &mut self.out);
                     }
                 }
                 self.write_receipt(then_receipt).await
@@ -449,12 +458,15 @@ impl Connection {
 
     async fn write_receipt(&mut self, receipt: Option<String>) -> Flow {
         if let Some(r) = receipt {
-            ServerFrame::receipt(r).encode_into(self.session.version(), &mut self.out);
+            let frame = ServerFrame::receipt(r);
+            count_out(&frame);
+            frame.encode_into(self.session.version(), &mut self.out);
         }
         self.flush().await
     }
 
     async fn write_frame(&mut self, frame: &ServerFrame) -> Flow {
+        count_out(frame);
         frame.encode_into(self.session.version(), &mut self.out);
         self.flush().await
     }
@@ -491,6 +503,7 @@ impl Connection {
             .then_some(d.message.message_id_text.as_str());
         d.message.frame.write_for(&sub.tag.tag, ack, &mut self.out);
         sub.last_seq = Some(d.message.seq);
+        metrics::counter!(crate::metrics::FRAMES_OUT, "command" => "MESSAGE").increment(1);
     }
 
     /// Sends whatever is buffered as one WebSocket text message.
@@ -526,6 +539,7 @@ impl Connection {
     async fn end(&mut self, message: &str, receipt: Option<&str>) -> Flow {
         for action in self.session.fail(message, receipt) {
             if let Action::Frame(frame) = action {
+                count_out(&frame);
                 frame.encode_into(self.session.version(), &mut self.out);
             }
         }
@@ -560,8 +574,17 @@ impl Connection {
     }
 }
 
+fn count_out(frame: &ServerFrame) {
+    metrics::counter!(crate::metrics::FRAMES_OUT, "command" => frame.command.as_str()).increment(1);
+}
+
 fn verify_token(state: &AppState, token: &str) -> Result<Identity, crate::auth::TokenError> {
-    let claims = state.jwt.verify(token, now_secs())?;
+    let claims = state.jwt.verify(token, now_secs()).inspect_err(|e| {
+        crate::metrics::auth_failure(match e {
+            crate::auth::TokenError::Expired => "stomp_token_expired",
+            crate::auth::TokenError::Invalid => "stomp_token_invalid",
+        })
+    })?;
     Ok(Identity {
         user_id: claims
             .sub

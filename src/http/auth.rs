@@ -87,12 +87,12 @@ pub async fn login(
     state
         .login_per_ip
         .hit(&ip, now)
-        .map_err(|retry| too_many(retry, "ip"))?;
+        .map_err(|retry| too_many(retry, "login_ip"))?;
     let user_key = username.to_lowercase();
     state
         .login_failures_per_user
         .check(&user_key, now)
-        .map_err(|retry| too_many(retry, "user"))?;
+        .map_err(|retry| too_many(retry, "login_user"))?;
 
     // Oversized or malformed input cannot match any account; answer like a
     // wrong password without spending a hash on it.
@@ -120,6 +120,7 @@ pub async fn login(
         }
         _ => {
             let _ = state.login_failures_per_user.hit(&user_key, Instant::now());
+            crate::metrics::auth_failure("invalid_credentials");
             tracing::info!("login failed");
             Err(ApiError::InvalidCredentials)
         }
@@ -127,6 +128,7 @@ pub async fn login(
 }
 
 fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
+    crate::metrics::rate_limited(scope);
     tracing::warn!(scope, "login rate limit hit");
     ApiError::TooManyAttempts {
         retry_after_secs: retry.as_secs().max(1),

@@ -4,6 +4,7 @@
 mod auth;
 mod health;
 mod history;
+mod metrics;
 mod rooms;
 mod stream;
 
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
     .service(health::healthz)
     .service(health::readyz)
+    .service(metrics::scrape)
     .service(
         web::scope("/api/v1")
             .service(auth::signup)

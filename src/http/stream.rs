@@ -80,6 +80,7 @@ pub async fn post_message(
     if let Some(limiter) = &state.send_limiter
         && let Err(wait) = limiter.hit(&user.id.to_string(), Instant::now())
     {
+        crate::metrics::rate_limited("send");
         // Backpressure as on STOMP: hold the request until the bucket
         // refills, unless that would take unreasonably long.
         if wait > MAX_RATE_WAIT {
@@ -187,6 +188,7 @@ async fn pump_events(
     since: Option<i64>,
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<(), &'static str> {
+    let _gauge = crate::metrics::ConnectionGauge::open("sse");
     let send = |chunk: Bytes| async move { tx.send(chunk).await.map_err(|_| "client gone") };
     send(Bytes::from_static(b"retry: 2000\n: connected\n\n")).await?;
     let mut last = since;

@@ -225,6 +225,9 @@ impl Session {
     /// failing frame asked for a receipt): for refusals decided outside the
     /// session, such as an unknown room or a slow consumer.
     pub fn fail(&mut self, message: &str, receipt: Option<&str>) -> Vec<Action> {
+        if self.phase == Phase::Closed {
+            return Vec::new();
+        }
         self.refuse(Refusal::new(message), receipt)
     }
 

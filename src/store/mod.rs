@@ -135,6 +135,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip to the database (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
+    /// (open, idle) connections of the pool, for metrics.
+    fn pool_stats(&self) -> (u32, usize);
 
     /// `UsernameTaken` when the name exists in any letter case.
     async fn create_user(&self, username: &str, password_hash: &str) -> StoreResult<User>;

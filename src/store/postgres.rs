@@ -269,6 +269,10 @@ async fn revoke_family(conn: &mut PgConnection, family: &str, now: Timestamp) ->
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.pool.execute("SELECT 1").await?;
         Ok(())

@@ -266,6 +266,10 @@ async fn revoke_family(conn: &mut SqliteConnection, family: &str, now: i64) -> S
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.pool.execute("SELECT 1").await?;
         Ok(())

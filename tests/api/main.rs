@@ -7,6 +7,7 @@ mod health;
 mod history;
 mod http_chat;
 mod input;
+mod metrics;
 mod rooms;
 mod stomp;
 mod store;

@@ -1,7 +1,7 @@
 //! STOMP 1.2 over WebSocket (`GET /ws`): CONTRACT sections 3, 4 and 5, as a
 //! client sees them. Every test talks raw frames through [`client`].
 
-mod client;
+pub mod client;
 
 mod connect;
 mod expiry;

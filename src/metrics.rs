@@ -1,0 +1,110 @@
+//! Prometheus metrics: the recorder (installed once per process) and the
+//! names every module records under, so the README's list has one source.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const CONNECTIONS_OPEN: &str = "parley_connections_open";
+pub const FRAMES_IN: &str = "parley_stomp_frames_in_total";
+pub const FRAMES_OUT: &str = "parley_stomp_frames_out_total";
+pub const MESSAGES_STORED: &str = "parley_messages_stored_total";
+pub const DELIVERIES: &str = "parley_deliveries_total";
+pub const SEND_TO_COMMIT: &str = "parley_send_to_commit_seconds";
+pub const COMMIT_TO_DELIVER: &str = "parley_commit_to_deliver_seconds";
+pub const DB_POOL_IN_USE: &str = "parley_db_pool_connections_in_use";
+pub const DB_POOL_SIZE: &str = "parley_db_pool_connections";
+pub const RELAY_CONNECTED: &str = "parley_redis_relay_connected";
+pub const RELAY_LAG: &str = "parley_redis_relay_lag_seconds";
+pub const SLOW_CONSUMERS: &str = "parley_slow_consumer_disconnects_total";
+pub const AUTH_FAILURES: &str = "parley_auth_failures_total";
+pub const RATE_LIMITED: &str = "parley_rate_limit_hits_total";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
+
+/// The process-wide Prometheus recorder (installed on first use).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("valid buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed (not in this binary).
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        "Open client connections by kind (websocket, sse)."
+    );
+    describe_counter!(FRAMES_IN, "STOMP frames received, by command.");
+    describe_counter!(FRAMES_OUT, "STOMP frames sent, by command.");
+    describe_counter!(MESSAGES_STORED, "Chat messages committed to the database.");
+    describe_counter!(
+        DELIVERIES,
+        "Messages handed to subscribers (fan-out, one per subscriber)."
+    );
+    describe_histogram!(
+        SEND_TO_COMMIT,
+        Unit::Seconds,
+        "From a send reaching the send path to its commit."
+    );
+    describe_histogram!(
+        COMMIT_TO_DELIVER,
+        Unit::Seconds,
+        "From commit to the message being queued for this instance's subscribers."
+    );
+    describe_gauge!(DB_POOL_IN_USE, "Database connections in use.");
+    describe_gauge!(DB_POOL_SIZE, "Database connections open.");
+    describe_gauge!(
+        RELAY_CONNECTED,
+        "1 while the Redis relay is connected (absent without REDIS_URL)."
+    );
+    describe_histogram!(
+        RELAY_LAG,
+        Unit::Seconds,
+        "From commit on another instance to arrival here through Redis."
+    );
+    describe_counter!(
+        SLOW_CONSUMERS,
+        "Connections closed because their outbound queue overflowed."
+    );
+    describe_counter!(AUTH_FAILURES, "Authentication failures, by reason.");
+    describe_counter!(
+        RATE_LIMITED,
+        "Rate-limit hits, by limit (login_ip, login_user, send)."
+    );
+}
+
+/// Counts an open connection of `kind` until dropped.
+pub struct ConnectionGauge(&'static str);
+
+impl ConnectionGauge {
+    pub fn open(kind: &'static str) -> Self {
+        metrics::gauge!(CONNECTIONS_OPEN, "kind" => kind).increment(1.0);
+        ConnectionGauge(kind)
+    }
+}
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        metrics::gauge!(CONNECTIONS_OPEN, "kind" => self.0).decrement(1.0);
+    }
+}
+
+pub fn auth_failure(reason: &'static str) {
+    metrics::counter!(AUTH_FAILURES, "reason" => reason).increment(1);
+}
+
+pub fn rate_limited(limit: &'static str) {
+    metrics::counter!(RATE_LIMITED, "limit" => limit).increment(1);
+}
