@@ -1,12 +1,16 @@
 //! The send path shared by STOMP and HTTP: authorise the sender for the
-//! room, store (assigning seq), then publish. Storing and publishing run in
-//! a task of their own, so a client that goes away mid-send cannot leave a
+//! room, store (assigning seq, grouped with concurrent sends by the
+//! [`Committer`]), then publish. Storing and publishing run in the
+//! committer's tasks, so a client that goes away mid-send cannot leave a
 //! committed message unpublished.
 
 use std::sync::Arc;
 
 use crate::access::visible_room;
-use crate::broker::{DynBroker, Published};
+use tokio::sync::oneshot;
+
+use crate::broker::DynBroker;
+use crate::committer::{CommitResult, CommitSettings, Committer};
 use crate::domain::{ClientId, MessageBody, RoomName};
 use crate::store::{Appended, DynStore, NewMessage, Room, StoreError};
 
@@ -40,11 +44,20 @@ pub enum ChatError {
 pub struct Chat {
     store: DynStore,
     broker: DynBroker,
+    committer: Committer,
 }
 
+/// Where the result of a submitted send arrives.
+pub type PendingPost = oneshot::Receiver<CommitResult>;
+
 impl Chat {
-    pub fn new(store: DynStore, broker: DynBroker) -> Self {
-        Chat { store, broker }
+    pub fn new(store: DynStore, broker: DynBroker, commit: CommitSettings) -> Self {
+        let committer = Committer::start(Arc::clone(&store), Arc::clone(&broker), commit);
+        Chat {
+            store,
+            broker,
+            committer,
+        }
     }
 
     pub fn broker(&self) -> &DynBroker {
@@ -63,17 +76,22 @@ impl Chat {
         Ok(found.room)
     }
 
-    /// Stores `posts` in one transaction, then publishes the newly stored
-    /// ones. Results are in input order; a repeated client id yields the
-    /// original message (`Appended::Duplicate`), which is not published again.
-    pub async fn post(
-        &self,
-        sender: &Sender,
-        posts: Vec<Post>,
-    ) -> Result<Vec<Appended>, ChatError> {
+    /// Stores `posts` in one transaction (grouped with other senders'),
+    /// then publishes the newly stored ones. Results are in input order; a
+    /// repeated client id yields the original message
+    /// (`Appended::Duplicate`), which is not published again.
+    pub async fn post(&self, sender: &Sender, posts: Vec<Post>) -> Result<Vec<Appended>, ChatError> {
         if posts.is_empty() {
             return Ok(Vec::new());
         }
+        let pending = self.submit(sender, posts).await;
+        Ok(pending.await.map_err(|_| ChatError::Task)??)
+    }
+
+    /// Queues `posts` for commit without waiting for it: a connection can
+    /// pipeline its SENDs and still answer them in order. Committing and
+    /// publishing go on even if the caller goes away.
+    pub async fn submit(&self, sender: &Sender, posts: Vec<Post>) -> PendingPost {
         let batch: Vec<NewMessage> = posts
             .into_iter()
             .map(|p| NewMessage {
@@ -85,26 +103,6 @@ impl Chat {
                 client_id: p.client_id.map(ClientId::into_string),
             })
             .collect();
-        let store = Arc::clone(&self.store);
-        let broker = Arc::clone(&self.broker);
-        let started = std::time::Instant::now();
-        tokio::spawn(async move {
-            let appended = store.append_batch(&batch).await?;
-            metrics::histogram!(crate::metrics::SEND_TO_COMMIT)
-                .record(started.elapsed().as_secs_f64());
-            let fresh: Vec<Arc<Published>> = appended
-                .iter()
-                .zip(&batch)
-                .filter_map(|(a, new)| match a {
-                    Appended::Stored(m) => Some(Arc::new(Published::new(new.room_id, m))),
-                    Appended::Duplicate(_) => None,
-                })
-                .collect();
-            metrics::counter!(crate::metrics::MESSAGES_STORED).increment(fresh.len() as u64);
-            broker.publish(fresh);
-            Ok(appended)
-        })
-        .await
-        .map_err(|_| ChatError::Task)?
+        self.committer.submit(batch).await
     }
 }

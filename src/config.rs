@@ -112,6 +112,18 @@ pub struct Settings {
     /// The server's own STOMP heart-beat interval in milliseconds.
     #[arg(long, env = "HEARTBEAT_MS", default_value_t = 10_000)]
     pub heartbeat_ms: u64,
+
+    /// Group commit: most messages stored per database transaction.
+    #[arg(long, env = "COMMIT_BATCH_MAX", default_value_t = 512)]
+    pub commit_batch_max: usize,
+
+    /// Group commit: microseconds a batch waits for more messages (0: take what is queued).
+    #[arg(long, env = "COMMIT_LINGER_MICROS", default_value_t = 0)]
+    pub commit_linger_micros: u64,
+
+    /// Group commit: parallel committing workers, rooms hashed to them (SQLite always uses 1).
+    #[arg(long, env = "COMMIT_WORKERS", default_value_t = 4)]
+    pub commit_workers: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -188,6 +200,7 @@ pub struct Config {
     pub allowed_origins: AllowedOrigins,
     pub json_logs: bool,
     pub limits: Limits,
+    pub commit: crate::committer::CommitSettings,
 }
 
 /// Every bound of CONTRACT section 5.
@@ -252,6 +265,8 @@ impl Settings {
                 self.login_failures_per_user as u64,
             ),
             ("LOGIN_ATTEMPTS_PER_IP", self.login_attempts_per_ip as u64),
+            ("COMMIT_BATCH_MAX", self.commit_batch_max as u64),
+            ("COMMIT_WORKERS", self.commit_workers as u64),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -278,6 +293,12 @@ impl Settings {
                 login_attempts_per_ip: self.login_attempts_per_ip,
                 connect_timeout: Duration::from_secs(self.connect_timeout_secs),
                 heartbeat_ms: self.heartbeat_ms,
+            },
+            commit: crate::committer::CommitSettings {
+                batch_max: self.commit_batch_max,
+                linger: Duration::from_micros(self.commit_linger_micros),
+                // SQLite has one writer: parallel transactions only queue.
+                workers: if postgres { self.commit_workers } else { 1 },
             },
         })
     }

@@ -4,6 +4,7 @@
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::store::StoreError;
 
@@ -73,14 +74,22 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer (also the OpenAPI `Error` schema).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct Body<'a> {
     error: Detail<'a>,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorDetail)]
+pub(crate) struct Detail<'a> {
+    /// Stable, machine-readable snake_case code; each operation lists the
+    /// codes it can answer with in its responses.
+    #[schema(example = "room_not_found")]
     code: &'a str,
+    /// Human-readable text; may change between versions.
+    #[schema(example = "room not found")]
     message: String,
 }
 

@@ -4,6 +4,7 @@ pub mod access;
 pub mod auth;
 pub mod broker;
 pub mod chat;
+pub mod committer;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -11,6 +11,7 @@ pub const FRAMES_OUT: &str = "parley_stomp_frames_out_total";
 pub const MESSAGES_STORED: &str = "parley_messages_stored_total";
 pub const DELIVERIES: &str = "parley_deliveries_total";
 pub const SEND_TO_COMMIT: &str = "parley_send_to_commit_seconds";
+pub const COMMIT_BATCH_SIZE: &str = "parley_commit_batch_messages";
 pub const COMMIT_TO_DELIVER: &str = "parley_commit_to_deliver_seconds";
 pub const DB_POOL_IN_USE: &str = "parley_db_pool_connections_in_use";
 pub const DB_POOL_SIZE: &str = "parley_db_pool_connections";
@@ -58,6 +59,7 @@ fn describe() {
         Unit::Seconds,
         "From a send reaching the send path to its commit."
     );
+    describe_histogram!(COMMIT_BATCH_SIZE, "Messages per group-commit transaction.");
     describe_histogram!(
         COMMIT_TO_DELIVER,
         Unit::Seconds,

@@ -106,7 +106,7 @@ impl Application {
             )
         });
         let state = web::Data::new(AppState {
-            chat: Chat::new(store.clone(), broker),
+            chat: Chat::new(store.clone(), broker, config.commit),
             send_limiter,
             store,
             jwt: jwt.clone(),

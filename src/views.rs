@@ -2,6 +2,7 @@
 //! shared by REST, STOMP MESSAGE bodies and Server-Sent Events.
 
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 
 use crate::store::{Message, Room, Timestamp, User};
 
@@ -14,11 +15,18 @@ fn time<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_time(t))
 }
 
-#[derive(Debug, Serialize)]
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView<'a> {
+    #[schema(example = 1)]
     pub id: i64,
+    /// Unique ignoring letter case.
+    #[schema(example = "alice")]
     pub username: &'a str,
+    /// RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
 }
 
@@ -32,13 +40,22 @@ impl<'a> From<&'a User> for UserView<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A chat room.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Room)]
 pub struct RoomView<'a> {
+    #[schema(example = 1)]
     pub id: i64,
+    #[schema(example = "general")]
     pub name: &'a str,
+    /// A private room is invisible to non-members.
     pub private: bool,
+    /// Username of the creator.
+    #[schema(example = "alice")]
     pub owner: &'a str,
+    /// RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
 }
 
@@ -54,15 +71,31 @@ impl<'a> From<&'a Room> for RoomView<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A stored chat message.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Message)]
 pub struct MessageView<'a> {
+    /// Unique across rooms; the `message-id` of STOMP MESSAGE and RECEIPT frames.
+    #[schema(example = 42)]
     pub id: i64,
+    /// Name of the room.
+    #[schema(example = "general")]
     pub room: &'a str,
+    /// Per room: starts at 1 and rises by exactly 1 per stored message, in
+    /// commit order. A jump means missed messages (fetch them with `?after=`).
+    #[schema(example = 7, minimum = 1)]
     pub seq: i64,
+    /// Username of the sender.
+    #[schema(example = "alice")]
     pub sender: &'a str,
+    #[schema(example = "hello")]
     pub body: &'a str,
+    /// The sender's `client-id` / `Idempotency-Key`; null unless one was given.
+    #[schema(required = true, example = "c-123")]
     pub client_id: Option<&'a str>,
+    /// RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:01.123Z")]
     pub created_at: Timestamp,
 }
 

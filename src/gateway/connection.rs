@@ -7,20 +7,21 @@
 //! Deliveries from the broker arrive through a bounded queue; a burst is
 //! coalesced into one WebSocket message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session as WsSession};
 use bytes::BytesMut;
 use bytestring::ByteString;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::sleep_until;
 use tracing::Instrument;
 
 use crate::auth::jwt::now_secs;
 use crate::broker::{Delivery, Subscriber, SubscriberKey, SubscriberTag};
-use crate::chat::{ChatError, Post, Sender};
+use crate::chat::{ChatError, PendingPost, Post, Sender};
+use crate::committer::CommitResult;
 use crate::domain::RoomName;
 use crate::session::{Action, Identity, SendRequest, Session, SessionConfig, SubscribeRequest};
 use crate::startup::AppState;
@@ -33,6 +34,17 @@ const COALESCE_MAX_FRAMES: usize = 256;
 const COALESCE_MAX_BYTES: usize = 256 * 1024;
 /// History page size when replaying `since-seq`.
 const REPLAY_PAGE: i64 = 200;
+
+/// A SEND (or a transaction's SENDs) submitted for commit, not answered yet.
+struct InFlight {
+    result: PendingPost,
+    receipts: Vec<Option<String>>,
+    /// A COMMIT's own receipt, written after the SENDs'.
+    then_receipt: Option<String>,
+}
+
+/// Stores a connection may have pending before it waits for the oldest.
+const MAX_INFLIGHT_STORES: usize = 256;
 
 struct ActiveSubscription {
     room_id: i64,
@@ -69,6 +81,8 @@ struct Connection {
     heartbeat_expect: Option<Duration>,
     token_expiry: Option<tokio::time::Instant>,
     close_reason: Option<actix_ws::CloseReason>,
+    /// Submitted stores, oldest first; answered in this order.
+    inflight: VecDeque<InFlight>,
 }
 
 pub async fn run(state: Arc<AppState>, ws: WsSession, stream: AggregatedMessageStream) {
@@ -114,6 +128,7 @@ async fn serve(
         heartbeat_expect: None,
         token_expiry: None,
         close_reason: None,
+        inflight: VecDeque::new(),
     };
     let mut shutdown = state.shutdown_signal();
     let connect_deadline = tokio::time::Instant::now() + limits.connect_timeout;
@@ -152,6 +167,10 @@ async fn serve(
             _ = sleep_until(conn.resume_at.unwrap_or_else(far)), if conn.resume_at.is_some() => {
                 conn.resume_at = None;
                 conn.process_frames().await
+            }
+            result = async { (&mut conn.inflight.front_mut().expect("guarded").result).await },
+                if !conn.inflight.is_empty() => {
+                conn.answer_oldest_store(result).await
             }
             Some(delivery) = queue_rx.recv() => {
                 conn.write_deliveries(delivery, &mut queue_rx).await
@@ -268,6 +287,11 @@ impl Connection {
 
     async fn execute(&mut self, actions: Vec<Action>) -> Flow {
         for action in actions {
+            if !matches!(action, Action::Store { .. })
+                && let Flow::Close = self.complete_stores().await
+            {
+                return Flow::Close;
+            }
             let flow = match action {
                 Action::Frame(frame) => self.write_frame(&frame).await,
                 Action::Connected {
@@ -435,9 +459,40 @@ impl Connection {
             });
         }
         let sender = self.sender();
-        match self.state.chat.post(&sender, posts).await {
-            Ok(appended) => {
-                for (receipt, a) in receipts.into_iter().zip(appended) {
+        let result = self.state.chat.submit(&sender, posts).await;
+        self.inflight.push_back(InFlight {
+            result,
+            receipts,
+            then_receipt,
+        });
+        // Pipelined, but bounded: beyond the window, wait for the oldest.
+        if self.inflight.len() > MAX_INFLIGHT_STORES {
+            return self.complete_oldest_store().await;
+        }
+        Flow::Continue
+    }
+
+    /// Waits for the oldest pending store and answers it.
+    async fn complete_oldest_store(&mut self) -> Flow {
+        let Some(front) = self.inflight.front_mut() else {
+            return Flow::Continue;
+        };
+        let result = (&mut front.result).await;
+        self.answer_oldest_store(result).await
+    }
+
+    /// Writes the receipts of the oldest pending store (its result is in),
+    /// or ends the session if it failed.
+    async fn answer_oldest_store(
+        &mut self,
+        result: Result<CommitResult, oneshot::error::RecvError>,
+    ) -> Flow {
+        let Some(done) = self.inflight.pop_front() else {
+            return Flow::Continue;
+        };
+        match result {
+            Ok(Ok(appended)) => {
+                for (receipt, a) in done.receipts.into_iter().zip(appended) {
                     if let Some(r) = receipt {
                         let m = a.message();
                         let frame = Session::send_receipt(&r, m.id, m.seq);
@@ -445,15 +500,26 @@ impl Connection {
                         frame.encode_into(self.session.version(), &mut self.out);
                     }
                 }
-                self.write_receipt(then_receipt).await
+                self.write_receipt(done.then_receipt).await
             }
-            Err(e) => {
-                tracing::error!(error = %e, "storing a message failed");
-                let receipt = receipts.into_iter().flatten().next();
+            failed => {
+                tracing::error!(error = ?failed.err(), "storing a message failed");
+                let receipt = done.receipts.into_iter().flatten().next();
                 self.end("message not stored: server error", receipt.as_deref())
                     .await
             }
         }
+    }
+
+    /// Answers every pending store, in order: anything written after this
+    /// (a receipt, an ERROR, a close) follows the SENDs before it.
+    async fn complete_stores(&mut self) -> Flow {
+        while !self.inflight.is_empty() {
+            if let Flow::Close = self.complete_oldest_store().await {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
     }
 
     async fn write_receipt(&mut self, receipt: Option<String>) -> Flow {
@@ -537,6 +603,10 @@ impl Connection {
     /// Ends the session with an ERROR (carrying `receipt-id` when the
     /// failing frame asked for a receipt), flushed before the close.
     async fn end(&mut self, message: &str, receipt: Option<&str>) -> Flow {
+        // SENDs before the failing frame are committed: confirm them first.
+        if let Flow::Close = Box::pin(self.complete_stores()).await {
+            return Flow::Close;
+        }
         for action in self.session.fail(message, receipt) {
             if let Action::Frame(frame) = action {
                 count_out(&frame);
@@ -551,6 +621,9 @@ impl Connection {
     /// completion); a SEND still held back by the rate limit is answered
     /// with ERROR rather than dropped silently; then close with 1012.
     async fn shut_down(&mut self) -> Flow {
+        if let Flow::Close = self.complete_stores().await {
+            return Flow::Close;
+        }
         if let Some(held) = self.held.take() {
             let receipt = held.header("receipt").map(str::to_string);
             self.end(

@@ -4,6 +4,14 @@ use actix_web::{HttpResponse, get, web};
 
 use crate::startup::AppState;
 
+/// Prometheus metrics, text exposition format 0.0.4.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "The instance's metrics",
+            content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+    ),
+)]
 #[get("/metrics")]
 pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     // Pool figures are read at scrape time rather than tracked on every query.

@@ -7,6 +7,7 @@ mod history;
 mod metrics;
 mod rooms;
 mod stream;
+mod web_client;
 
 use actix_web::{HttpRequest, error::JsonPayloadError, web};
 
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(stream::post_message)
             .service(stream::events),
     );
+    web_client::configure(cfg);
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -123,6 +123,8 @@ pub enum StoreError {
     RoomNotFound,
     #[error("unsupported database url (expected postgres:// or sqlite:)")]
     UnsupportedUrl,
+    #[error("the commit queue is closed")]
+    Unavailable,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

@@ -1,0 +1,167 @@
+//! Group commit: sends that arrive at about the same time are stored in one
+//! database transaction (one multi-row INSERT, each room's seq range
+//! assigned inside it), then published, then each sender is answered.
+//! Durability is unchanged (every answer comes after its commit); the round
+//! trips and fsyncs are shared.
+//!
+//! Requests are spread over `workers` queues by room, so one room's sends
+//! are committed in the order they were submitted (a connection's SENDs to a
+//! room get rising seqs in send order) while different rooms commit in
+//! parallel. A worker takes whatever is queued, up to `batch_max` messages,
+//! after waiting at most `linger` for more to arrive.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::broker::{DynBroker, Published};
+use crate::store::{Appended, DynStore, NewMessage, StoreError};
+
+/// Group-commit settings.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitSettings {
+    /// Most messages per transaction.
+    pub batch_max: usize,
+    /// Longest a batch waits for more messages (0: take what is queued).
+    pub linger: Duration,
+    /// Parallel committing workers (rooms are hashed to them).
+    pub workers: usize,
+}
+
+pub type CommitResult = Result<Vec<Appended>, StoreError>;
+
+struct Request {
+    batch: Vec<NewMessage>,
+    submitted: Instant,
+    reply: oneshot::Sender<CommitResult>,
+}
+
+/// Per-worker queue depth (requests); submitters wait when it is full.
+const QUEUE: usize = 4096;
+
+#[derive(Clone)]
+pub struct Committer {
+    queues: Arc<Vec<mpsc::Sender<Request>>>,
+}
+
+impl Committer {
+    pub fn start(store: DynStore, broker: DynBroker, settings: CommitSettings) -> Self {
+        let queues = (0..settings.workers.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(run_worker(
+                    Arc::clone(&store),
+                    Arc::clone(&broker),
+                    settings,
+                    rx,
+                ));
+                tx
+            })
+            .collect();
+        Committer {
+            queues: Arc::new(queues),
+        }
+    }
+
+    /// Queues `batch` (stored atomically, in one transaction) and returns
+    /// where its result will arrive. Messages are published before the
+    /// result is sent.
+    pub async fn submit(&self, batch: Vec<NewMessage>) -> oneshot::Receiver<CommitResult> {
+        let (reply, rx) = oneshot::channel();
+        let room = batch.first().map_or(0, |m| m.room_id);
+        let queue = &self.queues[room.unsigned_abs() as usize % self.queues.len()];
+        let request = Request {
+            batch,
+            submitted: Instant::now(),
+            reply,
+        };
+        if let Err(mpsc::error::SendError(request)) = queue.send(request).await {
+            let _ = request.reply.send(Err(StoreError::Unavailable));
+        }
+        rx
+    }
+}
+
+async fn run_worker(
+    store: DynStore,
+    broker: DynBroker,
+    settings: CommitSettings,
+    mut queue: mpsc::Receiver<Request>,
+) {
+    let mut requests: Vec<Request> = Vec::new();
+    while let Some(first) = queue.recv().await {
+        let mut size = first.batch.len();
+        requests.push(first);
+        let deadline = tokio::time::Instant::now() + settings.linger;
+        while size < settings.batch_max {
+            let next = match queue.try_recv() {
+                Ok(r) => r,
+                Err(_) if settings.linger.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, queue.recv()).await {
+                    Ok(Some(r)) => r,
+                    _ => break,
+                },
+            };
+            size += next.batch.len();
+            requests.push(next);
+        }
+        commit(&store, &broker, std::mem::take(&mut requests)).await;
+    }
+}
+
+/// Stores the requests in one transaction (falling back to one transaction
+/// each if the group fails, so one bad request cannot fail the others),
+/// publishes what is new, answers each request.
+async fn commit(store: &DynStore, broker: &DynBroker, requests: Vec<Request>) {
+    let outcome = if requests.len() == 1 {
+        Err(())
+    } else {
+        let all: Vec<NewMessage> = requests.iter().flat_map(|r| r.batch.iter().cloned()).collect();
+        store.append_batch(&all).await.map_err(|e| {
+            tracing::warn!(error = %e, requests = requests.len(), "group commit failed; committing one by one");
+        })
+    };
+    metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE)
+        .record(requests.iter().map(|r| r.batch.len()).sum::<usize>() as f64);
+    match outcome {
+        Ok(mut appended) => {
+            let mut answers = Vec::with_capacity(requests.len());
+            for r in requests {
+                let rest = appended.split_off(r.batch.len());
+                let mine = std::mem::replace(&mut appended, rest);
+                answers.push((r, Ok(mine)));
+            }
+            finish(broker, answers);
+        }
+        Err(()) => {
+            let mut answers = Vec::with_capacity(requests.len());
+            for r in requests {
+                let result = store.append_batch(&r.batch).await;
+                answers.push((r, result));
+            }
+            finish(broker, answers);
+        }
+    }
+}
+
+/// Publishes every newly stored message (in commit order), then answers.
+fn finish(broker: &DynBroker, answers: Vec<(Request, CommitResult)>) {
+    let mut fresh = Vec::new();
+    for (r, result) in &answers {
+        if let Ok(appended) = result {
+            metrics::histogram!(crate::metrics::SEND_TO_COMMIT)
+                .record(r.submitted.elapsed().as_secs_f64());
+            for (a, new) in appended.iter().zip(&r.batch) {
+                if let Appended::Stored(m) = a {
+                    fresh.push(Arc::new(Published::new(new.room_id, m)));
+                }
+            }
+        }
+    }
+    metrics::counter!(crate::metrics::MESSAGES_STORED).increment(fresh.len() as u64);
+    broker.publish(fresh);
+    for (r, result) in answers {
+        let _ = r.reply.send(result);
+    }
+}
