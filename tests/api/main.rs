@@ -1,5 +1,6 @@
 //! Black-box tests: the real app on 127.0.0.1:0, real Postgres and SQLite.
 mod db;
+mod group_commit;
 mod helpers;
 
 mod auth;
