@@ -241,7 +241,7 @@ impl Connection {
             Some(Ok(AggregatedMessage::Binary(b))) => b,
         };
         if let Err(e) = self.decoder.push(&bytes) {
-            return self.fail(&e.to_string()).await;
+            return self.end(&e.to_string(), e.receipt()).await;
         }
         self.process_frames().await
     }
@@ -255,7 +255,7 @@ impl Connection {
                 None => match self.decoder.next_frame() {
                     Ok(Some(f)) => f,
                     Ok(None) => return Flow::Continue,
-                    Err(e) => return self.fail(&e.to_string()).await,
+                    Err(e) => return self.end(&e.to_string(), e.receipt()).await,
                 },
             };
             if frame.command == ClientCommand::Send

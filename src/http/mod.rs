@@ -1,10 +1,13 @@
-//! REST routes under `/api/v1` plus `/healthz` and `/readyz`. Each handler
-//! validates its input into domain types and maps failures to `ApiError`.
+//! REST routes under `/api/v1` plus `/healthz`, `/readyz` and `/metrics`,
+//! all described by the OpenAPI document at `/api/v1/openapi.json`. Each
+//! handler validates its input into domain types and maps failures to
+//! `ApiError`.
 
 mod auth;
 mod health;
 mod history;
 mod metrics;
+mod openapi;
 mod rooms;
 mod stream;
 mod web_client;
@@ -25,27 +28,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::QueryConfig::default().error_handler(|_, _| {
         ApiError::bad_request("invalid_query", "malformed query string").into()
     }))
-    .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
-    .service(health::healthz)
-    .service(health::readyz)
-    .service(metrics::scrape)
-    .service(
-        web::scope("/api/v1")
-            .service(auth::signup)
-            .service(auth::login)
-            .service(auth::rotate_refresh)
-            .service(auth::logout)
-            .service(auth::me)
-            .service(rooms::create)
-            .service(rooms::list)
-            .service(rooms::get)
-            .service(rooms::join)
-            .service(rooms::list_members)
-            .service(rooms::add_member)
-            .service(history::messages)
-            .service(stream::post_message)
-            .service(stream::events),
-    );
+    .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()));
+    // Every route below is registered and documented by the same call (see
+    // `openapi`); tests/api/openapi.rs checks that nothing bypasses this.
+    let mut api = openapi::Documented::new(cfg);
+    api.service(health::healthz)
+        .service(health::readyz)
+        .service(metrics::scrape)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .service(auth::signup)
+                .service(auth::login)
+                .service(auth::rotate_refresh)
+                .service(auth::logout)
+                .service(auth::me)
+                .service(rooms::create)
+                .service(rooms::list)
+                .service(rooms::get)
+                .service(rooms::join)
+                .service(rooms::list_members)
+                .service(rooms::add_member)
+                .service(history::messages)
+                .service(stream::post_message)
+                .service(stream::events)
+                .service(openapi::document),
+        );
+    api.finish();
     web_client::configure(cfg);
 }
 

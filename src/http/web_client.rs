@@ -147,22 +147,23 @@ fn matches_etag(if_none_match: &str, etag: &HeaderValue) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::App;
     use actix_web::dev::ServiceResponse;
     use actix_web::http::{Method, StatusCode, header};
-    use actix_web::{App, test};
+    use actix_web::test::{TestRequest, call_service, init_service, read_body, read_body_json};
 
     use super::*;
 
     async fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> ServiceResponse {
-        let app = test::init_service(App::new().configure(configure)).await;
-        let mut req = test::TestRequest::default().method(method).uri(uri);
+        let app = init_service(App::new().configure(configure)).await;
+        let mut req = TestRequest::default().method(method).uri(uri);
         for &(name, value) in headers {
             req = req.insert_header((name, value));
         }
-        test::call_service(&app, req.to_request()).await
+        call_service(&app, req.to_request()).await
     }
 
-    fn header_of<'a>(resp: &'a ServiceResponse, name: header::HeaderName) -> &'a str {
+    fn header_of(resp: &ServiceResponse, name: header::HeaderName) -> &str {
         resp.headers()
             .get(&name)
             .unwrap_or_else(|| panic!("{name} header missing"))
@@ -181,7 +182,7 @@ mod tests {
             csp.contains("script-src 'self'") && csp.contains("ws:"),
             "CSP allows own scripts and WebSockets only: {csp}"
         );
-        let body = test::read_body(resp).await;
+        let body = read_body(resp).await;
         assert!(body.starts_with(b"<!doctype html>"), "the page is served");
     }
 
@@ -194,7 +195,11 @@ mod tests {
         ] {
             let resp = request(Method::GET, uri, &[]).await;
             assert_eq!(resp.status(), StatusCode::OK, "{uri}");
-            assert_eq!(header_of(&resp, header::CONTENT_TYPE), content_type, "{uri}");
+            assert_eq!(
+                header_of(&resp, header::CONTENT_TYPE),
+                content_type,
+                "{uri}"
+            );
             assert_eq!(header_of(&resp, header::X_CONTENT_TYPE_OPTIONS), "nosniff");
         }
     }
@@ -205,8 +210,13 @@ mod tests {
         let etag = header_of(&first, header::ETAG).to_owned();
         let again = request(Method::GET, "/assets/app.js", &[("if-none-match", &etag)]).await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-        assert!(test::read_body(again).await.is_empty(), "a 304 has no body");
-        let stale = request(Method::GET, "/assets/app.js", &[("if-none-match", "\"old\"")]).await;
+        assert!(read_body(again).await.is_empty(), "a 304 has no body");
+        let stale = request(
+            Method::GET,
+            "/assets/app.js",
+            &[("if-none-match", "\"old\"")],
+        )
+        .await;
         assert_eq!(stale.status(), StatusCode::OK, "another tag gets the file");
     }
 
@@ -214,7 +224,7 @@ mod tests {
     async fn an_unknown_asset_is_the_json_not_found() {
         let resp = request(Method::GET, "/assets/nope.js", &[]).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-        let body: serde_json::Value = test::read_body_json(resp).await;
+        let body: serde_json::Value = read_body_json(resp).await;
         assert_eq!(body["error"]["code"], "not_found");
     }
 

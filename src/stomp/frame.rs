@@ -42,9 +42,10 @@ pub enum FrameError {
     #[error("undefined escape sequence in header")]
     UndefinedEscape,
     /// The command as received, cut short and limited to printable ASCII so
-    /// it can be echoed in a header.
+    /// it can be echoed in a header; and the frame's `receipt` header, read
+    /// (unescaped) from its head so the ERROR can name it.
     #[error("unknown command {0}")]
-    UnknownCommand(String),
+    UnknownCommand(String, Option<String>),
     #[error("malformed header line")]
     MalformedHeader,
     #[error("invalid content-length")]
@@ -53,6 +54,16 @@ pub enum FrameError {
     MissingNul,
     #[error("invalid UTF-8 in header")]
     InvalidUtf8,
+}
+
+impl FrameError {
+    /// The `receipt` the failing frame asked for, when it could be read.
+    pub fn receipt(&self) -> Option<&str> {
+        match self {
+            FrameError::UnknownCommand(_, receipt) => receipt.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Decodes the byte stream of one client connection into [`ClientFrame`]s.
@@ -76,6 +87,9 @@ pub struct Decoder {
 #[derive(Debug, Default)]
 struct Partial {
     command: Option<ClientCommand>,
+    /// An unknown command line (as shown in the error): its head is still
+    /// read, for the `receipt` header, before the error is reported.
+    unknown: Option<String>,
     headers: Vec<(String, String)>,
     /// Start of the head line being read.
     line_start: usize,
@@ -220,7 +234,7 @@ impl Decoder {
     /// `frame_len`: octets of the frame seen so far; `line_len`: octets of the
     /// current head line seen so far, LF excluded.
     fn check_head_limits(&self, frame_len: usize, line_len: usize) -> Result<(), FrameError> {
-        let command_line = self.partial.command.is_none();
+        let command_line = self.partial.command.is_none() && self.partial.unknown.is_none();
         let line_max = if command_line {
             MAX_COMMAND_LINE
         } else {
@@ -262,9 +276,34 @@ impl Decoder {
         if let [rest @ .., b'\r'] = line {
             line = rest;
         }
+        if let Some(shown) = &partial.unknown {
+            if line.is_empty() {
+                let receipt = partial
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == "receipt")
+                    .map(|(_, v)| v.clone());
+                return Err(FrameError::UnknownCommand(shown.clone(), receipt));
+            }
+            if partial.headers.len() >= limits.max_headers {
+                return Err(FrameError::TooManyHeaders);
+            }
+            if let Some(colon) = line.iter().position(|&b| b == b':') {
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                partial
+                    .headers
+                    .push((text(&line[..colon]), text(&line[colon + 1..])));
+            }
+            return Ok(());
+        }
         let Some(command) = partial.command else {
-            let command = ClientCommand::from_wire(line).ok_or_else(|| unknown_command(line))?;
-            partial.command = Some(command);
+            match ClientCommand::from_wire(line) {
+                Some(command) => partial.command = Some(command),
+                None => match unknown_command(line) {
+                    FrameError::UnknownCommand(shown, _) => partial.unknown = Some(shown),
+                    other => return Err(other),
+                },
+            }
             return Ok(());
         };
         if line.is_empty() {
@@ -394,7 +433,7 @@ fn unknown_command(line: &[u8]) -> FrameError {
             _ => '?',
         })
         .collect();
-    FrameError::UnknownCommand(shown)
+    FrameError::UnknownCommand(shown, None)
 }
 
 #[cfg(test)]
@@ -646,11 +685,11 @@ mod tests {
     fn unknown_commands_are_rejected() {
         assert_eq!(
             error_of(limits(), b"MESSAGE\n\n\0"),
-            FrameError::UnknownCommand("MESSAGE".into())
+            FrameError::UnknownCommand("MESSAGE".into(), None)
         );
         assert_eq!(
             error_of(limits(), b"send\n\n\0"),
-            FrameError::UnknownCommand("send".into()),
+            FrameError::UnknownCommand("send".into(), None),
             "commands are case-sensitive"
         );
     }
@@ -660,7 +699,7 @@ mod tests {
         let mut decoder = Decoder::default();
         assert_eq!(
             decoder.push(b"GET / HTTP/1.1"),
-            Err(FrameError::UnknownCommand("GET / HTTP/1".into()))
+            Err(FrameError::UnknownCommand("GET / HTTP/1".into(), None))
         );
     }
 
@@ -668,7 +707,7 @@ mod tests {
     fn unknown_command_text_is_safe_to_echo() {
         assert_eq!(
             error_of(limits(), b"\xff\x01:\r\n\n\0"),
-            FrameError::UnknownCommand("??:".into())
+            FrameError::UnknownCommand("??:".into(), None)
         );
     }
 
@@ -816,10 +855,24 @@ mod tests {
     }
 
     #[test]
+    fn unknown_command_error_names_the_frames_receipt() {
+        let error = error_of(limits(), b"PUBLISH\nreceipt:r\\1\nx:y\n\nbody\0");
+        assert_eq!(
+            error,
+            FrameError::UnknownCommand("PUBLISH".into(), Some("r\\1".into()))
+        );
+        assert_eq!(
+            error.receipt(),
+            Some("r\\1"),
+            "read as sent, never unescaped"
+        );
+    }
+
+    #[test]
     fn the_decoder_is_poisoned_after_an_error() {
         let mut decoder = Decoder::default();
-        assert!(decoder.push(b"NOPE\n").is_err());
-        let error = FrameError::UnknownCommand("NOPE".into());
+        assert!(decoder.push(b"NOPE\n\n").is_err());
+        let error = FrameError::UnknownCommand("NOPE".into(), None);
         assert_eq!(decoder.push(b"SEND\n\n\0"), Err(error.clone()));
         assert_eq!(decoder.next_frame(), Err(error));
         assert!(decoder.buf.is_empty(), "the buffer is dropped");
@@ -852,7 +905,7 @@ mod tests {
             FrameError::TooManyHeaders,
             FrameError::HeaderTooLong,
             FrameError::UndefinedEscape,
-            FrameError::UnknownCommand("XXXXXXXXXXXX".into()),
+            FrameError::UnknownCommand("XXXXXXXXXXXX".into(), None),
             FrameError::MalformedHeader,
             FrameError::InvalidContentLength,
             FrameError::MissingNul,

@@ -16,6 +16,7 @@ on_both_backends!(
     crlf_line_endings_are_accepted,
     subscription_id_is_escaped_in_message_headers,
     undefined_header_escape_is_a_fatal_error,
+    stomp_1_1_session_has_no_carriage_return_escape,
     connect_headers_are_not_unescaped,
     header_values_are_not_trimmed,
     repeated_header_first_value_wins,
@@ -27,6 +28,7 @@ on_both_backends!(
     frame_over_max_frame_bytes_is_a_fatal_error,
     unterminated_frame_over_max_frame_bytes_is_a_fatal_error,
     unknown_command_is_a_fatal_error,
+    malformed_frame_is_a_fatal_error,
 );
 
 fn unlimited(c: &mut Config) {
@@ -205,6 +207,51 @@ async fn undefined_header_escape_is_a_fatal_error(backend: Backend) {
             .is_empty(),
         "a frame with an undefined escape is rejected whole"
     );
+}
+
+async fn stomp_1_1_session_has_no_carriage_return_escape(backend: Backend) {
+    // STOMP 1.1 defines only `\n`, `\c` and `\\`; `\r` is 1.2's addition.
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let auth = format!("Bearer {}", alice.access_token);
+    let (mut client, first) = StompClient::open_and_send(
+        &app,
+        frame(
+            "CONNECT",
+            &[
+                ("accept-version", "1.1"),
+                ("host", "localhost"),
+                ("Authorization", &auth),
+            ],
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(first.header("version").as_deref(), Some("1.1"), "{first}");
+    client
+        .send(frame(
+            "SUBSCRIBE",
+            &[
+                ("id", r"a\cb\\c\nd"),
+                ("destination", "/topic/rooms/general"),
+                ("receipt", "ok"),
+            ],
+            "",
+        ))
+        .await;
+    client.expect_receipt("ok").await;
+    client
+        .send(frame(
+            "SUBSCRIBE",
+            &[
+                ("id", r"line\rbreak"),
+                ("destination", "/topic/rooms/general"),
+            ],
+            "",
+        ))
+        .await;
+    client.expect_error_then_close().await;
 }
 
 async fn connect_headers_are_not_unescaped(backend: Backend) {
@@ -475,5 +522,36 @@ async fn unknown_command_is_a_fatal_error(backend: Backend) {
         error.header("receipt-id").as_deref(),
         Some("r1"),
         "the ERROR names the receipt the frame asked for: {error}"
+    );
+}
+
+async fn malformed_frame_is_a_fatal_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let malformed: [&[u8]; 3] = [
+        b"SEND\ndestination:/topic/rooms/general\ncontent-length:abc\n\nhello\0",
+        b"SEND\ndestination:/topic/rooms/general\nno colon here\n\nhello\0",
+        // content-length says 3 but the byte after them is not NUL.
+        b"SEND\ndestination:/topic/rooms/general\ncontent-length:3\n\nhello\0",
+    ];
+    for bytes in malformed {
+        let mut client = StompClient::connect(&app, &alice.access_token).await;
+        client.send(bytes.to_vec()).await;
+        let frames = client.expect_closed().await;
+        assert_eq!(
+            frames
+                .iter()
+                .map(|f| f.command.as_str())
+                .collect::<Vec<_>>(),
+            ["ERROR"],
+            "a malformed frame ({:?}) gets an ERROR, then close",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    assert!(
+        history(&app, &alice.access_token, "general")
+            .await
+            .is_empty()
     );
 }

@@ -11,15 +11,19 @@ use crate::helpers::{on_both_backends, spawn_app_with};
 on_both_backends!(
     slow_consumer_is_disconnected_and_the_room_is_not_slowed,
     send_rate_applies_backpressure_without_losing_messages,
+    send_rate_is_per_user_across_connections,
 );
 
 async fn slow_consumer_is_disconnected_and_the_room_is_not_slowed(backend: Backend) {
     // 3000 × 3 KB ≈ 9 MB: far more than the stalled reader's socket buffers,
-    // the server's send buffer (≤ 4 MB here) and an outbound queue of 16.
+    // the server's send buffer (≤ 4 MB here) and an outbound queue of 256
+    // frames. The queue is not smaller so that the subscriber that does read
+    // is never mistaken for a slow one on a busy 2-core test machine (with
+    // 16 it sometimes was, when its writer was not scheduled for 16 commits).
     const COUNT: usize = 3000;
     const WINDOW: usize = 8;
     let app = spawn_app_with(backend, |c| {
-        c.limits.outbound_queue = 16;
+        c.limits.outbound_queue = 256;
         c.limits.send_rate = 0;
     })
     .await;
@@ -144,6 +148,52 @@ async fn send_rate_applies_backpressure_without_losing_messages(backend: Backend
     assert_eq!(
         history_seqs(&history(&app, &alice.access_token, "general").await),
         (1..=COUNT as i64).collect::<Vec<_>>(),
+        "backpressure loses nothing"
+    );
+}
+
+async fn send_rate_is_per_user_across_connections(backend: Backend) {
+    const PER_CONNECTION: usize = 10;
+    let app = spawn_app_with(backend, |c| {
+        c.limits.send_rate = 5;
+        c.limits.send_burst = 5;
+    })
+    .await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for conn in 0..2 {
+        let mut client = StompClient::connect(&app, &alice.access_token).await;
+        tasks.push(tokio::spawn(async move {
+            let dest = topic("general");
+            let mut all = Vec::new();
+            for i in 0..PER_CONNECTION {
+                all.extend(frame(
+                    "SEND",
+                    &[("destination", &dest), ("receipt", &format!("c{conn}-{i}"))],
+                    format!("connection {conn} message {i}"),
+                ));
+            }
+            client.send(all).await;
+            for i in 0..PER_CONNECTION {
+                client.expect_receipt(&format!("c{conn}-{i}")).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("sender task");
+    }
+    let took = started.elapsed();
+    // One bucket for alice: burst 5, then 15 more at 5/s, about 3 s. Two
+    // separate buckets would finish in about 1 s.
+    assert!(
+        took >= Duration::from_secs(2),
+        "20 SENDs by one user over two connections at 5/s took only {took:?}: the rate is per user"
+    );
+    assert_eq!(
+        history(&app, &alice.access_token, "general").await.len(),
+        2 * PER_CONNECTION,
         "backpressure loses nothing"
     );
 }

@@ -16,6 +16,7 @@ on_both_backends!(
     member_of_private_room_can_subscribe_and_receive,
     unsubscribe_stops_delivery,
     exceeding_max_subscriptions_is_a_fatal_error,
+    unsubscribe_frees_a_subscription_slot,
     client_individual_ack_subscription_messages_can_be_acked,
 );
 
@@ -167,6 +168,27 @@ async fn exceeding_max_subscriptions_is_a_fatal_error(backend: Backend) {
         .await;
     let error = client.expect_error_then_close().await;
     assert_eq!(error.header("receipt-id").as_deref(), Some("s3"), "{error}");
+}
+
+async fn unsubscribe_frees_a_subscription_slot(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.limits.max_subscriptions = 2).await;
+    let alice = app.signup("alice").await;
+    for room in ["r1", "r2", "r3"] {
+        app.create_room(&alice, room, false).await;
+    }
+    let mut client = StompClient::connect(&app, &alice.access_token).await;
+    client.subscribe("1", "r1").await;
+    client.subscribe("2", "r2").await;
+    client
+        .send(frame("UNSUBSCRIBE", &[("id", "1"), ("receipt", "u1")], ""))
+        .await;
+    client.expect_receipt("u1").await;
+    // The limit counts live subscriptions, not SUBSCRIBE frames ever sent.
+    client.subscribe("3", "r3").await;
+    let r = client.send_chat("r3", "third room", "r").await;
+    assert_eq!(r.seq(), 1);
+    let m = client.expect_message().await;
+    assert_eq!(m.header("subscription").as_deref(), Some("3"));
 }
 
 async fn client_individual_ack_subscription_messages_can_be_acked(backend: Backend) {

@@ -1,0 +1,423 @@
+// End-to-end: the real server binary and the real @stomp/stompjs client.
+//
+// Starts `PARLEY_BIN` (scripts/test builds it and exports the path; locally:
+// `cargo build --bin parley`, then it defaults to target/debug/parley) on a
+// free loopback port, once on SQLite and once on a fresh Postgres database
+// (when TEST_DATABASE_URL is set), and has two stompjs clients chat.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { Client } from '@stomp/stompjs';
+import WebSocket from 'ws';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const PARLEY_BIN = process.env.PARLEY_BIN || path.resolve(HERE, '..', 'target', 'debug', 'parley');
+const JWT_SECRET = `e2e-${randomBytes(24).toString('hex')}`;
+const PER_CLIENT = 20;
+const WAIT_MS = 30_000;
+const READY_MS = 60_000;
+const TEST_TIMEOUT_MS = 180_000;
+
+// ------------------------------------------------------------------ utils --
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rejects with `what` if `promise` has not settled within `ms`. */
+function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A TCP port free on 127.0.0.1 right now (the kernel picks it). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+// ----------------------------------------------------------------- server --
+
+/** Every server started, so a crash of the test process still kills them. */
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Starts the server on `databaseUrl(workdir)` and waits for /readyz. */
+async function startServer(databaseUrl) {
+  assert.ok(
+    existsSync(PARLEY_BIN),
+    `server binary not found at ${PARLEY_BIN}: run \`cargo build --bin parley\` or set PARLEY_BIN`,
+  );
+  const port = await freePort();
+  // The server reads a .env in its working directory: give it an empty one.
+  const workdir = mkdtempSync(path.join(tmpdir(), 'parley-e2e-'));
+  const env = {
+    ...process.env,
+    BIND_ADDR: `127.0.0.1:${port}`,
+    DATABASE_URL: databaseUrl(workdir),
+    JWT_SECRET,
+    SEND_RATE: '0',
+    RUST_LOG: process.env.RUST_LOG || 'warn',
+  };
+  delete env.REDIS_URL; // one instance, in-process broker
+  const child = spawn(PARLEY_BIN, [], { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  const server = {
+    port,
+    base: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    child,
+    exited,
+    workdir,
+    output: () => output,
+  };
+  try {
+    await waitReady(server);
+  } catch (err) {
+    await stopServer(server);
+    throw err;
+  }
+  return server;
+}
+
+async function waitReady(server) {
+  const deadline = Date.now() + READY_MS;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (server.child.exitCode !== null || server.child.signalCode !== null) {
+      throw new Error(`server exited before it was ready:\n${server.output()}`);
+    }
+    try {
+      const res = await fetch(`${server.base}/readyz`, { signal: AbortSignal.timeout(2_000) });
+      if (res.status === 200) return;
+      last = `status ${res.status}`;
+    } catch (err) {
+      last = err.message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`/readyz not 200 within ${READY_MS} ms (${last}):\n${server.output()}`);
+}
+
+/** SIGTERM, then SIGKILL if it lingers; always removes the work dir. */
+async function stopServer(server) {
+  if (!server) return;
+  const { child } = server;
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    try {
+      // The contract gives a graceful shutdown 30 s.
+      await within(35_000, 'server exit after SIGTERM', server.exited);
+    } catch {
+      child.kill('SIGKILL');
+      await server.exited;
+    }
+  }
+  rmSync(server.workdir, { recursive: true, force: true });
+}
+
+// -------------------------------------------------------------- postgres --
+
+/** A fresh database in the TEST_DATABASE_URL cluster, with its URL. */
+function createPostgresDatabase() {
+  const admin = process.env.TEST_DATABASE_URL;
+  const name = `e2e_${randomBytes(6).toString('hex')}`;
+  execFileSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `CREATE DATABASE ${name}`], {
+    stdio: 'pipe',
+    timeout: WAIT_MS,
+  });
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop() {
+      try {
+        execFileSync('psql', [admin, '-q', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], {
+          stdio: 'pipe',
+          timeout: WAIT_MS,
+        });
+      } catch {
+        // a throwaway cluster; a leftover database harms nobody
+      }
+    },
+  };
+}
+
+// ------------------------------------------------------------------- REST --
+
+async function api(server, method, route, token, body) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(server.base + route, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function signup(server, username) {
+  const r = await api(server, 'POST', '/api/v1/auth/signup', null, {
+    username,
+    password: `pw-${username}-secret`,
+  });
+  assert.equal(r.status, 201, `signup ${username}: ${JSON.stringify(r.body)}`);
+  return { username, token: r.body.access_token };
+}
+
+async function createRoom(server, user, name) {
+  const r = await api(server, 'POST', '/api/v1/rooms', user.token, { name });
+  assert.equal(r.status, 201, `create room ${name}: ${JSON.stringify(r.body)}`);
+}
+
+async function history(server, user, room) {
+  const r = await api(server, 'GET', `/api/v1/rooms/${room}/messages?after=0&limit=200`, user.token);
+  assert.equal(r.status, 200, `history of ${room}: ${JSON.stringify(r.body)}`);
+  assert.equal(r.body.has_more, false, 'the whole conversation fits in one page');
+  return r.body.messages;
+}
+
+// ------------------------------------------------------------------ STOMP --
+
+/** One stompjs client that records everything it is sent. */
+class ChatClient {
+  constructor(server, user) {
+    this.server = server;
+    this.user = user;
+    this.deliveries = []; // { headers, message }
+    this.problems = []; // STOMP errors and unexpected closes
+    this.nextReceipt = 0;
+  }
+
+  async connect() {
+    await within(WAIT_MS, `${this.user.username} CONNECTED`, new Promise((resolve, reject) => {
+      this.client = new Client({
+        webSocketFactory: () => new WebSocket(this.server.wsUrl, ['v12.stomp', 'v11.stomp', 'v10.stomp']),
+        connectHeaders: { Authorization: `Bearer ${this.user.token}` },
+        reconnectDelay: 0, // a dropped session is a failure here, not something to paper over
+        onConnect: (frame) => {
+          this.connected = frame;
+          resolve();
+        },
+        onStompError: (frame) => {
+          this.problems.push(`ERROR ${frame.headers.message}: ${frame.body}`);
+          reject(new Error(`${this.user.username}: ${this.problems.at(-1)}`));
+        },
+        onWebSocketClose: (event) => {
+          if (!this.closing) this.problems.push(`socket closed (code ${event.code})`);
+          reject(new Error(`${this.user.username}: socket closed before CONNECTED`));
+        },
+      });
+      this.client.activate();
+    }));
+  }
+
+  receipt(id) {
+    return within(WAIT_MS, `${this.user.username} RECEIPT ${id}`, new Promise((resolve) => {
+      this.client.watchForReceipt(id, resolve);
+    }));
+  }
+
+  /** SUBSCRIBE, resolved when the server has confirmed it with a RECEIPT. */
+  async subscribe(room) {
+    const receipt = `${this.user.username}-sub`;
+    const confirmed = this.receipt(receipt);
+    this.client.subscribe(
+      `/topic/rooms/${room}`,
+      (frame) => this.deliveries.push({ headers: frame.headers, message: JSON.parse(frame.body) }),
+      { id: 'sub-0', receipt },
+    );
+    await confirmed;
+  }
+
+  /** SEND with a receipt; resolves to the RECEIPT's headers. */
+  async publish(room, body) {
+    const receipt = `${this.user.username}-r${this.nextReceipt++}`;
+    const done = this.receipt(receipt);
+    this.client.publish({ destination: `/topic/rooms/${room}`, body, headers: { receipt } });
+    return (await done).headers;
+  }
+
+  async waitForDeliveries(n) {
+    const deadline = Date.now() + WAIT_MS;
+    while (this.deliveries.length < n && Date.now() < deadline) await sleep(20);
+    assert.ok(
+      this.deliveries.length >= n,
+      `${this.user.username} got ${this.deliveries.length} of ${n} messages within ${WAIT_MS} ms`,
+    );
+  }
+
+  async close() {
+    if (!this.client) return;
+    this.closing = true;
+    await within(WAIT_MS, `${this.user.username} deactivate`, this.client.deactivate());
+  }
+}
+
+// -------------------------------------------------------------- scenarios --
+
+/** Two users chat in one room; everyone sees everything once, in order. */
+async function twoClientsChat(server) {
+  const room = 'lobby';
+  const users = [await signup(server, 'alice'), await signup(server, 'bob')];
+  await createRoom(server, users[0], room);
+  const clients = users.map((u) => new ChatClient(server, u));
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+    for (const c of clients) {
+      assert.equal(c.connected.headers.version, '1.2', 'stompjs and Parley settle on STOMP 1.2');
+      assert.equal(c.connected.headers['user-name'], c.user.username);
+    }
+    await Promise.all(clients.map((c) => c.subscribe(room)));
+
+    // Both send at the same time, each waiting for nothing but its receipts.
+    const receipts = new Map(); // body -> RECEIPT headers
+    await Promise.all(
+      clients.map(async (c) => {
+        const sent = [];
+        for (let i = 0; i < PER_CLIENT; i++) {
+          const body = `${c.user.username} ${i}`;
+          sent.push(c.publish(room, body).then((headers) => receipts.set(body, headers)));
+        }
+        await Promise.all(sent);
+      }),
+    );
+    const total = clients.length * PER_CLIENT;
+    assert.equal(receipts.size, total, 'every SEND got its RECEIPT');
+
+    await Promise.all(clients.map((c) => c.waitForDeliveries(total)));
+    await sleep(300); // anything extra (a duplicate) would arrive now
+
+    const stored = await history(server, users[0], room);
+    assert.deepEqual(
+      stored.map((m) => m.seq),
+      Array.from({ length: total }, (_, i) => i + 1),
+      'history holds seqs 1..40',
+    );
+    for (const c of clients) {
+      const who = c.user.username;
+      const messages = c.deliveries.map((d) => d.message);
+      assert.equal(messages.length, total, `${who} got each message exactly once`);
+      assert.deepEqual(
+        messages.map((m) => m.seq),
+        Array.from({ length: total }, (_, i) => i + 1),
+        `${who} got seqs 1..${total} in order`,
+      );
+      assert.deepEqual(messages, stored, `${who}: what was delivered is what history holds`);
+      for (const { headers, message } of c.deliveries) {
+        assert.equal(headers.destination, `/topic/rooms/${room}`);
+        assert.equal(headers.subscription, 'sub-0');
+        assert.equal(headers['message-id'], String(message.id), 'message-id header = message id');
+        assert.equal(headers.seq, String(message.seq), 'seq header = message seq');
+        assert.equal(headers['content-type'], 'application/json');
+      }
+    }
+    for (const m of stored) {
+      const receipt = receipts.get(m.body);
+      assert.ok(receipt, `a RECEIPT was received for ${m.body}`);
+      assert.equal(receipt['message-id'], String(m.id), `RECEIPT message-id of ${m.body}`);
+      assert.equal(receipt.seq, String(m.seq), `RECEIPT seq of ${m.body}`);
+      assert.equal(m.sender, m.body.split(' ')[0], 'the sender is the authenticated user');
+    }
+    for (const u of users) {
+      const own = stored.filter((m) => m.sender === u.username).map((m) => m.body);
+      assert.deepEqual(
+        own,
+        Array.from({ length: PER_CLIENT }, (_, i) => `${u.username} ${i}`),
+        `${u.username}'s messages are stored in the order sent`,
+      );
+    }
+    for (const c of clients) assert.deepEqual(c.problems, [], `${c.user.username} saw no error`);
+  } finally {
+    await Promise.allSettled(clients.map((c) => c.close()));
+  }
+}
+
+/** e2e/README-example.mjs, run as a user would, prints its own message. */
+async function readmeExampleRuns(server) {
+  const carol = await signup(server, 'carol');
+  await createRoom(server, carol, 'readme');
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(HERE, 'README-example.mjs')], {
+    cwd: HERE,
+    env: { ...process.env, PARLEY_URL: server.wsUrl, TOKEN: carol.token, ROOM: 'readme' },
+    timeout: WAIT_MS,
+  });
+  assert.equal(stdout.trim(), '#1 carol: hello from stompjs', 'the example prints the message it sent');
+}
+
+// ------------------------------------------------------------------ tests --
+
+describe('Parley with @stomp/stompjs on SQLite', { timeout: TEST_TIMEOUT_MS }, () => {
+  let server;
+  before(async () => {
+    server = await startServer((dir) => `sqlite://${dir}/e2e.db?mode=rwc`);
+  });
+  after(async () => {
+    await stopServer(server);
+  });
+
+  test('two clients each send 20 messages; both see all 40 once, in seq order, as in history', async () => {
+    await twoClientsChat(server);
+  });
+
+  test('the README example runs', async () => {
+    await readmeExampleRuns(server);
+  });
+});
+
+describe(
+  'Parley with @stomp/stompjs on Postgres',
+  {
+    timeout: TEST_TIMEOUT_MS,
+    skip: process.env.TEST_DATABASE_URL ? false : 'TEST_DATABASE_URL is not set (scripts/test sets it)',
+  },
+  () => {
+    let server;
+    let database;
+    before(async () => {
+      database = createPostgresDatabase();
+      server = await startServer(() => database.url);
+    });
+    after(async () => {
+      await stopServer(server);
+      database?.drop();
+    });
+
+    test('two clients each send 20 messages; both see all 40 once, in seq order, as in history', async () => {
+      await twoClientsChat(server);
+    });
+  },
+);

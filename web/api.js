@@ -1,0 +1,203 @@
+// REST client for /api/v1 and the signed-in session.
+//
+// Tokens live in this module's memory only (never localStorage or cookies):
+// a reload signs the user out. The access token is refreshed with the
+// refresh token shortly before it expires (from `expires_in`), and once more
+// on demand if the server answers 401 anyway (clock skew, a sleeping laptop).
+
+const API = '/api/v1';
+
+/** How long before expiry the access token is renewed: 60 s, or a quarter
+ * of its lifetime when that is shorter. */
+const renewMargin = (lifetimeMs) => Math.min(60_000, lifetimeMs / 4);
+
+/** Retry delay when a refresh fails for a reason other than a rejected token. */
+const REFRESH_RETRY_MS = 5_000;
+
+/** A failed API call, with the contract's `{"error":{code,message}}`. */
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfterSecs = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.retryAfterSecs = retryAfterSecs;
+  }
+}
+
+/** What to tell a person about a failed call. */
+export function describeError(err) {
+  if (!(err instanceof ApiError)) return err?.message || String(err);
+  switch (err.code) {
+    case 'invalid_credentials':
+      return 'Wrong username or password.';
+    case 'too_many_attempts':
+      return err.retryAfterSecs
+        ? `Too many attempts. Try again in ${err.retryAfterSecs} seconds.`
+        : 'Too many attempts. Try again in a little while.';
+    case 'username_taken':
+      return 'That username is taken. Choose another one.';
+    case 'room_not_found':
+      return 'Room not found. It does not exist, or it is private and you have not been added to it.';
+    case 'room_exists':
+      return 'A room with that name already exists.';
+    case 'user_not_found':
+      return 'There is no user with that name.';
+    case 'forbidden':
+      return 'Only the owner of the room can do that.';
+    case 'network_error':
+      return 'Cannot reach the server. Check your connection and try again.';
+    default:
+      // The server's own message is written for people (invalid_username,
+      // weak_password, invalid_room_name, …).
+      return err.message || `The server answered ${err.status}.`;
+  }
+}
+
+/** One HTTP call; resolves to the parsed JSON body (or null), throws ApiError. */
+async function call(method, path, { token, body } = {}) {
+  const headers = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(API + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError(0, 'network_error', 'Cannot reach the server.');
+  }
+  const text = await res.text();
+  let json = null;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // e.g. a proxy's HTML error page
+    }
+  }
+  if (res.ok) return json;
+  const retryAfter = Number.parseInt(res.headers.get('retry-after') ?? '', 10);
+  const error = json?.error;
+  throw new ApiError(
+    res.status,
+    error?.code ?? (res.status === 429 ? 'too_many_attempts' : 'http_error'),
+    error?.message ?? `The server answered ${res.status}.`,
+    Number.isFinite(retryAfter) ? retryAfter : null,
+  );
+}
+
+/**
+ * The signed-in user and their tokens. Dispatches `ended` (detail: a reason
+ * for people) when the session can no longer be renewed.
+ */
+export class Session extends EventTarget {
+  #access = null;
+  #refresh = null;
+  #expiresAt = 0;
+  #timer = null;
+  #refreshing = null;
+  user = null;
+
+  get signedIn() {
+    return this.#access !== null;
+  }
+
+  async signup(username, password) {
+    this.#start(await call('POST', '/auth/signup', { body: { username, password } }));
+  }
+
+  async login(username, password) {
+    this.#start(await call('POST', '/auth/login', { body: { username, password } }));
+  }
+
+  /** Revokes the refresh token (best effort) and forgets everything. */
+  async logout() {
+    const refresh = this.#refresh;
+    this.#forget();
+    if (refresh) {
+      try {
+        await call('POST', '/auth/logout', { body: { refresh_token: refresh } });
+      } catch {
+        // the tokens are gone from memory either way
+      }
+    }
+  }
+
+  /** A current access token, renewed first if it is about to expire (or
+   * `force`d, after the server refused it). */
+  async accessToken({ force = false } = {}) {
+    if (!this.signedIn) throw new ApiError(401, 'unauthorized', 'You are signed out.');
+    if (force || Date.now() >= this.#expiresAt) await this.refresh();
+    return this.#access;
+  }
+
+  /** Trades the refresh token for new tokens; concurrent callers share one request. */
+  refresh() {
+    this.#refreshing ??= this.#doRefresh().finally(() => {
+      this.#refreshing = null;
+    });
+    return this.#refreshing;
+  }
+
+  /** An authenticated API call; retried once with a renewed token on 401. */
+  async request(method, path, body) {
+    const token = await this.accessToken();
+    try {
+      return await call(method, path, { token, body });
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== 'unauthorized' || !this.signedIn) throw err;
+      return call(method, path, { token: await this.accessToken({ force: true }), body });
+    }
+  }
+
+  async #doRefresh() {
+    const refresh = this.#refresh;
+    if (!refresh) throw new ApiError(401, 'unauthorized', 'You are signed out.');
+    try {
+      this.#start(await call('POST', '/auth/refresh', { body: { refresh_token: refresh } }));
+    } catch (err) {
+      if (this.#refresh !== refresh) throw err; // signed out meanwhile
+      if (err instanceof ApiError && err.status === 401) {
+        this.#forget();
+        this.dispatchEvent(
+          new CustomEvent('ended', { detail: 'Your session has ended. Please log in again.' }),
+        );
+      } else {
+        this.#schedule(REFRESH_RETRY_MS);
+      }
+      throw err;
+    }
+  }
+
+  #start(auth) {
+    this.user = auth.user;
+    this.#access = auth.access_token;
+    this.#refresh = auth.refresh_token;
+    const lifetimeMs = auth.expires_in * 1000;
+    // Renew a little early so the token never lapses while in use.
+    this.#expiresAt = Date.now() + lifetimeMs - renewMargin(lifetimeMs);
+    this.#schedule(this.#expiresAt - Date.now());
+  }
+
+  #schedule(delayMs) {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.refresh().catch(() => {
+        // handled in #doRefresh: retried later or the session ended
+      });
+    }, Math.max(0, delayMs));
+  }
+
+  #forget() {
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#access = null;
+    this.#refresh = null;
+    this.#expiresAt = 0;
+    this.user = null;
+  }
+}

@@ -1,0 +1,251 @@
+// The live connection: one STOMP 1.2 session over /ws through the vendored
+// @stomp/stompjs client (global `StompJs`, loaded by index.html).
+//
+// After any drop (network, server restart, `ERROR token expired`) stompjs
+// reconnects with backoff; before each attempt we get a fresh access token,
+// and once CONNECTED we resubscribe every followed room with
+// `since-seq` = the last seq the room's timeline holds without a gap, so the
+// server replays exactly what was missed. SENDs go out with a `client-id`
+// and a `receipt`; until the RECEIPT arrives they stay in an outbox and are
+// sent again, with the same client-id, after a reconnect: the server stores
+// a repeated client-id once, so nothing is lost or doubled.
+
+const { Client, ReconnectionTimeMode } = globalThis.StompJs;
+
+/** First reconnect delay; doubles up to MAX_RECONNECT_MS, reset on CONNECTED. */
+const RECONNECT_MS = 500;
+const MAX_RECONNECT_MS = 15_000;
+/** A socket that has not reached CONNECTED by then is dropped and retried. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** The server's floor for heart-beats (HEARTBEAT_MS). */
+const HEARTBEAT_MS = 10_000;
+
+/** A random id usable as `client-id` (crypto.randomUUID needs a secure context). */
+export function newClientId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+const destination = (room) => `/topic/rooms/${room}`;
+
+/**
+ * Events: `status` (detail: 'connecting' | 'online' | 'reconnecting' |
+ * 'offline'), `message` (detail: { room, message }), `problem` (detail:
+ * { kind: 'connection' | 'room', room?, text }) for errors worth showing;
+ * a 'connection' problem is over once the status is 'online' again.
+ */
+export class Live extends EventTarget {
+  #session;
+  #client;
+  /** room → () => seq to resume after (the timeline's `newest`). */
+  #followed = new Map();
+  /** client-id → { room, body, resolve, reject } awaiting a RECEIPT. */
+  #outbox = new Map();
+  #status = 'offline';
+  #everConnected = false;
+  /** Set after `ERROR authentication failed`: renew the token even if it looks valid. */
+  #tokenRefused = false;
+  /** Test hook: while set, reconnecting waits for this promise. */
+  #hold = null;
+  #subscriptionCount = 0;
+  /** Sockets closed before ever reaching CONNECTED. */
+  #failuresBeforeFirstConnect = 0;
+
+  constructor(session, url) {
+    super();
+    this.#session = session;
+    this.#client = new Client({
+      brokerURL: url,
+      reconnectDelay: RECONNECT_MS,
+      maxReconnectDelay: MAX_RECONNECT_MS,
+      reconnectTimeMode: ReconnectionTimeMode.EXPONENTIAL,
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      heartbeatIncoming: HEARTBEAT_MS,
+      heartbeatOutgoing: HEARTBEAT_MS,
+      beforeConnect: () => this.#beforeConnect(),
+      onConnect: () => this.#onConnect(),
+      onStompError: (frame) => this.#onStompError(frame),
+      onWebSocketClose: () => this.#onWebSocketClose(),
+    });
+  }
+
+  get status() {
+    return this.#status;
+  }
+
+  start() {
+    this.#client.activate();
+  }
+
+  /** Disconnects for good (logout); queued SENDs are abandoned. */
+  async stop() {
+    this.#hold?.release();
+    this.#followed.clear();
+    for (const entry of this.#outbox.values()) entry.reject(new Error('Signed out.'));
+    this.#outbox.clear();
+    await this.#client.deactivate();
+    this.#setStatus('offline');
+  }
+
+  /** Receive a room's messages from `resumeFrom()` on, now and after every reconnect. */
+  follow(room, resumeFrom) {
+    if (this.#followed.has(room)) return;
+    this.#followed.set(room, resumeFrom);
+    if (this.#client.connected) this.#subscribe(room);
+  }
+
+  isFollowing(room) {
+    return this.#followed.has(room);
+  }
+
+  /**
+   * Sends `body` to `room`, now or as soon as the connection is back.
+   * Resolves with `{ seq, messageId }` once the server has stored it.
+   */
+  send(room, body, clientId = newClientId()) {
+    return new Promise((resolve, reject) => {
+      this.#outbox.set(clientId, { room, body, resolve, reject });
+      if (this.#client.connected) this.#transmit(clientId);
+    });
+  }
+
+  /** Closes the socket as a network failure would; the client then reconnects
+   * by itself, or waits for `releaseConnection()` when `hold` is set. */
+  dropConnection({ hold = false } = {}) {
+    if (hold && !this.#hold) {
+      let release;
+      const promise = new Promise((resolve) => {
+        release = resolve;
+      });
+      this.#hold = {
+        promise,
+        release: () => {
+          this.#hold = null;
+          release();
+        },
+      };
+    }
+    this.#client.forceDisconnect();
+    this.#setStatus('reconnecting');
+  }
+
+  releaseConnection() {
+    this.#hold?.release();
+  }
+
+  async #beforeConnect() {
+    this.#setStatus(this.#everConnected ? 'reconnecting' : 'connecting');
+    if (this.#hold) await this.#hold.promise;
+    try {
+      const token = await this.#session.accessToken({ force: this.#tokenRefused });
+      this.#tokenRefused = false;
+      this.#client.connectHeaders = { Authorization: `Bearer ${token}` };
+    } catch {
+      // Server unreachable: try with the old token, fail, and retry later.
+      // Session over: the app stops us on the session's `ended` event.
+      if (!this.#session.signedIn) await this.#client.deactivate();
+    }
+  }
+
+  #onWebSocketClose() {
+    if (this.#client.active) this.#setStatus('reconnecting');
+    if (!this.#everConnected && ++this.#failuresBeforeFirstConnect === 3) {
+      // The browser hides why (an upgrade refused with 403 looks like any
+      // network failure); the usual cause when self-hosting is the Origin.
+      this.dispatchEvent(
+        new CustomEvent('problem', {
+          detail: {
+            kind: 'connection',
+            text:
+              'Cannot open the live connection. Still trying… If you run this server, ' +
+              `check that ALLOWED_ORIGINS includes ${location.origin}.`,
+          },
+        }),
+      );
+    }
+  }
+
+  #onConnect() {
+    this.#everConnected = true;
+    this.#setStatus('online');
+    for (const room of this.#followed.keys()) this.#subscribe(room);
+    for (const clientId of this.#outbox.keys()) this.#transmit(clientId);
+  }
+
+  #subscribe(room) {
+    const resumeFrom = this.#followed.get(room);
+    const n = ++this.#subscriptionCount;
+    this.#client.subscribe(
+      destination(room),
+      (frame) => {
+        let message;
+        try {
+          message = JSON.parse(frame.body);
+        } catch {
+          return;
+        }
+        this.dispatchEvent(new CustomEvent('message', { detail: { room, message } }));
+      },
+      {
+        id: `room-${room}-${n}`,
+        receipt: `subscribe-${room}-${n}`,
+        'since-seq': String(resumeFrom()),
+      },
+    );
+  }
+
+  #transmit(clientId) {
+    const { room, body } = this.#outbox.get(clientId);
+    const receipt = `send-${clientId}`;
+    this.#client.watchForReceipt(receipt, (frame) => {
+      const entry = this.#outbox.get(clientId);
+      if (!entry) return;
+      this.#outbox.delete(clientId);
+      entry.resolve({ seq: Number(frame.headers.seq), messageId: frame.headers['message-id'] });
+    });
+    this.#client.publish({
+      destination: destination(room),
+      body,
+      headers: { receipt, 'client-id': clientId },
+    });
+  }
+
+  #onStompError(frame) {
+    // The server closes the socket after every ERROR; stompjs reconnects.
+    const text = frame.headers.message || 'connection error';
+    const receiptId = frame.headers['receipt-id'] || '';
+    if (text === 'token expired') return; // routine: reconnect with a fresh token
+    if (text === 'authentication failed') {
+      this.#tokenRefused = true;
+      return;
+    }
+    if (receiptId.startsWith('send-')) {
+      // This message itself was refused: sending it again would fail again.
+      const clientId = receiptId.slice('send-'.length);
+      const entry = this.#outbox.get(clientId);
+      this.#outbox.delete(clientId);
+      entry?.reject(new Error(`Message not sent: ${text}`));
+      return;
+    }
+    const room = receiptId.match(/^subscribe-(.+)-\d+$/)?.[1];
+    if (room && this.#followed.delete(room)) {
+      this.dispatchEvent(
+        new CustomEvent('problem', {
+          detail: { kind: 'room', room, text: `Cannot follow #${room}: ${text}` },
+        }),
+      );
+      return;
+    }
+    this.dispatchEvent(
+      new CustomEvent('problem', {
+        detail: { kind: 'connection', text: `Connection error: ${text}` },
+      }),
+    );
+  }
+
+  #setStatus(status) {
+    if (status === this.#status) return;
+    this.#status = status;
+    this.dispatchEvent(new CustomEvent('status', { detail: status }));
+  }
+}
