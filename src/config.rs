@@ -73,6 +73,11 @@ pub struct Settings {
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
     pub log_format: String,
 
+    /// Open client connections (HTTP and WebSocket) per instance; beyond it
+    /// new connections wait in the accept backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
     /// Largest STOMP frame accepted, in bytes.
     #[arg(long, env = "MAX_FRAME_BYTES", default_value_t = 65_536)]
     pub max_frame_bytes: usize,
@@ -206,6 +211,7 @@ pub struct Config {
 /// Every bound of CONTRACT section 5.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    pub max_connections: usize,
     pub max_frame_bytes: usize,
     pub max_body_bytes: usize,
     pub max_subscriptions: usize,
@@ -253,6 +259,7 @@ impl Settings {
             ("CONNECT_TIMEOUT_SECS", self.connect_timeout_secs),
             ("HEARTBEAT_MS", self.heartbeat_ms),
             ("MAX_FRAME_BYTES", self.max_frame_bytes as u64),
+            ("MAX_CONNECTIONS", self.max_connections as u64),
             ("MAX_BODY_BYTES", self.max_body_bytes as u64),
             ("MAX_SUBSCRIPTIONS", self.max_subscriptions as u64),
             ("OUTBOUND_QUEUE", self.outbound_queue as u64),
@@ -283,6 +290,7 @@ impl Settings {
             allowed_origins: AllowedOrigins::parse(&self.allowed_origins)?,
             json_logs: self.log_format == "json",
             limits: Limits {
+                max_connections: self.max_connections,
                 max_frame_bytes: self.max_frame_bytes,
                 max_body_bytes: self.max_body_bytes,
                 max_subscriptions: self.max_subscriptions,

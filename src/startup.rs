@@ -123,6 +123,9 @@ impl Application {
         });
         let jwt = web::Data::new(jwt);
         let server_state = state.clone();
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // actix counts connections per worker.
+        let per_worker = state.config.limits.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(cors(&server_state.config.allowed_origins))
@@ -138,6 +141,8 @@ impl Application {
             addr: port.to_string(),
             source,
         })?
+        .workers(workers)
+        .max_connections(per_worker)
         .shutdown_timeout(25)
         .disable_signals()
         .run();
