@@ -74,7 +74,7 @@ impl ApiError {
     }
 }
 
-/// The body of every error answer (also the OpenAPI `Error` schema).
+/// The body of every error answer.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Error)]
 pub(crate) struct Body<'a> {

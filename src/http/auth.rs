@@ -4,33 +4,53 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::{AuthUser, jwt::now_secs, password, refresh};
 use crate::domain::{Password, Username};
-use crate::error::ApiError;
+use crate::error::{ApiError, Body as ErrorBody};
 use crate::startup::AppState;
 use crate::store::{Rotation, User};
 use crate::views::UserView;
 
-#[derive(Deserialize)]
+/// A username and a password. Login accepts any strings (an impossible
+/// name or password is just `invalid_credentials`); sign-up enforces the
+/// constraints.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    /// 3–32 characters of `A-Z a-z 0-9 _ . -`; unique ignoring letter case.
+    #[schema(
+        min_length = 3,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9_.-]{3,32}$",
+        example = "alice"
+    )]
     username: String,
+    /// 8–128 characters.
+    #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// A refresh token from a token response.
     refresh_token: String,
 }
 
-#[derive(Serialize)]
+/// The answer to sign-up, login and refresh.
+#[derive(Serialize, ToSchema)]
 struct TokenResponse<'a> {
     user: UserView<'a>,
+    /// HS256 JWT for `Authorization: Bearer` (and STOMP CONNECT).
     access_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
+    /// Lifetime of the access token in seconds (`JWT_TTL_SECS`).
+    #[schema(example = 900)]
     expires_in: i64,
+    /// Opaque, single use: each refresh returns a new one and retires this one.
     refresh_token: String,
 }
 
@@ -57,6 +77,27 @@ async fn start_session(state: &AppState, user: &User) -> Result<serde_json::Valu
     Ok(token_response(state, user, refresh.token))
 }
 
+/// Create an account (and sign in).
+///
+/// Answers like a login: an access token and the first refresh token of a
+/// new login.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 201, description = "Account created, signed in", body = TokenResponse),
+        (status = 400, description = "`invalid_username`: not 3–32 characters of \
+            `A-Z a-z 0-9 _ . -`; `weak_password`: not 8–128 characters; \
+            `invalid_request`: malformed JSON, an unknown field or a missing one",
+            body = ErrorBody),
+        (status = 409, description = "`username_taken`: the name exists, in any letter case",
+            body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
+            `application/json`", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[post("/auth/signup")]
 pub async fn signup(
     state: web::Data<AppState>,
@@ -75,6 +116,29 @@ pub async fn signup(
     Ok(HttpResponse::Created().json(start_session(&state, &user).await?))
 }
 
+/// Sign in: starts a new login (refresh-token family).
+///
+/// An unknown user and a wrong password get the same answer in about the
+/// same time.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
+            or a missing one", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: unknown user or wrong password",
+            body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
+            `application/json`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many failed logins for this \
+            username (`LOGIN_FAILURES_PER_USER` per 5 min) or attempts from this address \
+            (`LOGIN_ATTEMPTS_PER_IP` per min)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[post("/auth/login")]
 pub async fn login(
     req: HttpRequest,
@@ -135,6 +199,26 @@ fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
     }
 }
 
+/// Rotate a refresh token: a new access token and a new refresh token.
+///
+/// The presented token stops working. Presenting an already-rotated token
+/// revokes every token of its login.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "refresh",
+    responses(
+        (status = 200, description = "Rotated", body = TokenResponse),
+        (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
+            or a missing one", body = ErrorBody),
+        (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
+            already rotated (which revokes its whole login)", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
+            `application/json`", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[post("/auth/refresh")]
 pub async fn rotate_refresh(
     state: web::Data<AppState>,
@@ -160,6 +244,22 @@ pub async fn rotate_refresh(
     }
 }
 
+/// Log out: revokes the refresh token and every token of its login.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
+            or a missing one", body = ErrorBody),
+        (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
+            already rotated", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
+            `application/json`", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
@@ -177,6 +277,19 @@ pub async fn logout(
     }
 }
 
+/// The caller.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The authenticated user", body = UserView),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token, or its user no longer exists", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let user = state

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::rooms::find_visible;
 use crate::auth::AuthUser;
 use crate::broker::RoomFeed;
-use crate::error::ApiError;
+use crate::error::{ApiError, Body as ErrorBody};
 use crate::startup::AppState;
 use crate::store::{HistoryPage, HistoryQuery};
 use crate::views::MessageView;
@@ -17,9 +18,14 @@ use crate::views::MessageView;
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
-#[derive(Serialize)]
+/// A page of history.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MessagePage)]
 struct Page<'a> {
+    /// In ascending `seq` order.
     messages: Vec<MessageView<'a>>,
+    /// More messages exist beyond the page in the paging direction: older
+    /// ones for `before` and for neither, newer ones for `after`.
     has_more: bool,
 }
 
@@ -90,6 +96,46 @@ fn page_response(page: &HistoryPage) -> HttpResponse {
     })
 }
 
+/// Room history; also plain and long polling.
+///
+/// With `before`, the `limit` messages just before that seq; with `after`,
+/// the `limit` just after it (the reconnect gap-fill); with neither, the
+/// latest `limit`. Reading a public room needs no membership.
+///
+/// Long polling: with `after` and `wait`, when nothing newer than `after` is
+/// stored the request is held up to `wait` seconds and answered as soon as a
+/// message is committed, on any instance; at the deadline (or at shutdown)
+/// it answers `{"messages": [], "has_more": false}`.
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "get_messages",
+    security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "Room name"),
+        ("before" = Option<i64>, Query, minimum = 0,
+            description = "Page back: the messages just before this seq. Not with `after`."),
+        ("after" = Option<i64>, Query, minimum = 0,
+            description = "Page forward: the messages just after this seq. Not with `before`."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, example = 50,
+            description = "Page size, 1–200; default 50."),
+        ("wait" = Option<u64>, Query, minimum = 1, maximum = 30,
+            description = "Long poll: hold the request up to this many seconds (1–30) while \
+                nothing newer than `after` is stored. Needs `after`."),
+    ),
+    responses(
+        (status = 200, description = "The page", body = Page),
+        (status = 400, description = "`invalid_query`: a non-integer or out-of-range \
+            `before`, `after`, `limit` or `wait`, `before` with `after`, `wait` without \
+            `after`, or a malformed query string", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "`room_not_found`: no such room, or a private room the \
+            caller is not a member of", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[get("/rooms/{name}/messages")]
 pub async fn messages(
     state: web::Data<AppState>,

@@ -7,6 +7,7 @@ use crate::startup::AppState;
 /// Prometheus metrics, text exposition format 0.0.4.
 #[utoipa::path(
     tag = "operations",
+    operation_id = "metrics",
     responses(
         (status = 200, description = "The instance's metrics",
             content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),

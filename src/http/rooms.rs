@@ -2,34 +2,50 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::access::{VisibleRoom, visible_room};
 use crate::auth::AuthUser;
 use crate::domain::RoomName;
-use crate::error::ApiError;
+use crate::error::{ApiError, Body as ErrorBody};
 use crate::startup::AppState;
 use crate::views::{RoomView, UserView};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
+    /// 1–64 characters of `a-z 0-9 _ -`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[a-z0-9_-]{1,64}$",
+        example = "general"
+    )]
     name: String,
+    /// A private room is invisible to non-members; members are added by the owner.
     #[serde(default)]
+    #[schema(default = false)]
     private: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    /// The user to add (any letter case).
+    #[schema(example = "bob")]
     username: String,
 }
 
-#[derive(Serialize)]
+/// Public rooms and the rooms the caller belongs to.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RoomList)]
 struct Rooms<'a> {
     rooms: Vec<RoomView<'a>>,
 }
 
-#[derive(Serialize)]
+/// The members of a room.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MemberList)]
 struct Members<'a> {
     members: Vec<UserView<'a>>,
 }
@@ -52,6 +68,27 @@ async fn members_response(state: &AppState, room_id: i64) -> Result<HttpResponse
     }))
 }
 
+/// Create a room; the caller becomes its owner and first member.
+#[utoipa::path(
+    tag = "rooms",
+    operation_id = "create_room",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = RoomView),
+        (status = 400, description = "`invalid_room_name`: not 1–64 characters of \
+            `a-z 0-9 _ -`; `invalid_request`: malformed JSON, an unknown field or a \
+            missing one", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 409, description = "`room_exists`: the name is taken", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
+            `application/json`", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[post("/rooms")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -68,6 +105,20 @@ pub async fn create(
     Ok(HttpResponse::Created().json(RoomView::from(&room)))
 }
 
+/// Public rooms and the rooms the caller belongs to.
+#[utoipa::path(
+    tag = "rooms",
+    operation_id = "list_rooms",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The rooms", body = Rooms),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[get("/rooms")]
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let rooms = state.store.rooms_visible_to(user.id).await?;
@@ -76,6 +127,23 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResp
     }))
 }
 
+/// One room.
+#[utoipa::path(
+    tag = "rooms",
+    operation_id = "get_room",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name")),
+    responses(
+        (status = 200, description = "The room", body = RoomView),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "`room_not_found`: no such room, or a private room the \
+            caller is not a member of", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[get("/rooms/{name}")]
 pub async fn get(
     state: web::Data<AppState>,
@@ -86,6 +154,25 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(RoomView::from(&found.room)))
 }
 
+/// Join a public room; idempotent.
+///
+/// A private room can only be joined by being added by its owner.
+#[utoipa::path(
+    tag = "rooms",
+    operation_id = "join_room",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name")),
+    responses(
+        (status = 200, description = "The caller is a member", body = RoomView),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "`room_not_found`: no such room, or a private room the \
+            caller is not a member of", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[post("/rooms/{name}/join")]
 pub async fn join(
     state: web::Data<AppState>,
@@ -101,6 +188,22 @@ pub async fn join(
     Ok(HttpResponse::Ok().json(RoomView::from(&found.room)))
 }
 
+/// The members of a room.
+#[utoipa::path(
+    tag = "rooms",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name")),
+    responses(
+        (status = 200, description = "The members", body = Members),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "`room_not_found`: no such room, or a private room the \
+            caller is not a member of", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[get("/rooms/{name}/members")]
 pub async fn list_members(
     state: web::Data<AppState>,
@@ -111,6 +214,30 @@ pub async fn list_members(
     members_response(&state, found.room.id).await
 }
 
+/// Add a member (owner only); idempotent.
+#[utoipa::path(
+    tag = "rooms",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name")),
+    responses(
+        (status = 200, description = "The members, the added user included", body = Members),
+        (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
+            or a missing one", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "`forbidden`: the caller can see the room but is not \
+            its owner", body = ErrorBody),
+        (status = 404, description = "`room_not_found`: no such room, or a private room the \
+            caller is not a member of; `user_not_found`: no user of that name",
+            body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
+            `application/json`", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[post("/rooms/{name}/members")]
 pub async fn add_member(
     state: web::Data<AppState>,

@@ -9,12 +9,13 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::mpsc;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
 use crate::broker::RoomFeed;
 use crate::chat::{ChatError, Post, Sender};
 use crate::domain::{ClientId, MessageBody, RoomName};
-use crate::error::ApiError;
+use crate::error::{ApiError, Body as ErrorBody};
 use crate::startup::AppState;
 use crate::store::{Appended, HistoryQuery, Room};
 use crate::views::MessageView;
@@ -27,9 +28,11 @@ const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 const SSE_BUFFER: usize = 64;
 const REPLAY_PAGE: i64 = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
+    /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000.
+    #[schema(min_length = 1, example = "hello")]
     body: String,
 }
 
@@ -51,6 +54,49 @@ fn chat_error(e: ChatError) -> ApiError {
     }
 }
 
+/// Post a message; answers after it is committed.
+///
+/// The same send path as STOMP SEND: the message reaches STOMP and SSE
+/// subscribers. Posting to a public room joins it. When the sender's rate
+/// bucket (`SEND_RATE`/`SEND_BURST`) is empty the request is held until it
+/// refills, or answered 429 if that would take over 5 s.
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "post_message",
+    security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "Room name"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1,
+            max_length = 64,
+            description = "1–64 characters; acts as the STOMP `client-id`: a retry with the \
+                same key (same sender and room) stores nothing and answers 200 with the \
+                original message"),
+    ),
+    responses(
+        (status = 201, description = "Stored", body = MessageView),
+        (status = 200, description = "A retry with an `Idempotency-Key` already used: the \
+            original message, nothing stored", body = MessageView),
+        (status = 400, description = "`invalid_body`: empty, over `MAX_BODY_BYTES` or \
+            containing U+0000; `invalid_idempotency_key`: `Idempotency-Key` not 1–64 \
+            characters; `invalid_request`: malformed JSON, an unknown field or a missing \
+            one", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "`room_not_found`: no such room, or a private room the \
+            caller is not a member of", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
+            `application/json`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the sender's rate bucket would take \
+            over 5 s to refill", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the send task failed; the message may \
+            or may not be stored (retry with the same `Idempotency-Key`)", body = ErrorBody),
+    ),
+)]
 #[post("/rooms/{name}/messages")]
 pub async fn post_message(
     req: HttpRequest,
@@ -112,8 +158,12 @@ pub async fn post_message(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Resume after this seq (like STOMP `since-seq`); `Last-Event-ID` wins
+    /// when both are given.
+    #[param(value_type = Option<i64>, minimum = 0)]
     since_seq: Option<String>,
 }
 
@@ -125,6 +175,39 @@ fn sse_event(seq: i64, json: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// Server-Sent Events: the room's messages as they are committed.
+///
+/// One `event: message` per message, `id:` = its seq, `data:` = the
+/// message JSON. With `Last-Event-ID` (or `?since_seq=`) every stored
+/// message after that seq comes first, then live ones, with no gap and no
+/// duplicate. A comment line every 15 s keeps proxies from closing the
+/// stream; it ends at shutdown or when the client falls too far behind.
+/// Opening it joins a public room.
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "stream_events",
+    security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "Room name"),
+        EventsQuery,
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0,
+            description = "Resume after this seq; sent by `EventSource` on reconnect"),
+    ),
+    responses(
+        (status = 200, description = "The event stream: `retry: 2000`, then \
+            `id: SEQ` / `event: message` / `data: {message JSON}` blocks",
+            content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_query`: `Last-Event-ID` / `since_seq` not a \
+            non-negative integer, or a malformed query string", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
+            access token", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "`room_not_found`: no such room, or a private room the \
+            caller is not a member of", body = ErrorBody),
+        (status = 500, description = "`internal_error`: server-side failure (logged, \
+            not disclosed)", body = ErrorBody),
+    ),
+)]
 #[get("/rooms/{name}/events")]
 pub async fn events(
     req: HttpRequest,

@@ -9,6 +9,7 @@ mod history;
 mod http_chat;
 mod input;
 mod metrics;
+mod openapi;
 mod rooms;
 mod stomp;
 mod store;
