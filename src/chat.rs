@@ -80,7 +80,11 @@ impl Chat {
     /// then publishes the newly stored ones. Results are in input order; a
     /// repeated client id yields the original message
     /// (`Appended::Duplicate`), which is not published again.
-    pub async fn post(&self, sender: &Sender, posts: Vec<Post>) -> Result<Vec<Appended>, ChatError> {
+    pub async fn post(
+        &self,
+        sender: &Sender,
+        posts: Vec<Post>,
+    ) -> Result<Vec<Appended>, ChatError> {
         if posts.is_empty() {
             return Ok(Vec::new());
         }

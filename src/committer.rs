@@ -117,7 +117,10 @@ async fn commit(store: &DynStore, broker: &DynBroker, requests: Vec<Request>) {
     let outcome = if requests.len() == 1 {
         Err(())
     } else {
-        let all: Vec<NewMessage> = requests.iter().flat_map(|r| r.batch.iter().cloned()).collect();
+        let all: Vec<NewMessage> = requests
+            .iter()
+            .flat_map(|r| r.batch.iter().cloned())
+            .collect();
         store.append_batch(&all).await.map_err(|e| {
             tracing::warn!(error = %e, requests = requests.len(), "group commit failed; committing one by one");
         })

@@ -191,22 +191,25 @@ impl Hub {
     /// Re-reads from the store whatever the room's subscribers have not been
     /// handed yet (after the relay was away, or subscribed late).
     pub fn resync(self: &Arc<Self>, room_id: i64) {
-        let hub = Arc::clone(self);
-        tokio::spawn(async move {
-            for _ in 0..MAX_RESYNC_PAGES {
-                let next = {
-                    let rooms = hub.rooms.lock().expect("hub lock");
-                    match rooms.get(&room_id).and_then(|r| r.next) {
-                        Some(next) => next,
-                        None => return,
-                    }
-                };
-                match hub.fetch_and_deliver(room_id, next, FILL_PAGE).await {
-                    Some(true) => continue,
-                    _ => return,
+        tokio::spawn(Arc::clone(self).catch_up(room_id));
+    }
+
+    /// Delivers stored messages from the room's `next` seq on, page by page,
+    /// until the store has no more (bounded by [`MAX_RESYNC_PAGES`]).
+    async fn catch_up(self: Arc<Self>, room_id: i64) {
+        for _ in 0..MAX_RESYNC_PAGES {
+            let next = {
+                let rooms = self.rooms.lock().expect("hub lock");
+                match rooms.get(&room_id).and_then(|r| r.next) {
+                    Some(next) => next,
+                    None => return,
                 }
+            };
+            match self.fetch_and_deliver(room_id, next, FILL_PAGE).await {
+                Some(true) => continue,
+                _ => return,
             }
-        });
+        }
     }
 
     /// Delivers up to `limit` stored messages from seq `from` on; Some(has_more).
@@ -241,41 +244,23 @@ impl Hub {
         }
     }
 
-    /// Fetches the messages of a hole from the store and delivers them.
+    /// A hole stayed open: the messages it misses (and any after it) are in
+    /// the store, since publishing follows commit. Fetch them all.
     async fn fill_gap(self: Arc<Self>, room_id: i64) {
-        let hole = {
+        let open = {
             let mut rooms = self.rooms.lock().expect("hub lock");
             let Some(room) = rooms.get_mut(&room_id) else {
                 return;
             };
             room.fill_scheduled = false;
-            match (room.next, room.pending.keys().next()) {
-                (Some(next), Some(&first)) if first > next => Some((next, first)),
-                _ => None,
-            }
+            matches!((room.next, room.pending.keys().next()), (Some(next), Some(&first)) if first > next)
         };
-        let Some((next, first)) = hole else { return };
-        let limit = (first - next).clamp(1, FILL_PAGE);
-        let query = HistoryQuery {
-            before: None,
-            after: Some(next - 1),
-            limit,
-        };
-        match self.store.history(room_id, query).await {
-            Ok(page) => {
-                tracing::debug!(
-                    room_id,
-                    from = next,
-                    count = page.messages.len(),
-                    "filled a gap from the store"
-                );
-                for m in &page.messages {
-                    self.deliver(Arc::new(Published::new(room_id, m)));
-                }
-            }
-            Err(e) => tracing::warn!(room_id, error = %e, "gap fill failed; will retry"),
+        if !open {
+            return;
         }
-        // Re-check: schedules another fill if a hole is still open.
+        Arc::clone(&self).catch_up(room_id).await;
+        // Re-check: schedules another fill if a hole is still open (the
+        // store was unreachable, say).
         let mut rooms = self.rooms.lock().expect("hub lock");
         if let Some(room) = rooms.get_mut(&room_id) {
             self.drain(room_id, room);

@@ -10,7 +10,7 @@
 //! re-reads from the database every message of its rooms committed
 //! meanwhile, so nothing stored during the outage is missed.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,10 +25,12 @@ use crate::store::{DynStore, Message};
 const CHANNEL_PREFIX: &str = "parley:room:";
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// Messages waiting to be published to Redis; beyond it they are dropped
-/// from the relay (they are stored, and other instances fill the hole from
-/// the database).
+/// Messages waiting to be published to Redis (queued, or kept while Redis
+/// is away); beyond it the oldest are dropped from the relay (they are
+/// stored, and other instances fill the hole from the database).
 const PUBLISH_QUEUE: usize = 65_536;
+/// Longest wait for Redis to connect or answer a publish.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Messages pipelined per round trip to Redis.
 const PUBLISH_BATCH: usize = 256;
 
@@ -108,32 +110,73 @@ impl Broker for RedisBroker {
     }
 }
 
-/// Publishes committed messages, pipelining whatever is queued.
+/// Publishes committed messages in commit order, pipelining whatever is
+/// queued. Manages its own connection: on a failure it drops it, keeps the
+/// unpublished messages (up to [`PUBLISH_QUEUE`]; beyond that the oldest are
+/// dropped from the relay, and other instances fill the hole from the
+/// database) and retries after a capped exponential backoff.
 async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Arc<Published>>) {
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut backoff = BACKOFF_START;
-    let mut conn = loop {
-        match client.get_connection_manager().await {
-            Ok(c) => break c,
-            Err(e) => {
-                tracing::warn!(error = %e, "redis publisher cannot connect; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+    let mut next_attempt = tokio::time::Instant::now();
+    let mut backlog: VecDeque<Arc<Published>> = VecDeque::new();
+    let mut incoming = Vec::with_capacity(PUBLISH_BATCH);
+    loop {
+        let received = if backlog.is_empty() {
+            queue.recv_many(&mut incoming, PUBLISH_BATCH).await
+        } else {
+            tokio::select! {
+                n = queue.recv_many(&mut incoming, PUBLISH_BATCH) => n,
+                _ = tokio::time::sleep_until(next_attempt) => usize::MAX,
+            }
+        };
+        if received == 0 {
+            return; // the broker is gone
+        }
+        backlog.extend(incoming.drain(..));
+        if backlog.len() > PUBLISH_QUEUE {
+            let excess = backlog.len() - PUBLISH_QUEUE;
+            backlog.drain(..excess);
+            tracing::warn!(dropped = excess, "redis unreachable; relay backlog full");
+        }
+        if tokio::time::Instant::now() < next_attempt {
+            continue;
+        }
+        if conn.is_none() {
+            match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
+                .await
+            {
+                Ok(Ok(c)) => conn = Some(c),
+                _ => {
+                    tracing::warn!(waiting = backlog.len(), "redis publisher cannot connect");
+                    next_attempt = tokio::time::Instant::now() + backoff;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
             }
         }
-    };
-    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
-    while queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
-        let mut pipe = redis::pipe();
-        for m in &batch {
-            pipe.publish(channel(m.room_id), m.json.as_ref()).ignore();
+        let Some(c) = conn.as_mut() else { continue };
+        while !backlog.is_empty() {
+            let n = backlog.len().min(PUBLISH_BATCH);
+            let mut pipe = redis::pipe();
+            for m in backlog.range(..n) {
+                pipe.publish(channel(m.room_id), m.json.as_ref()).ignore();
+            }
+            let sent = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(c)).await;
+            if matches!(sent, Ok(Ok(()))) {
+                backlog.drain(..n);
+                backoff = BACKOFF_START;
+            } else {
+                tracing::warn!(
+                    waiting = backlog.len(),
+                    "redis publish failed; reconnecting"
+                );
+                conn = None;
+                next_attempt = tokio::time::Instant::now() + backoff;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                break;
+            }
         }
-        let sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
-        if let Err(e) = sent {
-            // The messages are stored; subscribers elsewhere fill the hole
-            // from the database when the next message or reconnect comes.
-            tracing::warn!(error = %e, dropped = batch.len(), "redis publish failed");
-        }
-        batch.clear();
     }
 }
 

@@ -1,0 +1,20 @@
+//! Several `parley` processes sharing one Postgres and one Redis, some behind
+//! nginx: CONTRACT sections 4 and 7 as a deployment sees them.
+//!
+//! Unlike `tests/api`, nothing here runs in-process: every test spawns the
+//! real server binary (`PARLEY_BIN`, built by `scripts/test`), its own
+//! `redis-server` (so stopping it hurts no other test), a fresh Postgres
+//! database (from `TEST_DATABASE_URL`) and, where the balancer matters,
+//! nginx (`NGINX_BIN`) configured from `deploy/nginx.conf`. Clients speak raw
+//! STOMP frames over tokio-tungstenite. Every process is killed when its
+//! guard drops, every wait is bounded, and all traffic stays on 127.0.0.1.
+
+mod actors;
+mod cluster;
+mod http;
+mod stomp;
+
+mod failover;
+mod redis_outage;
+mod relay;
+mod shutdown;
