@@ -22,7 +22,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/parley --create-home parley
 COPY --from=builder /app/target/release/parley /usr/local/bin/parley
-USER parley
+USER 10001:10001
 WORKDIR /var/lib/parley
 ENV BIND_ADDR=0.0.0.0:8080 \
     DATABASE_URL=sqlite:///var/lib/parley/parley.db?mode=rwc \
