@@ -136,6 +136,9 @@ impl Application {
                 .service(crate::gateway::upgrade)
                 .default_service(web::to(crate::http::not_found))
         })
+        // Frames are small and latency matters: no Nagle delay (set before
+        // listen, which reads it).
+        .tcp_nodelay(true)
         .listen(listener)
         .map_err(|source| StartError::Bind {
             addr: port.to_string(),
