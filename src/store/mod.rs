@@ -101,6 +101,21 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+impl HistoryPage {
+    /// The page from rows fetched with `LIMIT query.limit + 1`, in query
+    /// order: ascending when paging forward (`after`), else descending. The
+    /// extra row only says whether there is more.
+    pub fn from_fetched(mut messages: Vec<Message>, query: &HistoryQuery) -> Self {
+        let limit = query.limit.max(0) as usize;
+        let has_more = messages.len() > limit;
+        messages.truncate(limit);
+        if query.after.is_none() {
+            messages.reverse();
+        }
+        HistoryPage { messages, has_more }
+    }
+}
+
 /// Result of presenting a refresh token for rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {

@@ -521,7 +521,7 @@ impl Store for SqliteStore {
         let limit = query.limit.max(0);
         // One row beyond the page tells whether there is more.
         let fetch = limit + 1;
-        let mut rows: Vec<MessageRow> = match query.after {
+        let rows: Vec<MessageRow> = match query.after {
             Some(after) => {
                 sqlx::query_as(select_messages!(
                     "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"
@@ -543,15 +543,10 @@ impl Store for SqliteStore {
                 .await?
             }
         };
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        if query.after.is_none() {
-            rows.reverse();
-        }
-        Ok(HistoryPage {
-            messages: rows.into_iter().map(Into::into).collect(),
-            has_more,
-        })
+        Ok(HistoryPage::from_fetched(
+            rows.into_iter().map(Into::into).collect(),
+            &query,
+        ))
     }
 
     async fn last_seq(&self, room_id: i64) -> StoreResult<i64> {
