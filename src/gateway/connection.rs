@@ -43,6 +43,10 @@ struct InFlight {
     then_receipt: Option<String>,
 }
 
+/// How long closing writes (the final ERROR, the close frame) may wait for a
+/// client that is not reading.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Stores a connection may have pending before it waits for the oldest.
 const MAX_INFLIGHT_STORES: usize = 256;
 
@@ -83,6 +87,8 @@ struct Connection {
     close_reason: Option<actix_ws::CloseReason>,
     /// Submitted stores, oldest first; answered in this order.
     inflight: VecDeque<InFlight>,
+    /// The client stopped reading: write nothing more, just drop the socket.
+    abandoned: bool,
 }
 
 pub async fn run(state: Arc<AppState>, ws: WsSession, stream: AggregatedMessageStream) {
@@ -129,6 +135,7 @@ async fn serve(
         token_expiry: None,
         close_reason: None,
         inflight: VecDeque::new(),
+        abandoned: false,
     };
     let mut shutdown = state.shutdown_signal();
     let connect_deadline = tokio::time::Instant::now() + limits.connect_timeout;
@@ -322,7 +329,7 @@ impl Connection {
                     then_receipt,
                 } => self.store(sends, then_receipt).await,
                 Action::Close => {
-                    let _ = self.flush().await;
+                    self.flush_before_close().await;
                     Flow::Close
                 }
             };
@@ -588,10 +595,35 @@ impl Connection {
         }
     }
 
+    /// Flushes what is buffered (an ERROR, receipts) on the way out, giving
+    /// up on a client that does not read within [`CLOSE_WRITE_TIMEOUT`].
+    async fn flush_before_close(&mut self) {
+        if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.flush())
+            .await
+            .is_err()
+        {
+            self.abandoned = true;
+        }
+    }
+
+    /// Writes one WebSocket message. A client that stops reading blocks
+    /// this write; if its delivery queue overflows meanwhile, give up on it
+    /// (it cannot even be sent an ERROR) instead of waiting for TCP to fail.
     async fn send_text(&mut self, text: ByteString) -> Flow {
-        match self.ws.text(text).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
+        if self.abandoned {
+            return Flow::Close;
+        }
+        tokio::select! {
+            sent = self.ws.text(text) => match sent {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Close,
+            },
+            _ = self.overflow.notified() => {
+                tracing::info!("slow consumer disconnected while its socket was full");
+                self.abandoned = true;
+                metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
+                Flow::Close
+            }
         }
     }
 
@@ -613,7 +645,7 @@ impl Connection {
                 frame.encode_into(self.session.version(), &mut self.out);
             }
         }
-        let _ = self.flush().await;
+        self.flush_before_close().await;
         Flow::Close
     }
 
@@ -642,8 +674,11 @@ impl Connection {
         for (_, sub) in self.subscriptions.drain() {
             broker.unsubscribe(sub.room_id, sub.key);
         }
-        let _ = self.flush().await;
-        let _ = self.ws.close(self.close_reason.take()).await;
+        self.flush_before_close().await;
+        if !self.abandoned {
+            let reason = self.close_reason.take();
+            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.ws.close(reason)).await;
+        }
     }
 }
 
