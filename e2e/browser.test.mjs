@@ -9,24 +9,19 @@
 // CHROMIUM_BIN. A screenshot of the chat lands in test-artifacts/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { sleep, startServer as startParley, stopServer, within } from './support/server.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
-const PARLEY_BIN = process.env.PARLEY_BIN || path.join(ROOT, 'target', 'debug', 'parley');
 const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const JWT_SECRET = `e2e-browser-${randomBytes(24).toString('hex')}`;
 const WAIT_MS = 30_000;
-const READY_MS = 60_000;
 const TEST_TIMEOUT_MS = 180_000;
 const CHROMIUM_ARGS = [
   '--headless',
@@ -41,114 +36,11 @@ const CHROMIUM_ARGS = [
 
 // ------------------------------------------------------------------ utils --
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-// ----------------------------------------------------------------- server --
-
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-/** Starts the server on a fresh SQLite database and waits for /readyz. */
-async function startServer(extraEnv = {}) {
-  assert.ok(
-    existsSync(PARLEY_BIN),
-    `server binary not found at ${PARLEY_BIN}: run \`cargo build --bin parley\` or set PARLEY_BIN`,
-  );
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const workdir = mkdtempSync(path.join(tmpdir(), 'parley-e2e-browser-'));
-  const env = {
-    ...process.env,
-    BIND_ADDR: `127.0.0.1:${port}`,
-    DATABASE_URL: `sqlite://${workdir}/e2e.db?mode=rwc`,
-    JWT_SECRET,
-    SEND_RATE: '0',
-    // The page's origin must pass the CORS and WebSocket Origin checks.
-    ALLOWED_ORIGINS: base,
-    RUST_LOG: process.env.RUST_LOG || 'warn',
-    ...extraEnv,
-  };
-  delete env.REDIS_URL;
-  const child = spawn(PARLEY_BIN, [], { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk).slice(-20_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  const server = { base, child, exited, workdir, output: () => output };
-  try {
-    await waitReady(server);
-  } catch (err) {
-    await stopServer(server);
-    throw err;
-  }
-  return server;
-}
-
-async function waitReady(server) {
-  const deadline = Date.now() + READY_MS;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    if (server.child.exitCode !== null || server.child.signalCode !== null) {
-      throw new Error(`server exited before it was ready:\n${server.output()}`);
-    }
-    try {
-      const res = await fetch(`${server.base}/readyz`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) return;
-      last = `status ${res.status}`;
-    } catch (err) {
-      last = err.message;
-    }
-    await sleep(100);
-  }
-  throw new Error(`/readyz not 200 within ${READY_MS} ms (${last}):\n${server.output()}`);
-}
-
-async function stopServer(server) {
-  if (!server) return;
-  const { child } = server;
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    try {
-      await within(35_000, 'server exit after SIGTERM', server.exited);
-    } catch {
-      child.kill('SIGKILL');
-      await server.exited;
-    }
-  }
-  rmSync(server.workdir, { recursive: true, force: true });
-}
+/** The server, with the page's own origin allowed (CORS and WebSocket). */
+const startServer = (extraEnv = {}) =>
+  startParley({ env: (base) => ({ ALLOWED_ORIGINS: base, ...extraEnv }) });
 
 /** The stored history of a room, read over REST as `username`. */
 async function history(server, username, room) {

@@ -6,11 +6,8 @@
 // (when TEST_DATABASE_URL is set), and has two stompjs clients chat.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -18,133 +15,12 @@ import { promisify } from 'node:util';
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
+import { sleep, startServer, stopServer, within } from './support/server.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PARLEY_BIN = process.env.PARLEY_BIN || path.resolve(HERE, '..', 'target', 'debug', 'parley');
-const JWT_SECRET = `e2e-${randomBytes(24).toString('hex')}`;
 const PER_CLIENT = 20;
 const WAIT_MS = 30_000;
-const READY_MS = 60_000;
 const TEST_TIMEOUT_MS = 180_000;
-
-// ------------------------------------------------------------------ utils --
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Rejects with `what` if `promise` has not settled within `ms`. */
-function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A TCP port free on 127.0.0.1 right now (the kernel picks it). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-// ----------------------------------------------------------------- server --
-
-/** Every server started, so a crash of the test process still kills them. */
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-/** Starts the server on `databaseUrl(workdir)` and waits for /readyz. */
-async function startServer(databaseUrl) {
-  assert.ok(
-    existsSync(PARLEY_BIN),
-    `server binary not found at ${PARLEY_BIN}: run \`cargo build --bin parley\` or set PARLEY_BIN`,
-  );
-  const port = await freePort();
-  // The server reads a .env in its working directory: give it an empty one.
-  const workdir = mkdtempSync(path.join(tmpdir(), 'parley-e2e-'));
-  const env = {
-    ...process.env,
-    BIND_ADDR: `127.0.0.1:${port}`,
-    DATABASE_URL: databaseUrl(workdir),
-    JWT_SECRET,
-    SEND_RATE: '0',
-    RUST_LOG: process.env.RUST_LOG || 'warn',
-  };
-  delete env.REDIS_URL; // one instance, in-process broker
-  const child = spawn(PARLEY_BIN, [], { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk).slice(-20_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  const server = {
-    port,
-    base: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
-    child,
-    exited,
-    workdir,
-    output: () => output,
-  };
-  try {
-    await waitReady(server);
-  } catch (err) {
-    await stopServer(server);
-    throw err;
-  }
-  return server;
-}
-
-async function waitReady(server) {
-  const deadline = Date.now() + READY_MS;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    if (server.child.exitCode !== null || server.child.signalCode !== null) {
-      throw new Error(`server exited before it was ready:\n${server.output()}`);
-    }
-    try {
-      const res = await fetch(`${server.base}/readyz`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) return;
-      last = `status ${res.status}`;
-    } catch (err) {
-      last = err.message;
-    }
-    await sleep(100);
-  }
-  throw new Error(`/readyz not 200 within ${READY_MS} ms (${last}):\n${server.output()}`);
-}
-
-/** SIGTERM, then SIGKILL if it lingers; always removes the work dir. */
-async function stopServer(server) {
-  if (!server) return;
-  const { child } = server;
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    try {
-      // The contract gives a graceful shutdown 30 s.
-      await within(35_000, 'server exit after SIGTERM', server.exited);
-    } catch {
-      child.kill('SIGKILL');
-      await server.exited;
-    }
-  }
-  rmSync(server.workdir, { recursive: true, force: true });
-}
 
 // -------------------------------------------------------------- postgres --
 
@@ -383,7 +259,7 @@ async function readmeExampleRuns(server) {
 describe('Parley with @stomp/stompjs on SQLite', { timeout: TEST_TIMEOUT_MS }, () => {
   let server;
   before(async () => {
-    server = await startServer((dir) => `sqlite://${dir}/e2e.db?mode=rwc`);
+    server = await startServer();
   });
   after(async () => {
     await stopServer(server);
@@ -409,7 +285,7 @@ describe(
     let database;
     before(async () => {
       database = createPostgresDatabase();
-      server = await startServer(() => database.url);
+      server = await startServer({ databaseUrl: () => database.url });
     });
     after(async () => {
       await stopServer(server);
