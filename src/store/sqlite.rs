@@ -67,7 +67,10 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: the WAL is synced at every commit, so a RECEIPT survives
+            // a power loss, not only a crash of the process (README, "SEND";
+            // the cost is in BENCHMARKS.md).
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let mut pool = SqlitePoolOptions::new()
@@ -645,5 +648,30 @@ impl Store for SqliteStore {
         revoke_family(&mut tx, &token.family, now).await?;
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_syncs_each_commit() {
+        let path = std::env::temp_dir().join(format!(
+            "parley-sync-{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let store = SqliteStore::connect(&url, 2).await.unwrap();
+        // PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(level, 2, "SQLite must run with synchronous=FULL");
+        store.pool.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }
