@@ -657,10 +657,8 @@ mod tests {
 
     #[tokio::test]
     async fn every_connection_syncs_each_commit() {
-        let path = std::env::temp_dir().join(format!(
-            "parley-sync-{}.db",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("parley-sync-{}.db", uuid::Uuid::new_v4().simple()));
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let store = SqliteStore::connect(&url, 2).await.unwrap();
         // PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
