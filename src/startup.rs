@@ -119,9 +119,7 @@ impl Application {
                 limits.login_failures_per_user,
                 Duration::from_secs(300),
             ),
-            connections: crate::connections::UserConnections::new(
-                limits.max_connections_per_user,
-            ),
+            connections: crate::connections::UserConnections::new(limits.max_connections_per_user),
             config,
             shutting_down: AtomicBool::new(false),
             shutdown: tokio::sync::watch::channel(false).0,

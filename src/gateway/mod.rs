@@ -4,6 +4,8 @@
 //! and the broker.
 
 mod connection;
+mod outbox;
+mod pipeline;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
 

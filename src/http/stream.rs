@@ -113,9 +113,9 @@ pub async fn post_message(
         .map(|v| {
             // Not visible ASCII (to_str fails): control characters or
             // opaque bytes, refused like a control character in client-id.
-            let text = v.to_str().map_err(|_| {
-                "Idempotency-Key must not contain control characters".to_string()
-            })?;
+            let text = v
+                .to_str()
+                .map_err(|_| "Idempotency-Key must not contain control characters".to_string())?;
             ClientId::parse(text).map_err(|e| e.replace("client id", "Idempotency-Key"))
         })
         .transpose()

@@ -213,12 +213,21 @@ impl Session {
         self.subscriptions.get(id)
     }
 
-    /// Handles one client frame. `verify` checks an access token (and may
-    /// refuse a valid one, e.g. over the per-user connection limit).
-    pub fn handle<E: Into<ConnectRefusal>>(
+    /// Handles one client frame. `verify` checks an access token.
+    pub fn handle(
         &mut self,
         frame: ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, E>,
+        verify: impl FnOnce(&str) -> Result<Identity, TokenError>,
+    ) -> Vec<Action> {
+        self.handle_admitting(frame, |token| verify(token).map_err(ConnectRefusal::from))
+    }
+
+    /// [`handle`](Session::handle), where `verify` may also refuse a valid
+    /// token (a user over the per-user connection limit).
+    pub fn handle_admitting(
+        &mut self,
+        frame: ClientFrame,
+        verify: impl FnOnce(&str) -> Result<Identity, ConnectRefusal>,
     ) -> Vec<Action> {
         if self.phase == Phase::Closed {
             return Vec::new();
@@ -303,10 +312,10 @@ impl Session {
         vec![Action::Frame(frame), Action::Close]
     }
 
-    fn connect<E: Into<ConnectRefusal>>(
+    fn connect(
         &mut self,
         frame: &ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, E>,
+        verify: impl FnOnce(&str) -> Result<Identity, ConnectRefusal>,
     ) -> Outcome {
         let version = frame
             .header("accept-version")
@@ -325,7 +334,7 @@ impl Session {
             .or_else(|| frame.header("passcode"))
             .ok_or_else(|| Refusal::new(AUTH_FAILED))?;
         let identity = verify(token).map_err(|e| {
-            Refusal::new(match e.into() {
+            Refusal::new(match e {
                 ConnectRefusal::Auth => AUTH_FAILED,
                 ConnectRefusal::TooManyConnections => TOO_MANY_CONNECTIONS,
             })

@@ -1223,7 +1223,10 @@ fn send_receipt_carries_message_id_and_seq() {
 fn opening_one_transaction_too_many_is_a_fatal_error() {
     let mut session = open_session();
     for i in 0..MAX_TRANSACTIONS {
-        assert_eq!(handle(&mut session, tx_frame(C::Begin, &format!("t{i}"))), vec![]);
+        assert_eq!(
+            handle(&mut session, tx_frame(C::Begin, &format!("t{i}"))),
+            vec![]
+        );
     }
     let message = assert_refused(&mut session, tx_frame(C::Begin, "one-more"));
     assert!(message.contains("too many open transactions"), "{message}");
@@ -1335,8 +1338,8 @@ fn a_transactional_send_with_a_bad_client_id_is_refused_before_commit() {
 #[test]
 fn connect_over_the_connection_limit_is_refused_with_its_own_message() {
     let mut session = new_session();
-    let actions = session.handle(connect_frame("1.2"), |_| {
-        Err::<Identity, _>(ConnectRefusal::TooManyConnections)
+    let actions = session.handle_admitting(connect_frame("1.2"), |_| {
+        Err(ConnectRefusal::TooManyConnections)
     });
     assert_eq!(assert_error(&actions), TOO_MANY_CONNECTIONS);
     assert!(session.is_closed());
