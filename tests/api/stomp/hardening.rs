@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use super::client::{Handshake, StompClient, connect_frame, frame, topic};
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
-use crate::helpers::{on_both_backends, spawn_app_with};
+use crate::helpers::{Session, TestApp, on_both_backends, spawn_app_with};
 
 on_both_backends!(
     a_bad_client_id_is_refused_and_other_users_messages_are_stored,
@@ -397,9 +397,12 @@ async fn a_user_gets_at_most_max_connections_per_user_websockets() {
     }
 }
 
-#[tokio::test]
-async fn a_replay_to_a_client_that_stops_reading_ends_without_blocking_others() {
-    const STORED: usize = 5000;
+const STALLED_REPLAY: usize = 5000;
+
+/// An app whose room `general` holds 5000 × 4 KB = 20 MB (far beyond every
+/// socket buffer), and carol's connection that subscribes with `since-seq:0`
+/// and then never reads.
+async fn stalled_replay() -> (TestApp, Session, Session, StompClient) {
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.limits.outbound_queue = 64;
         c.limits.send_rate = 0;
@@ -409,7 +412,6 @@ async fn a_replay_to_a_client_that_stops_reading_ends_without_blocking_others() 
     let carol = app.signup("carol").await;
     app.create_room(&alice, "general", false).await;
     app.create_room(&alice, "other", false).await;
-    // 5000 × 4 KB = 20 MB: far beyond every socket buffer.
     let room = app
         .state
         .store
@@ -418,7 +420,7 @@ async fn a_replay_to_a_client_that_stops_reading_ends_without_blocking_others() 
         .unwrap()
         .unwrap();
     let body = "x".repeat(4000);
-    for chunk in 0..(STORED / 500) {
+    for chunk in 0..(STALLED_REPLAY / 500) {
         let batch: Vec<_> = (0..500)
             .map(|i| parley::store::NewMessage {
                 room_id: room.id,
@@ -431,7 +433,6 @@ async fn a_replay_to_a_client_that_stops_reading_ends_without_blocking_others() 
             .collect();
         app.state.store.append_batch(&batch).await.unwrap();
     }
-
     let hs = Handshake {
         recv_buffer: Some(4096),
         ..Handshake::default()
@@ -439,7 +440,6 @@ async fn a_replay_to_a_client_that_stops_reading_ends_without_blocking_others() 
     let (mut stalled, _) = StompClient::open_with(app.port, hs).await.expect("upgrade");
     stalled.send(connect_frame(&carol.access_token)).await;
     stalled.expect_command("CONNECTED").await;
-    let since = Instant::now();
     stalled
         .send(frame(
             "SUBSCRIBE",
@@ -451,7 +451,40 @@ async fn a_replay_to_a_client_that_stops_reading_ends_without_blocking_others() 
             "",
         ))
         .await;
+    (app, alice, carol, stalled)
+}
 
+/// Waits, without reading, until the server has let go of `user`'s
+/// connections; then reads what was sent and checks the replay was cut.
+async fn expect_dropped_within(
+    app: &TestApp,
+    user: &Session,
+    stalled: &mut StompClient,
+    wait: Duration,
+) {
+    let deadline = Instant::now() + wait;
+    while app.state.connections.count(user.user_id) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a client that stops reading during a replay must be let go within {wait:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let frames = stalled.expect_closed_within(Duration::from_secs(30)).await;
+    let got = frames.iter().filter(|f| f.command == "MESSAGE").count();
+    assert!(
+        got < STALLED_REPLAY,
+        "the stalled replay was cut short, got {got}"
+    );
+    assert!(
+        frames.iter().all(|f| f.command == "MESSAGE"),
+        "no RECEIPT for an unfinished replay"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_to_a_client_that_stops_reading_ends_without_blocking_others() {
+    let (app, alice, carol, mut stalled) = stalled_replay().await;
     // Meanwhile another user chats normally.
     let mut other = StompClient::connect(&app, &alice.access_token).await;
     other.subscribe("o", "other").await;
@@ -464,24 +497,19 @@ async fn a_replay_to_a_client_that_stops_reading_ends_without_blocking_others() 
         seqs(&other.expect_messages(20).await),
         (1..=20).collect::<Vec<_>>()
     );
+    // Its socket takes nothing: the server drops it as a slow consumer.
+    expect_dropped_within(&app, &carol, &mut stalled, Duration::from_secs(40)).await;
+}
 
-    // The stalled connection is dropped by the server while its client
-    // still reads nothing.
-    let deadline = since + Duration::from_secs(40);
-    while app.state.connections.count(carol.user_id) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "a client that stops reading during a replay must be disconnected"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let frames = stalled.expect_closed_within(Duration::from_secs(30)).await;
-    let got = frames.iter().filter(|f| f.command == "MESSAGE").count();
-    assert!(got < STORED, "the stalled replay was cut short, got {got}");
-    assert!(
-        frames.iter().all(|f| f.command == "MESSAGE"),
-        "no RECEIPT for an unfinished replay"
-    );
+#[tokio::test]
+async fn shutdown_is_observed_during_a_replay_to_a_client_that_stops_reading() {
+    let (app, _alice, carol, mut stalled) = stalled_replay().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let began = Instant::now();
+    app.state.begin_shutdown();
+    // Closing writes are bounded by 5 s; well before the stall timeout.
+    expect_dropped_within(&app, &carol, &mut stalled, Duration::from_secs(8)).await;
+    assert!(began.elapsed() < Duration::from_secs(9));
 }
 
 #[tokio::test]
