@@ -112,10 +112,10 @@ pub async fn post_message(
         .get("idempotency-key")
         .map(|v| {
             // Not visible ASCII (to_str fails): control characters or
-            // opaque bytes, refused like a control character in client-id.
-            let text = v
-                .to_str()
-                .map_err(|_| "Idempotency-Key must not contain control characters".to_string())?;
+            // opaque bytes.
+            let text = v.to_str().map_err(|_| {
+                "Idempotency-Key must be ASCII text without control characters".to_string()
+            })?;
             ClientId::parse(text).map_err(|e| e.replace("client id", "Idempotency-Key"))
         })
         .transpose()
