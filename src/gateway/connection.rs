@@ -23,8 +23,9 @@ use tracing::Instrument;
 
 use super::outbox::{Outbox, WRITE_STALL_TIMEOUT};
 use super::pipeline::{InFlight, StorePipeline, Workers};
+use super::subscriptions::Subscriptions;
 use crate::auth::jwt::now_secs;
-use crate::broker::{Delivery, Subscriber, SubscriberKey, SubscriberTag};
+use crate::broker::{Delivery, Subscriber, SubscriberTag};
 use crate::chat::{ChatError, Post, Sender};
 use crate::committer::CommitResult;
 use crate::connections::ConnectionSlot;
@@ -46,19 +47,6 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Stores a connection may have pending before it waits for the oldest.
 const MAX_INFLIGHT_STORES: usize = 256;
-
-struct ActiveSubscription {
-    room_id: i64,
-    key: SubscriberKey,
-    tag: Arc<SubscriberTag>,
-    /// Highest seq written; later deliveries at or below it are the replay
-    /// seam's duplicates.
-    last_seq: Option<i64>,
-    /// Its `since-seq` replay is still running: live deliveries are dropped,
-    /// the replay reads on until it reaches what is committed, so it covers
-    /// them.
-    replaying: bool,
-}
 
 /// A `since-seq` replay in progress: pages are read from the store into the
 /// outbox as it has room, between the loop's other work.
@@ -84,7 +72,7 @@ struct Connection {
     slot: Option<ConnectionSlot>,
     queue_tx: mpsc::Sender<Delivery>,
     overflow: Arc<Notify>,
-    subscriptions: HashMap<String, ActiveSubscription>,
+    subscriptions: Subscriptions,
     /// Rooms this user may post to, looked up once per connection
     /// (membership is never revoked).
     rooms: HashMap<RoomName, Room>,
@@ -142,7 +130,7 @@ async fn serve(
         slot: None,
         queue_tx,
         overflow: Arc::new(Notify::new()),
-        subscriptions: HashMap::new(),
+        subscriptions: Subscriptions::default(),
         rooms: HashMap::new(),
         replay: None,
         frames_waiting: false,
@@ -453,16 +441,8 @@ impl Connection {
             .broker()
             .subscribe(room.id, subscriber)
             .await;
-        self.subscriptions.insert(
-            req.id.clone(),
-            ActiveSubscription {
-                room_id: room.id,
-                key,
-                tag,
-                last_seq: req.since_seq,
-                replaying: req.since_seq.is_some(),
-            },
-        );
+        self.subscriptions
+            .insert(req.id.clone(), room.id, key, tag, req.since_seq);
         match req.since_seq {
             Some(since) => {
                 // Client frames wait until the replay is done.
@@ -501,24 +481,18 @@ impl Connection {
         let Some(replay) = self.replay.as_mut() else {
             return Flow::Continue;
         };
-        let Some(sub) = self.subscriptions.get_mut(&replay.subscription) else {
-            self.replay = None; // cannot happen: frames wait for the replay
-            return Flow::Continue;
-        };
-        for m in &page.messages {
-            let published = crate::broker::Published::new(room_id, m);
-            let ack = sub
-                .tag
-                .wants_ack
-                .then_some(published.message_id_text.as_str());
-            self.outbox
-                .push_with(|out| published.frame.write_for(&sub.tag.tag, ack, out));
-            metrics::counter!(crate::metrics::FRAMES_OUT, "command" => "MESSAGE").increment(1);
-            replay.cursor = m.seq;
-            sub.last_seq = Some(m.seq);
+        let done = !page.has_more;
+        self.subscriptions.replayed(
+            &replay.subscription,
+            room_id,
+            &page.messages,
+            done,
+            &mut self.outbox,
+        );
+        if let Some(last) = page.messages.last() {
+            replay.cursor = last.seq;
         }
-        if !page.has_more {
-            sub.replaying = false;
+        if done {
             let receipt = self.replay.take().and_then(|r| r.receipt);
             self.write_receipt(receipt);
             self.frames_waiting = true;
@@ -639,23 +613,7 @@ impl Connection {
     }
 
     fn add_delivery(&mut self, d: Delivery) {
-        let Some(sub) = self.subscriptions.get_mut(&d.subscriber.id) else {
-            return; // unsubscribed meanwhile
-        };
-        if !Arc::ptr_eq(&sub.tag, &d.subscriber)
-            || sub.replaying
-            || sub.last_seq.is_some_and(|s| d.message.seq <= s)
-        {
-            return; // an older subscription with the same id, or a replayed seq
-        }
-        let ack = sub
-            .tag
-            .wants_ack
-            .then_some(d.message.message_id_text.as_str());
-        self.outbox
-            .push_with(|out| d.message.frame.write_for(&sub.tag.tag, ack, out));
-        sub.last_seq = Some(d.message.seq);
-        metrics::counter!(crate::metrics::FRAMES_OUT, "command" => "MESSAGE").increment(1);
+        self.subscriptions.deliver(&d, &mut self.outbox);
     }
 
     /// The connection's delivery queue overflowed. If the socket is not
@@ -717,7 +675,7 @@ impl Connection {
     /// [`CLOSE_WRITE_TIMEOUT`], then the close frame.
     async fn close(mut self) {
         let broker = self.state.chat.broker().clone();
-        for (_, sub) in self.subscriptions.drain() {
+        for sub in self.subscriptions.drain() {
             broker.unsubscribe(sub.room_id, sub.key);
         }
         drop(self.slot.take());

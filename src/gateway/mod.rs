@@ -6,6 +6,7 @@
 mod connection;
 mod outbox;
 mod pipeline;
+mod subscriptions;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
 
