@@ -293,7 +293,8 @@ pub async fn events(
 }
 
 /// Replays from `since`, then forwards live messages, with keep-alives,
-/// until the client leaves, falls behind, or the server shuts down.
+/// until the client leaves or falls behind (the caller also ends it at
+/// shutdown and token expiry).
 async fn pump_events(
     state: &AppState,
     room: Room,

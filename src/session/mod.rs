@@ -1,8 +1,8 @@
 //! The per-connection STOMP state machine, pure: a client frame in, a list of
 //! [`Action`]s out. It owns the protocol rules (CONNECT negotiation,
-//! credentials, heart-beats, subscription ids and ack modes, transactions,
-//! receipts, ERROR-then-close) and validates what clients send into domain
-//! types. It never touches sockets, the database or the clock: the gateway
+//! credentials, heart-beats, subscription ids and ack modes, transactions
+//! and their bounds, receipts, ERROR-then-close) and validates what clients
+//! send into domain types (ids: [`check_id`]). It never touches sockets, the database or the clock: the gateway
 //! executes the actions and reports back.
 
 use std::collections::HashMap;
