@@ -64,6 +64,13 @@ impl Chat {
         &self.broker
     }
 
+    /// The committer worker of `room_id`: stores to the same worker are
+    /// committed in the order they were submitted, stores to different
+    /// workers in parallel.
+    pub fn commit_worker(&self, room_id: i64) -> usize {
+        self.committer.worker_of(room_id)
+    }
+
     /// The room if `user` may post to / read it; joins public rooms the user
     /// is not in yet.
     pub async fn enter_room(&self, user_id: i64, room: &RoomName) -> Result<Room, ChatError> {

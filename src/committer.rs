@@ -64,13 +64,19 @@ impl Committer {
         }
     }
 
+    /// The worker whose queue commits `room_id`'s messages (in submission
+    /// order). A batch is queued by the worker of its first room.
+    pub fn worker_of(&self, room_id: i64) -> usize {
+        room_id.unsigned_abs() as usize % self.queues.len()
+    }
+
     /// Queues `batch` (stored atomically, in one transaction) and returns
     /// where its result will arrive. Messages are published before the
     /// result is sent.
     pub async fn submit(&self, batch: Vec<NewMessage>) -> oneshot::Receiver<CommitResult> {
         let (reply, rx) = oneshot::channel();
         let room = batch.first().map_or(0, |m| m.room_id);
-        let queue = &self.queues[room.unsigned_abs() as usize % self.queues.len()];
+        let queue = &self.queues[self.worker_of(room)];
         let request = Request {
             batch,
             submitted: Instant::now(),

@@ -90,6 +90,18 @@ pub struct Settings {
     #[arg(long, env = "MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub max_subscriptions: usize,
 
+    /// Open STOMP transactions per WebSocket connection.
+    #[arg(long, env = "MAX_TRANSACTIONS", default_value_t = 16)]
+    pub max_transactions: usize,
+
+    /// SENDs buffered in one STOMP transaction.
+    #[arg(long, env = "MAX_TRANSACTION_SENDS", default_value_t = 256)]
+    pub max_transaction_sends: usize,
+
+    /// WebSockets, SSE streams and held long polls of one user, together, per instance.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 100)]
+    pub max_connections_per_user: usize,
+
     /// Frames queued per connection before it is dropped as a slow consumer.
     #[arg(long, env = "OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
@@ -215,6 +227,9 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     pub max_body_bytes: usize,
     pub max_subscriptions: usize,
+    pub max_transactions: usize,
+    pub max_transaction_sends: usize,
+    pub max_connections_per_user: usize,
     pub outbound_queue: usize,
     pub send_rate: u32,
     pub send_burst: u32,
@@ -263,6 +278,12 @@ impl Settings {
             ("MAX_BODY_BYTES", self.max_body_bytes as u64),
             ("MAX_SUBSCRIPTIONS", self.max_subscriptions as u64),
             ("OUTBOUND_QUEUE", self.outbound_queue as u64),
+            ("MAX_TRANSACTIONS", self.max_transactions as u64),
+            ("MAX_TRANSACTION_SENDS", self.max_transaction_sends as u64),
+            (
+                "MAX_CONNECTIONS_PER_USER",
+                self.max_connections_per_user as u64,
+            ),
             (
                 "DATABASE_MAX_CONNECTIONS",
                 self.database_max_connections as u64,
@@ -294,6 +315,9 @@ impl Settings {
                 max_frame_bytes: self.max_frame_bytes,
                 max_body_bytes: self.max_body_bytes,
                 max_subscriptions: self.max_subscriptions,
+                max_transactions: self.max_transactions,
+                max_transaction_sends: self.max_transaction_sends,
+                max_connections_per_user: self.max_connections_per_user,
                 outbound_queue: self.outbound_queue,
                 send_rate: self.send_rate,
                 send_burst: self.send_burst.max(1),

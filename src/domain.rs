@@ -116,17 +116,48 @@ impl MessageBody {
     }
 }
 
-/// Idempotency key of a send (`client-id` / `Idempotency-Key`): 1–64 chars.
+/// Longest identifier a client picks for the protocol (STOMP subscription
+/// `id`, `transaction`, `receipt`), in characters.
+pub const MAX_ID_CHARS: usize = 256;
+
+/// Why an identifier chosen by a client was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must be 1-{0} characters")]
+    Length(usize),
+    #[error("must not contain control characters")]
+    Control,
+}
+
+/// The one rule for every identifier a client chooses (`client-id`,
+/// `Idempotency-Key`, subscription `id`, `transaction`, `receipt`): 1 to
+/// `max_chars` characters and no control character (C0, DEL, C1). Such ids
+/// are stored, echoed in headers and used as map keys, so they must be short
+/// and printable; a NUL must never reach the database.
+pub fn check_id(s: &str, max_chars: usize) -> Result<(), IdError> {
+    if !(1..=max_chars).contains(&s.chars().count()) {
+        return Err(IdError::Length(max_chars));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(IdError::Control);
+    }
+    Ok(())
+}
+
+/// Idempotency key of a send (`client-id` / `Idempotency-Key`): 1–64 chars,
+/// no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientId(String);
 newtype_str!(ClientId);
 
 impl ClientId {
+    pub const MAX_CHARS: usize = 64;
+
     pub fn parse(s: &str) -> Result<Self, &'static str> {
-        if (1..=64).contains(&s.chars().count()) {
-            Ok(ClientId(s.to_string()))
-        } else {
-            Err("client id must be 1-64 characters")
+        match check_id(s, Self::MAX_CHARS) {
+            Ok(()) => Ok(ClientId(s.to_string())),
+            Err(IdError::Length(_)) => Err("client id must be 1-64 characters"),
+            Err(IdError::Control) => Err("client id must not contain control characters"),
         }
     }
     pub fn into_string(self) -> String {
@@ -166,6 +197,20 @@ mod tests {
         assert!(RoomName::parse("General").is_err());
         assert!(RoomName::parse("").is_err());
         assert!(RoomName::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn ids_refuse_control_characters_and_excess_length() {
+        assert!(check_id("r-1 ok", 64).is_ok());
+        assert!(check_id("é", 1).is_ok());
+        assert_eq!(check_id("", 64), Err(IdError::Length(64)));
+        assert_eq!(check_id(&"x".repeat(65), 64), Err(IdError::Length(64)));
+        for bad in ["a\0b", "a\nb", "a\rb", "\u{1b}[0m", "del\u{7f}", "c1\u{85}"] {
+            assert_eq!(check_id(bad, 64), Err(IdError::Control), "{bad:?}");
+            assert!(ClientId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(ClientId::parse(&"x".repeat(64)).is_ok());
+        assert!(ClientId::parse(&"x".repeat(65)).is_err());
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum ApiError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("sending too fast, slow down")]
     TooManyRequests { retry_after_secs: u64 },
+    #[error("too many open connections for this user")]
+    TooManyConnections,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -68,6 +70,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::TooManyConnections => "too_many_connections",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -107,9 +110,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyAttempts { .. } | ApiError::TooManyRequests { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::TooManyAttempts { .. }
+            | ApiError::TooManyRequests { .. }
+            | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

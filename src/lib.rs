@@ -6,6 +6,7 @@ pub mod broker;
 pub mod chat;
 pub mod committer;
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod error;
 pub mod gateway;

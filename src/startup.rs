@@ -27,6 +27,8 @@ pub struct AppState {
     pub refresh_ttl: chrono::Duration,
     pub login_per_ip: RateLimiter,
     pub login_failures_per_user: RateLimiter,
+    /// Open WebSockets, SSE streams and held long polls per user.
+    pub connections: Arc<crate::connections::UserConnections>,
     shutting_down: AtomicBool,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -117,6 +119,7 @@ impl Application {
                 limits.login_failures_per_user,
                 Duration::from_secs(300),
             ),
+            connections: crate::connections::UserConnections::new(limits.max_connections_per_user),
             config,
             shutting_down: AtomicBool::new(false),
             shutdown: tokio::sync::watch::channel(false).0,

@@ -12,6 +12,9 @@ use crate::error::ApiError;
 pub struct AuthUser {
     pub id: i64,
     pub username: String,
+    /// Unix seconds at which the access token expires (a stream opened with
+    /// it ends then).
+    pub expires_at: i64,
 }
 
 impl FromRequest for AuthUser {
@@ -40,5 +43,6 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     Ok(AuthUser {
         id: claims.sub.parse().map_err(|_| ApiError::Unauthorized)?,
         username: claims.name,
+        expires_at: claims.exp,
     })
 }

@@ -1,47 +1,45 @@
 //! One WebSocket connection: a single task that selects over the socket,
-//! the connection's delivery queue, timers (CONNECT deadline, heart-beats,
-//! token expiry, send-rate pause) and the slow-consumer signal.
+//! the write in progress, the connection's delivery queue, a `since-seq`
+//! replay, its pending stores, timers (CONNECT deadline, heart-beats, token
+//! expiry, send-rate pause) and the slow-consumer signal.
 //!
 //! Frames are decoded, handed to the [`Session`], and its actions executed
 //! here, in order: a RECEIPT is never written before what it confirms.
-//! Deliveries from the broker arrive through a bounded queue; a burst is
-//! coalesced into one WebSocket message.
+//! Everything written goes through the [`Outbox`], whose one write in
+//! progress is a branch of the select loop: no handler ever waits for the
+//! client, so shutdown, token expiry and heart-beats are always observed.
+//! Live deliveries and replays fill the outbox only while it has room
+//! (`OUTBOUND_QUEUE` frames); a client that stops reading is a slow
+//! consumer. Stores keep the client's order ([`StorePipeline`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session as WsSession};
-use bytes::BytesMut;
-use bytestring::ByteString;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::sleep_until;
 use tracing::Instrument;
 
+use super::outbox::{Outbox, WRITE_STALL_TIMEOUT};
+use super::pipeline::{InFlight, StorePipeline, Workers};
+use super::subscriptions::Subscriptions;
 use crate::auth::jwt::now_secs;
-use crate::broker::{Delivery, Subscriber, SubscriberKey, SubscriberTag};
-use crate::chat::{ChatError, PendingPost, Post, Sender};
+use crate::broker::{Delivery, Subscriber, SubscriberTag};
+use crate::chat::{ChatError, Post, Sender};
 use crate::committer::CommitResult;
-use crate::domain::RoomName;
-use crate::session::{Action, Identity, SendRequest, Session, SessionConfig, SubscribeRequest};
+use crate::connections::ConnectionSlot;
+use crate::domain::{MAX_ID_CHARS, RoomName, check_id};
+use crate::session::{
+    Action, ConnectRefusal, Identity, SendRequest, Session, SessionConfig, SubscribeRequest,
+};
 use crate::startup::AppState;
 use crate::stomp::{ClientCommand, ClientFrame, Decoder, ServerFrame, SubscriptionTag};
 use crate::store::{HistoryQuery, Room};
 
-/// Deliveries written per WebSocket message at most.
-const COALESCE_MAX_FRAMES: usize = 256;
-/// Bytes written per WebSocket message at most (soft).
-const COALESCE_MAX_BYTES: usize = 256 * 1024;
-/// History page size when replaying `since-seq`.
-const REPLAY_PAGE: i64 = 200;
-
-/// A SEND (or a transaction's SENDs) submitted for commit, not answered yet.
-struct InFlight {
-    result: PendingPost,
-    receipts: Vec<Option<String>>,
-    /// A COMMIT's own receipt, written after the SENDs'.
-    then_receipt: Option<String>,
-}
+/// History page size when replaying `since-seq` (at most; also bounded by
+/// the room left in the outbox).
+const REPLAY_PAGE: usize = 200;
 
 /// How long closing writes (the final ERROR, the close frame) may wait for a
 /// client that is not reading.
@@ -50,13 +48,14 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Stores a connection may have pending before it waits for the oldest.
 const MAX_INFLIGHT_STORES: usize = 256;
 
-struct ActiveSubscription {
-    room_id: i64,
-    key: SubscriberKey,
-    tag: Arc<SubscriberTag>,
-    /// Highest seq written; later deliveries at or below it are the replay
-    /// seam's duplicates.
-    last_seq: Option<i64>,
+/// A `since-seq` replay in progress: pages are read from the store into the
+/// outbox as it has room, between the loop's other work.
+struct Replay {
+    subscription: String,
+    room: Room,
+    cursor: i64,
+    /// The SUBSCRIBE's receipt, written once the replay is done.
+    receipt: Option<String>,
 }
 
 enum Flow {
@@ -66,17 +65,22 @@ enum Flow {
 
 struct Connection {
     state: Arc<AppState>,
-    ws: WsSession,
     decoder: Decoder,
     session: Session,
     identity: Option<Identity>,
+    /// This connection's place among its user's connections (from CONNECTED).
+    slot: Option<ConnectionSlot>,
     queue_tx: mpsc::Sender<Delivery>,
     overflow: Arc<Notify>,
-    subscriptions: HashMap<String, ActiveSubscription>,
+    subscriptions: Subscriptions,
     /// Rooms this user may post to, looked up once per connection
     /// (membership is never revoked).
     rooms: HashMap<RoomName, Room>,
-    out: BytesMut,
+    outbox: Outbox,
+    replay: Option<Replay>,
+    /// The decoder may hold complete frames not handled yet (handling paused
+    /// for a replay, a full outbox or the send rate).
+    frames_waiting: bool,
     last_received: Instant,
     /// A SEND held back until the user's send-rate bucket refills.
     held: Option<ClientFrame>,
@@ -85,8 +89,7 @@ struct Connection {
     heartbeat_expect: Option<Duration>,
     token_expiry: Option<tokio::time::Instant>,
     close_reason: Option<actix_ws::CloseReason>,
-    /// Submitted stores, oldest first; answered in this order.
-    inflight: VecDeque<InFlight>,
+    stores: StorePipeline,
     /// The client stopped reading: write nothing more, just drop the socket.
     abandoned: bool,
 }
@@ -108,6 +111,8 @@ async fn serve(
     let (queue_tx, mut queue_rx) = mpsc::channel(limits.outbound_queue);
     let config = SessionConfig {
         max_subscriptions: limits.max_subscriptions,
+        max_transactions: limits.max_transactions,
+        max_transaction_sends: limits.max_transaction_sends,
         max_body_bytes: limits.max_body_bytes,
         heartbeat_ms: limits.heartbeat_ms,
         server: format!("parley/{}", env!("CARGO_PKG_VERSION")),
@@ -120,13 +125,15 @@ async fn serve(
         }),
         session: Session::new(config, session_id),
         state: Arc::clone(&state),
-        ws,
+        outbox: Outbox::new(ws, limits.outbound_queue),
         identity: None,
+        slot: None,
         queue_tx,
         overflow: Arc::new(Notify::new()),
-        subscriptions: HashMap::new(),
+        subscriptions: Subscriptions::default(),
         rooms: HashMap::new(),
-        out: BytesMut::new(),
+        replay: None,
+        frames_waiting: false,
         last_received: Instant::now(),
         held: None,
         resume_at: None,
@@ -134,7 +141,7 @@ async fn serve(
         heartbeat_expect: None,
         token_expiry: None,
         close_reason: None,
-        inflight: VecDeque::new(),
+        stores: StorePipeline::default(),
         abandoned: false,
     };
     let mut shutdown = state.shutdown_signal();
@@ -144,15 +151,26 @@ async fn serve(
     let mut next_check = far();
 
     loop {
+        conn.outbox.start_write();
         let open = conn.session.is_open();
-        let reading = conn.held.is_none();
+        let paused = conn.replay.is_some() || !conn.outbox.has_room();
+        let handling = conn.frames_waiting && conn.resume_at.is_none() && !paused;
+        let reading = !conn.frames_waiting && !paused;
+        let replay_ready = conn.replay.is_some() && conn.outbox.room() >= replay_threshold(&conn);
+        let stall = conn.outbox.writing_since().map(|t| t + WRITE_STALL_TIMEOUT);
         let flow = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stopping| *stopping) => conn.shut_down().await,
-            _ = conn.overflow.notified() => {
-                tracing::info!("slow consumer disconnected");
+            _ = conn.overflow.notified() => conn.slow_consumer().await,
+            written = conn.outbox.written() => match written {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Close,
+            },
+            _ = sleep_until(stall.unwrap_or_else(far)), if stall.is_some() => {
+                tracing::info!("client stopped reading; disconnected");
                 metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
-                conn.fail("slow consumer: too many undelivered messages").await
+                conn.abandoned = true;
+                Flow::Close
             }
             _ = sleep_until(connect_deadline), if !open && !conn.session.is_closed() => {
                 let actions = conn.session.connect_deadline_passed();
@@ -173,14 +191,17 @@ async fn serve(
             }
             _ = sleep_until(conn.resume_at.unwrap_or_else(far)), if conn.resume_at.is_some() => {
                 conn.resume_at = None;
-                conn.process_frames().await
+                Flow::Continue
             }
-            result = async { (&mut conn.inflight.front_mut().expect("guarded").result).await },
-                if !conn.inflight.is_empty() => {
+            result = async { (&mut conn.stores.oldest().expect("guarded").result).await },
+                if !conn.stores.is_empty() => {
                 conn.answer_oldest_store(result).await
             }
-            Some(delivery) = queue_rx.recv() => {
-                conn.write_deliveries(delivery, &mut queue_rx).await
+            _ = std::future::ready(()), if handling => conn.process_frames().await,
+            _ = std::future::ready(()), if replay_ready => conn.replay_page().await,
+            Some(delivery) = queue_rx.recv(), if conn.outbox.has_room() => {
+                conn.add_deliveries(delivery, &mut queue_rx);
+                Flow::Continue
             }
             msg = stream.recv(), if reading => {
                 conn.last_received = Instant::now();
@@ -188,12 +209,18 @@ async fn serve(
             }
             _ = sleep_until(next_beat), if conn.heartbeat_send.is_some() => {
                 next_beat = tokio::time::Instant::now() + conn.heartbeat_send.unwrap_or_default();
-                conn.send_text(ByteString::from_static("\n")).await
+                conn.outbox.push_heart_beat();
+                Flow::Continue
             }
             _ = sleep_until(next_check), if conn.heartbeat_expect.is_some() => {
                 let every = conn.heartbeat_expect.unwrap_or_default();
                 next_check = tokio::time::Instant::now() + every;
-                if conn.last_received.elapsed() > every * 2 {
+                if !reading {
+                    // Not reading the socket by choice: the client's
+                    // heart-beats wait there, unseen.
+                    conn.last_received = Instant::now();
+                    Flow::Continue
+                } else if conn.last_received.elapsed() > every * 2 {
                     tracing::info!("client heart-beat missed; closing");
                     Flow::Close
                 } else {
@@ -218,6 +245,12 @@ async fn serve(
     conn.close().await;
 }
 
+/// The outbox room a replay waits for before reading its next page, so that
+/// pages are neither tiny nor over the bound.
+fn replay_threshold(conn: &Connection) -> usize {
+    REPLAY_PAGE.min(conn.outbox.bound() / 2).max(1)
+}
+
 /// Close code 1012 (service restart): clients reconnect elsewhere.
 fn restart_reason() -> actix_ws::CloseReason {
     actix_ws::CloseReason {
@@ -238,31 +271,40 @@ impl Connection {
                 return self.fail("websocket message too large or malformed").await;
             }
             Some(Ok(AggregatedMessage::Ping(p))) => {
-                return match self.ws.pong(&p).await {
-                    Ok(()) => Flow::Continue,
-                    Err(_) => Flow::Close,
-                };
+                self.outbox.push_pong(p);
+                return Flow::Continue;
             }
             Some(Ok(AggregatedMessage::Pong(_))) => return Flow::Continue,
             Some(Ok(AggregatedMessage::Text(t))) => t.into_bytes(),
             Some(Ok(AggregatedMessage::Binary(b))) => b,
         };
         if let Err(e) = self.decoder.push(&bytes) {
-            return self.end(&e.to_string(), e.receipt()).await;
+            let receipt = valid_receipt(e.receipt());
+            return self.end(&e.to_string(), receipt).await;
         }
+        self.frames_waiting = true;
         self.process_frames().await
     }
 
-    /// Runs every complete frame buffered in the decoder, unless a SEND must
-    /// wait for the send-rate bucket (then reading stops until it refills).
+    /// Runs the complete frames buffered in the decoder, until one must
+    /// wait: for the send-rate bucket, a replay, or room in the outbox.
     async fn process_frames(&mut self) -> Flow {
         loop {
+            if self.replay.is_some() || !self.outbox.has_room() {
+                return Flow::Continue; // `frames_waiting` stays set
+            }
             let frame = match self.held.take() {
                 Some(f) => f,
                 None => match self.decoder.next_frame() {
                     Ok(Some(f)) => f,
-                    Ok(None) => return Flow::Continue,
-                    Err(e) => return self.end(&e.to_string(), e.receipt()).await,
+                    Ok(None) => {
+                        self.frames_waiting = false;
+                        return Flow::Continue;
+                    }
+                    Err(e) => {
+                        let receipt = valid_receipt(e.receipt());
+                        return self.end(&e.to_string(), receipt).await;
+                    }
                 },
             };
             if frame.command == ClientCommand::Send
@@ -276,9 +318,14 @@ impl Connection {
             metrics::counter!(crate::metrics::FRAMES_IN, "command" => frame.command.as_str())
                 .increment(1);
             let state = Arc::clone(&self.state);
-            let actions = self
-                .session
-                .handle(frame, |token| verify_token(&state, token));
+            let slot = &mut self.slot;
+            let actions = self.session.handle_admitting(frame, |token| {
+                let identity = verify_token(&state, token)?;
+                // Counted from CONNECTED on: the user is known only now.
+                let place = state.connections.try_open(identity.user_id);
+                *slot = Some(place.ok_or(ConnectRefusal::TooManyConnections)?);
+                Ok(identity)
+            });
             if let Flow::Close = self.execute(actions).await {
                 return Flow::Close;
             }
@@ -300,7 +347,10 @@ impl Connection {
                 return Flow::Close;
             }
             let flow = match action {
-                Action::Frame(frame) => self.write_frame(&frame).await,
+                Action::Frame(frame) => {
+                    self.write_frame(&frame);
+                    Flow::Continue
+                }
                 Action::Connected {
                     version,
                     heart_beat,
@@ -322,16 +372,14 @@ impl Connection {
                     if let Some(sub) = self.subscriptions.remove(&id) {
                         self.state.chat.broker().unsubscribe(sub.room_id, sub.key);
                     }
-                    self.write_receipt(receipt).await
+                    self.write_receipt(receipt);
+                    Flow::Continue
                 }
                 Action::Store {
                     sends,
                     then_receipt,
                 } => self.store(sends, then_receipt).await,
-                Action::Close => {
-                    self.flush_before_close().await;
-                    Flow::Close
-                }
+                Action::Close => Flow::Close,
             };
             if let Flow::Close = flow {
                 return Flow::Close;
@@ -393,61 +441,63 @@ impl Connection {
             .broker()
             .subscribe(room.id, subscriber)
             .await;
-        let mut active = ActiveSubscription {
-            room_id: room.id,
-            key,
-            tag,
-            last_seq: None,
-        };
-        if let Some(since) = req.since_seq
-            && let Err(flow) = self.replay(&room, &mut active, since).await
-        {
-            self.state.chat.broker().unsubscribe(room.id, key);
-            return flow;
+        self.subscriptions
+            .insert(req.id.clone(), room.id, key, tag, req.since_seq);
+        match req.since_seq {
+            Some(since) => {
+                // Client frames wait until the replay is done.
+                self.replay = Some(Replay {
+                    subscription: req.id,
+                    room,
+                    cursor: since,
+                    receipt: req.receipt,
+                });
+            }
+            None => self.write_receipt(req.receipt),
         }
-        self.subscriptions.insert(req.id, active);
-        self.write_receipt(req.receipt).await
+        Flow::Continue
     }
 
-    /// Writes every stored message of the room with seq > `since`.
-    async fn replay(
-        &mut self,
-        room: &Room,
-        sub: &mut ActiveSubscription,
-        since: i64,
-    ) -> Result<(), Flow> {
-        let mut cursor = since;
-        sub.last_seq = Some(since);
-        loop {
-            let query = HistoryQuery {
-                before: None,
-                after: Some(cursor),
-                limit: REPLAY_PAGE,
-            };
-            let page = match self.state.store.history(room.id, query).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(error = %e, "replay failed");
-                    return Err(self.fail("server error").await);
-                }
-            };
-            for m in &page.messages {
-                let published = crate::broker::Published::new(room.id, m);
-                let ack = sub
-                    .tag
-                    .wants_ack
-                    .then_some(published.message_id_text.as_str());
-                published.frame.write_for(&sub.tag.tag, ack, &mut self.out);
-                cursor = m.seq;
-                sub.last_seq = Some(m.seq);
+    /// Reads the replay's next page into the outbox (as much as it has room
+    /// for); when the replay has reached the room's end, live delivery takes
+    /// over and the SUBSCRIBE's receipt is written.
+    async fn replay_page(&mut self) -> Flow {
+        let Some(replay) = &self.replay else {
+            return Flow::Continue;
+        };
+        let (room_id, cursor) = (replay.room.id, replay.cursor);
+        let query = HistoryQuery {
+            before: None,
+            after: Some(cursor),
+            limit: REPLAY_PAGE.min(self.outbox.room()).max(1) as i64,
+        };
+        let page = match self.state.store.history(room_id, query).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "replay failed");
+                return self.fail("server error").await;
             }
-            if let Flow::Close = self.flush().await {
-                return Err(Flow::Close);
-            }
-            if !page.has_more {
-                return Ok(());
-            }
+        };
+        let Some(replay) = self.replay.as_mut() else {
+            return Flow::Continue;
+        };
+        let done = !page.has_more;
+        self.subscriptions.replayed(
+            &replay.subscription,
+            room_id,
+            &page.messages,
+            done,
+            &mut self.outbox,
+        );
+        if let Some(last) = page.messages.last() {
+            replay.cursor = last.seq;
         }
+        if done {
+            let receipt = self.replay.take().and_then(|r| r.receipt);
+            self.write_receipt(receipt);
+            self.frames_waiting = true;
+        }
+        Flow::Continue
     }
 
     async fn store(&mut self, sends: Vec<SendRequest>, then_receipt: Option<String>) -> Flow {
@@ -465,15 +515,25 @@ impl Connection {
                 client_id: send.client_id,
             });
         }
+        let chat = &self.state.chat;
+        let workers = Workers::of(posts.iter().map(|p| chat.commit_worker(p.room.id)));
+        // The client's order is the commit order: never let this store
+        // overtake one still in flight on another committer worker.
+        if self.stores.must_settle_before(workers)
+            && let Flow::Close = self.complete_stores().await
+        {
+            return Flow::Close;
+        }
         let sender = self.sender();
         let result = self.state.chat.submit(&sender, posts).await;
-        self.inflight.push_back(InFlight {
+        self.stores.push(InFlight {
             result,
             receipts,
             then_receipt,
+            workers,
         });
         // Pipelined, but bounded: beyond the window, wait for the oldest.
-        if self.inflight.len() > MAX_INFLIGHT_STORES {
+        if self.stores.len() > MAX_INFLIGHT_STORES {
             return self.complete_oldest_store().await;
         }
         Flow::Continue
@@ -481,7 +541,7 @@ impl Connection {
 
     /// Waits for the oldest pending store and answers it.
     async fn complete_oldest_store(&mut self) -> Flow {
-        let Some(front) = self.inflight.front_mut() else {
+        let Some(front) = self.stores.oldest() else {
             return Flow::Continue;
         };
         let result = (&mut front.result).await;
@@ -494,7 +554,7 @@ impl Connection {
         &mut self,
         result: Result<CommitResult, oneshot::error::RecvError>,
     ) -> Flow {
-        let Some(done) = self.inflight.pop_front() else {
+        let Some(done) = self.stores.pop_oldest() else {
             return Flow::Continue;
         };
         match result {
@@ -502,12 +562,11 @@ impl Connection {
                 for (receipt, a) in done.receipts.into_iter().zip(appended) {
                     if let Some(r) = receipt {
                         let m = a.message();
-                        let frame = Session::send_receipt(&r, m.id, m.seq);
-                        count_out(&frame);
-                        frame.encode_into(self.session.version(), &mut self.out);
+                        self.write_frame(&Session::send_receipt(&r, m.id, m.seq));
                     }
                 }
-                self.write_receipt(done.then_receipt).await
+                self.write_receipt(done.then_receipt);
+                Flow::Continue
             }
             failed => {
                 tracing::error!(error = ?failed.err(), "storing a message failed");
@@ -521,113 +580,58 @@ impl Connection {
     /// Answers every pending store, in order: anything written after this
     /// (a receipt, an ERROR, a close) follows the SENDs before it.
     async fn complete_stores(&mut self) -> Flow {
-        while !self.inflight.is_empty() {
-            if let Flow::Close = self.complete_oldest_store().await {
+        while !self.stores.is_empty() {
+            if let Flow::Close = Box::pin(self.complete_oldest_store()).await {
                 return Flow::Close;
             }
         }
         Flow::Continue
     }
 
-    async fn write_receipt(&mut self, receipt: Option<String>) -> Flow {
+    fn write_receipt(&mut self, receipt: Option<String>) {
         if let Some(r) = receipt {
-            let frame = ServerFrame::receipt(r);
-            count_out(&frame);
-            frame.encode_into(self.session.version(), &mut self.out);
+            self.write_frame(&ServerFrame::receipt(r));
         }
-        self.flush().await
     }
 
-    async fn write_frame(&mut self, frame: &ServerFrame) -> Flow {
+    fn write_frame(&mut self, frame: &ServerFrame) {
         count_out(frame);
-        frame.encode_into(self.session.version(), &mut self.out);
-        self.flush().await
+        self.outbox.push_frame(frame, self.session.version());
     }
 
-    /// Writes a burst of deliveries as one WebSocket message.
-    async fn write_deliveries(
-        &mut self,
-        first: Delivery,
-        queue: &mut mpsc::Receiver<Delivery>,
-    ) -> Flow {
+    /// Moves a burst of deliveries into the outbox, as far as it has room
+    /// (the rest waits in the queue, which overflows if the client does not
+    /// read: a slow consumer).
+    fn add_deliveries(&mut self, first: Delivery, queue: &mut mpsc::Receiver<Delivery>) {
         self.add_delivery(first);
-        let mut n = 1;
-        while n < COALESCE_MAX_FRAMES && self.out.len() < COALESCE_MAX_BYTES {
+        while self.outbox.has_room() {
             match queue.try_recv() {
                 Ok(d) => self.add_delivery(d),
                 Err(_) => break,
             }
-            n += 1;
         }
-        self.flush().await
     }
 
     fn add_delivery(&mut self, d: Delivery) {
-        let Some(sub) = self.subscriptions.get_mut(&d.subscriber.id) else {
-            return; // unsubscribed meanwhile
-        };
-        if !Arc::ptr_eq(&sub.tag, &d.subscriber) || sub.last_seq.is_some_and(|s| d.message.seq <= s)
-        {
-            return; // an older subscription with the same id, or a replayed seq
-        }
-        let ack = sub
-            .tag
-            .wants_ack
-            .then_some(d.message.message_id_text.as_str());
-        d.message.frame.write_for(&sub.tag.tag, ack, &mut self.out);
-        sub.last_seq = Some(d.message.seq);
-        metrics::counter!(crate::metrics::FRAMES_OUT, "command" => "MESSAGE").increment(1);
+        self.subscriptions.deliver(&d, &mut self.outbox);
     }
 
-    /// Sends whatever is buffered as one WebSocket text message.
-    async fn flush(&mut self) -> Flow {
-        if self.out.is_empty() {
-            return Flow::Continue;
-        }
-        let bytes = self.out.split().freeze();
-        match ByteString::try_from(bytes) {
-            Ok(text) => self.send_text(text).await,
-            Err(_) => {
-                // Frames are built from UTF-8 strings; this cannot happen.
-                tracing::error!("outgoing frame was not UTF-8");
-                Flow::Close
-            }
-        }
-    }
-
-    /// Flushes what is buffered (an ERROR, receipts) on the way out, giving
-    /// up on a client that does not read within [`CLOSE_WRITE_TIMEOUT`].
-    async fn flush_before_close(&mut self) {
-        if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.flush())
-            .await
-            .is_err()
-        {
+    /// The connection's delivery queue overflowed. If the socket is not
+    /// even taking the write in progress, the client cannot be sent an ERROR:
+    /// give up on it instead of waiting for TCP to fail.
+    async fn slow_consumer(&mut self) -> Flow {
+        metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
+        if self.outbox.is_writing() {
+            tracing::info!("slow consumer disconnected while its socket was full");
             self.abandoned = true;
-        }
-    }
-
-    /// Writes one WebSocket message. A client that stops reading blocks
-    /// this write; if its delivery queue overflows meanwhile, give up on it
-    /// (it cannot even be sent an ERROR) instead of waiting for TCP to fail.
-    async fn send_text(&mut self, text: ByteString) -> Flow {
-        if self.abandoned {
             return Flow::Close;
         }
-        tokio::select! {
-            sent = self.ws.text(text) => match sent {
-                Ok(()) => Flow::Continue,
-                Err(_) => Flow::Close,
-            },
-            _ = self.overflow.notified() => {
-                tracing::info!("slow consumer disconnected while its socket was full");
-                self.abandoned = true;
-                metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
-                Flow::Close
-            }
-        }
+        tracing::info!("slow consumer disconnected");
+        self.fail("slow consumer: too many undelivered messages")
+            .await
     }
 
-    /// ERROR with `message`, flushed, then close.
+    /// ERROR with `message`, then close.
     async fn fail(&mut self, message: &str) -> Flow {
         self.end(message, None).await
     }
@@ -636,16 +640,14 @@ impl Connection {
     /// failing frame asked for a receipt), flushed before the close.
     async fn end(&mut self, message: &str, receipt: Option<&str>) -> Flow {
         // SENDs before the failing frame are committed: confirm them first.
-        if let Flow::Close = Box::pin(self.complete_stores()).await {
+        if let Flow::Close = self.complete_stores().await {
             return Flow::Close;
         }
         for action in self.session.fail(message, receipt) {
             if let Action::Frame(frame) = action {
-                count_out(&frame);
-                frame.encode_into(self.session.version(), &mut self.out);
+                self.write_frame(&frame);
             }
         }
-        self.flush_before_close().await;
         Flow::Close
     }
 
@@ -660,7 +662,7 @@ impl Connection {
             let receipt = held.header("receipt").map(str::to_string);
             self.end(
                 "server shutting down; message not stored",
-                receipt.as_deref(),
+                valid_receipt(receipt.as_deref()),
             )
             .await;
         }
@@ -669,17 +671,25 @@ impl Connection {
         Flow::Close
     }
 
+    /// Unsubscribes, writes what is waiting (an ERROR, receipts) within
+    /// [`CLOSE_WRITE_TIMEOUT`], then the close frame.
     async fn close(mut self) {
         let broker = self.state.chat.broker().clone();
-        for (_, sub) in self.subscriptions.drain() {
+        for sub in self.subscriptions.drain() {
             broker.unsubscribe(sub.room_id, sub.key);
         }
-        self.flush_before_close().await;
-        if !self.abandoned {
-            let reason = self.close_reason.take();
-            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.ws.close(reason)).await;
+        drop(self.slot.take());
+        if self.abandoned || !self.outbox.drain(CLOSE_WRITE_TIMEOUT).await {
+            return;
         }
+        let reason = self.close_reason.take();
+        self.outbox.close(reason, CLOSE_WRITE_TIMEOUT).await;
     }
+}
+
+/// A receipt from the decoder may be echoed only if it is a valid id.
+fn valid_receipt(receipt: Option<&str>) -> Option<&str> {
+    receipt.filter(|r| check_id(r, MAX_ID_CHARS).is_ok())
 }
 
 fn count_out(frame: &ServerFrame) {

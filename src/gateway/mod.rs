@@ -4,6 +4,9 @@
 //! and the broker.
 
 mod connection;
+mod outbox;
+mod pipeline;
+mod subscriptions;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
 

@@ -105,7 +105,8 @@ fn page_response(page: &HistoryPage) -> HttpResponse {
 /// Long polling: with `after` and `wait`, when nothing newer than `after` is
 /// stored the request is held up to `wait` seconds and answered as soon as a
 /// message is committed, on any instance; at the deadline (or at shutdown)
-/// it answers `{"messages": [], "has_more": false}`.
+/// it answers `{"messages": [], "has_more": false}`. A long poll counts
+/// against `MAX_CONNECTIONS_PER_USER` (429 `too_many_connections`).
 #[utoipa::path(
     tag = "messages",
     operation_id = "get_messages",
@@ -132,6 +133,9 @@ fn page_response(page: &HistoryPage) -> HttpResponse {
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "`room_not_found`: no such room, or a private room the \
             caller is not a member of", body = ErrorBody),
+        (status = 429, description = "`too_many_connections`: a long poll (`wait`) while the \
+            user already has `MAX_CONNECTIONS_PER_USER` WebSockets, event streams and held \
+            long polls open on this instance", body = ErrorBody),
         (status = 500, description = "`internal_error`: server-side failure (logged, \
             not disclosed)", body = ErrorBody),
     ),
@@ -156,6 +160,11 @@ pub async fn messages(
     if !page.messages.is_empty() {
         return Ok(page_response(&page));
     }
+    // Held from here on, the long poll counts as one of the user's connections.
+    let _slot = state
+        .connections
+        .try_open(user.id)
+        .ok_or(ApiError::TooManyConnections)?;
     let mut shutdown = state.shutdown_signal();
     tokio::select! {
         _ = feed.queue.recv() => {

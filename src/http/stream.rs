@@ -27,6 +27,8 @@ const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 /// Events buffered towards a slow SSE client before its stream is ended.
 const SSE_BUFFER: usize = 64;
 const REPLAY_PAGE: i64 = 200;
+/// Longest the last event of an ending stream may wait for the client.
+const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +70,7 @@ fn chat_error(e: ChatError) -> ApiError {
         ("name" = String, Path, description = "Room name"),
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1,
             max_length = 64,
-            description = "1–64 characters; acts as the STOMP `client-id`: a retry with the \
+            description = "1–64 characters, no control characters; acts as the STOMP `client-id`: a retry with the \
                 same key (same sender and room) stores nothing and answers 200 with the \
                 original message"),
     ),
@@ -78,7 +80,7 @@ fn chat_error(e: ChatError) -> ApiError {
             original message, nothing stored", body = MessageView),
         (status = 400, description = "`invalid_body`: empty, over `MAX_BODY_BYTES` or \
             containing U+0000; `invalid_idempotency_key`: `Idempotency-Key` not 1–64 \
-            characters; `invalid_request`: malformed JSON, an unknown field or a missing \
+            characters, or containing a control character; `invalid_request`: malformed JSON, an unknown field or a missing \
             one", body = ErrorBody),
         (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
             access token", body = ErrorBody,
@@ -109,17 +111,15 @@ pub async fn post_message(
         .headers()
         .get("idempotency-key")
         .map(|v| {
-            v.to_str()
-                .ok()
-                .and_then(|s| ClientId::parse(s).ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_idempotency_key",
-                        "Idempotency-Key must be 1-64 characters",
-                    )
-                })
+            // Not visible ASCII (to_str fails): control characters or
+            // opaque bytes.
+            let text = v.to_str().map_err(|_| {
+                "Idempotency-Key must be ASCII text without control characters".to_string()
+            })?;
+            ClientId::parse(text).map_err(|e| e.replace("client id", "Idempotency-Key"))
         })
-        .transpose()?;
+        .transpose()
+        .map_err(|message| ApiError::bad_request("invalid_idempotency_key", message))?;
     let body = MessageBody::parse(body.body.as_bytes(), state.config.limits.max_body_bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     let room = enter(&state, &user, &name).await?;
@@ -181,8 +181,11 @@ fn sse_event(seq: i64, json: &[u8]) -> Bytes {
 /// message JSON. With `Last-Event-ID` (or `?since_seq=`) every stored
 /// message after that seq comes first, then live ones, with no gap and no
 /// duplicate. A comment line every 15 s keeps proxies from closing the
-/// stream; it ends at shutdown or when the client falls too far behind.
-/// Opening it joins a public room.
+/// stream; it ends at shutdown, when the client falls too far behind, or
+/// when the access token expires (a last `event: error` with
+/// `data: {"code":"token_expired"}`: reconnect with a fresh token and
+/// `Last-Event-ID`). Opening it joins a public room. It counts against
+/// `MAX_CONNECTIONS_PER_USER` while open.
 #[utoipa::path(
     tag = "messages",
     operation_id = "stream_events",
@@ -204,6 +207,9 @@ fn sse_event(seq: i64, json: &[u8]) -> Bytes {
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "`room_not_found`: no such room, or a private room the \
             caller is not a member of", body = ErrorBody),
+        (status = 429, description = "`too_many_connections`: the user already has \
+            `MAX_CONNECTIONS_PER_USER` WebSockets, event streams and held long polls open \
+            on this instance", body = ErrorBody),
         (status = 500, description = "`internal_error`: server-side failure (logged, \
             not disclosed)", body = ErrorBody),
     ),
@@ -235,6 +241,10 @@ pub async fn events(
                 })
         })
         .transpose()?;
+    let slot = state
+        .connections
+        .try_open(user.id)
+        .ok_or(ApiError::TooManyConnections)?;
     let room = enter(&state, &user, &name).await?;
     // Register before reading history: every message is in one or the other.
     let feed = RoomFeed::open(
@@ -245,10 +255,30 @@ pub async fn events(
     .await;
     let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
     let state = state.into_inner();
+    let expires_at = user.expires_at;
     actix_web::rt::spawn(async move {
-        if let Err(e) = pump_events(&state, room, feed, since, &tx).await {
-            tracing::debug!(reason = e, "event stream ended");
-        }
+        let _slot = slot;
+        let _gauge = crate::metrics::ConnectionGauge::open("sse");
+        let left = Duration::from_secs((expires_at - crate::auth::jwt::now_secs()).max(0) as u64);
+        let mut shutdown = state.shutdown_signal();
+        let reason = tokio::select! {
+            ended = pump_events(&state, room, feed, since, &tx) => match ended {
+                Ok(()) => "done",
+                Err(reason) => reason,
+            },
+            // The stream lives as long as its token, like a STOMP session;
+            // this also ends a replay stuck on a client that stopped reading.
+            _ = tokio::time::sleep(left) => {
+                crate::metrics::auth_failure("sse_token_expired");
+                let _ = tokio::time::timeout(END_WRITE_TIMEOUT, tx.send(Bytes::from_static(
+                    b"event: error\ndata: {\"code\":\"token_expired\"}\n\n",
+                )))
+                .await;
+                "token expired"
+            }
+            _ = shutdown.wait_for(|s| *s) => "shutdown",
+        };
+        tracing::debug!(reason, "event stream ended");
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -263,7 +293,8 @@ pub async fn events(
 }
 
 /// Replays from `since`, then forwards live messages, with keep-alives,
-/// until the client leaves, falls behind, or the server shuts down.
+/// until the client leaves or falls behind (the caller also ends it at
+/// shutdown and token expiry).
 async fn pump_events(
     state: &AppState,
     room: Room,
@@ -271,7 +302,6 @@ async fn pump_events(
     since: Option<i64>,
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<(), &'static str> {
-    let _gauge = crate::metrics::ConnectionGauge::open("sse");
     let send = |chunk: Bytes| async move { tx.send(chunk).await.map_err(|_| "client gone") };
     send(Bytes::from_static(b"retry: 2000\n: connected\n\n")).await?;
     let mut last = since;
@@ -300,12 +330,10 @@ async fn pump_events(
             }
         }
     }
-    let mut shutdown = state.shutdown_signal();
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     keep_alive.tick().await;
     loop {
         tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => return Err("shutdown"),
             _ = feed.overflow.notified() => return Err("slow consumer"),
             _ = tx.closed() => return Err("client gone"),
             _ = keep_alive.tick() => send(Bytes::from_static(b": keep-alive\n\n")).await?,

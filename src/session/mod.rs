@@ -1,25 +1,47 @@
 //! The per-connection STOMP state machine, pure: a client frame in, a list of
 //! [`Action`]s out. It owns the protocol rules (CONNECT negotiation,
-//! credentials, heart-beats, subscription ids and ack modes, transactions,
-//! receipts, ERROR-then-close) and validates what clients send into domain
-//! types. It never touches sockets, the database or the clock: the gateway
+//! credentials, heart-beats, subscription ids and ack modes, transactions
+//! and their bounds, receipts, ERROR-then-close) and validates what clients
+//! send into domain types (ids: [`check_id`]). It never touches sockets, the database or the clock: the gateway
 //! executes the actions and reports back.
 
 use std::collections::HashMap;
 
 use crate::auth::TokenError;
-use crate::domain::{ClientId, MessageBody, RoomName};
+use crate::domain::{ClientId, IdError, MAX_ID_CHARS, MessageBody, RoomName, check_id};
 use crate::stomp::{ClientCommand, ClientFrame, ServerCommand, ServerFrame, Version};
 
 pub const DESTINATION_PREFIX: &str = "/topic/rooms/";
 /// Sent as `message` of the ERROR for any credential problem.
 pub const AUTH_FAILED: &str = "authentication failed";
 pub const TOKEN_EXPIRED: &str = "token expired";
+/// Sent as `message` of the ERROR when the user already has
+/// `MAX_CONNECTIONS_PER_USER` connections.
+pub const TOO_MANY_CONNECTIONS: &str = "too many connections";
+
+/// Why CONNECT's credentials were not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefusal {
+    /// Missing, invalid or expired token: `authentication failed`.
+    Auth,
+    /// The user has too many connections open: `too many connections`.
+    TooManyConnections,
+}
+
+impl From<TokenError> for ConnectRefusal {
+    fn from(_: TokenError) -> Self {
+        ConnectRefusal::Auth
+    }
+}
 
 /// The settings the session enforces.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub max_subscriptions: usize,
+    /// Open transactions per connection.
+    pub max_transactions: usize,
+    /// SENDs buffered in one transaction.
+    pub max_transaction_sends: usize,
     pub max_body_bytes: usize,
     /// The server's own heart-beat interval (the floor of both directions).
     pub heartbeat_ms: u64,
@@ -197,10 +219,25 @@ impl Session {
         frame: ClientFrame,
         verify: impl FnOnce(&str) -> Result<Identity, TokenError>,
     ) -> Vec<Action> {
+        self.handle_admitting(frame, |token| verify(token).map_err(ConnectRefusal::from))
+    }
+
+    /// [`handle`](Session::handle), where `verify` may also refuse a valid
+    /// token (a user over the per-user connection limit).
+    pub fn handle_admitting(
+        &mut self,
+        frame: ClientFrame,
+        verify: impl FnOnce(&str) -> Result<Identity, ConnectRefusal>,
+    ) -> Vec<Action> {
         if self.phase == Phase::Closed {
             return Vec::new();
         }
-        let receipt = frame.header("receipt").map(str::to_string);
+        // A receipt that is not a valid id cannot be echoed back.
+        let receipt = match frame.header("receipt").map(|r| id_header("receipt", r)) {
+            Some(Err(refusal)) => return self.refuse(refusal, None),
+            Some(Ok(r)) => Some(r.to_string()),
+            None => None,
+        };
         let outcome = match (self.phase, frame.command) {
             (Phase::AwaitingConnect, c) if c.opens_session() => self.connect(&frame, verify),
             (Phase::AwaitingConnect, _) => Err(Refusal::new("expected CONNECT or STOMP frame")),
@@ -278,7 +315,7 @@ impl Session {
     fn connect(
         &mut self,
         frame: &ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, TokenError>,
+        verify: impl FnOnce(&str) -> Result<Identity, ConnectRefusal>,
     ) -> Outcome {
         let version = frame
             .header("accept-version")
@@ -296,7 +333,12 @@ impl Session {
             .and_then(crate::auth::jwt::bearer_token)
             .or_else(|| frame.header("passcode"))
             .ok_or_else(|| Refusal::new(AUTH_FAILED))?;
-        let identity = verify(token).map_err(|_| Refusal::new(AUTH_FAILED))?;
+        let identity = verify(token).map_err(|e| {
+            Refusal::new(match e {
+                ConnectRefusal::Auth => AUTH_FAILED,
+                ConnectRefusal::TooManyConnections => TOO_MANY_CONNECTIONS,
+            })
+        })?;
         self.version = version;
         self.phase = Phase::Open;
         self.identity = Some(identity.clone());
@@ -337,12 +379,19 @@ impl Session {
             client_id,
             receipt: frame.header("receipt").map(str::to_string),
         };
-        match frame.header("transaction") {
+        match optional_id(frame, "transaction")? {
             Some(tx) => {
+                let max = self.config.max_transaction_sends;
                 let pending = self
                     .transactions
                     .get_mut(tx)
                     .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
+                if pending.len() >= max {
+                    // The session closes: the transaction is dropped whole.
+                    return Err(Refusal::new(format!(
+                        "too many SENDs in transaction {tx} (at most {max})"
+                    )));
+                }
                 pending.push(request);
                 Ok(Vec::new())
             }
@@ -354,7 +403,7 @@ impl Session {
     }
 
     fn subscribe(&mut self, frame: &ClientFrame) -> Outcome {
-        let id = required(frame, "id")?.to_string();
+        let id = required_id(frame, "id")?.to_string();
         let room = destination_room(frame)?;
         let ack = AckMode::parse(frame.header("ack"))
             .ok_or_else(|| Refusal::new("ack must be auto, client or client-individual"))?;
@@ -391,7 +440,7 @@ impl Session {
     }
 
     fn unsubscribe(&mut self, frame: &ClientFrame) -> Outcome {
-        let id = required(frame, "id")?.to_string();
+        let id = required_id(frame, "id")?.to_string();
         if self.subscriptions.remove(&id).is_none() {
             return Err(Refusal::new(format!("no subscription with id {id}")));
         }
@@ -407,14 +456,14 @@ impl Session {
         // so nothing is redelivered: a NACK is accepted and has no effect.
         match self.version {
             Version::V1_2 => {
-                required(frame, "id")?;
+                required_id(frame, "id")?;
             }
             _ => {
-                required(frame, "message-id")?;
-                required(frame, "subscription")?;
+                required_id(frame, "message-id")?;
+                required_id(frame, "subscription")?;
             }
         }
-        if let Some(tx) = frame.header("transaction")
+        if let Some(tx) = optional_id(frame, "transaction")?
             && !self.transactions.contains_key(tx)
         {
             return Err(Refusal::new(format!("unknown transaction {tx}")));
@@ -423,16 +472,22 @@ impl Session {
     }
 
     fn begin(&mut self, frame: &ClientFrame) -> Outcome {
-        let tx = required(frame, "transaction")?.to_string();
+        let tx = required_id(frame, "transaction")?.to_string();
         if self.transactions.contains_key(&tx) {
             return Err(Refusal::new(format!("transaction {tx} already started")));
+        }
+        if self.transactions.len() >= self.config.max_transactions {
+            return Err(Refusal::new(format!(
+                "too many open transactions (at most {})",
+                self.config.max_transactions
+            )));
         }
         self.transactions.insert(tx, Vec::new());
         Ok(receipt_action(frame))
     }
 
     fn commit(&mut self, frame: &ClientFrame) -> Outcome {
-        let tx = required(frame, "transaction")?;
+        let tx = required_id(frame, "transaction")?;
         let sends = self
             .transactions
             .remove(tx)
@@ -444,7 +499,7 @@ impl Session {
     }
 
     fn abort(&mut self, frame: &ClientFrame) -> Outcome {
-        let tx = required(frame, "transaction")?;
+        let tx = required_id(frame, "transaction")?;
         self.transactions
             .remove(tx)
             .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
@@ -477,6 +532,26 @@ fn required<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Refusal> 
             frame.command.as_str()
         ))
     })
+}
+
+/// `value` of header `name` if it is a valid client-chosen id.
+fn id_header<'a>(name: &str, value: &'a str) -> Result<&'a str, Refusal> {
+    check_id(value, MAX_ID_CHARS).map(|()| value).map_err(|e| {
+        Refusal::new(match e {
+            IdError::Length(max) => format!("{name} header must be 1-{max} characters"),
+            IdError::Control => format!("{name} header must not contain control characters"),
+        })
+    })
+}
+
+/// A required id-like header, validated.
+fn required_id<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Refusal> {
+    id_header(name, required(frame, name)?)
+}
+
+/// An optional id-like header, validated.
+fn optional_id<'a>(frame: &'a ClientFrame, name: &str) -> Result<Option<&'a str>, Refusal> {
+    frame.header(name).map(|v| id_header(name, v)).transpose()
 }
 
 /// The room of a `/topic/rooms/{name}` destination.

@@ -8,10 +8,14 @@ use crate::stomp::ClientCommand as C;
 const MAX_SUBSCRIPTIONS: usize = 3;
 const MAX_BODY_BYTES: usize = 16;
 const EXPIRES_AT: i64 = 1_000;
+const MAX_TRANSACTIONS: usize = 2;
+const MAX_TRANSACTION_SENDS: usize = 3;
 
 fn config() -> SessionConfig {
     SessionConfig {
         max_subscriptions: MAX_SUBSCRIPTIONS,
+        max_transactions: MAX_TRANSACTIONS,
+        max_transaction_sends: MAX_TRANSACTION_SENDS,
         max_body_bytes: MAX_BODY_BYTES,
         heartbeat_ms: 10_000,
         server: "parley/test".into(),
@@ -1213,4 +1217,130 @@ fn send_receipt_carries_message_id_and_seq() {
             .with_header("message-id", "42")
             .with_header("seq", "7")
     );
+}
+
+#[test]
+fn opening_one_transaction_too_many_is_a_fatal_error() {
+    let mut session = open_session();
+    for i in 0..MAX_TRANSACTIONS {
+        assert_eq!(
+            handle(&mut session, tx_frame(C::Begin, &format!("t{i}"))),
+            vec![]
+        );
+    }
+    let message = assert_refused(&mut session, tx_frame(C::Begin, "one-more"));
+    assert!(message.contains("too many open transactions"), "{message}");
+}
+
+#[test]
+fn a_closed_transaction_frees_its_slot() {
+    let mut session = open_session();
+    for round in 0..10 {
+        for i in 0..MAX_TRANSACTIONS {
+            let tx = format!("t{round}-{i}");
+            assert_eq!(handle(&mut session, tx_frame(C::Begin, &tx)), vec![]);
+        }
+        for i in 0..MAX_TRANSACTIONS {
+            let tx = format!("t{round}-{i}");
+            let end = if i % 2 == 0 { C::Abort } else { C::Commit };
+            handle(&mut session, tx_frame(end, &tx));
+        }
+    }
+    assert!(session.is_open());
+}
+
+#[test]
+fn one_send_too_many_in_a_transaction_drops_it_whole() {
+    let mut session = open_session();
+    handle(&mut session, tx_frame(C::Begin, "t"));
+    for i in 0..MAX_TRANSACTION_SENDS {
+        let actions = handle(
+            &mut session,
+            send("general", &format!("m{i}")).with_header("transaction", "t"),
+        );
+        assert_eq!(actions, vec![], "buffered, not stored");
+    }
+    let actions = handle(
+        &mut session,
+        send("general", "over").with_header("transaction", "t"),
+    );
+    let message = assert_error(&actions);
+    assert!(message.contains("too many SENDs"), "{message}");
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Store { .. })),
+        "nothing of the transaction is stored: {actions:?}"
+    );
+    assert_eq!(handle(&mut session, tx_frame(C::Commit, "t")), vec![]);
+}
+
+#[test]
+fn overlong_transaction_ids_are_refused() {
+    let mut session = open_session();
+    let long = "t".repeat(crate::domain::MAX_ID_CHARS + 1);
+    let message = assert_refused(&mut session, tx_frame(C::Begin, &long));
+    assert!(message.contains("transaction header"), "{message}");
+    let mut session = open_session();
+    let ok = "t".repeat(crate::domain::MAX_ID_CHARS);
+    assert_eq!(handle(&mut session, tx_frame(C::Begin, &ok)), vec![]);
+}
+
+#[test]
+fn control_characters_in_id_headers_are_fatal() {
+    let frames = |bad: &str| {
+        vec![
+            send("general", "x").with_header("client-id", bad),
+            tx_frame(C::Begin, bad),
+            send("general", "x").with_header("receipt", bad),
+            subscribe(bad, "general"),
+            frame(C::Unsubscribe).with_header("id", bad),
+            frame(C::Ack).with_header("id", bad),
+        ]
+    };
+    for bad in ["a\0b", "a\nb", "a\rb", "bell\u{7}", "del\u{7f}"] {
+        for f in frames(bad) {
+            let mut session = open_session();
+            let actions = handle(&mut session, f.clone());
+            let error = error_frame(&actions);
+            assert!(
+                !actions.iter().any(|a| matches!(a, Action::Store { .. })),
+                "{f:?}: nothing stored"
+            );
+            assert!(
+                error
+                    .header("message")
+                    .is_some_and(|m| m.contains("control characters")),
+                "{f:?}: {error:?}"
+            );
+            assert_eq!(
+                error.header("receipt-id").filter(|r| r.contains(bad)),
+                None,
+                "a bad id is never echoed"
+            );
+            assert!(session.is_closed());
+        }
+    }
+}
+
+#[test]
+fn a_transactional_send_with_a_bad_client_id_is_refused_before_commit() {
+    let mut session = open_session();
+    handle(&mut session, tx_frame(C::Begin, "t"));
+    let actions = handle(
+        &mut session,
+        send("general", "x")
+            .with_header("transaction", "t")
+            .with_header("client-id", "a\0"),
+    );
+    assert_error(&actions);
+    assert_eq!(handle(&mut session, tx_frame(C::Commit, "t")), vec![]);
+}
+
+#[test]
+fn connect_over_the_connection_limit_is_refused_with_its_own_message() {
+    let mut session = new_session();
+    let actions = session.handle_admitting(connect_frame("1.2"), |_| {
+        Err(ConnectRefusal::TooManyConnections)
+    });
+    assert_eq!(assert_error(&actions), TOO_MANY_CONNECTIONS);
+    assert!(session.is_closed());
 }

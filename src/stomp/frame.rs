@@ -33,8 +33,10 @@ const MAX_COMMAND_LINE: usize = 12;
 pub enum FrameError {
     #[error("frame too large")]
     FrameTooLarge,
+    /// With the frame's `receipt` header (the head is complete when the body
+    /// turns out too large), so the ERROR can name it.
     #[error("body too large")]
-    BodyTooLarge,
+    BodyTooLarge(Option<String>),
     #[error("too many headers")]
     TooManyHeaders,
     #[error("header line too long")]
@@ -60,7 +62,9 @@ impl FrameError {
     /// The `receipt` the failing frame asked for, when it could be read.
     pub fn receipt(&self) -> Option<&str> {
         match self {
-            FrameError::UnknownCommand(_, receipt) => receipt.as_deref(),
+            FrameError::UnknownCommand(_, receipt) | FrameError::BodyTooLarge(receipt) => {
+                receipt.as_deref()
+            }
             _ => None,
         }
     }
@@ -278,11 +282,7 @@ impl Decoder {
         }
         if let Some(shown) = &partial.unknown {
             if line.is_empty() {
-                let receipt = partial
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n == "receipt")
-                    .map(|(_, v)| v.clone());
+                let receipt = receipt_of(&partial.headers);
                 return Err(FrameError::UnknownCommand(shown.clone(), receipt));
             }
             if partial.headers.len() >= limits.max_headers {
@@ -373,13 +373,22 @@ impl Decoder {
         };
         let frame_trips_at = self.limits.max_frame_bytes.saturating_add(1);
         let body_trips_at = body.start.saturating_add(body_max).saturating_add(1);
+        let too_large = || FrameError::BodyTooLarge(receipt_of(&self.partial.headers));
         match (frame_len > self.limits.max_frame_bytes, body_len > body_max) {
-            (true, true) if body_trips_at <= frame_trips_at => Err(FrameError::BodyTooLarge),
+            (true, true) if body_trips_at <= frame_trips_at => Err(too_large()),
             (true, _) => Err(FrameError::FrameTooLarge),
-            (false, true) => Err(FrameError::BodyTooLarge),
+            (false, true) => Err(too_large()),
             (false, false) => Ok(()),
         }
     }
+}
+
+/// The `receipt` header among those read so far (the first one wins).
+fn receipt_of(headers: &[(String, String)]) -> Option<String> {
+    headers
+        .iter()
+        .find(|(n, _)| n == "receipt")
+        .map(|(_, v)| v.clone())
 }
 
 /// The body to expect once the head is read; rejects, before any body octet
@@ -397,7 +406,7 @@ fn body_of(
         .transpose()?;
     if let Some(len) = content_length {
         if command == ClientCommand::Send && len > limits.max_send_body_bytes {
-            return Err(FrameError::BodyTooLarge);
+            return Err(FrameError::BodyTooLarge(receipt_of(headers)));
         }
         // Body plus its NUL.
         let frame_len = start.checked_add(len).and_then(|n| n.checked_add(1));
@@ -740,7 +749,7 @@ mod tests {
         let mut decoder = Decoder::default();
         assert_eq!(
             decoder.push(b"SEND\ncontent-length:4097\n\n"),
-            Err(FrameError::BodyTooLarge),
+            Err(FrameError::BodyTooLarge(None)),
             "no need to wait for the body"
         );
         assert_eq!(
@@ -748,8 +757,19 @@ mod tests {
                 limits(),
                 b"SEND\ncontent-length:99999999999999999999999\n\n"
             ),
-            FrameError::BodyTooLarge
+            FrameError::BodyTooLarge(None)
         );
+    }
+
+    #[test]
+    fn an_oversize_send_body_error_names_the_frames_receipt() {
+        let error = error_of(limits(), b"SEND\nreceipt:r\\c1\ncontent-length:4097\n\n");
+        assert_eq!(error, FrameError::BodyTooLarge(Some("r:1".into())));
+        assert_eq!(error.receipt(), Some("r:1"), "unescaped");
+        let mut wire = b"SEND\nreceipt:r2\n\n".to_vec();
+        wire.extend_from_slice(&[b'a'; 4097]);
+        let error = error_of(limits(), &wire);
+        assert_eq!(error.receipt(), Some("r2"), "without content-length too");
     }
 
     #[test]
@@ -774,7 +794,7 @@ mod tests {
         decoder.push(b"SEND\n\n").unwrap();
         decoder.push(&[b'a'; 4096]).unwrap();
         assert_eq!(decoder.next_frame(), Ok(None));
-        assert_eq!(decoder.push(b"a"), Err(FrameError::BodyTooLarge));
+        assert_eq!(decoder.push(b"a"), Err(FrameError::BodyTooLarge(None)));
     }
 
     #[test]
@@ -901,7 +921,7 @@ mod tests {
     fn error_messages_are_short_header_values() {
         let errors = [
             FrameError::FrameTooLarge,
-            FrameError::BodyTooLarge,
+            FrameError::BodyTooLarge(Some("r".into())),
             FrameError::TooManyHeaders,
             FrameError::HeaderTooLong,
             FrameError::UndefinedEscape,

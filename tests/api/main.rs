@@ -4,6 +4,7 @@ mod group_commit;
 mod helpers;
 
 mod auth;
+mod hardening_http;
 mod health;
 mod history;
 mod http_chat;

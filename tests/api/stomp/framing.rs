@@ -233,7 +233,10 @@ async fn stomp_1_1_session_has_no_carriage_return_escape(backend: Backend) {
         .send(frame(
             "SUBSCRIBE",
             &[
-                ("id", r"a\cb\\c\nd"),
+                // `\n` decodes to a control character, refused in ids:
+                // it is tried in a header the server ignores.
+                ("id", r"a\cb\\c"),
+                ("x-note", r"line\nbreak"),
                 ("destination", "/topic/rooms/general"),
                 ("receipt", "ok"),
             ],

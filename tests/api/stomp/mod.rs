@@ -6,6 +6,7 @@ pub mod client;
 mod connect;
 mod expiry;
 mod framing;
+mod hardening;
 mod heartbeat;
 mod limits;
 mod resume;

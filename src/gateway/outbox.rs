@@ -1,0 +1,198 @@
+//! What a connection has to write to its client, and the one write in
+//! progress.
+//!
+//! Frames are encoded into the outbox and coalesced into WebSocket messages;
+//! the connection's select loop starts a write when none is in progress and
+//! polls it as one of its branches, so the connection never waits for a
+//! client outside that loop. The outbox counts the frames waiting: live
+//! deliveries and `since-seq` replays are added only while it has room, so a
+//! client that stops reading holds at most `OUTBOUND_QUEUE` frames here (and
+//! the deliveries behind them overflow the connection's queue: a slow
+//! consumer). A write that makes no progress for [`WRITE_STALL_TIMEOUT`]
+//! marks the client as not reading even when nothing new arrives for it.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_ws::{Closed, Session as WsSession};
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use tokio::time::Instant;
+
+use crate::stomp::{ServerFrame, Version};
+
+/// Frames written per WebSocket message at most.
+const COALESCE_MAX_FRAMES: usize = 256;
+/// Bytes written per WebSocket message at most (soft).
+const COALESCE_MAX_BYTES: usize = 256 * 1024;
+/// A write the client has not accepted for this long: it stopped reading.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+type WriteFuture = Pin<Box<dyn Future<Output = Result<(), Closed>>>>;
+
+enum Chunk {
+    /// Complete STOMP frames (and heart-beat EOLs), one WebSocket message.
+    Text {
+        bytes: BytesMut,
+        frames: usize,
+    },
+    Pong(Bytes),
+}
+
+struct Write {
+    future: WriteFuture,
+    since: Instant,
+}
+
+pub struct Outbox {
+    ws: WsSession,
+    chunks: VecDeque<Chunk>,
+    /// Frames in `chunks` (not yet handed to the socket).
+    frames: usize,
+    bound: usize,
+    writing: Option<Write>,
+}
+
+impl Outbox {
+    /// `bound`: frames waiting beyond which nothing more is added
+    /// (`OUTBOUND_QUEUE`).
+    pub fn new(ws: WsSession, bound: usize) -> Self {
+        Outbox {
+            ws,
+            chunks: VecDeque::new(),
+            frames: 0,
+            bound: bound.max(1),
+            writing: None,
+        }
+    }
+
+    /// Frames that may still be added before the outbox is full.
+    pub fn room(&self) -> usize {
+        self.bound.saturating_sub(self.frames)
+    }
+
+    pub fn has_room(&self) -> bool {
+        self.room() > 0
+    }
+
+    pub fn bound(&self) -> usize {
+        self.bound
+    }
+
+    pub fn is_writing(&self) -> bool {
+        self.writing.is_some()
+    }
+
+    /// When the write in progress started.
+    pub fn writing_since(&self) -> Option<Instant> {
+        self.writing.as_ref().map(|w| w.since)
+    }
+
+    /// Adds one frame the caller encodes into the buffer.
+    pub fn push_with(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        let buf = self.tail();
+        encode(buf);
+        if let Some(Chunk::Text { frames, .. }) = self.chunks.back_mut() {
+            *frames += 1;
+        }
+        self.frames += 1;
+    }
+
+    pub fn push_frame(&mut self, frame: &ServerFrame, version: Version) {
+        self.push_with(|out| frame.encode_into(version, out));
+    }
+
+    /// A heart-beat EOL (between frames; not counted as a frame).
+    pub fn push_heart_beat(&mut self) {
+        self.tail().extend_from_slice(b"\n");
+    }
+
+    pub fn push_pong(&mut self, payload: Bytes) {
+        self.chunks.push_back(Chunk::Pong(payload));
+    }
+
+    /// The text chunk frames are appended to (a new one when the last is
+    /// full or is not text).
+    fn tail(&mut self) -> &mut BytesMut {
+        let full = match self.chunks.back() {
+            Some(Chunk::Text { bytes, frames }) => {
+                bytes.len() >= COALESCE_MAX_BYTES || *frames >= COALESCE_MAX_FRAMES
+            }
+            _ => true,
+        };
+        if full {
+            self.chunks.push_back(Chunk::Text {
+                bytes: BytesMut::new(),
+                frames: 0,
+            });
+        }
+        match self.chunks.back_mut() {
+            Some(Chunk::Text { bytes, .. }) => bytes,
+            _ => unreachable!("a text chunk was just ensured"),
+        }
+    }
+
+    /// Starts writing the oldest chunk unless a write is in progress.
+    pub fn start_write(&mut self) {
+        if self.writing.is_some() {
+            return;
+        }
+        let Some(chunk) = self.chunks.pop_front() else {
+            return;
+        };
+        let mut ws = self.ws.clone();
+        let future: WriteFuture = match chunk {
+            Chunk::Text { bytes, frames } => {
+                self.frames -= frames;
+                match ByteString::try_from(bytes.freeze()) {
+                    Ok(text) => Box::pin(async move { ws.text(text).await }),
+                    Err(_) => {
+                        // Frames are built from UTF-8 strings; this cannot happen.
+                        tracing::error!("outgoing frame was not UTF-8");
+                        Box::pin(async { Err(Closed) })
+                    }
+                }
+            }
+            Chunk::Pong(payload) => Box::pin(async move { ws.pong(&payload).await }),
+        };
+        self.writing = Some(Write {
+            future,
+            since: Instant::now(),
+        });
+    }
+
+    /// Resolves when the write in progress is done (never, if none is).
+    /// Cancel-safe: dropped early, the write stays in progress.
+    pub async fn written(&mut self) -> Result<(), Closed> {
+        let Some(write) = self.writing.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = write.future.as_mut().await;
+        self.writing = None;
+        result
+    }
+
+    /// Writes everything waiting, within `limit`. False if the client did
+    /// not take it in time or is gone.
+    pub async fn drain(&mut self, limit: Duration) -> bool {
+        let all = async {
+            loop {
+                self.start_write();
+                if !self.is_writing() {
+                    return true;
+                }
+                if self.written().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(limit, all).await.unwrap_or(false)
+    }
+
+    /// The close frame, within `limit`.
+    pub async fn close(self, reason: Option<actix_ws::CloseReason>, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.ws.close(reason)).await;
+    }
+}
