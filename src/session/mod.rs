@@ -588,3 +588,6 @@ pub fn negotiate_heart_beat(header: Option<&str>, server_ms: u64) -> Option<Hear
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;
