@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::{App, HttpRequest, HttpServer, dev::Server, http::header, web};
+use actix_web::{App, HttpServer, dev::Server, http::header, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{JwtKeys, rate_limit::RateLimiter};
@@ -27,6 +27,9 @@ pub struct AppState {
     pub refresh_ttl: chrono::Duration,
     pub login_per_ip: RateLimiter,
     pub login_failures_per_user: RateLimiter,
+    pub signups_per_ip: RateLimiter,
+    /// The bounded pool every password hash (signup, login) goes through.
+    pub hashing: crate::auth::password::Hashing,
     shutting_down: AtomicBool,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -45,14 +48,6 @@ impl AppState {
     /// Resolves once shutdown has begun (for long-lived connections).
     pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
         self.shutdown.subscribe()
-    }
-
-    /// The peer address of the TCP connection (the load balancer's when
-    /// behind one). Used as the per-IP login limit key.
-    pub fn client_ip(&self, req: &HttpRequest) -> String {
-        req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into())
     }
 }
 
@@ -116,6 +111,11 @@ impl Application {
             login_failures_per_user: RateLimiter::new(
                 limits.login_failures_per_user,
                 Duration::from_secs(300),
+            ),
+            signups_per_ip: RateLimiter::new(limits.signups_per_ip, Duration::from_secs(3600)),
+            hashing: crate::auth::password::Hashing::new(
+                limits.password_hash_concurrency,
+                limits.password_hash_queue,
             ),
             config,
             shutting_down: AtomicBool::new(false),
