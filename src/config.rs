@@ -122,6 +122,22 @@ pub struct Settings {
     #[arg(long, env = "LOGIN_ATTEMPTS_PER_IP", default_value_t = 300)]
     pub login_attempts_per_ip: u32,
 
+    /// Signups per client IP per hour before 429.
+    #[arg(long, env = "SIGNUPS_PER_IP", default_value_t = 100)]
+    pub signups_per_ip: u32,
+
+    /// Password hashes (signup, login) computed at once; unset: the number of CPUs.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Password hashes waiting for a turn; beyond it 503 `busy`.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    pub password_hash_queue: usize,
+
+    /// Comma-separated CIDRs of load balancers whose X-Forwarded-For is believed; unset: none.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
     /// Seconds a new WebSocket has to send CONNECT.
     #[arg(long, env = "CONNECT_TIMEOUT_SECS", default_value_t = 10)]
     pub connect_timeout_secs: u64,
@@ -157,6 +173,8 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("ALLOWED_ORIGINS must list at least one origin or `*`")]
     NoOrigins,
+    #[error("TRUSTED_PROXIES: {0}")]
+    TrustedProxies(#[from] crate::http::client_ip::InvalidCidr),
 }
 
 /// Which origins a browser may call from.
@@ -188,6 +206,31 @@ impl AllowedOrigins {
             AllowedOrigins::List(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
         }
     }
+}
+
+/// `url` with the password of its userinfo (`scheme://user:PASSWORD@host`)
+/// replaced by `***`, for help texts and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    // The authority ends at the first '/', '?' or '#'; its userinfo at its
+    // last '@' (a password may itself contain '@').
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return url.to_string();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..scheme_end],
+        &authority[..colon],
+        &rest[at..]
+    )
 }
 
 /// Where the JWT secret came from.
@@ -235,6 +278,10 @@ pub struct Limits {
     pub send_burst: u32,
     pub login_failures_per_user: u32,
     pub login_attempts_per_ip: u32,
+    pub signups_per_ip: u32,
+    pub password_hash_concurrency: usize,
+    pub password_hash_queue: usize,
+    pub trusted_proxies: crate::http::client_ip::TrustedProxies,
     pub connect_timeout: Duration,
     pub heartbeat_ms: u64,
 }
@@ -293,6 +340,11 @@ impl Settings {
                 self.login_failures_per_user as u64,
             ),
             ("LOGIN_ATTEMPTS_PER_IP", self.login_attempts_per_ip as u64),
+            ("SIGNUPS_PER_IP", self.signups_per_ip as u64),
+            (
+                "PASSWORD_HASH_CONCURRENCY",
+                self.password_hash_concurrency.unwrap_or(1) as u64,
+            ),
             ("COMMIT_BATCH_MAX", self.commit_batch_max as u64),
             ("COMMIT_WORKERS", self.commit_workers as u64),
         ] {
@@ -323,6 +375,14 @@ impl Settings {
                 send_burst: self.send_burst.max(1),
                 login_failures_per_user: self.login_failures_per_user,
                 login_attempts_per_ip: self.login_attempts_per_ip,
+                signups_per_ip: self.signups_per_ip,
+                password_hash_concurrency: self
+                    .password_hash_concurrency
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                password_hash_queue: self.password_hash_queue,
+                trusted_proxies: crate::http::client_ip::TrustedProxies::parse(
+                    &self.trusted_proxies,
+                )?,
                 connect_timeout: Duration::from_secs(self.connect_timeout_secs),
                 heartbeat_ms: self.heartbeat_ms,
             },
@@ -392,6 +452,44 @@ mod tests {
         assert!(c.jwt_secret.generated);
         assert_eq!(c.jwt_secret.bytes.len(), 32);
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn invalid_trusted_proxies_are_refused() {
+        let err = settings(&["--trusted-proxies", "10.0.0.0/8,10.0.0.300/32"])
+            .validate()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::TrustedProxies(_)), "{err}");
+        let ok = settings(&["--trusted-proxies", "10.0.0.0/8, ::1"])
+            .validate()
+            .unwrap();
+        assert!(!ok.limits.trusted_proxies.is_empty());
+        assert!(
+            settings(&[])
+                .validate()
+                .unwrap()
+                .limits
+                .trusted_proxies
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn url_passwords_are_masked() {
+        assert_eq!(
+            redact_url("postgres://u:secretpw@h:5432/db?x=1"),
+            "postgres://u:***@h:5432/db?x=1"
+        );
+        assert_eq!(redact_url("redis://:pw@h:6379"), "redis://:***@h:6379");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("sqlite://parley.db?mode=rwc"),
+            "sqlite://parley.db?mode=rwc"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h/db"),
+            "postgres://u:***@h/db"
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub enum ApiError {
     TooManyConnections,
     #[error("service unavailable")]
     Unavailable,
+    #[error("the server is busy, try again shortly")]
+    Busy { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -72,6 +74,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::Unavailable => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -113,7 +116,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyAttempts { .. }
             | ApiError::TooManyRequests { .. }
             | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,7 +127,8 @@ impl ResponseError for ApiError {
         }
         let mut resp = HttpResponse::build(self.status_code());
         if let ApiError::TooManyAttempts { retry_after_secs }
-        | ApiError::TooManyRequests { retry_after_secs } = self
+        | ApiError::TooManyRequests { retry_after_secs }
+        | ApiError::Busy { retry_after_secs } = self
         {
             resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }

@@ -1,11 +1,11 @@
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 // glibc malloc dominated the server's own CPU profile (fan-out and receipt
 // buffers are many short-lived small allocations) and kept freed memory in
 // per-thread arenas; mimalloc is faster at both.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use parley::config::{Cli, Command};
+use parley::config::{Cli, Command, redact_url};
 use parley::startup::Application;
 
 fn main() -> std::process::ExitCode {
@@ -16,11 +16,29 @@ fn main() -> std::process::ExitCode {
         eprintln!("parley: cannot read .env: {e}");
         return std::process::ExitCode::FAILURE;
     }
-    let cli = Cli::parse();
+    let cli = parse_cli();
     match cli.command.clone().unwrap_or(Command::Serve) {
         Command::Healthcheck => parley::healthcheck::run(&cli.settings.bind_addr),
         Command::Serve => serve(cli),
     }
+}
+
+/// The command line, with `--help` showing the current DATABASE_URL and
+/// REDIS_URL with their passwords masked (clap would print them verbatim).
+fn parse_cli() -> Cli {
+    let mut command = Cli::command();
+    for (id, var) in [("database_url", "DATABASE_URL"), ("redis_url", "REDIS_URL")] {
+        let current = std::env::var(var).ok().filter(|v| !v.is_empty());
+        command = command.mut_arg(id, |arg| {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let arg = arg.hide_env_values(true);
+            match &current {
+                Some(v) => arg.help(format!("{help} [current: {}]", redact_url(v))),
+                None => arg,
+            }
+        });
+    }
+    Cli::from_arg_matches_mut(&mut command.get_matches()).unwrap_or_else(|e| e.exit())
 }
 
 fn serve(cli: Cli) -> std::process::ExitCode {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::{App, HttpRequest, HttpServer, dev::Server, http::header, web};
+use actix_web::{App, HttpServer, dev::Server, http::header, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{JwtKeys, rate_limit::RateLimiter};
@@ -29,6 +29,9 @@ pub struct AppState {
     pub login_failures_per_user: RateLimiter,
     /// Open WebSockets, SSE streams and held long polls per user.
     pub connections: Arc<crate::connections::UserConnections>,
+    pub signups_per_ip: RateLimiter,
+    /// The bounded pool every password hash (signup, login) goes through.
+    pub hashing: crate::auth::password::Hashing,
     shutting_down: AtomicBool,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -47,14 +50,6 @@ impl AppState {
     /// Resolves once shutdown has begun (for long-lived connections).
     pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
         self.shutdown.subscribe()
-    }
-
-    /// The peer address of the TCP connection (the load balancer's when
-    /// behind one). Used as the per-IP login limit key.
-    pub fn client_ip(&self, req: &HttpRequest) -> String {
-        req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into())
     }
 }
 
@@ -120,6 +115,11 @@ impl Application {
                 Duration::from_secs(300),
             ),
             connections: crate::connections::UserConnections::new(limits.max_connections_per_user),
+            signups_per_ip: RateLimiter::new(limits.signups_per_ip, Duration::from_secs(3600)),
+            hashing: crate::auth::password::Hashing::new(
+                limits.password_hash_concurrency,
+                limits.password_hash_queue,
+            ),
             config,
             shutting_down: AtomicBool::new(false),
             shutdown: tokio::sync::watch::channel(false).0,

@@ -45,6 +45,7 @@ start_server() {
         JWT_SECRET="$secret" \
         JWT_TTL_SECS=3600 \
         SEND_RATE=0 \
+        SIGNUPS_PER_IP=1000000000 \
         OUTBOUND_QUEUE="${OUTBOUND_QUEUE:-65536}" \
         ALLOWED_ORIGINS='*' \
         RUST_LOG="${RUST_LOG:-warn}" \

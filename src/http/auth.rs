@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 use crate::auth::{AuthUser, jwt::now_secs, password, refresh};
 use crate::domain::{Password, Username};
 use crate::error::{ApiError, Body as ErrorBody};
+use crate::http::client_ip::client_key;
 use crate::startup::AppState;
-use crate::store::{Rotation, User};
+use crate::store::{Rotation, StoreError, User};
 use crate::views::UserView;
 
 /// A username and a password. Login accepts any strings (an impossible
@@ -89,17 +90,24 @@ async fn start_session(state: &AppState, user: &User) -> Result<serde_json::Valu
             `A-Z a-z 0-9 _ . -`; `weak_password`: not 8–128 characters; \
             `invalid_request`: malformed JSON, an unknown field or a missing one",
             body = ErrorBody),
-        (status = 409, description = "`username_taken`: the name exists, in any letter case",
-            body = ErrorBody),
+        (status = 409, description = "`username_taken`: the name exists, in any letter case \
+            (answered before any password is hashed)", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: Content-Type is not \
             `application/json`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many signups from this \
+            address (`SIGNUPS_PER_IP` per hour)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
         (status = 500, description = "`internal_error`: server-side failure (logged, \
             not disclosed)", body = ErrorBody),
+        (status = 503, description = "`busy`: too many password hashes waiting \
+            (`PASSWORD_HASH_QUEUE`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
     ),
 )]
 #[post("/auth/signup")]
 pub async fn signup(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
@@ -108,9 +116,24 @@ pub async fn signup(
         Username::parse(&username).map_err(|m| ApiError::bad_request("invalid_username", m))?;
     let password =
         Password::parse(&password).map_err(|m| ApiError::bad_request("weak_password", m))?;
-    let hash = password::hash(password.expose().to_string())
-        .await
-        .map_err(ApiError::internal)?;
+    // A taken name costs one indexed read, not a hash (the unique
+    // constraint still decides between concurrent signups of a free name).
+    if state.store.user_by_name(username.as_str()).await?.is_some() {
+        return Err(StoreError::UsernameTaken.into());
+    }
+    let ip = client_key(&req, &state.config.limits.trusted_proxies);
+    state
+        .signups_per_ip
+        .hit(&ip, Instant::now())
+        .map_err(|retry| too_many(retry, "signup_ip"))?;
+    let hash = match state.hashing.hash(password.expose().to_string()).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            // Nothing was created: the attempt does not count.
+            state.signups_per_ip.refund(&ip, Instant::now());
+            return Err(hash_error(e));
+        }
+    };
     let user = state.store.create_user(username.as_str(), &hash).await?;
     tracing::info!(user_id = user.id, username = %user.username, "user signed up");
     Ok(HttpResponse::Created().json(start_session(&state, &user).await?))
@@ -137,6 +160,9 @@ pub async fn signup(
             headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
         (status = 500, description = "`internal_error`: server-side failure (logged, \
             not disclosed)", body = ErrorBody),
+        (status = 503, description = "`busy`: too many password hashes waiting \
+            (`PASSWORD_HASH_QUEUE`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
     ),
 )]
 #[post("/auth/login")]
@@ -146,44 +172,63 @@ pub async fn login(
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let Credentials { username, password } = body.into_inner();
-    let now = Instant::now();
-    let ip = state.client_ip(&req);
+    let ip = client_key(&req, &state.config.limits.trusted_proxies);
     state
         .login_per_ip
-        .hit(&ip, now)
+        .hit(&ip, Instant::now())
         .map_err(|retry| too_many(retry, "login_ip"))?;
-    let user_key = username.to_lowercase();
-    state
-        .login_failures_per_user
-        .check(&user_key, now)
-        .map_err(|retry| too_many(retry, "login_user"))?;
+    // Only a name that could exist has a failure budget: an impossible one
+    // cannot be locked out, nor can it grow the limiter with junk keys.
+    let user_key = Username::parse(&username)
+        .ok()
+        .map(|u| u.as_str().to_lowercase());
+    // The failure is charged before the hash is checked, so logins that
+    // arrive together cannot all be verified before any is counted; a
+    // login that succeeds (or is not verified at all) gets it back.
+    if let Some(key) = &user_key {
+        state
+            .login_failures_per_user
+            .hit(key, Instant::now())
+            .map_err(|retry| too_many(retry, "login_user"))?;
+    }
+    let refund = || {
+        if let Some(key) = &user_key {
+            state.login_failures_per_user.refund(key, Instant::now());
+        }
+    };
 
     // Oversized or malformed input cannot match any account; answer like a
     // wrong password without spending a hash on it.
-    let plausible = Username::parse(&username).is_ok() && Password::parse(&password).is_ok();
-    let found = if plausible {
-        state.store.user_credentials(&username).await?
+    let plausible = user_key.is_some() && Password::parse(&password).is_ok();
+    let (user, ok) = if plausible {
+        let found = match state.store.user_credentials(&username).await {
+            Ok(found) => found,
+            Err(e) => {
+                refund();
+                return Err(e.into());
+            }
+        };
+        let (user, stored_hash) = match found {
+            Some((u, h)) => (Some(u), Some(h)),
+            None => (None, None),
+        };
+        match state.hashing.verify(password, stored_hash).await {
+            Ok(ok) => (user, ok),
+            Err(e) => {
+                refund();
+                return Err(hash_error(e));
+            }
+        }
     } else {
-        None
-    };
-    let (user, stored_hash) = match found {
-        Some((u, h)) => (Some(u), Some(h)),
-        None => (None, None),
-    };
-    let ok = if plausible {
-        password::verify(password, stored_hash)
-            .await
-            .map_err(ApiError::internal)?
-    } else {
-        false
+        (None, false)
     };
     match (ok, user) {
         (true, Some(user)) => {
+            refund();
             tracing::info!(user_id = user.id, "login succeeded");
             Ok(HttpResponse::Ok().json(start_session(&state, &user).await?))
         }
         _ => {
-            let _ = state.login_failures_per_user.hit(&user_key, Instant::now());
             crate::metrics::auth_failure("invalid_credentials");
             tracing::info!("login failed");
             Err(ApiError::InvalidCredentials)
@@ -193,9 +238,22 @@ pub async fn login(
 
 fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
     crate::metrics::rate_limited(scope);
-    tracing::warn!(scope, "login rate limit hit");
+    tracing::warn!(scope, "auth rate limit hit");
     ApiError::TooManyAttempts {
-        retry_after_secs: retry.as_secs().max(1),
+        retry_after_secs: retry.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
+fn hash_error(e: password::HashError) -> ApiError {
+    match e {
+        password::HashError::Busy => {
+            crate::metrics::rate_limited("password_hash");
+            tracing::warn!("password hashing queue full");
+            ApiError::Busy {
+                retry_after_secs: 1,
+            }
+        }
+        e @ password::HashError::Failed(_) => ApiError::internal(e),
     }
 }
 
@@ -245,6 +303,9 @@ pub async fn rotate_refresh(
 }
 
 /// Log out: revokes the refresh token and every token of its login.
+///
+/// An already-rotated token is refused but revokes its whole login, as on
+/// refresh: whoever presents it is not (only) the legitimate client.
 #[utoipa::path(
     tag = "auth",
     responses(
@@ -252,7 +313,7 @@ pub async fn rotate_refresh(
         (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
             or a missing one", body = ErrorBody),
         (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
-            already rotated", body = ErrorBody),
+            already rotated (which revokes its whole login, as on refresh)", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: Content-Type is not \
             `application/json`", body = ErrorBody),

@@ -4,6 +4,7 @@
 //! `ApiError`.
 
 mod auth;
+pub mod client_ip;
 mod health;
 mod history;
 mod metrics;

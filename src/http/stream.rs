@@ -123,18 +123,23 @@ pub async fn post_message(
     let body = MessageBody::parse(body.body.as_bytes(), state.config.limits.max_body_bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     let room = enter(&state, &user, &name).await?;
-    if let Some(limiter) = &state.send_limiter
-        && let Err(wait) = limiter.hit(&user.id.to_string(), Instant::now())
-    {
-        crate::metrics::rate_limited("send");
-        // Backpressure as on STOMP: hold the request until the bucket
-        // refills, unless that would take unreasonably long.
-        if wait > MAX_RATE_WAIT {
-            return Err(ApiError::TooManyRequests {
-                retry_after_secs: wait.as_secs().max(1),
-            });
+    if let Some(limiter) = &state.send_limiter {
+        // Backpressure as on STOMP: the send takes its slot in the bucket
+        // now (so concurrent posts are all counted) and is held until that
+        // slot comes, unless it is unreasonably far off.
+        match limiter.reserve(&user.id.to_string(), Instant::now(), MAX_RATE_WAIT) {
+            Ok(wait) if wait.is_zero() => {}
+            Ok(wait) => {
+                crate::metrics::rate_limited("send");
+                tokio::time::sleep(wait).await;
+            }
+            Err(retry) => {
+                crate::metrics::rate_limited("send");
+                return Err(ApiError::TooManyRequests {
+                    retry_after_secs: retry.as_secs_f64().ceil().max(1.0) as u64,
+                });
+            }
         }
-        tokio::time::sleep(wait).await;
     }
     let sender = Sender {
         user_id: user.id,

@@ -205,7 +205,8 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Rotation>;
     /// Revokes the token's whole family. False when the token is unknown,
-    /// expired, already rotated or revoked.
+    /// expired, revoked (nothing changes) or already rotated (the family is
+    /// revoked all the same, as for reuse on rotation).
     async fn revoke_refresh_family(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool>;
 }
 

@@ -165,12 +165,6 @@ struct RefreshRow {
     user_created_at: Timestamp,
 }
 
-impl RefreshRow {
-    fn is_live(&self, now: Timestamp) -> bool {
-        self.rotated_at.is_none() && self.revoked_at.is_none() && self.expires_at > now
-    }
-}
-
 /// (room id, sender id, client id): the idempotency key of a message.
 type ClientKey = (i64, i64, String);
 
@@ -651,11 +645,14 @@ impl Store for PostgresStore {
         let Some(token) = lock_refresh_token(&mut tx, token_hash).await? else {
             return Ok(false);
         };
-        if !token.is_live(now) {
+        if token.revoked_at.is_some() || token.expires_at <= now {
             return Ok(false);
         }
+        // A live token ends its login; an already-rotated one comes from
+        // whoever copied it, and ends the login too (as on refresh), but is
+        // not itself a valid logout.
         revoke_family(&mut tx, &token.family, now).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(token.rotated_at.is_none())
     }
 }

@@ -1,6 +1,7 @@
 //! Black-box tests: the real app on 127.0.0.1:0, real Postgres and SQLite.
 mod db;
 mod group_commit;
+mod hardening_auth;
 mod helpers;
 
 mod auth;

@@ -776,12 +776,20 @@ async fn rotating_a_live_refresh_token_retires_it(db: TestDb) {
             .unwrap(),
         "a rotated token cannot log out"
     );
-    assert!(
+    assert_eq!(
         store
+            .rotate_refresh_token(b"t3", b"t4", in_an_hour(), Utc::now())
+            .await
+            .unwrap(),
+        Rotation::Invalid,
+        "but presenting it revoked its whole login, as on rotation"
+    );
+    assert!(
+        !store
             .revoke_refresh_family(b"t3", Utc::now())
             .await
             .unwrap(),
-        "the newest token can"
+        "the newest token is revoked too"
     );
 }
 
