@@ -1,7 +1,9 @@
 //! Black-box tests: the real app on 127.0.0.1:0, real Postgres and SQLite.
 mod db;
+mod delivery;
 mod group_commit;
 mod helpers;
+mod wrapped_store;
 
 mod auth;
 mod health;
