@@ -128,10 +128,7 @@ async fn commit(store: &DynStore, broker: &DynBroker, requests: Vec<Request>) {
         let result = if let [only] = group.as_slice() {
             store.append_batch(&only.batch).await
         } else {
-            let all: Vec<NewMessage> = group
-                .iter()
-                .flat_map(|r| r.batch.iter().cloned())
-                .collect();
+            let all: Vec<NewMessage> = group.iter().flat_map(|r| r.batch.iter().cloned()).collect();
             store.append_batch(&all).await
         };
         match result {

@@ -297,7 +297,9 @@ impl Hub {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let Some(hub) = Weak::upgrade(&hub) else { return };
+                let Some(hub) = Weak::upgrade(&hub) else {
+                    return;
+                };
                 hub.check_quiet_rooms_once().await;
             }
         });

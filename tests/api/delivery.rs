@@ -120,7 +120,9 @@ async fn subscribers_joining_while_the_room_start_is_read_get_every_later_messag
     let sent = sender.await.unwrap();
     let last = sent.last().unwrap().1;
     assert_eq!(
-        f.wrapped.last_seq_calls.load(std::sync::atomic::Ordering::SeqCst),
+        f.wrapped
+            .last_seq_calls
+            .load(std::sync::atomic::Ordering::SeqCst),
         1,
         "the room's start is read once for all its subscribers"
     );
@@ -158,7 +160,9 @@ async fn a_failed_read_of_the_room_start_is_retried_not_replayed_as_history() {
     f.wrapped.fail_last_seq(3);
     let mut feed = RoomFeed::open(&f.broker, f.room.id, 1024).await;
     assert_eq!(
-        f.wrapped.last_seq_calls.load(std::sync::atomic::Ordering::SeqCst),
+        f.wrapped
+            .last_seq_calls
+            .load(std::sync::atomic::Ordering::SeqCst),
         4,
         "three failed reads of the room's start, then one that worked, before subscribe returned"
     );
@@ -235,7 +239,9 @@ async fn clients_subscribing_together_to_a_busy_room_get_every_later_message_onc
             match client.next_event(Duration::from_secs(5)).await {
                 Some(Event::Frame(f)) if f.command == "MESSAGE" => got.push(f.seq()),
                 Some(Event::HeartBeat) => {}
-                other => panic!("subscriber {i}: expected MESSAGE {last}, got {other:?} after {got:?}"),
+                other => {
+                    panic!("subscriber {i}: expected MESSAGE {last}, got {other:?} after {got:?}")
+                }
             }
         }
         let owed: Vec<i64> = sent
