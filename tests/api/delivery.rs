@@ -1,4 +1,4 @@
-//! The broker's promise (README, "Delivery"): every message committed after
+//! The broker's promise (README, "Real-time chat"): every message committed after
 //! a subscribe returns is delivered to that subscriber, exactly once and in
 //! seq order, whoever else joins the room at the same moment and however
 //! slowly or badly the database answers the read of the room's start.

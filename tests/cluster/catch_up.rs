@@ -1,5 +1,5 @@
 //! Messages that Redis never carried still reach every subscriber (README,
-//! "Running several instances"): a quiet room is checked against the
+//! "Deploying: several instances"): a quiet room is checked against the
 //! database within a few seconds, and a room's relay subscription follows
 //! its local subscribers however they come and go.
 
