@@ -170,20 +170,43 @@ async fn commit(store: &DynStore, broker: &DynBroker, requests: Vec<Request>) {
 }
 
 /// Whether a failed transaction may have failed because of what it stored
-/// (a statement the database refused), rather than because the database
-/// could not be reached: only then does splitting the group help.
+/// (a statement the database refused: a constraint, a trigger, bad data),
+/// rather than because the database could not serve it (unreachable, busy,
+/// out of resources, shutting down): only then does splitting the group help.
 fn is_about_the_requests(error: &StoreError) -> bool {
     match error {
         StoreError::RoomNotFound => true,
+        StoreError::Database(sqlx::Error::Database(e)) => {
+            let postgres = e
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some();
+            !e.code().is_some_and(|code| is_transient(postgres, &code))
+        }
         StoreError::Database(e) => matches!(
             e,
-            sqlx::Error::Database(_)
-                | sqlx::Error::Encode(_)
+            sqlx::Error::Encode(_)
                 | sqlx::Error::Decode(_)
                 | sqlx::Error::ColumnDecode { .. }
                 | sqlx::Error::TypeNotFound { .. }
         ),
         _ => false,
+    }
+}
+
+/// A database error code that says the database, not the statement, is the
+/// problem: a Postgres SQLSTATE of class 08 (connection), 40 (serialisation,
+/// deadlock), 53 (resources), 57 (operator intervention, timeouts), 58
+/// (system) or a lock timeout; a SQLite (extended) result code whose primary
+/// code is BUSY, LOCKED, NOMEM, IOERR, CORRUPT, FULL, CANTOPEN or NOTADB.
+fn is_transient(postgres: bool, code: &str) -> bool {
+    if postgres {
+        ["08", "40", "53", "57", "58"]
+            .iter()
+            .any(|class| code.starts_with(class))
+            || code == "55P03"
+    } else {
+        code.parse::<i64>()
+            .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 10 | 11 | 13 | 14 | 26))
     }
 }
 
@@ -211,5 +234,30 @@ fn finish(broker: &DynBroker, answers: Vec<(Request, CommitResult)>) {
     broker.publish(fresh);
     for (r, result) in answers {
         let _ = r.reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+
+    #[test]
+    fn refused_statements_are_told_apart_from_an_unavailable_database() {
+        // Postgres: raise_exception, check_violation vs connection failure,
+        // deadlock, too many connections, admin shutdown.
+        for code in ["P0001", "23514", "23505", "22021"] {
+            assert!(!is_transient(true, code), "{code}");
+        }
+        for code in ["08006", "40P01", "53300", "57P01", "55P03"] {
+            assert!(is_transient(true, code), "{code}");
+        }
+        // SQLite: CONSTRAINT_TRIGGER (RAISE(ABORT)), CONSTRAINT vs BUSY,
+        // BUSY_SNAPSHOT, IOERR_WRITE, FULL.
+        for code in ["1811", "19"] {
+            assert!(!is_transient(false, code), "{code}");
+        }
+        for code in ["5", "517", "778", "13"] {
+            assert!(is_transient(false, code), "{code}");
+        }
     }
 }
