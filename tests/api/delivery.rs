@@ -262,3 +262,42 @@ async fn clients_subscribing_together_to_a_busy_room_get_every_later_message_onc
         );
     }
 }
+
+crate::helpers::on_both_backends!(last_seqs_reads_the_newest_seq_of_many_rooms_at_once);
+
+/// The quiet-room check's query: every existing room of the list with its
+/// newest seq, unknown ids left out, however long the list.
+async fn last_seqs_reads_the_newest_seq_of_many_rooms_at_once(backend: Backend) {
+    let url = fresh_database(backend).await;
+    let store = store::connect(&url, 4).await.unwrap();
+    let owner = store.create_user("alice", "x").await.unwrap();
+    let mut rooms = Vec::new();
+    for i in 0..3i64 {
+        let room = store
+            .create_room(&format!("room-{i}"), false, owner.id)
+            .await
+            .unwrap();
+        let batch: Vec<NewMessage> = (0..i)
+            .map(|n| NewMessage {
+                room_id: room.id,
+                room: room.name.clone(),
+                sender_id: owner.id,
+                sender: owner.username.clone(),
+                body: format!("m{n}"),
+                client_id: None,
+            })
+            .collect();
+        store.append_batch(&batch).await.unwrap();
+        rooms.push(room.id);
+    }
+    let mut ids: Vec<i64> = (1_000_000..1_002_000).collect();
+    ids.extend(&rooms);
+    let mut got = store.last_seqs(&ids).await.unwrap();
+    got.sort_unstable();
+    let want: Vec<(i64, i64)> = rooms.iter().zip(0..).map(|(&id, n)| (id, n)).collect();
+    assert_eq!(
+        got, want,
+        "existing rooms with their newest seq, nothing else"
+    );
+    assert_eq!(store.last_seqs(&[]).await.unwrap(), vec![]);
+}
