@@ -5,19 +5,37 @@
 //! exactly once and in order. A hole that does not close by itself within
 //! [`GAP_WAIT`] is filled from the database, where every published message
 //! already is (publish happens after commit).
+//!
+//! A room's live stream starts right after the seq stored when it gained its
+//! first local subscriber. Every `subscribe` returns only once that start is
+//! known (a subscriber joining while it is being read waits too), and a
+//! failed read is retried, never taken as "the room is empty".
+//!
+//! With a relay between instances, a message can also be lost on the way
+//! without any later message revealing the hole (the last one of a burst):
+//! [`Hub::check_quiet_rooms`] compares every quiet room with the database
+//! every [`QUIET_CHECK_EVERY`], in one query for all of them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::{Delivery, Published, Subscriber, SubscriberKey};
 use crate::store::{DynStore, HistoryQuery};
 
 /// How long a hole in a room's seq may stay open before it is fetched.
 pub const GAP_WAIT: Duration = Duration::from_millis(250);
+/// How often quiet rooms are compared with the database (relay only).
+pub const QUIET_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// A room that delivered nothing for this long is quiet.
+const QUIET_AFTER: Duration = Duration::from_secs(1);
+/// Rooms per `last_seqs` query of a quiet check.
+const QUIET_CHECK_CHUNK: usize = 500;
 /// Held out-of-order messages per room before a fetch is forced.
 const MAX_PENDING: usize = 4096;
 /// Largest page fetched per gap-fill query.
@@ -25,23 +43,54 @@ const FILL_PAGE: i64 = 200;
 /// Pages read per resync (bounds the work after a long outage; the hole
 /// left beyond it is filled as later messages arrive).
 const MAX_RESYNC_PAGES: usize = 50;
+/// Retry delays when a room's starting seq cannot be read.
+const START_RETRY_FIRST: Duration = Duration::from_millis(50);
+const START_RETRY_MAX: Duration = Duration::from_secs(2);
 
 struct Room {
+    /// Tells this room apart from an earlier one of the same id (emptied
+    /// and created again while its start was being read).
+    generation: u64,
     /// The seq the subscribers expect next; None until read from the store.
     next: Option<i64>,
+    /// Turns true once `next` is known; subscribers wait for it.
+    started: watch::Sender<bool>,
     /// Messages that arrived ahead of `next`.
     pending: BTreeMap<i64, Arc<Published>>,
     subscribers: Vec<(SubscriberKey, Subscriber)>,
     fill_scheduled: bool,
+    /// When `next` last moved (or the room started).
+    last_progress: Instant,
 }
+
+type RoomWatcher = Box<dyn Fn(i64, bool) + Send + Sync>;
 
 pub struct Hub {
     store: DynStore,
     rooms: Mutex<HashMap<i64, Room>>,
     next_key: AtomicU64,
+    next_generation: AtomicU64,
     /// Called with a room id when it gains its first / loses its last local
     /// subscriber (the Redis relay subscribes to the room's channel then).
-    on_room_change: Option<Box<dyn Fn(i64, bool) + Send + Sync>>,
+    /// Called under the hub lock, so calls for one room arrive in the order
+    /// of the room's changes.
+    on_room_change: Option<RoomWatcher>,
+}
+
+/// Unregisters a subscriber whose `subscribe` call was abandoned before it
+/// returned (its caller went away while the start was being read).
+struct Registration<'a> {
+    hub: &'a Hub,
+    room_id: i64,
+    key: Option<SubscriberKey>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.hub.unsubscribe(self.room_id, key);
+        }
+    }
 }
 
 impl Hub {
@@ -50,7 +99,8 @@ impl Hub {
     }
 
     /// A hub that reports rooms gaining their first (`true`) and losing
-    /// their last (`false`) local subscriber.
+    /// their last (`false`) local subscriber. `watcher` runs under the hub's
+    /// lock: it must only hand the change on (say, to a channel).
     pub fn with_room_watcher(
         store: DynStore,
         watcher: impl Fn(i64, bool) + Send + Sync + 'static,
@@ -58,14 +108,12 @@ impl Hub {
         Arc::new(Self::build(store, Some(Box::new(watcher))))
     }
 
-    fn build(
-        store: DynStore,
-        on_room_change: Option<Box<dyn Fn(i64, bool) + Send + Sync>>,
-    ) -> Self {
+    fn build(store: DynStore, on_room_change: Option<RoomWatcher>) -> Self {
         Hub {
             store,
             rooms: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
+            next_generation: AtomicU64::new(1),
             on_room_change,
         }
     }
@@ -80,69 +128,103 @@ impl Hub {
             .collect()
     }
 
+    /// Registers `subscriber`; returns once the room's live stream has a
+    /// known start, so every message committed after this returns is
+    /// delivered to it. While the starting seq cannot be read (the database
+    /// is away) it keeps retrying; a caller that gives up simply drops the
+    /// future, which unregisters the subscriber.
     pub async fn subscribe(
         self: &Arc<Self>,
         room_id: i64,
         subscriber: Subscriber,
     ) -> SubscriberKey {
         let key = SubscriberKey(self.next_key.fetch_add(1, Ordering::Relaxed));
-        let is_new = {
+        let (mut started, new_generation) = {
             let mut rooms = self.rooms.lock().expect("hub lock");
-            let mut is_new = false;
+            let mut new_generation = None;
             let room = rooms.entry(room_id).or_insert_with(|| {
-                is_new = true;
+                let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+                new_generation = Some(generation);
                 Room {
+                    generation,
                     next: None,
+                    started: watch::channel(false).0,
                     pending: BTreeMap::new(),
                     subscribers: Vec::new(),
                     fill_scheduled: false,
+                    last_progress: Instant::now(),
                 }
             });
             room.subscribers.push((key, subscriber));
-            is_new
-        };
-        if is_new {
-            if let Some(watch) = &self.on_room_change {
+            if new_generation.is_some()
+                && let Some(watch) = &self.on_room_change
+            {
                 watch(room_id, true);
             }
-            // Everything committed up to now is in the store; live delivery
-            // starts right after it. Messages that arrived meanwhile wait in
-            // `pending`.
-            let last = match self.store.last_seq(room_id).await {
-                Ok(last) => last,
-                Err(e) => {
-                    tracing::warn!(room_id, error = %e, "cannot read last seq; starting at the first message seen");
-                    0
-                }
-            };
-            let mut rooms = self.rooms.lock().expect("hub lock");
-            if let Some(room) = rooms.get_mut(&room_id)
-                && room.next.is_none()
-            {
-                room.next = Some(last + 1);
-                room.pending = room.pending.split_off(&(last + 1));
-                self.drain(room_id, room);
-            }
+            (room.started.subscribe(), new_generation)
+        };
+        let mut registration = Registration {
+            hub: self,
+            room_id,
+            key: Some(key),
+        };
+        if let Some(generation) = new_generation {
+            // In a task of its own: the room's other subscribers wait for it
+            // too, whatever becomes of this call.
+            tokio::spawn(Arc::clone(self).read_start(room_id, generation));
         }
+        // Err: the room was emptied meanwhile (only by this subscriber's
+        // own unsubscribe, which cannot run before this returns).
+        let _ = started.wait_for(|known| *known).await;
+        registration.key = None;
         key
     }
 
-    pub fn unsubscribe(&self, room_id: i64, key: SubscriberKey) {
-        let emptied = {
-            let mut rooms = self.rooms.lock().expect("hub lock");
-            let Some(room) = rooms.get_mut(&room_id) else {
-                return;
+    /// Reads the room's last stored seq (retrying with a capped backoff
+    /// while the room still has subscribers) and starts its live stream
+    /// right after it. Messages that arrived meanwhile wait in `pending`.
+    async fn read_start(self: Arc<Self>, room_id: i64, generation: u64) {
+        let mut retry_in = START_RETRY_FIRST;
+        loop {
+            let read = self.store.last_seq(room_id).await;
+            let error = {
+                let mut rooms = self.rooms.lock().expect("hub lock");
+                let Some(room) = rooms
+                    .get_mut(&room_id)
+                    .filter(|r| r.generation == generation && r.next.is_none())
+                else {
+                    return; // emptied (and maybe created again) meanwhile
+                };
+                match read {
+                    Ok(last) => {
+                        room.next = Some(last + 1);
+                        room.pending = room.pending.split_off(&(last + 1));
+                        room.last_progress = Instant::now();
+                        room.started.send_replace(true);
+                        self.drain(room_id, room);
+                        return;
+                    }
+                    Err(e) => e,
+                }
             };
-            room.subscribers.retain(|(k, _)| *k != key);
-            if room.subscribers.is_empty() {
-                rooms.remove(&room_id);
-                true
-            } else {
-                false
-            }
+            tracing::warn!(room_id, error = %error, retry_in_ms = retry_in.as_millis() as u64,
+                "cannot read the room's last seq; its subscribers wait");
+            tokio::time::sleep(retry_in).await;
+            retry_in = (retry_in * 2).min(START_RETRY_MAX);
+        }
+    }
+
+    pub fn unsubscribe(&self, room_id: i64, key: SubscriberKey) {
+        let mut rooms = self.rooms.lock().expect("hub lock");
+        let Some(room) = rooms.get_mut(&room_id) else {
+            return;
         };
-        if emptied && let Some(watch) = &self.on_room_change {
-            watch(room_id, false);
+        room.subscribers.retain(|(k, _)| *k != key);
+        if room.subscribers.is_empty() {
+            rooms.remove(&room_id);
+            if let Some(watch) = &self.on_room_change {
+                watch(room_id, false);
+            }
         }
     }
 
@@ -153,8 +235,14 @@ impl Hub {
         let Some(room) = rooms.get_mut(&room_id) else {
             return; // nobody here listens to this room
         };
-        if room.next.is_some_and(|next| message.seq < next) {
-            return; // already delivered
+        match room.next {
+            Some(next) if message.seq < next => return, // already delivered
+            None if room.pending.len() >= MAX_PENDING => {
+                // Still reading the start: keep the newest; anything dropped
+                // here is fetched from the store once the start is known.
+                room.pending.pop_first();
+            }
+            _ => {}
         }
         room.pending.insert(message.seq, message);
         self.drain(room_id, room);
@@ -172,7 +260,10 @@ impl Hub {
             fan_out(&mut room.subscribers, &message);
             next += 1;
         }
-        room.next = Some(next);
+        if room.next != Some(next) {
+            room.next = Some(next);
+            room.last_progress = Instant::now();
+        }
         if !room.pending.is_empty() && !room.fill_scheduled {
             room.fill_scheduled = true;
             let hub = Arc::clone(self);
@@ -192,6 +283,57 @@ impl Hub {
     /// handed yet (after the relay was away, or subscribed late).
     pub fn resync(self: &Arc<Self>, room_id: i64) {
         tokio::spawn(Arc::clone(self).catch_up(room_id));
+    }
+
+    /// Starts comparing quiet rooms with the database every
+    /// [`QUIET_CHECK_EVERY`] (for as long as the hub exists). A relay
+    /// starts it: a message lost on the way reaches the room's subscribers
+    /// within a few seconds even if nothing follows it.
+    pub fn check_quiet_rooms(self: &Arc<Self>) {
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(QUIET_CHECK_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(hub) = Weak::upgrade(&hub) else {
+                    return;
+                };
+                hub.check_quiet_rooms_once().await;
+            }
+        });
+    }
+
+    /// One pass: rooms whose live stream started and that delivered nothing
+    /// for [`QUIET_AFTER`], then one `last_seqs` query per
+    /// [`QUIET_CHECK_CHUNK`] of them; rooms behind the store are caught up.
+    async fn check_quiet_rooms_once(self: &Arc<Self>) {
+        let quiet: Vec<(i64, i64)> = {
+            let rooms = self.rooms.lock().expect("hub lock");
+            rooms
+                .iter()
+                .filter(|(_, r)| !r.fill_scheduled && r.last_progress.elapsed() >= QUIET_AFTER)
+                .filter_map(|(&id, r)| r.next.map(|next| (id, next)))
+                .collect()
+        };
+        for chunk in quiet.chunks(QUIET_CHECK_CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|&(id, _)| id).collect();
+            let stored = match self.store.last_seqs(&ids).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    tracing::warn!(error = %e, rooms = ids.len(), "quiet-room check failed");
+                    return;
+                }
+            };
+            let expected: HashMap<i64, i64> = chunk.iter().copied().collect();
+            for (room_id, last) in stored {
+                if expected.get(&room_id).is_some_and(|&next| last >= next) {
+                    tracing::info!(room_id, last, "quiet room is behind the store; catching up");
+                    self.resync(room_id);
+                }
+            }
+        }
     }
 
     /// Delivers stored messages from the room's `next` seq on, page by page,

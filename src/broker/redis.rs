@@ -9,6 +9,16 @@
 //! relay reconnects with capped exponential backoff, resubscribes, and
 //! re-reads from the database every message of its rooms committed
 //! meanwhile, so nothing stored during the outage is missed.
+//!
+//! A message can also miss an instance without any later one revealing the
+//! hole (a publish dropped from a full queue, the last message of a burst):
+//! the hub compares its quiet rooms with the database every few seconds
+//! ([`Hub::check_quiet_rooms`]), so it arrives anyway.
+//!
+//! The hub reports rooms gaining and losing local subscribers under its
+//! lock, so the SUBSCRIBE / UNSUBSCRIBE commands for one room reach the
+//! relay in the order of the room's changes (a room emptied as another
+//! subscriber arrives ends subscribed).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -66,6 +76,7 @@ impl RedisBroker {
                 RoomCommand::Unsubscribe(room_id)
             });
         });
+        hub.check_quiet_rooms();
         let ready = Arc::new(AtomicBool::new(false));
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(client.clone(), publish_rx));

@@ -186,6 +186,9 @@ pub trait Store: Send + Sync + 'static {
     async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage>;
     /// Highest seq stored in the room (0 when empty).
     async fn last_seq(&self, room_id: i64) -> StoreResult<i64>;
+    /// `(room id, highest seq)` of each of `room_ids` that exists, in one
+    /// query (any order).
+    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>>;
 
     /// Stores a new refresh token (only its hash). `family` groups every
     /// token descended from one login.

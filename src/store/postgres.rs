@@ -576,6 +576,18 @@ impl Store for PostgresStore {
         row.map(|(seq,)| seq).ok_or(StoreError::RoomNotFound)
     }
 
+    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        if room_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, last_seq FROM rooms WHERE id = ANY($1)")
+                .bind(room_ids)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows)
+    }
+
     async fn insert_refresh_token(
         &self,
         token_hash: &[u8],

@@ -554,6 +554,21 @@ impl Store for SqliteStore {
         row.map(|(seq,)| seq).ok_or(StoreError::RoomNotFound)
     }
 
+    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        if room_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One parameter whatever the number of rooms: a JSON array of ids.
+        let ids = serde_json::to_string(room_ids).expect("ids serialise");
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, last_seq FROM rooms WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
     async fn insert_refresh_token(
         &self,
         token_hash: &[u8],

@@ -141,3 +141,136 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
         "published in commit order"
     );
 }
+
+on_both_backends!(one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits);
+
+/// Makes the database itself refuse any message whose body is `poison`.
+async fn refuse_poison(backend: Backend, url: &str) {
+    use sqlx::Connection;
+    match backend {
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF NEW.body = 'poison' THEN RAISE EXCEPTION 'poisoned message'; END IF; \
+                 RETURN NEW; END $$; \
+                 CREATE TRIGGER refuse_poison BEFORE INSERT ON messages \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages \
+                 WHEN NEW.body = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned message'); END;",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits(
+    backend: Backend,
+) {
+    const SENDS: usize = 64;
+    const POISON: usize = 37;
+    let url = fresh_database(backend).await;
+    let inner = store::connect(&url, 4).await.unwrap();
+    refuse_poison(backend, &url).await;
+    let owner = inner.create_user("alice", "x").await.unwrap();
+    let rooms = [
+        inner.create_room("one", false, owner.id).await.unwrap(),
+        inner.create_room("two", false, owner.id).await.unwrap(),
+    ];
+    let counted = crate::wrapped_store::WrappedStore::new(Arc::clone(&inner));
+    let store: parley::store::DynStore = counted.clone();
+    let broker: DynBroker = Arc::new(LocalBroker::new(Hub::new(Arc::clone(&store))));
+    let mut feed = RoomFeed::open(&broker, rooms[0].id, 1024).await;
+    let committer = Committer::start(
+        Arc::clone(&store),
+        Arc::clone(&broker),
+        CommitSettings {
+            batch_max: 512,
+            linger: Duration::from_millis(20),
+            workers: 1,
+        },
+    );
+
+    // All submitted before the worker runs (single-threaded runtime): one
+    // group of 64, with the poison in the middle of it.
+    let mut pending = Vec::new();
+    for i in 0..SENDS {
+        let room = &rooms[i % 2];
+        let body = if i == POISON {
+            "poison".to_string()
+        } else {
+            format!("m{i}")
+        };
+        pending.push(
+            committer
+                .submit(vec![NewMessage {
+                    room_id: room.id,
+                    room: room.name.clone(),
+                    sender_id: owner.id,
+                    sender: owner.username.clone(),
+                    body,
+                    client_id: Some(format!("c{i}")),
+                }])
+                .await,
+        );
+    }
+    let mut results = Vec::new();
+    for p in pending {
+        results.push(p.await.expect("every request is answered"));
+    }
+
+    assert!(
+        results[POISON].is_err(),
+        "the request the database refuses is answered with an error"
+    );
+    for (r, room) in rooms.iter().enumerate() {
+        let seqs: Vec<i64> = results
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == r && *i != POISON)
+            .map(|(i, result)| match result {
+                Ok(appended) => match &appended[0] {
+                    Appended::Stored(m) => m.seq,
+                    other => panic!("send {i}: stored as new, got {other:?}"),
+                },
+                Err(e) => panic!("send {i} shared a batch with the poison and must commit: {e}"),
+            })
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as i64).collect::<Vec<_>>(),
+            "room {}: the others are stored gapless, in submission order",
+            room.name
+        );
+        assert_eq!(inner.last_seq(room.id).await.unwrap(), seqs.len() as i64);
+    }
+    // One failed group of 64, then halves down to the poison: about
+    // 2·log2(64) transactions, not one per message.
+    let transactions = counted
+        .append_batch_calls
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        transactions <= 2 * 6 + 1,
+        "a bad request costs O(log n) extra transactions, not one per request: {transactions} for {SENDS} sends"
+    );
+
+    let mut seen = Vec::new();
+    while let Ok(d) = feed.queue.try_recv() {
+        seen.push(d.message.seq);
+    }
+    assert_eq!(
+        seen,
+        (1..=(SENDS / 2) as i64).collect::<Vec<_>>(),
+        "the stored messages are published once, in seq order"
+    );
+}

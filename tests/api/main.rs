@@ -1,8 +1,10 @@
 //! Black-box tests: the real app on 127.0.0.1:0, real Postgres and SQLite.
 mod db;
+mod delivery;
 mod group_commit;
 mod hardening_auth;
 mod helpers;
+mod wrapped_store;
 
 mod auth;
 mod hardening_http;

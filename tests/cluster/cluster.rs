@@ -564,6 +564,8 @@ fn fill_template(template: &str, values: &[(&str, String)]) -> String {
 pub struct Cluster {
     pub instances: Vec<Instance>,
     pub redis: RedisServer,
+    /// What the instances share (to start more of them).
+    pub shared: Shared,
     // Dropped last: the guards above print their logs from it.
     pub dir: TempDir,
 }
@@ -586,6 +588,7 @@ impl Cluster {
         Cluster {
             instances,
             redis,
+            shared,
             dir,
         }
     }
@@ -602,4 +605,49 @@ impl Cluster {
     pub async fn nginx(&self) -> Nginx {
         Nginx::start(self.dir.path(), &self.ports()).await
     }
+}
+
+impl RedisServer {
+    /// Subscribers of `channel` (`PUBSUB NUMSUB`), or None if Redis does
+    /// not answer.
+    pub async fn numsub(&self, channel: &str) -> Option<i64> {
+        let exchange = async {
+            let mut s = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+            s.write_all(format!("PUBSUB NUMSUB {channel}\r\n").as_bytes())
+                .await
+                .ok()?;
+            // *2 $len channel :N — read until the integer line arrives.
+            let mut reply = Vec::new();
+            let mut chunk = [0u8; 1024];
+            loop {
+                let text = String::from_utf8_lossy(&reply).into_owned();
+                if let Some(n) = text
+                    .split("\r\n")
+                    .find_map(|l| l.strip_prefix(':').and_then(|n| n.parse().ok()))
+                {
+                    return Some(n);
+                }
+                let n = s.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                reply.extend_from_slice(&chunk[..n]);
+            }
+        };
+        timeout(Duration::from_secs(2), exchange).await.ok()?
+    }
+}
+
+/// The id of room `name` in the cluster's database.
+pub async fn room_id(database_url: &str, name: &str) -> i64 {
+    let mut conn = PgConnection::connect(database_url)
+        .await
+        .expect("connect to the cluster's database");
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM rooms WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .expect("room exists");
+    conn.close().await.ok();
+    id
 }

@@ -14,6 +14,8 @@ mod cluster;
 mod http;
 mod stomp;
 
+mod catch_up;
+mod churn;
 mod failover;
 mod redis_outage;
 mod relay;

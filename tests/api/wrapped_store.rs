@@ -1,0 +1,134 @@
+//! A real store with knobs: a slow or failing `last_seq` (a database that
+//! answers late or not at all), and a count of `append_batch` calls (the
+//! transactions the committer opened).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parley::store::{
+    Appended, DynStore, HistoryPage, HistoryQuery, NewMessage, Room, Rotation, Store, StoreError,
+    StoreResult, Timestamp, User,
+};
+
+pub struct WrappedStore {
+    inner: DynStore,
+    /// Added before each `last_seq` read (then the real value is read).
+    last_seq_delay_ms: AtomicU64,
+    /// That many `last_seq` calls fail before they succeed again.
+    last_seq_failures: AtomicUsize,
+    pub last_seq_calls: AtomicUsize,
+    pub append_batch_calls: AtomicUsize,
+}
+
+impl WrappedStore {
+    pub fn new(inner: DynStore) -> Arc<Self> {
+        Arc::new(WrappedStore {
+            inner,
+            last_seq_delay_ms: AtomicU64::new(0),
+            last_seq_failures: AtomicUsize::new(0),
+            last_seq_calls: AtomicUsize::new(0),
+            append_batch_calls: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn delay_last_seq(&self, delay: Duration) {
+        self.last_seq_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn fail_last_seq(&self, times: usize) {
+        self.last_seq_failures.store(times, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for WrappedStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+    fn pool_stats(&self) -> (u32, usize) {
+        self.inner.pool_stats()
+    }
+    async fn create_user(&self, username: &str, password_hash: &str) -> StoreResult<User> {
+        self.inner.create_user(username, password_hash).await
+    }
+    async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+        self.inner.user_credentials(username).await
+    }
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        self.inner.user_by_name(username).await
+    }
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        self.inner.user_by_id(id).await
+    }
+    async fn create_room(&self, name: &str, private: bool, owner_id: i64) -> StoreResult<Room> {
+        self.inner.create_room(name, private, owner_id).await
+    }
+    async fn room_by_name(&self, name: &str) -> StoreResult<Option<Room>> {
+        self.inner.room_by_name(name).await
+    }
+    async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
+        self.inner.rooms_visible_to(user_id).await
+    }
+    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool> {
+        self.inner.is_member(room_id, user_id).await
+    }
+    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()> {
+        self.inner.add_member(room_id, user_id).await
+    }
+    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>> {
+        self.inner.members(room_id).await
+    }
+    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
+        self.append_batch_calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.append_batch(batch).await
+    }
+    async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage> {
+        self.inner.history(room_id, query).await
+    }
+    async fn last_seq(&self, room_id: i64) -> StoreResult<i64> {
+        self.last_seq_calls.fetch_add(1, Ordering::SeqCst);
+        let delay = self.last_seq_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let failing = self
+            .last_seq_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(StoreError::Database(sqlx::Error::PoolTimedOut));
+        }
+        self.inner.last_seq(room_id).await
+    }
+    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        self.inner.last_seqs(room_ids).await
+    }
+    async fn insert_refresh_token(
+        &self,
+        token_hash: &[u8],
+        user_id: i64,
+        family: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.inner
+            .insert_refresh_token(token_hash, user_id, family, expires_at)
+            .await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        new_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Rotation> {
+        self.inner
+            .rotate_refresh_token(old_hash, new_hash, new_expires_at, now)
+            .await
+    }
+    async fn revoke_refresh_family(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+        self.inner.revoke_refresh_family(token_hash, now).await
+    }
+}
