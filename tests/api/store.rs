@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
+use parley::domain::{RoomName, Username};
 use parley::store::{
     self, Appended, DynStore, HistoryPage, HistoryQuery, Message, NewMessage, Room, Rotation,
     StoreError, Timestamp, User,
@@ -87,16 +88,27 @@ on_both_backends!(
 
 async fn user(store: &DynStore, username: &str) -> User {
     store
-        .create_user(username, &format!("argon2-hash-of-{username}"))
+        .create_user(
+            &valid_username(username),
+            &format!("argon2-hash-of-{username}"),
+        )
         .await
         .expect("create user")
 }
 
 async fn room(store: &DynStore, name: &str, private: bool, owner: &User) -> Room {
     store
-        .create_room(name, private, owner.id)
+        .create_room(&room_name(name), private, owner.id)
         .await
         .expect("create room")
+}
+
+fn valid_username(name: &str) -> Username {
+    Username::parse(name).expect("a valid username")
+}
+
+fn room_name(name: &str) -> RoomName {
+    RoomName::parse(name).expect("a valid room name")
 }
 
 fn message(room: &Room, sender: &User, body: &str, client_id: Option<&str>) -> NewMessage {
@@ -184,7 +196,9 @@ async fn usernames_are_unique_case_insensitively(db: TestDb) {
     assert_eq!(alice.username, "Alice", "the name is stored as given");
     assert_millisecond_precision(alice.created_at);
 
-    let taken = store.create_user("aLICE", "other-hash").await;
+    let taken = store
+        .create_user(&valid_username("aLICE"), "other-hash")
+        .await;
     assert!(
         matches!(taken, Err(StoreError::UsernameTaken)),
         "a name differing only in case is taken, got {taken:?}"
@@ -230,7 +244,7 @@ async fn creating_a_room_makes_the_owner_its_first_member(db: TestDb) {
     assert_eq!(general.owner, "alice", "the creator owns the room");
     assert_millisecond_precision(general.created_at);
     assert_eq!(
-        store.room_by_name("general").await.unwrap(),
+        store.room_by_name(&room_name("general")).await.unwrap(),
         Some(general.clone()),
         "the room reads back as created"
     );
@@ -248,7 +262,10 @@ async fn creating_a_room_makes_the_owner_its_first_member(db: TestDb) {
     let secret = room(store, "secret", true, &bob).await;
     assert!(secret.private);
     assert_eq!(secret.owner, "bob");
-    assert_eq!(store.room_by_name("nowhere").await.unwrap(), None);
+    assert_eq!(
+        store.room_by_name(&room_name("nowhere")).await.unwrap(),
+        None
+    );
 }
 
 async fn room_names_are_unique(db: TestDb) {
@@ -257,13 +274,13 @@ async fn room_names_are_unique(db: TestDb) {
     let bob = user(store, "bob").await;
     let general = room(store, "general", false, &alice).await;
 
-    let again = store.create_room("general", true, bob.id).await;
+    let again = store.create_room(&room_name("general"), true, bob.id).await;
     assert!(
         matches!(again, Err(StoreError::RoomExists)),
         "a second room named general is refused, got {again:?}"
     );
     assert_eq!(
-        store.room_by_name("general").await.unwrap(),
+        store.room_by_name(&room_name("general")).await.unwrap(),
         Some(general.clone()),
         "the original room is untouched"
     );
