@@ -22,7 +22,9 @@ pub(super) struct NewRow<'a> {
     pub client_id: Option<&'a str>,
 }
 
-/// What the database assigned to an inserted message.
+/// What the database assigned to an inserted message (on Postgres, the
+/// columns its INSERT returns).
+#[derive(sqlx::FromRow)]
 pub(super) struct Inserted {
     pub room_id: i64,
     pub seq: i64,

@@ -7,6 +7,7 @@
 
 mod batch;
 mod postgres;
+mod queries;
 mod refresh;
 mod rows;
 mod sqlite;

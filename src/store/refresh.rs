@@ -42,14 +42,13 @@ pub(super) trait RefreshTx: WriteTx {
     /// Marks the token rotated at `now` if it is neither rotated nor
     /// revoked yet; false if it was.
     async fn retire(&mut self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool>;
-    /// Stores a new token of `family`, created at `now`.
+    /// Stores a new token of `family`.
     async fn insert_token(
         &mut self,
         token_hash: &[u8],
         user_id: i64,
         family: &str,
         expires_at: Timestamp,
-        now: Timestamp,
     ) -> StoreResult<()>;
     /// Revokes (at `now`) every not yet revoked token of `family`.
     async fn revoke_family(&mut self, family: &str, now: Timestamp) -> StoreResult<()>;
@@ -82,7 +81,7 @@ pub(super) async fn rotate<B: Backend>(
         tx.commit().await?;
         return Ok(Rotation::Reused);
     }
-    tx.insert_token(new_hash, token.user.id, &token.family, new_expires_at, now)
+    tx.insert_token(new_hash, token.user.id, &token.family, new_expires_at)
         .await?;
     tx.commit().await?;
     Ok(Rotation::Rotated(token.user))

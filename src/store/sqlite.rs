@@ -1,34 +1,31 @@
-//! [`Store`] on SQLite, the embedded single-node default.
+//! [`super::Store`] on SQLite, the embedded single-node default.
 //!
 //! SQLite has one writer at a time: every transaction that writes starts
 //! with `BEGIN IMMEDIATE`, taking the write lock up front, so read-then-write
 //! logic (seq assignment, idempotency, token rotation) cannot interleave with
 //! another writer, even one in another process, and waits out `busy_timeout`
 //! instead of failing. Timestamps are stored as Unix epoch milliseconds.
-//! Queries are parameterised and checked at run time (`query_as` + `FromRow`).
+//! This file holds the SQL and the locking; the code that runs it is shared
+//! with Postgres (`queries.rs`, `batch.rs`, `refresh.rs`). Queries are
+//! parameterised and checked at run time (`query_as` + `FromRow`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::Transaction;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Executor, Transaction};
 
-use super::batch::{self, AppendTx, ClientKey, Inserted, NewRow};
-use super::refresh::{self, RefreshTx};
+use super::batch::{AppendTx, ClientKey, Inserted, NewRow};
+use super::queries::{Queries, impl_store};
 use super::rows::{
-    CredentialsRow, KeyedMessageRow, MessageRow, RefreshRow, RefreshToken, RoomRow, UserRow,
-    select_keyed_messages, select_messages, select_refresh_tokens, select_rooms, unique_violation,
+    KeyedMessageRow, select_keyed_messages, select_messages, select_refresh_tokens, select_rooms,
 };
-use super::{
-    Appended, Backend, HistoryPage, HistoryQuery, Message, NewMessage, Room, RoomLog, RoomStore,
-    Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
-};
-use crate::domain::{RoomName, Username};
+use super::{Backend, Message, StoreResult, Timestamp};
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -184,292 +181,74 @@ impl AppendTx for SqliteTx {
     }
 }
 
-#[async_trait]
-impl RefreshTx for SqliteTx {
-    async fn lock_token(&mut self, token_hash: &[u8]) -> StoreResult<Option<RefreshToken>> {
-        // The whole database is locked already (BEGIN IMMEDIATE).
-        let row: Option<RefreshRow<Millis>> =
-            sqlx::query_as(select_refresh_tokens!("WHERE t.token_hash = ?"))
-                .bind(token_hash)
-                .fetch_optional(&mut **self)
-                .await?;
-        Ok(row.map(Into::into))
-    }
-
-    async fn retire(&mut self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool> {
-        let retired = sqlx::query(
-            "UPDATE refresh_tokens SET rotated_at = ? \
-             WHERE token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(Millis::from(now))
-        .bind(token_hash)
-        .execute(&mut **self)
-        .await?;
-        Ok(retired.rows_affected() == 1)
-    }
-
-    async fn insert_token(
-        &mut self,
-        token_hash: &[u8],
-        user_id: i64,
-        family: &str,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        insert_refresh_token(&mut **self, token_hash, user_id, family, expires_at, now).await
-    }
-
-    async fn revoke_family(&mut self, family: &str, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
-        )
-        .bind(Millis::from(now))
-        .bind(family)
-        .execute(&mut **self)
-        .await?;
-        Ok(())
-    }
+/// The current time as stored (epoch milliseconds), computed by SQLite.
+macro_rules! now_millis {
+    () => {
+        "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
+    };
 }
 
-async fn insert_refresh_token(
-    conn: impl Executor<'_, Database = Sqlite>,
-    token_hash: &[u8],
-    user_id: i64,
-    family: &str,
-    expires_at: Timestamp,
-    now: Timestamp,
-) -> StoreResult<()> {
-    sqlx::query(
+/// Timestamps are epoch milliseconds (`Millis`); `username` is a NOCASE
+/// column, so `=` on it and ORDER BY it are case-insensitive. `?n` numbers a
+/// bind where the statement uses them out of order.
+const SQL: Queries = Queries {
+    create_user: concat!(
+        "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ",
+        now_millis!(),
+        ") RETURNING id, username, created_at"
+    ),
+    user_credentials: "SELECT id, username, created_at, password_hash FROM users \
+                       WHERE username = ?",
+    user_by_name: "SELECT id, username, created_at FROM users WHERE username = ?",
+    user_by_id: "SELECT id, username, created_at FROM users WHERE id = ?",
+    insert_refresh_token: concat!(
         "INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at, created_at) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(token_hash)
-    .bind(user_id)
-    .bind(family)
-    .bind(Millis::from(expires_at))
-    .bind(Millis::from(now))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
+         VALUES (?, ?, ?, ?, ",
+        now_millis!(),
+        ")"
+    ),
+    // BEGIN IMMEDIATE holds the database's only write lock already.
+    lock_refresh_family: None,
+    refresh_token: select_refresh_tokens!("WHERE t.token_hash = ?"),
+    retire_refresh_token: "UPDATE refresh_tokens SET rotated_at = ?2 \
+                           WHERE token_hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL",
+    revoke_refresh_family: "UPDATE refresh_tokens SET revoked_at = ?2 \
+                            WHERE family = ?1 AND revoked_at IS NULL",
+    insert_room: concat!(
+        "INSERT INTO rooms (name, private, owner_id, created_at) VALUES (?, ?, ?, ",
+        now_millis!(),
+        ") RETURNING id"
+    ),
+    insert_membership: concat!(
+        "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ",
+        now_millis!(),
+        ")"
+    ),
+    add_member: concat!(
+        "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ",
+        now_millis!(),
+        ") ON CONFLICT DO NOTHING"
+    ),
+    room_by_id: select_rooms!("WHERE r.id = ?"),
+    room_by_name: select_rooms!("WHERE r.name = ?"),
+    rooms_visible_to: select_rooms!(
+        "WHERE NOT r.private \
+            OR EXISTS (SELECT 1 FROM memberships WHERE room_id = r.id AND user_id = ?) \
+         ORDER BY r.name"
+    ),
+    is_member: "SELECT EXISTS (SELECT 1 FROM memberships WHERE room_id = ? AND user_id = ?)",
+    members: "SELECT u.id, u.username, u.created_at \
+              FROM memberships m JOIN users u ON u.id = m.user_id \
+              WHERE m.room_id = ? \
+              ORDER BY u.username, u.id",
+    history_after: select_messages!("WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"),
+    history_before: select_messages!(
+        "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+    ),
+    last_seq: "SELECT last_seq FROM rooms WHERE id = ?",
+};
 
-#[async_trait]
-impl StoreHealth for SqliteStore {
-    fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        self.pool.execute("SELECT 1").await?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl UserStore for SqliteStore {
-    async fn create_user(&self, username: &Username, password_hash: &str) -> StoreResult<User> {
-        let row: UserRow<Millis> = sqlx::query_as(
-            "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?) \
-             RETURNING id, username, created_at",
-        )
-        .bind(username.as_str())
-        .bind(password_hash)
-        .bind(now())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(unique_violation(StoreError::UsernameTaken))?;
-        Ok(row.into())
-    }
-
-    async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
-        // `username` is a NOCASE column: `=` compares case-insensitively.
-        let row: Option<CredentialsRow<Millis>> = sqlx::query_as(
-            "SELECT id, username, created_at, password_hash FROM users WHERE username = ?",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(Into::into))
-    }
-
-    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
-        let row: Option<UserRow<Millis>> =
-            sqlx::query_as("SELECT id, username, created_at FROM users WHERE username = ?")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(Into::into))
-    }
-
-    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
-        let row: Option<UserRow<Millis>> =
-            sqlx::query_as("SELECT id, username, created_at FROM users WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(Into::into))
-    }
-
-    async fn insert_refresh_token(
-        &self,
-        token_hash: &[u8],
-        user_id: i64,
-        family: &str,
-        expires_at: Timestamp,
-    ) -> StoreResult<()> {
-        let now = Utc::now();
-        insert_refresh_token(&self.pool, token_hash, user_id, family, expires_at, now).await
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &[u8],
-        new_hash: &[u8],
-        new_expires_at: Timestamp,
-        now: Timestamp,
-    ) -> StoreResult<Rotation> {
-        refresh::rotate(self, old_hash, new_hash, new_expires_at, now).await
-    }
-
-    async fn revoke_refresh_family(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool> {
-        refresh::revoke(self, token_hash, now).await
-    }
-}
-
-#[async_trait]
-impl RoomStore for SqliteStore {
-    async fn create_room(
-        &self,
-        name: &RoomName,
-        private: bool,
-        owner_id: i64,
-    ) -> StoreResult<Room> {
-        let now = now();
-        let mut tx = self.begin_write().await?;
-        let (room_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO rooms (name, private, owner_id, created_at) VALUES (?, ?, ?, ?) \
-             RETURNING id",
-        )
-        .bind(name.as_str())
-        .bind(private)
-        .bind(owner_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(unique_violation(StoreError::RoomExists))?;
-        sqlx::query("INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?)")
-            .bind(room_id)
-            .bind(owner_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let room: RoomRow<Millis> = sqlx::query_as(select_rooms!("WHERE r.id = ?"))
-            .bind(room_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(room.into())
-    }
-
-    async fn room_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>> {
-        let row: Option<RoomRow<Millis>> = sqlx::query_as(select_rooms!("WHERE r.name = ?"))
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(Into::into))
-    }
-
-    async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
-        let rows: Vec<RoomRow<Millis>> = sqlx::query_as(select_rooms!(
-            "WHERE NOT r.private \
-                OR EXISTS (SELECT 1 FROM memberships WHERE room_id = r.id AND user_id = ?) \
-             ORDER BY r.name"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-
-    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool> {
-        let (member,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM memberships WHERE room_id = ? AND user_id = ?)",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(member)
-    }
-
-    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>> {
-        // `username` is NOCASE: sorted case-insensitively, as on Postgres.
-        let rows: Vec<UserRow<Millis>> = sqlx::query_as(
-            "SELECT u.id, u.username, u.created_at \
-             FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.room_id = ? \
-             ORDER BY u.username, u.id",
-        )
-        .bind(room_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-}
-
-#[async_trait]
-impl RoomLog for SqliteStore {
-    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
-        batch::append(self, batch).await
-    }
-
-    async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage> {
-        let rows: Vec<MessageRow<Millis>> = match query.after {
-            Some(after) => {
-                sqlx::query_as(select_messages!(
-                    "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"
-                ))
-                .bind(room_id)
-                .bind(after)
-                .bind(query.fetch_limit())
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query_as(select_messages!(
-                    "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
-                ))
-                .bind(room_id)
-                .bind(query.before_seq())
-                .bind(query.fetch_limit())
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        Ok(HistoryPage::from_fetched(rows, &query))
-    }
-
-    async fn last_seq(&self, room_id: i64) -> StoreResult<i64> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT last_seq FROM rooms WHERE id = ?")
-            .bind(room_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|(seq,)| seq).ok_or(StoreError::RoomNotFound)
-    }
-}
+impl_store!(store: SqliteStore, db: Sqlite, time: Millis, sql: SQL);
 
 #[cfg(test)]
 mod tests {
