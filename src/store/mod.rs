@@ -201,7 +201,8 @@ pub trait UserStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Rotation>;
     /// Revokes the token's whole family. False when the token is unknown,
-    /// expired, already rotated or revoked.
+    /// expired, already rotated or revoked; an already rotated token's
+    /// family is revoked all the same, as when it is presented for rotation.
     async fn revoke_refresh_family(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool>;
 }
 

@@ -3,9 +3,10 @@
 //! or revoked). Refreshing a live token retires it and issues its successor
 //! in the same family; presenting a rotated token means someone else holds
 //! a copy, so its whole family (every token of that login) is revoked.
-//! Logging out with a live token revokes its family. A backend supplies
-//! only the SQL ([`RefreshTx`]) and how its transaction keeps the family's
-//! tokens from changing underneath these decisions.
+//! Logging out revokes the family too, whether the token is live (the
+//! logout succeeds) or rotated (it fails, as the refresh would). A backend
+//! supplies only the SQL ([`RefreshTx`]) and how its transaction keeps the
+//! family's tokens from changing underneath these decisions.
 
 use async_trait::async_trait;
 
@@ -97,14 +98,16 @@ pub(super) async fn revoke<B: Backend>(
     let Some(token) = tx.lock_token(token_hash).await? else {
         return Ok(false);
     };
-    match token.state(now) {
-        TokenState::Live => {
-            tx.revoke_family(&token.family, now).await?;
-            tx.commit().await?;
-            Ok(true)
-        }
-        TokenState::Rotated | TokenState::Dead => Ok(false),
-    }
+    let logged_out = match token.state(now) {
+        TokenState::Dead => return Ok(false),
+        TokenState::Live => true,
+        // A retired token came back, as in a refresh: kill the whole login,
+        // but this logout still fails.
+        TokenState::Rotated => false,
+    };
+    tx.revoke_family(&token.family, now).await?;
+    tx.commit().await?;
+    Ok(logged_out)
 }
 
 #[cfg(test)]

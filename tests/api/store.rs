@@ -79,6 +79,7 @@ on_both_backends!(
     concurrent_appends_from_two_instances_are_gapless,
     rotating_a_live_refresh_token_retires_it,
     presenting_a_rotated_refresh_token_revokes_its_family,
+    logging_out_with_a_rotated_refresh_token_revokes_its_family,
     expired_and_unknown_refresh_tokens_are_invalid,
     revoking_a_family_kills_every_token_in_it,
     concurrent_rotations_of_one_token_let_exactly_one_win,
@@ -787,18 +788,62 @@ async fn rotating_a_live_refresh_token_retires_it(db: TestDb) {
         .unwrap();
     assert_eq!(rotation, Rotation::Rotated(alice), "its successor is live");
     assert!(
+        store
+            .revoke_refresh_family(b"t3", Utc::now())
+            .await
+            .unwrap(),
+        "the newest token can log out"
+    );
+}
+
+async fn logging_out_with_a_rotated_refresh_token_revokes_its_family(db: TestDb) {
+    let store = &db.store;
+    let alice = user(store, "alice").await;
+    store
+        .insert_refresh_token(b"t1", alice.id, "login-1", in_an_hour())
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(b"other", alice.id, "login-2", in_an_hour())
+        .await
+        .unwrap();
+    for (old, new) in [(b"t1", b"t2"), (b"t2", b"t3")] {
+        let rotation = store
+            .rotate_refresh_token(old, new, in_an_hour(), Utc::now())
+            .await
+            .unwrap();
+        assert!(matches!(rotation, Rotation::Rotated(_)), "{rotation:?}");
+    }
+
+    assert!(
         !store
             .revoke_refresh_family(b"t1", Utc::now())
             .await
             .unwrap(),
         "a rotated token cannot log out"
     );
-    assert!(
+    assert_eq!(
         store
+            .rotate_refresh_token(b"t3", b"t4", in_an_hour(), Utc::now())
+            .await
+            .unwrap(),
+        Rotation::Invalid,
+        "but presenting it revoked the live descendant, as a refresh would"
+    );
+    assert!(
+        !store
             .revoke_refresh_family(b"t3", Utc::now())
             .await
             .unwrap(),
-        "the newest token can"
+        "the descendant cannot log out either"
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(b"other", b"other-2", in_an_hour(), Utc::now())
+            .await
+            .unwrap(),
+        Rotation::Rotated(alice),
+        "another login is unaffected"
     );
 }
 
