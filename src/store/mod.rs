@@ -1,9 +1,17 @@
 //! Persistent storage: users, rooms, memberships, messages and refresh tokens.
 //!
-//! One interface ([`Store`]) with two real implementations: Postgres for
-//! production and SQLite as the embedded single-node default. [`connect`]
-//! picks one from the database URL and runs that backend's embedded
-//! migrations. The store knows nothing about HTTP or STOMP.
+//! One interface ([`Store`]), split by concern ([`UserStore`] for accounts
+//! and refresh tokens, [`RoomStore`] for rooms and members, [`RoomLog`] for
+//! messages, [`StoreHealth`] for the pool), with two real implementations:
+//! Postgres for production and SQLite as the embedded single-node default.
+//! [`connect`] picks one from the database URL and runs that backend's
+//! embedded migrations. The store knows nothing about HTTP or STOMP.
+//!
+//! Everything but SQL is written once: `queries.rs` runs each statement,
+//! `batch.rs` decides an append (idempotency, seq), `refresh.rs` the
+//! refresh-token rules, `rows.rs` maps rows and constraint errors.
+//! `postgres.rs` and `sqlite.rs` hold only their SQL, their timestamps and
+//! how a write transaction locks.
 
 mod batch;
 mod postgres;
