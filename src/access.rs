@@ -3,7 +3,7 @@
 //! does not exist.
 
 use crate::domain::RoomName;
-use crate::store::{Room, Store, StoreResult};
+use crate::store::{Room, RoomStore, StoreResult};
 
 /// A room as seen by one user.
 #[derive(Debug, Clone)]
@@ -15,14 +15,14 @@ pub struct VisibleRoom {
 /// The room named `name` if `user_id` may see it: public rooms always,
 /// private rooms only for members. Invalid names are simply not found.
 pub async fn visible_room(
-    store: &dyn Store,
+    store: &dyn RoomStore,
     name: &str,
     user_id: i64,
 ) -> StoreResult<Option<VisibleRoom>> {
-    if RoomName::parse(name).is_err() {
+    let Ok(name) = RoomName::parse(name) else {
         return Ok(None);
-    }
-    let Some(room) = store.room_by_name(name).await? else {
+    };
+    let Some(room) = store.room_by_name(&name).await? else {
         return Ok(None);
     };
     let is_member = store.is_member(room.id, user_id).await?;

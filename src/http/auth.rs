@@ -134,7 +134,7 @@ pub async fn signup(
             return Err(hash_error(e));
         }
     };
-    let user = state.store.create_user(username.as_str(), &hash).await?;
+    let user = state.store.create_user(&username, &hash).await?;
     tracing::info!(user_id = user.id, username = %user.username, "user signed up");
     Ok(HttpResponse::Created().json(start_session(&state, &user).await?))
 }

@@ -99,7 +99,7 @@ pub async fn create(
         RoomName::parse(&body.name).map_err(|m| ApiError::bad_request("invalid_room_name", m))?;
     let room = state
         .store
-        .create_room(name.as_str(), body.private, user.id)
+        .create_room(&name, body.private, user.id)
         .await?;
     tracing::info!(room = %room.name, private = room.private, "room created");
     Ok(HttpResponse::Created().json(RoomView::from(&room)))

@@ -1,17 +1,31 @@
 //! Persistent storage: users, rooms, memberships, messages and refresh tokens.
 //!
-//! One interface ([`Store`]) with two real implementations: Postgres for
-//! production and SQLite as the embedded single-node default. [`connect`]
-//! picks one from the database URL and runs that backend's embedded
-//! migrations. The store knows nothing about HTTP or STOMP.
+//! One interface ([`Store`]), split by concern ([`UserStore`] for accounts
+//! and refresh tokens, [`RoomStore`] for rooms and members, [`RoomLog`] for
+//! messages, [`StoreHealth`] for the pool), with two real implementations:
+//! Postgres for production and SQLite as the embedded single-node default.
+//! [`connect`] picks one from the database URL and runs that backend's
+//! embedded migrations. The store knows nothing about HTTP or STOMP.
+//!
+//! Everything but SQL is written once: `queries.rs` runs each statement,
+//! `batch.rs` decides an append (idempotency, seq), `refresh.rs` the
+//! refresh-token rules, `rows.rs` maps rows and constraint errors.
+//! `postgres.rs` and `sqlite.rs` hold only their SQL, their timestamps and
+//! how a write transaction locks.
 
+mod batch;
 mod postgres;
+mod queries;
+mod refresh;
+mod rows;
 mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+use crate::domain::{RoomName, Username};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -76,11 +90,6 @@ impl Appended {
             Appended::Stored(m) | Appended::Duplicate(m) => m,
         }
     }
-    pub fn into_message(self) -> Message {
-        match self {
-            Appended::Stored(m) | Appended::Duplicate(m) => m,
-        }
-    }
 }
 
 /// Which page of a room's history to read. `before` and `after` are never
@@ -101,14 +110,26 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+impl HistoryQuery {
+    /// How many rows to fetch: one beyond the page tells whether there is more.
+    fn fetch_limit(&self) -> i64 {
+        self.limit.max(0) + 1
+    }
+
+    /// The exclusive upper bound of a backward page (`before`, else none).
+    fn before_seq(&self) -> i64 {
+        self.before.unwrap_or(i64::MAX)
+    }
+}
+
 impl HistoryPage {
-    /// The page from rows fetched with `LIMIT query.limit + 1`, in query
+    /// The page from rows fetched with `LIMIT query.fetch_limit()`, in query
     /// order: ascending when paging forward (`after`), else descending. The
     /// extra row only says whether there is more.
-    pub fn from_fetched(mut messages: Vec<Message>, query: &HistoryQuery) -> Self {
+    fn from_fetched<R: Into<Message>>(rows: Vec<R>, query: &HistoryQuery) -> Self {
         let limit = query.limit.max(0) as usize;
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
+        let has_more = rows.len() > limit;
+        let mut messages: Vec<Message> = rows.into_iter().take(limit).map(Into::into).collect();
         if query.after.is_none() {
             messages.reverse();
         }
@@ -148,47 +169,26 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The database connection itself, for `/readyz` and metrics.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait StoreHealth: Send + Sync + 'static {
     /// Cheap round trip to the database (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
     /// (open, idle) connections of the pool, for metrics.
     fn pool_stats(&self) -> (u32, usize);
+}
 
+/// Accounts and the refresh tokens of their logins.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
     /// `UsernameTaken` when the name exists in any letter case.
-    async fn create_user(&self, username: &str, password_hash: &str) -> StoreResult<User>;
+    async fn create_user(&self, username: &Username, password_hash: &str) -> StoreResult<User>;
     /// Case-insensitive lookup; returns the user and their password hash.
+    /// Takes any string: login looks up whatever name it is given.
     async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>>;
-    /// Case-insensitive lookup.
+    /// Case-insensitive lookup of any string (an invalid name is not found).
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
-
-    /// Creates the room with `owner_id` as owner and first member, in one
-    /// transaction. `RoomExists` when the name is taken.
-    async fn create_room(&self, name: &str, private: bool, owner_id: i64) -> StoreResult<Room>;
-    async fn room_by_name(&self, name: &str) -> StoreResult<Option<Room>>;
-    /// Public rooms and rooms `user_id` belongs to, ordered by name.
-    async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>>;
-    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool>;
-    /// Idempotent.
-    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()>;
-    /// Members ordered by username.
-    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>>;
-
-    /// Appends many messages, possibly for several rooms, in ONE transaction.
-    /// Each room's seq range is assigned inside it (the database serialises
-    /// concurrent writers, so seq follows commit order across processes).
-    /// A message whose (room, sender, client_id) is already stored, or
-    /// appears earlier in the same batch, yields `Duplicate(original)`.
-    /// Results are in input order. Unknown room ids give `RoomNotFound`
-    /// and nothing is stored.
-    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>>;
-    async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage>;
-    /// Highest seq stored in the room (0 when empty).
-    async fn last_seq(&self, room_id: i64) -> StoreResult<i64>;
-    /// `(room id, highest seq)` of each of `room_ids` that exists, in one
-    /// query (any order).
-    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>>;
 
     /// Stores a new refresh token (only its hash). `family` groups every
     /// token descended from one login.
@@ -199,7 +199,8 @@ pub trait Store: Send + Sync + 'static {
         family: &str,
         expires_at: Timestamp,
     ) -> StoreResult<()>;
-    /// Atomically retires `old_hash` and stores `new_hash` in its family.
+    /// Atomically retires `old_hash` and stores `new_hash` in its family
+    /// (the rules are in `refresh.rs`).
     async fn rotate_refresh_token(
         &self,
         old_hash: &[u8],
@@ -208,12 +209,75 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Rotation>;
     /// Revokes the token's whole family. False when the token is unknown,
-    /// expired, revoked (nothing changes) or already rotated (the family is
-    /// revoked all the same, as for reuse on rotation).
+    /// expired, already rotated or revoked; an already rotated token's
+    /// family is revoked all the same, as when it is presented for rotation.
     async fn revoke_refresh_family(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool>;
 }
 
+/// Rooms and who belongs to them.
+#[async_trait]
+pub trait RoomStore: Send + Sync + 'static {
+    /// Creates the room with `owner_id` as owner and first member, in one
+    /// transaction. `RoomExists` when the name is taken.
+    async fn create_room(&self, name: &RoomName, private: bool, owner_id: i64)
+    -> StoreResult<Room>;
+    async fn room_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>>;
+    /// Public rooms and rooms `user_id` belongs to, ordered by name.
+    async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>>;
+    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool>;
+    /// Idempotent.
+    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()>;
+    /// Members ordered by username.
+    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>>;
+}
+
+/// Each room's messages, in seq order.
+#[async_trait]
+pub trait RoomLog: Send + Sync + 'static {
+    /// Appends many messages, possibly for several rooms, in ONE transaction.
+    /// Each room's seq range is assigned inside it (the database serialises
+    /// concurrent writers, so seq follows commit order across processes).
+    /// A message whose (room, sender, client_id) is already stored, or
+    /// appears earlier in the same batch, yields `Duplicate(original)`.
+    /// Results are in input order. Unknown room ids give `RoomNotFound`
+    /// and nothing is stored. The rules are in `batch.rs`.
+    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>>;
+    async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage>;
+    /// Highest seq stored in the room (0 when empty).
+    async fn last_seq(&self, room_id: i64) -> StoreResult<i64>;
+    /// `(room id, highest seq)` of each of `room_ids` that exists, in one
+    /// query (any order).
+    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>>;
+}
+
+/// Everything the server stores, one backend behind it.
+pub trait Store: StoreHealth + UserStore + RoomStore + RoomLog {}
+
+impl<T: StoreHealth + UserStore + RoomStore + RoomLog + ?Sized> Store for T {}
+
 pub type DynStore = Arc<dyn Store>;
+
+/// How a backend opens a transaction that writes: the shared rules of
+/// `batch.rs` and `refresh.rs` run their statements inside it.
+#[async_trait]
+trait Backend: Send + Sync {
+    type Tx: batch::AppendTx + refresh::RefreshTx;
+    async fn begin_write(&self) -> StoreResult<Self::Tx>;
+}
+
+/// A write transaction; dropping it uncommitted rolls it back.
+#[async_trait]
+trait WriteTx: Send {
+    async fn commit(self) -> StoreResult<()>;
+}
+
+#[async_trait]
+impl<DB: sqlx::Database> WriteTx for sqlx::Transaction<'static, DB> {
+    async fn commit(self) -> StoreResult<()> {
+        sqlx::Transaction::commit(self).await?;
+        Ok(())
+    }
+}
 
 /// Opens the database named by `url` (`postgres://…` or `sqlite:…`), runs its
 /// embedded migrations and returns the store.

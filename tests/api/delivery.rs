@@ -3,6 +3,7 @@
 //! seq order, whoever else joins the room at the same moment and however
 //! slowly or badly the database answers the read of the room's start.
 
+use parley::domain::{RoomName, Username};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +30,14 @@ struct Fixture {
 async fn fixture(stored: usize) -> Fixture {
     let url = fresh_database(Backend::Sqlite).await;
     let store = store::connect(&url, 4).await.unwrap();
-    let owner = store.create_user("alice", "x").await.unwrap();
-    let room = store.create_room("busy", false, owner.id).await.unwrap();
+    let owner = store
+        .create_user(&Username::parse("alice").unwrap(), "x")
+        .await
+        .unwrap();
+    let room = store
+        .create_room(&RoomName::parse("busy").unwrap(), false, owner.id)
+        .await
+        .unwrap();
     let wrapped = WrappedStore::new(Arc::clone(&store));
     let broker: DynBroker = Arc::new(LocalBroker::new(Hub::new(wrapped.clone())));
     let committer = Committer::start(
@@ -270,11 +277,18 @@ crate::helpers::on_both_backends!(last_seqs_reads_the_newest_seq_of_many_rooms_a
 async fn last_seqs_reads_the_newest_seq_of_many_rooms_at_once(backend: Backend) {
     let url = fresh_database(backend).await;
     let store = store::connect(&url, 4).await.unwrap();
-    let owner = store.create_user("alice", "x").await.unwrap();
+    let owner = store
+        .create_user(&Username::parse("alice").unwrap(), "x")
+        .await
+        .unwrap();
     let mut rooms = Vec::new();
     for i in 0..3i64 {
         let room = store
-            .create_room(&format!("room-{i}"), false, owner.id)
+            .create_room(
+                &RoomName::parse(&format!("room-{i}")).unwrap(),
+                false,
+                owner.id,
+            )
             .await
             .unwrap();
         let batch: Vec<NewMessage> = (0..i)

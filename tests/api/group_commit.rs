@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed};
 use parley::committer::{CommitSettings, Committer};
+use parley::domain::{RoomName, Username};
 use parley::store::{self, Appended, HistoryQuery, NewMessage};
 
 use crate::db::{Backend, fresh_database};
@@ -29,10 +30,12 @@ fn histogram(name: &str) -> (f64, f64) {
 async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backend) {
     let url = fresh_database(backend).await;
     let store = store::connect(&url, 4).await.unwrap();
-    let owner = store.create_user("alice", "x").await.unwrap();
+    let alice = Username::parse("alice").unwrap();
+    let owner = store.create_user(&alice, "x").await.unwrap();
+    let [one, two] = ["one", "two"].map(|name| RoomName::parse(name).unwrap());
     let rooms = [
-        store.create_room("one", false, owner.id).await.unwrap(),
-        store.create_room("two", false, owner.id).await.unwrap(),
+        store.create_room(&one, false, owner.id).await.unwrap(),
+        store.create_room(&two, false, owner.id).await.unwrap(),
     ];
     let broker: DynBroker = Arc::new(LocalBroker::new(Hub::new(Arc::clone(&store))));
     let mut feed = RoomFeed::open(&broker, rooms[0].id, 1024).await;
@@ -182,10 +185,19 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
     let url = fresh_database(backend).await;
     let inner = store::connect(&url, 4).await.unwrap();
     refuse_poison(backend, &url).await;
-    let owner = inner.create_user("alice", "x").await.unwrap();
+    let owner = inner
+        .create_user(&Username::parse("alice").unwrap(), "x")
+        .await
+        .unwrap();
     let rooms = [
-        inner.create_room("one", false, owner.id).await.unwrap(),
-        inner.create_room("two", false, owner.id).await.unwrap(),
+        inner
+            .create_room(&RoomName::parse("one").unwrap(), false, owner.id)
+            .await
+            .unwrap(),
+        inner
+            .create_room(&RoomName::parse("two").unwrap(), false, owner.id)
+            .await
+            .unwrap(),
     ];
     let counted = crate::wrapped_store::WrappedStore::new(Arc::clone(&inner));
     let store: parley::store::DynStore = counted.clone();

@@ -150,7 +150,7 @@ async fn concurrent_posts_are_held_to_the_send_rate() {
     let room = app
         .state
         .store
-        .room_by_name("general")
+        .room_by_name(&parley::domain::RoomName::parse("general").unwrap())
         .await
         .unwrap()
         .unwrap();

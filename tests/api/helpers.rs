@@ -174,7 +174,8 @@ impl TestApp {
 
     /// Stores `n` messages from `sender` in `room` through the storage layer.
     pub async fn store_messages(&self, room: &str, sender: &Session, n: usize) {
-        let room = self.state.store.room_by_name(room).await.unwrap().unwrap();
+        let room = parley::domain::RoomName::parse(room).unwrap();
+        let room = self.state.store.room_by_name(&room).await.unwrap().unwrap();
         let batch: Vec<_> = (1..=n)
             .map(|i| parley::store::NewMessage {
                 room_id: room.id,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
+use parley::domain::{RoomName, Username};
 use parley::store::{
     self, Appended, DynStore, HistoryPage, HistoryQuery, Message, NewMessage, Room, Rotation,
     StoreError, Timestamp, User,
@@ -78,6 +79,7 @@ on_both_backends!(
     concurrent_appends_from_two_instances_are_gapless,
     rotating_a_live_refresh_token_retires_it,
     presenting_a_rotated_refresh_token_revokes_its_family,
+    logging_out_with_a_rotated_refresh_token_revokes_its_family,
     expired_and_unknown_refresh_tokens_are_invalid,
     revoking_a_family_kills_every_token_in_it,
     concurrent_rotations_of_one_token_let_exactly_one_win,
@@ -87,16 +89,27 @@ on_both_backends!(
 
 async fn user(store: &DynStore, username: &str) -> User {
     store
-        .create_user(username, &format!("argon2-hash-of-{username}"))
+        .create_user(
+            &valid_username(username),
+            &format!("argon2-hash-of-{username}"),
+        )
         .await
         .expect("create user")
 }
 
 async fn room(store: &DynStore, name: &str, private: bool, owner: &User) -> Room {
     store
-        .create_room(name, private, owner.id)
+        .create_room(&room_name(name), private, owner.id)
         .await
         .expect("create room")
+}
+
+fn valid_username(name: &str) -> Username {
+    Username::parse(name).expect("a valid username")
+}
+
+fn room_name(name: &str) -> RoomName {
+    RoomName::parse(name).expect("a valid room name")
 }
 
 fn message(room: &Room, sender: &User, body: &str, client_id: Option<&str>) -> NewMessage {
@@ -184,7 +197,9 @@ async fn usernames_are_unique_case_insensitively(db: TestDb) {
     assert_eq!(alice.username, "Alice", "the name is stored as given");
     assert_millisecond_precision(alice.created_at);
 
-    let taken = store.create_user("aLICE", "other-hash").await;
+    let taken = store
+        .create_user(&valid_username("aLICE"), "other-hash")
+        .await;
     assert!(
         matches!(taken, Err(StoreError::UsernameTaken)),
         "a name differing only in case is taken, got {taken:?}"
@@ -230,7 +245,7 @@ async fn creating_a_room_makes_the_owner_its_first_member(db: TestDb) {
     assert_eq!(general.owner, "alice", "the creator owns the room");
     assert_millisecond_precision(general.created_at);
     assert_eq!(
-        store.room_by_name("general").await.unwrap(),
+        store.room_by_name(&room_name("general")).await.unwrap(),
         Some(general.clone()),
         "the room reads back as created"
     );
@@ -248,7 +263,10 @@ async fn creating_a_room_makes_the_owner_its_first_member(db: TestDb) {
     let secret = room(store, "secret", true, &bob).await;
     assert!(secret.private);
     assert_eq!(secret.owner, "bob");
-    assert_eq!(store.room_by_name("nowhere").await.unwrap(), None);
+    assert_eq!(
+        store.room_by_name(&room_name("nowhere")).await.unwrap(),
+        None
+    );
 }
 
 async fn room_names_are_unique(db: TestDb) {
@@ -257,13 +275,13 @@ async fn room_names_are_unique(db: TestDb) {
     let bob = user(store, "bob").await;
     let general = room(store, "general", false, &alice).await;
 
-    let again = store.create_room("general", true, bob.id).await;
+    let again = store.create_room(&room_name("general"), true, bob.id).await;
     assert!(
         matches!(again, Err(StoreError::RoomExists)),
         "a second room named general is refused, got {again:?}"
     );
     assert_eq!(
-        store.room_by_name("general").await.unwrap(),
+        store.room_by_name(&room_name("general")).await.unwrap(),
         Some(general.clone()),
         "the original room is untouched"
     );
@@ -770,6 +788,34 @@ async fn rotating_a_live_refresh_token_retires_it(db: TestDb) {
         .unwrap();
     assert_eq!(rotation, Rotation::Rotated(alice), "its successor is live");
     assert!(
+        store
+            .revoke_refresh_family(b"t3", Utc::now())
+            .await
+            .unwrap(),
+        "the newest token can log out"
+    );
+}
+
+async fn logging_out_with_a_rotated_refresh_token_revokes_its_family(db: TestDb) {
+    let store = &db.store;
+    let alice = user(store, "alice").await;
+    store
+        .insert_refresh_token(b"t1", alice.id, "login-1", in_an_hour())
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(b"other", alice.id, "login-2", in_an_hour())
+        .await
+        .unwrap();
+    for (old, new) in [(b"t1", b"t2"), (b"t2", b"t3")] {
+        let rotation = store
+            .rotate_refresh_token(old, new, in_an_hour(), Utc::now())
+            .await
+            .unwrap();
+        assert!(matches!(rotation, Rotation::Rotated(_)), "{rotation:?}");
+    }
+
+    assert!(
         !store
             .revoke_refresh_family(b"t1", Utc::now())
             .await
@@ -782,14 +828,22 @@ async fn rotating_a_live_refresh_token_retires_it(db: TestDb) {
             .await
             .unwrap(),
         Rotation::Invalid,
-        "but presenting it revoked its whole login, as on rotation"
+        "but presenting it revoked the live descendant, as a refresh would"
     );
     assert!(
         !store
             .revoke_refresh_family(b"t3", Utc::now())
             .await
             .unwrap(),
-        "the newest token is revoked too"
+        "the descendant cannot log out either"
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(b"other", b"other-2", in_an_hour(), Utc::now())
+            .await
+            .unwrap(),
+        Rotation::Rotated(alice),
+        "another login is unaffected"
     );
 }
 

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parley::domain::{RoomName, Username};
 use parley::store::{
-    Appended, DynStore, HistoryPage, HistoryQuery, NewMessage, Room, Rotation, Store, StoreError,
-    StoreResult, Timestamp, User,
+    Appended, DynStore, HistoryPage, HistoryQuery, NewMessage, Room, RoomLog, RoomStore, Rotation,
+    StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -44,14 +45,18 @@ impl WrappedStore {
 }
 
 #[async_trait]
-impl Store for WrappedStore {
+impl StoreHealth for WrappedStore {
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
     }
     fn pool_stats(&self) -> (u32, usize) {
         self.inner.pool_stats()
     }
-    async fn create_user(&self, username: &str, password_hash: &str) -> StoreResult<User> {
+}
+
+#[async_trait]
+impl UserStore for WrappedStore {
+    async fn create_user(&self, username: &Username, password_hash: &str) -> StoreResult<User> {
         self.inner.create_user(username, password_hash).await
     }
     async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
@@ -62,49 +67,6 @@ impl Store for WrappedStore {
     }
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
         self.inner.user_by_id(id).await
-    }
-    async fn create_room(&self, name: &str, private: bool, owner_id: i64) -> StoreResult<Room> {
-        self.inner.create_room(name, private, owner_id).await
-    }
-    async fn room_by_name(&self, name: &str) -> StoreResult<Option<Room>> {
-        self.inner.room_by_name(name).await
-    }
-    async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
-        self.inner.rooms_visible_to(user_id).await
-    }
-    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool> {
-        self.inner.is_member(room_id, user_id).await
-    }
-    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()> {
-        self.inner.add_member(room_id, user_id).await
-    }
-    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>> {
-        self.inner.members(room_id).await
-    }
-    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
-        self.append_batch_calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.append_batch(batch).await
-    }
-    async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage> {
-        self.inner.history(room_id, query).await
-    }
-    async fn last_seq(&self, room_id: i64) -> StoreResult<i64> {
-        self.last_seq_calls.fetch_add(1, Ordering::SeqCst);
-        let delay = self.last_seq_delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        let failing = self
-            .last_seq_failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(StoreError::Database(sqlx::Error::PoolTimedOut));
-        }
-        self.inner.last_seq(room_id).await
-    }
-    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
-        self.inner.last_seqs(room_ids).await
     }
     async fn insert_refresh_token(
         &self,
@@ -130,5 +92,61 @@ impl Store for WrappedStore {
     }
     async fn revoke_refresh_family(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool> {
         self.inner.revoke_refresh_family(token_hash, now).await
+    }
+}
+
+#[async_trait]
+impl RoomStore for WrappedStore {
+    async fn create_room(
+        &self,
+        name: &RoomName,
+        private: bool,
+        owner_id: i64,
+    ) -> StoreResult<Room> {
+        self.inner.create_room(name, private, owner_id).await
+    }
+    async fn room_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>> {
+        self.inner.room_by_name(name).await
+    }
+    async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
+        self.inner.rooms_visible_to(user_id).await
+    }
+    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool> {
+        self.inner.is_member(room_id, user_id).await
+    }
+    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()> {
+        self.inner.add_member(room_id, user_id).await
+    }
+    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>> {
+        self.inner.members(room_id).await
+    }
+}
+
+#[async_trait]
+impl RoomLog for WrappedStore {
+    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
+        self.append_batch_calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.append_batch(batch).await
+    }
+    async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage> {
+        self.inner.history(room_id, query).await
+    }
+    async fn last_seq(&self, room_id: i64) -> StoreResult<i64> {
+        self.last_seq_calls.fetch_add(1, Ordering::SeqCst);
+        let delay = self.last_seq_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let failing = self
+            .last_seq_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(StoreError::Database(sqlx::Error::PoolTimedOut));
+        }
+        self.inner.last_seq(room_id).await
+    }
+    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        self.inner.last_seqs(room_ids).await
     }
 }

@@ -415,7 +415,7 @@ async fn stalled_replay() -> (TestApp, Session, Session, StompClient) {
     let room = app
         .state
         .store
-        .room_by_name("general")
+        .room_by_name(&parley::domain::RoomName::parse("general").unwrap())
         .await
         .unwrap()
         .unwrap();

@@ -1,0 +1,205 @@
+//! What both backends read back: the columns of a user, a room or a
+//! message, decoded into the store's types, and the constraint errors they
+//! turn into. A row is generic over how its backend stores a timestamp
+//! (`timestamptz` on Postgres, epoch milliseconds on SQLite).
+
+use sqlx::FromRow;
+
+use super::batch::ClientKey;
+use super::{Message, Room, StoreError, Timestamp, User};
+
+/// `SELECT` of a full [`Message`] (aliases `m`, `r`, `u`), followed by `$rest`.
+macro_rules! select_messages {
+    ($rest:literal) => {
+        concat!(
+            "SELECT m.id, r.name AS room, m.seq, u.username AS sender, m.body, m.client_id, \
+             m.created_at \
+             FROM messages m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.sender_id ",
+            $rest
+        )
+    };
+}
+pub(super) use select_messages;
+
+/// `SELECT` of a full [`Message`] with the ids of its idempotency key (see
+/// [`KeyedMessageRow`]), followed by `$rest`.
+macro_rules! select_keyed_messages {
+    ($rest:literal) => {
+        concat!(
+            "SELECT m.room_id, m.sender_id, m.id, r.name AS room, m.seq, u.username AS sender, \
+                    m.body, m.client_id, m.created_at \
+             FROM messages m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.sender_id ",
+            $rest
+        )
+    };
+}
+pub(super) use select_keyed_messages;
+
+/// `SELECT` of a full [`Room`] (aliases `r`, `o`), followed by `$rest`.
+macro_rules! select_rooms {
+    ($rest:literal) => {
+        concat!(
+            "SELECT r.id, r.name, r.private, o.username AS owner, r.created_at \
+             FROM rooms r JOIN users o ON o.id = r.owner_id ",
+            $rest
+        )
+    };
+}
+pub(super) use select_rooms;
+
+/// `SELECT` of a refresh token with its user (alias `t`), followed by `$rest`.
+macro_rules! select_refresh_tokens {
+    ($rest:literal) => {
+        concat!(
+            "SELECT t.family, t.expires_at, t.rotated_at, t.revoked_at, \
+                    u.id AS user_id, u.username, u.created_at AS user_created_at \
+             FROM refresh_tokens t JOIN users u ON u.id = t.user_id ",
+            $rest
+        )
+    };
+}
+pub(super) use select_refresh_tokens;
+
+#[derive(FromRow)]
+pub(super) struct UserRow<T> {
+    id: i64,
+    username: String,
+    created_at: T,
+}
+
+impl<T: Into<Timestamp>> From<UserRow<T>> for User {
+    fn from(row: UserRow<T>) -> Self {
+        User {
+            id: row.id,
+            username: row.username,
+            created_at: row.created_at.into(),
+        }
+    }
+}
+
+/// A user and their password hash.
+#[derive(FromRow)]
+pub(super) struct CredentialsRow<T> {
+    #[sqlx(flatten)]
+    user: UserRow<T>,
+    password_hash: String,
+}
+
+impl<T: Into<Timestamp>> From<CredentialsRow<T>> for (User, String) {
+    fn from(row: CredentialsRow<T>) -> Self {
+        (row.user.into(), row.password_hash)
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct RoomRow<T> {
+    id: i64,
+    name: String,
+    private: bool,
+    owner: String,
+    created_at: T,
+}
+
+impl<T: Into<Timestamp>> From<RoomRow<T>> for Room {
+    fn from(row: RoomRow<T>) -> Self {
+        Room {
+            id: row.id,
+            name: row.name,
+            private: row.private,
+            owner: row.owner,
+            created_at: row.created_at.into(),
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct MessageRow<T> {
+    id: i64,
+    room: String,
+    seq: i64,
+    sender: String,
+    body: String,
+    client_id: Option<String>,
+    created_at: T,
+}
+
+impl<T: Into<Timestamp>> From<MessageRow<T>> for Message {
+    fn from(row: MessageRow<T>) -> Self {
+        Message {
+            id: row.id,
+            room: row.room,
+            seq: row.seq,
+            sender: row.sender,
+            body: row.body,
+            client_id: row.client_id,
+            created_at: row.created_at.into(),
+        }
+    }
+}
+
+/// A stored message with the ids of its idempotency key.
+#[derive(FromRow)]
+pub(super) struct KeyedMessageRow<T> {
+    room_id: i64,
+    sender_id: i64,
+    #[sqlx(flatten)]
+    message: MessageRow<T>,
+}
+
+impl<T: Into<Timestamp>> KeyedMessageRow<T> {
+    /// The message under its key; None for a message without client id.
+    pub(super) fn into_keyed(self) -> Option<(ClientKey, Message)> {
+        let client_id = self.message.client_id.clone()?;
+        Some((
+            (self.room_id, self.sender_id, client_id),
+            self.message.into(),
+        ))
+    }
+}
+
+/// A refresh token as stored, with its user.
+#[derive(FromRow)]
+pub(super) struct RefreshRow<T> {
+    family: String,
+    expires_at: T,
+    rotated_at: Option<T>,
+    revoked_at: Option<T>,
+    user_id: i64,
+    username: String,
+    user_created_at: T,
+}
+
+/// A refresh token as the rotation rules see it (`refresh.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RefreshToken {
+    pub family: String,
+    pub expires_at: Timestamp,
+    pub rotated: bool,
+    pub revoked: bool,
+    pub user: User,
+}
+
+impl<T: Into<Timestamp>> From<RefreshRow<T>> for RefreshToken {
+    fn from(row: RefreshRow<T>) -> Self {
+        RefreshToken {
+            family: row.family,
+            expires_at: row.expires_at.into(),
+            rotated: row.rotated_at.is_some(),
+            revoked: row.revoked_at.is_some(),
+            user: User {
+                id: row.user_id,
+                username: row.username,
+                created_at: row.user_created_at.into(),
+            },
+        }
+    }
+}
+
+/// Maps a unique-constraint violation to `taken` (the name is in use), any
+/// other failure to [`StoreError::Database`].
+pub(super) fn unique_violation(taken: StoreError) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => taken,
+        _ => err.into(),
+    }
+}
