@@ -147,13 +147,7 @@ async fn concurrent_posts_are_held_to_the_send_rate() {
     .await;
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
-    let room = app
-        .state
-        .store
-        .room_by_name(&parley::domain::RoomName::parse("general").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let room = app.stored_room("general").await;
     let start = Instant::now();
     let token = alice.access_token.clone();
     let posts = tokio::spawn({

@@ -172,10 +172,16 @@ impl TestApp {
         r.body
     }
 
+    /// The stored room named `name` (which must exist).
+    pub async fn stored_room(&self, name: &str) -> parley::store::Room {
+        let name = parley::domain::RoomName::parse(name).unwrap();
+        let room = self.state.store.room_by_name(&name).await.unwrap();
+        room.unwrap_or_else(|| panic!("room {} exists", name.as_str()))
+    }
+
     /// Stores `n` messages from `sender` in `room` through the storage layer.
     pub async fn store_messages(&self, room: &str, sender: &Session, n: usize) {
-        let room = parley::domain::RoomName::parse(room).unwrap();
-        let room = self.state.store.room_by_name(&room).await.unwrap().unwrap();
+        let room = self.stored_room(room).await;
         let batch: Vec<_> = (1..=n)
             .map(|i| parley::store::NewMessage {
                 room_id: room.id,

@@ -412,13 +412,7 @@ async fn stalled_replay() -> (TestApp, Session, Session, StompClient) {
     let carol = app.signup("carol").await;
     app.create_room(&alice, "general", false).await;
     app.create_room(&alice, "other", false).await;
-    let room = app
-        .state
-        .store
-        .room_by_name(&parley::domain::RoomName::parse("general").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let room = app.stored_room("general").await;
     let body = "x".repeat(4000);
     for chunk in 0..(STALLED_REPLAY / 500) {
         let batch: Vec<_> = (0..500)
