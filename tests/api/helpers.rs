@@ -54,6 +54,10 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         port,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Drop idle connections well before the server's keep-alive (5 s)
+            // closes them: reusing one the server is closing at that moment
+            // fails the request with IncompleteMessage.
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .unwrap(),
         state,
