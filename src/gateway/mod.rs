@@ -12,11 +12,14 @@
 //! [`ending`] (the one way a connection ends). Protocol state stays in
 //! [`crate::session`].
 
+mod admission;
 mod connection;
 mod ending;
+mod frames;
 mod outbox;
 mod pipeline;
 mod replay;
+mod rooms;
 mod send_rate;
 mod subscriptions;
 mod timers;
