@@ -2,11 +2,27 @@
 //! STOMP sub-protocol, and hands the socket to a [`connection`] task that
 //! moves bytes between the socket, the session state machine, the send path
 //! and the broker.
+//!
+//! The parts of a connection, each owning one rule: [`connection`] (the one
+//! select loop and flow control), [`outbox`] (the only writer, bounded),
+//! [`pipeline`] (in-flight stores and their receipts, in the client's
+//! order), [`subscriptions`] (broker registration and the replay seam),
+//! [`replay`] (`since-seq` paging), [`timers`] (CONNECT deadline,
+//! heart-beats, token expiry), [`send_rate`] (the send-rate hold) and
+//! [`ending`] (the one way a connection ends). Protocol state stays in
+//! [`crate::session`].
 
+mod admission;
 mod connection;
+mod ending;
+mod frames;
 mod outbox;
 mod pipeline;
+mod replay;
+mod rooms;
+mod send_rate;
 mod subscriptions;
+mod timers;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
 

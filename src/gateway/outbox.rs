@@ -10,6 +10,10 @@
 //! the deliveries behind them overflow the connection's queue: a slow
 //! consumer). A write that makes no progress for [`WRITE_STALL_TIMEOUT`]
 //! marks the client as not reading even when nothing new arrives for it.
+//!
+//! It is the only writer to the socket. It must not decide what is written
+//! or in which order beyond first in, first out: ordering rules belong to
+//! the store pipeline, the subscriptions and the session.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -101,6 +105,8 @@ impl Outbox {
     }
 
     pub fn push_frame(&mut self, frame: &ServerFrame, version: Version) {
+        metrics::counter!(crate::metrics::FRAMES_OUT, "command" => frame.command.as_str())
+            .increment(1);
         self.push_with(|out| frame.encode_into(version, out));
     }
 

@@ -1,22 +1,32 @@
-//! A connection's active subscriptions, and the rule that each gets each
-//! message exactly once, in seq order, across the `since-seq` replay seam.
+//! A connection's live subscriptions: their registration with the broker,
+//! the connection's delivery queue, and the rule that each subscription gets
+//! each message exactly once, in seq order, across the `since-seq` replay
+//! seam.
 //!
 //! A subscription is registered with the broker before its replay starts, so
 //! every message is in the replay or the live stream (or both). While the
 //! replay runs, live deliveries are dropped: the replay reads on until it
 //! reaches what is committed, so it covers every message delivered before
 //! then. Afterwards `last_seq` drops the live copies of replayed messages.
+//!
+//! This is delivery state only, keyed by the session's subscription ids: the
+//! session owns which subscriptions exist, their rooms and ack modes; this
+//! must not accept or refuse a subscription.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tokio::sync::{Notify, mpsc};
+
 use super::outbox::Outbox;
-use crate::broker::{Delivery, Published, SubscriberKey, SubscriberTag};
+use crate::broker::{Delivery, DynBroker, Published, Subscriber, SubscriberKey, SubscriberTag};
+use crate::session::AckMode;
+use crate::stomp::{SubscriptionTag, Version};
 use crate::store::Message;
 
-pub struct ActiveSubscription {
-    pub room_id: i64,
-    pub key: SubscriberKey,
+struct ActiveSubscription {
+    room_id: i64,
+    key: SubscriberKey,
     tag: Arc<SubscriberTag>,
     /// Highest seq written.
     last_seq: Option<i64>,
@@ -24,22 +34,51 @@ pub struct ActiveSubscription {
     replaying: bool,
 }
 
-#[derive(Default)]
 pub struct Subscriptions {
+    broker: DynBroker,
     active: HashMap<String, ActiveSubscription>,
+    /// The connection's delivery queue, shared by its subscriptions.
+    queue: mpsc::Sender<Delivery>,
+    /// Raised by the broker when `queue` overflowed: a slow consumer.
+    overflow: Arc<Notify>,
 }
 
 impl Subscriptions {
-    /// Records a subscription registered with the broker; with `since`, its
-    /// replay starts after that seq.
-    pub fn insert(
+    pub fn new(broker: DynBroker, queue: mpsc::Sender<Delivery>) -> Self {
+        Subscriptions {
+            broker,
+            active: HashMap::new(),
+            queue,
+            overflow: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Resolves when the delivery queue overflowed.
+    pub async fn overflowed(&self) {
+        self.overflow.notified().await
+    }
+
+    /// Registers subscription `id` of `room_id` with the broker; with
+    /// `since`, its replay starts after that seq and live deliveries wait.
+    pub async fn register(
         &mut self,
-        id: String,
+        id: &str,
         room_id: i64,
-        key: SubscriberKey,
-        tag: Arc<SubscriberTag>,
+        ack: AckMode,
+        version: Version,
         since: Option<i64>,
     ) {
+        let tag = Arc::new(SubscriberTag {
+            tag: SubscriptionTag::new(version, id),
+            id: id.to_string(),
+            wants_ack: ack != AckMode::Auto,
+        });
+        let subscriber = Subscriber {
+            tag: Arc::clone(&tag),
+            queue: self.queue.clone(),
+            overflow: Arc::clone(&self.overflow),
+        };
+        let key = self.broker.subscribe(room_id, subscriber).await;
         let sub = ActiveSubscription {
             room_id,
             key,
@@ -47,20 +86,44 @@ impl Subscriptions {
             last_seq: since,
             replaying: since.is_some(),
         };
-        self.active.insert(id, sub);
+        self.active.insert(id.to_string(), sub);
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<ActiveSubscription> {
-        self.active.remove(id)
+    /// Stops delivering to subscription `id`.
+    pub fn unregister(&mut self, id: &str) {
+        if let Some(sub) = self.active.remove(id) {
+            self.broker.unsubscribe(sub.room_id, sub.key);
+        }
     }
 
-    pub fn drain(&mut self) -> impl Iterator<Item = ActiveSubscription> + '_ {
-        self.active.drain().map(|(_, sub)| sub)
+    /// Stops delivering to every subscription (the connection ends).
+    pub fn unregister_all(&mut self) {
+        for (_, sub) in self.active.drain() {
+            self.broker.unsubscribe(sub.room_id, sub.key);
+        }
+    }
+
+    /// Moves a burst of deliveries into the outbox, as far as it has room
+    /// (the rest waits in the queue, which overflows if the client does not
+    /// read: a slow consumer).
+    pub fn deliver_burst(
+        &mut self,
+        first: Delivery,
+        queue: &mut mpsc::Receiver<Delivery>,
+        outbox: &mut Outbox,
+    ) {
+        self.deliver(&first, outbox);
+        while outbox.has_room() {
+            match queue.try_recv() {
+                Ok(d) => self.deliver(&d, outbox),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Writes a live delivery, unless it is for a subscription that is gone
     /// or replaced, still replaying, or already has that seq.
-    pub fn deliver(&mut self, d: &Delivery, outbox: &mut Outbox) {
+    fn deliver(&mut self, d: &Delivery, outbox: &mut Outbox) {
         let Some(sub) = self.active.get_mut(&d.subscriber.id) else {
             return; // unsubscribed meanwhile
         };

@@ -288,9 +288,14 @@ impl Session {
         }
     }
 
+    /// RECEIPT confirming a frame (SUBSCRIBE, UNSUBSCRIBE, COMMIT, ...).
+    pub fn receipt(receipt: &str) -> ServerFrame {
+        ServerFrame::receipt(receipt)
+    }
+
     /// RECEIPT for a committed SEND.
     pub fn send_receipt(receipt: &str, message_id: i64, seq: i64) -> ServerFrame {
-        ServerFrame::receipt(receipt)
+        Session::receipt(receipt)
             .with_header("message-id", message_id.to_string())
             .with_header("seq", seq.to_string())
     }
@@ -509,7 +514,7 @@ impl Session {
     fn disconnect(&mut self, receipt: Option<&str>) -> Vec<Action> {
         self.phase = Phase::Closed;
         let mut actions: Vec<Action> = receipt
-            .map(|r| Action::Frame(ServerFrame::receipt(r)))
+            .map(|r| Action::Frame(Session::receipt(r)))
             .into_iter()
             .collect();
         actions.push(Action::Close);
@@ -520,7 +525,7 @@ impl Session {
 fn receipt_action(frame: &ClientFrame) -> Vec<Action> {
     frame
         .header("receipt")
-        .map(|r| Action::Frame(ServerFrame::receipt(r)))
+        .map(|r| Action::Frame(Session::receipt(r)))
         .into_iter()
         .collect()
 }

@@ -1,0 +1,237 @@
+//! Client frames in, the session's actions out, executed in order: this
+//! part decodes what the socket brings, asks the send-rate hold whether a
+//! SEND may go now, hands each frame to the [`Session`], and carries out its
+//! actions (subscribe, store, write its frames). Anything but a store is
+//! done after the stores before it are answered ([`StorePipeline::settle`]).
+//!
+//! It must not build frames other than through the session, or keep
+//! protocol state of its own.
+//!
+//! [`StorePipeline::settle`]: super::pipeline::StorePipeline::settle
+
+use std::sync::Arc;
+
+use actix_ws::AggregatedMessage;
+
+use super::admission::admit;
+use super::connection::Connection;
+use super::ending::{End, Flow};
+use super::pipeline::Answers;
+use super::replay::{Replay, Step};
+use crate::auth::jwt::now_secs;
+use crate::chat::{Post, Sender};
+use crate::domain::RoomName;
+use crate::session::{Action, SendRequest, Session, SubscribeRequest};
+use crate::stomp::ServerFrame;
+use crate::store::Room;
+
+impl Connection {
+    pub(super) async fn on_ws_message(
+        &mut self,
+        msg: Option<Result<AggregatedMessage, actix_ws::ProtocolError>>,
+    ) -> Flow {
+        let bytes = match msg {
+            None | Some(Ok(AggregatedMessage::Close(_))) => return Err(End::Close),
+            Some(Err(e)) => {
+                tracing::info!(error = %e, "websocket protocol error");
+                return Err(End::error("websocket message too large or malformed", None));
+            }
+            Some(Ok(AggregatedMessage::Ping(p))) => {
+                self.outbox.push_pong(p);
+                return Ok(());
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => return Ok(()),
+            Some(Ok(AggregatedMessage::Text(t))) => t.into_bytes(),
+            Some(Ok(AggregatedMessage::Binary(b))) => b,
+        };
+        self.decoder
+            .push(&bytes)
+            .map_err(|e| End::undecodable(e.to_string(), e.receipt()))?;
+        self.frames_waiting = true;
+        self.process_frames().await
+    }
+
+    /// Runs the complete frames buffered in the decoder, until one must
+    /// wait: for the send-rate bucket, a replay, or room in the outbox.
+    pub(super) async fn process_frames(&mut self) -> Flow {
+        loop {
+            if self.replay.is_some() || !self.outbox.has_room() {
+                return Ok(()); // `frames_waiting` stays set
+            }
+            let frame = match self.hold.take() {
+                Some(f) => f,
+                None => match self.decoder.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => {
+                        self.frames_waiting = false;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(End::undecodable(e.to_string(), e.receipt())),
+                },
+            };
+            let user = self.session.identity().map(|i| i.user_id);
+            let Some(frame) = self
+                .hold
+                .admit(frame, self.state.send_limiter.as_ref(), user)
+            else {
+                return Ok(()); // held until the bucket refills
+            };
+            metrics::counter!(crate::metrics::FRAMES_IN, "command" => frame.command.as_str())
+                .increment(1);
+            let state = Arc::clone(&self.state);
+            let slot = &mut self.slot;
+            let actions = self
+                .session
+                .handle_admitting(frame, |token| admit(&state, slot, token));
+            self.execute(actions).await?;
+        }
+    }
+
+    pub(super) async fn execute(&mut self, actions: Vec<Action>) -> Flow {
+        for action in actions {
+            // Whatever is not a store itself is written after the stores
+            // before it are answered.
+            if !matches!(action, Action::Store { .. }) {
+                self.settle().await?;
+            }
+            match action {
+                Action::Frame(frame) => self.write(&frame),
+                Action::Connected {
+                    version,
+                    heart_beat,
+                    identity,
+                } => {
+                    self.decoder.set_version(version);
+                    self.timers.opened(heart_beat, identity.expires_at);
+                    tracing::info!(user = %identity.username, version = version.as_str(), "stomp session open");
+                }
+                Action::Subscribe(req) => self.subscribe(req).await?,
+                Action::Unsubscribe { id, receipt } => {
+                    self.subscriptions.unregister(&id);
+                    self.write_receipt(receipt);
+                }
+                Action::Store {
+                    sends,
+                    then_receipt,
+                } => self.store(sends, then_receipt).await?,
+                Action::Close => return Err(End::Close),
+            }
+        }
+        Ok(())
+    }
+
+    /// The token's expiry may have come.
+    pub(super) async fn check_expiry(&mut self) -> Flow {
+        let actions = self.session.check_expiry(now_secs());
+        if actions.is_empty() {
+            self.timers.recheck_expiry();
+            return Ok(());
+        }
+        crate::metrics::auth_failure("session_expired");
+        self.execute(actions).await
+    }
+
+    /// The room for a send or subscribe (see [`Rooms`](super::rooms::Rooms)).
+    async fn room(&mut self, name: &RoomName, receipt: Option<&str>) -> Result<Room, End> {
+        let user_id = self.sender().user_id;
+        self.rooms
+            .enter(&self.state.chat, user_id, name, receipt)
+            .await
+    }
+
+    async fn subscribe(&mut self, req: SubscribeRequest) -> Flow {
+        let room = self.room(&req.room, req.receipt.as_deref()).await?;
+        // Register first, then replay: every message is either in the
+        // replay or in the live stream (or both; the subscription drops the
+        // copy).
+        let version = self.session.version();
+        self.subscriptions
+            .register(&req.id, room.id, req.ack, version, req.since_seq)
+            .await;
+        match req.since_seq {
+            // Client frames wait until the replay is done.
+            Some(since) => self.replay = Some(Replay::new(req.id, room, since, req.receipt)),
+            None => self.write_receipt(req.receipt),
+        }
+        Ok(())
+    }
+
+    pub(super) async fn replay_page(&mut self) -> Flow {
+        let Some(replay) = self.replay.as_mut() else {
+            return Ok(());
+        };
+        let page = replay
+            .next_page(&self.state.store, &mut self.subscriptions, &mut self.outbox)
+            .await;
+        match page {
+            Ok(Step::More) => Ok(()),
+            Ok(Step::Done { receipt }) => {
+                self.replay = None;
+                self.write_receipt(receipt);
+                self.frames_waiting = true;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "replay failed");
+                Err(End::error("server error", None))
+            }
+        }
+    }
+
+    async fn store(&mut self, sends: Vec<SendRequest>, then_receipt: Option<String>) -> Flow {
+        let mut posts = Vec::with_capacity(sends.len());
+        let mut receipts = Vec::with_capacity(sends.len());
+        for send in sends {
+            let room = self.room(&send.room, send.receipt.as_deref()).await?;
+            receipts.push(send.receipt);
+            posts.push(Post {
+                room,
+                body: send.body,
+                client_id: send.client_id,
+            });
+        }
+        let sender = self.sender();
+        let out = Answers {
+            outbox: &mut self.outbox,
+            version: self.session.version(),
+        };
+        self.stores
+            .submit(
+                &self.state.chat,
+                &sender,
+                posts,
+                receipts,
+                then_receipt,
+                out,
+            )
+            .await
+    }
+
+    /// The session's user (stores and rooms come only after CONNECT).
+    fn sender(&self) -> Sender {
+        let id = self.session.identity().expect("actions only after CONNECT");
+        Sender {
+            user_id: id.user_id,
+            username: id.username.clone(),
+        }
+    }
+
+    /// Answers every pending store (see [`StorePipeline::settle`]).
+    pub(super) async fn settle(&mut self) -> Flow {
+        let out = Answers {
+            outbox: &mut self.outbox,
+            version: self.session.version(),
+        };
+        self.stores.settle(out).await
+    }
+
+    fn write_receipt(&mut self, receipt: Option<String>) {
+        if let Some(r) = receipt {
+            self.write(&Session::receipt(&r));
+        }
+    }
+
+    pub(super) fn write(&mut self, frame: &ServerFrame) {
+        self.outbox.push_frame(frame, self.session.version());
+    }
+}
