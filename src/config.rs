@@ -263,7 +263,7 @@ pub struct Config {
     pub commit: crate::committer::CommitSettings,
 }
 
-/// Every bound of CONTRACT section 5.
+/// Every bound of the README's configuration table.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,

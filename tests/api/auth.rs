@@ -1,4 +1,4 @@
-//! Sign-up, login, tokens: CONTRACT section 2 (auth rows) and section 6.
+//! Sign-up, login, tokens: the README (auth).
 
 use parley::auth::JwtKeys;
 use reqwest::Method;

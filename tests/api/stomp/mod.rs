@@ -1,4 +1,4 @@
-//! STOMP 1.2 over WebSocket (`GET /ws`): CONTRACT sections 3, 4 and 5, as a
+//! STOMP 1.2 over WebSocket (`GET /ws`): the README, as a
 //! client sees them. Every test talks raw frames through [`client`].
 
 pub mod client;
