@@ -11,23 +11,13 @@
 //! after waiting at most `linger` for more to arrive.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::broker::{DynBroker, Published};
+use crate::config::CommitSettings;
 use crate::store::{Appended, DynStore, NewMessage, StoreError};
-
-/// Group-commit settings.
-#[derive(Debug, Clone, Copy)]
-pub struct CommitSettings {
-    /// Most messages per transaction.
-    pub batch_max: usize,
-    /// Longest a batch waits for more messages (0: take what is queued).
-    pub linger: Duration,
-    /// Parallel committing workers (rooms are hashed to them).
-    pub workers: usize,
-}
 
 pub type CommitResult = Result<Vec<Appended>, StoreError>;
 

@@ -33,7 +33,7 @@ use crate::domain::{MAX_ID_CHARS, RoomName, check_id};
 use crate::session::{
     Action, ConnectRefusal, Identity, SendRequest, Session, SessionConfig, SubscribeRequest,
 };
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::stomp::{ClientCommand, ClientFrame, Decoder, ServerFrame, SubscriptionTag};
 use crate::store::{HistoryQuery, Room};
 

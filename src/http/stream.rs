@@ -16,7 +16,7 @@ use crate::broker::RoomFeed;
 use crate::chat::{ChatError, Post, Sender};
 use crate::domain::{ClientId, MessageBody, RoomName};
 use crate::error::{ApiError, Body as ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Appended, HistoryQuery, Room};
 use crate::views::MessageView;
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed};
-use parley::committer::{CommitSettings, Committer};
+use parley::committer::Committer;
+use parley::config::CommitSettings;
 use parley::store::{self, DynStore, NewMessage, Room, User};
 use tokio::time::Instant;
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed};
-use parley::committer::{CommitSettings, Committer};
+use parley::committer::Committer;
+use parley::config::CommitSettings;
 use parley::domain::{RoomName, Username};
 use parley::store::{self, Appended, HistoryQuery, NewMessage};
 

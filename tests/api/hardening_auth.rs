@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use parley::http::client_ip::TrustedProxies;
+use parley::config::TrustedProxies;
 use serde_json::{Value, json};
 
 use crate::db::Backend;

@@ -3,7 +3,8 @@
 
 use actix_web::web;
 use parley::config::Config;
-use parley::startup::{AppState, Application};
+use parley::startup::Application;
+use parley::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
