@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod healthcheck;
 pub mod http;
 pub mod metrics;
+pub mod replay;
 pub mod session;
 pub mod startup;
 pub mod state;

@@ -39,7 +39,7 @@ use crate::store::{HistoryQuery, Room};
 
 /// History page size when replaying `since-seq` (at most; also bounded by
 /// the room left in the outbox).
-const REPLAY_PAGE: usize = 200;
+const REPLAY_PAGE: usize = crate::replay::PAGE;
 
 /// How long closing writes (the final ERROR, the close frame) may wait for a
 /// client that is not reading.
