@@ -278,7 +278,8 @@ pub struct Config {
     pub commit: CommitSettings,
 }
 
-/// Every bound of CONTRACT section 5.
+/// Every bound of the README's configuration table (what each protects:
+/// docs/SECURITY.md).
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,

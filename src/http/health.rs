@@ -14,8 +14,7 @@ pub struct Health {
 }
 
 /// Readiness of the instance.
-// Fields in alphabetical order: the same bytes as the `json!` objects this
-// replaced.
+// Fields in alphabetical order, the order the documented bodies show.
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
     /// The database probe; absent while shutting down.

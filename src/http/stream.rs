@@ -1,4 +1,4 @@
-//! Chat without WebSocket (CONTRACT section 3b): posting over HTTP and
+//! Chat without WebSocket (the README, "Chat over plain HTTP"): posting over HTTP and
 //! Server-Sent Events. Both use the same send path, broker and resume logic
 //! as STOMP, so messages flow between the two in both directions.
 

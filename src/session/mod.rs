@@ -564,7 +564,7 @@ fn destination_room(frame: &ClientFrame) -> Result<RoomName, Refusal> {
     })
 }
 
-/// CONTRACT section 3: for a client `heart-beat:cx,cy`, the server sends
+/// The README, "Real-time chat": for a client `heart-beat:cx,cy`, the server sends
 /// every `sx` = 0 if cy is 0 else max(server, cy), and expects the client
 /// every `sy` = 0 if cx is 0 else max(server, cx). No header means 0,0.
 /// None when the header is malformed.

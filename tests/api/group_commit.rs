@@ -1,6 +1,6 @@
-//! Group commit (issue 6): concurrent sends share transactions, per-room seq
-//! stays gapless and in submission order, and no result (so no RECEIPT) is
-//! released before its batch is committed.
+//! Group commit (the README, `COMMIT_*` settings): concurrent sends share
+//! transactions, per-room seq stays gapless and in submission order, and no
+//! result (so no RECEIPT) is released before its batch is committed.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Authentication limits and rate limiters that hold under concurrency:
-//! CONTRACT sections 5 and 6 (failed-login lockout, send rate over HTTP,
+//! the README, "Configuration", and docs/SECURITY.md (failed-login lockout, send rate over HTTP,
 //! bounded password hashing, signups per IP, limiter keys, trusted proxies,
 //! logout of a rotated token, secrets in --help).
 

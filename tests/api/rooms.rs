@@ -1,4 +1,4 @@
-//! Rooms, membership and private-room invisibility: CONTRACT section 2.
+//! Rooms, membership and private-room invisibility: the README, "REST API".
 
 use reqwest::Method;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Heart-beats (CONTRACT section 3), with HEARTBEAT_MS lowered (200 or
+//! Heart-beats (the README, "Real-time chat"), with HEARTBEAT_MS lowered (200 or
 //! 500 ms) so the tests are quick: the negotiation's floor is the server's
 //! own value.
 

@@ -1,4 +1,4 @@
-//! CONTRACT section 5 over STOMP: a slow consumer is dropped without
+//! The README's limits over STOMP: a slow consumer is dropped without
 //! slowing the room, and the send rate is enforced by backpressure.
 
 use std::time::{Duration, Instant};
