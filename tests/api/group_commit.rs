@@ -11,7 +11,7 @@ use parley::config::CommitSettings;
 use parley::domain::{RoomName, Username};
 use parley::store::{self, Appended, HistoryQuery, NewMessage};
 
-use crate::db::{Backend, fresh_database};
+use crate::db::{Backend, TestDatabase};
 use crate::helpers::on_both_backends;
 
 on_both_backends!(concurrent_sends_share_a_transaction_and_keep_seq_order);
@@ -29,7 +29,8 @@ fn histogram(name: &str) -> (f64, f64) {
 }
 
 async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backend) {
-    let url = fresh_database(backend).await;
+    let database = TestDatabase::new(backend).await;
+    let url = database.url.clone();
     let store = store::connect(&url, 4).await.unwrap();
     let alice = Username::parse("alice").unwrap();
     let owner = store.create_user(&alice, "x").await.unwrap();
@@ -183,7 +184,8 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
 ) {
     const SENDS: usize = 64;
     const POISON: usize = 37;
-    let url = fresh_database(backend).await;
+    let database = TestDatabase::new(backend).await;
+    let url = database.url.clone();
     let inner = store::connect(&url, 4).await.unwrap();
     refuse_poison(backend, &url).await;
     let owner = inner
