@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
 use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed};
 use parley::committer::Committer;
 use parley::config::CommitSettings;
@@ -16,8 +18,9 @@ use crate::helpers::on_both_backends;
 
 on_both_backends!(concurrent_sends_share_a_transaction_and_keep_seq_order);
 
-fn histogram(name: &str) -> (f64, f64) {
-    let text = parley::metrics::handle().render();
+/// `(count, sum)` of a histogram in `recorder`.
+fn histogram(recorder: &PrometheusHandle, name: &str) -> (f64, f64) {
+    let text = recorder.render();
     let read = |suffix: &str| {
         text.lines()
             .find(|l| l.starts_with(&format!("{name}_{suffix} ")))
@@ -50,7 +53,13 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
             workers: 1,
         },
     );
-    let before = histogram("parley_commit_batch_messages");
+    // The committer's workers run on this test's thread (a current-thread
+    // runtime): a recorder local to it counts this test's batches only,
+    // even when other tests commit in the same process (`cargo test`).
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _local = ::metrics::set_default_local_recorder(&recorder);
+    let before = histogram(&metrics, "parley_commit_batch_messages");
 
     // 40 sends submitted back to back (the worker cannot run in between on
     // this single-threaded test runtime), alternating rooms; sends 0, 10, 20
@@ -97,7 +106,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
         results.push(appended.into_iter().next().unwrap());
     }
 
-    let after = histogram("parley_commit_batch_messages");
+    let after = histogram(&metrics, "parley_commit_batch_messages");
     let transactions = after.0 - before.0;
     let messages = after.1 - before.1;
     assert_eq!(messages, 40.0, "every message went through the committer");
