@@ -10,7 +10,8 @@ use crate::access::visible_room;
 use tokio::sync::oneshot;
 
 use crate::broker::DynBroker;
-use crate::committer::{CommitResult, CommitSettings, Committer};
+use crate::committer::{CommitResult, Committer};
+use crate::config::CommitSettings;
 use crate::domain::{ClientId, MessageBody, RoomName};
 use crate::store::{Appended, DynStore, NewMessage, Room, StoreError};
 

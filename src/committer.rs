@@ -1,33 +1,29 @@
 //! Group commit: sends that arrive at about the same time are stored in one
-//! database transaction (one multi-row INSERT, each room's seq range
-//! assigned inside it), then published, then each sender is answered.
-//! Durability is unchanged (every answer comes after its commit); the round
-//! trips and fsyncs are shared.
+//! database transaction (each room's seq range assigned inside it: on
+//! Postgres one INSERT of all the rows, on SQLite one INSERT per row), then
+//! published, then each sender is answered. Durability is unchanged (every
+//! answer comes after its commit); the round trips and fsyncs are shared.
 //!
-//! Requests are spread over `workers` queues by room, so one room's sends
-//! are committed in the order they were submitted (a connection's SENDs to a
-//! room get rising seqs in send order) while different rooms commit in
-//! parallel. A worker takes whatever is queued, up to `batch_max` messages,
-//! after waiting at most `linger` for more to arrive.
+//! Requests are spread over `workers` queues by room (a multi-room batch by
+//! its first room), so one room's sends are committed in the order they were
+//! submitted while different rooms commit in parallel. A worker takes
+//! whatever is queued, up to `batch_max` messages, after waiting at most
+//! `linger` for more to arrive.
+//!
+//! That is the only order kept here: per room, in submission order. A
+//! connection's own order across rooms (a SEND to one room, then a COMMIT
+//! spanning several) is not: stores on different workers commit in
+//! parallel. The gateway keeps it by submitting such stores one after the
+//! other (`gateway/pipeline.rs`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::broker::{DynBroker, Published};
+use crate::config::CommitSettings;
 use crate::store::{Appended, DynStore, NewMessage, StoreError};
-
-/// Group-commit settings.
-#[derive(Debug, Clone, Copy)]
-pub struct CommitSettings {
-    /// Most messages per transaction.
-    pub batch_max: usize,
-    /// Longest a batch waits for more messages (0: take what is queued).
-    pub linger: Duration,
-    /// Parallel committing workers (rooms are hashed to them).
-    pub workers: usize,
-}
 
 pub type CommitResult = Result<Vec<Appended>, StoreError>;
 

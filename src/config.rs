@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+pub mod proxies;
+
+pub use proxies::{InvalidCidr, TrustedProxies};
+
 /// Parley: authenticated, persistent chat over STOMP 1.2 / WebSocket and HTTP.
 ///
 /// Every setting can be given as a flag or as the environment variable shown
@@ -174,7 +178,18 @@ pub enum ConfigError {
     #[error("ALLOWED_ORIGINS must list at least one origin or `*`")]
     NoOrigins,
     #[error("TRUSTED_PROXIES: {0}")]
-    TrustedProxies(#[from] crate::http::client_ip::InvalidCidr),
+    TrustedProxies(#[from] InvalidCidr),
+}
+
+/// Group-commit settings (`COMMIT_*`), read by the committer.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitSettings {
+    /// Most messages per transaction.
+    pub batch_max: usize,
+    /// Longest a batch waits for more messages (0: take what is queued).
+    pub linger: Duration,
+    /// Parallel committing workers (rooms are hashed to them).
+    pub workers: usize,
 }
 
 /// Which origins a browser may call from.
@@ -260,10 +275,11 @@ pub struct Config {
     pub allowed_origins: AllowedOrigins,
     pub json_logs: bool,
     pub limits: Limits,
-    pub commit: crate::committer::CommitSettings,
+    pub commit: CommitSettings,
 }
 
-/// Every bound of the README's configuration table.
+/// Every bound of the README's configuration table (what each protects:
+/// docs/SECURITY.md).
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
@@ -281,7 +297,7 @@ pub struct Limits {
     pub signups_per_ip: u32,
     pub password_hash_concurrency: usize,
     pub password_hash_queue: usize,
-    pub trusted_proxies: crate::http::client_ip::TrustedProxies,
+    pub trusted_proxies: TrustedProxies,
     pub connect_timeout: Duration,
     pub heartbeat_ms: u64,
 }
@@ -380,13 +396,11 @@ impl Settings {
                     .password_hash_concurrency
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 password_hash_queue: self.password_hash_queue,
-                trusted_proxies: crate::http::client_ip::TrustedProxies::parse(
-                    &self.trusted_proxies,
-                )?,
+                trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)?,
                 connect_timeout: Duration::from_secs(self.connect_timeout_secs),
                 heartbeat_ms: self.heartbeat_ms,
             },
-            commit: crate::committer::CommitSettings {
+            commit: CommitSettings {
                 batch_max: self.commit_batch_max,
                 linger: Duration::from_micros(self.commit_linger_micros),
                 // SQLite has one writer: parallel transactions only queue.

@@ -3,55 +3,16 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::{App, HttpServer, dev::Server, http::header, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::{JwtKeys, rate_limit::RateLimiter};
+use crate::auth::JwtKeys;
 use crate::broker::{DynBroker, Hub, LocalBroker, RedisBroker};
-use crate::chat::Chat;
 use crate::config::{AllowedOrigins, Config};
-use crate::store::{self, DynStore};
-
-/// What every handler shares.
-pub struct AppState {
-    pub store: DynStore,
-    pub chat: Chat,
-    /// Per-user SEND rate (None when SEND_RATE is 0).
-    pub send_limiter: Option<RateLimiter>,
-    pub jwt: JwtKeys,
-    pub config: Config,
-    pub refresh_ttl: chrono::Duration,
-    pub login_per_ip: RateLimiter,
-    pub login_failures_per_user: RateLimiter,
-    /// Open WebSockets, SSE streams and held long polls per user.
-    pub connections: Arc<crate::connections::UserConnections>,
-    pub signups_per_ip: RateLimiter,
-    /// The bounded pool every password hash (signup, login) goes through.
-    pub hashing: crate::auth::password::Hashing,
-    shutting_down: AtomicBool,
-    shutdown: tokio::sync::watch::Sender<bool>,
-}
-
-impl AppState {
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
-    }
-
-    /// Readiness turns 503 and every open connection is told to finish.
-    pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Relaxed);
-        self.shutdown.send_replace(true);
-    }
-
-    /// Resolves once shutdown has begun (for long-lived connections).
-    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.shutdown.subscribe()
-    }
-}
+use crate::state::AppState;
+use crate::store;
 
 pub struct Application {
     port: u16,
@@ -89,41 +50,11 @@ impl Application {
         crate::metrics::handle();
 
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
-        let limits = &config.limits;
         let broker: DynBroker = match &config.redis_url {
             Some(url) => Arc::new(RedisBroker::start(url, store.clone())?),
             None => Arc::new(LocalBroker::new(Hub::new(store.clone()))),
         };
-        let send_limiter = (limits.send_rate > 0).then(|| {
-            // GCRA: a burst of SEND_BURST, refilled at SEND_RATE per second.
-            let burst = limits.send_burst.max(1);
-            RateLimiter::new(
-                burst,
-                Duration::from_secs_f64(f64::from(burst) / f64::from(limits.send_rate)),
-            )
-        });
-        let state = web::Data::new(AppState {
-            chat: Chat::new(store.clone(), broker, config.commit),
-            send_limiter,
-            store,
-            jwt: jwt.clone(),
-            refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
-                .unwrap_or(chrono::Duration::days(30)),
-            login_per_ip: RateLimiter::new(limits.login_attempts_per_ip, Duration::from_secs(60)),
-            login_failures_per_user: RateLimiter::new(
-                limits.login_failures_per_user,
-                Duration::from_secs(300),
-            ),
-            connections: crate::connections::UserConnections::new(limits.max_connections_per_user),
-            signups_per_ip: RateLimiter::new(limits.signups_per_ip, Duration::from_secs(3600)),
-            hashing: crate::auth::password::Hashing::new(
-                limits.password_hash_concurrency,
-                limits.password_hash_queue,
-            ),
-            config,
-            shutting_down: AtomicBool::new(false),
-            shutdown: tokio::sync::watch::channel(false).0,
-        });
+        let state = web::Data::new(AppState::new(config, store, broker, jwt.clone()));
         let jwt = web::Data::new(jwt);
         let server_state = state.clone();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -98,16 +98,6 @@ impl RateLimiter {
         self.len() == 0
     }
 
-    /// Whether one more event for `key` would exceed the limit; when it
-    /// would, how long until it would not. Records nothing.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let table = self.lock();
-        match table.get(key) {
-            Some(tat) => self.wait(tat.max(now), now).map_or(Ok(()), Err),
-            None => Ok(()),
-        }
-    }
-
     /// Records one event for `key` if the limit allows it now;
     /// Err(retry_after) otherwise (then nothing is recorded).
     pub fn hit(&self, key: &str, now: Instant) -> Result<(), Duration> {
@@ -178,7 +168,7 @@ mod tests {
             retry <= Duration::from_secs(20) && retry > Duration::ZERO,
             "{retry:?}"
         );
-        assert!(rl.check("k", t0).is_err());
+        assert!(rl.hit("k", t0).is_err(), "a refused hit records nothing");
         assert!(rl.hit("other", t0).is_ok(), "keys are independent");
         assert!(
             rl.hit("k", t0 + Duration::from_secs(20)).is_ok(),

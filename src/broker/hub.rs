@@ -26,7 +26,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Delivery, Published, Subscriber, SubscriberKey};
-use crate::store::{DynStore, HistoryQuery};
+use crate::replay::{self, Replay};
+use crate::store::DynStore;
 
 /// How long a hole in a room's seq may stay open before it is fetched.
 pub const GAP_WAIT: Duration = Duration::from_millis(250);
@@ -38,8 +39,6 @@ const QUIET_AFTER: Duration = Duration::from_secs(1);
 const QUIET_CHECK_CHUNK: usize = 500;
 /// Held out-of-order messages per room before a fetch is forced.
 const MAX_PENDING: usize = 4096;
-/// Largest page fetched per gap-fill query.
-const FILL_PAGE: i64 = 200;
 /// Pages read per resync (bounds the work after a long outage; the hole
 /// left beyond it is filled as later messages arrive).
 const MAX_RESYNC_PAGES: usize = 50;
@@ -339,6 +338,7 @@ impl Hub {
     /// Delivers stored messages from the room's `next` seq on, page by page,
     /// until the store has no more (bounded by [`MAX_RESYNC_PAGES`]).
     async fn catch_up(self: Arc<Self>, room_id: i64) {
+        let mut replay: Option<Replay> = None;
         for _ in 0..MAX_RESYNC_PAGES {
             let next = {
                 let rooms = self.rooms.lock().expect("hub lock");
@@ -347,41 +347,30 @@ impl Hub {
                     None => return,
                 }
             };
-            match self.fetch_and_deliver(room_id, next, FILL_PAGE).await {
-                Some(true) => continue,
-                _ => return,
-            }
-        }
-    }
-
-    /// Delivers up to `limit` stored messages from seq `from` on; Some(has_more).
-    async fn fetch_and_deliver(
-        self: &Arc<Self>,
-        room_id: i64,
-        from: i64,
-        limit: i64,
-    ) -> Option<bool> {
-        let query = HistoryQuery {
-            before: None,
-            after: Some(from - 1),
-            limit,
-        };
-        match self.store.history(room_id, query).await {
-            Ok(page) => {
-                tracing::debug!(
-                    room_id,
-                    from,
-                    count = page.messages.len(),
-                    "delivering from the store"
-                );
-                for m in &page.messages {
-                    self.deliver(Arc::new(Published::new(room_id, m)));
+            let replay =
+                replay.get_or_insert_with(|| Replay::after(self.store.clone(), room_id, next - 1));
+            // Live messages may have moved `next` on since the last page.
+            replay.skip_to(next - 1);
+            match replay.next_page(replay::PAGE).await {
+                Ok(Some(page)) => {
+                    tracing::debug!(
+                        room_id,
+                        from = next,
+                        count = page.len(),
+                        "delivering from the store"
+                    );
+                    for m in &page {
+                        self.deliver(Arc::new(Published::new(room_id, m)));
+                    }
+                    if replay.is_done() {
+                        return;
+                    }
                 }
-                Some(page.has_more)
-            }
-            Err(e) => {
-                tracing::warn!(room_id, error = %e, "reading missed messages failed");
-                None
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(room_id, error = %e, "reading missed messages failed");
+                    return;
+                }
             }
         }
     }

@@ -41,7 +41,7 @@ pub struct Published {
 impl Published {
     pub fn new(room_id: i64, message: &Message) -> Self {
         let json = Bytes::from(crate::views::message_json(message));
-        let destination = format!("{}{}", crate::session::DESTINATION_PREFIX, message.room);
+        let destination = crate::destination::of_room(&message.room);
         let message_id_text = message.id.to_string();
         let seq = message.seq.to_string();
         let frame = EncodedMessage::new(

@@ -10,7 +10,7 @@ use crate::auth::jwt::now_secs;
 use crate::config::Limits;
 use crate::connections::ConnectionSlot;
 use crate::session::{ConnectRefusal, Identity, SessionConfig};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The bounds the session enforces, from the server's limits.
 pub fn session_config(limits: &Limits) -> SessionConfig {

@@ -30,7 +30,7 @@ use super::subscriptions::Subscriptions;
 use super::timers::{Timers, until};
 use crate::connections::ConnectionSlot;
 use crate::session::Session;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::stomp::Decoder;
 
 pub struct Connection {

@@ -150,7 +150,10 @@ impl Connection {
             .await;
         match req.since_seq {
             // Client frames wait until the replay is done.
-            Some(since) => self.replay = Some(Replay::new(req.id, room, since, req.receipt)),
+            Some(since) => {
+                let store = self.state.store.clone();
+                self.replay = Some(Replay::new(store, req.id, room, since, req.receipt));
+            }
             None => self.write_receipt(req.receipt),
         }
         Ok(())
@@ -161,7 +164,7 @@ impl Connection {
             return Ok(());
         };
         let page = replay
-            .next_page(&self.state.store, &mut self.subscriptions, &mut self.outbox)
+            .next_page(&mut self.subscriptions, &mut self.outbox)
             .await;
         match page {
             Ok(Step::More) => Ok(()),

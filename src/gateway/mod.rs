@@ -27,7 +27,7 @@ mod timers;
 use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Sub-protocols we speak, best first.
 const PROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];

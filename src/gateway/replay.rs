@@ -4,21 +4,19 @@
 //! handles no client frame, and the SUBSCRIBE's receipt is written only when
 //! it is done.
 //!
-//! It owns the cursor and the page size. Which copies reach the client (the
+//! It pages through the service's one replay cursor ([`crate::replay`]) and
+//! sizes each page to the outbox's room. Which copies reach the client (the
 //! seam with live delivery) is [`Subscriptions`]' rule, not this one's.
 
 use super::outbox::Outbox;
 use super::subscriptions::Subscriptions;
-use crate::store::{DynStore, HistoryQuery, Room, StoreError};
-
-/// History page size when replaying (at most; also bounded by the room left
-/// in the outbox).
-const REPLAY_PAGE: usize = 200;
+use crate::replay::{self, PAGE};
+use crate::store::{DynStore, Room, StoreError};
 
 pub struct Replay {
     subscription: String,
-    room: Room,
-    cursor: i64,
+    room_id: i64,
+    cursor: replay::Replay,
     /// The SUBSCRIBE's receipt, written once the replay is done.
     receipt: Option<String>,
 }
@@ -33,11 +31,17 @@ pub enum Step {
 }
 
 impl Replay {
-    pub fn new(subscription: String, room: Room, since: i64, receipt: Option<String>) -> Self {
+    pub fn new(
+        store: DynStore,
+        subscription: String,
+        room: Room,
+        since: i64,
+        receipt: Option<String>,
+    ) -> Self {
         Replay {
             subscription,
-            room,
-            cursor: since,
+            room_id: room.id,
+            cursor: replay::Replay::after(store, room.id, since),
             receipt,
         }
     }
@@ -45,33 +49,19 @@ impl Replay {
     /// The outbox room the replay waits for before reading its next page,
     /// so that pages are neither tiny nor over the bound.
     pub fn ready(outbox: &Outbox) -> bool {
-        outbox.room() >= REPLAY_PAGE.min(outbox.bound() / 2).max(1)
+        outbox.room() >= PAGE.min(outbox.bound() / 2).max(1)
     }
 
     /// Reads the next page into the outbox (as much as it has room for).
     pub async fn next_page(
         &mut self,
-        store: &DynStore,
         subscriptions: &mut Subscriptions,
         outbox: &mut Outbox,
     ) -> Result<Step, StoreError> {
-        let query = HistoryQuery {
-            before: None,
-            after: Some(self.cursor),
-            limit: REPLAY_PAGE.min(outbox.room()).max(1) as i64,
-        };
-        let page = store.history(self.room.id, query).await?;
-        let done = !page.has_more;
-        subscriptions.replayed(
-            &self.subscription,
-            self.room.id,
-            &page.messages,
-            done,
-            outbox,
-        );
-        if let Some(last) = page.messages.last() {
-            self.cursor = last.seq;
-        }
+        let page = self.cursor.next_page(outbox.room()).await?;
+        let messages = page.unwrap_or_default();
+        let done = self.cursor.is_done();
+        subscriptions.replayed(&self.subscription, self.room_id, &messages, done, outbox);
         Ok(if done {
             Step::Done {
                 receipt: self.receipt.take(),

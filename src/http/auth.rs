@@ -10,7 +10,7 @@ use crate::auth::{AuthUser, jwt::now_secs, password, refresh};
 use crate::domain::{Password, Username};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::client_ip::client_key;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Rotation, StoreError, User};
 use crate::views::UserView;
 

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Liveness.
 #[derive(Serialize, ToSchema)]
@@ -14,8 +14,7 @@ pub struct Health {
 }
 
 /// Readiness of the instance.
-// Fields in alphabetical order: the same bytes as the `json!` objects this
-// replaced.
+// Fields in alphabetical order, the order the documented bodies show.
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
     /// The database probe; absent while shutting down.

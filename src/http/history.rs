@@ -11,7 +11,7 @@ use super::rooms::find_visible;
 use crate::auth::AuthUser;
 use crate::broker::RoomFeed;
 use crate::error::{ApiError, Body as ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{HistoryPage, HistoryQuery};
 use crate::views::MessageView;
 

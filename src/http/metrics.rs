@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get, web};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Prometheus metrics, text exposition format 0.0.4.
 #[utoipa::path(

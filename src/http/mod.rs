@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, error::JsonPayloadError, web};
 
 use crate::error::ApiError;
 
-/// Largest accepted request body (README, "REST API").
+/// Largest accepted request body (the README, "REST API").
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -8,7 +8,7 @@ use crate::access::{VisibleRoom, visible_room};
 use crate::auth::AuthUser;
 use crate::domain::RoomName;
 use crate::error::{ApiError, Body as ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{RoomView, UserView};
 
 #[derive(Deserialize, ToSchema)]

@@ -1,4 +1,4 @@
-//! Chat without WebSocket (README, "Chat over plain HTTP"): posting over HTTP and
+//! Chat without WebSocket (the README, "Chat over plain HTTP"): posting over HTTP and
 //! Server-Sent Events. Both use the same send path, broker and resume logic
 //! as STOMP, so messages flow between the two in both directions.
 
@@ -16,8 +16,9 @@ use crate::broker::RoomFeed;
 use crate::chat::{ChatError, Post, Sender};
 use crate::domain::{ClientId, MessageBody, RoomName};
 use crate::error::{ApiError, Body as ErrorBody};
-use crate::startup::AppState;
-use crate::store::{Appended, HistoryQuery, Room};
+use crate::replay::{self, Replay};
+use crate::state::AppState;
+use crate::store::{Appended, Room};
 use crate::views::MessageView;
 
 /// Comment line interval that keeps proxies from closing an idle stream.
@@ -26,7 +27,6 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 /// Events buffered towards a slow SSE client before its stream is ended.
 const SSE_BUFFER: usize = 64;
-const REPLAY_PAGE: i64 = 200;
 /// Longest the last event of an ending stream may wait for the client.
 const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -310,30 +310,19 @@ async fn pump_events(
     let send = |chunk: Bytes| async move { tx.send(chunk).await.map_err(|_| "client gone") };
     send(Bytes::from_static(b"retry: 2000\n: connected\n\n")).await?;
     let mut last = since;
-    if let Some(mut cursor) = since {
-        loop {
-            let page = state
-                .store
-                .history(
-                    room.id,
-                    HistoryQuery {
-                        before: None,
-                        after: Some(cursor),
-                        limit: REPLAY_PAGE,
-                    },
-                )
-                .await
-                .map_err(|_| "replay failed")?;
-            for m in &page.messages {
+    if let Some(since) = since {
+        let mut replay = Replay::after(state.store.clone(), room.id, since);
+        while let Some(page) = replay
+            .next_page(replay::PAGE)
+            .await
+            .map_err(|_| "replay failed")?
+        {
+            for m in &page {
                 let json = crate::views::message_json(m);
                 send(sse_event(m.seq, &json)).await?;
-                cursor = m.seq;
-            }
-            last = Some(cursor);
-            if !page.has_more {
-                break;
             }
         }
+        last = Some(replay.position());
     }
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     keep_alive.tick().await;

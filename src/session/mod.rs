@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 
 use crate::auth::TokenError;
+use crate::destination::DESTINATION_PREFIX;
 use crate::domain::{ClientId, IdError, MAX_ID_CHARS, MessageBody, RoomName, check_id};
 use crate::stomp::{ClientCommand, ClientFrame, ServerCommand, ServerFrame, Version};
 
-pub const DESTINATION_PREFIX: &str = "/topic/rooms/";
 /// Sent as `message` of the ERROR for any credential problem.
 pub const AUTH_FAILED: &str = "authentication failed";
 pub const TOKEN_EXPIRED: &str = "token expired";
@@ -562,17 +562,14 @@ fn optional_id<'a>(frame: &'a ClientFrame, name: &str) -> Result<Option<&'a str>
 /// The room of a `/topic/rooms/{name}` destination.
 fn destination_room(frame: &ClientFrame) -> Result<RoomName, Refusal> {
     let destination = required(frame, "destination")?;
-    destination
-        .strip_prefix(DESTINATION_PREFIX)
-        .and_then(|name| RoomName::parse(name).ok())
-        .ok_or_else(|| {
-            Refusal::new("unknown destination").detail(format!(
-                "destinations are {DESTINATION_PREFIX}{{room}}, got {destination}"
-            ))
-        })
+    crate::destination::room_of(destination).ok_or_else(|| {
+        Refusal::new("unknown destination").detail(format!(
+            "destinations are {DESTINATION_PREFIX}{{room}}, got {destination}"
+        ))
+    })
 }
 
-/// README, "Real-time chat": for a client `heart-beat:cx,cy`, the server sends
+/// The README, "Real-time chat": for a client `heart-beat:cx,cy`, the server sends
 /// every `sx` = 0 if cy is 0 else max(server, cy), and expects the client
 /// every `sy` = 0 if cx is 0 else max(server, cx). No header means 0,0.
 /// None when the header is malformed.

@@ -138,10 +138,6 @@ impl Decoder {
         }
     }
 
-    pub fn version(&self) -> Version {
-        self.version
-    }
-
     /// Sets the escaping rules for the frames after CONNECTED. A frame
     /// already partly read is read again from its start under the new rules,
     /// so it does not matter whether its bytes came before the call.

@@ -1,4 +1,4 @@
-//! Sign-up, login, tokens: the README (auth).
+//! Sign-up, login, tokens: the README, "REST API" (auth rows), and docs/SECURITY.md.
 
 use parley::auth::JwtKeys;
 use reqwest::Method;

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed};
-use parley::committer::{CommitSettings, Committer};
+use parley::committer::Committer;
+use parley::config::CommitSettings;
 use parley::store::{self, DynStore, NewMessage, Room, User};
 use tokio::time::Instant;
 
-use crate::db::{Backend, fresh_database};
+use crate::db::{Backend, TestDatabase};
 use crate::helpers::spawn_app;
 use crate::stomp::client::{Event, StompClient, frame, topic};
 use crate::wrapped_store::WrappedStore;
@@ -24,11 +25,13 @@ struct Fixture {
     committer: Committer,
     owner: User,
     room: Room,
+    _database: TestDatabase,
 }
 
 /// A room with `stored` messages; the hub reads through a [`WrappedStore`].
 async fn fixture(stored: usize) -> Fixture {
-    let url = fresh_database(Backend::Sqlite).await;
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let url = database.url.clone();
     let store = store::connect(&url, 4).await.unwrap();
     let owner = store
         .create_user(&Username::parse("alice").unwrap(), "x")
@@ -56,6 +59,7 @@ async fn fixture(stored: usize) -> Fixture {
         committer,
         owner,
         room,
+        _database: database,
     };
     for i in 0..stored {
         fixture.post(&format!("old {i}")).await;
@@ -275,7 +279,8 @@ crate::helpers::on_both_backends!(last_seqs_reads_the_newest_seq_of_many_rooms_a
 /// The quiet-room check's query: every existing room of the list with its
 /// newest seq, unknown ids left out, however long the list.
 async fn last_seqs_reads_the_newest_seq_of_many_rooms_at_once(backend: Backend) {
-    let url = fresh_database(backend).await;
+    let database = TestDatabase::new(backend).await;
+    let url = database.url.clone();
     let store = store::connect(&url, 4).await.unwrap();
     let owner = store
         .create_user(&Username::parse("alice").unwrap(), "x")

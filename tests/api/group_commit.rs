@@ -1,22 +1,26 @@
-//! Group commit (issue 6): concurrent sends share transactions, per-room seq
-//! stays gapless and in submission order, and no result (so no RECEIPT) is
-//! released before its batch is committed.
+//! Group commit (the README, `COMMIT_*` settings): concurrent sends share
+//! transactions, per-room seq stays gapless and in submission order, and no
+//! result (so no RECEIPT) is released before its batch is committed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
 use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed};
-use parley::committer::{CommitSettings, Committer};
+use parley::committer::Committer;
+use parley::config::CommitSettings;
 use parley::domain::{RoomName, Username};
 use parley::store::{self, Appended, HistoryQuery, NewMessage};
 
-use crate::db::{Backend, fresh_database};
+use crate::db::{Backend, TestDatabase};
 use crate::helpers::on_both_backends;
 
 on_both_backends!(concurrent_sends_share_a_transaction_and_keep_seq_order);
 
-fn histogram(name: &str) -> (f64, f64) {
-    let text = parley::metrics::handle().render();
+/// `(count, sum)` of a histogram in `recorder`.
+fn histogram(recorder: &PrometheusHandle, name: &str) -> (f64, f64) {
+    let text = recorder.render();
     let read = |suffix: &str| {
         text.lines()
             .find(|l| l.starts_with(&format!("{name}_{suffix} ")))
@@ -28,7 +32,8 @@ fn histogram(name: &str) -> (f64, f64) {
 }
 
 async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backend) {
-    let url = fresh_database(backend).await;
+    let database = TestDatabase::new(backend).await;
+    let url = database.url.clone();
     let store = store::connect(&url, 4).await.unwrap();
     let alice = Username::parse("alice").unwrap();
     let owner = store.create_user(&alice, "x").await.unwrap();
@@ -48,7 +53,13 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
             workers: 1,
         },
     );
-    let before = histogram("parley_commit_batch_messages");
+    // The committer's workers run on this test's thread (a current-thread
+    // runtime): a recorder local to it counts this test's batches only,
+    // even when other tests commit in the same process (`cargo test`).
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _local = ::metrics::set_default_local_recorder(&recorder);
+    let before = histogram(&metrics, "parley_commit_batch_messages");
 
     // 40 sends submitted back to back (the worker cannot run in between on
     // this single-threaded test runtime), alternating rooms; sends 0, 10, 20
@@ -95,7 +106,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
         results.push(appended.into_iter().next().unwrap());
     }
 
-    let after = histogram("parley_commit_batch_messages");
+    let after = histogram(&metrics, "parley_commit_batch_messages");
     let transactions = after.0 - before.0;
     let messages = after.1 - before.1;
     assert_eq!(messages, 40.0, "every message went through the committer");
@@ -182,7 +193,8 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
 ) {
     const SENDS: usize = 64;
     const POISON: usize = 37;
-    let url = fresh_database(backend).await;
+    let database = TestDatabase::new(backend).await;
+    let url = database.url.clone();
     let inner = store::connect(&url, 4).await.unwrap();
     refuse_poison(backend, &url).await;
     let owner = inner

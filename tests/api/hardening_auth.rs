@@ -1,5 +1,5 @@
 //! Authentication limits and rate limiters that hold under concurrency:
-//! the README (failed-login lockout, send rate over HTTP,
+//! the README, "Configuration", and docs/SECURITY.md (failed-login lockout, send rate over HTTP,
 //! bounded password hashing, signups per IP, limiter keys, trusted proxies,
 //! logout of a rotated token, secrets in --help).
 
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use parley::http::client_ip::TrustedProxies;
+use parley::config::TrustedProxies;
 use serde_json::{Value, json};
 
 use crate::db::Backend;

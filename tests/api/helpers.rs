@@ -3,11 +3,12 @@
 
 use actix_web::web;
 use parley::config::Config;
-use parley::startup::{AppState, Application};
+use parley::startup::Application;
+use parley::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::db::{Backend, fresh_database};
+use crate::db::{Backend, TestDatabase};
 
 /// Expands `async fn name(backend: Backend)` into `name::postgres` and
 /// `name::sqlite` tests, so every behaviour is checked on both stores.
@@ -29,11 +30,48 @@ macro_rules! on_both_backends {
 }
 pub(crate) use on_both_backends;
 
+/// For tests where storage plays no part (STOMP framing, heart-beats,
+/// CONNECT, origins, sub-protocols): `async fn name(backend: Backend)` runs
+/// once, on SQLite, as `name::sqlite`.
+macro_rules! on_sqlite {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::db::Backend::Sqlite).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_sqlite;
+
 pub struct TestApp {
     pub base: String,
     pub port: u16,
     pub client: reqwest::Client,
     pub state: web::Data<AppState>,
+    /// Dropped with the app: the test's database goes with it.
+    _database: TestDatabase,
+}
+
+/// With `TEST_LOG=1` (any value but empty or `0`) the server's tracing
+/// output is printed through the test harness, so a failing test shows it
+/// (filter: `RUST_LOG`, default `info`). Installed once per process.
+pub fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let on = std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0");
+        if on {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -42,8 +80,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts the app with a fresh database after `tweak` adjusts the config.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let database_url = fresh_database(backend).await;
-    let mut config = Config::for_tests(&database_url);
+    let database = TestDatabase::new(backend).await;
+    let mut config = Config::for_tests(&database.url);
     tweak(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let port = app.port();
@@ -61,6 +99,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
             .build()
             .unwrap(),
         state,
+        _database: database,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Room history paging: the README (messages route).
+//! Room history paging: the README, "REST API" (messages route).
 
 use serde_json::Value;
 

@@ -1,4 +1,4 @@
-//! Chat without WebSocket: the README (REST posting, Server-Sent
+//! Chat without WebSocket: the README, "Chat over plain HTTP" (REST posting, Server-Sent
 //! Events, long polling), shared with STOMP subscribers.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Rooms, membership and private-room invisibility: the README.
+//! Rooms, membership and private-room invisibility: the README, "REST API".
 
 use reqwest::Method;
 use serde_json::json;

@@ -11,23 +11,27 @@ use parley::store::{
     StoreError, Timestamp, User,
 };
 
-use crate::db::{Backend, fresh_database};
+use crate::db::{Backend, TestDatabase};
 
 /// A fresh database of one backend and a store connected to it.
 struct TestDb {
     backend: Backend,
     url: String,
     store: DynStore,
+    /// Removes the database when the test is done.
+    _database: TestDatabase,
 }
 
 impl TestDb {
     async fn new(backend: Backend) -> Self {
-        let url = fresh_database(backend).await;
+        let database = TestDatabase::new(backend).await;
+        let url = database.url.clone();
         let store = connect(&url).await;
         TestDb {
             backend,
             url,
             store,
+            _database: database,
         }
     }
 }

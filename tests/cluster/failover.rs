@@ -1,5 +1,5 @@
 //! An instance killed outright (SIGKILL) while clients send with receipts
-//! (the README): a RECEIPT means durable, and clients that
+//! (the README, "Real-time chat" and "Deploying"): a RECEIPT means durable, and clients that
 //! reconnect to another instance with `since-seq` (subscribers) or re-send
 //! with the same `client-id` (senders) end with the complete sequence.
 

@@ -1,5 +1,5 @@
 //! Several `parley` processes sharing one Postgres and one Redis, some behind
-//! nginx: the README as a deployment sees them.
+//! nginx: the README, "Deploying", as a deployment sees them.
 //!
 //! Unlike `tests/api`, nothing here runs in-process: every test spawns the
 //! real server binary (`PARLEY_BIN`, built by `scripts/test`), its own

@@ -1,4 +1,4 @@
-//! Redis going away and coming back while clients send (the README):
+//! Redis going away and coming back while clients send (the README, "Deploying"):
 //! instances keep serving, `/readyz` reports it, nothing receipted is lost,
 //! and delivery between instances resumes.
 

@@ -1,4 +1,4 @@
-//! Messages relayed between instances through Redis (the README):
+//! Messages relayed between instances through Redis (the README, "Deploying"):
 //! clients behind the balancer land on every instance, and every subscriber
 //! gets every message exactly once, in seq order, wherever it was sent.
 

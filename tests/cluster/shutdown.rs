@@ -1,4 +1,4 @@
-//! SIGTERM (the README): `/readyz` turns 503, in-flight SENDs are
+//! SIGTERM (the README, "Deploying"): `/readyz` turns 503, in-flight SENDs are
 //! committed and receipted (or answered with ERROR), every WebSocket is
 //! closed with 1012 so clients reconnect elsewhere, and the process exits 0
 //! within 30 s.

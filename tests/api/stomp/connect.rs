@@ -13,9 +13,9 @@ use tokio_tungstenite::tungstenite;
 use super::client::{Handshake, StompClient, connect_frame, frame};
 use super::now_secs;
 use crate::db::Backend;
-use crate::helpers::{TestApp, on_both_backends, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, on_sqlite, spawn_app, spawn_app_with};
 
-on_both_backends!(
+on_sqlite!(
     connect_frame_is_answered_with_connected,
     stomp_frame_is_answered_with_connected,
     connected_carries_version_heart_beat_session_server_and_user_name,

@@ -1,4 +1,4 @@
-//! A session lives as long as its access token (the README).
+//! A session lives as long as its access token (the README, "Real-time chat").
 
 use std::time::{Duration, Instant};
 

@@ -7,9 +7,16 @@ use parley::config::Config;
 use super::client::{StompClient, connect_frame, frame, topic};
 use super::{history, history_seqs};
 use crate::db::Backend;
-use crate::helpers::{on_both_backends, spawn_app, spawn_app_with};
+use crate::helpers::{on_both_backends, on_sqlite, spawn_app, spawn_app_with};
 
+// What is stored, byte for byte: on both stores.
 on_both_backends!(
+    body_with_nul_is_parsed_by_content_length_and_refused,
+    utf8_body_with_content_length_is_stored_exactly,
+);
+
+// The framing itself: once.
+on_sqlite!(
     several_frames_in_one_websocket_message_are_all_served,
     frame_split_across_websocket_messages_is_reassembled,
     binary_websocket_messages_are_accepted,
@@ -20,8 +27,6 @@ on_both_backends!(
     connect_headers_are_not_unescaped,
     header_values_are_not_trimmed,
     repeated_header_first_value_wins,
-    body_with_nul_is_parsed_by_content_length_and_refused,
-    utf8_body_with_content_length_is_stored_exactly,
     invalid_utf8_body_is_a_fatal_error,
     empty_body_is_a_fatal_error,
     body_over_max_body_bytes_is_a_fatal_error,

@@ -1,4 +1,4 @@
-//! Heart-beats (the README), with HEARTBEAT_MS lowered (200 or
+//! Heart-beats (the README, "Real-time chat"), with HEARTBEAT_MS lowered (200 or
 //! 500 ms) so the tests are quick: the negotiation's floor is the server's
 //! own value.
 
@@ -8,9 +8,9 @@ use parley::config::Config;
 
 use super::client::{Event, StompClient, frame};
 use crate::db::Backend;
-use crate::helpers::{TestApp, on_both_backends, spawn_app_with};
+use crate::helpers::{TestApp, on_sqlite, spawn_app_with};
 
-on_both_backends!(
+on_sqlite!(
     heart_beat_floor_is_the_servers_own_interval,
     server_sends_heart_beats_at_the_negotiated_interval,
     silent_client_that_promised_heart_beats_is_disconnected,

@@ -1,4 +1,5 @@
-//! STOMP 1.2 over WebSocket (`GET /ws`): the README, as a
+//! STOMP 1.2 over WebSocket (`GET /ws`): the README, "Real-time chat" and
+//! "Configuration", as a
 //! client sees them. Every test talks raw frames through [`client`].
 
 pub mod client;

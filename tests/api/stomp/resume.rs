@@ -1,4 +1,4 @@
-//! Resuming with `SUBSCRIBE since-seq:N` (the README): stored
+//! Resuming with `SUBSCRIBE since-seq:N` (the README, "Real-time chat"): stored
 //! messages after N first, then live ones, no gap and no duplicate.
 
 use std::time::Duration;

@@ -1,0 +1,86 @@
+//! `AppState`: what every handler and connection shares (the store, the chat
+//! pipeline, the limiters, the configuration, the shutdown signal).
+//!
+//! It is built once by `startup` and read by `http` and `gateway`; it owns no
+//! I/O of its own and must not import the modules that use it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::auth::{JwtKeys, password::Hashing, rate_limit::RateLimiter};
+use crate::broker::DynBroker;
+use crate::chat::Chat;
+use crate::config::Config;
+use crate::connections::UserConnections;
+use crate::store::DynStore;
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: DynStore,
+    pub chat: Chat,
+    /// Per-user SEND rate (None when SEND_RATE is 0).
+    pub send_limiter: Option<RateLimiter>,
+    pub jwt: JwtKeys,
+    pub config: Config,
+    pub refresh_ttl: chrono::Duration,
+    pub login_per_ip: RateLimiter,
+    pub login_failures_per_user: RateLimiter,
+    /// Open WebSockets, SSE streams and held long polls per user.
+    pub connections: Arc<UserConnections>,
+    pub signups_per_ip: RateLimiter,
+    /// The bounded pool every password hash (signup, login) goes through.
+    pub hashing: Hashing,
+    shutting_down: AtomicBool,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Wires the shared state from the configuration, the opened store and
+    /// the broker.
+    pub fn new(config: Config, store: DynStore, broker: DynBroker, jwt: JwtKeys) -> Self {
+        let limits = &config.limits;
+        let send_limiter = (limits.send_rate > 0).then(|| {
+            // GCRA: a burst of SEND_BURST, refilled at SEND_RATE per second.
+            let burst = limits.send_burst.max(1);
+            RateLimiter::new(
+                burst,
+                Duration::from_secs_f64(f64::from(burst) / f64::from(limits.send_rate)),
+            )
+        });
+        AppState {
+            chat: Chat::new(store.clone(), broker, config.commit),
+            send_limiter,
+            store,
+            jwt,
+            refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
+                .unwrap_or(chrono::Duration::days(30)),
+            login_per_ip: RateLimiter::new(limits.login_attempts_per_ip, Duration::from_secs(60)),
+            login_failures_per_user: RateLimiter::new(
+                limits.login_failures_per_user,
+                Duration::from_secs(300),
+            ),
+            connections: UserConnections::new(limits.max_connections_per_user),
+            signups_per_ip: RateLimiter::new(limits.signups_per_ip, Duration::from_secs(3600)),
+            hashing: Hashing::new(limits.password_hash_concurrency, limits.password_hash_queue),
+            config,
+            shutting_down: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Readiness turns 503 and every open connection is told to finish.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once shutdown has begun (for long-lived connections).
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
