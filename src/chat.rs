@@ -1,8 +1,9 @@
-//! The send path shared by STOMP and HTTP: authorise the sender for the
-//! room, store (assigning seq, grouped with concurrent sends by the
-//! [`Committer`]), then publish. Storing and publishing run in the
-//! committer's tasks, so a client that goes away mid-send cannot leave a
-//! committed message unpublished.
+//! The write path shared by STOMP and HTTP: authorise the writer for the
+//! room, store the event (assigning seq, grouped with concurrent writes by
+//! the [`Committer`]), then publish. Messages, edits, deletions and
+//! reactions all take it, so their seq order is their commit order.
+//! Storing and publishing run in the committer's tasks, so a client that
+//! goes away mid-write cannot leave a committed event unpublished.
 
 use std::sync::Arc;
 
@@ -12,8 +13,8 @@ use tokio::sync::oneshot;
 use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
 use crate::config::CommitSettings;
-use crate::domain::{ClientId, MessageBody, RoomName};
-use crate::store::{Appended, DynStore, NewMessage, Room, StoreError};
+use crate::domain::{ClientId, MessageBody, ReactionKey, RoomName};
+use crate::store::{Appended, Change, DynStore, EventKind, NewEvent, Room, StoreError};
 
 /// The authenticated sender.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct Post {
     pub room: Room,
     pub body: MessageBody,
     pub client_id: Option<ClientId>,
+    /// The seq of the message it replies to (see [`Chat::is_message`]).
+    pub reply_to: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,13 @@ impl Chat {
         Ok(found.room)
     }
 
+    /// Whether `seq` is a `message` event of `room` (what a reply needs; a
+    /// message event, once stored, stays one).
+    pub async fn is_message(&self, room: &Room, seq: i64) -> Result<bool, ChatError> {
+        let event = self.store.event(room.id, seq).await?;
+        Ok(event.is_some_and(|e| e.kind == EventKind::Message))
+    }
+
     /// Stores `posts` in one transaction (grouped with other senders'),
     /// then publishes the newly stored ones. Results are in input order; a
     /// repeated client id yields the original message
@@ -104,17 +114,85 @@ impl Chat {
     /// pipeline its SENDs and still answer them in order. Committing and
     /// publishing go on even if the caller goes away.
     pub async fn submit(&self, sender: &Sender, posts: Vec<Post>) -> PendingPost {
-        let batch: Vec<NewMessage> = posts
+        let batch: Vec<NewEvent> = posts
             .into_iter()
-            .map(|p| NewMessage {
-                room_id: p.room.id,
-                room: p.room.name,
-                sender_id: sender.user_id,
-                sender: sender.username.clone(),
-                body: p.body.into_string(),
-                client_id: p.client_id.map(ClientId::into_string),
+            .map(|p| {
+                let change = Change::Message {
+                    body: p.body.into_string(),
+                    client_id: p.client_id.map(ClientId::into_string),
+                    reply_to: p.reply_to,
+                };
+                event(sender, &p.room, change)
             })
             .collect();
         self.committer.submit(batch).await
+    }
+
+    /// Replaces the text of message `seq` (its sender only).
+    pub async fn edit(
+        &self,
+        sender: &Sender,
+        room: &Room,
+        seq: i64,
+        body: MessageBody,
+    ) -> Result<Appended, ChatError> {
+        let change = Change::Edit {
+            target: seq,
+            body: body.into_string(),
+        };
+        self.change(sender, room, change).await
+    }
+
+    /// Deletes message `seq`: its sender may, and so may the room's owner.
+    pub async fn delete(
+        &self,
+        sender: &Sender,
+        room: &Room,
+        seq: i64,
+    ) -> Result<Appended, ChatError> {
+        let any = room.owner == sender.username;
+        self.change(sender, room, Change::Delete { target: seq, any })
+            .await
+    }
+
+    /// Adds (`added`) or removes the sender's reaction `key` on message `seq`.
+    pub async fn react(
+        &self,
+        sender: &Sender,
+        room: &Room,
+        seq: i64,
+        key: ReactionKey,
+        added: bool,
+    ) -> Result<Appended, ChatError> {
+        let change = Change::React {
+            target: seq,
+            key: key.into_string(),
+            added,
+        };
+        self.change(sender, room, change).await
+    }
+
+    async fn change(
+        &self,
+        sender: &Sender,
+        room: &Room,
+        change: Change,
+    ) -> Result<Appended, ChatError> {
+        let pending = self
+            .committer
+            .submit(vec![event(sender, room, change)])
+            .await;
+        let mut appended = pending.await.map_err(|_| ChatError::Task)??;
+        appended.pop().ok_or(ChatError::Task)
+    }
+}
+
+fn event(sender: &Sender, room: &Room, change: Change) -> NewEvent {
+    NewEvent {
+        room_id: room.id,
+        room: room.name.clone(),
+        sender_id: sender.user_id,
+        sender: sender.username.clone(),
+        change,
     }
 }

@@ -23,12 +23,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::broker::{DynBroker, Published};
 use crate::config::CommitSettings;
-use crate::store::{Appended, DynStore, NewMessage, StoreError};
+use crate::store::{Appended, DynStore, NewEvent, StoreError};
 
 pub type CommitResult = Result<Vec<Appended>, StoreError>;
 
 struct Request {
-    batch: Vec<NewMessage>,
+    batch: Vec<NewEvent>,
     submitted: Instant,
     reply: oneshot::Sender<CommitResult>,
 }
@@ -69,7 +69,7 @@ impl Committer {
     /// Queues `batch` (stored atomically, in one transaction) and returns
     /// where its result will arrive. Messages are published before the
     /// result is sent.
-    pub async fn submit(&self, batch: Vec<NewMessage>) -> oneshot::Receiver<CommitResult> {
+    pub async fn submit(&self, batch: Vec<NewEvent>) -> oneshot::Receiver<CommitResult> {
         let (reply, rx) = oneshot::channel();
         let room = batch.first().map_or(0, |m| m.room_id);
         let queue = &self.queues[self.worker_of(room)];
@@ -130,7 +130,7 @@ async fn commit(store: &DynStore, broker: &DynBroker, requests: Vec<Request>) {
         let result = if let [only] = group.as_slice() {
             store.append_batch(&only.batch).await
         } else {
-            let all: Vec<NewMessage> = group.iter().flat_map(|r| r.batch.iter().cloned()).collect();
+            let all: Vec<NewEvent> = group.iter().flat_map(|r| r.batch.iter().cloned()).collect();
             store.append_batch(&all).await
         };
         match result {

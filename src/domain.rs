@@ -165,6 +165,29 @@ impl ClientId {
     }
 }
 
+/// A reaction's key (README, "The room log"): 1–32 bytes of UTF-8 without
+/// whitespace or control characters, e.g. an emoji or `+1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionKey(String);
+newtype_str!(ReactionKey);
+
+impl ReactionKey {
+    pub const MAX_BYTES: usize = 32;
+
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if s.is_empty() || s.len() > Self::MAX_BYTES {
+            return Err("a reaction key must be 1-32 bytes");
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("a reaction key must not contain whitespace or control characters");
+        }
+        Ok(ReactionKey(s.to_string()))
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +249,23 @@ mod tests {
             MessageBody::parse("héllo".as_bytes(), 10).unwrap().as_str(),
             "héllo"
         );
+    }
+
+    #[test]
+    fn reaction_keys() {
+        for ok in ["👍", "+1", "🇺🇦", "a", "x".repeat(32).as_str()] {
+            assert!(ReactionKey::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "\u{7}",
+            "x\n",
+            "\u{a0}",
+            "x".repeat(33).as_str(),
+            "👍👍👍👍👍👍👍👍👍",
+        ] {
+            assert!(ReactionKey::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::store::StoreError;
+use crate::store::{Refusal, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -42,6 +42,9 @@ pub enum ApiError {
     Unavailable,
     #[error("the server is busy, try again shortly")]
     Busy { retry_after_secs: u64 },
+    /// The room's log refused an edit, deletion, reaction or reply.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -75,6 +78,13 @@ impl ApiError {
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::Unavailable => "unavailable",
             ApiError::Busy { .. } => "busy",
+            ApiError::Refused(refusal) => match refusal {
+                Refusal::MessageNotFound => "message_not_found",
+                Refusal::Forbidden => "forbidden",
+                Refusal::MessageDeleted => "message_deleted",
+                Refusal::ReactionNotFound => "reaction_not_found",
+                Refusal::InvalidReply => "invalid_reply",
+            },
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -117,6 +127,12 @@ impl ResponseError for ApiError {
             | ApiError::TooManyRequests { .. }
             | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Refused(refusal) => match refusal {
+                Refusal::MessageNotFound | Refusal::ReactionNotFound => StatusCode::NOT_FOUND,
+                Refusal::Forbidden => StatusCode::FORBIDDEN,
+                Refusal::MessageDeleted => StatusCode::CONFLICT,
+                Refusal::InvalidReply => StatusCode::BAD_REQUEST,
+            },
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

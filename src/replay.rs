@@ -1,4 +1,4 @@
-//! Replay: a room's stored messages after a seq, read page by page in seq
+//! Replay: a room's stored events after a seq, read page by page in seq
 //! order until the store has no more.
 //!
 //! This is the one way the service reads "what came after seq N": a STOMP
@@ -8,9 +8,9 @@
 //! for less than a page, e.g. when its outbox has little room). It only
 //! reads the store: it knows nothing of subscribers, frames or sockets.
 
-use crate::store::{DynStore, HistoryQuery, Message, StoreResult};
+use crate::store::{DynStore, Event, HistoryQuery, StoreResult};
 
-/// Most messages read per query.
+/// Most events read per query.
 pub const PAGE: usize = 200;
 
 /// A cursor over one room's history after a seq.
@@ -50,10 +50,10 @@ impl Replay {
         self.after = self.after.max(seq);
     }
 
-    /// The next page: at most `max` messages (and at most [`PAGE`], at least
+    /// The next page: at most `max` events (and at most [`PAGE`], at least
     /// one), in seq order. `None` once the replay is done; an empty page
     /// can only be the last one. On an error the cursor stays where it was.
-    pub async fn next_page(&mut self, max: usize) -> StoreResult<Option<Vec<Message>>> {
+    pub async fn next_page(&mut self, max: usize) -> StoreResult<Option<Vec<Event>>> {
         if self.done {
             return Ok(None);
         }
@@ -63,10 +63,10 @@ impl Replay {
             limit: max.clamp(1, PAGE) as i64,
         };
         let page = self.store.history(self.room_id, query).await?;
-        if let Some(last) = page.messages.last() {
+        if let Some(last) = page.events.last() {
             self.after = last.seq;
         }
         self.done = !page.has_more;
-        Ok(Some(page.messages))
+        Ok(Some(page.events))
     }
 }

@@ -1,10 +1,11 @@
-//! The JSON shapes of the contract's objects (`user`, `room`, `message`),
-//! shared by REST, STOMP MESSAGE bodies and Server-Sent Events.
+//! The JSON shapes of the contract's objects (`user`, `room`, the events of
+//! a room's log), shared by REST, STOMP MESSAGE bodies and Server-Sent
+//! Events.
 
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::store::{Message, Room, Timestamp, User};
+use crate::store::{Event, EventKind, Room, Timestamp, User};
 
 /// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z`.
 pub fn format_time(t: &Timestamp) -> String {
@@ -71,7 +72,8 @@ impl<'a> From<&'a Room> for RoomView<'a> {
     }
 }
 
-/// A stored chat message.
+/// A `message` event: a chat message in its current state (README, "The
+/// room log").
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Message)]
 pub struct MessageView<'a> {
@@ -81,39 +83,201 @@ pub struct MessageView<'a> {
     /// Name of the room.
     #[schema(example = "general")]
     pub room: &'a str,
-    /// Per room: starts at 1 and rises by exactly 1 per stored message, in
-    /// commit order. A jump means missed messages (fetch them with `?after=`).
+    /// Per room: starts at 1 and rises by exactly 1 per stored event, in
+    /// commit order. A jump means missed events (fetch them with `?after=`).
     #[schema(example = 7, minimum = 1)]
     pub seq: i64,
+    /// Always `message`.
+    #[serde(rename = "type")]
+    #[schema(example = "message")]
+    pub kind: &'static str,
     /// Username of the sender.
     #[schema(example = "alice")]
     pub sender: &'a str,
-    #[schema(example = "hello")]
+    /// The latest text; `""` once deleted.
+    #[schema(example = "hi @bob")]
     pub body: &'a str,
     /// The sender's `client-id` / `Idempotency-Key`; null unless one was given.
     #[schema(required = true, example = "c-123")]
     pub client_id: Option<&'a str>,
+    /// The seq of the message this one replies to.
+    #[schema(required = true, example = json!(null))]
+    pub reply_to: Option<i64>,
+    /// Members of the room mentioned with `@name`, canonical usernames in
+    /// order of first appearance.
+    #[schema(example = json!(["bob"]))]
+    pub mentions: &'a [String],
     /// RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "time")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:01.123Z")]
     pub created_at: Timestamp,
+    /// When it was last edited (RFC 3339), null if never.
+    #[serde(serialize_with = "optional_time")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub edited_at: Option<Timestamp>,
+    /// Deleted: `body` is `""`, `mentions` and `reactions` are empty.
+    pub deleted: bool,
+    /// Grouped by key in order of first use.
+    pub reactions: Vec<ReactionView<'a>>,
 }
 
-impl<'a> From<&'a Message> for MessageView<'a> {
-    fn from(m: &'a Message) -> Self {
-        MessageView {
-            id: m.id,
-            room: &m.room,
-            seq: m.seq,
-            sender: &m.sender,
-            body: &m.body,
-            client_id: m.client_id.as_deref(),
-            created_at: m.created_at,
+/// The users who reacted to a message with one key.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Reactions)]
+pub struct ReactionView<'a> {
+    #[schema(example = "👍")]
+    pub key: &'a str,
+    #[schema(example = 2)]
+    pub count: i64,
+    /// Usernames in the order they reacted.
+    #[schema(example = json!(["bob", "carol"]))]
+    pub users: &'a [String],
+}
+
+/// An `edit` event: new text for the message `target`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EditEvent)]
+pub struct EditView<'a> {
+    pub id: i64,
+    pub room: &'a str,
+    pub seq: i64,
+    /// Always `edit`.
+    #[serde(rename = "type")]
+    #[schema(example = "edit")]
+    pub kind: &'static str,
+    pub sender: &'a str,
+    /// The seq of the edited message.
+    pub target: i64,
+    /// The new text (`""` once the message is deleted).
+    pub body: &'a str,
+    pub mentions: &'a [String],
+    #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+/// A `delete` event: the message `target` was deleted.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeleteEvent)]
+pub struct DeleteView<'a> {
+    pub id: i64,
+    pub room: &'a str,
+    pub seq: i64,
+    /// Always `delete`.
+    #[serde(rename = "type")]
+    #[schema(example = "delete")]
+    pub kind: &'static str,
+    /// Who deleted it.
+    pub sender: &'a str,
+    pub target: i64,
+    #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+/// A `reaction` event: `sender` added (or removed) `key` on message `target`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ReactionEvent)]
+pub struct ReactionEventView<'a> {
+    pub id: i64,
+    pub room: &'a str,
+    pub seq: i64,
+    /// Always `reaction`.
+    #[serde(rename = "type")]
+    #[schema(example = "reaction")]
+    pub kind: &'static str,
+    pub sender: &'a str,
+    pub target: i64,
+    #[schema(example = "👍")]
+    pub key: &'a str,
+    pub added: bool,
+    #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+/// One event of a room's log; `type` tells which.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = Event)]
+pub enum EventView<'a> {
+    Message(MessageView<'a>),
+    Edit(EditView<'a>),
+    Delete(DeleteView<'a>),
+    Reaction(ReactionEventView<'a>),
+}
+
+fn optional_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => time(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+impl<'a> From<&'a Event> for EventView<'a> {
+    fn from(e: &'a Event) -> Self {
+        let kind = e.kind.as_str();
+        let target = e.target.unwrap_or_default();
+        match e.kind {
+            EventKind::Message => EventView::Message(MessageView {
+                id: e.id,
+                room: &e.room,
+                seq: e.seq,
+                kind,
+                sender: &e.sender,
+                body: &e.body,
+                client_id: e.client_id.as_deref(),
+                reply_to: e.reply_to,
+                mentions: &e.mentions,
+                created_at: e.created_at,
+                edited_at: e.edited_at,
+                deleted: e.deleted,
+                reactions: e
+                    .reactions
+                    .iter()
+                    .map(|r| ReactionView {
+                        key: &r.key,
+                        count: r.count,
+                        users: &r.users,
+                    })
+                    .collect(),
+            }),
+            EventKind::Edit => EventView::Edit(EditView {
+                id: e.id,
+                room: &e.room,
+                seq: e.seq,
+                kind,
+                sender: &e.sender,
+                target,
+                body: &e.body,
+                mentions: &e.mentions,
+                created_at: e.created_at,
+            }),
+            EventKind::Delete => EventView::Delete(DeleteView {
+                id: e.id,
+                room: &e.room,
+                seq: e.seq,
+                kind,
+                sender: &e.sender,
+                target,
+                created_at: e.created_at,
+            }),
+            EventKind::Reaction => EventView::Reaction(ReactionEventView {
+                id: e.id,
+                room: &e.room,
+                seq: e.seq,
+                kind,
+                sender: &e.sender,
+                target,
+                key: e.key.as_deref().unwrap_or_default(),
+                added: e.added.unwrap_or_default(),
+                created_at: e.created_at,
+            }),
         }
     }
 }
 
-/// The message as its JSON body bytes.
-pub fn message_json(m: &Message) -> Vec<u8> {
-    serde_json::to_vec(&MessageView::from(m)).expect("message serialises")
+/// The event as its JSON body bytes.
+pub fn event_json(e: &Event) -> Vec<u8> {
+    serde_json::to_vec(&EventView::from(e)).expect("event serialises")
 }

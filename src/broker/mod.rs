@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
 use crate::stomp::{EncodedMessage, SubscriptionTag};
-use crate::store::Message;
+use crate::store::{Event, EventKind};
 
 pub use hub::Hub;
 pub use local::LocalBroker;
@@ -27,6 +27,8 @@ pub use redis::{RedisBroker, RedisUrlError};
 pub struct Published {
     pub room_id: i64,
     pub seq: i64,
+    /// The event's type (`event-type`, SSE `event:`).
+    pub kind: EventKind,
     pub message_id: i64,
     /// `message-id` as text (also the `ack` value for client-ack subscribers).
     pub message_id_text: String,
@@ -39,24 +41,38 @@ pub struct Published {
 }
 
 impl Published {
-    pub fn new(room_id: i64, message: &Message) -> Self {
-        let json = Bytes::from(crate::views::message_json(message));
-        let destination = crate::destination::of_room(&message.room);
-        let message_id_text = message.id.to_string();
-        let seq = message.seq.to_string();
+    pub fn new(room_id: i64, event: &Event) -> Self {
+        let json = Bytes::from(crate::views::event_json(event));
+        Published::encode(room_id, event.id, &event.room, event.seq, event.kind, json)
+    }
+
+    /// From the event's JSON as another instance published it.
+    pub fn encode(
+        room_id: i64,
+        id: i64,
+        room: &str,
+        seq: i64,
+        kind: EventKind,
+        json: Bytes,
+    ) -> Self {
+        let destination = crate::destination::of_room(room);
+        let message_id_text = id.to_string();
+        let seq_text = seq.to_string();
         let frame = EncodedMessage::new(
             &[
                 ("destination", &destination),
                 ("message-id", &message_id_text),
-                ("seq", &seq),
+                ("seq", &seq_text),
+                ("event-type", kind.as_str()),
                 ("content-type", "application/json"),
             ],
             &json,
         );
         Published {
             room_id,
-            seq: message.seq,
-            message_id: message.id,
+            seq,
+            kind,
+            message_id: id,
             message_id_text,
             json,
             frame,

@@ -25,12 +25,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::{Broker, Hub, Published, Subscriber, SubscriberKey};
-use crate::store::{DynStore, Message};
+use crate::store::{DynStore, EventKind};
 
 const CHANNEL_PREFIX: &str = "parley:room:";
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -268,15 +269,15 @@ async fn subscribe_loop(
     }
 }
 
-/// The message JSON as published (the contract's message object).
+/// What the relay reads of an event's JSON as published (the contract's
+/// event object); the bytes themselves are delivered as they are.
 #[derive(Deserialize)]
-struct WireMessage {
+struct WireEvent {
     id: i64,
     room: String,
     seq: i64,
-    sender: String,
-    body: String,
-    client_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: String,
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -285,23 +286,19 @@ fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
         .get_channel_name()
         .strip_prefix(CHANNEL_PREFIX)
         .and_then(|id| id.parse::<i64>().ok());
-    let parsed = serde_json::from_slice::<WireMessage>(msg.get_payload_bytes());
+    let payload = msg.get_payload_bytes();
+    let parsed = serde_json::from_slice::<WireEvent>(payload)
+        .ok()
+        .and_then(|w| Some((EventKind::parse(&w.kind)?, w)));
     match (room_id, parsed) {
-        (Some(room_id), Ok(w)) => {
+        (Some(room_id), Some((kind, w))) => {
             let lag = (chrono::Utc::now() - w.created_at)
                 .num_microseconds()
                 .unwrap_or(0);
             metrics::histogram!(crate::metrics::RELAY_LAG).record(lag.max(0) as f64 / 1e6);
-            let message = Message {
-                id: w.id,
-                room: w.room,
-                seq: w.seq,
-                sender: w.sender,
-                body: w.body,
-                client_id: w.client_id,
-                created_at: w.created_at,
-            };
-            hub.deliver(Arc::new(Published::new(room_id, &message)));
+            let json = Bytes::copy_from_slice(payload);
+            let published = Published::encode(room_id, w.id, &w.room, w.seq, kind, json);
+            hub.deliver(Arc::new(published));
         }
         _ => tracing::warn!(
             channel = msg.get_channel_name(),

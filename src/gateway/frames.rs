@@ -23,7 +23,7 @@ use crate::chat::{Post, Sender};
 use crate::domain::RoomName;
 use crate::session::{Action, SendRequest, Session, SubscribeRequest};
 use crate::stomp::ServerFrame;
-use crate::store::Room;
+use crate::store::{Refusal, Room};
 
 impl Connection {
     pub(super) async fn on_ws_message(
@@ -186,11 +186,16 @@ impl Connection {
         let mut receipts = Vec::with_capacity(sends.len());
         for send in sends {
             let room = self.room(&send.room, send.receipt.as_deref()).await?;
+            if let Some(seq) = send.reply_to {
+                self.check_reply(&room, seq, send.receipt.as_deref())
+                    .await?;
+            }
             receipts.push(send.receipt);
             posts.push(Post {
                 room,
                 body: send.body,
                 client_id: send.client_id,
+                reply_to: send.reply_to,
             });
         }
         let sender = self.sender();
@@ -208,6 +213,20 @@ impl Connection {
                 out,
             )
             .await
+    }
+
+    /// A SEND's `in-reply-to` must be a message of its room: checked before
+    /// the store (a message event, once stored, stays one), so a bad one
+    /// ends the session before anything of its transaction is stored.
+    async fn check_reply(&mut self, room: &Room, seq: i64, receipt: Option<&str>) -> Flow {
+        match self.state.chat.is_message(room, seq).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(End::error(Refusal::InvalidReply.to_string(), receipt)),
+            Err(e) => {
+                tracing::error!(error = %e, "checking in-reply-to failed");
+                Err(End::error("server error", receipt))
+            }
+        }
     }
 
     /// The session's user (stores and rooms come only after CONNECT).

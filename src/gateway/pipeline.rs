@@ -25,6 +25,7 @@ use crate::chat::{Chat, PendingPost, Post, Sender};
 use crate::committer::CommitResult;
 use crate::session::Session;
 use crate::stomp::Version;
+use crate::store::Appended;
 
 /// Stores a connection may have pending before it waits for the oldest.
 const MAX_INFLIGHT_STORES: usize = 256;
@@ -148,8 +149,15 @@ impl StorePipeline {
         match result {
             Ok(Ok(appended)) => {
                 for (receipt, a) in done.receipts.into_iter().zip(appended) {
+                    let m = match &a {
+                        Appended::Stored(m) | Appended::Duplicate(m) => m,
+                        // The gateway checked `in-reply-to` before the store;
+                        // the log refusing it anyway ends the session alike.
+                        Appended::Refused(refusal) => {
+                            return Err(End::error(refusal.to_string(), receipt.as_deref()));
+                        }
+                    };
                     if let Some(r) = receipt {
-                        let m = a.message();
                         out.outbox
                             .push_frame(&Session::send_receipt(&r, m.id, m.seq), out.version);
                     }

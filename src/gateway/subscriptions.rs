@@ -22,7 +22,7 @@ use super::outbox::Outbox;
 use crate::broker::{Delivery, DynBroker, Published, Subscriber, SubscriberKey, SubscriberTag};
 use crate::session::AckMode;
 use crate::stomp::{SubscriptionTag, Version};
-use crate::store::Message;
+use crate::store::Event;
 
 struct ActiveSubscription {
     room_id: i64,
@@ -143,7 +143,7 @@ impl Subscriptions {
         &mut self,
         id: &str,
         room_id: i64,
-        page: &[Message],
+        page: &[Event],
         done: bool,
         outbox: &mut Outbox,
     ) {

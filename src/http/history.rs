@@ -13,7 +13,7 @@ use crate::broker::RoomFeed;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::state::AppState;
 use crate::store::{HistoryPage, HistoryQuery};
-use crate::views::MessageView;
+use crate::views::EventView;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -22,9 +22,10 @@ pub const MAX_LIMIT: i64 = 200;
 #[derive(Serialize, ToSchema)]
 #[schema(as = MessagePage)]
 struct Page<'a> {
-    /// In ascending `seq` order.
-    messages: Vec<MessageView<'a>>,
-    /// More messages exist beyond the page in the paging direction: older
+    /// Every event of the page, in ascending `seq` order; `message` events
+    /// in their current state.
+    messages: Vec<EventView<'a>>,
+    /// More events exist beyond the page in the paging direction: older
     /// ones for `before` and for neither, newer ones for `after`.
     has_more: bool,
 }
@@ -91,7 +92,7 @@ pub fn parse_wait(
 
 fn page_response(page: &HistoryPage) -> HttpResponse {
     HttpResponse::Ok().json(Page {
-        messages: page.messages.iter().map(MessageView::from).collect(),
+        messages: page.events.iter().map(EventView::from).collect(),
         has_more: page.has_more,
     })
 }
@@ -157,7 +158,7 @@ pub async fn messages(
     // Long poll: listen first, then look, so a commit in between is not missed.
     let mut feed = RoomFeed::open(state.chat.broker(), room_id, 16).await;
     let page = state.store.history(room_id, query).await?;
-    if !page.messages.is_empty() {
+    if !page.events.is_empty() {
         return Ok(page_response(&page));
     }
     // Held from here on, the long poll counts as one of the user's connections.

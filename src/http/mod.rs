@@ -9,9 +9,11 @@ mod health;
 mod history;
 mod metrics;
 mod openapi;
+mod room_log;
 mod rooms;
 mod stream;
 mod web_client;
+mod writing;
 
 use actix_web::{HttpRequest, error::JsonPayloadError, web};
 
@@ -50,6 +52,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(rooms::list_members)
                 .service(rooms::add_member)
                 .service(history::messages)
+                .service(room_log::get_event)
+                .service(room_log::edit_message)
+                .service(room_log::delete_message)
+                .service(room_log::add_reaction)
+                .service(room_log::remove_reaction)
                 .service(stream::post_message)
                 .service(stream::events)
                 .service(openapi::document),

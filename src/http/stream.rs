@@ -3,7 +3,7 @@
 //! as STOMP, so messages flow between the two in both directions.
 
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
@@ -11,20 +11,19 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
+use super::writing::{charge_send, chat_error, enter, parse_body, sender};
 use crate::auth::AuthUser;
 use crate::broker::RoomFeed;
-use crate::chat::{ChatError, Post, Sender};
-use crate::domain::{ClientId, MessageBody, RoomName};
+use crate::chat::Post;
+use crate::domain::ClientId;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::replay::{self, Replay};
 use crate::state::AppState;
-use crate::store::{Appended, Room};
-use crate::views::MessageView;
+use crate::store::{Appended, EventKind, Refusal, Room};
+use crate::views::{EventView, MessageView};
 
 /// Comment line interval that keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Longest a POST waits for the sender's rate bucket before answering 429.
-const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 /// Events buffered towards a slow SSE client before its stream is ended.
 const SSE_BUFFER: usize = 64;
 /// Longest the last event of an ending stream may wait for the client.
@@ -36,24 +35,9 @@ pub struct NewMessage {
     /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000.
     #[schema(min_length = 1, example = "hello")]
     body: String,
-}
-
-/// The room for an HTTP chat route: visible to the user (joined if public).
-pub(crate) async fn enter(state: &AppState, user: &AuthUser, name: &str) -> Result<Room, ApiError> {
-    let name = RoomName::parse(name).map_err(|_| ApiError::RoomNotFound)?;
-    state
-        .chat
-        .enter_room(user.id, &name)
-        .await
-        .map_err(chat_error)
-}
-
-fn chat_error(e: ChatError) -> ApiError {
-    match e {
-        ChatError::RoomNotFound => ApiError::RoomNotFound,
-        ChatError::Store(s) => s.into(),
-        ChatError::Task => ApiError::Unavailable,
-    }
+    /// The seq of a message of this room this one replies to.
+    #[schema(example = 7, minimum = 1)]
+    reply_to: Option<i64>,
 }
 
 /// Post a message; answers after it is committed.
@@ -75,13 +59,14 @@ fn chat_error(e: ChatError) -> ApiError {
                 original message"),
     ),
     responses(
-        (status = 201, description = "Stored", body = MessageView),
+        (status = 201, description = "Stored: the `message` event", body = MessageView),
         (status = 200, description = "A retry with an `Idempotency-Key` already used: the \
             original message, nothing stored", body = MessageView),
         (status = 400, description = "`invalid_body`: empty, over `MAX_BODY_BYTES` or \
             containing U+0000; `invalid_idempotency_key`: `Idempotency-Key` not 1–64 \
-            characters, or containing a control character; `invalid_request`: malformed JSON, an unknown field or a missing \
-            one", body = ErrorBody),
+            characters, or containing a control character; `invalid_reply`: `reply_to` is \
+            not the seq of a message of this room; `invalid_request`: malformed JSON, an \
+            unknown field or a missing one", body = ErrorBody),
         (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
             access token", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
@@ -120,46 +105,37 @@ pub async fn post_message(
         })
         .transpose()
         .map_err(|message| ApiError::bad_request("invalid_idempotency_key", message))?;
-    let body = MessageBody::parse(body.body.as_bytes(), state.config.limits.max_body_bytes)
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let text = parse_body(&state, &body.body)?;
     let room = enter(&state, &user, &name).await?;
-    if let Some(limiter) = &state.send_limiter {
-        // Backpressure as on STOMP: the send takes its slot in the bucket
-        // now (so concurrent posts are all counted) and is held until that
-        // slot comes, unless it is unreasonably far off.
-        match limiter.reserve(&user.id.to_string(), Instant::now(), MAX_RATE_WAIT) {
-            Ok(wait) if wait.is_zero() => {}
-            Ok(wait) => {
-                crate::metrics::rate_limited("send");
-                tokio::time::sleep(wait).await;
-            }
-            Err(retry) => {
-                crate::metrics::rate_limited("send");
-                return Err(ApiError::TooManyRequests {
-                    retry_after_secs: retry.as_secs_f64().ceil().max(1.0) as u64,
-                });
-            }
+    if let Some(seq) = body.reply_to {
+        // A message event, once stored, stays one: checked before the store.
+        if !state
+            .chat
+            .is_message(&room, seq)
+            .await
+            .map_err(chat_error)?
+        {
+            return Err(Refusal::InvalidReply.into());
         }
     }
-    let sender = Sender {
-        user_id: user.id,
-        username: user.username.clone(),
-    };
+    charge_send(&state, &user)?.await;
     let post = Post {
         room,
-        body,
+        body: text,
         client_id,
+        reply_to: body.reply_to,
     };
     let appended = state
         .chat
-        .post(&sender, vec![post])
+        .post(&sender(&user), vec![post])
         .await
         .map_err(chat_error)?
         .pop()
         .ok_or(ApiError::Unavailable)?;
     Ok(match &appended {
-        Appended::Stored(m) => HttpResponse::Created().json(MessageView::from(m)),
-        Appended::Duplicate(m) => HttpResponse::Ok().json(MessageView::from(m)),
+        Appended::Stored(m) => HttpResponse::Created().json(EventView::from(m)),
+        Appended::Duplicate(m) => HttpResponse::Ok().json(EventView::from(m)),
+        Appended::Refused(refusal) => return Err((*refusal).into()),
     })
 }
 
@@ -172,9 +148,10 @@ pub struct EventsQuery {
     since_seq: Option<String>,
 }
 
-fn sse_event(seq: i64, json: &[u8]) -> Bytes {
+fn sse_event(seq: i64, kind: EventKind, json: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(json.len() + 40);
-    out.extend_from_slice(format!("id: {seq}\nevent: message\ndata: ").as_bytes());
+    let kind = kind.as_str();
+    out.extend_from_slice(format!("id: {seq}\nevent: {kind}\ndata: ").as_bytes());
     out.extend_from_slice(json);
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
@@ -317,9 +294,9 @@ async fn pump_events(
             .await
             .map_err(|_| "replay failed")?
         {
-            for m in &page {
-                let json = crate::views::message_json(m);
-                send(sse_event(m.seq, &json)).await?;
+            for e in &page {
+                let json = crate::views::event_json(e);
+                send(sse_event(e.seq, e.kind, &json)).await?;
             }
         }
         last = Some(replay.position());
@@ -337,7 +314,7 @@ async fn pump_events(
                     continue; // already sent by the replay
                 }
                 last = Some(d.message.seq);
-                send(sse_event(d.message.seq, &d.message.json)).await?;
+                send(sse_event(d.message.seq, d.message.kind, &d.message.json)).await?;
             }
         }
     }

@@ -82,6 +82,9 @@ pub struct SendRequest {
     pub room: RoomName,
     pub body: MessageBody,
     pub client_id: Option<ClientId>,
+    /// `in-reply-to` header: the seq of the message this one replies to
+    /// (whether it is one is the log's question).
+    pub reply_to: Option<i64>,
     /// `receipt` header: answer with a RECEIPT once committed.
     pub receipt: Option<String>,
 }
@@ -378,10 +381,20 @@ impl Session {
             .map(ClientId::parse)
             .transpose()
             .map_err(Refusal::new)?;
+        let reply_to = frame
+            .header("in-reply-to")
+            .map(|seq| match seq.parse::<i64>() {
+                Ok(seq) if seq >= 1 => Ok(seq),
+                _ => Err(Refusal::new(
+                    "in-reply-to must be the seq of a message in this room",
+                )),
+            })
+            .transpose()?;
         let request = SendRequest {
             room,
             body,
             client_id,
+            reply_to,
             receipt: frame.header("receipt").map(str::to_string),
         };
         match optional_id(frame, "transaction")? {

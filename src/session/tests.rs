@@ -133,6 +133,7 @@ fn send_request(room_name: &str, text: &str) -> SendRequest {
         room: room(room_name),
         body: body(text),
         client_id: None,
+        reply_to: None,
         receipt: None,
     }
 }
@@ -486,6 +487,7 @@ fn send_stores_a_validated_message() {
                 room: room("general"),
                 body: body("héllo"),
                 client_id: Some(ClientId::parse("c-1").unwrap()),
+                reply_to: None,
                 receipt: Some("r-1".into()),
             }],
             then_receipt: None,

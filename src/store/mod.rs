@@ -14,6 +14,7 @@
 //! how a write transaction locks.
 
 mod batch;
+mod event;
 mod postgres;
 mod queries;
 mod refresh;
@@ -27,6 +28,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
+pub use event::{Appended, Change, Event, EventKind, NewEvent, ReactionGroup, Refusal};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -49,49 +51,6 @@ pub struct Room {
     pub created_at: Timestamp,
 }
 
-/// A stored chat message. `seq` is per room, starts at 1 and rises by exactly
-/// 1 per stored message, in commit order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub id: i64,
-    pub room: String,
-    pub seq: i64,
-    pub sender: String,
-    pub body: String,
-    pub client_id: Option<String>,
-    pub created_at: Timestamp,
-}
-
-/// A message to append. Names are carried along so the stored [`Message`]
-/// can be returned without another lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    pub room_id: i64,
-    pub room: String,
-    pub sender_id: i64,
-    pub sender: String,
-    pub body: String,
-    pub client_id: Option<String>,
-}
-
-/// Outcome of appending one message of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Appended {
-    /// Newly stored with a fresh seq.
-    Stored(Message),
-    /// (room, sender, client_id) was already stored: this is the original
-    /// message; nothing new was stored.
-    Duplicate(Message),
-}
-
-impl Appended {
-    pub fn message(&self) -> &Message {
-        match self {
-            Appended::Stored(m) | Appended::Duplicate(m) => m,
-        }
-    }
-}
-
 /// Which page of a room's history to read. `before` and `after` are never
 /// both set (the HTTP layer rejects that). `limit` is 1..=200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,12 +60,12 @@ pub struct HistoryQuery {
     pub limit: i64,
 }
 
-/// A page of history, always in ascending seq order. `has_more`: more
-/// messages exist beyond the page in the paging direction (older ones for
+/// A page of history, always in ascending seq order, `message` events in
+/// their current state. `has_more`: more events exist beyond the page in the paging direction (older ones for
 /// `before` and for neither, newer ones for `after`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPage {
-    pub messages: Vec<Message>,
+    pub events: Vec<Event>,
     pub has_more: bool,
 }
 
@@ -126,14 +85,14 @@ impl HistoryPage {
     /// The page from rows fetched with `LIMIT query.fetch_limit()`, in query
     /// order: ascending when paging forward (`after`), else descending. The
     /// extra row only says whether there is more.
-    fn from_fetched<R: Into<Message>>(rows: Vec<R>, query: &HistoryQuery) -> Self {
+    fn from_fetched<R: Into<Event>>(rows: Vec<R>, query: &HistoryQuery) -> Self {
         let limit = query.limit.max(0) as usize;
         let has_more = rows.len() > limit;
-        let mut messages: Vec<Message> = rows.into_iter().take(limit).map(Into::into).collect();
+        let mut events: Vec<Event> = rows.into_iter().take(limit).map(Into::into).collect();
         if query.after.is_none() {
-            messages.reverse();
+            events.reverse();
         }
-        HistoryPage { messages, has_more }
+        HistoryPage { events, has_more }
     }
 }
 
@@ -231,18 +190,23 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn members(&self, room_id: i64) -> StoreResult<Vec<User>>;
 }
 
-/// Each room's messages, in seq order.
+/// Each room's log of events, in seq order.
 #[async_trait]
 pub trait RoomLog: Send + Sync + 'static {
-    /// Appends many messages, possibly for several rooms, in ONE transaction.
+    /// Appends many events, possibly for several rooms, in ONE transaction.
     /// Each room's seq range is assigned inside it (the database serialises
-    /// concurrent writers, so seq follows commit order across processes).
-    /// A message whose (room, sender, client_id) is already stored, or
-    /// appears earlier in the same batch, yields `Duplicate(original)`.
-    /// Results are in input order. Unknown room ids give `RoomNotFound`
-    /// and nothing is stored. The rules are in `batch.rs`.
-    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>>;
+    /// concurrent writers, so seq follows commit order across processes),
+    /// and each event is checked against the log as the events before it
+    /// left it. A message whose (room, sender, client_id) is already stored,
+    /// or appears earlier in the same batch, and a reaction the writer
+    /// already has, yield `Duplicate(original)`; a change the log refuses
+    /// yields `Refused` and stores nothing (the others are stored). Results
+    /// are in input order. Unknown room ids give `RoomNotFound` and nothing
+    /// is stored. The rules are in `batch.rs`.
+    async fn append_batch(&self, batch: &[NewEvent]) -> StoreResult<Vec<Appended>>;
     async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage>;
+    /// The event at `seq` of the room, in its current state.
+    async fn event(&self, room_id: i64, seq: i64) -> StoreResult<Option<Event>>;
     /// Highest seq stored in the room (0 when empty).
     async fn last_seq(&self, room_id: i64) -> StoreResult<i64>;
     /// `(room id, highest seq)` of each of `room_ids` that exists, in one

@@ -14,12 +14,13 @@ use sqlx::Transaction;
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 
 use super::Timestamp;
-use super::batch::{AppendTx, ClientKey, Inserted, NewRow};
+use super::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::queries::{Queries, impl_store};
 use super::rows::{
-    KeyedMessageRow, select_keyed_messages, select_messages, select_refresh_tokens, select_rooms,
+    EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
+    select_targets,
 };
-use super::{Backend, Message, StoreResult};
+use super::{Backend, Event, StoreResult};
 
 /// How long a request waits for a pooled connection before failing, instead
 /// of hanging when the database is unreachable or the pool is exhausted.
@@ -55,6 +56,20 @@ impl PostgresStore {
 }
 
 type PgTx = Transaction<'static, Postgres>;
+
+/// The `reactions` of message `m` as JSON text: `[{key, count, users}]`,
+/// keys in order of first use, users in order of reacting.
+macro_rules! reactions_json {
+    () => {
+        "(SELECT COALESCE(json_agg(json_build_object('key', g.key, 'count', g.n, \
+                 'users', g.users) ORDER BY g.first), '[]'::json)::text \
+          FROM (SELECT x.reaction_key AS key, count(*) AS n, min(x.seq) AS first, \
+                       json_agg(xu.username ORDER BY x.seq) AS users \
+                FROM reactions x JOIN users xu ON xu.id = x.user_id \
+                WHERE x.room_id = m.room_id AND x.target_seq = m.seq \
+                GROUP BY x.reaction_key) g)"
+    };
+}
 
 /// Ids are `int8`, timestamps `timestamptz` rounded to milliseconds by the
 /// columns' defaults; names compare case-insensitively through `lower()`.
@@ -98,10 +113,15 @@ const SQL: Queries = Queries {
               FROM memberships m JOIN users u ON u.id = m.user_id \
               WHERE m.room_id = $1 \
               ORDER BY lower(u.username) COLLATE \"C\", u.id",
-    history_after: select_messages!("WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"),
-    history_before: select_messages!(
+    history_after: select_events!(
+        reactions_json,
+        "WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+    ),
+    history_before: select_events!(
+        reactions_json,
         "WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
     ),
+    event: select_events!(reactions_json, "WHERE m.room_id = $1 AND m.seq = $2"),
     last_seq: "SELECT last_seq FROM rooms WHERE id = $1",
 };
 
@@ -130,14 +150,15 @@ impl AppendTx for PgTx {
     async fn stored_messages(
         &mut self,
         keys: &[ClientKey],
-    ) -> StoreResult<Vec<(ClientKey, Message)>> {
+    ) -> StoreResult<Vec<(ClientKey, Event)>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let room_ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let sender_ids: Vec<i64> = keys.iter().map(|k| k.1).collect();
         let client_ids: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
-        let rows: Vec<KeyedMessageRow<Timestamp>> = sqlx::query_as(select_keyed_messages!(
+        let rows: Vec<KeyedEventRow<Timestamp>> = sqlx::query_as(select_events!(
+            keyed reactions_json,
             "WHERE (m.room_id, m.sender_id, m.client_id) IN \
                    (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[]))"
         ))
@@ -148,8 +169,66 @@ impl AppendTx for PgTx {
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(KeyedMessageRow::into_keyed)
+            .filter_map(KeyedEventRow::into_keyed)
             .collect())
+    }
+
+    async fn targets(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Target>> {
+        if at.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (rooms, seqs): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
+        let rows: Vec<TargetRow> = sqlx::query_as(select_targets!(
+            "WHERE (room_id, seq) IN (SELECT * FROM UNNEST($1::int8[], $2::int8[]))"
+        ))
+        .bind(&rooms)
+        .bind(&seqs)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn reactions(
+        &mut self,
+        reactions: &[ReactionRef],
+    ) -> StoreResult<Vec<(ReactionRef, i64)>> {
+        if reactions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns = ReactionColumns::of(reactions.iter());
+        let rows: Vec<(i64, i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT room_id, target_seq, user_id, reaction_key, seq FROM reactions \
+             WHERE (room_id, target_seq, user_id, reaction_key) IN \
+                   (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[]))",
+        )
+        .bind(&columns.rooms)
+        .bind(&columns.targets)
+        .bind(&columns.users)
+        .bind(&columns.keys)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(room, target, user, key, seq)| ((room, target, user, key), seq))
+            .collect())
+    }
+
+    async fn members_named(
+        &mut self,
+        names: &[(i64, String)],
+    ) -> StoreResult<Vec<(i64, String, String)>> {
+        let rooms: Vec<i64> = names.iter().map(|n| n.0).collect();
+        let lower: Vec<&str> = names.iter().map(|n| n.1.as_str()).collect();
+        Ok(sqlx::query_as(
+            "SELECT wanted.room_id, wanted.name, u.username \
+             FROM UNNEST($1::int8[], $2::text[]) AS wanted(room_id, name) \
+             JOIN users u ON lower(u.username) = wanted.name \
+             JOIN memberships ms ON ms.room_id = wanted.room_id AND ms.user_id = u.id",
+        )
+        .bind(&rooms)
+        .bind(&lower)
+        .fetch_all(&mut **self)
+        .await?)
     }
 
     async fn set_last_seqs(&mut self, rooms: &[(i64, i64)]) -> StoreResult<()> {
@@ -166,27 +245,165 @@ impl AppendTx for PgTx {
         Ok(())
     }
 
-    async fn insert_messages(&mut self, rows: &[NewRow<'_>]) -> StoreResult<Vec<Inserted>> {
+    async fn insert_events(&mut self, rows: &[NewRow<'_>]) -> StoreResult<Vec<Inserted>> {
         let rooms: Vec<i64> = rows.iter().map(|r| r.room_id).collect();
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
         let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
         let bodies: Vec<&str> = rows.iter().map(|r| r.body).collect();
         let client_ids: Vec<Option<&str>> = rows.iter().map(|r| r.client_id).collect();
+        let replies: Vec<Option<i64>> = rows.iter().map(|r| r.reply_to).collect();
+        let targets: Vec<Option<i64>> = rows.iter().map(|r| r.target).collect();
+        let mentions: Vec<&str> = rows.iter().map(|r| r.mentions.as_str()).collect();
+        let keys: Vec<Option<&str>> = rows.iter().map(|r| r.key).collect();
+        let added: Vec<Option<bool>> = rows.iter().map(|r| r.added).collect();
         // statement_timestamp(): taken after the room locks were granted.
         Ok(sqlx::query_as(
-            "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at) \
-             SELECT room_id, seq, sender_id, body, client_id, \
+            "INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                                   target_seq, mentions, reaction_key, added, created_at) \
+             SELECT room_id, seq, kind, sender_id, body, client_id, reply_to, target_seq, \
+                    mentions, reaction_key, added, \
                     date_trunc('milliseconds', statement_timestamp()) \
-             FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::text[]) \
-                  AS new(room_id, seq, sender_id, body, client_id) \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
+                         $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
+                         $11::bool[]) \
+                  AS new(room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                         target_seq, mentions, reaction_key, added) \
              RETURNING id, room_id, seq, created_at",
         )
         .bind(&rooms)
         .bind(&seqs)
+        .bind(&kinds)
         .bind(&senders)
         .bind(&bodies)
         .bind(&client_ids)
+        .bind(&replies)
+        .bind(&targets)
+        .bind(&mentions)
+        .bind(&keys)
+        .bind(&added)
         .fetch_all(&mut **self)
         .await?)
+    }
+
+    async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()> {
+        if !effects.edited.is_empty() {
+            let e = &effects.edited;
+            let rooms: Vec<i64> = e.iter().map(|e| e.room_id).collect();
+            let seqs: Vec<i64> = e.iter().map(|e| e.seq).collect();
+            let bodies: Vec<&str> = e.iter().map(|e| e.body).collect();
+            let mentions: Vec<&str> = e.iter().map(|e| e.mentions.as_str()).collect();
+            let edit_seqs: Vec<i64> = e.iter().map(|e| e.edit_seq).collect();
+            sqlx::query(
+                "UPDATE messages m SET body = e.body, mentions = e.mentions, \
+                        edited_at = edit.created_at \
+                 FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::int8[]) \
+                      AS e(room_id, seq, body, mentions, edit_seq) \
+                 JOIN messages edit ON edit.room_id = e.room_id AND edit.seq = e.edit_seq \
+                 WHERE m.room_id = e.room_id AND m.seq = e.seq",
+            )
+            .bind(&rooms)
+            .bind(&seqs)
+            .bind(&bodies)
+            .bind(&mentions)
+            .bind(&edit_seqs)
+            .execute(&mut **self)
+            .await?;
+        }
+        if !effects.reacted.is_empty() {
+            let columns = ReactionColumns::of(effects.reacted.iter().map(|(r, _)| r));
+            let seqs: Vec<i64> = effects.reacted.iter().map(|(_, seq)| *seq).collect();
+            sqlx::query(
+                "INSERT INTO reactions (room_id, target_seq, user_id, reaction_key, seq) \
+                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[]) \
+                 ON CONFLICT (room_id, target_seq, reaction_key, user_id) \
+                 DO UPDATE SET seq = EXCLUDED.seq",
+            )
+            .bind(&columns.rooms)
+            .bind(&columns.targets)
+            .bind(&columns.users)
+            .bind(&columns.keys)
+            .bind(&seqs)
+            .execute(&mut **self)
+            .await?;
+        }
+        if !effects.unreacted.is_empty() {
+            let columns = ReactionColumns::of(effects.unreacted.iter());
+            sqlx::query(
+                "DELETE FROM reactions WHERE (room_id, target_seq, user_id, reaction_key) IN \
+                 (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[]))",
+            )
+            .bind(&columns.rooms)
+            .bind(&columns.targets)
+            .bind(&columns.users)
+            .bind(&columns.keys)
+            .execute(&mut **self)
+            .await?;
+        }
+        if !effects.erased.is_empty() {
+            let (rooms, seqs): (Vec<i64>, Vec<i64>) = effects.erased.iter().copied().unzip();
+            // The message, then every edit of it: the text is overwritten,
+            // not flagged.
+            sqlx::query(
+                "UPDATE messages m SET body = '', mentions = '[]', \
+                        deleted = (m.kind = 'message') \
+                 FROM UNNEST($1::int8[], $2::int8[]) AS d(room_id, seq) \
+                 WHERE m.room_id = d.room_id \
+                   AND ((m.seq = d.seq AND m.kind = 'message') \
+                        OR (m.target_seq = d.seq AND m.kind = 'edit'))",
+            )
+            .bind(&rooms)
+            .bind(&seqs)
+            .execute(&mut **self)
+            .await?;
+            sqlx::query(
+                "DELETE FROM reactions WHERE (room_id, target_seq) IN \
+                 (SELECT * FROM UNNEST($1::int8[], $2::int8[]))",
+            )
+            .bind(&rooms)
+            .bind(&seqs)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>> {
+        let (rooms, seqs): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
+        let rows: Vec<EventRow<Timestamp>> = sqlx::query_as(select_events!(
+            reactions_json,
+            "WHERE (m.room_id, m.seq) IN (SELECT * FROM UNNEST($1::int8[], $2::int8[]))"
+        ))
+        .bind(&rooms)
+        .bind(&seqs)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+/// Reaction refs as one array per column, for `UNNEST`.
+struct ReactionColumns<'a> {
+    rooms: Vec<i64>,
+    targets: Vec<i64>,
+    users: Vec<i64>,
+    keys: Vec<&'a str>,
+}
+
+impl<'a> ReactionColumns<'a> {
+    fn of(refs: impl Iterator<Item = &'a ReactionRef>) -> Self {
+        let mut c = ReactionColumns {
+            rooms: Vec::new(),
+            targets: Vec::new(),
+            users: Vec::new(),
+            keys: Vec::new(),
+        };
+        for (room, target, user, key) in refs {
+            c.rooms.push(*room);
+            c.targets.push(*target);
+            c.users.push(*user);
+            c.keys.push(key);
+        }
+        c
     }
 }

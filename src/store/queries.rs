@@ -47,10 +47,12 @@ pub(super) struct Queries {
     pub is_member: &'static str,
     /// (room_id) → `UserRow`s, by username case-insensitively, then id.
     pub members: &'static str,
-    /// (room_id, after, limit) → `MessageRow`s with seq > after, ascending.
+    /// (room_id, after, limit) → `EventRow`s with seq > after, ascending.
     pub history_after: &'static str,
-    /// (room_id, before, limit) → `MessageRow`s with seq < before, descending.
+    /// (room_id, before, limit) → `EventRow`s with seq < before, descending.
     pub history_before: &'static str,
+    /// (room_id, seq) → `EventRow`.
+    pub event: &'static str,
     /// (room_id) → (last_seq).
     pub last_seq: &'static str,
 }
@@ -72,12 +74,13 @@ macro_rules! impl_store {
             use $crate::domain::{RoomName, Username};
             use $crate::store::refresh::{self, RefreshTx};
             use $crate::store::rows::{
-                CredentialsRow, MessageRow, RefreshRow, RefreshToken, RoomRow, UserRow,
+                CredentialsRow, EventRow, RefreshRow, RefreshToken, RoomRow, UserRow,
                 unique_violation,
             };
             use $crate::store::{
-                Appended, Backend, HistoryPage, HistoryQuery, NewMessage, Room, RoomLog, RoomStore,
-                Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore, batch,
+                Appended, Backend, Event, HistoryPage, HistoryQuery, NewEvent, Room, RoomLog,
+                RoomStore, Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User,
+                UserStore, batch,
             };
 
             /// The row that `sql` finds for `key`, if any, as a `T`.
@@ -302,7 +305,7 @@ macro_rules! impl_store {
 
             #[async_trait]
             impl RoomLog for $store {
-                async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
+                async fn append_batch(&self, batch: &[NewEvent]) -> StoreResult<Vec<Appended>> {
                     batch::append(self, batch).await
                 }
 
@@ -315,13 +318,22 @@ macro_rules! impl_store {
                         Some(after) => ($sql.history_after, after),
                         None => ($sql.history_before, query.before_seq()),
                     };
-                    let rows: Vec<MessageRow<Stored>> = sqlx::query_as(sql)
+                    let rows: Vec<EventRow<Stored>> = sqlx::query_as(sql)
                         .bind(room_id)
                         .bind(cursor)
                         .bind(query.fetch_limit())
                         .fetch_all(&self.pool)
                         .await?;
                     Ok(HistoryPage::from_fetched(rows, &query))
+                }
+
+                async fn event(&self, room_id: i64, seq: i64) -> StoreResult<Option<Event>> {
+                    let row: Option<EventRow<Stored>> = sqlx::query_as($sql.event)
+                        .bind(room_id)
+                        .bind(seq)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.map(Into::into))
                 }
 
                 async fn last_seq(&self, room_id: i64) -> StoreResult<i64> {

@@ -5,35 +5,36 @@
 
 use sqlx::FromRow;
 
-use super::batch::ClientKey;
-use super::{Message, Room, StoreError, Timestamp, User};
+use super::batch::{ClientKey, Target};
+use super::{Event, EventKind, Room, StoreError, Timestamp, User};
 
-/// `SELECT` of a full [`Message`] (aliases `m`, `r`, `u`), followed by `$rest`.
-macro_rules! select_messages {
-    ($rest:literal) => {
+/// `SELECT` of full [`Event`]s in their current state (aliases `m`, `r`,
+/// `u`; `$reactions` names the backend's macro for the `reactions` JSON of
+/// message `m`), followed by `$rest`. With `keyed`, the ids of a message's
+/// idempotency key come first (see [`KeyedEventRow`]).
+macro_rules! select_events {
+    ($reactions:ident, $rest:literal) => {
+        $crate::store::rows::select_events!(@ $reactions, "", $rest)
+    };
+    (keyed $reactions:ident, $rest:literal) => {
+        $crate::store::rows::select_events!(@ $reactions, "m.room_id, m.sender_id, ", $rest)
+    };
+    (@ $reactions:ident, $key:literal, $rest:literal) => {
         concat!(
-            "SELECT m.id, r.name AS room, m.seq, u.username AS sender, m.body, m.client_id, \
-             m.created_at \
+            "SELECT ",
+            $key,
+            "m.id, r.name AS room, m.seq, m.kind, u.username AS sender, m.body, m.client_id, \
+             m.reply_to, m.target_seq AS target, m.mentions, m.reaction_key AS key, m.added, \
+             m.edited_at, m.deleted, m.created_at, \
+             CASE WHEN m.kind = 'message' AND NOT m.deleted THEN ",
+            $reactions!(),
+            " ELSE '[]' END AS reactions \
              FROM messages m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.sender_id ",
             $rest
         )
     };
 }
-pub(super) use select_messages;
-
-/// `SELECT` of a full [`Message`] with the ids of its idempotency key (see
-/// [`KeyedMessageRow`]), followed by `$rest`.
-macro_rules! select_keyed_messages {
-    ($rest:literal) => {
-        concat!(
-            "SELECT m.room_id, m.sender_id, m.id, r.name AS room, m.seq, u.username AS sender, \
-                    m.body, m.client_id, m.created_at \
-             FROM messages m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.sender_id ",
-            $rest
-        )
-    };
-}
-pub(super) use select_keyed_messages;
+pub(crate) use select_events;
 
 /// `SELECT` of a full [`Room`] (aliases `r`, `o`), followed by `$rest`.
 macro_rules! select_rooms {
@@ -45,7 +46,7 @@ macro_rules! select_rooms {
         )
     };
 }
-pub(super) use select_rooms;
+pub(crate) use select_rooms;
 
 /// `SELECT` of a refresh token with its user (alias `t`), followed by `$rest`.
 macro_rules! select_refresh_tokens {
@@ -58,7 +59,7 @@ macro_rules! select_refresh_tokens {
         )
     };
 }
-pub(super) use select_refresh_tokens;
+pub(crate) use select_refresh_tokens;
 
 #[derive(FromRow)]
 pub(super) struct UserRow<T> {
@@ -113,47 +114,98 @@ impl<T: Into<Timestamp>> From<RoomRow<T>> for Room {
 }
 
 #[derive(FromRow)]
-pub(super) struct MessageRow<T> {
+pub(super) struct EventRow<T> {
     id: i64,
     room: String,
     seq: i64,
+    kind: String,
     sender: String,
     body: String,
     client_id: Option<String>,
+    reply_to: Option<i64>,
+    target: Option<i64>,
+    /// JSON array of usernames.
+    mentions: String,
+    key: Option<String>,
+    added: Option<bool>,
+    edited_at: Option<T>,
+    deleted: bool,
+    /// JSON array of `{key, count, users}`.
+    reactions: String,
     created_at: T,
 }
 
-impl<T: Into<Timestamp>> From<MessageRow<T>> for Message {
-    fn from(row: MessageRow<T>) -> Self {
-        Message {
+impl<T: Into<Timestamp>> From<EventRow<T>> for Event {
+    fn from(row: EventRow<T>) -> Self {
+        Event {
             id: row.id,
             room: row.room,
             seq: row.seq,
+            // The columns' CHECK constraints admit only what was written.
+            kind: EventKind::parse(&row.kind).unwrap_or(EventKind::Message),
             sender: row.sender,
             body: row.body,
             client_id: row.client_id,
+            reply_to: row.reply_to,
+            target: row.target,
+            mentions: serde_json::from_str(&row.mentions).unwrap_or_default(),
+            key: row.key,
+            added: row.added,
+            edited_at: row.edited_at.map(Into::into),
+            deleted: row.deleted,
+            reactions: serde_json::from_str(&row.reactions).unwrap_or_default(),
             created_at: row.created_at.into(),
         }
     }
 }
 
-/// A stored message with the ids of its idempotency key.
+/// A stored event with the ids of its idempotency key.
 #[derive(FromRow)]
-pub(super) struct KeyedMessageRow<T> {
+pub(super) struct KeyedEventRow<T> {
     room_id: i64,
     sender_id: i64,
     #[sqlx(flatten)]
-    message: MessageRow<T>,
+    event: EventRow<T>,
 }
 
-impl<T: Into<Timestamp>> KeyedMessageRow<T> {
+impl<T: Into<Timestamp>> KeyedEventRow<T> {
     /// The message under its key; None for a message without client id.
-    pub(super) fn into_keyed(self) -> Option<(ClientKey, Message)> {
-        let client_id = self.message.client_id.clone()?;
-        Some((
-            (self.room_id, self.sender_id, client_id),
-            self.message.into(),
-        ))
+    pub(super) fn into_keyed(self) -> Option<(ClientKey, Event)> {
+        let client_id = self.event.client_id.clone()?;
+        Some(((self.room_id, self.sender_id, client_id), self.event.into()))
+    }
+}
+
+/// What the rules of edit, delete, reply and react read of a stored event.
+#[derive(FromRow)]
+pub(super) struct TargetRow {
+    room_id: i64,
+    seq: i64,
+    kind: String,
+    sender_id: i64,
+    deleted: bool,
+}
+
+/// `SELECT` of [`TargetRow`]s, followed by `$rest`.
+macro_rules! select_targets {
+    ($rest:literal) => {
+        concat!(
+            "SELECT room_id, seq, kind, sender_id, deleted FROM messages ",
+            $rest
+        )
+    };
+}
+pub(crate) use select_targets;
+
+impl From<TargetRow> for Target {
+    fn from(row: TargetRow) -> Self {
+        Target {
+            room_id: row.room_id,
+            seq: row.seq,
+            kind: EventKind::parse(&row.kind).unwrap_or(EventKind::Message),
+            sender_id: row.sender_id,
+            deleted: row.deleted,
+        }
     }
 }
 

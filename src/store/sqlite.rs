@@ -20,12 +20,13 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::batch::{AppendTx, ClientKey, Inserted, NewRow};
+use super::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::queries::{Queries, impl_store};
 use super::rows::{
-    KeyedMessageRow, select_keyed_messages, select_messages, select_refresh_tokens, select_rooms,
+    EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
+    select_targets,
 };
-use super::{Backend, Message, StoreResult, Timestamp};
+use super::{Backend, Event, StoreResult, Timestamp};
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,7 +53,10 @@ impl SqliteStore {
             // the cost is in BENCHMARKS.md).
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Freed pages are zeroed, so erased text (a deleted message and
+            // its edits) does not linger in the database file.
+            .pragma("secure_delete", "ON");
         let mut pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT);
@@ -137,10 +141,11 @@ impl AppendTx for SqliteTx {
     async fn stored_messages(
         &mut self,
         keys: &[ClientKey],
-    ) -> StoreResult<Vec<(ClientKey, Message)>> {
+    ) -> StoreResult<Vec<(ClientKey, Event)>> {
         let mut stored = Vec::new();
         for (room_id, sender_id, client_id) in keys {
-            let row: Option<KeyedMessageRow<Millis>> = sqlx::query_as(select_keyed_messages!(
+            let row: Option<KeyedEventRow<Millis>> = sqlx::query_as(select_events!(
+                keyed reactions_json,
                 "WHERE m.room_id = ? AND m.sender_id = ? AND m.client_id = ?"
             ))
             .bind(room_id)
@@ -148,9 +153,65 @@ impl AppendTx for SqliteTx {
             .bind(client_id)
             .fetch_optional(&mut **self)
             .await?;
-            stored.extend(row.and_then(KeyedMessageRow::into_keyed));
+            stored.extend(row.and_then(KeyedEventRow::into_keyed));
         }
         Ok(stored)
+    }
+
+    async fn targets(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Target>> {
+        let mut found = Vec::with_capacity(at.len());
+        for &(room_id, seq) in at {
+            let row: Option<TargetRow> =
+                sqlx::query_as(select_targets!("WHERE room_id = ? AND seq = ?"))
+                    .bind(room_id)
+                    .bind(seq)
+                    .fetch_optional(&mut **self)
+                    .await?;
+            found.extend(row.map(Target::from));
+        }
+        Ok(found)
+    }
+
+    async fn reactions(
+        &mut self,
+        reactions: &[ReactionRef],
+    ) -> StoreResult<Vec<(ReactionRef, i64)>> {
+        let mut found = Vec::new();
+        for r in reactions {
+            let row: Option<(i64,)> = sqlx::query_as(
+                "SELECT seq FROM reactions \
+                 WHERE room_id = ? AND target_seq = ? AND user_id = ? AND reaction_key = ?",
+            )
+            .bind(r.0)
+            .bind(r.1)
+            .bind(r.2)
+            .bind(&r.3)
+            .fetch_optional(&mut **self)
+            .await?;
+            found.extend(row.map(|(seq,)| (r.clone(), seq)));
+        }
+        Ok(found)
+    }
+
+    async fn members_named(
+        &mut self,
+        names: &[(i64, String)],
+    ) -> StoreResult<Vec<(i64, String, String)>> {
+        let mut found = Vec::new();
+        for (room_id, name) in names {
+            // `username` is NOCASE: `=` ignores (ASCII) letter case.
+            let row: Option<(String,)> = sqlx::query_as(
+                "SELECT u.username FROM users u \
+                 JOIN memberships ms ON ms.user_id = u.id AND ms.room_id = ? \
+                 WHERE u.username = ?",
+            )
+            .bind(room_id)
+            .bind(name)
+            .fetch_optional(&mut **self)
+            .await?;
+            found.extend(row.map(|(canonical,)| (*room_id, name.clone(), canonical)));
+        }
+        Ok(found)
     }
 
     async fn set_last_seqs(&mut self, rooms: &[(i64, i64)]) -> StoreResult<()> {
@@ -164,21 +225,28 @@ impl AppendTx for SqliteTx {
         Ok(())
     }
 
-    async fn insert_messages(&mut self, rows: &[NewRow<'_>]) -> StoreResult<Vec<Inserted>> {
+    async fn insert_events(&mut self, rows: &[NewRow<'_>]) -> StoreResult<Vec<Inserted>> {
         // Taken under the write lock, so it never runs backwards against seq
         // (short of the clock itself doing so).
         let created_at = now();
         let mut inserted = Vec::with_capacity(rows.len());
         for row in rows {
             let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO messages (room_id, seq, sender_id, body, client_id, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                                       target_seq, mentions, reaction_key, added, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(row.room_id)
             .bind(row.seq)
+            .bind(row.kind.as_str())
             .bind(row.sender_id)
             .bind(row.body)
             .bind(row.client_id)
+            .bind(row.reply_to)
+            .bind(row.target)
+            .bind(&row.mentions)
+            .bind(row.key)
+            .bind(row.added)
             .bind(created_at)
             .fetch_one(&mut **self)
             .await?;
@@ -191,7 +259,101 @@ impl AppendTx for SqliteTx {
         }
         Ok(inserted)
     }
+
+    async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()> {
+        for e in &effects.edited {
+            sqlx::query(
+                "UPDATE messages SET body = ?3, mentions = ?4, \
+                        edited_at = (SELECT created_at FROM messages WHERE room_id = ?1 AND seq = ?5) \
+                 WHERE room_id = ?1 AND seq = ?2",
+            )
+            .bind(e.room_id)
+            .bind(e.seq)
+            .bind(e.body)
+            .bind(&e.mentions)
+            .bind(e.edit_seq)
+            .execute(&mut **self)
+            .await?;
+        }
+        for ((room_id, target, user_id, key), seq) in &effects.reacted {
+            sqlx::query(
+                "INSERT INTO reactions (room_id, target_seq, user_id, reaction_key, seq) \
+                 VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (room_id, target_seq, reaction_key, user_id) \
+                 DO UPDATE SET seq = excluded.seq",
+            )
+            .bind(room_id)
+            .bind(target)
+            .bind(user_id)
+            .bind(key)
+            .bind(seq)
+            .execute(&mut **self)
+            .await?;
+        }
+        for (room_id, target, user_id, key) in &effects.unreacted {
+            sqlx::query(
+                "DELETE FROM reactions \
+                 WHERE room_id = ? AND target_seq = ? AND user_id = ? AND reaction_key = ?",
+            )
+            .bind(room_id)
+            .bind(target)
+            .bind(user_id)
+            .bind(key)
+            .execute(&mut **self)
+            .await?;
+        }
+        for (room_id, seq) in &effects.erased {
+            // The message, then every edit of it: the text is overwritten,
+            // not flagged.
+            sqlx::query(
+                "UPDATE messages SET body = '', mentions = '[]', deleted = (kind = 'message') \
+                 WHERE room_id = ?1 \
+                   AND ((seq = ?2 AND kind = 'message') OR (target_seq = ?2 AND kind = 'edit'))",
+            )
+            .bind(room_id)
+            .bind(seq)
+            .execute(&mut **self)
+            .await?;
+            sqlx::query("DELETE FROM reactions WHERE room_id = ? AND target_seq = ?")
+                .bind(room_id)
+                .bind(seq)
+                .execute(&mut **self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>> {
+        let mut found = Vec::with_capacity(at.len());
+        for &(room_id, seq) in at {
+            let row: Option<EventRow<Millis>> = sqlx::query_as(select_events!(
+                reactions_json,
+                "WHERE m.room_id = ? AND m.seq = ?"
+            ))
+            .bind(room_id)
+            .bind(seq)
+            .fetch_optional(&mut **self)
+            .await?;
+            found.extend(row.map(Event::from));
+        }
+        Ok(found)
+    }
 }
+
+/// The `reactions` of message `m` as JSON text: `[{key, count, users}]`,
+/// keys in order of first use, users in order of reacting.
+macro_rules! reactions_json {
+    () => {
+        "(SELECT json_group_array(json_object('key', g.key, 'count', g.n, \
+                 'users', json(g.users)) ORDER BY g.first) \
+          FROM (SELECT x.reaction_key AS key, count(*) AS n, min(x.seq) AS first, \
+                       json_group_array(xu.username ORDER BY x.seq) AS users \
+                FROM reactions x JOIN users xu ON xu.id = x.user_id \
+                WHERE x.room_id = m.room_id AND x.target_seq = m.seq \
+                GROUP BY x.reaction_key) g)"
+    };
+}
+use reactions_json;
 
 /// The current time as stored (epoch milliseconds), computed by SQLite.
 macro_rules! now_millis {
@@ -253,10 +415,15 @@ const SQL: Queries = Queries {
               FROM memberships m JOIN users u ON u.id = m.user_id \
               WHERE m.room_id = ? \
               ORDER BY u.username, u.id",
-    history_after: select_messages!("WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"),
-    history_before: select_messages!(
+    history_after: select_events!(
+        reactions_json,
+        "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"
+    ),
+    history_before: select_events!(
+        reactions_json,
         "WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
     ),
+    event: select_events!(reactions_json, "WHERE m.room_id = ? AND m.seq = ?"),
     last_seq: "SELECT last_seq FROM rooms WHERE id = ?",
 };
 

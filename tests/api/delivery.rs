@@ -10,7 +10,7 @@ use std::time::Duration;
 use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed};
 use parley::committer::Committer;
 use parley::config::CommitSettings;
-use parley::store::{self, DynStore, NewMessage, Room, User};
+use parley::store::{self, Change, DynStore, NewEvent, Room, User};
 use tokio::time::Instant;
 
 use crate::db::{Backend, TestDatabase};
@@ -70,16 +70,19 @@ async fn fixture(stored: usize) -> Fixture {
 impl Fixture {
     /// Posts one message and waits for its commit; returns its seq.
     async fn post(&self, body: &str) -> i64 {
-        let batch = vec![NewMessage {
+        let batch = vec![NewEvent {
             room_id: self.room.id,
             room: self.room.name.clone(),
             sender_id: self.owner.id,
             sender: self.owner.username.clone(),
-            body: body.to_string(),
-            client_id: None,
+            change: Change::Message {
+                body: body.to_string(),
+                client_id: None,
+                reply_to: None,
+            },
         }];
         let appended = self.committer.submit(batch).await.await.unwrap().unwrap();
-        appended[0].message().seq
+        appended[0].event().expect("stored").seq
     }
 }
 
@@ -296,14 +299,17 @@ async fn last_seqs_reads_the_newest_seq_of_many_rooms_at_once(backend: Backend) 
             )
             .await
             .unwrap();
-        let batch: Vec<NewMessage> = (0..i)
-            .map(|n| NewMessage {
+        let batch: Vec<NewEvent> = (0..i)
+            .map(|n| NewEvent {
                 room_id: room.id,
                 room: room.name.clone(),
                 sender_id: owner.id,
                 sender: owner.username.clone(),
-                body: format!("m{n}"),
-                client_id: None,
+                change: Change::Message {
+                    body: format!("m{n}"),
+                    client_id: None,
+                    reply_to: None,
+                },
             })
             .collect();
         store.append_batch(&batch).await.unwrap();

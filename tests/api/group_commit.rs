@@ -11,7 +11,7 @@ use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed};
 use parley::committer::Committer;
 use parley::config::CommitSettings;
 use parley::domain::{RoomName, Username};
-use parley::store::{self, Appended, HistoryQuery, NewMessage};
+use parley::store::{self, Appended, Change, HistoryQuery, NewEvent};
 
 use crate::db::{Backend, TestDatabase};
 use crate::helpers::on_both_backends;
@@ -68,13 +68,16 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
     for i in 0..40usize {
         let room = &rooms[i % 2];
         let client_id = (i % 10 == 0).then(|| "same-key".to_string());
-        let batch = vec![NewMessage {
+        let batch = vec![NewEvent {
             room_id: room.id,
             room: room.name.clone(),
             sender_id: owner.id,
             sender: owner.username.clone(),
-            body: format!("m{i}"),
-            client_id,
+            change: Change::Message {
+                body: format!("m{i}"),
+                client_id,
+                reply_to: None,
+            },
         }];
         pending.push(committer.submit(batch).await);
     }
@@ -82,7 +85,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
     for p in pending {
         let appended = p.await.expect("answered").expect("stored");
         // Released only after commit: a separate connection already sees it.
-        let m = appended[0].message().clone();
+        let m = appended[0].event().expect("stored").clone();
         let page = store
             .history(
                 if m.room == "one" {
@@ -99,7 +102,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
             .await
             .unwrap();
         assert_eq!(
-            page.messages.first(),
+            page.events.first(),
             Some(&m),
             "a result is only released once committed"
         );
@@ -122,7 +125,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
             .filter(|(i, _)| i % 2 == r)
             .filter_map(|(_, a)| match a {
                 Appended::Stored(m) => Some(m.seq),
-                Appended::Duplicate(_) => None,
+                _ => None,
             })
             .collect();
         let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
@@ -237,13 +240,16 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
         };
         pending.push(
             committer
-                .submit(vec![NewMessage {
+                .submit(vec![NewEvent {
                     room_id: room.id,
                     room: room.name.clone(),
                     sender_id: owner.id,
                     sender: owner.username.clone(),
-                    body,
-                    client_id: Some(format!("c{i}")),
+                    change: Change::Message {
+                        body,
+                        client_id: Some(format!("c{i}")),
+                        reply_to: None,
+                    },
                 }])
                 .await,
         );

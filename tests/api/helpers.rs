@@ -226,13 +226,16 @@ impl TestApp {
     pub async fn store_messages(&self, room: &str, sender: &Session, n: usize) {
         let room = self.stored_room(room).await;
         let batch: Vec<_> = (1..=n)
-            .map(|i| parley::store::NewMessage {
+            .map(|i| parley::store::NewEvent {
                 room_id: room.id,
                 room: room.name.clone(),
                 sender_id: sender.user_id,
                 sender: sender.username.clone(),
-                body: format!("message {i}"),
-                client_id: None,
+                change: parley::store::Change::Message {
+                    body: format!("message {i}"),
+                    client_id: None,
+                    reply_to: None,
+                },
             })
             .collect();
         self.state.store.append_batch(&batch).await.unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{TimeDelta, Utc};
 use parley::domain::{RoomName, Username};
 use parley::store::{
-    self, Appended, DynStore, HistoryPage, HistoryQuery, Message, NewMessage, Room, Rotation,
+    self, Appended, Change, DynStore, Event, HistoryPage, HistoryQuery, NewEvent, Room, Rotation,
     StoreError, Timestamp, User,
 };
 
@@ -116,26 +116,29 @@ fn room_name(name: &str) -> RoomName {
     RoomName::parse(name).expect("a valid room name")
 }
 
-fn message(room: &Room, sender: &User, body: &str, client_id: Option<&str>) -> NewMessage {
-    NewMessage {
+fn message(room: &Room, sender: &User, body: &str, client_id: Option<&str>) -> NewEvent {
+    NewEvent {
         room_id: room.id,
         room: room.name.clone(),
         sender_id: sender.id,
         sender: sender.username.clone(),
-        body: body.to_owned(),
-        client_id: client_id.map(str::to_owned),
+        change: Change::Message {
+            body: body.to_owned(),
+            client_id: client_id.map(str::to_owned),
+            reply_to: None,
+        },
     }
 }
 
-fn stored(appended: Appended) -> Message {
+fn stored(appended: Appended) -> Event {
     match appended {
         Appended::Stored(message) => message,
-        Appended::Duplicate(message) => panic!("expected a new message, got duplicate {message:?}"),
+        other => panic!("expected a new event, got {other:?}"),
     }
 }
 
 /// Appends `count` messages ("m1", "m2", …) one batch each.
-async fn append_many(store: &DynStore, room: &Room, sender: &User, count: usize) -> Vec<Message> {
+async fn append_many(store: &DynStore, room: &Room, sender: &User, count: usize) -> Vec<Event> {
     let mut messages = Vec::with_capacity(count);
     for n in 1..=count {
         let batch = [message(room, sender, &format!("m{n}"), None)];
@@ -173,7 +176,7 @@ fn after(seq: i64, limit: i64) -> HistoryQuery {
     }
 }
 
-fn seqs(messages: &[Message]) -> Vec<i64> {
+fn seqs(messages: &[Event]) -> Vec<i64> {
     messages.iter().map(|m| m.seq).collect()
 }
 
@@ -386,7 +389,7 @@ async fn seq_starts_at_one_and_rises_by_one(db: TestDb) {
         message(&general, &alice, "b2", None),
         message(&general, &alice, "b3", Some("c-3")),
     ];
-    let batched: Vec<Message> = store
+    let batched: Vec<Event> = store
         .append_batch(&batch)
         .await
         .unwrap()
@@ -405,13 +408,13 @@ async fn seq_starts_at_one_and_rises_by_one(db: TestDb) {
     );
     assert_eq!(batched[0].client_id.as_deref(), Some("c-1"));
 
-    let all: Vec<Message> = singles.into_iter().chain(batched).collect();
+    let all: Vec<Event> = singles.into_iter().chain(batched).collect();
     assert!(
         all.windows(2).all(|w| w[0].id < w[1].id),
         "ids rise with seq: {all:?}"
     );
     assert_eq!(store.last_seq(general.id).await.unwrap(), 6);
-    assert_eq!(history(store, &general, latest(50)).await.messages, all);
+    assert_eq!(history(store, &general, latest(50)).await.events, all);
 }
 
 async fn a_batch_spanning_rooms_gets_a_seq_range_per_room(db: TestDb) {
@@ -428,7 +431,7 @@ async fn a_batch_spanning_rooms_gets_a_seq_range_per_room(db: TestDb) {
         message(&ants, &alice, "a2", None),
         message(&ants, &alice, "a3", None),
     ];
-    let results: Vec<Message> = store
+    let results: Vec<Event> = store
         .append_batch(&batch)
         .await
         .unwrap()
@@ -452,7 +455,7 @@ async fn a_batch_spanning_rooms_gets_a_seq_range_per_room(db: TestDb) {
     );
     assert_eq!(store.last_seq(ants.id).await.unwrap(), 3);
     assert_eq!(store.last_seq(bees.id).await.unwrap(), 4);
-    let ants_history = history(store, &ants, latest(50)).await.messages;
+    let ants_history = history(store, &ants, latest(50)).await.events;
     assert_eq!(
         ants_history,
         vec![results[1].clone(), results[3].clone(), results[4].clone()]
@@ -489,7 +492,7 @@ async fn a_repeated_client_id_returns_the_original_and_stores_nothing(db: TestDb
         2,
         "the retry took no seq"
     );
-    assert_eq!(history(store, &general, latest(50)).await.messages.len(), 2);
+    assert_eq!(history(store, &general, latest(50)).await.events.len(), 2);
 
     // The key is (room, sender, client_id): other senders and rooms are free.
     let others = store
@@ -521,10 +524,10 @@ async fn a_client_id_repeated_within_a_batch_is_stored_once(db: TestDb) {
         ])
         .await
         .unwrap();
-    let first = results[0].message().clone();
+    let first = results[0].event().expect("stored").clone();
     assert!(matches!(results[0], Appended::Stored(_)));
     assert_eq!(first.seq, 1);
-    assert_eq!(results[1].message().seq, 2);
+    assert_eq!(results[1].event().expect("stored").seq, 2);
     assert_eq!(
         results[2],
         Appended::Duplicate(first.clone()),
@@ -583,7 +586,7 @@ async fn an_unknown_room_fails_the_whole_batch(db: TestDb) {
         0,
         "nothing was stored"
     );
-    assert_eq!(history(store, &general, latest(50)).await.messages, vec![]);
+    assert_eq!(history(store, &general, latest(50)).await.events, vec![]);
     assert!(matches!(
         store.last_seq(ghost.id).await,
         Err(StoreError::RoomNotFound)
@@ -609,22 +612,22 @@ async fn history_without_cursor_is_the_latest_page(db: TestDb) {
     let all = append_many(store, &general, &alice, 10).await;
 
     let page = history(store, &general, latest(4)).await;
-    assert_eq!(page.messages, all[6..10], "the latest 4, ascending");
+    assert_eq!(page.events, all[6..10], "the latest 4, ascending");
     assert!(page.has_more, "older messages exist");
 
     let page = history(store, &general, latest(10)).await;
-    assert_eq!(page.messages, all, "exactly everything");
+    assert_eq!(page.events, all, "exactly everything");
     assert!(!page.has_more, "nothing older than seq 1");
 
     let page = history(store, &general, latest(200)).await;
-    assert_eq!(page.messages, all);
+    assert_eq!(page.events, all);
     assert!(!page.has_more);
 
     let page = history(store, &empty, latest(50)).await;
     assert_eq!(
         page,
         HistoryPage {
-            messages: vec![],
+            events: vec![],
             has_more: false
         }
     );
@@ -637,29 +640,29 @@ async fn history_before_pages_backwards(db: TestDb) {
     let all = append_many(store, &general, &alice, 10).await;
 
     let page = history(store, &general, before(7, 3)).await;
-    assert_eq!(page.messages, all[3..6], "seq 4..=6, ascending");
+    assert_eq!(page.events, all[3..6], "seq 4..=6, ascending");
     assert!(page.has_more, "seq 1..=3 are older");
 
     let page = history(store, &general, before(4, 3)).await;
-    assert_eq!(page.messages, all[0..3], "seq 1..=3");
+    assert_eq!(page.events, all[0..3], "seq 1..=3");
     assert!(!page.has_more, "the page reaches seq 1");
 
     let page = history(store, &general, before(3, 5)).await;
-    assert_eq!(page.messages, all[0..2]);
+    assert_eq!(page.events, all[0..2]);
     assert!(!page.has_more);
 
     let page = history(store, &general, before(1, 5)).await;
     assert_eq!(
         page,
         HistoryPage {
-            messages: vec![],
+            events: vec![],
             has_more: false
         }
     );
 
     let page = history(store, &general, before(1000, 2)).await;
     assert_eq!(
-        page.messages,
+        page.events,
         all[8..10],
         "a cursor past the end is the latest page"
     );
@@ -678,22 +681,22 @@ async fn history_after_pages_forwards(db: TestDb) {
     all.push(stored(tagged.into_iter().next().unwrap()));
 
     let page = history(store, &general, after(0, 4)).await;
-    assert_eq!(page.messages, all[0..4], "seq 1..=4");
+    assert_eq!(page.events, all[0..4], "seq 1..=4");
     assert!(page.has_more, "newer messages exist");
 
     let page = history(store, &general, after(6, 4)).await;
-    assert_eq!(page.messages, all[6..10], "seq 7..=10, client_id included");
+    assert_eq!(page.events, all[6..10], "seq 7..=10, client_id included");
     assert!(!page.has_more, "the page reaches the newest message");
 
     let page = history(store, &general, after(8, 4)).await;
-    assert_eq!(page.messages, all[8..10]);
+    assert_eq!(page.events, all[8..10]);
     assert!(!page.has_more);
 
     let page = history(store, &general, after(10, 4)).await;
     assert_eq!(
         page,
         HistoryPage {
-            messages: vec![],
+            events: vec![],
             has_more: false
         }
     );
@@ -748,8 +751,8 @@ async fn concurrent_appends_from_two_instances_are_gapless(db: TestDb) {
     let mut cursor = 0;
     loop {
         let page = history(&instances[1], &general, after(cursor, 200)).await;
-        cursor = page.messages.last().map_or(cursor, |m| m.seq);
-        read.extend(page.messages);
+        cursor = page.events.last().map_or(cursor, |m| m.seq);
+        read.extend(page.events);
         if !page.has_more {
             break;
         }

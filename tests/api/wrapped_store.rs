@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::{
-    Appended, DynStore, HistoryPage, HistoryQuery, NewMessage, Room, RoomLog, RoomStore, Rotation,
-    StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
+    Appended, DynStore, Event, HistoryPage, HistoryQuery, NewEvent, Room, RoomLog, RoomStore,
+    Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -124,12 +124,15 @@ impl RoomStore for WrappedStore {
 
 #[async_trait]
 impl RoomLog for WrappedStore {
-    async fn append_batch(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
+    async fn append_batch(&self, batch: &[NewEvent]) -> StoreResult<Vec<Appended>> {
         self.append_batch_calls.fetch_add(1, Ordering::SeqCst);
         self.inner.append_batch(batch).await
     }
     async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage> {
         self.inner.history(room_id, query).await
+    }
+    async fn event(&self, room_id: i64, seq: i64) -> StoreResult<Option<Event>> {
+        self.inner.event(room_id, seq).await
     }
     async fn last_seq(&self, room_id: i64) -> StoreResult<i64> {
         self.last_seq_calls.fetch_add(1, Ordering::SeqCst);

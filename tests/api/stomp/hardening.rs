@@ -416,13 +416,16 @@ async fn stalled_replay() -> (TestApp, Session, Session, StompClient) {
     let body = "x".repeat(4000);
     for chunk in 0..(STALLED_REPLAY / 500) {
         let batch: Vec<_> = (0..500)
-            .map(|i| parley::store::NewMessage {
+            .map(|i| parley::store::NewEvent {
                 room_id: room.id,
                 room: room.name.clone(),
                 sender_id: alice.user_id,
                 sender: alice.username.clone(),
-                body: format!("{} {body}", chunk * 500 + i),
-                client_id: None,
+                change: parley::store::Change::Message {
+                    body: format!("{} {body}", chunk * 500 + i),
+                    client_id: None,
+                    reply_to: None,
+                },
             })
             .collect();
         app.state.store.append_batch(&batch).await.unwrap();

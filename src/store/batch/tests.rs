@@ -1,0 +1,277 @@
+use super::*;
+
+fn message(room_id: i64, client_id: Option<&str>) -> NewEvent {
+    by(
+        7,
+        room_id,
+        Change::Message {
+            body: "hi".into(),
+            client_id: client_id.map(str::to_owned),
+            reply_to: None,
+        },
+    )
+}
+
+fn by(sender_id: i64, room_id: i64, change: Change) -> NewEvent {
+    NewEvent {
+        room_id,
+        room: format!("room-{room_id}"),
+        sender_id,
+        sender: format!("user-{sender_id}"),
+        change,
+    }
+}
+
+fn target(room_id: i64, seq: i64, sender_id: i64) -> ((i64, i64), Target) {
+    let t = Target {
+        room_id,
+        seq,
+        kind: EventKind::Message,
+        sender_id,
+        deleted: false,
+    };
+    ((room_id, seq), t)
+}
+
+fn react(sender_id: i64, target: i64, key: &str, added: bool) -> NewEvent {
+    by(
+        sender_id,
+        1,
+        Change::React {
+            target,
+            key: key.into(),
+            added,
+        },
+    )
+}
+
+fn seqs(plan: &Plan) -> Vec<Option<i64>> {
+    plan.slots
+        .iter()
+        .map(|s| match s {
+            Slot::New { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_room_continues_its_seq_and_repeats_take_none() {
+    let batch = [
+        message(1, Some("a")),
+        message(2, None),
+        message(1, Some("a")),
+        message(1, None),
+    ];
+    let plan = Plan::new(&batch, &[(1, 10), (2, 0), (3, 5)], Known::default());
+    assert_eq!(seqs(&plan), [Some(11), Some(1), None, Some(12)]);
+    assert_eq!(plan.slots[2], Slot::SameAs(0));
+    assert_eq!(plan.last_seqs, [(1, 12), (2, 1)], "room 3 is untouched");
+    let rows: Vec<(i64, i64)> = plan.rows.iter().map(|r| (r.room_id, r.seq)).collect();
+    assert_eq!(rows, [(1, 11), (2, 1), (1, 12)]);
+}
+
+#[test]
+fn a_stored_key_is_the_original_every_time() {
+    let original = committed(
+        &message(1, Some("a")),
+        4,
+        Vec::new(),
+        &Inserted {
+            room_id: 1,
+            seq: 4,
+            id: 3,
+            created_at: Timestamp::UNIX_EPOCH,
+        },
+    );
+    let batch = [message(1, Some("a")), message(1, Some("a"))];
+    assert_eq!(client_keys(&batch), [(1, 7, "a".to_owned())]);
+    let known = Known {
+        stored: HashMap::from([((1, 7, "a".to_owned()), original.clone())]),
+        ..Known::default()
+    };
+    let plan = Plan::new(&batch, &[(1, 4)], known);
+    assert!(plan.rows.is_empty() && plan.last_seqs.is_empty());
+    assert_eq!(
+        plan.results(&batch, Vec::new(), Vec::new()),
+        [
+            Appended::Duplicate(original.clone()),
+            Appended::Duplicate(original)
+        ]
+    );
+}
+
+#[test]
+fn only_the_sender_edits_and_nobody_edits_what_is_not_a_live_message() {
+    let edit = |sender, target| {
+        by(
+            sender,
+            1,
+            Change::Edit {
+                target,
+                body: "fixed".into(),
+            },
+        )
+    };
+    let mut edit_event = target(1, 3, 7);
+    edit_event.1.kind = EventKind::Edit;
+    let known = Known {
+        targets: HashMap::from([target(1, 2, 7), edit_event]),
+        ..Known::default()
+    };
+    let batch = [edit(8, 2), edit(7, 9), edit(7, 3), edit(7, 2)];
+    let plan = Plan::new(&batch, &[(1, 3)], known);
+    assert_eq!(plan.slots[0], Slot::Refused(Refusal::Forbidden));
+    assert_eq!(plan.slots[1], Slot::Refused(Refusal::MessageNotFound));
+    assert_eq!(
+        plan.slots[2],
+        Slot::Refused(Refusal::MessageNotFound),
+        "an edit event"
+    );
+    assert_eq!(seqs(&plan)[3], Some(4));
+    assert_eq!(plan.effects.edited.len(), 1);
+    assert_eq!(
+        (plan.effects.edited[0].seq, plan.effects.edited[0].edit_seq),
+        (2, 4)
+    );
+}
+
+#[test]
+fn a_deletion_refuses_what_comes_after_it_and_erases_once() {
+    let known = Known {
+        targets: HashMap::from([target(1, 2, 7)]),
+        reactions: HashMap::from([((1, 2, 9, "👍".to_string()), 3)]),
+        ..Known::default()
+    };
+    let batch = [
+        by(
+            7,
+            1,
+            Change::Edit {
+                target: 2,
+                body: "x".into(),
+            },
+        ),
+        react(8, 2, "🎉", true),
+        by(
+            8,
+            1,
+            Change::Delete {
+                target: 2,
+                any: false,
+            },
+        ),
+        by(
+            8,
+            1,
+            Change::Delete {
+                target: 2,
+                any: true,
+            },
+        ),
+        by(
+            7,
+            1,
+            Change::Edit {
+                target: 2,
+                body: "y".into(),
+            },
+        ),
+        react(9, 2, "👍", false),
+    ];
+    let plan = Plan::new(&batch, &[(1, 3)], known);
+    assert_eq!(seqs(&plan), [Some(4), Some(5), None, Some(6), None, None]);
+    assert_eq!(
+        plan.slots[2],
+        Slot::Refused(Refusal::Forbidden),
+        "not the sender"
+    );
+    assert_eq!(plan.slots[4], Slot::Refused(Refusal::MessageDeleted));
+    assert_eq!(plan.slots[5], Slot::Refused(Refusal::MessageDeleted));
+    assert_eq!(plan.effects.erased, [(1, 2)]);
+    assert!(
+        plan.effects.edited.is_empty(),
+        "the erasure overwrites the edit"
+    );
+    assert!(
+        plan.effects.reacted.is_empty(),
+        "the erasure removes the new reaction"
+    );
+}
+
+#[test]
+fn a_reaction_is_added_once_per_user_and_key_and_removed_only_if_present() {
+    let known = Known {
+        targets: HashMap::from([target(1, 2, 7)]),
+        reactions: HashMap::from([((1, 2, 9, "👍".to_string()), 3)]),
+        ..Known::default()
+    };
+    let batch = [
+        react(9, 2, "👍", true),  // has it: the original event (seq 3)
+        react(8, 2, "👍", true),  // new: seq 4
+        react(8, 2, "👍", true),  // same as the one before
+        react(8, 2, "🎉", false), // has none
+        react(9, 2, "👍", false), // removes the stored one: seq 5
+        react(8, 2, "👍", false), // removes its own: seq 6
+        react(8, 2, "👍", true),  // adds it again: seq 7
+    ];
+    let plan = Plan::new(&batch, &[(1, 3)], known);
+    assert_eq!(plan.slots[0], Slot::Original(1, 3));
+    assert_eq!(plan.slots[2], Slot::SameAs(1));
+    assert_eq!(plan.slots[3], Slot::Refused(Refusal::ReactionNotFound));
+    assert_eq!(
+        seqs(&plan),
+        [None, Some(4), None, None, Some(5), Some(6), Some(7)]
+    );
+    assert_eq!(plan.effects.reacted, [((1, 2, 8, "👍".to_string()), 7)]);
+    assert_eq!(plan.effects.unreacted, [(1, 2, 9, "👍".to_string())]);
+    assert_eq!(plan.originals, [(1, 3)]);
+}
+
+#[test]
+fn replies_need_a_message_of_the_room_even_one_stored_earlier_in_the_batch() {
+    let reply = |to| {
+        by(
+            7,
+            1,
+            Change::Message {
+                body: "re".into(),
+                client_id: None,
+                reply_to: Some(to),
+            },
+        )
+    };
+    let batch = [message(1, None), reply(4), reply(2), reply(99)];
+    let plan = Plan::new(&batch, &[(1, 3)], Known::default());
+    assert_eq!(seqs(&plan), [Some(4), Some(5), None, None]);
+    assert_eq!(plan.slots[2], Slot::Refused(Refusal::InvalidReply));
+    assert_eq!(plan.rows[1].reply_to, Some(4));
+}
+
+#[test]
+fn mentions_are_the_members_of_the_events_room() {
+    let mut batch = [message(1, None), message(2, None)];
+    for e in &mut batch {
+        e.change = Change::Message {
+            body: "@BOB and @carol".into(),
+            client_id: None,
+            reply_to: None,
+        };
+    }
+    assert_eq!(
+        mention_candidates(&batch),
+        [
+            (1, "bob".to_string()),
+            (1, "carol".to_string()),
+            (2, "bob".to_string()),
+            (2, "carol".to_string())
+        ]
+    );
+    let known = Known {
+        members: HashMap::from([(1, HashMap::from([("bob".into(), "Bob".into())]))]),
+        ..Known::default()
+    };
+    let plan = Plan::new(&batch, &[(1, 0), (2, 0)], known);
+    assert_eq!(plan.rows[0].mentions, r#"["Bob"]"#);
+    assert_eq!(plan.rows[1].mentions, "[]", "bob is not a member of room 2");
+}
