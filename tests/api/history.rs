@@ -90,10 +90,16 @@ async fn history_message_has_the_contract_shape(backend: Backend) {
         "body",
         "client_id",
         "created_at",
+        "deleted",
+        "edited_at",
         "id",
+        "mentions",
+        "reactions",
+        "reply_to",
         "room",
         "sender",
         "seq",
+        "type",
     ]
     .map(String::from)
     .to_vec();
@@ -106,6 +112,12 @@ async fn history_message_has_the_contract_shape(backend: Backend) {
     assert_eq!(m["seq"], 1);
     assert_eq!(m["body"], "message 1");
     assert_eq!(m["client_id"], Value::Null);
+    assert_eq!(m["type"], "message");
+    assert_eq!(m["reply_to"], Value::Null);
+    assert_eq!(m["edited_at"], Value::Null);
+    assert_eq!(m["deleted"], false);
+    assert_eq!(m["mentions"], serde_json::json!([]));
+    assert_eq!(m["reactions"], serde_json::json!([]));
     let ts = m["created_at"].as_str().unwrap();
     assert!(
         chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z') && ts.len() == 24,
