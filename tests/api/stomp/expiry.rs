@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use parley::auth::JwtKeys;
 
-use super::client::{StompClient, frame, topic};
+use stomp_client::{StompClient, frame, topic};
 use super::{now_secs, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app};

@@ -4,7 +4,7 @@
 
 use parley::config::Config;
 
-use super::client::{StompClient, connect_frame, frame, topic};
+use stomp_client::{StompClient, connect_frame, frame, topic};
 use super::{history, history_seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, on_sqlite, spawn_app, spawn_app_with};

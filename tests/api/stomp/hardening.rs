@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::client::{Handshake, StompClient, connect_frame, frame, topic};
+use stomp_client::{Handshake, StompClient, connect_frame, frame, topic};
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
 use crate::helpers::{Session, TestApp, on_both_backends, spawn_app_with};

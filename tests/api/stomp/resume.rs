@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::client::{Frame, StompClient, frame, topic};
+use stomp_client::{Frame, StompClient, frame, topic};
 use super::{history, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app, spawn_app_with};

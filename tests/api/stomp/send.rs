@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use parley::config::Config;
 
-use super::client::{StompClient, frame, topic};
+use stomp_client::{StompClient, frame, topic};
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app, spawn_app_with};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::client::{StompClient, frame, topic};
+use stomp_client::{StompClient, frame, topic};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app, spawn_app_with};
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::client::{StompClient, frame, topic};
+use stomp_client::{StompClient, frame, topic};
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app};
