@@ -122,7 +122,10 @@ pub enum DecodeError {
     TooLarge(usize),
     BadContentLength(String),
     /// The byte after `content-length` bytes of body is not NUL.
-    NoNulAfterBody { command: String, length: usize },
+    NoNulAfterBody {
+        command: String,
+        length: usize,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -549,7 +552,10 @@ mod tests {
             &[("destination", "/topic/rooms/r0"), ("receipt", &receipt)],
             "hi",
         );
-        assert_eq!(s, "SEND\ndestination:/topic/rooms/r0\nreceipt:7\\c9\n\nhi\0");
+        assert_eq!(
+            s,
+            "SEND\ndestination:/topic/rooms/r0\nreceipt:7\\c9\n\nhi\0"
+        );
         assert_eq!(unescape(escape("a\\b\nc\rd:e").as_bytes()), "a\\b\nc\rd:e");
     }
 }

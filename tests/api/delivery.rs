@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use crate::db::{Backend, TestDatabase};
 use crate::helpers::spawn_app;
-use stomp_client::{Event, StompClient, frame, topic};
 use crate::wrapped_store::WrappedStore;
+use stomp_client::{Event, StompClient, frame, topic};
 
 struct Fixture {
     store: DynStore,

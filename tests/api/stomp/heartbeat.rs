@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use parley::config::Config;
 
-use stomp_client::{Event, StompClient, frame};
 use crate::db::Backend;
 use crate::helpers::{TestApp, on_sqlite, spawn_app_with};
+use stomp_client::{Event, StompClient, frame};
 
 on_sqlite!(
     heart_beat_floor_is_the_servers_own_interval,
