@@ -352,7 +352,7 @@ impl StompClient {
         };
         self.stash.extend(skipped);
         assert_eq!(
-            found.header("receipt-id"),
+            found.header("receipt-id").as_deref(),
             Some(receipt_id),
             "receipts must answer frames in order: expected receipt-id {receipt_id}, got {found}"
         );

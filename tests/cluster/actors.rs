@@ -486,8 +486,12 @@ async fn run_subscriber(
 
 /// A MESSAGE carries the contract's headers and the message object.
 fn check_message(f: &Frame, sub_id: &str, room: &str) {
-    assert_eq!(f.header("subscription"), Some(sub_id), "{f}");
-    assert_eq!(f.header("destination"), Some(topic(room).as_str()), "{f}");
+    assert_eq!(f.header("subscription").as_deref(), Some(sub_id), "{f}");
+    assert_eq!(
+        f.header("destination").as_deref(),
+        Some(topic(room).as_str()),
+        "{f}"
+    );
     let body: Value = serde_json::from_slice(&f.body).expect("MESSAGE body is JSON");
     assert_eq!(
         body["seq"].as_i64(),

@@ -43,7 +43,7 @@ async fn a_message_that_never_reaches_redis_reaches_other_instances_within_5_s()
                 .try_send(frame(
                     "SEND",
                     &[("destination", &topic("quiet")), ("receipt", &receipt)],
-                    &format!("unrelayed {n}"),
+                    format!("unrelayed {n}"),
                 ))
                 .await
         );

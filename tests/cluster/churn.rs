@@ -82,13 +82,17 @@ async fn sender(
                     ("receipt", &receipt),
                     ("client-id", &receipt),
                 ],
-                &format!("{name} says {n}"),
+                format!("{name} says {n}"),
             ))
             .await,
             "{name}: the connection survives"
         );
         let f = expect_receipt(&mut conn, &name).await;
-        assert_eq!(f.header("receipt-id"), Some(receipt.as_str()), "{f}");
+        assert_eq!(
+            f.header("receipt-id").as_deref(),
+            Some(receipt.as_str()),
+            "{f}"
+        );
         log.lock().unwrap().push(Committed {
             room,
             seq: f.number("seq"),
@@ -169,14 +173,14 @@ async fn churner(
                 None => {}
                 Some(Event::Frame(f)) if f.command == "MESSAGE" => {
                     assert_eq!(
-                        f.header("subscription"),
+                        f.header("subscription").as_deref(),
                         Some(id.as_str()),
                         "{who}: no MESSAGE for a subscription after its UNSUBSCRIBE was receipted: {f}"
                     );
                     cycle.seqs.push(f.number("seq"));
                 }
                 Some(Event::Frame(f)) if f.command == "RECEIPT" => {
-                    if f.header("receipt-id") == Some(sub_receipt.as_str()) {
+                    if f.header("receipt-id").as_deref() == Some(sub_receipt.as_str()) {
                         cycle.started = Instant::now();
                         subscribed = true;
                     } else {
