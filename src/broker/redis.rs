@@ -26,7 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::{Broker, Hub, Published, Subscriber, SubscriberKey};
@@ -268,39 +267,18 @@ async fn subscribe_loop(
     }
 }
 
-/// The message JSON as published (the contract's message object).
-#[derive(Deserialize)]
-struct WireMessage {
-    id: i64,
-    room: String,
-    seq: i64,
-    sender: String,
-    body: String,
-    client_id: Option<String>,
-    created_at: chrono::DateTime<chrono::Utc>,
-}
-
 fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
     let room_id = msg
         .get_channel_name()
         .strip_prefix(CHANNEL_PREFIX)
         .and_then(|id| id.parse::<i64>().ok());
-    let parsed = serde_json::from_slice::<WireMessage>(msg.get_payload_bytes());
+    let parsed = serde_json::from_slice::<Message>(msg.get_payload_bytes());
     match (room_id, parsed) {
-        (Some(room_id), Ok(w)) => {
-            let lag = (chrono::Utc::now() - w.created_at)
+        (Some(room_id), Ok(message)) => {
+            let lag = (chrono::Utc::now() - message.created_at)
                 .num_microseconds()
                 .unwrap_or(0);
             metrics::histogram!(crate::metrics::RELAY_LAG).record(lag.max(0) as f64 / 1e6);
-            let message = Message {
-                id: w.id,
-                room: w.room,
-                seq: w.seq,
-                sender: w.sender,
-                body: w.body,
-                client_id: w.client_id,
-                created_at: w.created_at,
-            };
             hub.deliver(Arc::new(Published::new(room_id, &message)));
         }
         _ => tracing::warn!(

@@ -9,6 +9,7 @@ mod health;
 mod history;
 mod metrics;
 mod openapi;
+mod responses;
 mod rooms;
 mod stream;
 mod web_client;

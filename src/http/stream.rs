@@ -16,6 +16,7 @@ use crate::broker::RoomFeed;
 use crate::chat::{ChatError, Post, Sender};
 use crate::domain::{ClientId, MessageBody, RoomName};
 use crate::error::{ApiError, Body as ErrorBody};
+use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
 use crate::replay::{self, Replay};
 use crate::state::AppState;
 use crate::store::{Appended, Room};
@@ -82,19 +83,13 @@ fn chat_error(e: ChatError) -> ApiError {
             containing U+0000; `invalid_idempotency_key`: `Idempotency-Key` not 1–64 \
             characters, or containing a control character; `invalid_request`: malformed JSON, an unknown field or a missing \
             one", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
-            `application/json`", body = ErrorBody),
+        Unauthorized,
+        RoomNotFound,
+        JsonBodyRefused,
         (status = 429, description = "`rate_limited`: the sender's rate bucket would take \
             over 5 s to refill", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        InternalError,
         (status = 503, description = "`unavailable`: the send task failed; the message may \
             or may not be stored (retry with the same `Idempotency-Key`)", body = ErrorBody),
     ),
@@ -207,16 +202,12 @@ fn sse_event(seq: i64, json: &[u8]) -> Bytes {
             content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_query`: `Last-Event-ID` / `since_seq` not a \
             non-negative integer, or a malformed query string", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of", body = ErrorBody),
+        Unauthorized,
+        RoomNotFound,
         (status = 429, description = "`too_many_connections`: the user already has \
             `MAX_CONNECTIONS_PER_USER` WebSockets, event streams and held long polls open \
             on this instance", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        InternalError,
     ),
 )]
 #[get("/rooms/{name}/events")]

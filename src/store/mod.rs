@@ -50,8 +50,10 @@ pub struct Room {
 }
 
 /// A stored chat message. `seq` is per room, starts at 1 and rises by exactly
-/// 1 per stored message, in commit order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// 1 per stored message, in commit order. It deserialises from the message
+/// JSON the broker publishes (the README's message object), which is how the
+/// Redis relay reads it back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Message {
     pub id: i64,
     pub room: String,
