@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use metrics::{KeyName, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const CONNECTIONS_OPEN: &str = "parley_connections_open";
@@ -41,50 +42,89 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_gauge!(
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// A metric as `/metrics` describes it: name, kind, unit and help text.
+struct Description(&'static str, Kind, Option<Unit>, &'static str);
+
+const fn counter(name: &'static str, help: &'static str) -> Description {
+    Description(name, Kind::Counter, None, help)
+}
+
+const fn gauge(name: &'static str, help: &'static str) -> Description {
+    Description(name, Kind::Gauge, None, help)
+}
+
+const fn histogram(name: &'static str, unit: Option<Unit>, help: &'static str) -> Description {
+    Description(name, Kind::Histogram, unit, help)
+}
+
+/// Every metric, described once.
+const DESCRIPTIONS: &[Description] = &[
+    gauge(
         CONNECTIONS_OPEN,
-        "Open client connections by kind (websocket, sse)."
-    );
-    describe_counter!(FRAMES_IN, "STOMP frames received, by command.");
-    describe_counter!(FRAMES_OUT, "STOMP frames sent, by command.");
-    describe_counter!(MESSAGES_STORED, "Chat messages committed to the database.");
-    describe_counter!(
+        "Open client connections by kind (websocket, sse).",
+    ),
+    counter(FRAMES_IN, "STOMP frames received, by command."),
+    counter(FRAMES_OUT, "STOMP frames sent, by command."),
+    counter(MESSAGES_STORED, "Chat messages committed to the database."),
+    counter(
         DELIVERIES,
-        "Messages handed to subscribers (fan-out, one per subscriber)."
-    );
-    describe_histogram!(
+        "Messages handed to subscribers (fan-out, one per subscriber).",
+    ),
+    histogram(
         SEND_TO_COMMIT,
-        Unit::Seconds,
-        "From a send reaching the send path to its commit."
-    );
-    describe_histogram!(COMMIT_BATCH_SIZE, "Messages per group-commit transaction.");
-    describe_histogram!(
+        Some(Unit::Seconds),
+        "From a send reaching the send path to its commit.",
+    ),
+    histogram(
+        COMMIT_BATCH_SIZE,
+        None,
+        "Messages per group-commit transaction.",
+    ),
+    histogram(
         COMMIT_TO_DELIVER,
-        Unit::Seconds,
-        "From commit to the message being queued for this instance's subscribers."
-    );
-    describe_gauge!(DB_POOL_IN_USE, "Database connections in use.");
-    describe_gauge!(DB_POOL_SIZE, "Database connections open.");
-    describe_gauge!(
+        Some(Unit::Seconds),
+        "From commit to the message being queued for this instance's subscribers.",
+    ),
+    gauge(DB_POOL_IN_USE, "Database connections in use."),
+    gauge(DB_POOL_SIZE, "Database connections open."),
+    gauge(
         RELAY_CONNECTED,
-        "1 while the Redis relay is connected (absent without REDIS_URL)."
-    );
-    describe_histogram!(
+        "1 while the Redis relay is connected (absent without REDIS_URL).",
+    ),
+    histogram(
         RELAY_LAG,
-        Unit::Seconds,
-        "From commit on another instance to arrival here through Redis."
-    );
-    describe_counter!(
+        Some(Unit::Seconds),
+        "From commit on another instance to arrival here through Redis.",
+    ),
+    counter(
         SLOW_CONSUMERS,
-        "Connections closed because their outbound queue overflowed."
-    );
-    describe_counter!(AUTH_FAILURES, "Authentication failures, by reason.");
-    describe_counter!(
+        "Connections closed because their outbound queue overflowed.",
+    ),
+    counter(AUTH_FAILURES, "Authentication failures, by reason."),
+    counter(
         RATE_LIMITED,
-        "Rate-limit hits, by limit (login_ip, login_user, send)."
-    );
+        "Rate-limit hits, by limit (login_ip, login_user, send).",
+    ),
+];
+
+fn describe() {
+    metrics::with_recorder(|recorder| {
+        for &Description(name, kind, unit, help) in DESCRIPTIONS {
+            let (key, help) = (KeyName::from_const_str(name), SharedString::const_str(help));
+            match kind {
+                Kind::Counter => recorder.describe_counter(key, unit, help),
+                Kind::Gauge => recorder.describe_gauge(key, unit, help),
+                Kind::Histogram => recorder.describe_histogram(key, unit, help),
+            }
+        }
+    });
 }
 
 /// Counts an open connection of `kind` until dropped.

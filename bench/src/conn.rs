@@ -1,6 +1,7 @@
 //! Opening a STOMP-over-WebSocket connection: a TCP socket bound to a chosen
 //! local address (so more than 64k connections fit), the WebSocket upgrade,
-//! CONNECT/CONNECTED and SUBSCRIBE/RECEIPT.
+//! CONNECT/CONNECTED and SUBSCRIBE/RECEIPT, and the frames the generator
+//! writes (encoded and decoded by `stomp_client`).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -12,9 +13,70 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::stomp::{self, Credentials, Decoder};
+use stomp_client::{Decoder, escape, text_frame};
 
 pub type Ws = WebSocketStream<TcpStream>;
+
+/// CONNECT credentials.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// A bearer token (Parley access token), sent as `passcode`.
+    Token(String),
+    /// Plain `login` / `passcode` (RabbitMQ and friends).
+    LoginPasscode(String, String),
+    /// No credentials at all.
+    None,
+}
+
+/// CONNECT for STOMP 1.2 or 1.1, without heart-beats (CONNECT headers are
+/// never escaped).
+pub fn connect_frame(creds: &Credentials, host: Option<&str>) -> String {
+    let mut headers = vec![("accept-version", "1.2,1.1"), ("heart-beat", "0,0")];
+    headers.extend(host.map(|h| ("host", h)));
+    match creds {
+        Credentials::Token(t) => headers.push(("passcode", t)),
+        Credentials::LoginPasscode(l, p) => headers.extend([("login", &**l), ("passcode", p)]),
+        Credentials::None => {}
+    }
+    let mut out = String::new();
+    text_frame(&mut out, "CONNECT", &headers, "");
+    out
+}
+
+pub fn subscribe_frame(destination: &str, id: &str, receipt: &str) -> String {
+    let mut out = String::new();
+    text_frame(
+        &mut out,
+        "SUBSCRIBE",
+        &[
+            ("id", &escape(id)),
+            ("destination", &escape(destination)),
+            ("ack", "auto"),
+            ("receipt", &escape(receipt)),
+        ],
+        "",
+    );
+    out
+}
+
+/// A SEND frame with a text body into `out`; `receipt` asks for a RECEIPT.
+pub fn send_frame(out: &mut String, destination: &str, body: &str, receipt: Option<&str>) {
+    let length = body.len().to_string();
+    let destination = escape(destination);
+    let headers = [
+        ("destination", &*destination),
+        ("content-type", "text/plain"),
+        ("content-length", &length),
+    ];
+    match receipt {
+        None => text_frame(out, "SEND", &headers, body),
+        Some(r) => {
+            let receipt = escape(r);
+            let [d, t, l] = headers;
+            text_frame(out, "SEND", &[d, t, l, ("receipt", &receipt)], body);
+        }
+    }
+}
 
 /// Where to connect: the WebSocket URL and its resolved socket address.
 #[derive(Debug, Clone)]
@@ -191,7 +253,7 @@ impl Conn {
     /// description (`describe`) plus the `receipt-id` header.
     async fn next_frame(&mut self) -> Result<(String, String, Option<String>), String> {
         loop {
-            if let Some(f) = self.dec.next_frame()? {
+            if let Some(f) = self.dec.next_frame().map_err(|e| e.to_string())? {
                 return Ok((
                     f.command_str().into_owned(),
                     f.describe(),
@@ -199,8 +261,10 @@ impl Conn {
                 ));
             }
             match self.ws.next().await {
-                Some(Ok(Message::Text(t))) => self.dec.push(t.as_bytes())?,
-                Some(Ok(Message::Binary(b))) => self.dec.push(&b)?,
+                Some(Ok(Message::Text(t))) => {
+                    self.dec.push(t.as_bytes()).map_err(|e| e.to_string())?
+                }
+                Some(Ok(Message::Binary(b))) => self.dec.push(&b).map_err(|e| e.to_string())?,
                 Some(Ok(Message::Close(c))) => {
                     return Err(format!("closed by server during setup: {c:?}"));
                 }
@@ -217,7 +281,7 @@ impl Conn {
         creds: &Credentials,
         host: Option<&str>,
     ) -> Result<(), String> {
-        self.send_text(stomp::connect_frame(creds, host)).await?;
+        self.send_text(connect_frame(creds, host)).await?;
         let (command, describe, _) = self.next_frame().await?;
         if command == "CONNECTED" {
             Ok(())
@@ -229,7 +293,7 @@ impl Conn {
     /// SUBSCRIBE with a receipt, and wait for that RECEIPT: once it is
     /// here, the subscription is live on the server.
     pub async fn subscribe(&mut self, destination: &str) -> Result<(), String> {
-        self.send_text(stomp::subscribe_frame(destination, "0", "sub-0"))
+        self.send_text(subscribe_frame(destination, "0", "sub-0"))
             .await?;
         loop {
             let (command, describe, receipt) = self.next_frame().await?;
@@ -246,7 +310,32 @@ impl Conn {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ws_url;
+    use super::{Credentials, connect_frame, parse_ws_url, send_frame, subscribe_frame};
+
+    #[test]
+    fn frames_are_well_formed() {
+        let mut s = String::new();
+        send_frame(&mut s, "/topic/rooms/r0", "hi", Some("7:9"));
+        assert_eq!(
+            s,
+            "SEND\ndestination:/topic/rooms/r0\ncontent-type:text/plain\ncontent-length:2\nreceipt:7\\c9\n\nhi\0"
+        );
+        assert_eq!(
+            subscribe_frame("/topic/rooms/r0", "0", "sub-0"),
+            "SUBSCRIBE\nid:0\ndestination:/topic/rooms/r0\nack:auto\nreceipt:sub-0\n\n\0"
+        );
+        assert_eq!(
+            connect_frame(
+                &Credentials::LoginPasscode("guest".into(), "g:1".into()),
+                Some("/")
+            ),
+            "CONNECT\naccept-version:1.2,1.1\nheart-beat:0,0\nhost:/\nlogin:guest\npasscode:g:1\n\n\0"
+        );
+        assert_eq!(
+            connect_frame(&Credentials::Token("t".into()), None),
+            "CONNECT\naccept-version:1.2,1.1\nheart-beat:0,0\npasscode:t\n\n\0"
+        );
+    }
 
     #[test]
     fn parses_urls() {

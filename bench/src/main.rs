@@ -11,7 +11,6 @@ mod payload;
 mod procfs;
 mod run;
 mod signup;
-mod stomp;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -23,9 +22,8 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::conn::Target;
+use crate::conn::{Credentials, Target};
 use crate::run::{Ctx, Room, Shared, SubTrack};
-use crate::stomp::Credentials;
 
 /// Connections per source address when spreading automatically (the
 /// ephemeral port range holds about 28k ports per address).

@@ -13,9 +13,10 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::time::{sleep_until, timeout};
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
-use crate::conn::{Conn, Role, Target};
+use stomp_client::Decoder;
+
+use crate::conn::{self, Conn, Credentials, Role, Target};
 use crate::payload::{self, Stamp};
-use crate::stomp::{self, Credentials, Decoder};
 
 /// How many error messages are kept verbatim for the report.
 const ERROR_SAMPLES: usize = 10;
@@ -602,7 +603,7 @@ fn on_frames(
 ) -> Result<(u64, u64), String> {
     let mut delivered = 0;
     let mut fresh = 0;
-    while let Some(f) = dec.next_frame()? {
+    while let Some(f) = dec.next_frame().map_err(|e| e.to_string())? {
         if !f.is("MESSAGE") {
             if f.is("RECEIPT") {
                 continue;
@@ -728,7 +729,7 @@ pub async fn publisher(
                     None
                 };
                 let mut frame = String::with_capacity(body.len() + 128);
-                stomp::send_frame(&mut frame, &room.destination, &body, receipt_id);
+                conn::send_frame(&mut frame, &room.destination, &body, receipt_id);
                 if let Err(e) = sink.feed(Message::Text(Utf8Bytes::from(frame))).await {
                     return Err(format!("publisher write: {e}"));
                 }
@@ -757,7 +758,7 @@ pub async fn publisher(
                 msg = stream.next() => classify(msg),
             };
             match read {
-                Read::Data(d) => dec.push(&d)?,
+                Read::Data(d) => dec.push(&d).map_err(|e| e.to_string())?,
                 Read::Skip => continue,
                 Read::Closed(why) => {
                     return if shared.is_stopping() {
@@ -767,7 +768,7 @@ pub async fn publisher(
                     };
                 }
             }
-            while let Some(f) = dec.next_frame()? {
+            while let Some(f) = dec.next_frame().map_err(|e| e.to_string())? {
                 if f.is("RECEIPT") {
                     shared.receipts_total.fetch_add(1, Ordering::Relaxed);
                     let sent = f

@@ -121,6 +121,11 @@ mod tests {
         serde_json::json!({"sub":"1","name":"alice","iat":now,"exp":now+60,"iss":"parley"})
     }
 
+    /// `claims` signed with `SECRET` by `alg`, whatever they say.
+    fn sign(alg: Algorithm, claims: &serde_json::Value) -> String {
+        encode(&Header::new(alg), claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
     #[test]
     fn issue_and_verify() {
         let k = JwtKeys::new(SECRET, 900);
@@ -148,12 +153,7 @@ mod tests {
     fn rejects_other_algorithms_and_wrong_key() {
         let now = now_secs();
         let c = claims(now);
-        let hs512 = encode(
-            &Header::new(Algorithm::HS512),
-            &c,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let hs512 = sign(Algorithm::HS512, &c);
         let k = JwtKeys::new(SECRET, 900);
         assert_eq!(k.verify(&hs512, now), Err(TokenError::Invalid));
         let other = JwtKeys::new(b"another-secret-another-secret-xx", 900).issue(1, "alice", now);
@@ -168,31 +168,16 @@ mod tests {
         assert_eq!(k.verify(&expired, now), Err(TokenError::Expired));
         let mut c = claims(now);
         c["iss"] = "someone-else".into();
-        let t = encode(
-            &Header::new(Algorithm::HS256),
-            &c,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let t = sign(Algorithm::HS256, &c);
         assert_eq!(k.verify(&t, now), Err(TokenError::Invalid));
         let mut c = claims(now);
         c["iat"] = (now + 600).into();
         c["exp"] = (now + 1200).into();
-        let t = encode(
-            &Header::new(Algorithm::HS256),
-            &c,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let t = sign(Algorithm::HS256, &c);
         assert_eq!(k.verify(&t, now), Err(TokenError::Invalid));
         let mut c = claims(now);
         c.as_object_mut().unwrap().remove("iat");
-        let t = encode(
-            &Header::new(Algorithm::HS256),
-            &c,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let t = sign(Algorithm::HS256, &c);
         assert_eq!(k.verify(&t, now), Err(TokenError::Invalid));
     }
 }

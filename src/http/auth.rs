@@ -10,6 +10,7 @@ use crate::auth::{AuthUser, jwt::now_secs, password, refresh};
 use crate::domain::{Password, Username};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::client_ip::client_key;
+use crate::http::responses::{HashingBusy, InternalError, InvalidRequest, JsonBodyRefused};
 use crate::state::AppState;
 use crate::store::{Rotation, StoreError, User};
 use crate::views::UserView;
@@ -92,17 +93,12 @@ async fn start_session(state: &AppState, user: &User) -> Result<serde_json::Valu
             body = ErrorBody),
         (status = 409, description = "`username_taken`: the name exists, in any letter case \
             (answered before any password is hashed)", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
-            `application/json`", body = ErrorBody),
+        JsonBodyRefused,
         (status = 429, description = "`too_many_attempts`: too many signups from this \
             address (`SIGNUPS_PER_IP` per hour)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
-        (status = 503, description = "`busy`: too many password hashes waiting \
-            (`PASSWORD_HASH_QUEUE`)", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        InternalError,
+        HashingBusy,
     ),
 )]
 #[post("/auth/signup")]
@@ -147,22 +143,16 @@ pub async fn signup(
     tag = "auth",
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
-            or a missing one", body = ErrorBody),
+        InvalidRequest,
         (status = 401, description = "`invalid_credentials`: unknown user or wrong password",
             body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
-            `application/json`", body = ErrorBody),
+        JsonBodyRefused,
         (status = 429, description = "`too_many_attempts`: too many failed logins for this \
             username (`LOGIN_FAILURES_PER_USER` per 5 min) or attempts from this address \
             (`LOGIN_ATTEMPTS_PER_IP` per min)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
-        (status = 503, description = "`busy`: too many password hashes waiting \
-            (`PASSWORD_HASH_QUEUE`)", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        InternalError,
+        HashingBusy,
     ),
 )]
 #[post("/auth/login")]
@@ -266,15 +256,11 @@ fn hash_error(e: password::HashError) -> ApiError {
     operation_id = "refresh",
     responses(
         (status = 200, description = "Rotated", body = TokenResponse),
-        (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
-            or a missing one", body = ErrorBody),
+        InvalidRequest,
         (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
             already rotated (which revokes its whole login)", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
-            `application/json`", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        JsonBodyRefused,
+        InternalError,
     ),
 )]
 #[post("/auth/refresh")]
@@ -310,15 +296,11 @@ pub async fn rotate_refresh(
     tag = "auth",
     responses(
         (status = 204, description = "Revoked"),
-        (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
-            or a missing one", body = ErrorBody),
+        InvalidRequest,
         (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
             already rotated (which revokes its whole login, as on refresh)", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
-            `application/json`", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        JsonBodyRefused,
+        InternalError,
     ),
 )]
 #[post("/auth/logout")]
@@ -347,8 +329,7 @@ pub async fn logout(
         (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
             access token, or its user no longer exists", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        InternalError,
     ),
 )]
 #[get("/me")]

@@ -11,6 +11,7 @@ use super::rooms::find_visible;
 use crate::auth::AuthUser;
 use crate::broker::RoomFeed;
 use crate::error::{ApiError, Body as ErrorBody};
+use crate::http::responses::{InternalError, RoomNotFound, Unauthorized};
 use crate::state::AppState;
 use crate::store::{HistoryPage, HistoryQuery};
 use crate::views::EventView;
@@ -129,16 +130,12 @@ fn page_response(page: &HistoryPage) -> HttpResponse {
         (status = 400, description = "`invalid_query`: a non-integer or out-of-range \
             `before`, `after`, `limit` or `wait`, `before` with `after`, `wait` without \
             `after`, or a malformed query string", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of", body = ErrorBody),
+        Unauthorized,
+        RoomNotFound,
         (status = 429, description = "`too_many_connections`: a long poll (`wait`) while the \
             user already has `MAX_CONNECTIONS_PER_USER` WebSockets, event streams and held \
             long polls open on this instance", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        InternalError,
     ),
 )]
 #[get("/rooms/{name}/messages")]

@@ -9,6 +9,7 @@ mod health;
 mod history;
 mod metrics;
 mod openapi;
+mod responses;
 mod room_log;
 mod rooms;
 mod stream;

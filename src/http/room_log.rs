@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, delete, get, patch, put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::responses::{InternalError, JsonBodyRefused, Unauthorized};
 use super::rooms::find_visible;
 use super::writing::{charge_send, chat_error, enter, parse_body, sender};
 use crate::auth::AuthUser;
@@ -58,7 +59,7 @@ fn answer(appended: Appended) -> Result<HttpResponse, ApiError> {
     ),
     responses(
         (status = 200, description = "The event", body = EventView),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged access token", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`room_not_found`: no such room, or a private room the \
             caller is not a member of; `message_not_found`: no event with that seq", body = ErrorBody),
     ),
@@ -88,15 +89,18 @@ pub async fn get_event(
     ),
     request_body = Edit,
     responses(
+        JsonBodyRefused,
         (status = 200, description = "Stored: the `edit` event", body = EditView),
         (status = 400, description = "`invalid_body`: empty, over `MAX_BODY_BYTES` or \
             containing U+0000; `invalid_request`: malformed JSON", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged access token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "`forbidden`: not the message's sender", body = ErrorBody),
         (status = 404, description = "`room_not_found`: no such room, or a private room the \
             caller is not a member of; `message_not_found`: no such seq, or not a `message` event", body = ErrorBody),
         (status = 409, description = "`message_deleted`: the message is deleted", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: the send rate, as for a message", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the send rate, as for a message", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        InternalError,
     ),
 )]
 #[patch("/rooms/{name}/messages/{seq}")]
@@ -128,11 +132,13 @@ pub async fn edit_message(
     ),
     responses(
         (status = 200, description = "Stored: the `delete` event", body = DeleteView),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged access token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "`forbidden`: neither the sender nor the room's owner", body = ErrorBody),
         (status = 404, description = "`room_not_found`: no such room, or a private room the caller is not a member of; `message_not_found`: no such seq, or not a `message` event", body = ErrorBody),
         (status = 409, description = "`message_deleted`: deleted already", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: the send rate, as for a message", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the send rate, as for a message", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        InternalError,
     ),
 )]
 #[delete("/rooms/{name}/messages/{seq}")]
@@ -182,10 +188,12 @@ async fn react(
     responses(
         (status = 200, description = "The `reaction` event (`added: true`)", body = ReactionEventView),
         (status = 400, description = "`invalid_reaction`: the key is not 1–32 bytes of UTF-8 without whitespace or control characters", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged access token", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`room_not_found`: no such room, or a private room the caller is not a member of; `message_not_found`: no such seq, or not a `message` event", body = ErrorBody),
         (status = 409, description = "`message_deleted`: the message is deleted", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: the send rate, as for a message", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the send rate, as for a message", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        InternalError,
     ),
 )]
 #[put("/rooms/{name}/messages/{seq}/reactions/{key}")]
@@ -211,12 +219,14 @@ pub async fn add_reaction(
     responses(
         (status = 200, description = "The `reaction` event (`added: false`)", body = ReactionEventView),
         (status = 400, description = "`invalid_reaction`: the key is not 1–32 bytes of UTF-8 without whitespace or control characters", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged access token", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "`room_not_found`: no such room, or a private room the \
             caller is not a member of; `message_not_found`: no such seq, or not a `message` event; \
             `reaction_not_found`: the caller has no such reaction", body = ErrorBody),
         (status = 409, description = "`message_deleted`: the message is deleted", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: the send rate, as for a message", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the send rate, as for a message", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        InternalError,
     ),
 )]
 #[delete("/rooms/{name}/messages/{seq}/reactions/{key}")]

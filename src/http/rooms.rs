@@ -8,6 +8,9 @@ use crate::access::{VisibleRoom, visible_room};
 use crate::auth::AuthUser;
 use crate::domain::RoomName;
 use crate::error::{ApiError, Body as ErrorBody};
+use crate::http::responses::{
+    InternalError, InvalidRequest, JsonBodyRefused, RoomNotFound, Unauthorized,
+};
 use crate::state::AppState;
 use crate::views::{RoomView, UserView};
 
@@ -78,15 +81,10 @@ async fn members_response(state: &AppState, room_id: i64) -> Result<HttpResponse
         (status = 400, description = "`invalid_room_name`: not 1–64 characters of \
             `a-z 0-9 _ -`; `invalid_request`: malformed JSON, an unknown field or a \
             missing one", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        Unauthorized,
         (status = 409, description = "`room_exists`: the name is taken", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
-            `application/json`", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        JsonBodyRefused,
+        InternalError,
     ),
 )]
 #[post("/rooms")]
@@ -112,11 +110,8 @@ pub async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The rooms", body = Rooms),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        Unauthorized,
+        InternalError,
     ),
 )]
 #[get("/rooms")]
@@ -135,13 +130,9 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResp
     params(("name" = String, Path, description = "Room name")),
     responses(
         (status = 200, description = "The room", body = RoomView),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        Unauthorized,
+        RoomNotFound,
+        InternalError,
     ),
 )]
 #[get("/rooms/{name}")]
@@ -164,13 +155,9 @@ pub async fn get(
     params(("name" = String, Path, description = "Room name")),
     responses(
         (status = 200, description = "The caller is a member", body = RoomView),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        Unauthorized,
+        RoomNotFound,
+        InternalError,
     ),
 )]
 #[post("/rooms/{name}/join")]
@@ -195,13 +182,9 @@ pub async fn join(
     params(("name" = String, Path, description = "Room name")),
     responses(
         (status = 200, description = "The members", body = Members),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        Unauthorized,
+        RoomNotFound,
+        InternalError,
     ),
 )]
 #[get("/rooms/{name}/members")]
@@ -221,21 +204,15 @@ pub async fn list_members(
     params(("name" = String, Path, description = "Room name")),
     responses(
         (status = 200, description = "The members, the added user included", body = Members),
-        (status = 400, description = "`invalid_request`: malformed JSON, an unknown field \
-            or a missing one", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        InvalidRequest,
+        Unauthorized,
         (status = 403, description = "`forbidden`: the caller can see the room but is not \
             its owner", body = ErrorBody),
         (status = 404, description = "`room_not_found`: no such room, or a private room the \
             caller is not a member of; `user_not_found`: no user of that name",
             body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
-            `application/json`", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        JsonBodyRefused,
+        InternalError,
     ),
 )]
 #[post("/rooms/{name}/members")]

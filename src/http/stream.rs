@@ -17,6 +17,7 @@ use crate::broker::RoomFeed;
 use crate::chat::Post;
 use crate::domain::ClientId;
 use crate::error::{ApiError, Body as ErrorBody};
+use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
 use crate::replay::{self, Replay};
 use crate::state::AppState;
 use crate::store::{Appended, EventKind, Refusal, Room};
@@ -67,19 +68,13 @@ pub struct NewMessage {
             characters, or containing a control character; `invalid_reply`: `reply_to` is \
             not the seq of a message of this room; `invalid_request`: malformed JSON, an \
             unknown field or a missing one", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: Content-Type is not \
-            `application/json`", body = ErrorBody),
+        Unauthorized,
+        RoomNotFound,
+        JsonBodyRefused,
         (status = 429, description = "`rate_limited`: the sender's rate bucket would take \
             over 5 s to refill", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        InternalError,
         (status = 503, description = "`unavailable`: the send task failed; the message may \
             or may not be stored (retry with the same `Idempotency-Key`)", body = ErrorBody),
     ),
@@ -184,16 +179,12 @@ fn sse_event(seq: i64, kind: EventKind, json: &[u8]) -> Bytes {
             content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_query`: `Last-Event-ID` / `since_seq` not a \
             non-negative integer, or a malformed query string", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
-            access token", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of", body = ErrorBody),
+        Unauthorized,
+        RoomNotFound,
         (status = 429, description = "`too_many_connections`: the user already has \
             `MAX_CONNECTIONS_PER_USER` WebSockets, event streams and held long polls open \
             on this instance", body = ErrorBody),
-        (status = 500, description = "`internal_error`: server-side failure (logged, \
-            not disclosed)", body = ErrorBody),
+        InternalError,
     ),
 )]
 #[get("/rooms/{name}/events")]

@@ -6,32 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
 
+use super::test_support::*;
 use super::*;
 use crate::stomp::ClientCommand as C;
 
-const MAX_SUBSCRIPTIONS: usize = 3;
-const MAX_TRANSACTIONS: usize = 2;
-const MAX_TRANSACTION_SENDS: usize = 3;
-const MAX_BODY_BYTES: usize = 16;
-
-fn config() -> SessionConfig {
-    SessionConfig {
-        max_subscriptions: MAX_SUBSCRIPTIONS,
-        max_transactions: MAX_TRANSACTIONS,
-        max_transaction_sends: MAX_TRANSACTION_SENDS,
-        max_body_bytes: MAX_BODY_BYTES,
-        heartbeat_ms: 10_000,
-        server: "parley/test".into(),
-    }
-}
-
 fn verify(token: &str) -> Result<Identity, TokenError> {
     if token == "good" {
-        Ok(Identity {
-            user_id: 1,
-            username: "alice".into(),
-            expires_at: 1_000,
-        })
+        Ok(alice())
     } else {
         Err(TokenError::Invalid)
     }

@@ -2,33 +2,9 @@
 
 use std::cell::RefCell;
 
+use super::test_support::*;
 use super::*;
 use crate::stomp::ClientCommand as C;
-
-const MAX_SUBSCRIPTIONS: usize = 3;
-const MAX_BODY_BYTES: usize = 16;
-const EXPIRES_AT: i64 = 1_000;
-const MAX_TRANSACTIONS: usize = 2;
-const MAX_TRANSACTION_SENDS: usize = 3;
-
-fn config() -> SessionConfig {
-    SessionConfig {
-        max_subscriptions: MAX_SUBSCRIPTIONS,
-        max_transactions: MAX_TRANSACTIONS,
-        max_transaction_sends: MAX_TRANSACTION_SENDS,
-        max_body_bytes: MAX_BODY_BYTES,
-        heartbeat_ms: 10_000,
-        server: "parley/test".into(),
-    }
-}
-
-fn alice() -> Identity {
-    Identity {
-        user_id: 7,
-        username: "alice".into(),
-        expires_at: EXPIRES_AT,
-    }
-}
 
 /// A verifier that accepts any token as alice.
 fn accept(_token: &str) -> Result<Identity, TokenError> {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::db::Backend;
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::stomp::client::StompClient;
+use stomp_client::StompClient;
 
 async fn open_events(app: &TestApp, token: &str, room: &str) -> reqwest::Response {
     app.client
@@ -157,10 +157,7 @@ async fn websockets_event_streams_and_long_polls_of_a_user_count_together() {
     let (stream, poll, (mut ws, first)) = tokio::join!(
         open_events(&app, &alice.access_token, "general"),
         long_poll(&app, &alice.access_token, "general").send(),
-        StompClient::open_and_send(
-            &app,
-            crate::stomp::client::connect_frame(&alice.access_token)
-        ),
+        StompClient::open_and_send(&app, stomp_client::connect_frame(&alice.access_token)),
     );
     let stream = TestApp::reply(stream).await;
     assert_eq!(stream.status, 429);

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::db::Backend;
 use crate::helpers::{Session, TestApp, on_both_backends, spawn_app_with};
-use crate::stomp::client::StompClient;
+use stomp_client::StompClient;
 
 on_both_backends!(
     posted_message_is_stored_and_idempotent,

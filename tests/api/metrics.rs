@@ -4,7 +4,7 @@ use prometheus_parse::{Scrape, Value};
 
 use crate::db::Backend;
 use crate::helpers::{TestApp, on_both_backends, spawn_app_with};
-use crate::stomp::client::StompClient;
+use stomp_client::StompClient;
 
 on_both_backends!(metrics_parse_and_move_when_messages_flow);
 

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::http;
-use crate::stomp::{Event, Frame, Stomp, WAIT, frame, topic};
+use stomp_client::{Event, Frame, StompClient, WAIT, frame, topic};
 
 /// How long a client keeps trying to reconnect after losing its socket.
 const RECONNECT_WITHIN: Duration = Duration::from_secs(15);
@@ -145,7 +145,7 @@ async fn run_sender(
     let dest = topic(&plan.room);
     let mut endpoint = 0;
     let mut port = plan.endpoints[0];
-    let mut conn = Stomp::connect_retrying(port, &plan.token, RECONNECT_WITHIN).await;
+    let mut conn = StompClient::connect_retrying(port, &plan.token, RECONNECT_WITHIN).await;
     // Indices waiting to be (re-)sent, and those sent on this connection and
     // not receipted yet (in order).
     let mut queue: VecDeque<usize> = VecDeque::new();
@@ -190,7 +190,7 @@ async fn run_sender(
                 ],
                 &sent.body,
             );
-            if conn.send(bytes).await {
+            if conn.try_send(bytes).await {
                 by_receipt.insert(receipt_id, index);
                 outstanding.push_back(index);
                 if !plan.pace.is_zero() {
@@ -212,7 +212,7 @@ async fn run_sender(
         }
         // Window full, nothing left to send, or the socket is closing: read
         // one answer.
-        match conn.next(WAIT).await {
+        match conn.next_event(WAIT).await {
             Some(Event::Frame(f)) if f.command == "RECEIPT" => {
                 let id = f.header("receipt-id").unwrap_or_default().to_string();
                 let index = by_receipt
@@ -236,7 +236,7 @@ async fn run_sender(
                 // The server closes after an ERROR; read to the end.
                 let mut code = None;
                 for _ in 0..100 {
-                    match conn.next(WAIT).await {
+                    match conn.next_event(WAIT).await {
                         Some(Event::Closed(c)) => {
                             code = c;
                             break;
@@ -284,7 +284,7 @@ async fn run_sender(
         for index in unreceipted.into_iter().rev() {
             queue.push_front(index);
         }
-        conn = Stomp::connect_retrying(port, &plan.token, RECONNECT_WITHIN).await;
+        conn = StompClient::connect_retrying(port, &plan.token, RECONNECT_WITHIN).await;
     }
 }
 
@@ -411,8 +411,9 @@ async fn run_subscriber(
     };
     let sub_id = format!("{}-sub", plan.name);
     let mut endpoint = 0;
-    let mut conn = Stomp::connect_retrying(plan.endpoints[0], &plan.token, RECONNECT_WITHIN).await;
-    assert!(conn.subscribe(&sub_id, &plan.room, None).await);
+    let mut conn =
+        StompClient::connect_retrying(plan.endpoints[0], &plan.token, RECONNECT_WITHIN).await;
+    assert!(conn.try_subscribe(&sub_id, &plan.room, None).await);
     let mut ready = Some(ready);
     let mut last: i64 = 0;
     // After the target is reached, linger briefly to catch duplicates.
@@ -436,7 +437,7 @@ async fn run_subscriber(
                 break;
             }
         }
-        let event = conn.next(Duration::from_millis(100)).await;
+        let event = conn.next_event(Duration::from_millis(100)).await;
         let code = match event {
             None => continue,
             Some(Event::Frame(f)) => match f.command.as_str() {
@@ -474,9 +475,10 @@ async fn run_subscriber(
             break;
         }
         conn =
-            Stomp::connect_retrying(plan.endpoints[endpoint], &plan.token, RECONNECT_WITHIN).await;
+            StompClient::connect_retrying(plan.endpoints[endpoint], &plan.token, RECONNECT_WITHIN)
+                .await;
         report.resumed_since.push(last);
-        assert!(conn.subscribe(&sub_id, &plan.room, Some(last)).await);
+        assert!(conn.try_subscribe(&sub_id, &plan.room, Some(last)).await);
     }
     conn.close().await;
     report
@@ -484,8 +486,12 @@ async fn run_subscriber(
 
 /// A MESSAGE carries the contract's headers and the message object.
 fn check_message(f: &Frame, sub_id: &str, room: &str) {
-    assert_eq!(f.header("subscription"), Some(sub_id), "{f}");
-    assert_eq!(f.header("destination"), Some(topic(room).as_str()), "{f}");
+    assert_eq!(f.header("subscription").as_deref(), Some(sub_id), "{f}");
+    assert_eq!(
+        f.header("destination").as_deref(),
+        Some(topic(room).as_str()),
+        "{f}"
+    );
     let body: Value = serde_json::from_slice(&f.body).expect("MESSAGE body is JSON");
     assert_eq!(
         body["seq"].as_i64(),

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::cluster::{Cluster, Instance, Shared, room_id};
 use crate::http;
-use crate::stomp::{Event, Stomp, WAIT, frame, topic};
+use stomp_client::{Event, StompClient, WAIT, frame, topic};
 
 /// An instance without `REDIS_URL` shares the database: what it stores is
 /// committed but never published, like a publish the relay dropped. A
@@ -29,26 +29,30 @@ async fn a_message_that_never_reaches_redis_reaches_other_instances_within_5_s()
     let token = http::signup(cluster.port(0), "alice").await;
     http::create_room(cluster.port(0), &token, "quiet").await;
 
-    let mut subscriber = Stomp::connect(cluster.port(0), &token).await.unwrap();
-    subscriber.subscribe_and_wait("s", "quiet").await;
-    let mut sender = Stomp::connect(unrelayed.port, &token).await.unwrap();
+    let mut subscriber = StompClient::try_connect(cluster.port(0), &token)
+        .await
+        .unwrap();
+    subscriber.subscribe("s", "quiet").await;
+    let mut sender = StompClient::try_connect(unrelayed.port, &token)
+        .await
+        .unwrap();
     for n in 1..=3i64 {
         let receipt = format!("r{n}");
         assert!(
             sender
-                .send(frame(
+                .try_send(frame(
                     "SEND",
                     &[("destination", &topic("quiet")), ("receipt", &receipt)],
-                    &format!("unrelayed {n}"),
+                    format!("unrelayed {n}"),
                 ))
                 .await
         );
-        match sender.next(WAIT).await {
+        match sender.next_event(WAIT).await {
             Some(Event::Frame(f)) if f.command == "RECEIPT" => assert_eq!(f.number("seq"), n),
             other => panic!("expected RECEIPT {receipt}, got {other:?}"),
         }
         let committed = Instant::now();
-        match subscriber.next(Duration::from_secs(5)).await {
+        match subscriber.next_event(Duration::from_secs(5)).await {
             Some(Event::Frame(f)) if f.command == "MESSAGE" => assert_eq!(
                 f.number("seq"),
                 n,
@@ -63,7 +67,7 @@ async fn a_message_that_never_reaches_redis_reaches_other_instances_within_5_s()
             committed.elapsed()
         );
     }
-    match subscriber.next(Duration::from_millis(2500)).await {
+    match subscriber.next_event(Duration::from_millis(2500)).await {
         None => {}
         other => panic!("nothing more is delivered, and nothing twice: {other:?}"),
     }
@@ -91,7 +95,7 @@ async fn a_room_emptied_as_a_subscriber_arrives_stays_subscribed_to_the_relay() 
         .map(|c| {
             let token = token.clone();
             tokio::spawn(async move {
-                let mut conn = Stomp::connect(port, &token).await.unwrap();
+                let mut conn = StompClient::try_connect(port, &token).await.unwrap();
                 let dest = topic("lobby");
                 for round in 0..ROUNDS {
                     let id = format!("c{c}-{round}");
@@ -100,7 +104,7 @@ async fn a_room_emptied_as_a_subscriber_arrives_stays_subscribed_to_the_relay() 
                     // SUBSCRIBE and UNSUBSCRIBE pipelined: the room is
                     // emptied and refilled as often as possible.
                     assert!(
-                        conn.send(frame(
+                        conn.try_send(frame(
                             "SUBSCRIBE",
                             &[
                                 ("id", &id),
@@ -112,7 +116,7 @@ async fn a_room_emptied_as_a_subscriber_arrives_stays_subscribed_to_the_relay() 
                         .await
                     );
                     assert!(
-                        conn.send(frame(
+                        conn.try_send(frame(
                             "UNSUBSCRIBE",
                             &[("id", &id), ("receipt", &unsub_receipt)],
                             "",
@@ -121,7 +125,7 @@ async fn a_room_emptied_as_a_subscriber_arrives_stays_subscribed_to_the_relay() 
                     );
                     let mut receipts = 0;
                     while receipts < 2 {
-                        match conn.next(WAIT).await {
+                        match conn.next_event(WAIT).await {
                             Some(Event::Frame(f)) if f.command == "RECEIPT" => receipts += 1,
                             Some(Event::Frame(f)) if f.command == "MESSAGE" => {}
                             other => panic!("churner {c}: {other:?}"),
@@ -134,8 +138,8 @@ async fn a_room_emptied_as_a_subscriber_arrives_stays_subscribed_to_the_relay() 
         .collect();
     // One subscriber joins and stays while the churn goes on.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut stayer = Stomp::connect(port, &token).await.unwrap();
-    stayer.subscribe_and_wait("stay", "lobby").await;
+    let mut stayer = StompClient::try_connect(port, &token).await.unwrap();
+    stayer.subscribe("stay", "lobby").await;
     for c in churners {
         c.await.expect("churner");
     }
@@ -153,11 +157,13 @@ async fn a_room_emptied_as_a_subscriber_arrives_stays_subscribed_to_the_relay() 
         Some(1),
         "the instance with a subscriber left is subscribed to {channel} once"
     );
-    let mut sender = Stomp::connect(cluster.port(1), &token).await.unwrap();
+    let mut sender = StompClient::try_connect(cluster.port(1), &token)
+        .await
+        .unwrap();
     for n in 1..=5i64 {
         assert!(
             sender
-                .send(frame(
+                .try_send(frame(
                     "SEND",
                     &[("destination", &topic("lobby")), ("receipt", "r")],
                     "from the other instance",
@@ -165,7 +171,7 @@ async fn a_room_emptied_as_a_subscriber_arrives_stays_subscribed_to_the_relay() 
                 .await
         );
         let sent = Instant::now();
-        match stayer.next(Duration::from_millis(900)).await {
+        match stayer.next_event(Duration::from_millis(900)).await {
             Some(Event::Frame(f)) if f.command == "MESSAGE" => {
                 assert_eq!(f.number("seq"), n, "{f}")
             }
@@ -174,7 +180,7 @@ async fn a_room_emptied_as_a_subscriber_arrives_stays_subscribed_to_the_relay() 
             ),
         }
         eprintln!("relayed in {:?}", sent.elapsed());
-        match sender.next(WAIT).await {
+        match sender.next_event(WAIT).await {
             Some(Event::Frame(f)) if f.command == "RECEIPT" => {}
             other => panic!("expected RECEIPT: {other:?}"),
         }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::cluster::{Cluster, room_id};
 use crate::http;
-use crate::stomp::{Event, Frame, Stomp, WAIT, frame, topic};
+use stomp_client::{Event, Frame, StompClient, WAIT, frame, topic};
 
 const ROOMS: [&str; 2] = ["lobby", "side"];
 /// How long subscribers churn and senders post.
@@ -68,27 +68,31 @@ async fn sender(
     log: Log,
     stop: watch::Receiver<bool>,
 ) -> usize {
-    let mut conn = Stomp::connect(port, &token).await.unwrap();
+    let mut conn = StompClient::try_connect(port, &token).await.unwrap();
     let mut n = 0;
     while !*stop.borrow() {
         let room = n % ROOMS.len();
         let receipt = format!("{name}-{n}");
         let written = Instant::now();
         assert!(
-            conn.send(frame(
+            conn.try_send(frame(
                 "SEND",
                 &[
                     ("destination", &topic(ROOMS[room])),
                     ("receipt", &receipt),
                     ("client-id", &receipt),
                 ],
-                &format!("{name} says {n}"),
+                format!("{name} says {n}"),
             ))
             .await,
             "{name}: the connection survives"
         );
         let f = expect_receipt(&mut conn, &name).await;
-        assert_eq!(f.header("receipt-id"), Some(receipt.as_str()), "{f}");
+        assert_eq!(
+            f.header("receipt-id").as_deref(),
+            Some(receipt.as_str()),
+            "{f}"
+        );
         log.lock().unwrap().push(Committed {
             room,
             seq: f.number("seq"),
@@ -102,8 +106,8 @@ async fn sender(
     n
 }
 
-async fn expect_receipt(conn: &mut Stomp, who: &str) -> Frame {
-    match conn.next(WAIT).await {
+async fn expect_receipt(conn: &mut StompClient, who: &str) -> Frame {
+    match conn.next_event(WAIT).await {
         Some(Event::Frame(f)) if f.command == "RECEIPT" => f,
         other => panic!("{who}: expected a RECEIPT, got {other:?}"),
     }
@@ -118,7 +122,7 @@ async fn churner(
     log: Log,
     stop: watch::Receiver<bool>,
 ) -> Vec<Cycle> {
-    let mut conn = Stomp::connect(port, &token).await.unwrap();
+    let mut conn = StompClient::try_connect(port, &token).await.unwrap();
     let mut cycles = Vec::new();
     let mut round = 0usize;
     while !*stop.borrow() {
@@ -137,7 +141,7 @@ async fn churner(
         if let Some(s) = &since_text {
             headers.push(("since-seq", s));
         }
-        assert!(conn.send(frame("SUBSCRIBE", &headers, "")).await);
+        assert!(conn.try_send(frame("SUBSCRIBE", &headers, "")).await);
         let mut cycle = Cycle {
             who: who.clone(),
             room,
@@ -156,7 +160,7 @@ async fn churner(
             if subscribed && cycle.ended.is_none() && cycle.started.elapsed() >= length {
                 let receipt = format!("unsub-{id}");
                 assert!(
-                    conn.send(frame(
+                    conn.try_send(frame(
                         "UNSUBSCRIBE",
                         &[("id", &id), ("receipt", &receipt)],
                         ""
@@ -165,18 +169,18 @@ async fn churner(
                 );
                 cycle.ended = Some(Instant::now());
             }
-            match conn.next(Duration::from_millis(50)).await {
+            match conn.next_event(Duration::from_millis(50)).await {
                 None => {}
                 Some(Event::Frame(f)) if f.command == "MESSAGE" => {
                     assert_eq!(
-                        f.header("subscription"),
+                        f.header("subscription").as_deref(),
                         Some(id.as_str()),
                         "{who}: no MESSAGE for a subscription after its UNSUBSCRIBE was receipted: {f}"
                     );
                     cycle.seqs.push(f.number("seq"));
                 }
                 Some(Event::Frame(f)) if f.command == "RECEIPT" => {
-                    if f.header("receipt-id") == Some(sub_receipt.as_str()) {
+                    if f.header("receipt-id").as_deref() == Some(sub_receipt.as_str()) {
                         cycle.started = Instant::now();
                         subscribed = true;
                     } else {
@@ -194,9 +198,9 @@ async fn churner(
 }
 
 /// A subscription that joins before anything is sent and stays to the end.
-async fn stayer(who: String, port: u16, token: String, room: usize) -> (Stomp, Cycle) {
-    let mut conn = Stomp::connect(port, &token).await.unwrap();
-    conn.subscribe_and_wait(&who, ROOMS[room]).await;
+async fn stayer(who: String, port: u16, token: String, room: usize) -> (StompClient, Cycle) {
+    let mut conn = StompClient::try_connect(port, &token).await.unwrap();
+    conn.subscribe(&who, ROOMS[room]).await;
     let cycle = Cycle {
         who,
         room,
@@ -209,10 +213,10 @@ async fn stayer(who: String, port: u16, token: String, room: usize) -> (Stomp, C
 }
 
 /// Reads the stayer's MESSAGEs until it has seq `last` (bounded).
-async fn finish_stayer(mut conn: Stomp, mut cycle: Cycle, last: i64) -> Cycle {
+async fn finish_stayer(mut conn: StompClient, mut cycle: Cycle, last: i64) -> Cycle {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        match conn.next(Duration::from_millis(200)).await {
+        match conn.next_event(Duration::from_millis(200)).await {
             None if cycle.seqs.last() >= Some(&last) => break,
             None => {}
             Some(Event::Frame(f)) if f.command == "MESSAGE" => cycle.seqs.push(f.number("seq")),

@@ -6,13 +6,12 @@
 //! `redis-server` (so stopping it hurts no other test), a fresh Postgres
 //! database (from `TEST_DATABASE_URL`) and, where the balancer matters,
 //! nginx (`NGINX_BIN`) configured from `deploy/nginx.conf`. Clients speak raw
-//! STOMP frames over tokio-tungstenite. Every process is killed when its
+//! STOMP frames through `stomp_client`. Every process is killed when its
 //! guard drops, every wait is bounded, and all traffic stays on 127.0.0.1.
 
 mod actors;
 mod cluster;
 mod http;
-mod stomp;
 
 mod catch_up;
 mod churn;

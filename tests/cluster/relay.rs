@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::actors::{SenderPlan, SubscriberPlan, spawn_sender, spawn_subscriber};
 use crate::cluster::Cluster;
 use crate::http;
-use crate::stomp::Stomp;
+use stomp_client::StompClient;
 
 /// Three instances behind nginx; subscribers connect through the balancer,
 /// one sender per instance and one through the balancer post concurrently.
@@ -153,9 +153,11 @@ async fn each_instance_holds_one_redis_pubsub_connection() {
     let mut clients = Vec::new();
     for port in cluster.ports() {
         for _ in 0..CLIENTS_PER_INSTANCE {
-            let mut c = Stomp::connect(port, &token).await.expect("connect");
+            let mut c = StompClient::try_connect(port, &token)
+                .await
+                .expect("connect");
             for room in &rooms {
-                c.subscribe_and_wait(room, room).await;
+                c.subscribe(room, room).await;
             }
             clients.push(c);
         }

@@ -8,12 +8,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use parley::auth::JwtKeys;
 use parley::config::AllowedOrigins;
 use serde_json::json;
-use tokio_tungstenite::tungstenite;
+use stomp_client::tungstenite;
 
-use super::client::{Handshake, StompClient, connect_frame, frame};
 use super::now_secs;
 use crate::db::Backend;
 use crate::helpers::{TestApp, on_sqlite, spawn_app, spawn_app_with};
+use stomp_client::{Handshake, StompClient, connect_frame, frame};
 
 on_sqlite!(
     connect_frame_is_answered_with_connected,

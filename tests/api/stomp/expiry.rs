@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use parley::auth::JwtKeys;
 
-use super::client::{StompClient, frame, topic};
 use super::{now_secs, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app};
+use stomp_client::{StompClient, frame, topic};
 
 on_both_backends!(
     session_ends_with_token_expired_error_when_the_token_expires,

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::client::{Handshake, StompClient, connect_frame, frame, topic};
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
 use crate::helpers::{Session, TestApp, on_both_backends, spawn_app_with};
+use stomp_client::{Handshake, StompClient, connect_frame, frame, topic};
 
 on_both_backends!(
     a_bad_client_id_is_refused_and_other_users_messages_are_stored,

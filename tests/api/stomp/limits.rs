@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::client::{Handshake, StompClient, connect_frame, frame, topic};
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app_with};
+use stomp_client::{Handshake, StompClient, connect_frame, frame, topic};
 
 on_both_backends!(
     slow_consumer_is_disconnected_and_the_room_is_not_slowed,

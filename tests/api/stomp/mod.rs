@@ -1,8 +1,6 @@
 //! STOMP 1.2 over WebSocket (`GET /ws`): the README, "Real-time chat" and
 //! "Configuration", as a
-//! client sees them. Every test talks raw frames through [`client`].
-
-pub mod client;
+//! client sees them. Every test talks raw frames through `stomp_client`.
 
 mod connect;
 mod expiry;
@@ -17,8 +15,16 @@ mod transactions;
 
 use serde_json::Value;
 
+use stomp_client::{Endpoint, Frame};
+
 use crate::helpers::TestApp;
-use client::Frame;
+
+/// A client connects to the app's port.
+impl Endpoint for TestApp {
+    fn port(&self) -> u16 {
+        self.port
+    }
+}
 
 /// Every stored message of a room, oldest first, through REST paging.
 pub async fn history(app: &TestApp, token: &str, room: &str) -> Vec<Value> {

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::client::{Frame, StompClient, frame, topic};
 use super::{history, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app, spawn_app_with};
+use stomp_client::{Frame, StompClient, frame, topic};
 
 on_both_backends!(
     subscribe_with_since_seq_replays_stored_messages_then_live_ones,

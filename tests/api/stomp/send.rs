@@ -6,10 +6,10 @@ use std::collections::HashSet;
 
 use parley::config::Config;
 
-use super::client::{StompClient, frame, topic};
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app, spawn_app_with};
+use stomp_client::{StompClient, frame, topic};
 
 on_both_backends!(
     send_with_receipt_is_durable,

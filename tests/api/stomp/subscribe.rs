@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::client::{StompClient, frame, topic};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app, spawn_app_with};
+use stomp_client::{StompClient, frame, topic};
 
 on_both_backends!(
     subscribe_to_unknown_or_foreign_private_room_gets_the_same_error,

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::client::{StompClient, frame, topic};
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, spawn_app};
+use stomp_client::{StompClient, frame, topic};
 
 on_both_backends!(
     committed_transaction_is_stored_and_delivered_at_commit,
