@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
 use crate::broker::RoomFeed;
-use crate::chat::{ChatError, Post, Sender};
+use crate::chat::{ChatError, Post};
 use crate::domain::{ClientId, MessageBody, RoomName};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::replay::{self, Replay};
@@ -141,10 +141,6 @@ pub async fn post_message(
             }
         }
     }
-    let sender = Sender {
-        user_id: user.id,
-        username: user.username.clone(),
-    };
     let post = Post {
         room,
         body,
@@ -152,7 +148,7 @@ pub async fn post_message(
     };
     let appended = state
         .chat
-        .post(&sender, vec![post])
+        .post(&user, vec![post])
         .await
         .map_err(chat_error)?
         .pop()

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::auth::TokenError;
+use crate::auth::{AuthUser, TokenError};
 use crate::destination::DESTINATION_PREFIX;
 use crate::domain::{ClientId, IdError, MAX_ID_CHARS, MessageBody, RoomName, check_id};
 use crate::stomp::{ClientCommand, ClientFrame, ServerCommand, ServerFrame, Version};
@@ -47,15 +47,6 @@ pub struct SessionConfig {
     pub heartbeat_ms: u64,
     /// `server` header of CONNECTED.
     pub server: String,
-}
-
-/// Who the access token says the client is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub user_id: i64,
-    pub username: String,
-    /// Unix seconds at which the token, and so the session, expires.
-    pub expires_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +103,11 @@ pub enum Action {
     /// Write this frame.
     Frame(ServerFrame),
     /// The session is open: switch the decoder to `version`, start the
-    /// heart-beat timers, end the session at `identity.expires_at`.
+    /// heart-beat timers, end the session at `user.expires_at`.
     Connected {
         version: Version,
         heart_beat: HeartBeat,
-        identity: Identity,
+        user: AuthUser,
     },
     /// Authorise and register a subscription (already recorded here); send
     /// the receipt when done, or fail the session.
@@ -152,7 +143,7 @@ pub struct Session {
     session_id: String,
     phase: Phase,
     version: Version,
-    identity: Option<Identity>,
+    user: Option<AuthUser>,
     subscriptions: HashMap<String, Subscription>,
     transactions: HashMap<String, Vec<SendRequest>>,
 }
@@ -187,7 +178,7 @@ impl Session {
             session_id: session_id.into(),
             phase: Phase::AwaitingConnect,
             version: Version::V1_2,
-            identity: None,
+            user: None,
             subscriptions: HashMap::new(),
             transactions: HashMap::new(),
         }
@@ -205,8 +196,9 @@ impl Session {
         self.phase == Phase::Closed
     }
 
-    pub fn identity(&self) -> Option<&Identity> {
-        self.identity.as_ref()
+    /// The user CONNECT's token named, once the session is open.
+    pub fn user(&self) -> Option<&AuthUser> {
+        self.user.as_ref()
     }
 
     pub fn subscription(&self, id: &str) -> Option<&Subscription> {
@@ -217,7 +209,7 @@ impl Session {
     pub fn handle(
         &mut self,
         frame: ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, TokenError>,
+        verify: impl FnOnce(&str) -> Result<AuthUser, TokenError>,
     ) -> Vec<Action> {
         self.handle_admitting(frame, |token| verify(token).map_err(ConnectRefusal::from))
     }
@@ -227,7 +219,7 @@ impl Session {
     pub fn handle_admitting(
         &mut self,
         frame: ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, ConnectRefusal>,
+        verify: impl FnOnce(&str) -> Result<AuthUser, ConnectRefusal>,
     ) -> Vec<Action> {
         if self.phase == Phase::Closed {
             return Vec::new();
@@ -280,8 +272,8 @@ impl Session {
     /// Called when the token's expiry time may have come: ERROR
     /// `token expired` and close once `now` (unix seconds) reaches it.
     pub fn check_expiry(&mut self, now: i64) -> Vec<Action> {
-        match &self.identity {
-            Some(id) if self.phase == Phase::Open && now >= id.expires_at => {
+        match &self.user {
+            Some(user) if self.phase == Phase::Open && now >= user.expires_at => {
                 self.fail(TOKEN_EXPIRED, None)
             }
             _ => Vec::new(),
@@ -320,7 +312,7 @@ impl Session {
     fn connect(
         &mut self,
         frame: &ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, ConnectRefusal>,
+        verify: impl FnOnce(&str) -> Result<AuthUser, ConnectRefusal>,
     ) -> Outcome {
         let version = frame
             .header("accept-version")
@@ -338,7 +330,7 @@ impl Session {
             .and_then(crate::auth::jwt::bearer_token)
             .or_else(|| frame.header("passcode"))
             .ok_or_else(|| Refusal::new(AUTH_FAILED))?;
-        let identity = verify(token).map_err(|e| {
+        let user = verify(token).map_err(|e| {
             Refusal::new(match e {
                 ConnectRefusal::Auth => AUTH_FAILED,
                 ConnectRefusal::TooManyConnections => TOO_MANY_CONNECTIONS,
@@ -346,7 +338,7 @@ impl Session {
         })?;
         self.version = version;
         self.phase = Phase::Open;
-        self.identity = Some(identity.clone());
+        self.user = Some(user.clone());
         let connected = ServerFrame::new(ServerCommand::Connected)
             .with_header("version", version.as_str())
             .with_header(
@@ -358,13 +350,13 @@ impl Session {
             )
             .with_header("session", self.session_id.clone())
             .with_header("server", self.config.server.clone())
-            .with_header("user-name", identity.username.clone());
+            .with_header("user-name", user.username.clone());
         Ok(vec![
             Action::Frame(connected),
             Action::Connected {
                 version,
                 heart_beat,
-                identity,
+                user,
             },
         ])
     }

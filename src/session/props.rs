@@ -25,10 +25,10 @@ fn config() -> SessionConfig {
     }
 }
 
-fn verify(token: &str) -> Result<Identity, TokenError> {
+fn verify(token: &str) -> Result<AuthUser, TokenError> {
     if token == "good" {
-        Ok(Identity {
-            user_id: 1,
+        Ok(AuthUser {
+            id: 1,
             username: "alice".into(),
             expires_at: 1_000,
         })
