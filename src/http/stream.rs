@@ -30,9 +30,11 @@ const SSE_BUFFER: usize = 64;
 /// Longest the last event of an ending stream may wait for the client.
 const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
+// The body of `POST /rooms/{name}/messages` (a plain comment: a doc comment
+// would become the schema's description).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewMessage {
+pub struct PostMessage {
     /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000.
     #[schema(min_length = 1, example = "hello")]
     body: String,
@@ -105,7 +107,7 @@ pub async fn post_message(
     state: web::Data<AppState>,
     user: AuthUser,
     name: web::Path<String>,
-    body: web::Json<NewMessage>,
+    body: web::Json<PostMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = req
         .headers()
