@@ -68,7 +68,7 @@ async fn serve(
     let (queue_tx, mut queue_rx) = mpsc::channel(limits.outbound_queue);
     let config = session_config(limits);
     let mut conn = Connection {
-        decoder: Decoder::new(crate::stomp::Limits {
+        decoder: Decoder::new(crate::stomp::FrameLimits {
             max_frame_bytes: limits.max_frame_bytes,
             max_send_body_bytes: limits.max_body_bytes,
             ..Default::default()

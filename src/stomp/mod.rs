@@ -35,7 +35,7 @@ mod testing;
 
 pub use client::{ClientCommand, ClientFrame};
 pub use frame::{Decoder, FrameError};
-pub use limits::Limits;
+pub use limits::FrameLimits;
 pub use server::{EncodedMessage, ServerCommand, ServerFrame, SubscriptionTag};
 
 /// A STOMP protocol version. It decides how header values are escaped.

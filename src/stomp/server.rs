@@ -322,7 +322,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::*;
-        use crate::stomp::Limits;
+        use crate::stomp::FrameLimits;
         use crate::stomp::testing::{as_decoded, decode_all, headers, representable, version};
 
         proptest! {
@@ -346,7 +346,7 @@ mod tests {
                 // client decoder, under a client command escaped the same way.
                 let stand_in: &[u8] = if connected { b"CONNECT" } else { b"BEGIN" };
                 let wire = [stand_in, &bytes[command.as_str().len()..]].concat();
-                let (frames, error) = decode_all(Limits::default(), version, &wire);
+                let (frames, error) = decode_all(FrameLimits::default(), version, &wire);
                 prop_assert_eq!(error, None);
                 prop_assert_eq!(frames.len(), 1);
                 prop_assert_eq!(&frames[0].headers, &as_decoded(&frame.headers, &frame.body));
