@@ -15,7 +15,7 @@
 use std::future::ready;
 use std::sync::Arc;
 
-use actix_ws::{AggregatedMessageStream, Session as WsSession};
+use actix_ws::{AggregatedMessageStream, Session as Socket};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -51,15 +51,17 @@ pub struct Connection {
     pub(super) timers: Timers,
 }
 
-pub async fn run(state: Arc<AppState>, ws: WsSession, stream: AggregatedMessageStream) {
+pub async fn run(state: Arc<AppState>, socket: Socket, stream: AggregatedMessageStream) {
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("ws", session = %session_id);
-    serve(state, ws, stream, session_id).instrument(span).await
+    serve(state, socket, stream, session_id)
+        .instrument(span)
+        .await
 }
 
 async fn serve(
     state: Arc<AppState>,
-    ws: WsSession,
+    socket: Socket,
     mut stream: AggregatedMessageStream,
     session_id: String,
 ) {
@@ -77,7 +79,7 @@ async fn serve(
         slot: None,
         subscriptions: Subscriptions::new(state.chat.broker().clone(), queue_tx),
         rooms: Rooms::default(),
-        outbox: Outbox::new(ws, limits.outbound_queue),
+        outbox: Outbox::new(socket, limits.outbound_queue),
         stores: StorePipeline::default(),
         replay: None,
         frames_waiting: false,
