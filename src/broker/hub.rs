@@ -410,7 +410,7 @@ fn fan_out(subscribers: &mut Vec<(SubscriberKey, Subscriber)>, message: &Arc<Pub
     subscribers.retain(|(_, s)| {
         let delivery = Delivery {
             message: Arc::clone(message),
-            subscriber: Arc::clone(&s.tag),
+            recipient: Arc::clone(&s.recipient),
         };
         match s.queue.try_send(delivery) {
             Ok(()) => true,

@@ -36,7 +36,7 @@ mod testing;
 pub use client::{ClientCommand, ClientFrame};
 pub use frame::{Decoder, FrameError};
 pub use limits::FrameLimits;
-pub use server::{EncodedMessage, ServerCommand, ServerFrame, SubscriptionTag};
+pub use server::{EncodedMessage, ServerCommand, ServerFrame, SubscriptionHeader};
 
 /// A STOMP protocol version. It decides how header values are escaped.
 ///
