@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use proptest::prelude::*;
 
 use super::*;
+use crate::destination::DESTINATION_PREFIX;
 use crate::stomp::ClientCommand as C;
+use crate::stomp::ServerCommand;
 
 const MAX_SUBSCRIPTIONS: usize = 3;
 const MAX_TRANSACTIONS: usize = 2;

@@ -4,6 +4,7 @@ use std::cell::RefCell;
 
 use super::*;
 use crate::stomp::ClientCommand as C;
+use crate::stomp::ServerCommand;
 
 const MAX_SUBSCRIPTIONS: usize = 3;
 const MAX_BODY_BYTES: usize = 16;
