@@ -9,7 +9,7 @@
 //! during a replay, a send-rate hold or with the outbox full) and when the
 //! socket is read. Protocol state and every frame but MESSAGEs are the
 //! [`Session`]'s; writing is the [`Outbox`]'s; store order and receipts the
-//! [`StorePipeline`]'s; the replay seam the [`Subscriptions`]'; clocks the
+//! [`StorePipeline`]'s; the replay seam the [`LiveSubscriptions`]'; clocks the
 //! [`Timers`]'. It must not keep its own copy of any of them.
 
 use std::future::ready;
@@ -26,7 +26,7 @@ use super::pipeline::{Answers, StorePipeline};
 use super::replay::Replay;
 use super::rooms::Rooms;
 use super::send_rate::SendRateHold;
-use super::subscriptions::Subscriptions;
+use super::subscriptions::LiveSubscriptions;
 use super::timers::{Timers, until};
 use crate::connections::ConnectionSlot;
 use crate::session::Session;
@@ -39,7 +39,7 @@ pub struct Connection {
     pub(super) session: Session,
     /// This connection's place among its user's connections (from CONNECTED).
     pub(super) slot: Option<ConnectionSlot>,
-    pub(super) subscriptions: Subscriptions,
+    pub(super) subscriptions: LiveSubscriptions,
     pub(super) rooms: Rooms,
     pub(super) outbox: Outbox,
     pub(super) stores: StorePipeline,
@@ -77,7 +77,7 @@ async fn serve(
         }),
         session: Session::new(config, session_id),
         slot: None,
-        subscriptions: Subscriptions::new(state.chat.broker().clone(), queue_tx),
+        subscriptions: LiveSubscriptions::new(state.chat.broker().clone(), queue_tx),
         rooms: Rooms::default(),
         outbox: Outbox::new(socket, limits.outbound_queue),
         stores: StorePipeline::default(),

@@ -35,7 +35,7 @@ struct LiveSubscription {
     replaying: bool,
 }
 
-pub struct Subscriptions {
+pub struct LiveSubscriptions {
     broker: DynBroker,
     live: HashMap<String, LiveSubscription>,
     /// The connection's delivery queue, shared by its subscriptions.
@@ -44,9 +44,9 @@ pub struct Subscriptions {
     overflow: Arc<Notify>,
 }
 
-impl Subscriptions {
+impl LiveSubscriptions {
     pub fn new(broker: DynBroker, queue: mpsc::Sender<Delivery>) -> Self {
-        Subscriptions {
+        LiveSubscriptions {
             broker,
             live: HashMap::new(),
             queue,
