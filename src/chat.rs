@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::access::visible_room;
 use tokio::sync::oneshot;
 
+use crate::access::visible_room;
 use crate::auth::AuthUser;
 use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
