@@ -6,21 +6,15 @@
 
 use std::sync::Arc;
 
-use crate::access::visible_room;
 use tokio::sync::oneshot;
 
+use crate::access::visible_room;
+use crate::auth::AuthUser;
 use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
 use crate::config::CommitSettings;
 use crate::domain::{ClientId, MessageBody, RoomName};
 use crate::store::{Appended, DynStore, NewMessage, Room, StoreError};
-
-/// The authenticated sender.
-#[derive(Debug, Clone)]
-pub struct Sender {
-    pub user_id: i64,
-    pub username: String,
-}
 
 /// One message to post.
 #[derive(Debug, Clone)]
@@ -90,7 +84,7 @@ impl Chat {
     /// (`Appended::Duplicate`), which is not published again.
     pub async fn post(
         &self,
-        sender: &Sender,
+        sender: &AuthUser,
         posts: Vec<Post>,
     ) -> Result<Vec<Appended>, ChatError> {
         if posts.is_empty() {
@@ -103,13 +97,13 @@ impl Chat {
     /// Queues `posts` for commit without waiting for it: a connection can
     /// pipeline its SENDs and still answer them in order. Committing and
     /// publishing go on even if the caller goes away.
-    pub async fn submit(&self, sender: &Sender, posts: Vec<Post>) -> PendingPost {
+    pub async fn submit(&self, sender: &AuthUser, posts: Vec<Post>) -> PendingPost {
         let batch: Vec<NewMessage> = posts
             .into_iter()
             .map(|p| NewMessage {
                 room_id: p.room.id,
                 room: p.room.name,
-                sender_id: sender.user_id,
+                sender_id: sender.id,
                 sender: sender.username.clone(),
                 body: p.body.into_string(),
                 client_id: p.client_id.map(ClientId::into_string),

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
 use crate::broker::RoomFeed;
-use crate::chat::{ChatError, Post, Sender};
+use crate::chat::{ChatError, Post};
 use crate::domain::{ClientId, MessageBody, RoomName};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
@@ -31,9 +31,11 @@ const SSE_BUFFER: usize = 64;
 /// Longest the last event of an ending stream may wait for the client.
 const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
+// The body of `POST /rooms/{name}/messages` (a plain comment: a doc comment
+// would become the schema's description).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewMessage {
+pub struct PostMessage {
     /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000.
     #[schema(min_length = 1, example = "hello")]
     body: String,
@@ -100,7 +102,7 @@ pub async fn post_message(
     state: web::Data<AppState>,
     user: AuthUser,
     name: web::Path<String>,
-    body: web::Json<NewMessage>,
+    body: web::Json<PostMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = req
         .headers()
@@ -136,10 +138,6 @@ pub async fn post_message(
             }
         }
     }
-    let sender = Sender {
-        user_id: user.id,
-        username: user.username.clone(),
-    };
     let post = Post {
         room,
         body,
@@ -147,7 +145,7 @@ pub async fn post_message(
     };
     let appended = state
         .chat
-        .post(&sender, vec![post])
+        .post(&user, vec![post])
         .await
         .map_err(chat_error)?
         .pop()
