@@ -7,21 +7,15 @@
 
 use std::sync::Arc;
 
-use crate::access::visible_room;
 use tokio::sync::oneshot;
 
+use crate::access::visible_room;
+use crate::auth::AuthUser;
 use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
 use crate::config::CommitSettings;
 use crate::domain::{ClientId, MessageBody, ReactionKey, RoomName};
 use crate::store::{Appended, Change, DynStore, EventKind, NewEvent, Room, StoreError};
-
-/// The authenticated sender.
-#[derive(Debug, Clone)]
-pub struct Sender {
-    pub user_id: i64,
-    pub username: String,
-}
 
 /// One message to post.
 #[derive(Debug, Clone)]
@@ -100,7 +94,7 @@ impl Chat {
     /// (`Appended::Duplicate`), which is not published again.
     pub async fn post(
         &self,
-        sender: &Sender,
+        sender: &AuthUser,
         posts: Vec<Post>,
     ) -> Result<Vec<Appended>, ChatError> {
         if posts.is_empty() {
@@ -113,7 +107,7 @@ impl Chat {
     /// Queues `posts` for commit without waiting for it: a connection can
     /// pipeline its SENDs and still answer them in order. Committing and
     /// publishing go on even if the caller goes away.
-    pub async fn submit(&self, sender: &Sender, posts: Vec<Post>) -> PendingPost {
+    pub async fn submit(&self, sender: &AuthUser, posts: Vec<Post>) -> PendingPost {
         let batch: Vec<NewEvent> = posts
             .into_iter()
             .map(|p| {
@@ -131,7 +125,7 @@ impl Chat {
     /// Replaces the text of message `seq` (its sender only).
     pub async fn edit(
         &self,
-        sender: &Sender,
+        sender: &AuthUser,
         room: &Room,
         seq: i64,
         body: MessageBody,
@@ -146,7 +140,7 @@ impl Chat {
     /// Deletes message `seq`: its sender may, and so may the room's owner.
     pub async fn delete(
         &self,
-        sender: &Sender,
+        sender: &AuthUser,
         room: &Room,
         seq: i64,
     ) -> Result<Appended, ChatError> {
@@ -158,7 +152,7 @@ impl Chat {
     /// Adds (`added`) or removes the sender's reaction `key` on message `seq`.
     pub async fn react(
         &self,
-        sender: &Sender,
+        sender: &AuthUser,
         room: &Room,
         seq: i64,
         key: ReactionKey,
@@ -174,7 +168,7 @@ impl Chat {
 
     async fn change(
         &self,
-        sender: &Sender,
+        sender: &AuthUser,
         room: &Room,
         change: Change,
     ) -> Result<Appended, ChatError> {
@@ -187,11 +181,11 @@ impl Chat {
     }
 }
 
-fn event(sender: &Sender, room: &Room, change: Change) -> NewEvent {
+fn event(sender: &AuthUser, room: &Room, change: Change) -> NewEvent {
     NewEvent {
         room_id: room.id,
         room: room.name.clone(),
-        sender_id: sender.user_id,
+        sender_id: sender.id,
         sender: sender.username.clone(),
         change,
     }

@@ -8,11 +8,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use parley::stomp::{ClientCommand, ClientFrame, Decoder, FrameError, Limits, Version};
+use parley::stomp::{ClientCommand, ClientFrame, Decoder, FrameError, FrameLimits, Version};
 
 type Outcome = (Vec<ClientFrame>, Option<FrameError>);
 
-fn decode(limits: Limits, version: Version, chunks: &[&[u8]]) -> Outcome {
+fn decode(limits: FrameLimits, version: Version, chunks: &[&[u8]]) -> Outcome {
     let mut decoder = Decoder::new(limits);
     decoder.set_version(version);
     let mut frames = Vec::new();
@@ -33,11 +33,11 @@ fn decode(limits: Limits, version: Version, chunks: &[&[u8]]) -> Outcome {
 
 /// Default limits, or small ones drawn from the setup bytes so that streams
 /// reach them.
-fn limits(setup: &[u8]) -> Limits {
+fn limits(setup: &[u8]) -> FrameLimits {
     if setup[1] & 1 == 0 {
-        return Limits::default();
+        return FrameLimits::default();
     }
-    Limits {
+    FrameLimits {
         max_frame_bytes: usize::from(setup[1]) * 4,
         max_headers: usize::from(setup[2] % 8),
         max_header_line_bytes: usize::from(setup[2] / 4),
@@ -87,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(frame.body.len() <= limits.max_send_body_bytes);
         }
         if representable(frame, version) {
-            let roomy = Limits {
+            let roomy = FrameLimits {
                 max_frame_bytes: 1 << 20,
                 max_headers: 1 << 10,
                 max_header_line_bytes: 1 << 20,

@@ -1,21 +1,13 @@
-//! `AuthUser`: the caller of an authenticated REST route, taken from
+//! The [`AuthUser`] of an authenticated REST route, taken from
 //! `Authorization: Bearer <access token>`. Anything else is 401.
 
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
+use super::AuthUser;
 use super::jwt::{JwtKeys, bearer_token, now_secs};
 use crate::error::ApiError;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthUser {
-    pub id: i64,
-    pub username: String,
-    /// Unix seconds at which the access token expires (a stream opened with
-    /// it ends then).
-    pub expires_at: i64,
-}
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
@@ -40,9 +32,5 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         crate::metrics::auth_failure("rest_token_invalid");
         ApiError::Unauthorized
     })?;
-    Ok(AuthUser {
-        id: claims.sub.parse().map_err(|_| ApiError::Unauthorized)?,
-        username: claims.name,
-        expires_at: claims.exp,
-    })
+    AuthUser::from_claims(claims).map_err(|_| ApiError::Unauthorized)
 }

@@ -46,7 +46,9 @@ const MAX_RESYNC_PAGES: usize = 50;
 const START_RETRY_FIRST: Duration = Duration::from_millis(50);
 const START_RETRY_MAX: Duration = Duration::from_secs(2);
 
-struct Room {
+/// The hub's state of one room with local subscribers: its sequencer
+/// (`next`, `pending`, the gap fill) and whom it fans out to.
+struct RoomFanOut {
     /// Tells this room apart from an earlier one of the same id (emptied
     /// and created again while its start was being read).
     generation: u64,
@@ -66,7 +68,7 @@ type RoomWatcher = Box<dyn Fn(i64, bool) + Send + Sync>;
 
 pub struct Hub {
     store: DynStore,
-    rooms: Mutex<HashMap<i64, Room>>,
+    rooms: Mutex<HashMap<i64, RoomFanOut>>,
     next_key: AtomicU64,
     next_generation: AtomicU64,
     /// Called with a room id when it gains its first / loses its last local
@@ -144,7 +146,7 @@ impl Hub {
             let room = rooms.entry(room_id).or_insert_with(|| {
                 let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
                 new_generation = Some(generation);
-                Room {
+                RoomFanOut {
                     generation,
                     next: None,
                     started: watch::channel(false).0,
@@ -249,7 +251,7 @@ impl Hub {
 
     /// Delivers the in-order prefix of `pending`; schedules a fill when a
     /// hole remains.
-    fn drain(self: &Arc<Self>, room_id: i64, room: &mut Room) {
+    fn drain(self: &Arc<Self>, room_id: i64, room: &mut RoomFanOut) {
         let Some(mut next) = room.next else { return };
         while let Some(entry) = room.pending.first_entry() {
             if *entry.key() != next {
@@ -408,7 +410,7 @@ fn fan_out(subscribers: &mut Vec<(SubscriberKey, Subscriber)>, message: &Arc<Pub
     subscribers.retain(|(_, s)| {
         let delivery = Delivery {
             message: Arc::clone(message),
-            subscriber: Arc::clone(&s.tag),
+            recipient: Arc::clone(&s.recipient),
         };
         match s.queue.try_send(delivery) {
             Ok(()) => true,

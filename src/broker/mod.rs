@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
-use crate::stomp::{EncodedMessage, SubscriptionTag};
+use crate::stomp::{EncodedMessage, SubscriptionHeader};
 use crate::store::{Event, EventKind};
 
 pub use hub::Hub;
@@ -81,12 +81,14 @@ impl Published {
     }
 }
 
-/// How one subscription wants its MESSAGE frames.
+/// Which subscription a delivery is for, and how its MESSAGE frames are
+/// written. Each registration has its own (the connection tells a
+/// subscription from an earlier one with the same id by pointer).
 #[derive(Debug)]
-pub struct SubscriberTag {
+pub struct Recipient {
     /// The client's subscription id.
     pub id: String,
-    pub tag: SubscriptionTag,
+    pub header: SubscriptionHeader,
     /// Client-ack modes get an `ack` header.
     pub wants_ack: bool,
 }
@@ -95,15 +97,16 @@ pub struct SubscriberTag {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub message: Arc<Published>,
-    pub subscriber: Arc<SubscriberTag>,
+    pub recipient: Arc<Recipient>,
 }
 
-/// A subscription's connection: a bounded queue, and a signal raised when
+/// What is registered with the broker for one subscription: its
+/// [`Recipient`], its connection's bounded queue, and a signal raised when
 /// the queue overflows (the connection then ends as a slow consumer; the
 /// room never waits for it).
 #[derive(Debug, Clone)]
 pub struct Subscriber {
-    pub tag: Arc<SubscriberTag>,
+    pub recipient: Arc<Recipient>,
     pub queue: mpsc::Sender<Delivery>,
     pub overflow: Arc<Notify>,
 }
@@ -144,9 +147,9 @@ impl RoomFeed {
         let (tx, queue) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Notify::new());
         let subscriber = Subscriber {
-            tag: Arc::new(SubscriberTag {
+            recipient: Arc::new(Recipient {
                 id: String::new(),
-                tag: SubscriptionTag::new(crate::stomp::Version::V1_2, ""),
+                header: SubscriptionHeader::new(crate::stomp::Version::V1_2, ""),
                 wants_ack: false,
             }),
             queue: tx,

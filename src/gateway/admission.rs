@@ -5,11 +5,11 @@
 //! It answers the session's credential question only; the session decides
 //! what the client is told (`authentication failed`, `too many connections`).
 
-use crate::auth::TokenError;
 use crate::auth::jwt::now_secs;
+use crate::auth::{AuthUser, TokenError};
 use crate::config::Limits;
 use crate::connections::ConnectionSlot;
-use crate::session::{ConnectRefusal, Identity, SessionConfig};
+use crate::session::{ConnectRefusal, SessionConfig};
 use crate::state::AppState;
 
 /// The bounds the session enforces, from the server's limits.
@@ -29,24 +29,20 @@ pub fn admit(
     state: &AppState,
     slot: &mut Option<ConnectionSlot>,
     token: &str,
-) -> Result<Identity, ConnectRefusal> {
-    let identity = verify_token(state, token)?;
+) -> Result<AuthUser, ConnectRefusal> {
+    let user = verify_token(state, token)?;
     // Counted from CONNECTED on: the user is known only now.
-    let place = state.connections.try_open(identity.user_id);
+    let place = state.connections.try_open(user.id);
     *slot = Some(place.ok_or(ConnectRefusal::TooManyConnections)?);
-    Ok(identity)
+    Ok(user)
 }
 
-fn verify_token(state: &AppState, token: &str) -> Result<Identity, TokenError> {
+fn verify_token(state: &AppState, token: &str) -> Result<AuthUser, TokenError> {
     let claims = state.jwt.verify(token, now_secs()).inspect_err(|e| {
         crate::metrics::auth_failure(match e {
             TokenError::Expired => "stomp_token_expired",
             TokenError::Invalid => "stomp_token_invalid",
         })
     })?;
-    Ok(Identity {
-        user_id: claims.sub.parse().map_err(|_| TokenError::Invalid)?,
-        username: claims.name,
-        expires_at: claims.exp,
-    })
+    AuthUser::from_claims(claims)
 }

@@ -9,13 +9,13 @@
 //! during a replay, a send-rate hold or with the outbox full) and when the
 //! socket is read. Protocol state and every frame but MESSAGEs are the
 //! [`Session`]'s; writing is the [`Outbox`]'s; store order and receipts the
-//! [`StorePipeline`]'s; the replay seam the [`Subscriptions`]'; clocks the
+//! [`StorePipeline`]'s; the replay seam the [`LiveSubscriptions`]'; clocks the
 //! [`Timers`]'. It must not keep its own copy of any of them.
 
 use std::future::ready;
 use std::sync::Arc;
 
-use actix_ws::{AggregatedMessageStream, Session as WsSession};
+use actix_ws::{AggregatedMessageStream, Session as Socket};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -26,7 +26,7 @@ use super::pipeline::{Answers, StorePipeline};
 use super::replay::Replay;
 use super::rooms::Rooms;
 use super::send_rate::SendRateHold;
-use super::subscriptions::Subscriptions;
+use super::subscriptions::LiveSubscriptions;
 use super::timers::{Timers, until};
 use crate::connections::ConnectionSlot;
 use crate::session::Session;
@@ -39,7 +39,7 @@ pub struct Connection {
     pub(super) session: Session,
     /// This connection's place among its user's connections (from CONNECTED).
     pub(super) slot: Option<ConnectionSlot>,
-    pub(super) subscriptions: Subscriptions,
+    pub(super) subscriptions: LiveSubscriptions,
     pub(super) rooms: Rooms,
     pub(super) outbox: Outbox,
     pub(super) stores: StorePipeline,
@@ -51,15 +51,17 @@ pub struct Connection {
     pub(super) timers: Timers,
 }
 
-pub async fn run(state: Arc<AppState>, ws: WsSession, stream: AggregatedMessageStream) {
+pub async fn run(state: Arc<AppState>, socket: Socket, stream: AggregatedMessageStream) {
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("ws", session = %session_id);
-    serve(state, ws, stream, session_id).instrument(span).await
+    serve(state, socket, stream, session_id)
+        .instrument(span)
+        .await
 }
 
 async fn serve(
     state: Arc<AppState>,
-    ws: WsSession,
+    socket: Socket,
     mut stream: AggregatedMessageStream,
     session_id: String,
 ) {
@@ -68,16 +70,16 @@ async fn serve(
     let (queue_tx, mut queue_rx) = mpsc::channel(limits.outbound_queue);
     let config = session_config(limits);
     let mut conn = Connection {
-        decoder: Decoder::new(crate::stomp::Limits {
+        decoder: Decoder::new(crate::stomp::FrameLimits {
             max_frame_bytes: limits.max_frame_bytes,
             max_send_body_bytes: limits.max_body_bytes,
             ..Default::default()
         }),
         session: Session::new(config, session_id),
         slot: None,
-        subscriptions: Subscriptions::new(state.chat.broker().clone(), queue_tx),
+        subscriptions: LiveSubscriptions::new(state.chat.broker().clone(), queue_tx),
         rooms: Rooms::default(),
-        outbox: Outbox::new(ws, limits.outbound_queue),
+        outbox: Outbox::new(socket, limits.outbound_queue),
         stores: StorePipeline::default(),
         replay: None,
         frames_waiting: false,

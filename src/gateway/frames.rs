@@ -18,12 +18,16 @@ use super::connection::Connection;
 use super::ending::{End, Flow};
 use super::pipeline::Answers;
 use super::replay::{Replay, Step};
+use crate::auth::AuthUser;
 use crate::auth::jwt::now_secs;
-use crate::chat::{Post, Sender};
+use crate::chat::Post;
 use crate::domain::RoomName;
 use crate::session::{Action, SendRequest, Session, SubscribeRequest};
 use crate::stomp::ServerFrame;
 use crate::store::{Refusal, Room};
+
+/// Rooms, stores and subscriptions come only after CONNECT opened the session.
+const AFTER_CONNECT: &str = "actions only after CONNECT";
 
 impl Connection {
     pub(super) async fn on_ws_message(
@@ -69,7 +73,7 @@ impl Connection {
                     Err(e) => return Err(End::undecodable(e.to_string(), e.receipt())),
                 },
             };
-            let user = self.session.identity().map(|i| i.user_id);
+            let user = self.session.user().map(|u| u.id);
             let Some(frame) = self
                 .hold
                 .admit(frame, self.state.send_limiter.as_ref(), user)
@@ -99,11 +103,11 @@ impl Connection {
                 Action::Connected {
                     version,
                     heart_beat,
-                    identity,
+                    user,
                 } => {
                     self.decoder.set_version(version);
-                    self.timers.opened(heart_beat, identity.expires_at);
-                    tracing::info!(user = %identity.username, version = version.as_str(), "stomp session open");
+                    self.timers.opened(heart_beat, user.expires_at);
+                    tracing::info!(user = %user.username, version = version.as_str(), "stomp session open");
                 }
                 Action::Subscribe(req) => self.subscribe(req).await?,
                 Action::Unsubscribe { id, receipt } => {
@@ -133,7 +137,7 @@ impl Connection {
 
     /// The room for a send or subscribe (see [`Rooms`](super::rooms::Rooms)).
     async fn room(&mut self, name: &RoomName, receipt: Option<&str>) -> Result<Room, End> {
-        let user_id = self.sender().user_id;
+        let user_id = self.user().id;
         self.rooms
             .enter(&self.state.chat, user_id, name, receipt)
             .await
@@ -198,20 +202,13 @@ impl Connection {
                 reply_to: send.reply_to,
             });
         }
-        let sender = self.sender();
+        let sender = self.session.user().expect(AFTER_CONNECT);
         let out = Answers {
             outbox: &mut self.outbox,
             version: self.session.version(),
         };
         self.stores
-            .submit(
-                &self.state.chat,
-                &sender,
-                posts,
-                receipts,
-                then_receipt,
-                out,
-            )
+            .submit(&self.state.chat, sender, posts, receipts, then_receipt, out)
             .await
     }
 
@@ -229,13 +226,9 @@ impl Connection {
         }
     }
 
-    /// The session's user (stores and rooms come only after CONNECT).
-    fn sender(&self) -> Sender {
-        let id = self.session.identity().expect("actions only after CONNECT");
-        Sender {
-            user_id: id.user_id,
-            username: id.username.clone(),
-        }
+    /// The session's user.
+    fn user(&self) -> &AuthUser {
+        self.session.user().expect(AFTER_CONNECT)
     }
 
     /// Answers every pending store (see [`StorePipeline::settle`]).

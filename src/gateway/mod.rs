@@ -63,7 +63,7 @@ pub async fn upgrade(
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .filter_map(|v| v.to_str().ok())
         .find_map(pick_protocol);
-    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
+    let (mut response, socket, stream) = actix_ws::handle(&req, body)?;
     if let Some(p) = protocol {
         response.headers_mut().insert(
             header::SEC_WEBSOCKET_PROTOCOL,
@@ -75,7 +75,7 @@ pub async fn upgrade(
         .max_frame_size(max_ws_message)
         .aggregate_continuations()
         .max_continuation_size(max_ws_message);
-    actix_web::rt::spawn(connection::run(state.into_inner(), session, stream));
+    actix_web::rt::spawn(connection::run(state.into_inner(), socket, stream));
     Ok(response)
 }
 

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use actix_ws::{Closed, Session as WsSession};
+use actix_ws::{Closed, Session as Socket};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::time::Instant;
@@ -51,7 +51,7 @@ struct Write {
 }
 
 pub struct Outbox {
-    ws: WsSession,
+    socket: Socket,
     chunks: VecDeque<Chunk>,
     /// Frames in `chunks` (not yet handed to the socket).
     frames: usize,
@@ -62,9 +62,9 @@ pub struct Outbox {
 impl Outbox {
     /// `bound`: frames waiting beyond which nothing more is added
     /// (`OUTBOUND_QUEUE`).
-    pub fn new(ws: WsSession, bound: usize) -> Self {
+    pub fn new(socket: Socket, bound: usize) -> Self {
         Outbox {
-            ws,
+            socket,
             chunks: VecDeque::new(),
             frames: 0,
             bound: bound.max(1),
@@ -148,12 +148,12 @@ impl Outbox {
         let Some(chunk) = self.chunks.pop_front() else {
             return;
         };
-        let mut ws = self.ws.clone();
+        let mut socket = self.socket.clone();
         let future: WriteFuture = match chunk {
             Chunk::Text { bytes, frames } => {
                 self.frames -= frames;
                 match ByteString::try_from(bytes.freeze()) {
-                    Ok(text) => Box::pin(async move { ws.text(text).await }),
+                    Ok(text) => Box::pin(async move { socket.text(text).await }),
                     Err(_) => {
                         // Frames are built from UTF-8 strings; this cannot happen.
                         tracing::error!("outgoing frame was not UTF-8");
@@ -161,7 +161,7 @@ impl Outbox {
                     }
                 }
             }
-            Chunk::Pong(payload) => Box::pin(async move { ws.pong(&payload).await }),
+            Chunk::Pong(payload) => Box::pin(async move { socket.pong(&payload).await }),
         };
         self.writing = Some(Write {
             future,
@@ -199,6 +199,6 @@ impl Outbox {
 
     /// The close frame, within `limit`.
     pub async fn close(self, reason: Option<actix_ws::CloseReason>, limit: Duration) {
-        let _ = tokio::time::timeout(limit, self.ws.close(reason)).await;
+        let _ = tokio::time::timeout(limit, self.socket.close(reason)).await;
     }
 }

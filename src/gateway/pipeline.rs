@@ -21,7 +21,8 @@ use tokio::sync::oneshot;
 
 use super::ending::{End, Flow};
 use super::outbox::Outbox;
-use crate::chat::{Chat, PendingPost, Post, Sender};
+use crate::auth::AuthUser;
+use crate::chat::{Chat, PendingPost, Post};
 use crate::committer::CommitResult;
 use crate::session::Session;
 use crate::stomp::Version;
@@ -99,7 +100,7 @@ impl StorePipeline {
     pub async fn submit(
         &mut self,
         chat: &Chat,
-        sender: &Sender,
+        sender: &AuthUser,
         posts: Vec<Post>,
         receipts: Vec<Option<String>>,
         then_receipt: Option<String>,

@@ -6,10 +6,10 @@
 //!
 //! It pages through the service's one replay cursor ([`crate::replay`]) and
 //! sizes each page to the outbox's room. Which copies reach the client (the
-//! seam with live delivery) is [`Subscriptions`]' rule, not this one's.
+//! seam with live delivery) is [`LiveSubscriptions`]' rule, not this one's.
 
 use super::outbox::Outbox;
-use super::subscriptions::Subscriptions;
+use super::subscriptions::LiveSubscriptions;
 use crate::replay::{self, PAGE};
 use crate::store::{DynStore, Room, StoreError};
 
@@ -55,7 +55,7 @@ impl Replay {
     /// Reads the next page into the outbox (as much as it has room for).
     pub async fn next_page(
         &mut self,
-        subscriptions: &mut Subscriptions,
+        subscriptions: &mut LiveSubscriptions,
         outbox: &mut Outbox,
     ) -> Result<Step, StoreError> {
         let page = self.cursor.next_page(outbox.room()).await?;

@@ -19,35 +19,36 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
 
 use super::outbox::Outbox;
-use crate::broker::{Delivery, DynBroker, Published, Subscriber, SubscriberKey, SubscriberTag};
+use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, SubscriberKey};
 use crate::session::AckMode;
-use crate::stomp::{SubscriptionTag, Version};
+use crate::stomp::{SubscriptionHeader, Version};
 use crate::store::Event;
 
-struct ActiveSubscription {
+/// The delivery state of one subscription of this connection.
+struct LiveSubscription {
     room_id: i64,
     key: SubscriberKey,
-    tag: Arc<SubscriberTag>,
+    recipient: Arc<Recipient>,
     /// Highest seq written.
     last_seq: Option<i64>,
     /// Its `since-seq` replay is still running.
     replaying: bool,
 }
 
-pub struct Subscriptions {
+pub struct LiveSubscriptions {
     broker: DynBroker,
-    active: HashMap<String, ActiveSubscription>,
+    live: HashMap<String, LiveSubscription>,
     /// The connection's delivery queue, shared by its subscriptions.
     queue: mpsc::Sender<Delivery>,
     /// Raised by the broker when `queue` overflowed: a slow consumer.
     overflow: Arc<Notify>,
 }
 
-impl Subscriptions {
+impl LiveSubscriptions {
     pub fn new(broker: DynBroker, queue: mpsc::Sender<Delivery>) -> Self {
-        Subscriptions {
+        LiveSubscriptions {
             broker,
-            active: HashMap::new(),
+            live: HashMap::new(),
             queue,
             overflow: Arc::new(Notify::new()),
         }
@@ -68,37 +69,37 @@ impl Subscriptions {
         version: Version,
         since: Option<i64>,
     ) {
-        let tag = Arc::new(SubscriberTag {
-            tag: SubscriptionTag::new(version, id),
+        let recipient = Arc::new(Recipient {
+            header: SubscriptionHeader::new(version, id),
             id: id.to_string(),
             wants_ack: ack != AckMode::Auto,
         });
         let subscriber = Subscriber {
-            tag: Arc::clone(&tag),
+            recipient: Arc::clone(&recipient),
             queue: self.queue.clone(),
             overflow: Arc::clone(&self.overflow),
         };
         let key = self.broker.subscribe(room_id, subscriber).await;
-        let sub = ActiveSubscription {
+        let sub = LiveSubscription {
             room_id,
             key,
-            tag,
+            recipient,
             last_seq: since,
             replaying: since.is_some(),
         };
-        self.active.insert(id.to_string(), sub);
+        self.live.insert(id.to_string(), sub);
     }
 
     /// Stops delivering to subscription `id`.
     pub fn unregister(&mut self, id: &str) {
-        if let Some(sub) = self.active.remove(id) {
+        if let Some(sub) = self.live.remove(id) {
             self.broker.unsubscribe(sub.room_id, sub.key);
         }
     }
 
     /// Stops delivering to every subscription (the connection ends).
     pub fn unregister_all(&mut self) {
-        for (_, sub) in self.active.drain() {
+        for (_, sub) in self.live.drain() {
             self.broker.unsubscribe(sub.room_id, sub.key);
         }
     }
@@ -124,16 +125,16 @@ impl Subscriptions {
     /// Writes a live delivery, unless it is for a subscription that is gone
     /// or replaced, still replaying, or already has that seq.
     fn deliver(&mut self, d: &Delivery, outbox: &mut Outbox) {
-        let Some(sub) = self.active.get_mut(&d.subscriber.id) else {
+        let Some(sub) = self.live.get_mut(&d.recipient.id) else {
             return; // unsubscribed meanwhile
         };
-        if !Arc::ptr_eq(&sub.tag, &d.subscriber)
+        if !Arc::ptr_eq(&sub.recipient, &d.recipient)
             || sub.replaying
             || sub.last_seq.is_some_and(|s| d.message.seq <= s)
         {
             return; // an older subscription with the same id, or a replayed seq
         }
-        write(&sub.tag, &d.message, outbox);
+        write(&sub.recipient, &d.message, outbox);
         sub.last_seq = Some(d.message.seq);
     }
 
@@ -147,11 +148,11 @@ impl Subscriptions {
         done: bool,
         outbox: &mut Outbox,
     ) {
-        let Some(sub) = self.active.get_mut(id) else {
+        let Some(sub) = self.live.get_mut(id) else {
             return;
         };
         for m in page {
-            write(&sub.tag, &Published::new(room_id, m), outbox);
+            write(&sub.recipient, &Published::new(room_id, m), outbox);
             sub.last_seq = Some(m.seq);
         }
         if done {
@@ -160,8 +161,8 @@ impl Subscriptions {
     }
 }
 
-fn write(tag: &SubscriberTag, message: &Published, outbox: &mut Outbox) {
-    let ack = tag.wants_ack.then_some(message.message_id_text.as_str());
-    outbox.push_with(|out| message.frame.write_for(&tag.tag, ack, out));
+fn write(to: &Recipient, message: &Published, outbox: &mut Outbox) {
+    let ack = to.wants_ack.then_some(message.message_id_text.as_str());
+    outbox.push_with(|out| message.frame.write_for(&to.header, ack, out));
     metrics::counter!(crate::metrics::FRAMES_OUT, "command" => "MESSAGE").increment(1);
 }

@@ -69,7 +69,7 @@ fn token_response(state: &AppState, user: &User, refresh_token: String) -> serde
 }
 
 /// Starts a new refresh-token family (a login) and answers with both tokens.
-async fn start_session(state: &AppState, user: &User) -> Result<serde_json::Value, ApiError> {
+async fn start_login(state: &AppState, user: &User) -> Result<serde_json::Value, ApiError> {
     let refresh = refresh::generate();
     let expires = chrono::Utc::now() + state.refresh_ttl;
     state
@@ -132,7 +132,7 @@ pub async fn signup(
     };
     let user = state.store.create_user(&username, &hash).await?;
     tracing::info!(user_id = user.id, username = %user.username, "user signed up");
-    Ok(HttpResponse::Created().json(start_session(&state, &user).await?))
+    Ok(HttpResponse::Created().json(start_login(&state, &user).await?))
 }
 
 /// Sign in: starts a new login (refresh-token family).
@@ -216,7 +216,7 @@ pub async fn login(
         (true, Some(user)) => {
             refund();
             tracing::info!(user_id = user.id, "login succeeded");
-            Ok(HttpResponse::Ok().json(start_session(&state, &user).await?))
+            Ok(HttpResponse::Ok().json(start_login(&state, &user).await?))
         }
         _ => {
             crate::metrics::auth_failure("invalid_credentials");

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::responses::{InternalError, JsonBodyRefused, Unauthorized};
 use super::rooms::find_visible;
-use super::writing::{charge_send, chat_error, enter, parse_body, sender};
+use super::writing::{charge_send, chat_error, enter, parse_body};
 use crate::auth::AuthUser;
 use crate::domain::ReactionKey;
 use crate::error::{ApiError, Body as ErrorBody};
@@ -115,7 +115,7 @@ pub async fn edit_message(
     let room = enter(&state, &user, &name).await?;
     let seq = parse_seq(&seq)?;
     charge_send(&state, &user)?.await;
-    let appended = state.chat.edit(&sender(&user), &room, seq, text).await;
+    let appended = state.chat.edit(&user, &room, seq, text).await;
     answer(appended.map_err(chat_error)?)
 }
 
@@ -151,7 +151,7 @@ pub async fn delete_message(
     let room = enter(&state, &user, &name).await?;
     let seq = parse_seq(&seq)?;
     charge_send(&state, &user)?.await;
-    let appended = state.chat.delete(&sender(&user), &room, seq).await;
+    let appended = state.chat.delete(&user, &room, seq).await;
     answer(appended.map_err(chat_error)?)
 }
 
@@ -166,10 +166,7 @@ async fn react(
     let room = enter(&state, &user, &name).await?;
     let seq = parse_seq(&seq)?;
     charge_send(&state, &user)?.await;
-    let appended = state
-        .chat
-        .react(&sender(&user), &room, seq, key, added)
-        .await;
+    let appended = state.chat.react(&user, &room, seq, key, added).await;
     answer(appended.map_err(chat_error)?)
 }
 

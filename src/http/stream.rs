@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
-use super::writing::{charge_send, chat_error, enter, parse_body, sender};
+use super::writing::{charge_send, chat_error, enter, parse_body};
 use crate::auth::AuthUser;
 use crate::broker::RoomFeed;
 use crate::chat::Post;
@@ -30,9 +30,11 @@ const SSE_BUFFER: usize = 64;
 /// Longest the last event of an ending stream may wait for the client.
 const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
+// The body of `POST /rooms/{name}/messages` (a plain comment: a doc comment
+// would become the schema's description).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewMessage {
+pub struct PostMessage {
     /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000.
     #[schema(min_length = 1, example = "hello")]
     body: String,
@@ -85,7 +87,7 @@ pub async fn post_message(
     state: web::Data<AppState>,
     user: AuthUser,
     name: web::Path<String>,
-    body: web::Json<NewMessage>,
+    body: web::Json<PostMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = req
         .headers()
@@ -122,7 +124,7 @@ pub async fn post_message(
     };
     let appended = state
         .chat
-        .post(&sender(&user), vec![post])
+        .post(&user, vec![post])
         .await
         .map_err(chat_error)?
         .pop()

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::auth::AuthUser;
-use crate::chat::{ChatError, Sender};
+use crate::chat::ChatError;
 use crate::domain::{MessageBody, RoomName};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,13 +30,6 @@ pub(crate) fn chat_error(e: ChatError) -> ApiError {
         ChatError::RoomNotFound => ApiError::RoomNotFound,
         ChatError::Store(s) => s.into(),
         ChatError::Task => ApiError::Unavailable,
-    }
-}
-
-pub(crate) fn sender(user: &AuthUser) -> Sender {
-    Sender {
-        user_id: user.id,
-        username: user.username.clone(),
     }
 }
 

@@ -2,37 +2,33 @@
 //! [`Action`]s out. It owns the protocol rules (CONNECT negotiation,
 //! credentials, heart-beats, subscription ids and ack modes, transactions
 //! and their bounds, receipts, ERROR-then-close) and validates what clients
-//! send into domain types (ids: [`check_id`]). It never touches sockets, the database or the clock: the gateway
-//! executes the actions and reports back.
+//! send into domain types (ids: [`check_id`](crate::domain::check_id)). It
+//! never touches sockets, the database or the clock: the gateway executes
+//! the actions and reports back.
+//!
+//! [`Session`] is the one owner of the protocol state; its parts are
+//! `connect` (CONNECT, heart-beats, credentials), `subscriptions`,
+//! `transactions` and `headers` (reading headers, refusals). This file
+//! dispatches frames and owns the phase, SEND, receipts and ending.
 
-use std::collections::HashMap;
+mod connect;
+mod headers;
+mod subscriptions;
+mod transactions;
 
-use crate::auth::TokenError;
-use crate::destination::DESTINATION_PREFIX;
-use crate::domain::{ClientId, IdError, MAX_ID_CHARS, MessageBody, RoomName, check_id};
-use crate::stomp::{ClientCommand, ClientFrame, ServerCommand, ServerFrame, Version};
+use crate::auth::{AuthUser, TokenError};
+use crate::domain::{ClientId, MessageBody, RoomName};
+use crate::stomp::{ClientCommand, ClientFrame, ServerFrame, Version};
 
-/// Sent as `message` of the ERROR for any credential problem.
-pub const AUTH_FAILED: &str = "authentication failed";
-pub const TOKEN_EXPIRED: &str = "token expired";
-/// Sent as `message` of the ERROR when the user already has
-/// `MAX_CONNECTIONS_PER_USER` connections.
-pub const TOO_MANY_CONNECTIONS: &str = "too many connections";
+pub use connect::{
+    AUTH_FAILED, ConnectRefusal, HeartBeat, TOKEN_EXPIRED, TOO_MANY_CONNECTIONS,
+    negotiate_heart_beat,
+};
+pub use subscriptions::{AckMode, SubscribeRequest, Subscription};
 
-/// Why CONNECT's credentials were not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectRefusal {
-    /// Missing, invalid or expired token: `authentication failed`.
-    Auth,
-    /// The user has too many connections open: `too many connections`.
-    TooManyConnections,
-}
-
-impl From<TokenError> for ConnectRefusal {
-    fn from(_: TokenError) -> Self {
-        ConnectRefusal::Auth
-    }
-}
+use headers::{Outcome, Refusal, destination_room, id_header, optional_id, required_id};
+use subscriptions::Subscriptions;
+use transactions::Transactions;
 
 /// The settings the session enforces.
 #[derive(Debug, Clone)]
@@ -49,33 +45,6 @@ pub struct SessionConfig {
     pub server: String,
 }
 
-/// Who the access token says the client is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub user_id: i64,
-    pub username: String,
-    /// Unix seconds at which the token, and so the session, expires.
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckMode {
-    Auto,
-    Client,
-    ClientIndividual,
-}
-
-impl AckMode {
-    fn parse(s: Option<&str>) -> Option<AckMode> {
-        match s {
-            None | Some("auto") => Some(AckMode::Auto),
-            Some("client") => Some(AckMode::Client),
-            Some("client-individual") => Some(AckMode::ClientIndividual),
-            Some(_) => None,
-        }
-    }
-}
-
 /// A validated SEND.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRequest {
@@ -89,37 +58,17 @@ pub struct SendRequest {
     pub receipt: Option<String>,
 }
 
-/// A validated SUBSCRIBE.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscribeRequest {
-    pub id: String,
-    pub room: RoomName,
-    pub ack: AckMode,
-    /// Replay stored messages with seq above this before live ones.
-    pub since_seq: Option<i64>,
-    pub receipt: Option<String>,
-}
-
-/// Heart-beat intervals agreed at CONNECT, in milliseconds (0 = none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeartBeat {
-    /// How often the server sends.
-    pub send_every_ms: u64,
-    /// How often the client promised to send.
-    pub expect_every_ms: u64,
-}
-
 /// What the gateway must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Write this frame.
     Frame(ServerFrame),
     /// The session is open: switch the decoder to `version`, start the
-    /// heart-beat timers, end the session at `identity.expires_at`.
+    /// heart-beat timers, end the session at `user.expires_at`.
     Connected {
         version: Version,
         heart_beat: HeartBeat,
-        identity: Identity,
+        user: AuthUser,
     },
     /// Authorise and register a subscription (already recorded here); send
     /// the receipt when done, or fail the session.
@@ -144,55 +93,26 @@ enum Phase {
     Closed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
-    pub room: RoomName,
-    pub ack: AckMode,
-}
-
 pub struct Session {
     config: SessionConfig,
     session_id: String,
     phase: Phase,
     version: Version,
-    identity: Option<Identity>,
-    subscriptions: HashMap<String, Subscription>,
-    transactions: HashMap<String, Vec<SendRequest>>,
+    user: Option<AuthUser>,
+    subscriptions: Subscriptions,
+    transactions: Transactions,
 }
-
-/// A frame-level refusal: ERROR with this message, then close.
-struct Refusal {
-    message: String,
-    detail: Option<String>,
-    extra_header: Option<(&'static str, &'static str)>,
-}
-
-impl Refusal {
-    fn new(message: impl Into<String>) -> Self {
-        Refusal {
-            message: message.into(),
-            detail: None,
-            extra_header: None,
-        }
-    }
-    fn detail(mut self, d: impl Into<String>) -> Self {
-        self.detail = Some(d.into());
-        self
-    }
-}
-
-type Outcome = Result<Vec<Action>, Refusal>;
 
 impl Session {
     pub fn new(config: SessionConfig, session_id: impl Into<String>) -> Self {
         Session {
+            subscriptions: Subscriptions::new(config.max_subscriptions),
+            transactions: Transactions::new(config.max_transactions, config.max_transaction_sends),
             config,
             session_id: session_id.into(),
             phase: Phase::AwaitingConnect,
             version: Version::V1_2,
-            identity: None,
-            subscriptions: HashMap::new(),
-            transactions: HashMap::new(),
+            user: None,
         }
     }
 
@@ -208,8 +128,9 @@ impl Session {
         self.phase == Phase::Closed
     }
 
-    pub fn identity(&self) -> Option<&Identity> {
-        self.identity.as_ref()
+    /// The user CONNECT's token named, once the session is open.
+    pub fn user(&self) -> Option<&AuthUser> {
+        self.user.as_ref()
     }
 
     pub fn subscription(&self, id: &str) -> Option<&Subscription> {
@@ -220,7 +141,7 @@ impl Session {
     pub fn handle(
         &mut self,
         frame: ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, TokenError>,
+        verify: impl FnOnce(&str) -> Result<AuthUser, TokenError>,
     ) -> Vec<Action> {
         self.handle_admitting(frame, |token| verify(token).map_err(ConnectRefusal::from))
     }
@@ -230,7 +151,7 @@ impl Session {
     pub fn handle_admitting(
         &mut self,
         frame: ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, ConnectRefusal>,
+        verify: impl FnOnce(&str) -> Result<AuthUser, ConnectRefusal>,
     ) -> Vec<Action> {
         if self.phase == Phase::Closed {
             return Vec::new();
@@ -246,12 +167,12 @@ impl Session {
             (Phase::AwaitingConnect, _) => Err(Refusal::new("expected CONNECT or STOMP frame")),
             (_, c) if c.opens_session() => Err(Refusal::new("already connected")),
             (_, ClientCommand::Send) => self.send(&frame),
-            (_, ClientCommand::Subscribe) => self.subscribe(&frame),
-            (_, ClientCommand::Unsubscribe) => self.unsubscribe(&frame),
+            (_, ClientCommand::Subscribe) => self.subscriptions.subscribe(&frame),
+            (_, ClientCommand::Unsubscribe) => self.subscriptions.unsubscribe(&frame),
             (_, ClientCommand::Ack | ClientCommand::Nack) => self.ack(&frame),
-            (_, ClientCommand::Begin) => self.begin(&frame),
-            (_, ClientCommand::Commit) => self.commit(&frame),
-            (_, ClientCommand::Abort) => self.abort(&frame),
+            (_, ClientCommand::Begin) => self.transactions.begin(&frame),
+            (_, ClientCommand::Commit) => self.transactions.commit(&frame),
+            (_, ClientCommand::Abort) => self.transactions.abort(&frame),
             (_, ClientCommand::Disconnect) => Ok(self.disconnect(receipt.as_deref())),
             (_, _) => Err(Refusal::new("unexpected frame")),
         };
@@ -283,8 +204,8 @@ impl Session {
     /// Called when the token's expiry time may have come: ERROR
     /// `token expired` and close once `now` (unix seconds) reaches it.
     pub fn check_expiry(&mut self, now: i64) -> Vec<Action> {
-        match &self.identity {
-            Some(id) if self.phase == Phase::Open && now >= id.expires_at => {
+        match &self.user {
+            Some(user) if self.phase == Phase::Open && now >= user.expires_at => {
                 self.fail(TOKEN_EXPIRED, None)
             }
             _ => Vec::new(),
@@ -320,58 +241,6 @@ impl Session {
         vec![Action::Frame(frame), Action::Close]
     }
 
-    fn connect(
-        &mut self,
-        frame: &ClientFrame,
-        verify: impl FnOnce(&str) -> Result<Identity, ConnectRefusal>,
-    ) -> Outcome {
-        let version = frame
-            .header("accept-version")
-            .and_then(Version::negotiate)
-            .ok_or_else(|| Refusal {
-                message: "supported STOMP versions are 1.1 and 1.2".into(),
-                detail: None,
-                extra_header: Some(("version", "1.1,1.2")),
-            })?;
-        let heart_beat = negotiate_heart_beat(frame.header("heart-beat"), self.config.heartbeat_ms)
-            .ok_or_else(|| Refusal::new("invalid heart-beat header"))?;
-        let token = frame
-            .header("Authorization")
-            .or_else(|| frame.header("authorization"))
-            .and_then(crate::auth::jwt::bearer_token)
-            .or_else(|| frame.header("passcode"))
-            .ok_or_else(|| Refusal::new(AUTH_FAILED))?;
-        let identity = verify(token).map_err(|e| {
-            Refusal::new(match e {
-                ConnectRefusal::Auth => AUTH_FAILED,
-                ConnectRefusal::TooManyConnections => TOO_MANY_CONNECTIONS,
-            })
-        })?;
-        self.version = version;
-        self.phase = Phase::Open;
-        self.identity = Some(identity.clone());
-        let connected = ServerFrame::new(ServerCommand::Connected)
-            .with_header("version", version.as_str())
-            .with_header(
-                "heart-beat",
-                format!(
-                    "{},{}",
-                    heart_beat.send_every_ms, heart_beat.expect_every_ms
-                ),
-            )
-            .with_header("session", self.session_id.clone())
-            .with_header("server", self.config.server.clone())
-            .with_header("user-name", identity.username.clone());
-        Ok(vec![
-            Action::Frame(connected),
-            Action::Connected {
-                version,
-                heart_beat,
-                identity,
-            },
-        ])
-    }
-
     fn send(&mut self, frame: &ClientFrame) -> Outcome {
         let room = destination_room(frame)?;
         let body = MessageBody::parse(&frame.body, self.config.max_body_bytes)
@@ -399,18 +268,7 @@ impl Session {
         };
         match optional_id(frame, "transaction")? {
             Some(tx) => {
-                let max = self.config.max_transaction_sends;
-                let pending = self
-                    .transactions
-                    .get_mut(tx)
-                    .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
-                if pending.len() >= max {
-                    // The session closes: the transaction is dropped whole.
-                    return Err(Refusal::new(format!(
-                        "too many SENDs in transaction {tx} (at most {max})"
-                    )));
-                }
-                pending.push(request);
+                self.transactions.add(tx, request)?;
                 Ok(Vec::new())
             }
             None => Ok(vec![Action::Store {
@@ -418,54 +276,6 @@ impl Session {
                 then_receipt: None,
             }]),
         }
-    }
-
-    fn subscribe(&mut self, frame: &ClientFrame) -> Outcome {
-        let id = required_id(frame, "id")?.to_string();
-        let room = destination_room(frame)?;
-        let ack = AckMode::parse(frame.header("ack"))
-            .ok_or_else(|| Refusal::new("ack must be auto, client or client-individual"))?;
-        let since_seq = frame
-            .header("since-seq")
-            .map(|v| v.parse::<i64>().ok().filter(|n| *n >= 0))
-            .map(|v| v.ok_or_else(|| Refusal::new("since-seq must be a non-negative integer")))
-            .transpose()?;
-        if self.subscriptions.contains_key(&id) {
-            return Err(Refusal::new(format!(
-                "subscription id {id} is already in use"
-            )));
-        }
-        if self.subscriptions.len() >= self.config.max_subscriptions {
-            return Err(Refusal::new(format!(
-                "too many subscriptions (at most {})",
-                self.config.max_subscriptions
-            )));
-        }
-        self.subscriptions.insert(
-            id.clone(),
-            Subscription {
-                room: room.clone(),
-                ack,
-            },
-        );
-        Ok(vec![Action::Subscribe(SubscribeRequest {
-            id,
-            room,
-            ack,
-            since_seq,
-            receipt: frame.header("receipt").map(str::to_string),
-        })])
-    }
-
-    fn unsubscribe(&mut self, frame: &ClientFrame) -> Outcome {
-        let id = required_id(frame, "id")?.to_string();
-        if self.subscriptions.remove(&id).is_none() {
-            return Err(Refusal::new(format!("no subscription with id {id}")));
-        }
-        Ok(vec![Action::Unsubscribe {
-            id,
-            receipt: frame.header("receipt").map(str::to_string),
-        }])
     }
 
     fn ack(&mut self, frame: &ClientFrame) -> Outcome {
@@ -482,46 +292,11 @@ impl Session {
             }
         }
         if let Some(tx) = optional_id(frame, "transaction")?
-            && !self.transactions.contains_key(tx)
+            && !self.transactions.is_open(tx)
         {
             return Err(Refusal::new(format!("unknown transaction {tx}")));
         }
-        Ok(receipt_action(frame))
-    }
-
-    fn begin(&mut self, frame: &ClientFrame) -> Outcome {
-        let tx = required_id(frame, "transaction")?.to_string();
-        if self.transactions.contains_key(&tx) {
-            return Err(Refusal::new(format!("transaction {tx} already started")));
-        }
-        if self.transactions.len() >= self.config.max_transactions {
-            return Err(Refusal::new(format!(
-                "too many open transactions (at most {})",
-                self.config.max_transactions
-            )));
-        }
-        self.transactions.insert(tx, Vec::new());
-        Ok(receipt_action(frame))
-    }
-
-    fn commit(&mut self, frame: &ClientFrame) -> Outcome {
-        let tx = required_id(frame, "transaction")?;
-        let sends = self
-            .transactions
-            .remove(tx)
-            .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
-        Ok(vec![Action::Store {
-            sends,
-            then_receipt: frame.header("receipt").map(str::to_string),
-        }])
-    }
-
-    fn abort(&mut self, frame: &ClientFrame) -> Outcome {
-        let tx = required_id(frame, "transaction")?;
-        self.transactions
-            .remove(tx)
-            .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
-        Ok(receipt_action(frame))
+        Ok(headers::receipt_action(frame))
     }
 
     fn disconnect(&mut self, receipt: Option<&str>) -> Vec<Action> {
@@ -533,72 +308,6 @@ impl Session {
         actions.push(Action::Close);
         actions
     }
-}
-
-fn receipt_action(frame: &ClientFrame) -> Vec<Action> {
-    frame
-        .header("receipt")
-        .map(|r| Action::Frame(Session::receipt(r)))
-        .into_iter()
-        .collect()
-}
-
-fn required<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Refusal> {
-    frame.header(name).ok_or_else(|| {
-        Refusal::new(format!(
-            "{} frame needs a {name} header",
-            frame.command.as_str()
-        ))
-    })
-}
-
-/// `value` of header `name` if it is a valid client-chosen id.
-fn id_header<'a>(name: &str, value: &'a str) -> Result<&'a str, Refusal> {
-    check_id(value, MAX_ID_CHARS).map(|()| value).map_err(|e| {
-        Refusal::new(match e {
-            IdError::Length(max) => format!("{name} header must be 1-{max} characters"),
-            IdError::Control => format!("{name} header must not contain control characters"),
-        })
-    })
-}
-
-/// A required id-like header, validated.
-fn required_id<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Refusal> {
-    id_header(name, required(frame, name)?)
-}
-
-/// An optional id-like header, validated.
-fn optional_id<'a>(frame: &'a ClientFrame, name: &str) -> Result<Option<&'a str>, Refusal> {
-    frame.header(name).map(|v| id_header(name, v)).transpose()
-}
-
-/// The room of a `/topic/rooms/{name}` destination.
-fn destination_room(frame: &ClientFrame) -> Result<RoomName, Refusal> {
-    let destination = required(frame, "destination")?;
-    crate::destination::room_of(destination).ok_or_else(|| {
-        Refusal::new("unknown destination").detail(format!(
-            "destinations are {DESTINATION_PREFIX}{{room}}, got {destination}"
-        ))
-    })
-}
-
-/// The README, "Real-time chat": for a client `heart-beat:cx,cy`, the server sends
-/// every `sx` = 0 if cy is 0 else max(server, cy), and expects the client
-/// every `sy` = 0 if cx is 0 else max(server, cx). No header means 0,0.
-/// None when the header is malformed.
-pub fn negotiate_heart_beat(header: Option<&str>, server_ms: u64) -> Option<HeartBeat> {
-    let (cx, cy) = match header {
-        None => (0, 0),
-        Some(v) => {
-            let (a, b) = v.split_once(',')?;
-            (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)
-        }
-    };
-    let pick = |c: u64| if c == 0 { 0 } else { c.max(server_ms) };
-    Some(HeartBeat {
-        send_every_ms: pick(cy),
-        expect_every_ms: pick(cx),
-    })
 }
 
 #[cfg(test)]

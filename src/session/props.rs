@@ -8,9 +8,11 @@ use proptest::prelude::*;
 
 use super::test_support::*;
 use super::*;
+use crate::destination::DESTINATION_PREFIX;
 use crate::stomp::ClientCommand as C;
+use crate::stomp::ServerCommand;
 
-fn verify(token: &str) -> Result<Identity, TokenError> {
+fn verify(token: &str) -> Result<AuthUser, TokenError> {
     if token == "good" {
         Ok(alice())
     } else {

@@ -2,7 +2,8 @@
 //! (`props.rs`) share: one configuration with small limits, so that tests
 //! reach them in a few frames, and the user every accepted token stands for.
 
-use super::{Identity, SessionConfig};
+use super::SessionConfig;
+use crate::auth::AuthUser;
 
 pub(super) const MAX_SUBSCRIPTIONS: usize = 3;
 pub(super) const MAX_TRANSACTIONS: usize = 2;
@@ -23,9 +24,9 @@ pub(super) fn config() -> SessionConfig {
 }
 
 /// The user of every token a test verifier accepts.
-pub(super) fn alice() -> Identity {
-    Identity {
-        user_id: 7,
+pub(super) fn alice() -> AuthUser {
+    AuthUser {
+        id: 7,
         username: "alice".into(),
         expires_at: EXPIRES_AT,
     }

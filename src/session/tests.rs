@@ -5,14 +5,15 @@ use std::cell::RefCell;
 use super::test_support::*;
 use super::*;
 use crate::stomp::ClientCommand as C;
+use crate::stomp::ServerCommand;
 
 /// A verifier that accepts any token as alice.
-fn accept(_token: &str) -> Result<Identity, TokenError> {
+fn accept(_token: &str) -> Result<AuthUser, TokenError> {
     Ok(alice())
 }
 
 /// For frames after CONNECT: the verifier must not be called.
-fn no_verify(token: &str) -> Result<Identity, TokenError> {
+fn no_verify(token: &str) -> Result<AuthUser, TokenError> {
     panic!("verifier called after CONNECT with {token:?}")
 }
 
@@ -149,7 +150,7 @@ fn hb(send_every_ms: u64, expect_every_ms: u64) -> HeartBeat {
 // --- CONNECT -----------------------------------------------------------------
 
 #[test]
-fn connect_opens_the_session_with_connected_then_identity() {
+fn connect_opens_the_session_with_connected_then_the_user() {
     let mut session = new_session();
     let actions = session.handle(
         connect_frame("1.2").with_header("heart-beat", "0,0"),
@@ -168,12 +169,12 @@ fn connect_opens_the_session_with_connected_then_identity() {
             Action::Connected {
                 version: Version::V1_2,
                 heart_beat: hb(0, 0),
-                identity: alice(),
+                user: alice(),
             },
         ]
     );
     assert!(session.is_open());
-    assert_eq!(session.identity(), Some(&alice()));
+    assert_eq!(session.user(), Some(&alice()));
 }
 
 #[test]
@@ -195,8 +196,8 @@ fn stomp_frame_opens_the_session_like_connect() {
 fn connected_carries_the_username_from_the_token() {
     let mut session = new_session();
     let actions = session.handle(connect_frame("1.2"), |_| {
-        Ok(Identity {
-            user_id: 1,
+        Ok(AuthUser {
+            id: 1,
             username: "bob".into(),
             expires_at: 5,
         })
@@ -359,7 +360,7 @@ fn missing_credentials_fail_authentication() {
     );
     assert_eq!(error_message(&actions).as_deref(), Some(AUTH_FAILED));
     assert!(session.is_closed());
-    assert!(session.identity().is_none());
+    assert!(session.user().is_none());
 }
 
 #[test]

@@ -21,7 +21,7 @@ use thiserror::Error;
 use super::Version;
 use super::client::{ClientCommand, ClientFrame};
 use super::headers::{Escaping, unescape};
-use super::limits::Limits;
+use super::limits::FrameLimits;
 
 /// Longest valid command line, CR included (`UNSUBSCRIBE\r`). A longer first
 /// line is an unknown command without waiting for its LF.
@@ -78,7 +78,7 @@ impl FrameError {
 /// error forever, since the session closes anyway.
 #[derive(Debug)]
 pub struct Decoder {
-    limits: Limits,
+    limits: FrameLimits,
     version: Version,
     buf: BytesMut,
     partial: Partial,
@@ -121,14 +121,14 @@ struct Ready {
 
 impl Default for Decoder {
     fn default() -> Self {
-        Decoder::new(Limits::default())
+        Decoder::new(FrameLimits::default())
     }
 }
 
 impl Decoder {
     /// A decoder for a new connection: no escaping until
     /// [`set_version`](Decoder::set_version).
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: FrameLimits) -> Self {
         Decoder {
             limits,
             version: Version::V1_0,
@@ -393,7 +393,7 @@ fn body_of(
     command: ClientCommand,
     start: usize,
     headers: &[(String, String)],
-    limits: &Limits,
+    limits: &FrameLimits,
 ) -> Result<Body, FrameError> {
     let content_length = headers
         .iter()
@@ -446,8 +446,8 @@ mod tests {
     use super::*;
     use crate::stomp::testing::{decode_all, decode_chunked, frames};
 
-    fn limits() -> Limits {
-        Limits::default()
+    fn limits() -> FrameLimits {
+        FrameLimits::default()
     }
 
     fn one(version: Version, bytes: &[u8]) -> Result<ClientFrame, FrameError> {
@@ -459,7 +459,7 @@ mod tests {
         Ok(frame)
     }
 
-    fn error_of(decoder_limits: Limits, bytes: &[u8]) -> FrameError {
+    fn error_of(decoder_limits: FrameLimits, bytes: &[u8]) -> FrameError {
         let (_, error) = decode_all(decoder_limits, Version::V1_2, bytes);
         error.expect("an error")
     }
@@ -827,7 +827,7 @@ mod tests {
 
     #[test]
     fn an_oversize_head_is_refused() {
-        let small = Limits {
+        let small = FrameLimits {
             max_frame_bytes: 100,
             ..limits()
         };
@@ -943,7 +943,7 @@ mod tests {
         };
 
         fn checked(
-            limits: Limits,
+            limits: FrameLimits,
             result: (Vec<ClientFrame>, Option<FrameError>),
         ) -> Result<(), TestCaseError> {
             for frame in &result.0 {
@@ -967,7 +967,7 @@ mod tests {
                     headers: representable(frame.headers, escaping),
                     ..frame
                 };
-                let (frames, error) = decode_all(Limits::default(), version, &frame.encode(version));
+                let (frames, error) = decode_all(FrameLimits::default(), version, &frame.encode(version));
                 prop_assert_eq!(error, None);
                 let expected = ClientFrame {
                     headers: as_decoded(&frame.headers, &frame.body),

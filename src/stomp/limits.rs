@@ -3,7 +3,7 @@
 
 /// Bounds on what a client may send in one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct FrameLimits {
     /// Whole frame, command line to NUL included (heart-beat EOLs between
     /// frames are not counted). `MAX_FRAME_BYTES`.
     pub max_frame_bytes: usize,
@@ -15,9 +15,9 @@ pub struct Limits {
     pub max_send_body_bytes: usize,
 }
 
-impl Default for Limits {
+impl Default for FrameLimits {
     fn default() -> Self {
-        Limits {
+        FrameLimits {
             max_frame_bytes: 65_536,
             max_headers: 64,
             max_header_line_bytes: 8_192,

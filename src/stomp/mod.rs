@@ -35,8 +35,8 @@ mod testing;
 
 pub use client::{ClientCommand, ClientFrame};
 pub use frame::{Decoder, FrameError};
-pub use limits::Limits;
-pub use server::{EncodedMessage, ServerCommand, ServerFrame, SubscriptionTag};
+pub use limits::FrameLimits;
+pub use server::{EncodedMessage, ServerCommand, ServerFrame, SubscriptionHeader};
 
 /// A STOMP protocol version. It decides how header values are escaped.
 ///

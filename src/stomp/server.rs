@@ -98,18 +98,18 @@ impl ServerFrame {
 /// The `subscription` header of one subscription, escaped once for the
 /// subscriber's version when it subscribes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubscriptionTag {
+pub struct SubscriptionHeader {
     escaping: Escaping,
     /// `subscription:<escaped id>` and LF.
     line: Bytes,
 }
 
-impl SubscriptionTag {
+impl SubscriptionHeader {
     pub fn new(version: Version, subscription_id: &str) -> Self {
         let escaping = Escaping::new(version, false);
         let mut line = BytesMut::new();
         write_header(&mut line, "subscription", subscription_id, escaping);
-        SubscriptionTag {
+        SubscriptionHeader {
             escaping,
             line: line.freeze(),
         }
@@ -120,7 +120,7 @@ impl SubscriptionTag {
 ///
 /// Cheap to clone (reference-counted bytes). Per subscriber,
 /// [`write_for`](EncodedMessage::write_for) concatenates
-/// `MESSAGE`, that subscriber's [`SubscriptionTag`], its optional `ack`
+/// `MESSAGE`, that subscriber's [`SubscriptionHeader`], its optional `ack`
 /// header, and the shared headers, `content-length` and body: the same bytes
 /// as a [`ServerFrame`] whose headers are `subscription`, `ack`, then the
 /// shared ones.
@@ -176,7 +176,12 @@ impl EncodedMessage {
 
     /// Appends this MESSAGE as sent to one subscriber. `ack` is the value of
     /// the `ack` header for `client` and `client-individual` subscriptions.
-    pub fn write_for(&self, subscription: &SubscriptionTag, ack: Option<&str>, out: &mut BytesMut) {
+    pub fn write_for(
+        &self,
+        subscription: &SubscriptionHeader,
+        ack: Option<&str>,
+        out: &mut BytesMut,
+    ) {
         let head = &self.heads[subscription.escaping as usize];
         let ack_len = ack.map_or(0, |ack| "ack:\n".len() + 2 * ack.len());
         out.reserve(
@@ -192,7 +197,7 @@ impl EncodedMessage {
     }
 
     /// This MESSAGE as sent to one subscriber, in a buffer of its own.
-    pub fn for_subscriber(&self, subscription: &SubscriptionTag, ack: Option<&str>) -> Bytes {
+    pub fn for_subscriber(&self, subscription: &SubscriptionHeader, ack: Option<&str>) -> Bytes {
         let mut out = BytesMut::new();
         self.write_for(subscription, ack, &mut out);
         out.freeze()
@@ -273,8 +278,8 @@ mod tests {
     #[test]
     fn a_message_is_encoded_once_and_tagged_per_subscriber() {
         let message = EncodedMessage::new(&shared_headers(), br#"{"id":42}"#);
-        let alice = SubscriptionTag::new(Version::V1_2, "sub-0");
-        let bob = SubscriptionTag::new(Version::V1_1, "a:b");
+        let alice = SubscriptionHeader::new(Version::V1_2, "sub-0");
+        let bob = SubscriptionHeader::new(Version::V1_1, "a:b");
         let mut out = BytesMut::new();
         message.write_for(&alice, None, &mut out);
         message.write_for(&bob, Some("ack-1"), &mut out);
@@ -304,14 +309,14 @@ mod tests {
     fn a_subscriber_gets_the_same_bytes_as_a_single_server_frame() {
         for version in [Version::V1_0, Version::V1_1, Version::V1_2] {
             let message = EncodedMessage::new(&[("destination", "/x:\r\n\\")], b"body");
-            let tag = SubscriptionTag::new(version, "s\\1");
+            let header = SubscriptionHeader::new(version, "s\\1");
             let frame = ServerFrame::new(ServerCommand::Message)
                 .with_header("subscription", "s\\1")
                 .with_header("ack", "a:1")
                 .with_header("destination", "/x:\r\n\\")
                 .with_body("body");
             assert_eq!(
-                message.for_subscriber(&tag, Some("a:1")),
+                message.for_subscriber(&header, Some("a:1")),
                 frame.encode(version),
                 "{version:?}"
             );
@@ -322,7 +327,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::*;
-        use crate::stomp::Limits;
+        use crate::stomp::FrameLimits;
         use crate::stomp::testing::{as_decoded, decode_all, headers, representable, version};
 
         proptest! {
@@ -346,7 +351,7 @@ mod tests {
                 // client decoder, under a client command escaped the same way.
                 let stand_in: &[u8] = if connected { b"CONNECT" } else { b"BEGIN" };
                 let wire = [stand_in, &bytes[command.as_str().len()..]].concat();
-                let (frames, error) = decode_all(Limits::default(), version, &wire);
+                let (frames, error) = decode_all(FrameLimits::default(), version, &wire);
                 prop_assert_eq!(error, None);
                 prop_assert_eq!(frames.len(), 1);
                 prop_assert_eq!(&frames[0].headers, &as_decoded(&frame.headers, &frame.body));
@@ -364,7 +369,7 @@ mod tests {
                 let shared: Vec<(&str, &str)> =
                     shared.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                 let message = EncodedMessage::new(&shared, &body);
-                let tag = SubscriptionTag::new(version, &subscription);
+                let header = SubscriptionHeader::new(version, &subscription);
                 let mut frame = ServerFrame::new(ServerCommand::Message)
                     .with_header("subscription", subscription.clone());
                 if let Some(ack) = &ack {
@@ -374,7 +379,7 @@ mod tests {
                     frame = frame.with_header(*name, *value);
                 }
                 let frame = frame.with_body(body);
-                prop_assert_eq!(message.for_subscriber(&tag, ack.as_deref()), frame.encode(version));
+                prop_assert_eq!(message.for_subscriber(&header, ack.as_deref()), frame.encode(version));
             }
         }
     }

@@ -4,11 +4,11 @@
 use proptest::prelude::*;
 
 use super::headers::Escaping;
-use super::{ClientCommand, ClientFrame, Decoder, FrameError, Limits, Version};
+use super::{ClientCommand, ClientFrame, Decoder, FrameError, FrameLimits, Version};
 
 /// What a connection gets out of `chunks`: the frames, then the error if any.
 pub(crate) fn decode_chunked(
-    limits: Limits,
+    limits: FrameLimits,
     version: Version,
     chunks: &[&[u8]],
 ) -> (Vec<ClientFrame>, Option<FrameError>) {
@@ -31,7 +31,7 @@ pub(crate) fn decode_chunked(
 }
 
 pub(crate) fn decode_all(
-    limits: Limits,
+    limits: FrameLimits,
     version: Version,
     bytes: &[u8],
 ) -> (Vec<ClientFrame>, Option<FrameError>) {
@@ -120,16 +120,16 @@ pub(crate) fn client_frame() -> impl Strategy<Value = ClientFrame> {
 }
 
 /// Small limits, so that streams of generated frames hit them.
-pub(crate) fn limits() -> impl Strategy<Value = Limits> {
+pub(crate) fn limits() -> impl Strategy<Value = FrameLimits> {
     let small = (1usize..400, 0usize..8, 0usize..48, 0usize..200).prop_map(
-        |(max_frame_bytes, max_headers, max_header_line_bytes, max_send_body_bytes)| Limits {
+        |(max_frame_bytes, max_headers, max_header_line_bytes, max_send_body_bytes)| FrameLimits {
             max_frame_bytes,
             max_headers,
             max_header_line_bytes,
             max_send_body_bytes,
         },
     );
-    prop_oneof![Just(Limits::default()), small]
+    prop_oneof![Just(FrameLimits::default()), small]
 }
 
 /// `headers` changed where `escaping` cannot carry them, so that they come

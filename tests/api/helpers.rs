@@ -105,7 +105,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 
 /// A signed-up user with their tokens.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub struct TestUser {
     pub username: String,
     pub password: String,
     pub access_token: String,
@@ -184,7 +184,7 @@ impl TestApp {
         Self::reply(resp).await
     }
 
-    pub async fn signup(&self, username: &str) -> Session {
+    pub async fn signup(&self, username: &str) -> TestUser {
         let password = format!("pw-{username}-secret");
         let r = self
             .post(
@@ -194,7 +194,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, 201, "signup of {username}: {:?}", r.body);
-        Session {
+        TestUser {
             username: username.to_string(),
             password,
             access_token: r.body["access_token"].as_str().unwrap().to_string(),
@@ -203,7 +203,7 @@ impl TestApp {
         }
     }
 
-    pub async fn create_room(&self, owner: &Session, name: &str, private: bool) -> Value {
+    pub async fn create_room(&self, owner: &TestUser, name: &str, private: bool) -> Value {
         let r = self
             .post(
                 "/api/v1/rooms",
@@ -223,7 +223,7 @@ impl TestApp {
     }
 
     /// Stores `n` messages from `sender` in `room` through the storage layer.
-    pub async fn store_messages(&self, room: &str, sender: &Session, n: usize) {
+    pub async fn store_messages(&self, room: &str, sender: &TestUser, n: usize) {
         let room = self.stored_room(room).await;
         let batch: Vec<_> = (1..=n)
             .map(|i| parley::store::NewEvent {

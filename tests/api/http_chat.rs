@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::db::Backend;
-use crate::helpers::{Session, TestApp, on_both_backends, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, on_both_backends, spawn_app_with};
 use stomp_client::StompClient;
 
 on_both_backends!(
@@ -29,7 +29,7 @@ async fn app(backend: Backend) -> TestApp {
 
 async fn post(
     app: &TestApp,
-    who: &Session,
+    who: &TestUser,
     room: &str,
     body: &str,
     key: Option<&str>,
@@ -55,7 +55,7 @@ struct EventStream {
 impl EventStream {
     async fn open(
         app: &TestApp,
-        who: &Session,
+        who: &TestUser,
         room: &str,
         last_event_id: Option<&str>,
     ) -> reqwest::Response {

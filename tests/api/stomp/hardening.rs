@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 
 use super::{history, history_seqs, seqs};
 use crate::db::Backend;
-use crate::helpers::{Session, TestApp, on_both_backends, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, on_both_backends, spawn_app_with};
 use stomp_client::{Handshake, StompClient, connect_frame, frame, topic};
 
 on_both_backends!(
@@ -402,7 +402,7 @@ const STALLED_REPLAY: usize = 5000;
 /// An app whose room `general` holds 5000 × 4 KB = 20 MB (far beyond every
 /// socket buffer), and carol's connection that subscribes with `since-seq:0`
 /// and then never reads.
-async fn stalled_replay() -> (TestApp, Session, Session, StompClient) {
+async fn stalled_replay() -> (TestApp, TestUser, TestUser, StompClient) {
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.limits.outbound_queue = 64;
         c.limits.send_rate = 0;
@@ -455,7 +455,7 @@ async fn stalled_replay() -> (TestApp, Session, Session, StompClient) {
 /// connections; then reads what was sent and checks the replay was cut.
 async fn expect_dropped_within(
     app: &TestApp,
-    user: &Session,
+    user: &TestUser,
     stalled: &mut StompClient,
     wait: Duration,
 ) {

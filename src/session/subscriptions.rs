@@ -1,0 +1,114 @@
+//! Subscriptions as the protocol knows them: client-chosen ids, each with
+//! its room and ack mode; SUBSCRIBE and UNSUBSCRIBE, and their bound. The
+//! live delivery of a subscription is the gateway's.
+
+use std::collections::HashMap;
+
+use crate::domain::RoomName;
+use crate::stomp::ClientFrame;
+
+use super::Action;
+use super::headers::{Outcome, Refusal, destination_room, required_id};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    Auto,
+    Client,
+    ClientIndividual,
+}
+
+impl AckMode {
+    fn parse(s: Option<&str>) -> Option<AckMode> {
+        match s {
+            None | Some("auto") => Some(AckMode::Auto),
+            Some("client") => Some(AckMode::Client),
+            Some("client-individual") => Some(AckMode::ClientIndividual),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A validated SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeRequest {
+    pub id: String,
+    pub room: RoomName,
+    pub ack: AckMode,
+    /// Replay stored messages with seq above this before live ones.
+    pub since_seq: Option<i64>,
+    pub receipt: Option<String>,
+}
+
+/// An accepted subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub room: RoomName,
+    pub ack: AckMode,
+}
+
+/// The session's subscriptions, by id.
+pub(super) struct Subscriptions {
+    by_id: HashMap<String, Subscription>,
+    max: usize,
+}
+
+impl Subscriptions {
+    pub(super) fn new(max: usize) -> Self {
+        Subscriptions {
+            by_id: HashMap::new(),
+            max,
+        }
+    }
+
+    pub(super) fn get(&self, id: &str) -> Option<&Subscription> {
+        self.by_id.get(id)
+    }
+
+    pub(super) fn subscribe(&mut self, frame: &ClientFrame) -> Outcome {
+        let id = required_id(frame, "id")?.to_string();
+        let room = destination_room(frame)?;
+        let ack = AckMode::parse(frame.header("ack"))
+            .ok_or_else(|| Refusal::new("ack must be auto, client or client-individual"))?;
+        let since_seq = frame
+            .header("since-seq")
+            .map(|v| v.parse::<i64>().ok().filter(|n| *n >= 0))
+            .map(|v| v.ok_or_else(|| Refusal::new("since-seq must be a non-negative integer")))
+            .transpose()?;
+        if self.by_id.contains_key(&id) {
+            return Err(Refusal::new(format!(
+                "subscription id {id} is already in use"
+            )));
+        }
+        if self.by_id.len() >= self.max {
+            return Err(Refusal::new(format!(
+                "too many subscriptions (at most {})",
+                self.max
+            )));
+        }
+        self.by_id.insert(
+            id.clone(),
+            Subscription {
+                room: room.clone(),
+                ack,
+            },
+        );
+        Ok(vec![Action::Subscribe(SubscribeRequest {
+            id,
+            room,
+            ack,
+            since_seq,
+            receipt: frame.header("receipt").map(str::to_string),
+        })])
+    }
+
+    pub(super) fn unsubscribe(&mut self, frame: &ClientFrame) -> Outcome {
+        let id = required_id(frame, "id")?.to_string();
+        if self.by_id.remove(&id).is_none() {
+            return Err(Refusal::new(format!("no subscription with id {id}")));
+        }
+        Ok(vec![Action::Unsubscribe {
+            id,
+            receipt: frame.header("receipt").map(str::to_string),
+        }])
+    }
+}
