@@ -27,6 +27,7 @@
 
 mod client;
 mod frame;
+mod frames;
 mod headers;
 mod limits;
 mod server;
@@ -35,6 +36,7 @@ mod testing;
 
 pub use client::{ClientCommand, ClientFrame};
 pub use frame::{Decoder, FrameError};
+pub use frames::{Command, Frame};
 pub use limits::FrameLimits;
 pub use server::{EncodedMessage, ServerCommand, ServerFrame, SubscriptionHeader};
 

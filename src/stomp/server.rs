@@ -9,7 +9,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Version;
-use super::headers::{Escaping, write_content_length, write_frame, write_header};
+use super::frames::{Command, Frame};
+use super::headers::{Escaping, write_content_length, write_header};
 
 /// The commands a server sends (STOMP 1.2, "Server Frames").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,24 +34,21 @@ impl ServerCommand {
 
 /// A server frame, headers in the order they will be written.
 ///
-/// Do not add `content-length`: [`encode`](ServerFrame::encode) writes it
-/// from the body (when there is one) and drops any given.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerFrame {
-    pub command: ServerCommand,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
+/// Do not add `content-length`: [`encode`](Frame::encode) writes it from the
+/// body (when there is one) and drops any given.
+pub type ServerFrame = Frame<ServerCommand>;
+
+impl Command for ServerCommand {
+    fn as_str(self) -> &'static str {
+        ServerCommand::as_str(self)
+    }
+
+    fn never_escaped(self) -> bool {
+        self == ServerCommand::Connected
+    }
 }
 
 impl ServerFrame {
-    pub fn new(command: ServerCommand) -> Self {
-        ServerFrame {
-            command,
-            headers: Vec::new(),
-            body: Bytes::new(),
-        }
-    }
-
     /// `RECEIPT` with `receipt-id`.
     pub fn receipt(receipt_id: impl Into<String>) -> Self {
         ServerFrame::new(ServerCommand::Receipt).with_header("receipt-id", receipt_id)
@@ -59,39 +57,6 @@ impl ServerFrame {
     /// `ERROR` with `message`.
     pub fn error(message: impl Into<String>) -> Self {
         ServerFrame::new(ServerCommand::Error).with_header("message", message)
-    }
-
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// The value of the first header called `name`.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The frame's bytes for a client speaking `version`: headers escaped for
-    /// that version (CONNECTED never is), LF line endings, `content-length`
-    /// when there is a body, NUL.
-    pub fn encode(&self, version: Version) -> Bytes {
-        let mut out = BytesMut::new();
-        self.encode_into(version, &mut out);
-        out.freeze()
-    }
-
-    pub fn encode_into(&self, version: Version, out: &mut BytesMut) {
-        let escaping = Escaping::new(version, self.command == ServerCommand::Connected);
-        let headers = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-        write_frame(out, self.command.as_str(), headers, &self.body, escaping);
     }
 }
 
