@@ -4,7 +4,7 @@
 //! send rate, the committer, publishing) and is answered after commit with
 //! the event it stored.
 
-use actix_web::{HttpResponse, delete, get, patch, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -34,8 +34,16 @@ fn parse_seq(seq: &str) -> Result<i64, ApiError> {
         .ok_or(Refusal::MessageNotFound.into())
 }
 
-fn parse_key(key: &str) -> Result<ReactionKey, ApiError> {
-    ReactionKey::parse(key).map_err(|e| ApiError::bad_request("invalid_reaction", e))
+/// The reaction key of the request's path. It is the last segment, decoded
+/// here from the raw path: the router's decoding replaces bytes that are not
+/// UTF-8, and such a key must be refused, not stored altered.
+fn parse_key(req: &HttpRequest) -> Result<ReactionKey, ApiError> {
+    let invalid = |e: &str| ApiError::bad_request("invalid_reaction", e.to_string());
+    let raw = req.uri().path().rsplit('/').next().unwrap_or_default();
+    let key = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| invalid("a reaction key must be UTF-8"))?;
+    ReactionKey::parse(&key).map_err(invalid)
 }
 
 /// 200 with the stored (or original) event, or the refusal.
@@ -156,13 +164,14 @@ pub async fn delete_message(
 }
 
 async fn react(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(String, String, String)>,
     added: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, seq, key) = path.into_inner();
-    let key = parse_key(&key)?;
+    let (name, seq, _) = path.into_inner();
+    let key = parse_key(&req)?;
     let room = enter(&state, &user, &name).await?;
     let seq = parse_seq(&seq)?;
     charge_send(&state, &user)?.await;
@@ -195,11 +204,12 @@ async fn react(
 )]
 #[put("/rooms/{name}/messages/{seq}/reactions/{key}")]
 pub async fn add_reaction(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    react(state, user, path, true).await
+    react(req, state, user, path, true).await
 }
 
 /// Remove the caller's reaction; answers with a new `reaction` event
@@ -228,9 +238,10 @@ pub async fn add_reaction(
 )]
 #[delete("/rooms/{name}/messages/{seq}/reactions/{key}")]
 pub async fn remove_reaction(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    react(state, user, path, false).await
+    react(req, state, user, path, false).await
 }
