@@ -15,6 +15,7 @@
 
 mod batch;
 mod event;
+mod plan;
 mod postgres;
 mod queries;
 mod refresh;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::Timestamp;
 
 fn message(room_id: i64, client_id: Option<&str>) -> NewEvent {
     by(
@@ -49,7 +50,7 @@ fn seqs(plan: &Plan) -> Vec<Option<i64>> {
     plan.slots
         .iter()
         .map(|s| match s {
-            Slot::New { seq, .. } => Some(*seq),
+            Slot::New { row, .. } => Some(plan.rows[*row].seq),
             _ => None,
         })
         .collect()
@@ -73,17 +74,18 @@ fn each_room_continues_its_seq_and_repeats_take_none() {
 
 #[test]
 fn a_stored_key_is_the_original_every_time() {
-    let original = committed(
-        &message(1, Some("a")),
-        4,
-        Vec::new(),
-        &Inserted {
-            room_id: 1,
-            seq: 4,
-            id: 3,
-            created_at: Timestamp::UNIX_EPOCH,
-        },
-    );
+    let first = [message(1, Some("a"))];
+    let plan = Plan::new(&first, &[(1, 3)], Known::default());
+    let inserted = Inserted {
+        room_id: 1,
+        seq: 4,
+        id: 3,
+        created_at: Timestamp::UNIX_EPOCH,
+    };
+    let [Appended::Stored(original)] = &plan.results(&first, vec![inserted], Vec::new())[..] else {
+        panic!("the first is stored");
+    };
+    let original = original.clone();
     let batch = [message(1, Some("a")), message(1, Some("a"))];
     assert_eq!(client_keys(&batch), [(1, 7, "a".to_owned())]);
     let known = Known {
