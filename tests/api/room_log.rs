@@ -28,11 +28,16 @@ on_both_backends!(
     concurrent_edits_and_reactions_on_one_message_end_in_the_state_their_events_describe,
     concurrent_adds_of_one_reaction_by_one_user_store_one_event,
     mentions_name_members_canonically_and_are_recomputed_on_edit,
+    reaction_keys_are_the_percent_decoded_path_segment,
+    reaction_key_that_is_not_utf8_is_invalid_reaction,
 );
 
 on_sqlite!(
     edit_refuses_bad_bodies_like_send,
     room_log_routes_need_a_token,
+    reacting_joins_a_public_room,
+    long_poll_is_answered_by_every_event_type,
+    room_log_writes_count_against_the_send_rate,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -1739,4 +1744,193 @@ async fn mentions_name_members_canonically_and_are_recomputed_on_edit(backend: B
     for n in ["alice", "bob", "Carol_M", "dave"] {
         assert!(names.contains(&n), "{n} in {names:?}");
     }
+}
+
+// ------------------------------------------------------- keys, joining --
+
+async fn reaction_keys_are_the_percent_decoded_path_segment(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    say(&app, &alice, "general", "keys").await;
+    for (raw, key) in [
+        ("%2B1", "+1"),
+        ("+1", "+1"),
+        ("a%2Fb", "a/b"),
+        ("50%25", "50%"),
+        ("%3F", "?"),
+        ("%23", "#"),
+        ("%3Athumbsup%3A", ":thumbsup:"),
+        ("%C3%BC", "ü"),
+        ("%F0%9F%91%8D%F0%9F%8F%BD", "👍🏽"),
+        ("%E2%9D%A4%EF%B8%8F", "❤️"),
+        ("A", "A"),
+        ("a", "a"),
+    ] {
+        let r = react_raw(&app, &alice, "general", 1, raw, true).await;
+        let e = ok(&r, &format!("PUT {raw}"));
+        assert_eq!(e["key"], key, "PUT {raw}");
+        assert_eq!(e["added"], true, "PUT {raw}: a new reaction");
+    }
+    let one = ok(&get_event(&app, &alice, "general", 1).await, "GET");
+    let stored: Vec<&str> = one["reactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            "+1",
+            "a/b",
+            "50%",
+            "?",
+            "#",
+            ":thumbsup:",
+            "ü",
+            "👍🏽",
+            "❤️",
+            "A",
+            "a"
+        ],
+        "\"+1\" and \"%2B1\" are one key; keys are case-sensitive"
+    );
+    // Removing by the other spelling of the same key.
+    let r = react_raw(&app, &alice, "general", 1, "+1", false).await;
+    assert_eq!(ok(&r, "remove +1")["key"], "+1");
+}
+
+/// Reacting (like editing or a SEND) joins a public room: the reactor is
+/// a member afterwards and can be mentioned.
+async fn reacting_joins_a_public_room(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    app.create_room(&alice, "general", false).await;
+    let m = say(&app, &alice, "general", "hi @bob").await;
+    assert_eq!(m["mentions"], json!([]), "bob is not a member yet");
+    ok(
+        &react(&app, &bob, "general", 1, "👋", true).await,
+        "bob reacts",
+    );
+    let members = app
+        .get("/api/v1/rooms/general/members", &alice.access_token)
+        .await;
+    assert!(
+        members.body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "bob"),
+        "{:?}",
+        members.body
+    );
+    let e = ok(&edit(&app, &alice, "general", 1, "hi @bob").await, "edit");
+    assert_eq!(e["mentions"], json!(["bob"]), "mentioned once a member");
+}
+
+/// A long poll held on `?after=` is answered by an edit, a reaction or a
+/// delete, not only by a message.
+async fn long_poll_is_answered_by_every_event_type(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    say(&app, &alice, "general", "one").await;
+    let steps: [(&str, i64); 3] = [("edit", 2), ("reaction", 3), ("delete", 4)];
+    for (kind, seq) in steps {
+        let poll = app
+            .client
+            .get(format!(
+                "{}/api/v1/rooms/general/messages?after={}&wait=20",
+                app.base,
+                seq - 1
+            ))
+            .bearer_auth(&alice.access_token)
+            .send();
+        let act = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            match kind {
+                "edit" => edit(&app, &alice, "general", 1, "one, edited").await,
+                "reaction" => react(&app, &alice, "general", 1, "👍", true).await,
+                _ => delete(&app, &alice, "general", 1).await,
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let (resp, r) = tokio::join!(poll, act);
+        ok(&r, kind);
+        let body: Value = resp.unwrap().json().await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{kind}: answered at once"
+        );
+        let page = body["messages"].as_array().unwrap();
+        assert_eq!(types(page), [kind], "{body}");
+        assert_eq!(page[0]["seq"], seq);
+    }
+}
+
+/// Edits, deletes and reactions count against the send rate like a SEND.
+async fn room_log_writes_count_against_the_send_rate(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.limits.send_rate = 1;
+        c.limits.send_burst = 3;
+    })
+    .await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    say(&app, &alice, "general", "one").await;
+    // Burst 3 (one used by the POST) and at most 5 s of pacing at 1/s: of
+    // 12 writes at once, about 7 pass and the rest are refused.
+    let answers = join_all((0..12).map(|i| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            match i % 3 {
+                0 => edit(app, alice, "general", 1, &format!("edit {i}")).await,
+                1 => react(app, alice, "general", 1, &format!("k{i}"), true).await,
+                _ => react(app, alice, "general", 1, "nope", false).await,
+            }
+        }
+    }))
+    .await;
+    let limited = answers.iter().filter(|r| r.status == 429).count();
+    for r in answers.iter().filter(|r| r.status != 429) {
+        assert!(
+            r.status == 200 || r.code() == "reaction_not_found",
+            "{:?}",
+            r.body
+        );
+    }
+    assert!(
+        (3..=10).contains(&limited),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for r in answers.iter().filter(|r| r.status == 429) {
+        assert_eq!(r.code(), "rate_limited");
+        assert!(r.headers.contains_key("retry-after"));
+    }
+}
+
+/// A key is 1-32 bytes of UTF-8: percent-encoded bytes that are not UTF-8
+/// are refused, not stored as some other key (U+FFFD).
+async fn reaction_key_that_is_not_utf8_is_invalid_reaction(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    say(&app, &alice, "general", "keys").await;
+    for raw in ["%FF", "%C3", "a%C3%28", "%ED%A0%80"] {
+        for add in [true, false] {
+            let r = react_raw(&app, &alice, "general", 1, raw, add).await;
+            refused(
+                &r,
+                400,
+                "invalid_reaction",
+                &format!("{raw} (add {add}) is not UTF-8"),
+            );
+        }
+    }
+    let stored = history(&app, &alice.access_token, "general").await;
+    assert_eq!(history_seqs(&stored), [1], "nothing stored");
 }
