@@ -22,6 +22,7 @@ on_both_backends!(
     edit_delete_and_react_refusals_name_their_codes,
     reply_to_must_be_a_message_of_the_same_room,
     stomp_send_with_bad_in_reply_to_breaks_the_session_and_stores_nothing,
+    bad_in_reply_to_in_a_transaction_or_a_pipeline_stores_nothing,
     private_room_log_is_invisible_to_non_members,
     adding_a_reaction_twice_answers_the_original_event_and_stores_nothing,
     deleting_erases_the_text_of_the_message_and_its_edits_from_the_database,
@@ -1933,4 +1934,75 @@ async fn reaction_key_that_is_not_utf8_is_invalid_reaction(backend: Backend) {
     }
     let stored = history(&app, &alice.access_token, "general").await;
     assert_eq!(history_seqs(&stored), [1], "nothing stored");
+}
+
+// ---------------------------------------- bad in-reply-to, batched --
+
+/// A bad `in-reply-to` (a seq with no message) is only found when the log
+/// is consulted at commit: inside a transaction it spoils the whole
+/// transaction, and a SEND pipelined behind it is not stored either.
+async fn bad_in_reply_to_in_a_transaction_or_a_pipeline_stores_nothing(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    say(&app, &alice, "general", "one").await; // 1
+    let mut watcher = StompClient::connect(&app, &alice.access_token).await;
+    watcher.subscribe("w", "general").await;
+    let dest = topic("general");
+
+    let mut c = StompClient::connect(&app, &alice.access_token).await;
+    c.send(frame("BEGIN", &[("transaction", "t")], "")).await;
+    c.send(frame(
+        "SEND",
+        &[("destination", &dest), ("transaction", "t")],
+        "tx good",
+    ))
+    .await;
+    c.send(frame(
+        "SEND",
+        &[
+            ("destination", &dest),
+            ("transaction", "t"),
+            ("in-reply-to", "99"),
+        ],
+        "tx bad",
+    ))
+    .await;
+    c.send(frame(
+        "COMMIT",
+        &[("transaction", "t"), ("receipt", "c")],
+        "",
+    ))
+    .await;
+    let error = c.expect_error_then_close().await;
+    assert!(
+        error.expect_header("message").contains("in-reply-to"),
+        "{error}"
+    );
+
+    let mut c = StompClient::connect(&app, &alice.access_token).await;
+    let mut both = frame(
+        "SEND",
+        &[
+            ("destination", &dest),
+            ("in-reply-to", "99"),
+            ("receipt", "b"),
+        ],
+        "pipelined bad",
+    );
+    both.extend(frame(
+        "SEND",
+        &[("destination", &dest), ("receipt", "g")],
+        "pipelined good after the bad one",
+    ));
+    c.send(both).await;
+    let error = c.expect_error_then_close().await;
+    assert!(
+        error.expect_header("message").contains("in-reply-to"),
+        "{error}"
+    );
+
+    watcher.expect_no_frame_for(QUIET).await;
+    let stored = history(&app, &alice.access_token, "general").await;
+    assert_eq!(history_seqs(&stored), [1], "nothing stored: {stored:?}");
 }
