@@ -28,6 +28,7 @@ on_both_backends!(
     deleting_erases_the_text_of_the_message_and_its_edits_from_the_database,
     concurrent_edits_and_reactions_on_one_message_end_in_the_state_their_events_describe,
     concurrent_adds_of_one_reaction_by_one_user_store_one_event,
+    delete_racing_edits_and_reactions_erases_everything_before_it,
     mentions_name_members_canonically_and_are_recomputed_on_edit,
     reaction_keys_are_the_percent_decoded_path_segment,
     reaction_key_that_is_not_utf8_is_invalid_reaction,
@@ -2005,4 +2006,121 @@ async fn bad_in_reply_to_in_a_transaction_or_a_pipeline_stores_nothing(backend: 
     watcher.expect_no_frame_for(QUIET).await;
     let stored = history(&app, &alice.access_token, "general").await;
     assert_eq!(history_seqs(&stored), [1], "nothing stored: {stored:?}");
+}
+
+/// A delete racing with edits and reactions on the same message (so they
+/// share commit batches): nothing is stored after the delete, every answer
+/// is a success or `message_deleted` / `reaction_not_found`, and no edit's
+/// text or reaction survives in the database.
+async fn delete_racing_edits_and_reactions_erases_everything_before_it(backend: Backend) {
+    let app = app(backend).await;
+    let url = app.state.config.database_url.clone();
+    let alice = app.signup("alice").await;
+    let mut users = Vec::new();
+    for i in 0..10 {
+        users.push(app.signup(&format!("racer{i:02}")).await);
+    }
+    app.create_room(&alice, "general", false).await;
+    say(&app, &alice, "general", "RACE-original").await; // 1
+    say(&app, &alice, "general", "bystander").await; // 2
+    ok(
+        &react(&app, &alice, "general", 2, "👍", true).await,
+        "react on 2",
+    ); // 3
+    #[derive(Debug, Clone, Copy)]
+    enum Op {
+        Edit(usize),
+        React(usize),
+        Unreact(usize),
+        Delete,
+    }
+    let mut ops: Vec<Op> = Vec::new();
+    for k in 0..10 {
+        ops.push(Op::Edit(k));
+        ops.push(Op::React(k));
+        ops.push(Op::Unreact(k));
+        if k == 5 {
+            ops.push(Op::Delete);
+        }
+    }
+    let answers = join_all(ops.iter().map(|op| {
+        let (app, alice, users) = (&app, &alice, &users);
+        async move {
+            let r = match *op {
+                Op::Edit(k) => edit(app, alice, "general", 1, &format!("RACE-edit-{k}")).await,
+                Op::React(k) => react(app, &users[k], "general", 1, "🔥", true).await,
+                Op::Unreact(k) => react(app, &users[k], "general", 1, "🔥", false).await,
+                Op::Delete => delete(app, alice, "general", 1).await,
+            };
+            (*op, r)
+        }
+    }))
+    .await;
+    let mut delete_seq = None;
+    for (op, r) in &answers {
+        match (op, r.status.as_u16(), r.code()) {
+            (Op::Delete, 200, _) => delete_seq = r.body["seq"].as_i64(),
+            (Op::Delete, ..) => panic!("the one delete failed: {:?}", r.body),
+            (_, 200, _) | (_, 409, "message_deleted") => {}
+            (Op::Unreact(_), 404, "reaction_not_found") => {}
+            (op, s, _) => panic!("{op:?}: {s} {:?}", r.body),
+        }
+    }
+    let delete_seq = delete_seq.unwrap();
+    let stored = history(&app, &alice.access_token, "general").await;
+    let n = stored.len() as i64;
+    assert_eq!(
+        history_seqs(&stored),
+        (1..=n).collect::<Vec<_>>(),
+        "gapless"
+    );
+    assert_eq!(
+        delete_seq, n,
+        "nothing is stored after the delete: {stored:#?}"
+    );
+    for (op, r) in &answers {
+        if r.status == 200 {
+            let seq = r.body["seq"].as_i64().unwrap();
+            assert!(seq <= delete_seq, "{op:?} answered {seq} after the delete");
+        }
+    }
+    assert_eq!(
+        (
+            stored[0]["deleted"].clone(),
+            stored[0]["body"].clone(),
+            stored[0]["reactions"].clone()
+        ),
+        (json!(true), json!(""), json!([]))
+    );
+    for e in &stored[3..] {
+        if e["type"] == "edit" {
+            assert_eq!(e["body"], "", "edit {} keeps no text", e["seq"]);
+        }
+    }
+    let rows = dump(&url, backend).await;
+    let leaked = containing(&rows, "RACE-");
+    assert!(
+        leaked.is_empty(),
+        "erased text in the database: {leaked:#?}"
+    );
+    assert_eq!(
+        count(
+            &url,
+            backend,
+            "SELECT count(*) FROM reactions WHERE target_seq = 1"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &url,
+            backend,
+            "SELECT count(*) FROM reactions WHERE target_seq = 2"
+        )
+        .await,
+        1,
+        "the other message keeps its reaction"
+    );
+    assert_eq!(stored[1]["reactions"][0]["users"], json!(["alice"]));
 }
