@@ -14,6 +14,7 @@ mod http_chat;
 mod input;
 mod metrics;
 mod openapi;
+mod room_log;
 mod rooms;
 mod stomp;
 mod store;

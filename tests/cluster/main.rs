@@ -18,4 +18,5 @@ mod churn;
 mod failover;
 mod redis_outage;
 mod relay;
+mod room_log;
 mod shutdown;
