@@ -40,6 +40,15 @@ export class Timeline {
     return this.current.get(seq);
   }
 
+  /**
+   * A message fetched on its own (`GET …/messages/{seq}`, the original of a
+   * reply older than what is loaded): held outside the loaded range, so
+   * later events change it too. Ignored if it is held already.
+   */
+  hold(message) {
+    if (isMessage(message) && !this.current.has(message.seq)) this.#hold(message);
+  }
+
   /** Seqs of the held messages that reply to message `seq`. */
   repliesTo(seq) {
     return [...(this.replies.get(seq) ?? [])];
