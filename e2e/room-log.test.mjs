@@ -437,10 +437,11 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
     await list.getByRole('option', { name: 'bea' }).waitFor();
     await list.getByRole('option', { name: 'bea' }).click();
     assert.equal(await input.inputValue(), 'see you soon @bob and @bea ', 'a click picks too');
+    await input.pressSequentially('tonight');
     await input.press('Enter');
     await alice.page.locator('.message-list li.pending').first().waitFor({ state: 'detached' });
 
-    const seq = await seqOf(bob, 'see you soon @bob and @bea');
+    const seq = await seqOf(bob, 'see you soon @bob and @bea tonight');
     const stored = await log(server, room);
     assert.deepEqual(stored.find((e) => e.seq === seq).mentions, ['bob', 'bea']);
 
