@@ -8,13 +8,16 @@
 // the path) with SQLite; Chromium: /usr/bin/chromium or CHROMIUM_BIN.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
 import { sleep, startServer, stopServer } from './support/server.mjs';
 
 const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
 const WAIT_MS = 20_000;
 const TEST_TIMEOUT_MS = 120_000;
 const SUITE_TIMEOUT_MS = 600_000;
@@ -152,6 +155,12 @@ const chips = (item) =>
     buttons.map((b) => [b.dataset.key, Number(b.querySelector('.count').textContent), b.getAttribute('aria-pressed')]),
   );
 
+/** A screenshot in test-artifacts/, to look at. */
+async function snapshot(person, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await person.page.screenshot({ path: path.join(ARTIFACTS, `room-log-${name}.png`) });
+}
+
 /** Whether `item` is within the visible part of the message scroller. */
 const inView = (item) =>
   item.evaluate((el) => {
@@ -249,6 +258,7 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
       assert.equal(await person.page.locator('.message-list li.highlight').count(), 1, 'one highlight');
     }
     await checkQuoteJumps(bob, 'Bob live');
+    await snapshot(bob, 'reply-jump');
     await reload(bob, room);
     assert.equal(await messageAt(bob, original).count(), 0, 'after a reload the original is not loaded');
     await checkQuoteJumps(bob, 'Bob after a reload');
@@ -403,6 +413,12 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
       ],
     );
 
+    await atBob.getByRole('button', { name: 'Add a reaction' }).click();
+    await picker.waitFor();
+    await snapshot(bob, 'reactions');
+    await picker.getByRole('button', { name: 'React with 👍' }).press('Escape');
+    await picker.waitFor({ state: 'detached' });
+
     await reload(bob, room);
     await reload(alice, room);
     assert.deepEqual(await chips(messageAt(bob, seq)), [['👍', 1, 'false']], 'Bob after a reload');
@@ -435,6 +451,7 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
     assert.equal(await input.inputValue(), 'see you soon @bob ', 'Enter picks, it does not send');
     await input.pressSequentially('and @be');
     await list.getByRole('option', { name: 'bea' }).waitFor();
+    await snapshot(alice, 'mention-autocomplete');
     await list.getByRole('option', { name: 'bea' }).click();
     assert.equal(await input.inputValue(), 'see you soon @bob and @bea ', 'a click picks too');
     await input.pressSequentially('tonight');
@@ -456,6 +473,7 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
       assert.equal(await item.evaluate((el) => el.classList.contains('mentions-me')), forBob, `${label}: addressed`);
     }
     await checkMention(bob, 'Bob live');
+    await snapshot(bob, 'mention');
     await checkMention(alice, 'Alice');
     await reload(bob, room);
     await checkMention(bob, 'Bob after a reload');

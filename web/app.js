@@ -469,6 +469,9 @@ function appendMessages(state, messages, { live: isLive = false } = {}) {
  * replies to it; keyboard focus stays on the same control. */
 function redraw(state, seq) {
   const pinned = state.room.name === current && isNearBottom();
+  // Deleted while being edited (by the room's owner, say): nothing to save.
+  if (state.editing?.seq === seq && state.timeline.message(seq)?.deleted) state.editing = null;
+  if (state.pickerFor === seq && state.timeline.message(seq)?.deleted) state.pickerFor = null;
   const seqs = [seq, ...state.timeline.repliesTo(seq)];
   for (const s of seqs) {
     const old = messageItem(state, s);
@@ -531,6 +534,8 @@ function renderMessage(state, m, { pending = false } = {}) {
     meta.append(' ', edited);
   }
   if (mentionsMe) meta.append(' ', badge('mentions you', 'mention-badge'));
+  // In the header line, as in most chat apps: no extra height per message.
+  if (!pending && !m.deleted) meta.append(renderActions(state, m));
   item.append(meta);
 
   if (m.deleted) {
@@ -550,7 +555,6 @@ function renderMessage(state, m, { pending = false } = {}) {
   if (pending) return item;
 
   if (m.reactions?.length > 0) item.append(renderReactions(state, m));
-  item.append(renderActions(state, m));
   if (state.pickerFor === m.seq) item.append(renderPicker(state, m));
   return item;
 }
