@@ -430,6 +430,11 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
     await snapshot(bob, 'reactions');
     await picker.getByRole('button', { name: 'React with 👍' }).press('Escape');
     await picker.waitFor({ state: 'detached' });
+    await atBob.getByRole('button', { name: 'Add a reaction' }).click();
+    await picker.waitFor();
+    await bob.page.getByRole('heading', { name: `# ${room}` }).click();
+    await picker.waitFor({ state: 'detached' });
+    assert.deepEqual(await chips(atBob), [['👍', 1, 'false']], 'closing the picker changes nothing');
 
     await reload(bob, room);
     await reload(alice, room);

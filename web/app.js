@@ -726,10 +726,10 @@ function renderPicker(state, m) {
     button.setAttribute('aria-label', `React with ${key}`);
     button.addEventListener('click', () => {
       state.pickerFor = null;
-      const mine = m.reactions?.find((r) => r.key === key)?.users.includes(me());
-      if (mine) redraw(state, m.seq);
-      else react(state, m.seq, key, true);
+      redraw(state, m.seq);
       messageItem(state, m.seq)?.querySelector('[data-focus="action:react"]')?.focus();
+      const mine = m.reactions?.find((r) => r.key === key)?.users.includes(me());
+      if (!mine) react(state, m.seq, key, true);
     });
     picker.append(button);
   }
@@ -741,6 +741,16 @@ function renderPicker(state, m) {
   });
   return picker;
 }
+
+// Pressing anywhere else closes an open reaction picker, as a menu would
+// (pointerdown: before a click's own handler redraws what it hit).
+document.addEventListener('pointerdown', (event) => {
+  const state = openRooms.get(current);
+  if (!state || state.pickerFor === null) return;
+  const item = messageItem(state, state.pickerFor);
+  const inside = event.target instanceof Element && item?.contains(event.target);
+  if (!inside || !event.target.closest('.picker, .action-react')) togglePicker(state, state.pickerFor);
+});
 
 function togglePicker(state, seq) {
   const previous = state.pickerFor;
