@@ -8,32 +8,19 @@
 // the path) with SQLite; Chromium: /usr/bin/chromium or CHROMIUM_BIN.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
+import { launchBrowser, passwordOf } from './support/browser.mjs';
 import { sleep, startServer, stopServer } from './support/server.mjs';
 
-const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
 const WAIT_MS = 20_000;
 const TEST_TIMEOUT_MS = 120_000;
 const SUITE_TIMEOUT_MS = 600_000;
 const EACH = { timeout: TEST_TIMEOUT_MS };
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
-const passwordOf = (username) => `pw-${username}-secret`;
 
 // ------------------------------------------------------------------ REST --
 
@@ -192,8 +179,7 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
 
   before(async () => {
     server = await startServer({ env: (base) => ({ ALLOWED_ORIGINS: base }) });
-    assert.ok(existsSync(CHROMIUM_BIN), `Chromium not found at ${CHROMIUM_BIN} (set CHROMIUM_BIN)`);
-    browser = await chromium.launch({ executablePath: CHROMIUM_BIN, args: CHROMIUM_ARGS });
+    browser = await launchBrowser();
     alice = await openPerson(browser, server, 'alice');
     bob = await openPerson(browser, server, 'bob');
     await signIn(alice, 'Create account');
