@@ -309,6 +309,12 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
     await say(bob, 'spam from bob');
     const mine = await seqOf(bob, 'i regret this');
     const bobs = await seqOf(alice, 'spam from bob');
+    // Bob answers Alice's first: the quote must follow the deletion.
+    await messageAt(bob, mine).getByRole('button', { name: 'Reply' }).click();
+    await say(bob, 'why would you?');
+    const reply = await seqOf(alice, 'why would you?');
+    const quoted = (person) => messageAt(person, reply).locator('.quote-body').textContent();
+    await eventually('the quote shows the original', () => quoted(alice), 'i regret this');
     assert.equal(
       await messageAt(bob, mine).getByRole('button', { name: /^(Edit|Delete) message$/ }).count(),
       0,
@@ -348,6 +354,8 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
         await eventually(`${label}: ${seq} deleted in place`, body, 'message deleted');
         assert.equal(await item.getByRole('button').count(), 0, `${label}: a deleted message has no actions`);
       }
+      await eventually(`${label}: the reply quotes a deleted message`, () => quoted(person), 'message deleted');
+      assert.equal(await messageAt(person, reply).locator('.body').textContent(), 'why would you?');
       const text = await person.page.locator('.message-list').textContent();
       assert.ok(!text.includes('regret') && !text.includes('spam'), `${label}: the text is gone`);
     }
