@@ -488,6 +488,11 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
       assert.equal(addressed, forBob, `${label}: addressed to Bob, and only to him`);
     }
     await checkMention(bob, 'Bob live');
+    await eventually(
+      'a screen reader tells Bob he is mentioned',
+      () => bob.page.locator('#announcer').textContent(),
+      'alice mentioned you: see you soon @bob and @bea tonight',
+    );
     await snapshot(bob, 'mention');
     await checkMention(alice, 'Alice');
     await reload(bob, room);

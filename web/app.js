@@ -495,6 +495,9 @@ const messageItem = (state, seq) => state.list.querySelector(`li[data-seq="${seq
 const me = () => session.user?.username ?? '';
 const sameName = (a, b) => a.toLowerCase() === b.toLowerCase();
 
+/** Whether message `m` names me in its `mentions`. */
+const mentionsMe = (m) => (m.mentions ?? []).some((u) => sameName(u, me()));
+
 /** Whether I may delete message `m`: my own, or any in a room I own. */
 const mayDelete = (state, m) => m.sender === me() || state.room.owner === me();
 
@@ -509,8 +512,8 @@ function renderMessage(state, m, { pending = false } = {}) {
   const own = m.sender === me();
   if (own) item.classList.add('own');
   if (m.deleted) item.classList.add('deleted');
-  const mentionsMe = !own && (m.mentions ?? []).some((u) => sameName(u, me()));
-  if (mentionsMe) item.classList.add('mentions-me');
+  const forMe = !own && mentionsMe(m);
+  if (forMe) item.classList.add('mentions-me');
   item.dataset.seq = String(m.seq);
 
   if (Number.isInteger(m.reply_to)) item.append(renderQuote(state, m.reply_to));
@@ -533,7 +536,7 @@ function renderMessage(state, m, { pending = false } = {}) {
     edited.title = `Edited ${new Date(m.edited_at).toLocaleString()}`;
     meta.append(' ', edited);
   }
-  if (mentionsMe) meta.append(' ', badge('mentions you', 'mention-badge'));
+  if (forMe) meta.append(' ', badge('mentions you', 'mention-badge'));
   // In the header line, as in most chat apps: no extra height per message.
   if (!pending && !m.deleted) meta.append(renderActions(state, m));
   item.append(meta);
@@ -1279,7 +1282,7 @@ function announce(messages) {
     announceTimer = null;
     announceText(
       batch.length === 1
-        ? `${batch[0].sender}: ${batch[0].body}`
+        ? `${batch[0].sender}${mentionsMe(batch[0]) ? ' mentioned you' : ''}: ${batch[0].body}`
         : `${batch.length} new messages in #${batch[0].room}.`,
     );
   }, 250);
