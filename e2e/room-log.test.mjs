@@ -434,6 +434,9 @@ describe('room log in the web client (Chromium)', { timeout: SUITE_TIMEOUT_MS },
     await reload(alice, room);
     assert.deepEqual(await chips(messageAt(bob, seq)), [['👍', 1, 'false']], 'Bob after a reload');
     assert.deepEqual(await chips(messageAt(alice, seq)), [['👍', 1, 'true']], 'Alice after a reload');
+    await bob.page.setViewportSize({ width: 390, height: 760 });
+    await snapshot(bob, 'reactions-phone');
+    await bob.page.setViewportSize({ width: 1100, height: 760 });
   });
 
   test('@-autocomplete offers the room members; the mentioned one sees it highlighted', EACH, async () => {
