@@ -357,8 +357,11 @@ function newRoomState(room) {
     pickerFor: null,
     /** Originals of replies being fetched on their own, by seq. */
     fetchingOriginals: new Set(),
+    /** Originals that could not be fetched (not retried while the room is open). */
+    missingOriginals: new Set(),
     /** The room's members for @-autocomplete: { list, at } or null. */
     members: null,
+    loadingMembers: null,
   };
 }
 
@@ -604,8 +607,9 @@ function renderQuote(state, seq) {
   text.className = 'quote-body';
   if (!original) {
     who.textContent = '';
-    text.textContent = 'Loading the original message…';
-    fetchOriginal(state, seq);
+    const missing = state.missingOriginals.has(seq);
+    text.textContent = missing ? 'The original message cannot be loaded.' : 'Loading the original message…';
+    if (!missing) fetchOriginal(state, seq);
   } else {
     who.textContent = original.sender;
     text.textContent = original.deleted ? 'message deleted' : firstLine(original.body);
@@ -634,7 +638,9 @@ async function fetchOriginal(state, seq) {
     state.timeline.hold(original);
     redraw(state, seq);
   } catch {
-    // The quote keeps saying it is loading; the jump pages back instead.
+    // Said in the quote; a click still pages back to look for it.
+    state.missingOriginals.add(seq);
+    redraw(state, seq);
   } finally {
     state.fetchingOriginals.delete(seq);
   }
@@ -1114,15 +1120,24 @@ async function suggestMentions() {
 }
 
 /** The room's members, fetched again once MEMBERS_TTL_MS old. */
-async function roomMembers(state) {
-  if (state.members && Date.now() - state.members.at < MEMBERS_TTL_MS) return state.members.list;
-  try {
-    const { members } = await session.request('GET', `${path(state.room.name)}/members`);
-    state.members = { list: members, at: Date.now() };
-  } catch {
-    // Offer what we had, if anything.
+function roomMembers(state) {
+  if (state.members && Date.now() - state.members.at < MEMBERS_TTL_MS) {
+    return Promise.resolve(state.members.list);
   }
-  return state.members?.list ?? [];
+  // Keystrokes while it loads share one request.
+  state.loadingMembers ??= session
+    .request('GET', `${path(state.room.name)}/members`)
+    .then(({ members }) => {
+      state.members = { list: members, at: Date.now() };
+    })
+    .catch(() => {
+      // Offer what we had, if anything.
+    })
+    .then(() => {
+      state.loadingMembers = null;
+      return state.members?.list ?? [];
+    });
+  return state.loadingMembers;
 }
 
 function renderMentions() {
