@@ -9,30 +9,18 @@
 // CHROMIUM_BIN. A screenshot of the chat lands in test-artifacts/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
+import { launchBrowser, passwordOf } from './support/browser.mjs';
 import { sleep, startServer as startParley, stopServer, within } from './support/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
-const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const WAIT_MS = 30_000;
 const TEST_TIMEOUT_MS = 180_000;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // ------------------------------------------------------------------ utils --
 
@@ -63,16 +51,6 @@ async function history(server, username, room) {
 }
 
 // ---------------------------------------------------------------- browser --
-
-const passwordOf = (username) => `pw-${username}-secret`;
-
-async function launchBrowser() {
-  assert.ok(
-    existsSync(CHROMIUM_BIN),
-    `Chromium not found at ${CHROMIUM_BIN}: apt-get install chromium (scripts/test does as root) or set CHROMIUM_BIN`,
-  );
-  return chromium.launch({ executablePath: CHROMIUM_BIN, args: CHROMIUM_ARGS });
-}
 
 /** One person in their own browser context, with what went wrong in the page. */
 async function openPerson(browser, server, username, viewport = { width: 1100, height: 760 }) {

@@ -59,3 +59,108 @@ describe('Timeline', () => {
     assert.deepEqual(seqs(t.messages()), [48, 49, 50, 51, 52, 53]);
   });
 });
+
+describe('Timeline applies the room log', () => {
+  const message = (seq, extra = {}) => ({
+    seq,
+    type: 'message',
+    sender: 'alice',
+    body: `m${seq}`,
+    reply_to: null,
+    mentions: [],
+    edited_at: null,
+    deleted: false,
+    reactions: [],
+    ...extra,
+  });
+  const edit = (seq, target, body) => ({
+    seq,
+    type: 'edit',
+    sender: 'alice',
+    target,
+    body,
+    mentions: [],
+    created_at: `t${seq}`,
+  });
+  const del = (seq, target) => ({ seq, type: 'delete', sender: 'alice', target, created_at: `t${seq}` });
+  const react = (seq, target, sender, key, added) => ({
+    seq,
+    type: 'reaction',
+    sender,
+    target,
+    key,
+    added,
+    created_at: `t${seq}`,
+  });
+  const reactions = (t, seq) => t.message(seq).reactions.map((r) => [r.key, r.users.join(',')]);
+
+  test('live edits, reactions and a delete change their target in place', () => {
+    const t = new Timeline();
+    t.addLatest({ messages: [message(1), message(2)], has_more: false });
+    t.add(edit(3, 1, 'fixed'));
+    assert.equal(t.message(1).body, 'fixed');
+    assert.equal(t.message(1).edited_at, 't3');
+    t.add(react(4, 2, 'bob', '👍', true));
+    t.add(react(5, 2, 'carol', '👍', true));
+    t.add(react(6, 2, 'bob', '🎉', true));
+    assert.deepEqual(reactions(t, 2), [['👍', 'bob,carol'], ['🎉', 'bob']]);
+    t.add(react(7, 2, 'bob', '👍', false));
+    t.add(react(8, 2, 'bob', '🎉', false));
+    assert.deepEqual(reactions(t, 2), [['👍', 'carol']], 'a removed reaction leaves; an empty key goes');
+    t.add(del(9, 2));
+    assert.equal(t.message(2).deleted, true);
+    assert.equal(t.message(2).body, '');
+    assert.deepEqual(t.message(2).reactions, [], 'a deleted message has no reactions');
+    t.add(edit(9, 2, 'too late'));
+    assert.equal(t.message(2).body, '', 'a repeated seq changes nothing');
+    assert.equal(t.newest, 9);
+  });
+
+  test('history in current state plus its events ends in the same state (idempotent)', () => {
+    const t = new Timeline();
+    const current = message(1, {
+      body: 'third',
+      edited_at: 't4',
+      reactions: [{ key: '👍', count: 1, users: ['bob'] }],
+    });
+    t.addLatest({
+      messages: [
+        current,
+        edit(2, 1, 'second'),
+        react(3, 1, 'bob', '👍', true),
+        edit(4, 1, 'third'),
+        react(5, 1, 'carol', '👍', true),
+        react(6, 1, 'carol', '👍', false),
+        message(7, { deleted: true, body: '' }),
+        edit(8, 7, ''),
+        del(9, 7),
+      ],
+      has_more: false,
+    });
+    assert.equal(t.message(1).body, 'third');
+    assert.equal(t.message(1).edited_at, 't4');
+    assert.deepEqual(reactions(t, 1), [['👍', 'bob']]);
+    assert.equal(t.message(7).deleted, true);
+    assert.equal(t.message(7).body, '');
+    t.add(react(10, 1, 'bob', '👍', true));
+    assert.deepEqual(reactions(t, 1), [['👍', 'bob']], 'the same user and key counts once');
+  });
+
+  test('an older page gets the changes held for its messages, in seq order', () => {
+    const t = new Timeline();
+    // The latest page holds an edit of seq 1, which is not loaded yet.
+    t.addLatest({ messages: [message(3), edit(4, 1, 'latest')], has_more: true });
+    assert.equal(t.message(1), undefined);
+    // The older page was read before seq 4 was committed (an older body).
+    t.addOlder({ messages: [message(1, { body: 'first' }), edit(2, 1, 'middle')], has_more: false });
+    assert.equal(t.message(1).body, 'latest', 'edit 2 then edit 4, not the other way round');
+  });
+
+  test('replies are indexed by the message they quote', () => {
+    const t = new Timeline();
+    t.addLatest({ messages: [message(1), message(2, { reply_to: 1 })], has_more: false });
+    t.add(message(3, { reply_to: 1 }));
+    assert.deepEqual(t.repliesTo(1), [2, 3]);
+    assert.deepEqual(t.repliesTo(2), []);
+  });
+});

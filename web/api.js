@@ -45,6 +45,12 @@ export function describeError(err) {
       return 'There is no user with that name.';
     case 'forbidden':
       return 'Only the owner of the room can do that.';
+    case 'message_not_found':
+      return 'That message is not in this room.';
+    case 'message_deleted':
+      return 'That message has been deleted.';
+    case 'reaction_not_found':
+      return 'You had not reacted with that.';
     case 'network_error':
       return 'Cannot reach the server. Check your connection and try again.';
     default:

@@ -1,10 +1,14 @@
 // Parley's browser client: the screens and what the person does with them.
 // REST and tokens are in api.js, the STOMP connection in live.js, each room's
-// ordered, duplicate-free message bookkeeping in timeline.js.
+// ordered, duplicate-free log (messages and the edits, deletions and
+// reactions applied to them) in timeline.js.
+//
+// Every text a person wrote goes into the page as text (textContent, text
+// nodes), never as markup; no inline handlers or styles (the page's CSP).
 
 import { Session, describeError } from './api.js';
 import { Live, newClientId } from './live.js';
-import { Timeline } from './timeline.js';
+import { Timeline, isMessage } from './timeline.js';
 
 const MAX_BODY_BYTES = 4096;
 const GAP_PAGE = 200;
@@ -12,6 +16,18 @@ const GAP_PAGE = 200;
 const STICKY_PX = 80;
 /** Scrolling this close to the top loads older messages. */
 const OLDER_PX = 60;
+/** The reaction picker's choice, as in most chat apps. */
+const COMMON_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
+/** A quoted preview shows this much of the first line. */
+const QUOTE_CHARS = 120;
+/** How long a message jumped to stays highlighted. */
+const HIGHLIGHT_MS = 3_000;
+/** Paging back to find a reply's original gives up after this many pages. */
+const JUMP_PAGES = 40;
+/** The members list used for @-autocomplete is fetched again after this. */
+const MEMBERS_TTL_MS = 15_000;
+/** At most this many people are offered for an @-mention. */
+const MENTION_CHOICES = 8;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -52,6 +68,15 @@ const ui = {
   chatError: $('chat-error'),
   composer: $('composer'),
   composerInput: $('composer-input'),
+  replyBar: $('reply-bar'),
+  replySender: $('reply-sender'),
+  replyText: $('reply-text'),
+  replyCancel: $('reply-cancel'),
+  mentionList: $('mention-list'),
+  deleteDialog: $('delete-dialog'),
+  deletePreview: $('delete-preview'),
+  deleteConfirm: $('delete-confirm'),
+  deleteCancel: $('delete-cancel'),
   announcer: $('announcer'),
 };
 
@@ -294,7 +319,7 @@ async function openRoom(name, form = null) {
       state = newRoomState(room);
       openRooms.set(name, state);
       roomIndex.set(name, room);
-      appendMessages(state, state.timeline.addLatest(page));
+      appendMessages(state, state.timeline.addLatest(page).filter(isMessage));
     } catch (err) {
       ui.roomsError.textContent = describeError(err);
       if (form) form.querySelector('input')?.focus();
@@ -324,6 +349,19 @@ function newRoomState(room) {
     scrollTop: null,
     loadingOlder: false,
     fillingGap: false,
+    /** Seq of the message the composer replies to, or null. */
+    replyTo: null,
+    /** The message being edited in place: { seq, input }, or null. */
+    editing: null,
+    /** Seq of the message whose reaction picker is open, or null. */
+    pickerFor: null,
+    /** Originals of replies being fetched on their own, by seq. */
+    fetchingOriginals: new Set(),
+    /** Originals that could not be fetched (not retried while the room is open). */
+    missingOriginals: new Set(),
+    /** The room's members for @-autocomplete: { list, at } or null. */
+    members: null,
+    loadingMembers: null,
   };
 }
 
@@ -350,6 +388,8 @@ function showRoom(name) {
   ui.scroller.querySelector('.message-list')?.remove();
   ui.scroller.append(state.list);
   renderHistoryHead(state);
+  renderReplyBar(state);
+  closeMentions();
   ui.chatApp.dataset.view = 'chat'; // first: a hidden pane cannot be scrolled
   ui.scroller.scrollTop = state.scrollTop ?? ui.scroller.scrollHeight;
   pinnedToBottom = state.scrollTop === null;
@@ -363,13 +403,21 @@ ui.back.addEventListener('click', () => {
 
 // -------------------------------------------------------------- messages --
 
-/** A message from the live connection (new, or replayed after a reconnect). */
-function receive(room, message) {
+/** An event from the live connection (new, or replayed after a reconnect). */
+function receive(room, event) {
   const state = openRooms.get(room);
   if (!state) return;
-  const { fresh, gap } = state.timeline.add(message);
-  appendMessages(state, fresh, { live: true });
+  const { fresh, gap } = state.timeline.add(event);
+  showEvents(state, fresh, { live: true });
   if (gap) fillGap(state);
+}
+
+/** Shows events the timeline released: new messages at the bottom, and the
+ * messages that edits, deletions and reactions changed, re-drawn in place. */
+function showEvents(state, events, options) {
+  appendMessages(state, events.filter(isMessage), options);
+  const changed = new Set(events.filter((e) => !isMessage(e)).map((e) => e.target));
+  for (const seq of changed) redraw(state, seq);
 }
 
 /** A jump in seq: fetch what is missing with ?after=, page by page. */
@@ -383,9 +431,7 @@ async function fillGap(state) {
         'GET',
         `${path(state.room.name)}/messages?after=${after}&limit=${GAP_PAGE}`,
       );
-      for (const m of page.messages) {
-        appendMessages(state, state.timeline.add(m).fresh, { live: true });
-      }
+      for (const m of page.messages) showEvents(state, state.timeline.add(m).fresh, { live: true });
       if (!page.has_more || state.timeline.newest === after) break;
     }
   } catch (err) {
@@ -406,7 +452,10 @@ function appendMessages(state, messages, { live: isLive = false } = {}) {
       state.list.querySelector(`li.pending[data-client-id="${CSS.escape(m.client_id)}"]`)?.remove();
     }
     // Stored messages go above the ones still sending (null: at the end).
-    state.list.insertBefore(renderMessage(m), state.list.querySelector('li.pending'));
+    state.list.insertBefore(
+      renderMessage(state, state.timeline.message(m.seq) ?? m),
+      state.list.querySelector('li.pending'),
+    );
   }
   if (isLive) {
     const others = messages.filter((m) => m.sender !== session.user?.username);
@@ -419,11 +468,59 @@ function appendMessages(state, messages, { live: isLive = false } = {}) {
   if (pinned) scrollToBottom();
 }
 
-function renderMessage(m) {
+/** Draws message `seq` again from its current state, and the quotes of the
+ * replies to it; keyboard focus stays on the same control. */
+function redraw(state, seq) {
+  const pinned = state.room.name === current && isNearBottom();
+  // Deleted while being edited (by the room's owner, say): nothing to save.
+  if (state.editing?.seq === seq && state.timeline.message(seq)?.deleted) state.editing = null;
+  if (state.pickerFor === seq && state.timeline.message(seq)?.deleted) state.pickerFor = null;
+  const seqs = [seq, ...state.timeline.repliesTo(seq)];
+  for (const s of seqs) {
+    const old = messageItem(state, s);
+    const m = state.timeline.message(s);
+    if (!old || !m) continue;
+    const focused = old.contains(document.activeElement) ? document.activeElement : null;
+    const focusKey = focused?.dataset.focus;
+    const item = renderMessage(state, m);
+    if (old.classList.contains('highlight')) item.classList.add('highlight');
+    old.replaceWith(item);
+    if (focused) {
+      const again = focusKey ? item.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`) : null;
+      (again ?? item).focus({ preventScroll: true });
+    }
+  }
+  if (state.replyTo === seq) renderReplyBar(state);
+  if (pinned) scrollToBottom();
+}
+
+const messageItem = (state, seq) => state.list.querySelector(`li[data-seq="${seq}"]`);
+const me = () => session.user?.username ?? '';
+const sameName = (a, b) => a.toLowerCase() === b.toLowerCase();
+
+/** Whether message `m` names me in its `mentions`. */
+const mentionsMe = (m) => (m.mentions ?? []).some((u) => sameName(u, me()));
+
+/** Whether I may delete message `m`: my own, or any in a room I own. */
+const mayDelete = (state, m) => m.sender === me() || state.room.owner === me();
+
+/**
+ * One message as a list item. `m` is its current state (see timeline.js);
+ * `pending` for a placeholder still being sent (no actions yet).
+ */
+function renderMessage(state, m, { pending = false } = {}) {
   const item = document.createElement('li');
   item.className = 'message';
-  if (m.sender === session.user?.username) item.classList.add('own');
+  item.tabIndex = -1; // focusable when jumped to
+  const own = m.sender === me();
+  if (own) item.classList.add('own');
+  if (m.deleted) item.classList.add('deleted');
+  const forMe = !own && mentionsMe(m);
+  if (forMe) item.classList.add('mentions-me');
   item.dataset.seq = String(m.seq);
+
+  if (Number.isInteger(m.reply_to)) item.append(renderQuote(state, m.reply_to));
+
   const meta = document.createElement('div');
   meta.className = 'meta';
   const sender = document.createElement('span');
@@ -435,12 +532,372 @@ function renderMessage(m) {
   time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   time.title = at.toLocaleString();
   meta.append(sender, ' ', time);
-  const body = document.createElement('p');
-  body.className = 'body';
-  body.textContent = m.body;
-  item.append(meta, body);
+  if (m.edited_at && !m.deleted) {
+    const edited = document.createElement('span');
+    edited.className = 'edited';
+    edited.textContent = '(edited)';
+    edited.title = `Edited ${new Date(m.edited_at).toLocaleString()}`;
+    meta.append(' ', edited);
+  }
+  if (forMe) meta.append(' ', badge('mentions you', 'mention-badge'));
+  // In the header line, as in most chat apps: no extra height per message.
+  if (!pending && !m.deleted) meta.append(renderActions(state, m));
+  item.append(meta);
+
+  if (m.deleted) {
+    const body = document.createElement('p');
+    body.className = 'body tombstone';
+    body.textContent = 'message deleted';
+    item.append(body);
+    return item;
+  }
+  if (state.editing?.seq === m.seq) item.append(renderEditor(state, m));
+  else {
+    const body = document.createElement('p');
+    body.className = 'body';
+    body.append(withMentions(m.body, m.mentions ?? []));
+    item.append(body);
+  }
+  if (pending) return item;
+
+  if (m.reactions?.length > 0) item.append(renderReactions(state, m));
+  if (state.pickerFor === m.seq) item.append(renderPicker(state, m));
   return item;
 }
+
+/** `text` as text nodes, each `@name` the server resolved in `mentions`
+ * (the contract's rule: a maximal run of [A-Za-z0-9_.-]) marked up. */
+function withMentions(text, mentions) {
+  const out = document.createDocumentFragment();
+  const names = new Set(mentions.map((u) => u.toLowerCase()));
+  if (names.size === 0) {
+    out.append(text);
+    return out;
+  }
+  let last = 0;
+  for (const match of text.matchAll(/@([A-Za-z0-9_.-]+)/g)) {
+    const name = match[1].toLowerCase();
+    if (!names.has(name)) continue;
+    out.append(text.slice(last, match.index));
+    const mark = document.createElement('span');
+    mark.className = 'mention';
+    if (name === me().toLowerCase()) {
+      mark.classList.add('me');
+      mark.title = 'Mentions you';
+    }
+    mark.textContent = match[0];
+    out.append(mark);
+    last = match.index + match[0].length;
+  }
+  out.append(text.slice(last));
+  return out;
+}
+
+/** The quoted original above a reply: a button that jumps to it. */
+function renderQuote(state, seq) {
+  const original = state.timeline.message(seq);
+  const quote = document.createElement('button');
+  quote.type = 'button';
+  quote.className = 'quote';
+  quote.dataset.focus = 'quote';
+  quote.dataset.replyTo = String(seq);
+  const who = document.createElement('span');
+  who.className = 'quote-sender';
+  const text = document.createElement('span');
+  text.className = 'quote-body';
+  if (!original) {
+    who.textContent = '';
+    const missing = state.missingOriginals.has(seq);
+    text.textContent = missing ? 'The original message cannot be loaded.' : 'Loading the original message…';
+    if (!missing) fetchOriginal(state, seq);
+  } else {
+    who.textContent = original.sender;
+    text.textContent = original.deleted ? 'message deleted' : firstLine(original.body);
+    if (original.deleted) text.classList.add('tombstone');
+  }
+  quote.append(who, ' ', text);
+  const said = original
+    ? `${original.sender}: ${original.deleted ? 'message deleted' : firstLine(original.body)}`
+    : `message ${seq}`;
+  quote.setAttribute('aria-label', `In reply to ${said}. Show the original message`);
+  quote.addEventListener('click', () => jumpTo(state, seq));
+  return quote;
+}
+
+function firstLine(text) {
+  const line = text.split('\n', 1)[0];
+  return line.length > QUOTE_CHARS ? `${line.slice(0, QUOTE_CHARS)}…` : line;
+}
+
+/** The original of a reply is older than what is loaded: fetch it alone. */
+async function fetchOriginal(state, seq) {
+  if (state.fetchingOriginals.has(seq)) return;
+  state.fetchingOriginals.add(seq);
+  try {
+    const original = await session.request('GET', `${path(state.room.name)}/messages/${seq}`);
+    state.timeline.hold(original);
+    redraw(state, seq);
+  } catch {
+    // Said in the quote; a click still pages back to look for it.
+    state.missingOriginals.add(seq);
+    redraw(state, seq);
+  } finally {
+    state.fetchingOriginals.delete(seq);
+  }
+}
+
+/** Scrolls to message `seq` (paging back through history if need be) and
+ * highlights it. */
+async function jumpTo(state, seq) {
+  for (let page = 0; !messageItem(state, seq) && state.timeline.hasOlder && page < JUMP_PAGES; page++) {
+    await loadOlder(state);
+  }
+  const item = messageItem(state, seq);
+  if (!item) {
+    ui.chatError.textContent = 'The original message is not in this room’s history any more.';
+    return;
+  }
+  for (const other of state.list.querySelectorAll('li.highlight')) other.classList.remove('highlight');
+  item.classList.add('highlight');
+  item.scrollIntoView({ block: 'center', behavior: 'instant' });
+  pinnedToBottom = isNearBottom();
+  item.focus({ preventScroll: true });
+  setTimeout(() => messageItem(state, seq)?.classList.remove('highlight'), HIGHLIGHT_MS);
+}
+
+/** Reaction chips: key and count, pressed when I reacted; a click toggles mine. */
+function renderReactions(state, m) {
+  const group = document.createElement('div');
+  group.className = 'reactions';
+  group.setAttribute('role', 'group');
+  group.setAttribute('aria-label', 'Reactions');
+  for (const { key, users } of m.reactions) {
+    const mine = users.includes(me());
+    const chip = document.createElement('button');
+    chip.type = 'button';
+    chip.className = 'reaction';
+    chip.dataset.key = key;
+    chip.dataset.focus = `reaction:${key}`;
+    chip.setAttribute('aria-pressed', String(mine));
+    const emoji = document.createElement('span');
+    emoji.className = 'reaction-key';
+    emoji.textContent = key;
+    const count = document.createElement('span');
+    count.className = 'count';
+    count.textContent = String(users.length);
+    chip.append(emoji, count);
+    const n = users.length === 1 ? '1 reaction' : `${users.length} reactions`;
+    chip.setAttribute('aria-label', `${key}: ${n}${mine ? ', including yours' : ''}`);
+    chip.title = users.join(', ');
+    chip.addEventListener('click', () => react(state, m.seq, key, !mine));
+    group.append(chip);
+  }
+  return group;
+}
+
+/** Reply, react, edit and delete, as far as I may. */
+function renderActions(state, m) {
+  const actions = document.createElement('div');
+  actions.className = 'actions';
+  actions.setAttribute('role', 'group');
+  actions.setAttribute('aria-label', `Actions for the message by ${m.sender}`);
+  const action = (name, label, icon, handle) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = `quiet icon action-${name}`;
+    button.dataset.focus = `action:${name}`;
+    button.setAttribute('aria-label', label);
+    button.title = label;
+    button.textContent = icon;
+    button.addEventListener('click', handle);
+    actions.append(button);
+    return button;
+  };
+  action('reply', 'Reply', '↩', () => startReply(state, m.seq));
+  const picker = action('react', 'Add a reaction', '☺+', () => togglePicker(state, m.seq));
+  picker.setAttribute('aria-expanded', String(state.pickerFor === m.seq));
+  if (m.sender === me()) action('edit', 'Edit message', '✎', () => startEdit(state, m.seq));
+  if (mayDelete(state, m)) action('delete', 'Delete message', '🗑', () => confirmDelete(state, m.seq));
+  return actions;
+}
+
+function renderPicker(state, m) {
+  const picker = document.createElement('div');
+  picker.className = 'picker';
+  picker.setAttribute('role', 'group');
+  picker.setAttribute('aria-label', 'Pick a reaction');
+  for (const key of COMMON_REACTIONS) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'quiet icon';
+    button.dataset.focus = `pick:${key}`;
+    button.textContent = key;
+    button.setAttribute('aria-label', `React with ${key}`);
+    button.addEventListener('click', () => {
+      state.pickerFor = null;
+      redraw(state, m.seq);
+      messageItem(state, m.seq)?.querySelector('[data-focus="action:react"]')?.focus();
+      const mine = m.reactions?.find((r) => r.key === key)?.users.includes(me());
+      if (!mine) react(state, m.seq, key, true);
+    });
+    picker.append(button);
+  }
+  picker.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
+      togglePicker(state, m.seq);
+      messageItem(state, m.seq)?.querySelector('[data-focus="action:react"]')?.focus();
+    }
+  });
+  return picker;
+}
+
+// Pressing anywhere else closes an open reaction picker, as a menu would
+// (pointerdown: before a click's own handler redraws what it hit).
+document.addEventListener('pointerdown', (event) => {
+  const state = openRooms.get(current);
+  if (!state || state.pickerFor === null) return;
+  const item = messageItem(state, state.pickerFor);
+  const inside = event.target instanceof Element && item?.contains(event.target);
+  if (!inside || !event.target.closest('.picker, .action-react')) togglePicker(state, state.pickerFor);
+});
+
+function togglePicker(state, seq) {
+  const previous = state.pickerFor;
+  state.pickerFor = previous === seq ? null : seq;
+  if (previous !== null && previous !== seq) redraw(state, previous);
+  redraw(state, seq);
+  if (state.pickerFor === seq) messageItem(state, seq)?.querySelector('.picker button')?.focus();
+}
+
+/** Answers of the room-log routes are events: they go through the timeline
+ * like live ones (whichever comes first is shown, the other is a duplicate). */
+async function changeMessage(state, method, route, body) {
+  ui.chatError.textContent = '';
+  try {
+    const event = await session.request(method, `${path(state.room.name)}/messages/${route}`, body);
+    if (event && Number.isInteger(event.seq)) receive(state.room.name, event);
+    return true;
+  } catch (err) {
+    if (state.room.name === current) ui.chatError.textContent = describeError(err);
+    return false;
+  }
+}
+
+function react(state, seq, key, add) {
+  return changeMessage(state, add ? 'PUT' : 'DELETE', `${seq}/reactions/${encodeURIComponent(key)}`);
+}
+
+// ------------------------------------------------------------ editing --
+
+function startEdit(state, seq) {
+  const m = state.timeline.message(seq);
+  if (!m || m.deleted) return;
+  const previous = state.editing?.seq;
+  const input = document.createElement('textarea');
+  input.className = 'edit-input';
+  input.rows = 1;
+  input.value = m.body;
+  input.dataset.focus = 'edit-input';
+  input.setAttribute('aria-label', 'Edit message');
+  input.setAttribute('aria-describedby', 'edit-hint');
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      stopEdit(state, seq);
+    } else if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      saveEdit(state, seq);
+    }
+  });
+  state.editing = { seq, input };
+  if (previous !== undefined && previous !== seq) redraw(state, previous);
+  redraw(state, seq);
+  input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
+}
+
+function renderEditor(state, m) {
+  const editor = document.createElement('div');
+  editor.className = 'editor';
+  const hint = document.createElement('p');
+  hint.className = 'hint';
+  hint.id = 'edit-hint';
+  hint.textContent = 'Enter saves, Escape cancels, Shift+Enter starts a new line.';
+  const save = document.createElement('button');
+  save.type = 'button';
+  save.textContent = 'Save';
+  save.dataset.focus = 'edit-save';
+  save.addEventListener('click', () => saveEdit(state, m.seq));
+  const cancel = document.createElement('button');
+  cancel.type = 'button';
+  cancel.className = 'quiet';
+  cancel.textContent = 'Cancel';
+  cancel.dataset.focus = 'edit-cancel';
+  cancel.addEventListener('click', () => stopEdit(state, m.seq));
+  const row = document.createElement('div');
+  row.className = 'row';
+  row.append(save, cancel);
+  editor.append(state.editing.input, row, hint);
+  return editor;
+}
+
+function stopEdit(state, seq) {
+  if (state.editing?.seq !== seq) return;
+  state.editing = null;
+  redraw(state, seq);
+  messageItem(state, seq)?.querySelector('[data-focus="action:edit"]')?.focus();
+}
+
+async function saveEdit(state, seq) {
+  const editing = state.editing;
+  if (editing?.seq !== seq || editing.saving) return;
+  const text = editing.input.value;
+  const problem = bodyProblem(text);
+  if (problem) {
+    ui.chatError.textContent = problem;
+    return;
+  }
+  if (text === state.timeline.message(seq)?.body) {
+    stopEdit(state, seq);
+    return;
+  }
+  editing.saving = true;
+  editing.input.setAttribute('aria-busy', 'true');
+  const saved = await changeMessage(state, 'PATCH', `${seq}`, { body: text });
+  editing.saving = false;
+  editing.input.removeAttribute('aria-busy');
+  if (saved) stopEdit(state, seq);
+}
+
+// ----------------------------------------------------------- deleting --
+
+/** The message waiting for the delete confirmation: { state, seq } or null. */
+let deleting = null;
+
+function confirmDelete(state, seq) {
+  const m = state.timeline.message(seq);
+  if (!m || m.deleted) return;
+  deleting = { state, seq };
+  ui.deletePreview.textContent = `${m.sender}: ${firstLine(m.body)}`;
+  ui.deleteDialog.showModal();
+  ui.deleteCancel.focus();
+}
+
+ui.deleteCancel.addEventListener('click', () => ui.deleteDialog.close());
+ui.deleteConfirm.addEventListener('click', async () => {
+  const target = deleting;
+  ui.deleteDialog.close();
+  if (target) await changeMessage(target.state, 'DELETE', `${target.seq}`);
+});
+ui.deleteDialog.addEventListener('close', () => {
+  const target = deleting;
+  deleting = null;
+  // Back to the message (or, once it is deleted, the message itself).
+  if (target) {
+    const item = messageItem(target.state, target.seq);
+    (item?.querySelector('[data-focus="action:delete"]') ?? item)?.focus({ preventScroll: true });
+  }
+});
 
 // Older history: the button, or scrolling to the top.
 ui.loadOlder.addEventListener('click', () => loadOlder(openRooms.get(current)));
@@ -453,9 +910,14 @@ new ResizeObserver(() => {
   if (pinnedToBottom) scrollToBottom();
 }).observe(ui.scroller);
 
-async function loadOlder(state) {
-  if (!state || state.loadingOlder || !state.timeline.hasOlder) return;
-  state.loadingOlder = true;
+/** Loads the page before the oldest held; callers during a load share it. */
+function loadOlder(state) {
+  if (!state || !state.timeline.hasOlder) return Promise.resolve();
+  state.loadingOlder ||= fetchOlder(state);
+  return state.loadingOlder;
+}
+
+async function fetchOlder(state) {
   ui.loadOlder.disabled = true;
   ui.loadOlder.textContent = 'Loading older messages…';
   try {
@@ -464,7 +926,9 @@ async function loadOlder(state) {
     const older = state.timeline.addOlder(page);
     // Keep what the reader was looking at in place while prepending.
     const fromBottom = ui.scroller.scrollHeight - ui.scroller.scrollTop;
-    state.list.prepend(...older.map(renderMessage));
+    state.list.prepend(
+      ...older.filter(isMessage).map((m) => renderMessage(state, state.timeline.message(m.seq))),
+    );
     if (state.room.name === current) ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;
   } catch (err) {
     ui.chatError.textContent = describeError(err);
@@ -501,13 +965,38 @@ function scrollToBottom() {
 
 // --------------------------------------------------------------- sending --
 
+/** Why `text` cannot be sent (or saved as an edit), or null. */
+function bodyProblem(text) {
+  if (text.trim() === '') return 'A message cannot be empty.';
+  if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
+    return `That message is too long (at most ${MAX_BODY_BYTES} bytes).`;
+  }
+  if (text.includes('\u0000')) return 'That message contains a character that cannot be sent.';
+  return null;
+}
+
 ui.composerInput.addEventListener('keydown', (event) => {
+  if (!ui.mentionList.hidden && mentionKey(event)) return;
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     ui.composer.requestSubmit();
+  } else if (event.key === 'Escape' && openRooms.get(current)?.replyTo != null) {
+    event.preventDefault();
+    cancelReply();
   }
 });
-ui.composerInput.addEventListener('input', autoGrow);
+ui.composerInput.addEventListener('input', () => {
+  autoGrow();
+  suggestMentions();
+});
+// The caret moved (arrows, a click): the word being completed may have changed.
+ui.composerInput.addEventListener('click', () => suggestMentions());
+ui.composerInput.addEventListener('blur', () => {
+  // A click on a suggestion lands first (pointerdown keeps the focus here).
+  setTimeout(() => {
+    if (document.activeElement !== ui.composerInput) closeMentions();
+  }, 150);
+});
 
 ui.composer.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -515,36 +1004,41 @@ ui.composer.addEventListener('submit', (event) => {
   const text = ui.composerInput.value;
   if (!state || !live || text.trim() === '') return;
   ui.chatError.textContent = '';
-  if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
-    ui.chatError.textContent = `That message is too long (at most ${MAX_BODY_BYTES} bytes).`;
-    return;
-  }
-  if (text.includes('\u0000')) {
-    ui.chatError.textContent = 'That message contains a character that cannot be sent.';
+  const problem = bodyProblem(text);
+  if (problem) {
+    ui.chatError.textContent = problem;
     return;
   }
   const clientId = newClientId();
-  const placeholder = renderPending(text, clientId);
+  const replyTo = state.replyTo;
+  const placeholder = renderPending(state, text, clientId, replyTo);
   state.list.append(placeholder);
   scrollToBottom();
   ui.composerInput.value = '';
   autoGrow();
+  closeMentions();
+  if (replyTo !== null) cancelReply();
   // Shown once the server stores it and its MESSAGE comes back; until then
   // it waits in live's outbox, across reconnects if need be.
-  live.send(state.room.name, text, clientId).catch((err) => {
+  live.send(state.room.name, text, clientId, { replyTo }).catch((err) => {
     placeholder.classList.add('failed');
     placeholder.querySelector('.sender').textContent = 'Not sent';
     if (state.room.name === current) ui.chatError.textContent = err.message;
   });
 });
 
-function renderPending(text, clientId) {
-  const item = renderMessage({
-    seq: 0,
-    sender: 'Sending…',
-    body: text,
-    created_at: new Date().toISOString(),
-  });
+function renderPending(state, text, clientId, replyTo) {
+  const item = renderMessage(
+    state,
+    {
+      seq: 0,
+      sender: 'Sending…',
+      body: text,
+      reply_to: replyTo,
+      created_at: new Date().toISOString(),
+    },
+    { pending: true },
+  );
   item.classList.add('own', 'pending');
   delete item.dataset.seq;
   item.dataset.clientId = clientId;
@@ -555,6 +1049,162 @@ function autoGrow() {
   const input = ui.composerInput;
   input.style.height = 'auto';
   input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+}
+
+// ------------------------------------------------------------ replying --
+
+function startReply(state, seq) {
+  state.replyTo = seq;
+  renderReplyBar(state);
+  ui.composerInput.focus();
+}
+
+function cancelReply() {
+  const state = openRooms.get(current);
+  if (!state) return;
+  state.replyTo = null;
+  renderReplyBar(state);
+  ui.composerInput.focus();
+}
+
+/** The quoted preview above the composer while a reply is being written. */
+function renderReplyBar(state) {
+  const original = state.replyTo === null ? null : state.timeline.message(state.replyTo);
+  ui.replyBar.hidden = !original;
+  if (!original) return;
+  ui.replySender.textContent = original.sender;
+  ui.replyText.textContent = original.deleted ? 'message deleted' : firstLine(original.body);
+}
+
+ui.replyCancel.addEventListener('click', cancelReply);
+
+// ------------------------------------------------------------ mentions --
+
+/** The open suggestions: { start, end, choices, active } or null. */
+let mentioning = null;
+
+/** The `@word` just before the caret, if the caret ends one. */
+function mentionAtCaret() {
+  const input = ui.composerInput;
+  if (input.selectionStart !== input.selectionEnd) return null;
+  const before = input.value.slice(0, input.selectionStart);
+  const match = before.match(/(?:^|[^A-Za-z0-9_.-])@([A-Za-z0-9_.-]{0,32})$/);
+  if (!match) return null;
+  return { start: before.length - match[1].length - 1, end: before.length, prefix: match[1] };
+}
+
+async function suggestMentions() {
+  const state = openRooms.get(current);
+  const at = state ? mentionAtCaret() : null;
+  if (!at) {
+    closeMentions();
+    return;
+  }
+  const members = await roomMembers(state);
+  // The person may have typed on meanwhile, or left the room.
+  const now = mentionAtCaret();
+  if (state.room.name !== current || !now || now.start !== at.start) return;
+  const prefix = now.prefix.toLowerCase();
+  const choices = members
+    .map((u) => u.username)
+    .filter((name) => name !== me() && name.toLowerCase().startsWith(prefix))
+    .sort((a, b) => a.localeCompare(b))
+    .slice(0, MENTION_CHOICES);
+  if (choices.length === 0) {
+    closeMentions();
+    return;
+  }
+  const keep = mentioning?.choices[mentioning.active];
+  mentioning = { ...now, choices, active: Math.max(0, choices.indexOf(keep)) };
+  renderMentions();
+}
+
+/** The room's members, fetched again once MEMBERS_TTL_MS old. */
+function roomMembers(state) {
+  if (state.members && Date.now() - state.members.at < MEMBERS_TTL_MS) {
+    return Promise.resolve(state.members.list);
+  }
+  // Keystrokes while it loads share one request.
+  state.loadingMembers ??= session
+    .request('GET', `${path(state.room.name)}/members`)
+    .then(({ members }) => {
+      state.members = { list: members, at: Date.now() };
+    })
+    .catch(() => {
+      // Offer what we had, if anything.
+    })
+    .then(() => {
+      state.loadingMembers = null;
+      return state.members?.list ?? [];
+    });
+  return state.loadingMembers;
+}
+
+function renderMentions() {
+  const { choices, active } = mentioning;
+  ui.mentionList.replaceChildren(
+    ...choices.map((name, i) => {
+      const option = document.createElement('li');
+      option.id = `mention-option-${i}`;
+      option.setAttribute('role', 'option');
+      option.setAttribute('aria-selected', String(i === active));
+      option.textContent = name;
+      // pointerdown, not click: the composer keeps the focus.
+      option.addEventListener('pointerdown', (event) => {
+        event.preventDefault();
+        pickMention(i);
+      });
+      return option;
+    }),
+  );
+  ui.mentionList.hidden = false;
+  ui.composerInput.setAttribute('aria-activedescendant', `mention-option-${active}`);
+}
+
+function closeMentions() {
+  mentioning = null;
+  ui.mentionList.hidden = true;
+  ui.mentionList.replaceChildren();
+  ui.composerInput.removeAttribute('aria-activedescendant');
+}
+
+/** Keys while suggestions are open; true if the key was theirs. */
+function mentionKey(event) {
+  if (!mentioning) return false;
+  const n = mentioning.choices.length;
+  switch (event.key) {
+    case 'ArrowDown':
+    case 'ArrowUp':
+      mentioning.active = (mentioning.active + (event.key === 'ArrowDown' ? 1 : n - 1)) % n;
+      renderMentions();
+      break;
+    case 'Enter':
+    case 'Tab':
+      if (event.shiftKey || event.isComposing) return false;
+      pickMention(mentioning.active);
+      break;
+    case 'Escape':
+      closeMentions();
+      break;
+    default:
+      return false;
+  }
+  event.preventDefault();
+  return true;
+}
+
+/** Replaces the `@word` being typed with `@name `. */
+function pickMention(i) {
+  if (!mentioning) return;
+  const { start, end, choices } = mentioning;
+  const input = ui.composerInput;
+  const insert = `@${choices[i]} `;
+  input.value = input.value.slice(0, start) + insert + input.value.slice(end);
+  const caret = start + insert.length;
+  input.setSelectionRange(caret, caret);
+  closeMentions();
+  input.focus();
+  autoGrow();
 }
 
 // --------------------------------------------------------------- members --
@@ -647,7 +1297,7 @@ function announce(messages) {
     announceTimer = null;
     announceText(
       batch.length === 1
-        ? `${batch[0].sender}: ${batch[0].body}`
+        ? `${batch[0].sender}${mentionsMe(batch[0]) ? ' mentioned you' : ''}: ${batch[0].body}`
         : `${batch.length} new messages in #${batch[0].room}.`,
     );
   }, 250);

@@ -30,7 +30,8 @@ const destination = (room) => `/topic/rooms/${room}`;
 
 /**
  * Events: `status` (detail: 'connecting' | 'online' | 'reconnecting' |
- * 'offline'), `message` (detail: { room, message }), `problem` (detail:
+ * 'offline'), `message` (detail: { room, message }: any event of the room's
+ * log, its `type` in the JSON as in the frame's `event-type`), `problem` (detail:
  * { kind: 'connection' | 'room', room?, text }) for errors worth showing;
  * a 'connection' problem is over once the status is 'online' again.
  */
@@ -99,12 +100,13 @@ export class Live extends EventTarget {
   }
 
   /**
-   * Sends `body` to `room`, now or as soon as the connection is back.
+   * Sends `body` to `room`, now or as soon as the connection is back; with
+   * `replyTo`, as a reply to the message of that seq (`in-reply-to`).
    * Resolves with `{ seq, messageId }` once the server has stored it.
    */
-  send(room, body, clientId = newClientId()) {
+  send(room, body, clientId = newClientId(), { replyTo = null } = {}) {
     return new Promise((resolve, reject) => {
-      this.#outbox.set(clientId, { room, body, resolve, reject });
+      this.#outbox.set(clientId, { room, body, replyTo, resolve, reject });
       if (this.#client.connected) this.#transmit(clientId);
     });
   }
@@ -195,8 +197,10 @@ export class Live extends EventTarget {
   }
 
   #transmit(clientId) {
-    const { room, body } = this.#outbox.get(clientId);
+    const { room, body, replyTo } = this.#outbox.get(clientId);
     const receipt = `send-${clientId}`;
+    const headers = { receipt, 'client-id': clientId };
+    if (replyTo !== null) headers['in-reply-to'] = String(replyTo);
     this.#client.watchForReceipt(receipt, (frame) => {
       const entry = this.#outbox.get(clientId);
       if (!entry) return;
@@ -206,7 +210,7 @@ export class Live extends EventTarget {
     this.#client.publish({
       destination: destination(room),
       body,
-      headers: { receipt, 'client-id': clientId },
+      headers,
     });
   }
 

@@ -1,5 +1,13 @@
-// One room's messages as this client knows them: pure bookkeeping, no DOM,
-// no network (e2e/timeline.test.mjs tests it under Node).
+// One room's log as this client knows it: pure bookkeeping, no DOM, no
+// network (e2e/timeline.test.mjs tests it under Node).
+//
+// The log holds events of four types, all numbered by the room's seq:
+// `message`, and `edit`, `delete` and `reaction`, which change the message
+// they `target`. Every event is accepted once, in seq order, and applied to
+// its target's current state (`message(seq)`). History returns messages in
+// their current state *and* the events that led there, so applying an event
+// must be idempotent: an edit sets the body, a delete is final, a reaction
+// sets whether one user has one key (last event wins).
 //
 // `newest` is the highest seq up to which nothing is missing: it is what a
 // resubscription passes as `since-seq`, so a reconnect replays exactly what
@@ -19,12 +27,38 @@ export class Timeline {
     this.hasOlder = false;
     /** Messages above a gap, by seq, waiting for it to be filled. */
     this.pending = new Map();
+    /** Message seq → its current state (a copy of the message, events applied). */
+    this.current = new Map();
+    /** Message seq → the edit/delete/reaction events held for it, by seq. */
+    this.changes = new Map();
+    /** Message seq → seqs of the messages held that reply to it. */
+    this.replies = new Map();
+  }
+
+  /** The current state of message `seq`, or undefined if it is not held. */
+  message(seq) {
+    return this.current.get(seq);
+  }
+
+  /**
+   * A message fetched on its own (`GET …/messages/{seq}`, the original of a
+   * reply older than what is loaded): held outside the loaded range, so
+   * later events change it too. Ignored if it is held already.
+   */
+  hold(message) {
+    if (isMessage(message) && !this.current.has(message.seq)) this.#hold(message);
+  }
+
+  /** Seqs of the held messages that reply to message `seq`. */
+  repliesTo(seq) {
+    return [...(this.replies.get(seq) ?? [])];
   }
 
   /** The latest page (no `before`/`after`), loaded when the room opens. */
   addLatest(page) {
     const fresh = this.#newOnly(page.messages);
     for (const m of fresh) this.bySeq.set(m.seq, m);
+    this.#applyPage(fresh);
     if (fresh.length > 0) {
       this.oldest = Math.min(this.oldest ?? Infinity, fresh[0].seq);
       this.newest = Math.max(this.newest, fresh.at(-1).seq);
@@ -39,6 +73,7 @@ export class Timeline {
       (m) => this.oldest === null || m.seq < this.oldest,
     );
     for (const m of fresh) this.bySeq.set(m.seq, m);
+    this.#applyPage(fresh);
     if (fresh.length > 0) this.oldest = fresh[0].seq;
     this.hasOlder = page.has_more;
     return fresh;
@@ -78,13 +113,104 @@ export class Timeline {
     this.bySeq.set(message.seq, message);
     this.newest = message.seq;
     this.oldest ??= message.seq;
+    // The newest event so far: it applies on top of everything held.
+    if (isMessage(message)) this.#hold(message);
+    else this.#record(message) && this.#apply(this.current.get(message.target), message);
   }
 
-  /** Messages of a page not seen before, ascending. */
+  /**
+   * A page of history (ascending, all new): its events are recorded first,
+   * then each of its messages is rebuilt from what it came with plus every
+   * held event aimed at it, in seq order (the page may precede events held
+   * already, and an event never precedes its target).
+   */
+  #applyPage(events) {
+    for (const e of events) if (!isMessage(e)) this.#record(e);
+    const inPage = new Set();
+    for (const e of events) if (isMessage(e)) inPage.add(e.seq) && this.#hold(e);
+    for (const e of events) {
+      // An event of the page whose target was held before it (the latest
+      // page loaded after live events, say) applies on top of that.
+      if (!isMessage(e) && !inPage.has(e.target)) this.#apply(this.current.get(e.target), e);
+    }
+  }
+
+  /** Remembers an edit/delete/reaction under its target; false if not an event that targets. */
+  #record(event) {
+    if (!Number.isInteger(event.target)) return false;
+    const list = this.changes.get(event.target) ?? [];
+    if (!list.some((e) => e.seq === event.seq)) {
+      list.push(event);
+      list.sort((a, b) => a.seq - b.seq);
+    }
+    this.changes.set(event.target, list);
+    return true;
+  }
+
+  /** Takes in a message as received, with every change held for it applied. */
+  #hold(message) {
+    const state = {
+      ...message,
+      type: 'message',
+      body: message.body ?? '',
+      mentions: [...(message.mentions ?? [])],
+      edited_at: message.edited_at ?? null,
+      deleted: Boolean(message.deleted),
+      reactions: (message.reactions ?? []).map((r) => ({ key: r.key, users: [...r.users] })),
+    };
+    this.current.set(message.seq, state);
+    for (const e of this.changes.get(message.seq) ?? []) this.#apply(state, e);
+    if (Number.isInteger(message.reply_to)) {
+      const replies = this.replies.get(message.reply_to) ?? new Set();
+      replies.add(message.seq);
+      this.replies.set(message.reply_to, replies);
+    }
+  }
+
+  /** Applies one change to a message's state (idempotent; nothing if not held). */
+  #apply(state, event) {
+    if (!state || state.deleted) return; // a deletion is final
+    switch (event.type) {
+      case 'edit':
+        state.body = event.body ?? '';
+        state.mentions = [...(event.mentions ?? [])];
+        state.edited_at = event.created_at ?? state.edited_at;
+        break;
+      case 'delete':
+        state.deleted = true;
+        state.body = '';
+        state.mentions = [];
+        state.reactions = [];
+        break;
+      case 'reaction': {
+        let reaction = state.reactions.find((r) => r.key === event.key);
+        if (event.added) {
+          if (!reaction) {
+            reaction = { key: event.key, users: [] };
+            state.reactions.push(reaction);
+          }
+          if (!reaction.users.includes(event.sender)) reaction.users.push(event.sender);
+        } else if (reaction) {
+          reaction.users = reaction.users.filter((u) => u !== event.sender);
+          if (reaction.users.length === 0) state.reactions.splice(state.reactions.indexOf(reaction), 1);
+        }
+        break;
+      }
+      default:
+        break; // a type this client does not know changes nothing
+    }
+  }
+
+  /** Events of a page not seen before, ascending. */
   #newOnly(messages) {
     const seen = new Set();
     return messages
       .filter((m) => !this.bySeq.has(m.seq) && !seen.has(m.seq) && seen.add(m.seq))
       .sort((a, b) => a.seq - b.seq);
   }
+}
+
+/** Whether an event is a chat message (servers before the room log send no `type`). */
+export function isMessage(event) {
+  return event.type === undefined || event.type === 'message';
 }
