@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
 use crate::db::Backend;
-use crate::helpers::{Reply, Session, TestApp, on_both_backends, on_sqlite, spawn_app_with};
+use crate::helpers::{Reply, TestApp, TestUser, on_both_backends, on_sqlite, spawn_app_with};
 use crate::stomp::{history, history_seqs, seqs};
 use stomp_client::{Frame, StompClient, frame, topic};
 
@@ -65,7 +65,7 @@ fn encode(key: &str) -> String {
         .collect()
 }
 
-async fn post(app: &TestApp, who: &Session, room: &str, body: Value) -> Reply {
+async fn post(app: &TestApp, who: &TestUser, room: &str, body: Value) -> Reply {
     app.post(
         &format!("/api/v1/rooms/{room}/messages"),
         Some(&who.access_token),
@@ -74,13 +74,13 @@ async fn post(app: &TestApp, who: &Session, room: &str, body: Value) -> Reply {
     .await
 }
 
-async fn say(app: &TestApp, who: &Session, room: &str, text: &str) -> Value {
+async fn say(app: &TestApp, who: &TestUser, room: &str, text: &str) -> Value {
     let r = post(app, who, room, json!({"body": text})).await;
     assert_eq!(r.status, 201, "POST {text:?}: {:?}", r.body);
     r.body
 }
 
-async fn edit(app: &TestApp, who: &Session, room: &str, seq: impl ToString, text: &str) -> Reply {
+async fn edit(app: &TestApp, who: &TestUser, room: &str, seq: impl ToString, text: &str) -> Reply {
     app.request(
         Method::PATCH,
         &format!("/api/v1/rooms/{room}/messages/{}", seq.to_string()),
@@ -90,7 +90,7 @@ async fn edit(app: &TestApp, who: &Session, room: &str, seq: impl ToString, text
     .await
 }
 
-async fn delete(app: &TestApp, who: &Session, room: &str, seq: impl ToString) -> Reply {
+async fn delete(app: &TestApp, who: &TestUser, room: &str, seq: impl ToString) -> Reply {
     app.request(
         Method::DELETE,
         &format!("/api/v1/rooms/{room}/messages/{}", seq.to_string()),
@@ -104,7 +104,7 @@ async fn delete(app: &TestApp, who: &Session, room: &str, seq: impl ToString) ->
 /// as given (already percent-encoded).
 async fn react_raw(
     app: &TestApp,
-    who: &Session,
+    who: &TestUser,
     room: &str,
     seq: impl ToString,
     raw_key: &str,
@@ -123,11 +123,11 @@ async fn react_raw(
     .await
 }
 
-async fn react(app: &TestApp, who: &Session, room: &str, seq: i64, key: &str, add: bool) -> Reply {
+async fn react(app: &TestApp, who: &TestUser, room: &str, seq: i64, key: &str, add: bool) -> Reply {
     react_raw(app, who, room, seq, &encode(key), add).await
 }
 
-async fn get_event(app: &TestApp, who: &Session, room: &str, seq: impl ToString) -> Reply {
+async fn get_event(app: &TestApp, who: &TestUser, room: &str, seq: impl ToString) -> Reply {
     app.get(
         &format!("/api/v1/rooms/{room}/messages/{}", seq.to_string()),
         &who.access_token,
@@ -135,7 +135,7 @@ async fn get_event(app: &TestApp, who: &Session, room: &str, seq: impl ToString)
     .await
 }
 
-async fn join(app: &TestApp, who: &Session, room: &str) {
+async fn join(app: &TestApp, who: &TestUser, room: &str) {
     let r = app
         .post(
             &format!("/api/v1/rooms/{room}/join"),
@@ -246,7 +246,7 @@ struct Sse {
 }
 
 impl Sse {
-    async fn open(app: &TestApp, who: &Session, room: &str, last_event_id: Option<i64>) -> Sse {
+    async fn open(app: &TestApp, who: &TestUser, room: &str, last_event_id: Option<i64>) -> Sse {
         let mut req = app
             .client
             .get(format!("{}/api/v1/rooms/{room}/events", app.base))
@@ -1557,7 +1557,7 @@ async fn concurrent_edits_and_reactions_on_one_message_end_in_the_state_their_ev
         Remove,
     }
     let others = ["🎉", "👀", "🚀"];
-    let mut ops: Vec<(Op, &Session, String)> = Vec::new();
+    let mut ops: Vec<(Op, &TestUser, String)> = Vec::new();
     for k in 0..10 {
         ops.push((Op::Edit, &alice, format!("edit {k} @user{:02}", k * 2)));
     }
