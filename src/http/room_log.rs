@@ -4,7 +4,7 @@
 //! send rate, the committer, publishing) and is answered after commit with
 //! the event it stored.
 
-use actix_web::{HttpResponse, delete, get, patch, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -36,6 +36,30 @@ fn parse_seq(seq: &str) -> Result<i64, ApiError> {
 
 fn parse_key(key: &str) -> Result<ReactionKey, ApiError> {
     ReactionKey::parse(key).map_err(|e| ApiError::bad_request("invalid_reaction", e))
+}
+
+/// The `{key}` segment (the last of the path) as the client sent it,
+/// percent-decoded strictly: the router's own decoding turns bytes that are
+/// not UTF-8 into U+FFFD, which would store a key nobody asked for. A `%`
+/// not followed by two hex digits stays as it is, as the router leaves it.
+fn raw_key(req: &HttpRequest) -> Result<String, ApiError> {
+    let segment = req.uri().path().rsplit('/').next().unwrap_or("");
+    let mut bytes = Vec::with_capacity(segment.len());
+    let mut rest = segment.as_bytes();
+    let hex = |d: u8| (d as char).to_digit(16);
+    while let Some((&b, tail)) = rest.split_first() {
+        if let [b'%', hi, lo, after @ ..] = rest
+            && let (Some(hi), Some(lo)) = (hex(*hi), hex(*lo))
+        {
+            bytes.push((hi * 16 + lo) as u8);
+            rest = after;
+            continue;
+        }
+        bytes.push(b);
+        rest = tail;
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::bad_request("invalid_reaction", "a reaction key must be UTF-8"))
 }
 
 /// 200 with the stored (or original) event, or the refusal.
@@ -158,11 +182,12 @@ pub async fn delete_message(
 async fn react(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
     added: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, seq, key) = path.into_inner();
-    let key = parse_key(&key)?;
+    let (name, seq, _) = path.into_inner();
+    let key = parse_key(&raw_key(&req)?)?;
     let room = enter(&state, &user, &name).await?;
     let seq = parse_seq(&seq)?;
     charge_send(&state, &user)?.await;
@@ -200,9 +225,10 @@ async fn react(
 pub async fn add_reaction(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    react(state, user, path, true).await
+    react(state, user, req, path, true).await
 }
 
 /// Remove the caller's reaction; answers with a new `reaction` event
@@ -233,7 +259,8 @@ pub async fn add_reaction(
 pub async fn remove_reaction(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    react(state, user, path, false).await
+    react(state, user, req, path, false).await
 }
