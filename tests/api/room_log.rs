@@ -1170,6 +1170,25 @@ async fn private_room_log_is_invisible_to_non_members(backend: Backend) {
         before,
         "nothing stored"
     );
+    // A public room's log is readable by anyone; reading does not join.
+    app.create_room(&alice, "open", false).await;
+    say(&app, &alice, "open", "for all").await;
+    let one = ok(
+        &get_event(&app, &bob, "open", 1).await,
+        "GET one of a public room",
+    );
+    assert_eq!(one["body"], "for all");
+    let members = app
+        .get("/api/v1/rooms/open/members", &bob.access_token)
+        .await;
+    assert_eq!(
+        members.body["members"]
+            .as_array()
+            .map(|m| m.iter().map(|u| u["username"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!("alice")]),
+        "{:?}",
+        members.body
+    );
     // Once a member, bob may react.
     let r = app
         .post(
