@@ -271,7 +271,7 @@ struct Known {
 #[derive(Debug, PartialEq)]
 enum Slot {
     /// Already stored before this batch.
-    Stored(Event),
+    Stored(Box<Event>),
     /// The same as the earlier event at this index of the batch.
     SameAs(usize),
     /// The same as the stored event at (room id, seq) (read after the
@@ -320,7 +320,7 @@ impl<'a> Plan<'a> {
             let room = event.room_id;
             if let Some(key) = client_key(event) {
                 if let Some(original) = known.stored.get(&key) {
-                    slots.push(Slot::Stored(original.clone()));
+                    slots.push(Slot::Stored(Box::new(original.clone())));
                     continue;
                 }
                 if let Some(&earlier) = first_in_batch.get(&key) {
@@ -514,7 +514,7 @@ impl<'a> Plan<'a> {
         let mut results: Vec<Appended> = Vec::with_capacity(batch.len());
         for (event, slot) in batch.iter().zip(self.slots) {
             let appended = match slot {
-                Slot::Stored(original) => Appended::Duplicate(original),
+                Slot::Stored(original) => Appended::Duplicate(*original),
                 Slot::SameAs(earlier) => match &results[earlier] {
                     Appended::Stored(e) | Appended::Duplicate(e) => Appended::Duplicate(e.clone()),
                     Appended::Refused(r) => Appended::Refused(*r),
