@@ -1170,6 +1170,25 @@ async fn private_room_log_is_invisible_to_non_members(backend: Backend) {
         before,
         "nothing stored"
     );
+    // A public room's log is readable by anyone; reading does not join.
+    app.create_room(&alice, "open", false).await;
+    say(&app, &alice, "open", "for all").await;
+    let one = ok(
+        &get_event(&app, &bob, "open", 1).await,
+        "GET one of a public room",
+    );
+    assert_eq!(one["body"], "for all");
+    let members = app
+        .get("/api/v1/rooms/open/members", &bob.access_token)
+        .await;
+    assert_eq!(
+        members.body["members"]
+            .as_array()
+            .map(|m| m.iter().map(|u| u["username"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!("alice")]),
+        "{:?}",
+        members.body
+    );
     // Once a member, bob may react.
     let r = app
         .post(
@@ -1539,15 +1558,18 @@ async fn concurrent_edits_and_reactions_on_one_message_end_in_the_state_their_ev
     let app = app(backend).await;
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
-    let mut users = Vec::new();
-    for i in 0..20 {
-        let u = app.signup(&format!("user{i:02}")).await;
-        join(&app, &u, "general").await;
-        users.push(u);
-    }
+    let names: Vec<String> = (0..20).map(|i| format!("user{i:02}")).collect();
+    let users = join_all(names.iter().map(|n| app.signup(n))).await;
+    join_all(users.iter().map(|u| join(&app, u, "general"))).await;
     let original = say(&app, &alice, "general", "the original").await;
-    let mut watcher = StompClient::connect(&app, &alice.access_token).await;
-    watcher.subscribe("w", "general").await;
+    // Five STOMP subscribers (users of their own) and one SSE stream.
+    let mut watchers = Vec::new();
+    for (i, u) in users.iter().take(5).enumerate() {
+        let mut w = StompClient::connect(&app, &u.access_token).await;
+        w.subscribe(&format!("w{i}"), "general").await;
+        watchers.push(w);
+    }
+    let mut sse = Sse::open(&app, &alice, "general", None).await;
 
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum Op {
@@ -1631,17 +1653,31 @@ async fn concurrent_edits_and_reactions_on_one_message_end_in_the_state_their_ev
         ok(&get_event(&app, &alice, "general", 1).await, "GET"),
         want
     );
-    // Live: every event once, in order.
-    let frames = watcher.expect_messages(expected_events - 1).await;
-    assert_eq!(
-        seqs(&frames),
-        (2..=expected_events as i64).collect::<Vec<_>>()
-    );
-    for f in &frames {
-        let (_, body) = frame_event(f);
-        assert_eq!(body, stored[f.seq() as usize - 1]);
+    // Live: every event once, in order, to every subscriber.
+    for (i, watcher) in watchers.iter_mut().enumerate() {
+        let frames = watcher.expect_messages(expected_events - 1).await;
+        assert_eq!(
+            seqs(&frames),
+            (2..=expected_events as i64).collect::<Vec<_>>(),
+            "subscriber {i}"
+        );
+        for f in &frames {
+            let (_, body) = frame_event(f);
+            assert_eq!(body, stored[f.seq() as usize - 1], "subscriber {i}");
+        }
+        watcher.expect_no_frame_for(QUIET).await;
     }
-    watcher.expect_no_frame_for(QUIET).await;
+    let streamed = sse.events(expected_events - 1).await;
+    assert_eq!(
+        streamed.iter().map(|(_, id, _)| *id).collect::<Vec<_>>(),
+        (2..=expected_events as i64).collect::<Vec<_>>(),
+        "SSE"
+    );
+    for (kind, id, data) in &streamed {
+        assert_eq!(data, &stored[*id as usize - 1], "SSE {id}");
+        assert_eq!(data["type"], kind.as_str());
+    }
+    sse.expect_quiet(QUIET).await;
 }
 
 async fn concurrent_adds_of_one_reaction_by_one_user_store_one_event(backend: Backend) {
@@ -2016,10 +2052,8 @@ async fn delete_racing_edits_and_reactions_erases_everything_before_it(backend: 
     let app = app(backend).await;
     let url = app.state.config.database_url.clone();
     let alice = app.signup("alice").await;
-    let mut users = Vec::new();
-    for i in 0..10 {
-        users.push(app.signup(&format!("racer{i:02}")).await);
-    }
+    let names: Vec<String> = (0..10).map(|i| format!("racer{i:02}")).collect();
+    let users = join_all(names.iter().map(|n| app.signup(n))).await;
     app.create_room(&alice, "general", false).await;
     say(&app, &alice, "general", "RACE-original").await; // 1
     say(&app, &alice, "general", "bystander").await; // 2
