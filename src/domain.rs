@@ -165,6 +165,15 @@ impl ClientId {
     }
 }
 
+/// A seq as a client writes it (a path segment, `in-reply-to`): decimal
+/// digits only (no sign, no spaces), at least `min`.
+pub fn parse_seq(s: &str, min: i64) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok().filter(|n| *n >= min)
+}
+
 /// A reaction's key (README, "The room log"): 1–32 bytes of UTF-8 without
 /// whitespace or control characters, e.g. an emoji or `+1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,6 +258,24 @@ mod tests {
             MessageBody::parse("héllo".as_bytes(), 10).unwrap().as_str(),
             "héllo"
         );
+    }
+
+    #[test]
+    fn seqs_are_digits_only() {
+        assert_eq!(parse_seq("7", 1), Some(7));
+        assert_eq!(parse_seq("0", 0), Some(0));
+        for bad in [
+            "",
+            "0",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_seq(bad, 1), None, "{bad:?}");
+        }
     }
 
     #[test]

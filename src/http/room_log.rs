@@ -28,10 +28,7 @@ pub struct Edit {
 
 /// A seq in a path: anything but a positive integer names no message.
 fn parse_seq(seq: &str) -> Result<i64, ApiError> {
-    seq.parse::<i64>()
-        .ok()
-        .filter(|s| *s >= 1)
-        .ok_or(Refusal::MessageNotFound.into())
+    crate::domain::parse_seq(seq, 1).ok_or(Refusal::MessageNotFound.into())
 }
 
 /// The reaction key of the request's path. It is the last segment, decoded

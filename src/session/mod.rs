@@ -252,9 +252,9 @@ impl Session {
             .map_err(Refusal::new)?;
         let reply_to = frame
             .header("in-reply-to")
-            .map(|seq| match seq.parse::<i64>() {
-                Ok(seq) if seq >= 1 => Ok(seq),
-                _ => Err(Refusal::new(
+            .map(|seq| match crate::domain::parse_seq(seq, 1) {
+                Some(seq) => Ok(seq),
+                None => Err(Refusal::new(
                     "in-reply-to must be the seq of a message in this room",
                 )),
             })

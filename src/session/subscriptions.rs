@@ -71,7 +71,7 @@ impl Subscriptions {
             .ok_or_else(|| Refusal::new("ack must be auto, client or client-individual"))?;
         let since_seq = frame
             .header("since-seq")
-            .map(|v| v.parse::<i64>().ok().filter(|n| *n >= 0))
+            .map(|v| crate::domain::parse_seq(v, 0))
             .map(|v| v.ok_or_else(|| Refusal::new("since-seq must be a non-negative integer")))
             .transpose()?;
         if self.by_id.contains_key(&id) {

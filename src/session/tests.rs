@@ -699,7 +699,7 @@ fn subscribe_with_negative_since_seq_is_refused() {
 
 #[test]
 fn subscribe_with_garbage_since_seq_is_refused() {
-    for value in ["abc", "", "1.5", "99999999999999999999"] {
+    for value in ["abc", "", "1.5", "+1", " 1", "99999999999999999999"] {
         let mut session = open_session();
         let message = assert_refused(
             &mut session,
