@@ -184,5 +184,8 @@ pub(super) async fn append<B: Backend>(
         tx.events(&plan.originals).await?
     };
     tx.commit().await?;
+    if !plan.effects.erased.is_empty() {
+        backend.erased();
+    }
     Ok(plan.results(batch, inserted, originals))
 }

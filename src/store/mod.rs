@@ -228,6 +228,10 @@ pub type DynStore = Arc<dyn Store>;
 trait Backend: Send + Sync {
     type Tx: batch::AppendTx + refresh::RefreshTx;
     async fn begin_write(&self) -> StoreResult<Self::Tx>;
+    /// Called after a commit that erased text (a deleted message): removes
+    /// copies of the old rows kept outside the tables, if the backend keeps
+    /// any. It must not delay the caller.
+    fn erased(&self) {}
 }
 
 /// A write transaction; dropping it uncommitted rolls it back.

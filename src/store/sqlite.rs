@@ -121,6 +121,22 @@ impl Backend for SqliteStore {
     async fn begin_write(&self) -> StoreResult<SqliteTx> {
         Ok(self.pool.begin_with(BEGIN_WRITE).await?)
     }
+
+    /// The WAL still holds the pages as they were before the erasure: copy
+    /// it into the database file and truncate it, in the background (it
+    /// waits for readers). Until then the text is only in the WAL file,
+    /// which a dump of the database does not read.
+    fn erased(&self) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "checkpoint after an erasure failed");
+            }
+        });
+    }
 }
 
 #[async_trait]

@@ -1447,6 +1447,34 @@ async fn deleting_erases_the_text_of_the_message_and_its_edits_from_the_database
         leaked.is_empty(),
         "erased text still in the database: {leaked:#?}"
     );
+    if backend == Backend::Sqlite {
+        // Not only the rows: the files themselves (database and WAL) no
+        // longer hold the text once the checkpoint after the erasure ran.
+        let path = url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        let files_hold = |needle: &[u8]| {
+            ["", "-wal"].iter().any(|suffix| {
+                std::fs::read(format!("{path}{suffix}"))
+                    .unwrap_or_default()
+                    .windows(needle.len())
+                    .any(|w| w == needle)
+            })
+        };
+        let mut clean = false;
+        for _ in 0..50 {
+            if !files_hold(b"SECRET-") {
+                clean = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(clean, "the erased text is still in {path} or its WAL");
+        assert!(files_hold(b"KEEP-edited"), "the check reads the files");
+    }
     assert_eq!(
         count(
             &url,
