@@ -6,8 +6,7 @@
 // (when TEST_DATABASE_URL is set), and has two stompjs clients chat.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -15,7 +14,14 @@ import { promisify } from 'node:util';
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
-import { sleep, startServer, stopServer, within } from './support/server.mjs';
+import {
+  api,
+  createPostgresDatabase,
+  sleep,
+  startServer,
+  stopServer,
+  within,
+} from './support/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PER_CLIENT = 20;
@@ -24,46 +30,7 @@ const TEST_TIMEOUT_MS = 180_000;
 
 // -------------------------------------------------------------- postgres --
 
-/** A fresh database in the TEST_DATABASE_URL cluster, with its URL. */
-function createPostgresDatabase() {
-  const admin = process.env.TEST_DATABASE_URL;
-  const name = `e2e_${randomBytes(6).toString('hex')}`;
-  execFileSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `CREATE DATABASE ${name}`], {
-    stdio: 'pipe',
-    timeout: WAIT_MS,
-  });
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop() {
-      try {
-        execFileSync('psql', [admin, '-q', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], {
-          stdio: 'pipe',
-          timeout: WAIT_MS,
-        });
-      } catch {
-        // a throwaway cluster; a leftover database harms nobody
-      }
-    },
-  };
-}
-
 // ------------------------------------------------------------------- REST --
-
-async function api(server, method, route, token, body) {
-  const headers = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(server.base + route, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(WAIT_MS),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
 
 async function signup(server, username) {
   const r = await api(server, 'POST', '/api/v1/auth/signup', null, {

@@ -7,54 +7,21 @@
 // and in seq order; a bad `in-reply-to` is an ERROR that ends the session.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
-import { sleep, startServer, stopServer, within } from './support/server.mjs';
+import {
+  api,
+  createPostgresDatabase,
+  sleep,
+  startServer,
+  stopServer,
+  within,
+} from './support/server.mjs';
 
 const WAIT_MS = 30_000;
 const TEST_TIMEOUT_MS = 120_000;
-
-function createPostgresDatabase() {
-  const admin = process.env.TEST_DATABASE_URL;
-  const name = `e2e_roomlog_${randomBytes(6).toString('hex')}`;
-  execFileSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `CREATE DATABASE ${name}`], {
-    stdio: 'pipe',
-    timeout: WAIT_MS,
-  });
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop() {
-      try {
-        execFileSync('psql', [admin, '-q', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], {
-          stdio: 'pipe',
-          timeout: WAIT_MS,
-        });
-      } catch {
-        // a throwaway cluster; a leftover database harms nobody
-      }
-    },
-  };
-}
-
-async function api(server, method, route, token, body) {
-  const headers = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(server.base + route, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(WAIT_MS),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
 
 async function expectStatus(promise, status, what) {
   const r = await promise;

@@ -2,7 +2,7 @@
 // port in a scratch directory, wait for /readyz, stop it (SIGTERM, then
 // SIGKILL), and small timing helpers. Not a test file itself.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -131,4 +131,47 @@ export async function stopServer(server) {
     }
   }
   rmSync(server.workdir, { recursive: true, force: true });
+}
+
+/** How long a REST call or a psql command may take. */
+const CALL_MS = 30_000;
+
+/** A fresh database in the TEST_DATABASE_URL cluster, with its URL. */
+export function createPostgresDatabase() {
+  const admin = process.env.TEST_DATABASE_URL;
+  const name = `e2e_${randomBytes(6).toString('hex')}`;
+  execFileSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `CREATE DATABASE ${name}`], {
+    stdio: 'pipe',
+    timeout: CALL_MS,
+  });
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop() {
+      try {
+        execFileSync('psql', [admin, '-q', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], {
+          stdio: 'pipe',
+          timeout: CALL_MS,
+        });
+      } catch {
+        // a throwaway cluster; a leftover database harms nobody
+      }
+    },
+  };
+}
+
+/** A REST call: `{status, body}` with the body parsed as JSON (null if empty). */
+export async function api(server, method, route, token, body) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(server.base + route, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(CALL_MS),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
 }
