@@ -4,7 +4,7 @@
 // `cargo build --bin parley`, then it defaults to target/debug/parley) on a
 // free loopback port, once on SQLite and once on a fresh Postgres database
 // (when TEST_DATABASE_URL is set), and has two stompjs clients chat.
-import { after, before, describe, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -14,14 +14,7 @@ import { promisify } from 'node:util';
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
-import {
-  api,
-  createPostgresDatabase,
-  sleep,
-  startServer,
-  stopServer,
-  within,
-} from './support/server.mjs';
+import { api, onBothBackends, sleep, within } from './support/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PER_CLIENT = 20;
@@ -223,44 +216,14 @@ async function readmeExampleRuns(server) {
 
 // ------------------------------------------------------------------ tests --
 
-describe('Parley with @stomp/stompjs on SQLite', { timeout: TEST_TIMEOUT_MS }, () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await stopServer(server);
-  });
-
+onBothBackends('Parley with @stomp/stompjs', { timeout: TEST_TIMEOUT_MS }, (server, backend) => {
   test('two clients each send 20 messages; both see all 40 once, in seq order, as in history', async () => {
-    await twoClientsChat(server);
+    await twoClientsChat(server());
   });
 
-  test('the README example runs', async () => {
-    await readmeExampleRuns(server);
-  });
+  if (backend === 'sqlite') {
+    test('the README example runs', async () => {
+      await readmeExampleRuns(server());
+    });
+  }
 });
-
-describe(
-  'Parley with @stomp/stompjs on Postgres',
-  {
-    timeout: TEST_TIMEOUT_MS,
-    skip: process.env.TEST_DATABASE_URL ? false : 'TEST_DATABASE_URL is not set (scripts/test sets it)',
-  },
-  () => {
-    let server;
-    let database;
-    before(async () => {
-      database = createPostgresDatabase();
-      server = await startServer({ databaseUrl: () => database.url });
-    });
-    after(async () => {
-      await stopServer(server);
-      database?.drop();
-    });
-
-    test('two clients each send 20 messages; both see all 40 once, in seq order, as in history', async () => {
-      await twoClientsChat(server);
-    });
-  },
-);

@@ -5,20 +5,13 @@
 // (PATCH), reactions (PUT / DELETE) and the deletion made over REST arrive at
 // both stompjs subscribers as MESSAGE frames with their `event-type`, once
 // and in seq order; a bad `in-reply-to` is an ERROR that ends the session.
-import { after, before, describe, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
-import {
-  api,
-  createPostgresDatabase,
-  sleep,
-  startServer,
-  stopServer,
-  within,
-} from './support/server.mjs';
+import { api, onBothBackends, sleep, within } from './support/server.mjs';
 
 const WAIT_MS = 30_000;
 const TEST_TIMEOUT_MS = 120_000;
@@ -216,40 +209,8 @@ async function roomLogOverStompjs(server) {
   }
 }
 
-describe('The room log over @stomp/stompjs on SQLite', { timeout: TEST_TIMEOUT_MS }, () => {
-  let server;
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await stopServer(server);
-  });
-
+onBothBackends('The room log over @stomp/stompjs', { timeout: TEST_TIMEOUT_MS }, (server) => {
   test('in-reply-to, then edit, reaction and delete events arrive with their event-type, once and in order', async () => {
-    await roomLogOverStompjs(server);
+    await roomLogOverStompjs(server());
   });
 });
-
-describe(
-  'The room log over @stomp/stompjs on Postgres',
-  {
-    timeout: TEST_TIMEOUT_MS,
-    skip: process.env.TEST_DATABASE_URL ? false : 'TEST_DATABASE_URL is not set (scripts/test sets it)',
-  },
-  () => {
-    let server;
-    let database;
-    before(async () => {
-      database = createPostgresDatabase();
-      server = await startServer({ databaseUrl: () => database.url });
-    });
-    after(async () => {
-      await stopServer(server);
-      database?.drop();
-    });
-
-    test('in-reply-to, then edit, reaction and delete events arrive with their event-type, once and in order', async () => {
-      await roomLogOverStompjs(server);
-    });
-  },
-);

@@ -1,7 +1,9 @@
 // Shared by the e2e tests: start the real server binary on a free loopback
 // port in a scratch directory, wait for /readyz, stop it (SIGTERM, then
-// SIGKILL), and small timing helpers. Not a test file itself.
+// SIGKILL), run a suite on both backends (onBothBackends), REST calls, and
+// small timing helpers. Not a test file itself.
 import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -137,7 +139,7 @@ export async function stopServer(server) {
 const CALL_MS = 30_000;
 
 /** A fresh database in the TEST_DATABASE_URL cluster, with its URL. */
-export function createPostgresDatabase() {
+function createPostgresDatabase() {
   const admin = process.env.TEST_DATABASE_URL;
   const name = `e2e_${randomBytes(6).toString('hex')}`;
   execFileSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `CREATE DATABASE ${name}`], {
@@ -174,4 +176,44 @@ export async function api(server, method, route, token, body) {
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/**
+ * The suite `name` twice: against a server on SQLite, and against one on a
+ * fresh Postgres database (skipped when TEST_DATABASE_URL is not set).
+ * `defineTests(server, backend)` registers the tests; `server()` is the
+ * running server, `backend` is 'sqlite' or 'postgres'.
+ */
+export function onBothBackends(name, { timeout }, defineTests) {
+  describe(`${name} on SQLite`, { timeout }, () => {
+    let server;
+    before(async () => {
+      server = await startServer();
+    });
+    after(async () => {
+      await stopServer(server);
+    });
+    defineTests(() => server, 'sqlite');
+  });
+
+  describe(
+    `${name} on Postgres`,
+    {
+      timeout,
+      skip: process.env.TEST_DATABASE_URL ? false : 'TEST_DATABASE_URL is not set (scripts/test sets it)',
+    },
+    () => {
+      let server;
+      let database;
+      before(async () => {
+        database = createPostgresDatabase();
+        server = await startServer({ databaseUrl: () => database.url });
+      });
+      after(async () => {
+        await stopServer(server);
+        database?.drop();
+      });
+      defineTests(() => server, 'postgres');
+    },
+  );
 }
