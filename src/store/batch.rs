@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::event::{Appended, Event, EventKind, NewEvent};
-use super::plan::{Known, Plan, client_keys, mention_candidates, reaction_refs, referenced};
+use super::plan::{
+    Known, Plan, client_keys, mention_candidates, names_to_look_up, reaction_refs, referenced,
+};
 use super::{Backend, StoreError, StoreResult, Timestamp, WriteTx};
 
 /// (room id, sender id, client id): the idempotency key of a message.
@@ -141,7 +143,7 @@ pub(super) async fn append<B: Backend>(
         return Err(StoreError::RoomNotFound);
     }
     // Under the room locks, nothing read here can change before commit.
-    let known = Known {
+    let mut known = Known {
         stored: tx
             .stored_messages(&client_keys(batch))
             .await?
@@ -158,19 +160,19 @@ pub(super) async fn append<B: Backend>(
             .await?
             .into_iter()
             .collect(),
-        members: {
-            let names = mention_candidates(batch);
-            if names.is_empty() {
-                HashMap::new()
-            } else {
-                let mut members: HashMap<i64, HashMap<String, String>> = HashMap::new();
-                for (room, lower, canonical) in tx.members_named(&names).await? {
-                    members.entry(room).or_default().insert(lower, canonical);
-                }
-                members
-            }
-        },
+        candidates: mention_candidates(batch),
+        members: HashMap::new(),
     };
+    let names = names_to_look_up(batch, &known.candidates);
+    if !names.is_empty() {
+        for (room, lower, canonical) in tx.members_named(&names).await? {
+            known
+                .members
+                .entry(room)
+                .or_default()
+                .insert(lower, canonical);
+        }
+    }
     let plan = Plan::new(batch, &locked, known);
     let mut inserted = Vec::new();
     if !plan.rows.is_empty() {

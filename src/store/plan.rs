@@ -70,13 +70,27 @@ pub(super) fn reaction_refs(batch: &[NewEvent]) -> Vec<ReactionRef> {
     distinct(batch.iter().filter_map(reaction_ref))
 }
 
-/// The distinct `(room id, lowercased name)` that bodies of `batch` may
-/// mention.
-pub(super) fn mention_candidates(batch: &[NewEvent]) -> Vec<(i64, String)> {
-    distinct(batch.iter().flat_map(|e| {
-        let names = e.body().map(mentions::candidates).unwrap_or_default();
-        names.into_iter().map(move |name| (e.room_id, name))
-    }))
+/// Per event of `batch`, the lowercased names its body may mention (each
+/// body is read once).
+pub(super) fn mention_candidates(batch: &[NewEvent]) -> Vec<Vec<String>> {
+    batch
+        .iter()
+        .map(|e| e.body().map(mentions::candidates).unwrap_or_default())
+        .collect()
+}
+
+/// The distinct `(room id, lowercased name)` among `candidates` (one list
+/// per event of `batch`): whom to look up among the rooms' members.
+pub(super) fn names_to_look_up(
+    batch: &[NewEvent],
+    candidates: &[Vec<String>],
+) -> Vec<(i64, String)> {
+    distinct(
+        batch
+            .iter()
+            .zip(candidates)
+            .flat_map(|(e, names)| names.iter().map(move |name| (e.room_id, name.clone()))),
+    )
 }
 
 /// What the batch's decisions depend on, read under the room locks.
@@ -88,6 +102,8 @@ pub(super) struct Known {
     pub(super) targets: HashMap<(i64, i64), Target>,
     /// Reactions the batch adds or removes that exist, with their seq.
     pub(super) reactions: HashMap<ReactionRef, i64>,
+    /// Per event, the names its body may mention ([`mention_candidates`]).
+    pub(super) candidates: Vec<Vec<String>>,
     /// Per room, the members the batch may mention (lowercased → canonical).
     pub(super) members: HashMap<i64, HashMap<String, String>>,
 }
@@ -189,12 +205,10 @@ impl<'a> Plan<'a> {
                 .expect("every room of the batch is locked");
             *seq += 1;
             let seq = *seq;
-            let mentions = event.body().map_or_else(Vec::new, |body| {
-                let members = known.members.get(&room);
-                members.map_or_else(Vec::new, |m| {
-                    mentions::resolve(&mentions::candidates(body), m)
-                })
-            });
+            let mentions = match (known.candidates.get(index), known.members.get(&room)) {
+                (Some(names), Some(members)) => mentions::resolve(names, members),
+                _ => Vec::new(),
+            };
             let mentions_json = serde_json::to_string(&mentions).expect("names serialise");
             let mut row = NewRow {
                 room_id: room,

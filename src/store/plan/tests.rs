@@ -260,8 +260,9 @@ fn mentions_are_the_members_of_the_events_room() {
             reply_to: None,
         };
     }
+    let candidates = mention_candidates(&batch);
     assert_eq!(
-        mention_candidates(&batch),
+        names_to_look_up(&batch, &candidates),
         [
             (1, "bob".to_string()),
             (1, "carol".to_string()),
@@ -270,6 +271,7 @@ fn mentions_are_the_members_of_the_events_room() {
         ]
     );
     let known = Known {
+        candidates,
         members: HashMap::from([(1, HashMap::from([("bob".into(), "Bob".into())]))]),
         ..Known::default()
     };
