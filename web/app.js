@@ -388,7 +388,7 @@ async function openRoom(name, form = null) {
         session.request('GET', `${path(name)}/members`),
       ]);
       state = newRoomState(room);
-      setMembers(state, members.members);
+      setMembers(state, members.members, { cache: false });
       openRooms.set(name, state);
       roomIndex.set(name, room);
       appendMessages(state, state.timeline.addLatest(page).filter(isShown));
@@ -1327,14 +1327,16 @@ function pickMention(i) {
 
 const ROLE_RANK = { owner: 0, moderator: 1, member: 2 };
 
-/** Takes in a members list: the cache for @-autocomplete, and my role. */
-function setMembers(state, list) {
+/** Takes in a members list: the cache for @-autocomplete, and my role.
+ * `cache: false` for the list read when the room opens: the first @ typed
+ * reads the list again, since people may have joined meanwhile. */
+function setMembers(state, list, { cache = true } = {}) {
   // A server without roles marks only the owner, by the room's `owner`.
   const members = list.map((u) => ({
     ...u,
     role: u.role ?? (u.username === state.room.owner ? 'owner' : 'member'),
   }));
-  state.members = { list: members, at: Date.now() };
+  state.members = { list: members, at: cache ? Date.now() : 0 };
   state.myRole = members.find((u) => sameName(u.username, me()))?.role ?? null;
   return members;
 }
@@ -1705,6 +1707,8 @@ ui.leaveRoom.addEventListener('click', async () => {
 
 /** The room waiting for the delete confirmation, or null. */
 let roomToDelete = null;
+/** Rooms I am deleting (their closing notice says so). */
+const deletingRooms = new Set();
 
 ui.deleteRoom.addEventListener('click', () => {
   const state = openRooms.get(current);
@@ -1729,11 +1733,16 @@ ui.roomDialogConfirm.addEventListener('click', async () => {
   roomToDelete = null;
   ui.roomDialog.close();
   if (!state) return;
+  const name = state.room.name;
+  // The server's access_revoked may come before its answer does.
+  deletingRooms.add(name);
   try {
-    await session.request('DELETE', path(state.room.name));
-    closeRoom(state.room.name, 'room_deleted', { byMe: true });
+    await session.request('DELETE', path(name));
+    closeRoom(name, 'room_deleted');
   } catch (err) {
     membershipError(state, err, { forbidden: 'Only the owner can delete the room.' });
+  } finally {
+    deletingRooms.delete(name);
   }
 });
 
@@ -1765,8 +1774,9 @@ function closedText(room, name, reason, byMe) {
  * again. Idempotent: my own leave is closed here and again by the server's
  * `access_revoked`.
  */
-function closeRoom(name, reason, { byMe = false } = {}) {
+function closeRoom(name, reason) {
   const state = openRooms.get(name);
+  const byMe = deletingRooms.has(name);
   live?.unfollow(name);
   if (!state) return;
   roomsVersion += 1;
