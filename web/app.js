@@ -1784,6 +1784,7 @@ function closeRoom(name, reason) {
   const room = state.room;
   const rejoinable = !room.private && !isDirect(room) && (reason === 'left' || reason === 'removed');
   if (!rejoinable) roomIndex.delete(name);
+  state.list.remove(); // nothing of the room stays on the page
   if (roomToDelete === state) ui.roomDialog.close();
   if (deleting?.state === state) ui.deleteDialog.close();
   const text = closedText(room, name, reason, byMe);

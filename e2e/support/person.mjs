@@ -101,7 +101,11 @@ export const composer = (person) => person.page.getByRole('textbox', { name: /^M
 export async function say(person, text) {
   await composer(person).fill(text);
   await composer(person).press('Enter');
-  await person.page.locator('.message-list li.pending').first().waitFor({ state: 'detached' });
+  // (A refused one stays, marked failed: it is not waited for.)
+  await person.page
+    .locator('.message-list li.pending:not(.failed)')
+    .first()
+    .waitFor({ state: 'detached' });
 }
 
 /** The shown message whose body is exactly `text`. */
