@@ -272,5 +272,47 @@ onBothBackends(
       await openMembers(bob);
       assert.equal(await roleShown(bob, 'bob'), 'owner', 'Bob owns the new room');
     });
+
+    test('an out-of-date menu gets a clear refusal and the panel catches up: the member left, or I was demoted', EACH, async () => {
+      const room = newName('stale');
+      await createRoom(alice, room);
+      await joinRoom(bob, room);
+      await joinRoom(carol, room);
+      await openMembers(alice, 'bob');
+      await chooseFromMenu(alice, 'bob', 'Make moderator');
+      await eventually('Bob is moderator', () => roleShown(alice, 'bob'), 'moderator');
+      await openMembers(bob, 'carol');
+      assert.equal(await roleShown(bob, 'bob'), 'moderator');
+
+      // Carol leaves while Bob's panel still lists her.
+      await openMembers(carol);
+      await carol.page.getByRole('button', { name: 'Leave room' }).click();
+      await roomNotice(carol).filter({ hasText: `You left #${room}.` }).waitFor({ timeout: LIVE_MS });
+      await chooseFromMenu(bob, 'carol', 'Remove from room');
+      await bob.page
+        .locator('#members-error')
+        .filter({ hasText: 'carol is not a member of this room any more.' })
+        .waitFor();
+      await memberItem(bob, 'carol').waitFor({ state: 'detached' });
+
+      // Carol is back; Alice makes Bob a member again while his panel is open.
+      await roomButton(carol, room).click();
+      await carol.page.getByRole('heading', { name: `# ${room}` }).waitFor();
+      await reopenMembers(bob, 'carol');
+      await chooseFromMenu(alice, 'bob', 'Make member');
+      await eventually('Bob is a member', () => roleShown(alice, 'bob'), '');
+      await chooseFromMenu(bob, 'carol', 'Remove from room');
+      await bob.page
+        .locator('#members-error')
+        .filter({ hasText: 'You are not allowed to do that' })
+        .waitFor();
+      await eventually('Bob’s panel shows his new role', () => roleShown(bob, 'bob'), '');
+      assert.deepEqual(await menuItems(bob, 'carol'), ['Message', 'Block'], 'the menu follows his role');
+      assert.equal(await carol.page.getByRole('heading', { name: `# ${room}` }).isVisible(), true, 'Carol is still in');
+      assert.deepEqual(
+        (await storedMembers(server(), room)).map(([u]) => u),
+        ['alice', 'bob', 'carol'],
+      );
+    });
   },
 );

@@ -1600,7 +1600,8 @@ function renderBans(state, bans) {
 /**
  * A failed membership call, said in the panel. 404 room_not_found means the
  * room is gone for me (deleted, or I was banned or removed from a private
- * room): it closes. A 403 may mean my role changed: the list is read again.
+ * room): it closes. A 403 or a 404 user_not_found means the panel is out of
+ * date (my role changed, the member left): the list is read again.
  */
 function membershipError(state, err, overrides = {}, { reread = true } = {}) {
   if (err.code === 'room_not_found') {
@@ -1611,7 +1612,8 @@ function membershipError(state, err, overrides = {}, { reread = true } = {}) {
   if (state.room.name === current && !ui.membersPanel.hidden) ui.membersError.textContent = text;
   else if (state.room.name === current) ui.chatError.textContent = text;
   else ui.roomsError.textContent = text;
-  if (reread && err.code === 'forbidden' && panelShows(state)) refreshMembers(state);
+  const stale = err.code === 'forbidden' || err.code === 'user_not_found';
+  if (reread && stale && panelShows(state)) refreshMembers(state);
 }
 
 /** Runs one membership call from the panel, then reads the list again. */
