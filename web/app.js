@@ -1420,6 +1420,7 @@ function renderMembers(state, members) {
   const sorted = [...members].sort(
     (a, b) => ROLE_RANK[a.role] - ROLE_RANK[b.role] || a.username.localeCompare(b.username),
   );
+  closeMemberMenu(); // its items may no longer apply
   ui.memberList.replaceChildren(...sorted.map((u) => renderMember(state, u)));
   renderRoomActions(state);
   if (focusedMenu) {

@@ -139,8 +139,12 @@ export const memberItem = (person, username) =>
 
 /** The role badge shown beside a member ('' for a plain member). */
 export async function roleShown(person, username) {
-  const badge = memberItem(person, username).locator('.badge.role');
-  return (await badge.count()) === 0 ? '' : (await badge.textContent()).trim();
+  await memberItem(person, username).waitFor();
+  // Read in one go: the panel may be redrawn between two reads.
+  return person.page.evaluate((name) => {
+    const item = document.querySelector(`#member-list li[data-username="${CSS.escape(name)}"]`);
+    return item ? (item.querySelector('.badge.role')?.textContent.trim() ?? '') : null;
+  }, username);
 }
 
 /** The items of the menu of `username` in the members panel (opened, read, closed). */
