@@ -16,7 +16,7 @@
 //! [`Hub::check_quiet_rooms`] compares every quiet room with the database
 //! every [`QUIET_CHECK_EVERY`], in one query for all of them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::{Delivery, Published, RevokeReason, Signal, Subscriber, SubscriberKey, Viewers};
 use crate::replay::{self, Replay};
-use crate::store::DynStore;
+use crate::store::{DynStore, StoreResult};
 
 /// How long a hole in a room's seq may stay open before it is fetched.
 pub const GAP_WAIT: Duration = Duration::from_millis(250);
@@ -281,6 +281,65 @@ impl Hub {
                 watch(room_id, false);
             }
         }
+    }
+
+    /// After the relay was away, revocations may have been missed: every
+    /// room with local subscribers is checked against the database (a few
+    /// queries per room), and whoever lost access meanwhile is cut off as
+    /// if the signal had come: a deleted room for everyone, a banned user,
+    /// a private room's former member. (A former member of a public room
+    /// may read it anyway; the next signal about them still applies.)
+    pub async fn recheck_access(self: &Arc<Self>) {
+        let rooms: Vec<(i64, Box<str>, Vec<i64>)> = {
+            let rooms = self.rooms.lock().expect("hub lock");
+            rooms
+                .iter()
+                .filter_map(|(&id, r)| {
+                    let (_, first) = r.subscribers.first()?;
+                    let mut users: Vec<i64> = r
+                        .subscribers
+                        .iter()
+                        .map(|(_, s)| s.viewer.user_id)
+                        .collect();
+                    users.sort_unstable();
+                    users.dedup();
+                    Some((id, first.recipient.room.clone(), users))
+                })
+                .collect()
+        };
+        for (room_id, name, users) in rooms {
+            if let Err(e) = self.recheck_room(room_id, &name, &users).await {
+                tracing::warn!(room_id, error = %e, "rechecking access failed");
+            }
+        }
+    }
+
+    async fn recheck_room(&self, room_id: i64, name: &str, users: &[i64]) -> StoreResult<()> {
+        let Some(room) = self.store.room_by_id(room_id).await? else {
+            self.revoke(room_id, name, None, RevokeReason::RoomDeleted);
+            return Ok(());
+        };
+        let banned: HashSet<i64> = self
+            .store
+            .bans(room_id)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        let members: HashSet<i64> = if room.private {
+            let members = self.store.members(room_id).await?;
+            members.into_iter().map(|m| m.user.id).collect()
+        } else {
+            HashSet::new()
+        };
+        for &user in users {
+            if banned.contains(&user) {
+                self.revoke(room_id, name, Some(user), RevokeReason::Banned);
+            } else if room.private && !members.contains(&user) {
+                self.revoke(room_id, name, Some(user), RevokeReason::Removed);
+            }
+        }
+        Ok(())
     }
 
     /// Where the record of revocations stands now.
