@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
@@ -71,7 +71,8 @@ pub struct Hub {
     rooms: Mutex<HashMap<i64, RoomFanOut>>,
     /// The users connected here, as blocking sees them.
     pub viewers: Viewers,
-    revocations: Mutex<Revocations>,
+    /// Read on every SEND (the connections' room check), written rarely.
+    revocations: RwLock<Revocations>,
     next_key: AtomicU64,
     next_generation: AtomicU64,
     /// Called with a room id when it gains its first / loses its last local
@@ -115,7 +116,7 @@ impl Hub {
     fn build(store: DynStore, on_room_change: Option<RoomWatcher>) -> Self {
         Hub {
             viewers: Viewers::new(Arc::clone(&store)),
-            revocations: Mutex::new(Revocations::default()),
+            revocations: RwLock::new(Revocations::default()),
             store,
             rooms: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
@@ -254,7 +255,7 @@ impl Hub {
     /// [`Hub::revoked_since`] after this never takes the room as open.
     pub fn revoke(&self, room_id: i64, room: &str, user_id: Option<i64>, reason: RevokeReason) {
         self.revocations
-            .lock()
+            .write()
             .expect("revocations lock")
             .record(room_id, user_id);
         let notice = Arc::new(Published::revoked(room_id, room, reason));
@@ -344,12 +345,15 @@ impl Hub {
 
     /// Where the record of revocations stands now.
     pub fn revocation_mark(&self) -> u64 {
-        self.revocations.lock().expect("revocations lock").mark
+        self.revocations.read().expect("revocations lock").mark
     }
 
     /// Whether `user_id` lost access to `room_id` since `mark`.
     pub fn revoked_since(&self, room_id: i64, user_id: i64, mark: u64) -> bool {
-        let revocations = self.revocations.lock().expect("revocations lock");
+        let revocations = self.revocations.read().expect("revocations lock");
+        if revocations.mark <= mark {
+            return false; // nothing revoked since
+        }
         [Some(user_id), None].into_iter().any(|who| {
             revocations
                 .at
