@@ -28,6 +28,8 @@ use tokio::time::Instant;
 use super::{Delivery, Published, RevokeReason, Signal, Subscriber, SubscriberKey, Viewers};
 use crate::replay::{self, Replay};
 use crate::store::{DynStore, StoreResult};
+use crate::views::Activity;
+use bytes::Bytes;
 
 /// How long a hole in a room's seq may stay open before it is fetched.
 pub const GAP_WAIT: Duration = Duration::from_millis(250);
@@ -362,6 +364,43 @@ impl Hub {
         })
     }
 
+    /// Hands an activity signal to the room's activity subscribers here
+    /// (but those who block its user).
+    pub fn deliver_activity(&self, room_id: i64, activity: &Activity) {
+        let json = Bytes::from(activity.to_json());
+        let mut rooms = self.rooms.lock().expect("hub lock");
+        let Some(fan_out) = rooms.get_mut(&room_id) else {
+            return;
+        };
+        let Some((_, first)) = fan_out.subscribers.iter().find(|(_, s)| s.activity) else {
+            return;
+        };
+        let signal = Arc::new(Published::activity(
+            room_id,
+            &first.recipient.room,
+            activity.event_type(),
+            activity.user(),
+            json,
+        ));
+        fan_out.subscribers.retain(|(_, s)| {
+            if !s.activity || s.viewer.blocks(&signal.sender) {
+                return true;
+            }
+            let delivery = Delivery {
+                message: Arc::clone(&signal),
+                recipient: Arc::clone(&s.recipient),
+            };
+            match s.queue.try_send(delivery) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    s.overflow.notify_one();
+                    false
+                }
+                Err(TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
     /// Hands a committed message to the room's subscribers, in seq order.
     pub fn deliver(self: &Arc<Self>, message: Arc<Published>) {
         let room_id = message.room_id;
@@ -559,6 +598,9 @@ fn fan_out(subscribers: &mut Vec<(SubscriberKey, Subscriber)>, message: &Arc<Pub
     metrics::counter!(crate::metrics::DELIVERIES).increment(subscribers.len() as u64);
     let mut hidden: Option<Arc<Published>> = None;
     subscribers.retain(|(_, s)| {
+        if s.activity {
+            return true; // the room's log is not for them
+        }
         let message = if s.viewer.blocks(&message.sender) {
             hidden.get_or_insert_with(|| Arc::new(message.to_hidden()))
         } else {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::{Broker, Hub, Published, Signal, Subscriber, SubscriberKey, Viewer};
 use crate::store::StoreResult;
+use crate::views::Activity;
 
 pub struct LocalBroker {
     hub: Arc<Hub>,
@@ -33,6 +34,10 @@ impl Broker for LocalBroker {
 
     fn is_ready(&self) -> bool {
         true
+    }
+
+    fn publish_activity(&self, room_id: i64, activity: &Activity) {
+        self.hub.deliver_activity(room_id, activity);
     }
 
     async fn signal(&self, signal: Signal) {

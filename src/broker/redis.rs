@@ -32,11 +32,15 @@ use tokio::sync::mpsc;
 
 use super::{Broker, EventAt, Hub, Published, Signal, Subscriber, SubscriberKey, Viewer};
 use crate::store::{DynStore, EventKind, StoreResult};
+use crate::views::Activity;
 
 const CHANNEL_PREFIX: &str = "parley:room:";
 /// Where every instance hears the signals (membership changes, blocks):
 /// few and small, so one channel that every instance subscribes to.
 const SIGNALS_CHANNEL: &str = "parley:signals";
+/// What an activity signal starts with on its room's channel (an event
+/// starts with `{`).
+const ACTIVITY_MARK: &[u8] = b"a";
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Messages waiting to be published to Redis (queued, or kept while Redis
@@ -55,6 +59,8 @@ fn channel(room_id: i64) -> String {
 /// What the publisher sends to Redis, in order.
 enum Outgoing {
     Event(Arc<Published>),
+    /// An activity signal, on its room's channel.
+    Activity(i64, Bytes),
     Signal(Bytes),
 }
 
@@ -130,6 +136,19 @@ impl Broker for RedisBroker {
         self.ready.load(Ordering::Relaxed)
     }
 
+    fn publish_activity(&self, room_id: i64, activity: &Activity) {
+        self.hub.deliver_activity(room_id, activity);
+        let mut payload = ACTIVITY_MARK.to_vec();
+        payload.extend_from_slice(&activity.to_json());
+        if self
+            .publish
+            .try_send(Outgoing::Activity(room_id, Bytes::from(payload)))
+            .is_err()
+        {
+            tracing::debug!("redis publish queue full; an activity signal is not relayed");
+        }
+    }
+
     async fn signal(&self, signal: Signal) {
         self.hub.apply(&signal).await;
         let json = Bytes::from(serde_json::to_vec(&signal).expect("signal serialises"));
@@ -203,6 +222,9 @@ async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Outgoing>
             for out in backlog.range(..n) {
                 match out {
                     Outgoing::Event(m) => pipe.publish(channel(m.room_id), m.json.as_ref()),
+                    Outgoing::Activity(room_id, json) => {
+                        pipe.publish(channel(*room_id), json.as_ref())
+                    }
                     Outgoing::Signal(json) => pipe.publish(SIGNALS_CHANNEL, json.as_ref()),
                 }
                 .ignore();
@@ -346,6 +368,15 @@ fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
         .strip_prefix(CHANNEL_PREFIX)
         .and_then(|id| id.parse::<i64>().ok());
     let payload = msg.get_payload_bytes();
+    // A room's channel carries its events (JSON objects) and its activity
+    // signals (the same, after ACTIVITY_MARK).
+    if let Some(json) = payload.strip_prefix(ACTIVITY_MARK) {
+        match (room_id, serde_json::from_slice::<Activity>(json)) {
+            (Some(room_id), Ok(activity)) => hub.deliver_activity(room_id, &activity),
+            _ => tracing::warn!("ignoring a malformed activity signal"),
+        }
+        return;
+    }
     let parsed = serde_json::from_slice::<WireEvent>(payload)
         .ok()
         .and_then(|w| Some((EventKind::parse(&w.kind)?, w)));

@@ -18,9 +18,9 @@ mod event;
 mod membership;
 pub mod moderation;
 mod plan;
-mod read_state;
 mod postgres;
 mod queries;
+mod read_state;
 mod refresh;
 mod rows;
 mod sqlite;
@@ -34,8 +34,8 @@ use crate::domain::{RoomName, Username};
 
 pub use event::{Appended, Change, Event, EventKind, NewEvent, ReactionGroup, Refusal};
 pub use membership::{Member, MembershipStore};
-pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use postgres::PostgresStore;
+pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use sqlite::SqliteStore;
 
 pub type Timestamp = DateTime<Utc>;

@@ -22,8 +22,8 @@ use sqlx::sqlite::{
 
 use super::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::membership::{MembershipQueries, impl_membership};
-use super::read_state::{ReadStateQueries, impl_read_state};
 use super::queries::{Queries, impl_store};
+use super::read_state::{ReadStateQueries, impl_read_state};
 use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
     select_targets,

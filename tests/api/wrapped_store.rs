@@ -11,8 +11,8 @@ use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Action, Effect, Refusal, Standing};
 use parley::store::{
     Appended, DynStore, Event, HistoryPage, HistoryQuery, MarkerMove, Member, MembershipStore,
-    NewEvent, ReadState, ReadStateStore, Room,
-    RoomLog, RoomStore, Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
+    NewEvent, ReadState, ReadStateStore, Room, RoomLog, RoomStore, Rotation, StoreError,
+    StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
