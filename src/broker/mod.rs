@@ -8,6 +8,7 @@
 
 mod hub;
 mod local;
+mod presence;
 mod redis;
 mod viewers;
 
@@ -20,7 +21,7 @@ use crate::stomp::{EncodedMessage, SubscriptionHeader};
 use crate::store::{Event, Room, StoreResult};
 use crate::views::Activity;
 
-pub use hub::Hub;
+pub use hub::{Hub, PresenceGuard};
 pub use local::LocalBroker;
 pub use redis::{RedisBroker, RedisUrlError};
 pub use viewers::{Viewer, Viewers};
@@ -243,6 +244,14 @@ pub enum Signal {
     },
     /// The users `user_id` blocks changed.
     Blocks { user_id: i64 },
+    /// `user_id` came online on `instance` (their first connection there
+    /// opened) or went offline there (their last one closed).
+    Presence {
+        instance: String,
+        user_id: i64,
+        username: String,
+        online: bool,
+    },
 }
 
 /// Which subscription a delivery is for, and how its MESSAGE frames are
@@ -302,6 +311,11 @@ pub trait Broker: Send + Sync + 'static {
     /// Acts on `signal` on this instance (returning once it has), and
     /// relays it to the others.
     async fn signal(&self, signal: Signal);
+    /// `user_id` holds a connection here (a WebSocket after CONNECTED, an
+    /// event stream): online, on every instance, until the guard drops.
+    fn present(&self, user_id: i64, username: &str) -> PresenceGuard;
+    /// Whether `user_id` is online on any instance.
+    fn is_online(&self, user_id: i64) -> bool;
     /// The viewer of `user_id` on this instance (kept up to date while held).
     async fn viewer(&self, user_id: i64) -> StoreResult<Arc<Viewer>>;
     /// Where the record of revocations stands now (see `revoked_since`).

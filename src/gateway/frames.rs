@@ -112,6 +112,8 @@ impl Connection {
                         End::error("server error", None)
                     })?;
                     self.subscriptions.set_viewer(viewer);
+                    let broker = self.state.chat.broker();
+                    self.presence = Some(broker.present(user.id, &user.username));
                     self.decoder.set_version(version);
                     self.timers.opened(heart_beat, user.expires_at);
                     tracing::info!(user = %user.username, version = version.as_str(), "stomp session open");

@@ -42,6 +42,47 @@ async fn as_member(state: &AppState, name: &str, user: &AuthUser) -> Result<Visi
     Ok(found)
 }
 
+/// The members of a room who are online.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Presence)]
+struct Online {
+    /// Usernames, sorted.
+    #[schema(example = json!(["alice", "bob"]))]
+    online: Vec<String>,
+}
+
+/// The room's members who are online now: holding a WebSocket or an event
+/// stream on any instance.
+#[utoipa::path(
+    tag = "members",
+    operation_id = "presence",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Room name")),
+    responses(
+        (status = 200, description = "The members online, sorted", body = Online),
+        Unauthorized,
+        RoomNotFound,
+        InternalError,
+    ),
+)]
+#[get("/rooms/{name}/presence")]
+pub async fn presence(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let found = find_visible(&state, &name, &user).await?;
+    let broker = state.chat.broker();
+    let members = state.store.members(found.room.id).await?;
+    let mut online: Vec<String> = members
+        .into_iter()
+        .filter(|m| broker.is_online(m.user.id))
+        .map(|m| m.user.username)
+        .collect();
+    online.sort();
+    Ok(HttpResponse::Ok().json(Online { online }))
+}
+
 /// Move the caller's read marker: never backwards, never past the room's
 /// last seq. Announced to the room's activity (`read`).
 #[utoipa::path(

@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(members::unban)
                 .service(awareness::mark_read)
                 .service(awareness::typing)
+                .service(awareness::presence)
                 .service(direct::open)
                 .service(direct::list_blocks)
                 .service(direct::block)
