@@ -65,10 +65,10 @@ def fill_sql(room_ids, writer_id, reader_name, per_room):
                CASE WHEN s % 100 = 0 THEN '{mention}' ELSE '[]' END
         FROM unnest(ARRAY[{ids}]::int8[]) AS r, generate_series(1, {per_room}) AS s;
         UPDATE rooms SET last_seq = {per_room} WHERE id IN ({ids});
-        VACUUM ANALYZE messages;
         """
-        subprocess.run([PSQL, DATABASE_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                       check=True)
+        for statement in (sql, "VACUUM ANALYZE messages"):
+            subprocess.run([PSQL, DATABASE_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", statement],
+                           check=True)
     else:
         path = DATABASE_URL.removeprefix("sqlite://").split("?")[0]
         db = sqlite3.connect(path, timeout=60)
