@@ -18,6 +18,7 @@ on_both_backends!(
     read_marker_refuses_bad_seqs,
     read_marker_body_must_be_an_object,
     ack_on_a_client_ack_subscription_moves_the_marker,
+    ack_of_a_replayed_message_moves_the_marker,
     client_individual_ack_does_not_move_the_marker,
     concurrent_marker_moves_end_at_the_highest,
     marker_moves_are_announced_on_the_activity,
@@ -153,6 +154,32 @@ async fn ack_on_a_client_ack_subscription_moves_the_marker(backend: Backend) {
     );
     let r = room(&app, &bob, "general").await;
     assert_eq!(r["membership"]["unread"], 1, "{r}");
+    c.close().await;
+}
+
+/// The MESSAGEs a `since-seq` replay sends are acknowledged like live ones.
+async fn ack_of_a_replayed_message_moves_the_marker(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bobby").await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    for i in 0..3 {
+        say(&app, &alice, "general", &format!("m{i}")).await;
+    }
+    let mut c = StompClient::connect(&app, &bob.access_token).await;
+    c.subscribe_with("log", "general", &[("ack", "client"), ("since-seq", "0")])
+        .await;
+    let frames = c.expect_messages(3).await;
+    let second = &frames[1];
+    assert_eq!(second.seq(), 2, "{second}");
+    c.send(frame("ACK", &[("id", &second.expect_header("ack"))], ""))
+        .await;
+    let seen = marker_becomes(&app, &bob, "general", 2, WAIT).await;
+    assert_eq!(
+        seen, 2,
+        "the ACKed replayed MESSAGE's seq becomes the marker"
+    );
     c.close().await;
 }
 
