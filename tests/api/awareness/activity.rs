@@ -24,6 +24,8 @@ on_sqlite!(
     a_bad_body_on_the_activity_breaks_the_session,
     typing_is_for_members_only,
     a_blocked_typist_is_not_shown_to_the_blocker,
+    read_and_presence_signals_of_blocked_users_are_not_delivered,
+    activity_subscriptions_count_against_max_subscriptions,
 );
 
 fn typing_frame(room: &str) -> Vec<u8> {
@@ -401,4 +403,51 @@ async fn a_blocked_typist_is_not_shown_to_the_blocker(backend: Backend) {
     expect_signal(&mut blocker, "typing", "alice").await;
     blocker.close().await;
     other.close().await;
+}
+
+async fn read_and_presence_signals_of_blocked_users_are_not_delivered(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bobby").await;
+    let carol = app.signup("carol").await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    join(&app, &carol, "general").await;
+    say(&app, &alice, "general", "hi").await;
+    block(&app, &bob, &carol).await;
+    let mut blocker = activity_client(&app, &bob, "general").await;
+    let mut other = activity_client(&app, &alice, "general").await;
+    mark_read(&app, &carol, "general", 1).await;
+    let c = StompClient::connect(&app, &carol.access_token).await;
+    expect_signal(&mut other, "read", "carol").await;
+    expect_signal(&mut other, "presence", "carol").await;
+    let (f, _) = signal_where(&mut blocker, QUIET, |b| b["user"] == "carol").await;
+    assert!(
+        f.is_none(),
+        "no signal about a blocked user reaches the blocker: {f:?}"
+    );
+    c.close().await;
+    blocker.close().await;
+    other.close().await;
+}
+
+async fn activity_subscriptions_count_against_max_subscriptions(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.limits.max_subscriptions = 2).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let mut c = StompClient::connect(&app, &alice.access_token).await;
+    c.subscribe("log", "general").await;
+    c.subscribe("act", &activity("general")).await;
+    c.send(frame(
+        "SUBSCRIBE",
+        &[
+            ("id", "third"),
+            ("destination", &topic(&activity("general"))),
+            ("receipt", "s3"),
+        ],
+        "",
+    ))
+    .await;
+    let error = c.expect_error_then_close().await;
+    assert_eq!(error.header("receipt-id").as_deref(), Some("s3"), "{error}");
 }

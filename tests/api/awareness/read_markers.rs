@@ -120,15 +120,11 @@ async fn read_marker_body_must_be_an_object(backend: Backend) {
     assert_eq!(r["membership"]["last_read_seq"], 0, "{r}");
 }
 
-/// An ack:client subscriber of the log; `other` posts `n` messages.
-async fn acking_reader(
-    app: &TestApp,
-    reader: &TestUser,
-    ack: &str,
-) -> (StompClient, Vec<stomp_client::Frame>) {
+/// `reader` subscribed to the log of `general` with `ack`.
+async fn acking_reader(app: &TestApp, reader: &TestUser, ack: &str) -> StompClient {
     let mut c = StompClient::connect(app, &reader.access_token).await;
     c.subscribe_with("log", "general", &[("ack", ack)]).await;
-    (c, Vec::new())
+    c
 }
 
 async fn ack_on_a_client_ack_subscription_moves_the_marker(backend: Backend) {
@@ -137,7 +133,7 @@ async fn ack_on_a_client_ack_subscription_moves_the_marker(backend: Backend) {
     let bob = app.signup("bobby").await;
     app.create_room(&alice, "general", false).await;
     join(&app, &bob, "general").await;
-    let (mut c, _) = acking_reader(&app, &bob, "client").await;
+    let mut c = acking_reader(&app, &bob, "client").await;
     for i in 0..4 {
         say(&app, &alice, "general", &format!("m{i}")).await;
     }
@@ -189,7 +185,7 @@ async fn client_individual_ack_does_not_move_the_marker(backend: Backend) {
     let bob = app.signup("bobby").await;
     app.create_room(&alice, "general", false).await;
     join(&app, &bob, "general").await;
-    let (mut c, _) = acking_reader(&app, &bob, "client-individual").await;
+    let mut c = acking_reader(&app, &bob, "client-individual").await;
     for i in 0..3 {
         say(&app, &alice, "general", &format!("m{i}")).await;
     }
@@ -276,7 +272,7 @@ async fn marker_moves_are_announced_on_the_activity(backend: Backend) {
         "{f}"
     );
     // Over STOMP ACK too.
-    let (mut c, _) = acking_reader(&app, &bob, "client").await;
+    let mut c = acking_reader(&app, &bob, "client").await;
     say(&app, &alice, "general", "m3").await;
     let m = c.expect_message().await;
     c.send(frame("ACK", &[("id", &m.expect_header("ack"))], ""))
