@@ -348,6 +348,8 @@ async fn member_changes_on_one_instance_are_announced_on_the_other() {
         f.json(),
         json!({"type": "member", "user": "bobby", "change": "joined", "role": "member", "by": null})
     );
+    // bob watches the activity on B; the ban made on A revokes it.
+    let mut banned = watch_activity(b, &bob, "general").await;
     ok(
         rest(
             a,
@@ -372,6 +374,19 @@ async fn member_changes_on_one_instance_are_announced_on_the_other() {
         (json!("banned"), json!("alice")),
         "{f}"
     );
+    let f = found(
+        signal(&mut banned, Duration::from_secs(2), |v| {
+            v["type"] == "access_revoked"
+        })
+        .await,
+        "bob's activity subscription on B revoked within 2 s of the ban on A",
+    );
+    assert_eq!(f.header("subscription").as_deref(), Some("act"), "{f}");
+    assert_eq!(
+        f.json(),
+        json!({"type": "access_revoked", "room": "general", "reason": "banned"})
+    );
+    banned.close().await;
     watcher.close().await;
 }
 
