@@ -14,6 +14,7 @@ mod openapi;
 mod responses;
 mod room_log;
 mod rooms;
+mod search;
 mod stream;
 mod web_client;
 mod writing;
@@ -71,6 +72,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(room_log::delete_message)
                 .service(room_log::add_reaction)
                 .service(room_log::remove_reaction)
+                .service(search::search)
+                .service(search::mentions)
                 .service(stream::post_message)
                 .service(stream::events)
                 .service(openapi::document),

@@ -88,22 +88,23 @@ macro_rules! impl_read_state {
                     username: &str,
                     room_id: Option<i64>,
                 ) -> StoreResult<Vec<ReadState>> {
-                    let rows: Vec<(i64, String, i64, i64, i64)> =
-                        sqlx::query_as($sql.read_states)
-                            .bind(user_id)
-                            .bind(mention_pattern(username))
-                            .bind(room_id)
-                            .fetch_all(&self.pool)
-                            .await?;
+                    let rows: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as($sql.read_states)
+                        .bind(user_id)
+                        .bind(mention_pattern(username))
+                        .bind(room_id)
+                        .fetch_all(&self.pool)
+                        .await?;
                     Ok(rows
                         .into_iter()
-                        .map(|(room_id, role, last_read_seq, unread, mentions)| ReadState {
-                            room_id,
-                            role: Role::parse(&role).unwrap_or(Role::Member),
-                            last_read_seq,
-                            unread,
-                            mentions,
-                        })
+                        .map(
+                            |(room_id, role, last_read_seq, unread, mentions)| ReadState {
+                                room_id,
+                                role: Role::parse(&role).unwrap_or(Role::Member),
+                                last_read_seq,
+                                unread,
+                                mentions,
+                            },
+                        )
                         .collect())
                 }
 
