@@ -523,29 +523,6 @@ impl_membership!(
     room_by_name: super::SQL.room_by_name,
 );
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn every_connection_syncs_each_commit() {
-        let path =
-            std::env::temp_dir().join(format!("parley-sync-{}.db", uuid::Uuid::new_v4().simple()));
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let store = SqliteStore::connect(&url, 2).await.unwrap();
-        // PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
-        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert_eq!(level, 2, "SQLite must run with synchronous=FULL");
-        store.pool.close().await;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
-}
-
 // Search through the FTS5 trigram index `message_search` (see the
 // migration), whose rowid is the message id, read newest first: `?1`
 // before, `?2` user, `?3` limit, then the FTS5 query and/or the room. The
@@ -648,5 +625,28 @@ impl SearchStore for SqliteStore {
             rows.into_iter().map(Into::into).collect(),
             limit,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_syncs_each_commit() {
+        let path =
+            std::env::temp_dir().join(format!("parley-sync-{}.db", uuid::Uuid::new_v4().simple()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let store = SqliteStore::connect(&url, 2).await.unwrap();
+        // PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(level, 2, "SQLite must run with synchronous=FULL");
+        store.pool.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }

@@ -16,5 +16,6 @@ mod metrics;
 mod openapi;
 mod room_log;
 mod rooms;
+mod search;
 mod stomp;
 mod store;
