@@ -47,12 +47,20 @@ conn = http.client.HTTPConnection(BASE.hostname, BASE.port, timeout=300)
 
 
 def call(method, path, token=None, body=None):
+    global conn
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
-    conn.request(method, path, body=data, headers=headers)
-    r = conn.getresponse()
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
+    except (ConnectionError, http.client.HTTPException):
+        # The server closed the idle keep-alive connection (during the load).
+        conn.close()
+        conn = http.client.HTTPConnection(BASE.hostname, BASE.port, timeout=300)
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
     payload = r.read()
     if r.status not in (200, 201):
         raise RuntimeError(f"{method} {path}: {r.status} {payload[:200]!r}")
