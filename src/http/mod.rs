@@ -15,6 +15,7 @@ mod openapi;
 mod responses;
 mod room_log;
 mod rooms;
+mod search;
 mod stream;
 mod web_client;
 mod writing;
@@ -75,6 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(room_log::delete_message)
                 .service(room_log::add_reaction)
                 .service(room_log::remove_reaction)
+                .service(search::search)
+                .service(search::mentions)
                 .service(stream::post_message)
                 .service(stream::events)
                 .service(openapi::document),

@@ -23,6 +23,7 @@ mod queries;
 mod read_state;
 mod refresh;
 mod rows;
+pub mod search;
 mod sqlite;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use event::{Appended, Change, Event, EventKind, NewEvent, ReactionGroup, Ref
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
+pub use search::{Found, SearchQuery, SearchStore, SearchTerms};
 pub use sqlite::SqliteStore;
 
 pub type Timestamp = DateTime<Utc>;
@@ -243,12 +245,19 @@ pub trait RoomLog: Send + Sync + 'static {
 
 /// Everything the server stores, one backend behind it.
 pub trait Store:
-    StoreHealth + UserStore + RoomStore + MembershipStore + ReadStateStore + RoomLog
+    StoreHealth + UserStore + RoomStore + MembershipStore + ReadStateStore + RoomLog + SearchStore
 {
 }
 
 impl<T> Store for T where
-    T: StoreHealth + UserStore + RoomStore + MembershipStore + ReadStateStore + RoomLog + ?Sized
+    T: StoreHealth
+        + UserStore
+        + RoomStore
+        + MembershipStore
+        + ReadStateStore
+        + RoomLog
+        + SearchStore
+        + ?Sized
 {
 }
 

@@ -22,6 +22,7 @@ use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
     select_targets,
 };
+use super::search::{self, Found, SearchIndex, SearchQuery, SearchStore, like_pattern};
 use super::{Backend, Event, StoreResult};
 
 /// How long a request waits for a pooled connection before failing, instead
@@ -472,5 +473,90 @@ impl<'a> ReactionColumns<'a> {
             c.keys.push(key);
         }
         c
+    }
+}
+
+/// Search: the trigram index on `lower(body COLLATE "und-x-icu")` (see the
+/// migration) serves each long term as a `LIKE` of the same expression.
+const CANDIDATES: &str = select_events!(
+    reactions_json,
+    "WHERE m.kind = 'message' AND NOT m.deleted AND m.id < $1 \
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $2 \
+                                               AND b.blocked_id = m.sender_id) "
+);
+
+/// (user_id, before, limit) → `EventRow`s mentioning the user, newest first.
+const MENTIONS: &str = select_events!(
+    reactions_json,
+    "JOIN mentions x ON x.message_id = m.id \
+     WHERE x.user_id = $1 AND x.message_id < $2 AND m.kind = 'message' AND NOT m.deleted \
+       AND x.room_id IN (SELECT room_id FROM memberships WHERE user_id = $1) \
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 \
+                                               AND b.blocked_id = m.sender_id) \
+     ORDER BY x.message_id DESC LIMIT $3"
+);
+
+#[async_trait]
+impl SearchIndex for PostgresStore {
+    async fn candidates(
+        &self,
+        user_id: i64,
+        room_id: Option<i64>,
+        long: &[String],
+        before: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Event>> {
+        // $1 before, $2 user, $3 limit, $4 room, $5… the terms.
+        let mut sql = String::from(CANDIDATES);
+        sql.push_str(match room_id {
+            Some(_) => "AND m.room_id = $4 ",
+            None => "AND m.room_id IN (SELECT room_id FROM memberships WHERE user_id = $2) ",
+        });
+        let first_term = if room_id.is_some() { 5 } else { 4 };
+        for i in 0..long.len() {
+            sql.push_str(&format!(
+                "AND lower(m.body COLLATE \"und-x-icu\") \
+                 LIKE lower(${} COLLATE \"und-x-icu\") ",
+                first_term + i
+            ));
+        }
+        sql.push_str("ORDER BY m.id DESC LIMIT $3");
+        let mut query = sqlx::query_as::<_, EventRow<Timestamp>>(&sql)
+            .bind(before)
+            .bind(user_id)
+            .bind(limit);
+        if let Some(room_id) = room_id {
+            query = query.bind(room_id);
+        }
+        for term in long {
+            query = query.bind(like_pattern(term));
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+#[async_trait]
+impl SearchStore for PostgresStore {
+    async fn search(&self, user_id: i64, query: &SearchQuery) -> StoreResult<Found> {
+        search::search(self, user_id, query).await
+    }
+
+    async fn mentions_of(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Found> {
+        let rows: Vec<EventRow<Timestamp>> = sqlx::query_as(MENTIONS)
+            .bind(user_id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(Found::page(
+            rows.into_iter().map(Into::into).collect(),
+            limit,
+        ))
     }
 }

@@ -28,6 +28,7 @@ use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
     select_targets,
 };
+use super::search::{self, Found, SearchIndex, SearchQuery, SearchStore, fts_query};
 use super::{Backend, Event, StoreResult, Timestamp};
 
 /// How long a request waits for a pooled connection before failing.
@@ -521,6 +522,111 @@ impl_membership!(
     sql: MEMBERSHIP_SQL,
     room_by_name: super::SQL.room_by_name,
 );
+
+// Search through the FTS5 trigram index `message_search` (see the
+// migration), whose rowid is the message id, read newest first: `?1`
+// before, `?2` user, `?3` limit, then the FTS5 query and/or the room. The
+// scans (no term of 3 characters or more) read `messages` newest first.
+const SEARCH_MEMBERSHIPS: &str = select_events!(
+    reactions_json,
+    "JOIN message_search s ON s.rowid = m.id \
+     WHERE s.body MATCH ?4 AND s.rowid < ?1 AND m.kind = 'message' AND m.deleted = 0 \
+       AND m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?2) \
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ?2 \
+                                               AND b.blocked_id = m.sender_id) \
+     ORDER BY s.rowid DESC LIMIT ?3"
+);
+const SEARCH_ROOM: &str = select_events!(
+    reactions_json,
+    "JOIN message_search s ON s.rowid = m.id \
+     WHERE s.body MATCH ?4 AND s.rowid < ?1 AND m.kind = 'message' AND m.deleted = 0 \
+       AND m.room_id = ?5 \
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ?2 \
+                                               AND b.blocked_id = m.sender_id) \
+     ORDER BY s.rowid DESC LIMIT ?3"
+);
+const SCAN_MEMBERSHIPS: &str = select_events!(
+    reactions_json,
+    "WHERE m.id < ?1 AND m.kind = 'message' AND m.deleted = 0 \
+       AND m.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?2) \
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ?2 \
+                                               AND b.blocked_id = m.sender_id) \
+     ORDER BY m.id DESC LIMIT ?3"
+);
+const SCAN_ROOM: &str = select_events!(
+    reactions_json,
+    "WHERE m.id < ?1 AND m.kind = 'message' AND m.deleted = 0 AND m.room_id = ?4 \
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ?2 \
+                                               AND b.blocked_id = m.sender_id) \
+     ORDER BY m.id DESC LIMIT ?3"
+);
+
+/// (user_id, before, limit) → `EventRow`s mentioning the user, newest first.
+const MENTIONS: &str = select_events!(
+    reactions_json,
+    "JOIN mentions x ON x.message_id = m.id \
+     WHERE x.user_id = ?1 AND x.message_id < ?2 AND m.kind = 'message' AND m.deleted = 0 \
+       AND x.room_id IN (SELECT room_id FROM memberships WHERE user_id = ?1) \
+       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ?1 \
+                                               AND b.blocked_id = m.sender_id) \
+     ORDER BY x.message_id DESC LIMIT ?3"
+);
+
+#[async_trait]
+impl SearchIndex for SqliteStore {
+    async fn candidates(
+        &self,
+        user_id: i64,
+        room_id: Option<i64>,
+        long: &[String],
+        before: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Event>> {
+        let sql = match (long.is_empty(), room_id) {
+            (false, None) => SEARCH_MEMBERSHIPS,
+            (false, Some(_)) => SEARCH_ROOM,
+            (true, None) => SCAN_MEMBERSHIPS,
+            (true, Some(_)) => SCAN_ROOM,
+        };
+        let mut query = sqlx::query_as::<_, EventRow<Millis>>(sql)
+            .bind(before)
+            .bind(user_id)
+            .bind(limit);
+        if !long.is_empty() {
+            query = query.bind(fts_query(long));
+        }
+        if let Some(room_id) = room_id {
+            query = query.bind(room_id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+#[async_trait]
+impl SearchStore for SqliteStore {
+    async fn search(&self, user_id: i64, query: &SearchQuery) -> StoreResult<Found> {
+        search::search(self, user_id, query).await
+    }
+
+    async fn mentions_of(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Found> {
+        let rows: Vec<EventRow<Millis>> = sqlx::query_as(MENTIONS)
+            .bind(user_id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(Found::page(
+            rows.into_iter().map(Into::into).collect(),
+            limit,
+        ))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -17,5 +17,6 @@ mod metrics;
 mod openapi;
 mod room_log;
 mod rooms;
+mod search;
 mod stomp;
 mod store;

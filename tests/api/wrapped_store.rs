@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Action, Effect, Refusal, Standing};
 use parley::store::{
-    Appended, DynStore, Event, HistoryPage, HistoryQuery, MarkerMove, Member, MembershipStore,
-    NewEvent, ReadState, ReadStateStore, Room, RoomLog, RoomStore, Rotation, StoreError,
-    StoreHealth, StoreResult, Timestamp, User, UserStore,
+    Appended, DynStore, Event, Found, HistoryPage, HistoryQuery, MarkerMove, Member,
+    MembershipStore, NewEvent, ReadState, ReadStateStore, Room, RoomLog, RoomStore, Rotation,
+    SearchQuery, SearchStore, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -210,5 +210,20 @@ impl RoomLog for WrappedStore {
     }
     async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
         self.inner.last_seqs(room_ids).await
+    }
+}
+
+#[async_trait]
+impl SearchStore for WrappedStore {
+    async fn search(&self, user_id: i64, query: &SearchQuery) -> StoreResult<Found> {
+        self.inner.search(user_id, query).await
+    }
+    async fn mentions_of(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Found> {
+        self.inner.mentions_of(user_id, before, limit).await
     }
 }
