@@ -33,26 +33,44 @@ async fn blocks_are_listed_by_username_and_idempotent(backend: Backend) {
     let bob = app.signup("bob").await;
     let zed = app.signup("zed").await;
     let amy = app.signup("Amy").await;
-    assert_eq!(status(&blocks(&app, &bob).await, 200, "none"), json!({"blocks": []}));
-    for (target, what) in [("zed", "block"), ("zed", "block again"), ("Amy", "block amy")] {
+    assert_eq!(
+        status(&blocks(&app, &bob).await, 200, "none"),
+        json!({"blocks": []})
+    );
+    for (target, what) in [
+        ("zed", "block"),
+        ("zed", "block again"),
+        ("Amy", "block amy"),
+    ] {
         let r = block(&app, &bob, target).await;
         assert_eq!(r.status, 204, "{what}: {:?}", r.body);
     }
     let list = status(&blocks(&app, &bob).await, 200, "list");
-    assert_eq!(names(&list["blocks"]), ["Amy", "zed"], "by username, once each");
+    assert_eq!(
+        names(&list["blocks"]),
+        ["Amy", "zed"],
+        "by username, once each"
+    );
     for u in list["blocks"].as_array().unwrap() {
         assert_eq!(keys(u), ["created_at", "id", "username"], "plain user: {u}");
     }
     assert_eq!(list["blocks"][0]["id"], amy.user_id);
     assert_eq!(list["blocks"][1]["id"], zed.user_id);
     // Each user's list is their own.
-    assert_eq!(status(&blocks(&app, &zed).await, 200, "zed's"), json!({"blocks": []}));
+    assert_eq!(
+        status(&blocks(&app, &zed).await, 200, "zed's"),
+        json!({"blocks": []})
+    );
     for what in ["unblock", "unblock again"] {
         let r = unblock(&app, &bob, "zed").await;
         assert_eq!(r.status, 204, "{what}: {:?}", r.body);
     }
     let r = unblock(&app, &bob, "bob").await;
-    assert_eq!(r.status, 204, "unblocking someone not blocked: {:?}", r.body);
+    assert_eq!(
+        r.status, 204,
+        "unblocking someone not blocked: {:?}",
+        r.body
+    );
     let list = status(&blocks(&app, &bob).await, 200, "list");
     assert_eq!(names(&list["blocks"]), ["Amy"]);
 }
@@ -60,10 +78,28 @@ async fn blocks_are_listed_by_username_and_idempotent(backend: Backend) {
 async fn blocking_refuses_oneself_and_unknown_users(backend: Backend) {
     let app = app(backend).await;
     let bob = app.signup("bob").await;
-    refused(&block(&app, &bob, "bob").await, 400, "invalid_username", "oneself");
-    refused(&block(&app, &bob, "ghost").await, 404, "user_not_found", "unknown");
-    refused(&unblock(&app, &bob, "ghost").await, 404, "user_not_found", "unknown");
-    assert_eq!(status(&blocks(&app, &bob).await, 200, "list"), json!({"blocks": []}));
+    refused(
+        &block(&app, &bob, "bob").await,
+        400,
+        "invalid_username",
+        "oneself",
+    );
+    refused(
+        &block(&app, &bob, "ghost").await,
+        404,
+        "user_not_found",
+        "unknown",
+    );
+    refused(
+        &unblock(&app, &bob, "ghost").await,
+        404,
+        "user_not_found",
+        "unknown",
+    );
+    assert_eq!(
+        status(&blocks(&app, &bob).await, 200, "list"),
+        json!({"blocks": []})
+    );
 }
 
 async fn a_blocked_user_cannot_open_a_conversation_with_the_blocker(backend: Backend) {
@@ -71,11 +107,25 @@ async fn a_blocked_user_cannot_open_a_conversation_with_the_blocker(backend: Bac
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     assert_eq!(block(&app, &bob, "alice").await.status, 204);
-    refused(&open_dm(&app, &alice, "bob").await, 403, "blocked", "before it exists");
+    refused(
+        &open_dm(&app, &alice, "bob").await,
+        403,
+        "blocked",
+        "before it exists",
+    );
     assert!(room_names(&app, &alice).await.is_empty(), "nothing created");
     // The blocker may open it; the blocked user still may not.
-    let room = status(&open_dm(&app, &bob, "alice").await, 201, "the blocker opens");
-    refused(&open_dm(&app, &alice, "bob").await, 403, "blocked", "once it exists");
+    let room = status(
+        &open_dm(&app, &bob, "alice").await,
+        201,
+        "the blocker opens",
+    );
+    refused(
+        &open_dm(&app, &alice, "bob").await,
+        403,
+        "blocked",
+        "once it exists",
+    );
     assert_eq!(unblock(&app, &bob, "alice").await.status, 204);
     let again = status(&open_dm(&app, &alice, "bob").await, 200, "after unblocking");
     assert_eq!(again["name"], room["name"]);
@@ -90,7 +140,12 @@ async fn a_blocked_users_sends_to_the_conversation_are_refused(backend: Backend)
     say(&app, &alice, &name, "before the block").await;
     assert_eq!(block(&app, &bob, "alice").await.status, 204);
 
-    refused(&post_message(&app, &alice, &name, "are you there?").await, 403, "blocked", "HTTP POST");
+    refused(
+        &post_message(&app, &alice, &name, "are you there?").await,
+        403,
+        "blocked",
+        "HTTP POST",
+    );
     let mut a = StompClient::connect(&app, &alice.access_token).await;
     a.subscribe("a", &name).await;
     send_raw(&mut a, &name, "over stomp", "r").await;
@@ -101,17 +156,28 @@ async fn a_blocked_users_sends_to_the_conversation_are_refused(backend: Backend)
     let said = say(&app, &bob, &name, "bob may write").await;
     let log = history(&app, &alice.access_token, &name).await;
     let bodies: Vec<_> = log.iter().map(|m| m["body"].clone()).collect();
-    assert_eq!(bodies, [json!("before the block"), json!("bob may write")], "nothing of alice's refused sends");
+    assert_eq!(
+        bodies,
+        [json!("before the block"), json!("bob may write")],
+        "nothing of alice's refused sends"
+    );
     assert_eq!(said["seq"], 2);
 
     assert_eq!(unblock(&app, &bob, "alice").await.status, 204);
-    status(&post_message(&app, &alice, &name, "thanks").await, 201, "after unblocking");
+    status(
+        &post_message(&app, &alice, &name, "thanks").await,
+        201,
+        "after unblocking",
+    );
 }
 
 /// Everything carol sees of the room, as the reference: (seq, event).
 async fn reference(app: &TestApp, who: &TestUser) -> Vec<Value> {
     let log = history(app, &who.access_token, ROOM).await;
-    assert_eq!(history_seqs(&log), (1..=log.len() as i64).collect::<Vec<_>>());
+    assert_eq!(
+        history_seqs(&log),
+        (1..=log.len() as i64).collect::<Vec<_>>()
+    );
     log
 }
 
@@ -159,27 +225,74 @@ async fn the_blocker_gets_the_blocked_users_events_as_hidden_placeholders_everyw
     let mut alice_stomp = StompClient::connect(&app, &alice.access_token).await;
     let path = |s: i64| format!("/api/v1/rooms/{ROOM}/messages/{s}");
     let ok = |r: crate::helpers::Reply, what: &str| {
-        assert!(r.status == 200 || r.status == 201, "{what}: {} {:?}", r.status, r.body);
+        assert!(
+            r.status == 200 || r.status == 201,
+            "{what}: {} {:?}",
+            r.status,
+            r.body
+        );
     };
     say(&app, &carol, ROOM, "1 carol").await;
     say(&app, &alice, ROOM, "2 alice @bob").await;
-    ok(call(&app, &alice, Method::PATCH, &path(2), Some(json!({"body": "3 alice edits"}))).await, "edit");
-    ok(call(&app, &carol, Method::PUT, &format!("{}/reactions/ok", path(2)), None).await, "carol reacts to alice");
-    ok(call(&app, &alice, Method::PUT, &format!("{}/reactions/hm", path(2)), None).await, "alice reacts to her own");
+    ok(
+        call(
+            &app,
+            &alice,
+            Method::PATCH,
+            &path(2),
+            Some(json!({"body": "3 alice edits"})),
+        )
+        .await,
+        "edit",
+    );
+    ok(
+        call(
+            &app,
+            &carol,
+            Method::PUT,
+            &format!("{}/reactions/ok", path(2)),
+            None,
+        )
+        .await,
+        "carol reacts to alice",
+    );
+    ok(
+        call(
+            &app,
+            &alice,
+            Method::PUT,
+            &format!("{}/reactions/hm", path(2)),
+            None,
+        )
+        .await,
+        "alice reacts to her own",
+    );
     say(&app, &bob, ROOM, "6 bob").await;
-    let r = alice_stomp.send_chat(ROOM, "7 alice over stomp", "r7").await;
+    let r = alice_stomp
+        .send_chat(ROOM, "7 alice over stomp", "r7")
+        .await;
     assert_eq!(r.seq(), 7);
-    ok(call(&app, &alice, Method::DELETE, &path(7), None).await, "alice deletes");
+    ok(
+        call(&app, &alice, Method::DELETE, &path(7), None).await,
+        "alice deletes",
+    );
     say(&app, &carol, ROOM, "9 carol").await;
     const N: i64 = 9;
     let blocked_seqs = [2, 3, 5, 7, 8];
 
     // Carol sees everything as it is.
     let carol_frames = carol_live.expect_messages(N as usize).await;
-    assert_eq!(crate::stomp::seqs(&carol_frames), (1..=N).collect::<Vec<_>>());
+    assert_eq!(
+        crate::stomp::seqs(&carol_frames),
+        (1..=N).collect::<Vec<_>>()
+    );
     for f in &carol_frames {
         let sender = f.json()["sender"].clone();
-        let want = if blocked_seqs.contains(&f.seq()) { "alice" } else { "other" };
+        let want = if blocked_seqs.contains(&f.seq()) {
+            "alice"
+        } else {
+            "other"
+        };
         assert_eq!(sender == "alice", want == "alice", "carol sees {f}");
         assert_ne!(f.header("event-type").as_deref(), Some("hidden"));
     }
@@ -188,24 +301,39 @@ async fn the_blocker_gets_the_blocked_users_events_as_hidden_placeholders_everyw
 
     // Live STOMP: gapless, placeholders for alice's events.
     let frames = bob_live.expect_messages(N as usize).await;
-    assert_eq!(crate::stomp::seqs(&frames), (1..=N).collect::<Vec<_>>(), "bob's live seqs are gapless");
+    assert_eq!(
+        crate::stomp::seqs(&frames),
+        (1..=N).collect::<Vec<_>>(),
+        "bob's live seqs are gapless"
+    );
     for (f, carols) in frames.iter().zip(&carol_frames) {
         let body = f.json();
         assert_no_leak(&body, "alice");
         if blocked_seqs.contains(&f.seq()) {
             assert_eq!(f.header("event-type").as_deref(), Some("hidden"), "{f}");
             assert_eq!(body, hidden(f.seq()), "{f}");
-            assert_eq!(f.message_id(), carols.message_id(), "message-id is the event's id: {f}");
+            assert_eq!(
+                f.message_id(),
+                carols.message_id(),
+                "message-id is the event's id: {f}"
+            );
         } else {
             assert_eq!(f.header("event-type"), carols.header("event-type"), "{f}");
-            assert_eq!(body, carols.json(), "events of others arrive as they are: {f}");
+            assert_eq!(
+                body,
+                carols.json(),
+                "events of others arrive as they are: {f}"
+            );
         }
     }
     bob_live.expect_no_frame_for(QUIET).await;
 
     // SSE, live.
     let events = bob_sse.events(N as usize).await;
-    assert_eq!(events.iter().map(|e| e.1).collect::<Vec<_>>(), (1..=N).map(Some).collect::<Vec<_>>());
+    assert_eq!(
+        events.iter().map(|e| e.1).collect::<Vec<_>>(),
+        (1..=N).map(Some).collect::<Vec<_>>()
+    );
     for (kind, id, data) in &events {
         let seq = id.unwrap();
         assert_no_leak(data, "alice");
@@ -219,10 +347,19 @@ async fn the_blocker_gets_the_blocked_users_events_as_hidden_placeholders_everyw
 
     // History and GET one.
     let log = history(&app, &bob.access_token, ROOM).await;
-    assert_eq!(history_seqs(&log), (1..=N).collect::<Vec<_>>(), "bob's history is gapless");
+    assert_eq!(
+        history_seqs(&log),
+        (1..=N).collect::<Vec<_>>(),
+        "bob's history is gapless"
+    );
     for (mine, carols) in log.iter().zip(&carol_log) {
         assert_no_leak(mine, "alice");
-        assert_eq!(mine, &as_blocker_sees(carols, "alice"), "history of seq {}", carols["seq"]);
+        assert_eq!(
+            mine,
+            &as_blocker_sees(carols, "alice"),
+            "history of seq {}",
+            carols["seq"]
+        );
     }
     for seq in 1..=N {
         let r = app.get(&path(seq), &bob.access_token).await;
@@ -231,19 +368,30 @@ async fn the_blocker_gets_the_blocked_users_events_as_hidden_placeholders_everyw
     }
     // A history page of `before`, as well.
     let page = status(
-        &app.get(&format!("/api/v1/rooms/{ROOM}/messages?before=6&limit=3"), &bob.access_token)
-            .await,
+        &app.get(
+            &format!("/api/v1/rooms/{ROOM}/messages?before=6&limit=3"),
+            &bob.access_token,
+        )
+        .await,
         200,
         "page",
     );
-    assert_eq!(page["messages"], json!([hidden(3), log[3].clone(), hidden(5)]));
+    assert_eq!(
+        page["messages"],
+        json!([hidden(3), log[3].clone(), hidden(5)])
+    );
 
     // Replays: STOMP since-seq and SSE Last-Event-ID.
     let mut replay = StompClient::connect(&app, &bob.access_token).await;
     replay
         .send(stomp_client::frame(
             "SUBSCRIBE",
-            &[("id", "r"), ("destination", &stomp_client::topic(ROOM)), ("since-seq", "1"), ("receipt", "sub-r")],
+            &[
+                ("id", "r"),
+                ("destination", &stomp_client::topic(ROOM)),
+                ("since-seq", "1"),
+                ("receipt", "sub-r"),
+            ],
             "",
         ))
         .await;
@@ -259,7 +407,11 @@ async fn the_blocker_gets_the_blocked_users_events_as_hidden_placeholders_everyw
             break;
         }
     }
-    assert_eq!(crate::stomp::seqs(&replayed), (2..=N).collect::<Vec<_>>(), "replay gapless");
+    assert_eq!(
+        crate::stomp::seqs(&replayed),
+        (2..=N).collect::<Vec<_>>(),
+        "replay gapless"
+    );
     for f in &replayed {
         let body = f.json();
         assert_eq!(body, log[f.seq() as usize - 1], "replayed {f}");
@@ -268,7 +420,10 @@ async fn the_blocker_gets_the_blocked_users_events_as_hidden_placeholders_everyw
     }
     let mut resumed = Sse::open(&app, &bob, ROOM, Some(4)).await;
     let events = resumed.events((N - 4) as usize).await;
-    assert_eq!(events.iter().map(|e| e.1.unwrap()).collect::<Vec<_>>(), (5..=N).collect::<Vec<_>>());
+    assert_eq!(
+        events.iter().map(|e| e.1.unwrap()).collect::<Vec<_>>(),
+        (5..=N).collect::<Vec<_>>()
+    );
     for (kind, id, data) in &events {
         let seq = id.unwrap();
         assert_eq!(data, &log[seq as usize - 1], "SSE replay {seq}");
@@ -276,11 +431,18 @@ async fn the_blocker_gets_the_blocked_users_events_as_hidden_placeholders_everyw
     }
     // Plain polling.
     let page = status(
-        &app.get(&format!("/api/v1/rooms/{ROOM}/messages?after=6"), &bob.access_token).await,
+        &app.get(
+            &format!("/api/v1/rooms/{ROOM}/messages?after=6"),
+            &bob.access_token,
+        )
+        .await,
         200,
         "poll",
     );
-    assert_eq!(page["messages"], json!([hidden(7), hidden(8), log[8].clone()]));
+    assert_eq!(
+        page["messages"],
+        json!([hidden(7), hidden(8), log[8].clone()])
+    );
 
     // Alice herself, and carol, are not affected by bob's block.
     let alice_log = history(&app, &alice.access_token, ROOM).await;
@@ -304,7 +466,10 @@ async fn a_held_long_poll_of_the_blocker_is_answered_with_the_placeholder(backen
         let token = who.access_token.clone();
         tokio::spawn(async move {
             let r = client.get(url).bearer_auth(token).send().await.unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
         })
     };
     let bobs = poll(&bob);
@@ -339,7 +504,11 @@ async fn unblocking_restores_the_blocked_users_events(backend: Backend) {
     assert_eq!(f.json(), sent, "new deliveries show alice's events again");
     let log = history(&app, &bob.access_token, ROOM).await;
     let bodies: Vec<_> = log.iter().map(|m| m["body"].clone()).collect();
-    assert_eq!(bodies, [json!("while blocked"), json!("after unblocking")], "history too: {log:?}");
+    assert_eq!(
+        bodies,
+        [json!("while blocked"), json!("after unblocking")],
+        "history too: {log:?}"
+    );
     assert!(log.iter().all(|m| m["sender"] == "alice"));
     live.close().await;
 }

@@ -40,11 +40,17 @@ async fn opening_a_conversation_answers_201_then_200_from_either_side(backend: B
     assert_eq!(room["owner"], json!(null));
     assert_eq!(room["private"], true);
     let again = status(&open_dm(&app, &alice, "bob").await, 200, "second open");
-    assert_eq!((again["id"].clone(), again["name"].clone()), (room["id"].clone(), room["name"].clone()));
+    assert_eq!(
+        (again["id"].clone(), again["name"].clone()),
+        (room["id"].clone(), room["name"].clone())
+    );
     let theirs = status(&open_dm(&app, &bob, "alice").await, 200, "the peer opens");
     assert_eq!(theirs["id"], room["id"]);
     assert_eq!(theirs["name"], room["name"]);
-    assert_eq!(theirs["peer"], "alice", "peer is the other user for each side");
+    assert_eq!(
+        theirs["peer"], "alice",
+        "peer is the other user for each side"
+    );
     assert_eq!(theirs["kind"], "direct");
 }
 
@@ -56,9 +62,18 @@ async fn a_conversation_is_a_private_direct_room_of_exactly_the_two(backend: Bac
     let room = status(&open_dm(&app, &bob, "alice").await, 201, "open");
     let name = room["name"].as_str().unwrap().to_string();
     for (who, peer) in [(&alice, "bob"), (&bob, "alice")] {
-        let got = status(&get_room(&app, who, &name).await, 200, "GET the conversation");
+        let got = status(
+            &get_room(&app, who, &name).await,
+            200,
+            "GET the conversation",
+        );
         assert_eq!(
-            (got["kind"].clone(), got["peer"].clone(), got["owner"].clone(), got["private"].clone()),
+            (
+                got["kind"].clone(),
+                got["peer"].clone(),
+                got["owner"].clone(),
+                got["private"].clone()
+            ),
             (json!("direct"), json!(peer), json!(null), json!(true)),
             "{got}"
         );
@@ -70,18 +85,29 @@ async fn a_conversation_is_a_private_direct_room_of_exactly_the_two(backend: Bac
             .find(|r| r["name"] == name.as_str())
             .unwrap_or_else(|| panic!("GET /rooms lists the conversation for {}", who.username))
             .clone();
-        assert_eq!((listed["kind"].clone(), listed["peer"].clone()), (json!("direct"), json!(peer)));
+        assert_eq!(
+            (listed["kind"].clone(), listed["peer"].clone()),
+            (json!("direct"), json!(peer))
+        );
     }
     let list = status(&members(&app, &alice, &name).await, 200, "members");
     let roles: Vec<(String, String)> = list["members"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["username"].as_str().unwrap().into(), m["role"].as_str().unwrap().into()))
+        .map(|m| {
+            (
+                m["username"].as_str().unwrap().into(),
+                m["role"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         roles,
-        [("alice".into(), "member".into()), ("bob".into(), "member".into())],
+        [
+            ("alice".into(), "member".into()),
+            ("bob".into(), "member".into())
+        ],
         "exactly the two, as members"
     );
     // Both talk in it, over STOMP and HTTP.
@@ -104,8 +130,18 @@ async fn a_conversation_is_a_private_direct_room_of_exactly_the_two(backend: Bac
 async fn opening_a_conversation_refuses_oneself_and_unknown_users(backend: Backend) {
     let app = app(backend).await;
     let alice = app.signup("alice").await;
-    refused(&open_dm(&app, &alice, "alice").await, 400, "invalid_username", "oneself");
-    refused(&open_dm(&app, &alice, "ghost").await, 404, "user_not_found", "unknown");
+    refused(
+        &open_dm(&app, &alice, "alice").await,
+        400,
+        "invalid_username",
+        "oneself",
+    );
+    refused(
+        &open_dm(&app, &alice, "ghost").await,
+        404,
+        "user_not_found",
+        "unknown",
+    );
     let r = call(&app, &alice, Method::POST, "/api/v1/dms", Some(json!({}))).await;
     assert_eq!(r.status, 400, "no username: {:?}", r.body);
     let r = call(
@@ -128,15 +164,28 @@ async fn room_names_starting_with_dm_are_reserved(backend: Backend) {
     let taken = dm_name(&alice, &bob);
     for name in ["dm-", "dm-1-2", "dm-x", taken.as_str()] {
         let r = app
-            .post("/api/v1/rooms", Some(&alice.access_token), json!({"name": name}))
+            .post(
+                "/api/v1/rooms",
+                Some(&alice.access_token),
+                json!({"name": name}),
+            )
             .await;
-        refused(&r, 400, "invalid_room_name", &format!("POST /rooms {name:?}"));
+        refused(
+            &r,
+            400,
+            "invalid_room_name",
+            &format!("POST /rooms {name:?}"),
+        );
     }
     // Only the `dm-` prefix is reserved.
     for name in ["dm", "dmz", "x-dm-1"] {
         app.create_room(&alice, name, false).await;
     }
-    status(&open_dm(&app, &alice, "bob").await, 201, "the server still names conversations");
+    status(
+        &open_dm(&app, &alice, "bob").await,
+        201,
+        "the server still names conversations",
+    );
 }
 
 async fn a_conversations_membership_cannot_change(backend: Backend) {
@@ -147,20 +196,35 @@ async fn a_conversations_membership_cannot_change(backend: Backend) {
     let room = status(&open_dm(&app, &alice, "bob").await, 201, "open");
     let name = room["name"].as_str().unwrap().to_string();
     for who in [&alice, &bob] {
-        let peer = if who.username == "alice" { "bob" } else { "alice" };
+        let peer = if who.username == "alice" {
+            "bob"
+        } else {
+            "alice"
+        };
         let attempts = [
             ("add", add_member(&app, who, &name, "carol").await),
             ("remove the peer", remove(&app, who, &name, peer).await),
-            ("remove oneself", remove(&app, who, &name, &who.username).await),
+            (
+                "remove oneself",
+                remove(&app, who, &name, &who.username).await,
+            ),
             ("ban", ban(&app, who, &name, peer).await),
             ("ban a third user", ban(&app, who, &name, "carol").await),
             ("unban", unban(&app, who, &name, "carol").await),
-            ("promote", set_role(&app, who, &name, peer, "moderator").await),
+            (
+                "promote",
+                set_role(&app, who, &name, peer, "moderator").await,
+            ),
             ("leave", leave(&app, who, &name).await),
             ("delete", delete_room(&app, who, &name).await),
         ];
         for (what, r) in attempts {
-            refused(&r, 403, "forbidden", &format!("{} tries to {what}", who.username));
+            refused(
+                &r,
+                403,
+                "forbidden",
+                &format!("{} tries to {what}", who.username),
+            );
         }
         refused(
             &set_role(&app, who, &name, peer, "admin").await,
@@ -185,13 +249,21 @@ async fn a_third_user_cannot_see_a_conversation(backend: Backend) {
     for (method, path, body) in [
         (Method::GET, format!("/api/v1/rooms/{name}"), None),
         (Method::GET, format!("/api/v1/rooms/{name}/messages"), None),
-        (Method::GET, format!("/api/v1/rooms/{name}/messages/1"), None),
+        (
+            Method::GET,
+            format!("/api/v1/rooms/{name}/messages/1"),
+            None,
+        ),
         (Method::GET, format!("/api/v1/rooms/{name}/members"), None),
         (Method::GET, format!("/api/v1/rooms/{name}/events"), None),
         (Method::POST, format!("/api/v1/rooms/{name}/join"), None),
         (Method::POST, format!("/api/v1/rooms/{name}/leave"), None),
         (Method::DELETE, format!("/api/v1/rooms/{name}"), None),
-        (Method::DELETE, format!("/api/v1/rooms/{name}/members/bob"), None),
+        (
+            Method::DELETE,
+            format!("/api/v1/rooms/{name}/members/bob"),
+            None,
+        ),
         (Method::GET, format!("/api/v1/rooms/{name}/bans"), None),
         (
             Method::POST,
@@ -205,7 +277,12 @@ async fn a_third_user_cannot_see_a_conversation(backend: Backend) {
         ),
     ] {
         let r = call(&app, &carol, method.clone(), &path, body).await;
-        refused(&r, 404, "room_not_found", &format!("{method} {path} as a third user"));
+        refused(
+            &r,
+            404,
+            "room_not_found",
+            &format!("{method} {path} as a third user"),
+        );
     }
     assert!(!room_names(&app, &carol).await.contains(&name));
     let mut c = StompClient::connect(&app, &carol.access_token).await;
@@ -220,7 +297,11 @@ async fn concurrent_opens_of_one_pair_make_one_conversation(backend: Backend) {
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     let answers = join_all((0..20).map(|i| {
-        let (who, peer) = if i % 2 == 0 { (&alice, "bob") } else { (&bob, "alice") };
+        let (who, peer) = if i % 2 == 0 {
+            (&alice, "bob")
+        } else {
+            (&bob, "alice")
+        };
         open_dm(&app, who, peer)
     }))
     .await;
@@ -237,7 +318,10 @@ async fn concurrent_opens_of_one_pair_make_one_conversation(backend: Backend) {
     assert_eq!(created, 1, "exactly one 201");
     let directs: Vec<String> = room_names(&app, &alice).await;
     assert_eq!(directs, [dm_name(&alice, &bob)], "one room");
-    assert_eq!(member_names(&app, &alice, &dm_name(&alice, &bob)).await, ["alice", "bob"]);
+    assert_eq!(
+        member_names(&app, &alice, &dm_name(&alice, &bob)).await,
+        ["alice", "bob"]
+    );
 }
 
 async fn concurrent_opens_of_many_pairs_make_one_conversation_each(backend: Backend) {
@@ -259,11 +343,25 @@ async fn concurrent_opens_of_many_pairs_make_one_conversation_each(backend: Back
     .await;
     for p in 0..PAIRS {
         let (a, b) = (&users[2 * p], &users[2 * p + 1]);
-        let mine: Vec<_> = answers.iter().filter(|(q, _)| *q == p).map(|(_, r)| r).collect();
+        let mine: Vec<_> = answers
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, r)| r)
+            .collect();
         let created = mine.iter().filter(|r| r.status == 201).count();
-        assert!(mine.iter().all(|r| r.status == 200 || r.status == 201), "pair {p}");
+        assert!(
+            mine.iter().all(|r| r.status == 200 || r.status == 201),
+            "pair {p}"
+        );
         assert_eq!(created, 1, "pair {p}: exactly one 201");
-        assert!(mine.iter().all(|r| r.body["name"] == dm_name(a, b)), "pair {p}");
-        assert_eq!(room_names(&app, a).await, [dm_name(a, b)], "pair {p}: one room");
+        assert!(
+            mine.iter().all(|r| r.body["name"] == dm_name(a, b)),
+            "pair {p}"
+        );
+        assert_eq!(
+            room_names(&app, a).await,
+            [dm_name(a, b)],
+            "pair {p}: one room"
+        );
     }
 }

@@ -120,7 +120,13 @@ pub async fn remove(app: &TestApp, who: &TestUser, room: &str, target: &str) -> 
     call(app, who, Method::DELETE, &path, None).await
 }
 
-pub async fn set_role(app: &TestApp, who: &TestUser, room: &str, target: &str, role: &str) -> Reply {
+pub async fn set_role(
+    app: &TestApp,
+    who: &TestUser,
+    room: &str,
+    target: &str,
+    role: &str,
+) -> Reply {
     let path = format!("/api/v1/rooms/{room}/members/{target}/role");
     call(app, who, Method::PUT, &path, Some(json!({"role": role}))).await
 }
@@ -185,7 +191,11 @@ pub async fn post_message(app: &TestApp, who: &TestUser, room: &str, body: &str)
 /// Posts over HTTP and expects 201; returns the message.
 pub async fn say(app: &TestApp, who: &TestUser, room: &str, body: &str) -> Value {
     let r = post_message(app, who, room, body).await;
-    status(&r, 201, &format!("{} posts {body:?} in {room}", who.username))
+    status(
+        &r,
+        201,
+        &format!("{} posts {body:?} in {room}", who.username),
+    )
 }
 
 pub async fn room_names(app: &TestApp, who: &TestUser) -> Vec<String> {
@@ -275,7 +285,10 @@ pub async fn send_raw(client: &mut StompClient, room: &str, body: &str, receipt:
 /// Checks an `access_revoked` MESSAGE: headers and body.
 #[track_caller]
 pub fn assert_revoked(f: &Frame, sub: &str, room: &str, reason: &str) {
-    assert_eq!(f.command, "MESSAGE", "expected the access_revoked MESSAGE, got {f}");
+    assert_eq!(
+        f.command, "MESSAGE",
+        "expected the access_revoked MESSAGE, got {f}"
+    );
     assert_eq!(
         f.header("event-type").as_deref(),
         Some("access_revoked"),
@@ -338,7 +351,12 @@ pub struct Sse {
 }
 
 impl Sse {
-    pub async fn open(app: &TestApp, who: &TestUser, room: &str, last_event_id: Option<i64>) -> Sse {
+    pub async fn open(
+        app: &TestApp,
+        who: &TestUser,
+        room: &str,
+        last_event_id: Option<i64>,
+    ) -> Sse {
         let mut req = app
             .client
             .get(format!("{}/api/v1/rooms/{room}/events", app.base))

@@ -117,14 +117,21 @@ async fn stomp_revocation(backend: Backend, loss: Loss) {
         for _ in 0..subs {
             let left = deadline.saturating_duration_since(Instant::now());
             let (before, f) = until_revoked(client, left).await;
-            assert!(before.is_empty(), "nothing new before access_revoked: {before:?}");
+            assert!(
+                before.is_empty(),
+                "nothing new before access_revoked: {before:?}"
+            );
             let sub = f.expect_header("subscription");
             assert_revoked(&f, &sub, "general", loss.reason());
             revoked_subs.push(sub);
         }
     }
     revoked_subs.sort();
-    assert_eq!(revoked_subs, ["b1", "b2", "b3"], "one access_revoked per subscription");
+    assert_eq!(
+        revoked_subs,
+        ["b1", "b2", "b3"],
+        "one access_revoked per subscription"
+    );
     if loss == Loss::Deleted {
         let (before, f) = until_revoked(&mut carol, REVOKE_WITHIN).await;
         assert!(before.is_empty(), "{before:?}");
@@ -135,22 +142,32 @@ async fn stomp_revocation(backend: Backend, loss: Loss) {
     // Everything sent afterwards reaches carol and never bob.
     let mut seqs = Vec::new();
     for i in 0..3 {
-        let receipt = alice_sender.send_chat("general", &format!("after {i}"), &format!("r{}", i + 1)).await;
+        let receipt = alice_sender
+            .send_chat("general", &format!("after {i}"), &format!("r{}", i + 1))
+            .await;
         seqs.push(receipt.seq());
     }
     let posted = say(&app, &c.carol, "general", "after, over http").await;
     seqs.push(posted["seq"].as_i64().unwrap());
     assert_eq!(seqs, [2, 3, 4, 5]);
     let got = carol.expect_messages(4).await;
-    assert_eq!(got.iter().map(|f| f.seq()).collect::<Vec<_>>(), seqs, "carol keeps receiving");
+    assert_eq!(
+        got.iter().map(|f| f.seq()).collect::<Vec<_>>(),
+        seqs,
+        "carol keeps receiving"
+    );
     bob2.expect_no_frame_for(QUIET).await;
     bob1.expect_no_frame_for(QUIET).await;
 
     // UNSUBSCRIBE of a revoked id is fine; a SEND there is the unknown-room
     // ERROR, then close.
     let unknown = unknown_room_error(&app, &c.carol).await;
-    bob1.send(stomp_client::frame("UNSUBSCRIBE", &[("id", "b1"), ("receipt", "u")], ""))
-        .await;
+    bob1.send(stomp_client::frame(
+        "UNSUBSCRIBE",
+        &[("id", "b1"), ("receipt", "u")],
+        "",
+    ))
+    .await;
     bob1.expect_receipt("u").await;
     send_raw(&mut bob1, "general", "still here?", "late").await;
     let e = bob1.expect_error_then_close().await;
@@ -179,7 +196,10 @@ async fn deleted_room_stays_silent(
     fresh.subscribe("n", "general").await;
     say(app, &c.alice, "general", "to the new subscriber").await;
     let f = fresh.expect_message().await;
-    assert_eq!((f.seq(), f.json()["body"].clone()), (2, json!("to the new subscriber")));
+    assert_eq!(
+        (f.seq(), f.json()["body"].clone()),
+        (2, json!("to the new subscriber"))
+    );
     carol.expect_no_frame_for(Duration::from_millis(100)).await;
     bob.expect_no_frame_for(Duration::from_millis(100)).await;
     fresh.close().await;
@@ -230,7 +250,11 @@ async fn sse_revocation(backend: Backend, loss: Loss) {
     }
     say(&app, &c.alice, "general", "after").await;
     let got = carol.events(1).await;
-    assert_eq!((got[0].0.as_str(), got[0].1), ("message", Some(2)), "carol's stream goes on");
+    assert_eq!(
+        (got[0].0.as_str(), got[0].1),
+        ("message", Some(2)),
+        "carol's stream goes on"
+    );
     carol.expect_quiet(Duration::from_millis(100)).await;
 }
 
@@ -258,7 +282,10 @@ fn hold_poll(
     after: i64,
 ) -> tokio::task::JoinHandle<(u16, Value, Duration)> {
     let client = app.client.clone();
-    let url = format!("{}/api/v1/rooms/{room}/messages?after={after}&wait=10", app.base);
+    let url = format!(
+        "{}/api/v1/rooms/{room}/messages?after={after}&wait=10",
+        app.base
+    );
     let token = who.access_token.clone();
     tokio::spawn(async move {
         let start = Instant::now();
@@ -277,7 +304,10 @@ async fn long_poll_revocation(backend: Backend, loss: Loss) {
     let carol_poll = hold_poll(&app, &c.carol, "team", 1);
     // Both polls are held by now.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!bob_poll.is_finished(), "the poll is held while nothing is new");
+    assert!(
+        !bob_poll.is_finished(),
+        "the poll is held while nothing is new"
+    );
     let start = Instant::now();
     lose(&app, &c, "team", loss).await;
     let (status, body, _) = tokio::time::timeout(REVOKE_WITHIN, bob_poll)
@@ -295,13 +325,23 @@ async fn long_poll_revocation(backend: Backend, loss: Loss) {
             .await
             .expect("every poll of a deleted room answers")
             .unwrap();
-        assert_eq!((status, body["error"]["code"].clone()), (404, json!("room_not_found")));
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (404, json!("room_not_found"))
+        );
         return;
     }
     let sent = say(&app, &c.alice, "team", "two").await;
-    let (status, body, _) = tokio::time::timeout(WAIT, carol_poll).await.unwrap().unwrap();
+    let (status, body, _) = tokio::time::timeout(WAIT, carol_poll)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["messages"], json!([sent]), "carol's poll is answered by the new message");
+    assert_eq!(
+        body["messages"],
+        json!([sent]),
+        "carol's poll is answered by the new message"
+    );
 }
 
 async fn a_held_long_poll_answers_404_when_the_member_is_removed(backend: Backend) {
@@ -336,7 +376,11 @@ async fn a_new_subscribe_after_revocation_checks_access_afresh(backend: Backend)
     let (_, f) = until_revoked(&mut bob, REVOKE_WITHIN).await;
     assert_revoked(&f, "b", "general", "removed");
     bob.subscribe("b-again", "general").await;
-    assert!(member_names(&app, &c.alice, "general").await.contains(&"bob".to_string()));
+    assert!(
+        member_names(&app, &c.alice, "general")
+            .await
+            .contains(&"bob".to_string())
+    );
     say(&app, &c.alice, "general", "welcome back").await;
     let f = bob.expect_message().await;
     assert_eq!(f.header("subscription").as_deref(), Some("b-again"), "{f}");
@@ -379,5 +423,10 @@ async fn revocation_of_a_private_room_subscription_refuses_later_sends(backend: 
             None,
         )
         .await;
-    assert_eq!(r.body["messages"].as_array().unwrap().len(), 1, "{:?}", r.body);
+    assert_eq!(
+        r.body["messages"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        r.body
+    );
 }

@@ -97,7 +97,10 @@ async fn room_objects_are_of_kind_room_without_a_peer(backend: Backend) {
     assert_eq!(created["peer"], serde_json::Value::Null, "{created}");
     assert_eq!(created["owner"], "alice");
     let got = status(&get_room(&app, &alice, "general").await, 200, "GET");
-    assert_eq!((got["kind"].clone(), got["peer"].clone()), (json!("room"), json!(null)));
+    assert_eq!(
+        (got["kind"].clone(), got["peer"].clone()),
+        (json!("room"), json!(null))
+    );
     let list = app.get("/api/v1/rooms", &alice.access_token).await;
     assert_eq!(list.body["rooms"][0]["kind"], "room");
 }
@@ -117,7 +120,10 @@ async fn owner_and_moderators_add_members_and_nobody_else_does(backend: Backend)
     for room in ["team", "public"] {
         let r = add_member(&app, &moder, room, "dave").await;
         let list = status(&r, 200, "a moderator adds a member");
-        assert!(names(&list["members"]).contains(&"dave".to_string()), "{list}");
+        assert!(
+            names(&list["members"]).contains(&"dave".to_string()),
+            "{list}"
+        );
         let dave = list["members"]
             .as_array()
             .unwrap()
@@ -166,8 +172,16 @@ async fn owner_and_moderators_add_members_and_nobody_else_does(backend: Backend)
         "room_not_found",
         "unknown room",
     );
-    assert!(!member_names(&app, &alice, "team").await.contains(&"frank".into()));
-    assert!(!member_names(&app, &alice, "public").await.contains(&"frank".into()));
+    assert!(
+        !member_names(&app, &alice, "team")
+            .await
+            .contains(&"frank".into())
+    );
+    assert!(
+        !member_names(&app, &alice, "public")
+            .await
+            .contains(&"frank".into())
+    );
 }
 
 async fn adding_a_banned_user_is_user_banned(backend: Backend) {
@@ -209,12 +223,20 @@ async fn leaving_is_idempotent_and_the_owner_cannot_leave(backend: Backend) {
             "owner_cannot_leave",
             "the owner leaves",
         );
-        assert!(member_names(&app, &alice, room).await.contains(&user(&alice)));
+        assert!(
+            member_names(&app, &alice, room)
+                .await
+                .contains(&user(&alice))
+        );
     }
     let r = leave(&app, &bob, "public").await;
     assert_eq!(r.status, 204, "leaving a public room twice: {:?}", r.body);
     let r = leave(&app, &carol, "public").await;
-    assert_eq!(r.status, 204, "a non-member leaves a public room: {:?}", r.body);
+    assert_eq!(
+        r.status, 204,
+        "a non-member leaves a public room: {:?}",
+        r.body
+    );
     refused(
         &leave(&app, &bob, "team").await,
         404,
@@ -233,8 +255,16 @@ async fn leaving_is_idempotent_and_the_owner_cannot_leave(backend: Backend) {
         "room_not_found",
         "unknown room",
     );
-    status(&join(&app, &bob, "public").await, 200, "join again after leaving");
-    assert!(member_names(&app, &alice, "public").await.contains(&user(&bob)));
+    status(
+        &join(&app, &bob, "public").await,
+        200,
+        "join again after leaving",
+    );
+    assert!(
+        member_names(&app, &alice, "public")
+            .await
+            .contains(&user(&bob))
+    );
 }
 
 async fn removal_follows_the_role_rules(backend: Backend) {
@@ -259,7 +289,12 @@ async fn removal_follows_the_role_rules(backend: Backend) {
         (&alice, "alice", "the owner removes themself"),
     ];
     for (who, target, what) in forbidden {
-        refused(&remove(&app, who, "public", target).await, 403, "forbidden", what);
+        refused(
+            &remove(&app, who, "public", target).await,
+            403,
+            "forbidden",
+            what,
+        );
     }
     assert_eq!(
         member_names(&app, &alice, "public").await,
@@ -284,7 +319,10 @@ async fn removal_follows_the_role_rules(backend: Backend) {
     assert_eq!(r.status, 204, "the owner removes a moderator: {:?}", r.body);
     let r = remove(&app, &alice, "public", "m2").await;
     assert_eq!(r.status, 204, "the owner removes a member: {:?}", r.body);
-    assert_eq!(member_names(&app, &alice, "public").await, ["alice", "mod1"]);
+    assert_eq!(
+        member_names(&app, &alice, "public").await,
+        ["alice", "mod1"]
+    );
     refused(
         &remove(&app, &alice, "public", "m1").await,
         404,
@@ -370,7 +408,10 @@ async fn only_the_owner_changes_roles(backend: Backend) {
         ["created_at", "id", "last_read_seq", "role", "username"],
         "{member}"
     );
-    assert_eq!((member["username"].clone(), member["role"].clone()), (json!("bob"), json!("moderator")));
+    assert_eq!(
+        (member["username"].clone(), member["role"].clone()),
+        (json!("bob"), json!("moderator"))
+    );
     let again = status(
         &set_role(&app, &alice, "public", "bob", "moderator").await,
         200,
@@ -468,7 +509,12 @@ async fn bans_follow_the_removal_rules_and_remove_the_membership(backend: Backen
         (&alice, "alice", "the owner bans themself"),
     ];
     for (who, target, what) in forbidden {
-        refused(&ban(&app, who, "public", target).await, 403, "forbidden", what);
+        refused(
+            &ban(&app, who, "public", target).await,
+            403,
+            "forbidden",
+            what,
+        );
     }
     let list = status(&bans(&app, &alice, "public").await, 200, "bans");
     assert_eq!(list, json!({"bans": []}), "nobody banned");
@@ -477,9 +523,18 @@ async fn bans_follow_the_removal_rules_and_remove_the_membership(backend: Backen
     let list = status(&r, 200, "a moderator bans a member");
     assert_eq!(names(&list["bans"]), ["m1"], "{list}");
     let banned = &list["bans"][0];
-    assert_eq!(keys(banned), ["created_at", "id", "username"], "plain user: {banned}");
+    assert_eq!(
+        keys(banned),
+        ["created_at", "id", "username"],
+        "plain user: {banned}"
+    );
     assert_eq!(banned["id"], m1.user_id);
-    assert!(!member_names(&app, &alice, "public").await.contains(&user(&m1)), "banning removes");
+    assert!(
+        !member_names(&app, &alice, "public")
+            .await
+            .contains(&user(&m1)),
+        "banning removes"
+    );
 
     let r = ban(&app, &mod1, "public", "early").await;
     let list = status(&r, 200, "banning a user who is not in the room");
@@ -560,7 +615,12 @@ async fn ban_list_is_for_the_owner_and_moderators(backend: Backend) {
         "room_not_found",
         "a non-member of a private room",
     );
-    refused(&bans(&app, &alice, "nowhere").await, 404, "room_not_found", "unknown");
+    refused(
+        &bans(&app, &alice, "nowhere").await,
+        404,
+        "room_not_found",
+        "unknown",
+    );
 }
 
 async fn unban_answers_204_then_404_and_does_not_restore_membership(backend: Backend) {
@@ -571,7 +631,12 @@ async fn unban_answers_204_then_404_and_does_not_restore_membership(backend: Bac
     let bob = app.signup("bob").await;
     room_with(&app, "team", true, &alice, &[&moder], &[&mem, &bob]).await;
     status(&ban(&app, &alice, "team", "bob").await, 200, "ban");
-    refused(&unban(&app, &mem, "team", "bob").await, 403, "forbidden", "a member unbans");
+    refused(
+        &unban(&app, &mem, "team", "bob").await,
+        403,
+        "forbidden",
+        "a member unbans",
+    );
     refused(
         &unban(&app, &bob, "team", "bob").await,
         404,
@@ -586,8 +651,18 @@ async fn unban_answers_204_then_404_and_does_not_restore_membership(backend: Bac
         "user_not_found",
         "not banned any more",
     );
-    refused(&unban(&app, &alice, "team", "ghost").await, 404, "user_not_found", "unknown user");
-    refused(&unban(&app, &alice, "team", "mem").await, 404, "user_not_found", "never banned");
+    refused(
+        &unban(&app, &alice, "team", "ghost").await,
+        404,
+        "user_not_found",
+        "unknown user",
+    );
+    refused(
+        &unban(&app, &alice, "team", "mem").await,
+        404,
+        "user_not_found",
+        "never banned",
+    );
     let list = status(&bans(&app, &alice, "team").await, 200, "bans");
     assert_eq!(list, json!({"bans": []}));
     assert_eq!(
@@ -601,7 +676,11 @@ async fn unban_answers_204_then_404_and_does_not_restore_membership(backend: Bac
         "room_not_found",
         "an unbanned non-member of a private room still sees nothing",
     );
-    status(&add_member(&app, &alice, "team", "bob").await, 200, "added again");
+    status(
+        &add_member(&app, &alice, "team", "bob").await,
+        200,
+        "added again",
+    );
     status(&get_room(&app, &bob, "team").await, 200, "back in");
     // The owner unbans too.
     status(&ban(&app, &moder, "team", "bob").await, 200, "ban again");
@@ -615,7 +694,11 @@ async fn assert_looks_missing(app: &TestApp, who: &TestUser, room: &str) {
         vec![
             (Method::GET, format!("/api/v1/rooms/{r}"), None),
             (Method::GET, format!("/api/v1/rooms/{r}/messages"), None),
-            (Method::GET, format!("/api/v1/rooms/{r}/messages?after=0"), None),
+            (
+                Method::GET,
+                format!("/api/v1/rooms/{r}/messages?after=0"),
+                None,
+            ),
             (Method::GET, format!("/api/v1/rooms/{r}/messages/1"), None),
             (Method::GET, format!("/api/v1/rooms/{r}/members"), None),
             (Method::GET, format!("/api/v1/rooms/{r}/events"), None),
@@ -631,14 +714,26 @@ async fn assert_looks_missing(app: &TestApp, who: &TestUser, room: &str) {
                 format!("/api/v1/rooms/{r}/messages/1"),
                 Some(json!({"body": "edited"})),
             ),
-            (Method::PUT, format!("/api/v1/rooms/{r}/messages/1/reactions/x"), None),
+            (
+                Method::PUT,
+                format!("/api/v1/rooms/{r}/messages/1/reactions/x"),
+                None,
+            ),
         ]
     };
     for ((method, path, body), (_, unknown, _)) in paths(room).into_iter().zip(paths("nowhere")) {
         let r = call(app, who, method.clone(), &path, body.clone()).await;
         let u = call(app, who, method.clone(), &unknown, body).await;
-        refused(&r, 404, "room_not_found", &format!("{method} {path} as banned {}", who.username));
-        assert_eq!(r.body, u.body, "{method} {path}: the same answer as an unknown room");
+        refused(
+            &r,
+            404,
+            "room_not_found",
+            &format!("{method} {path} as banned {}", who.username),
+        );
+        assert_eq!(
+            r.body, u.body,
+            "{method} {path}: the same answer as an unknown room"
+        );
     }
     assert!(
         !room_names(app, who).await.contains(&room.to_string()),
@@ -673,7 +768,8 @@ async fn banned_user_sees_room_as_missing(backend: Backend, private: bool) {
     assert_looks_missing(&app, &bob, "club").await;
     // Nothing bob tried was stored or joined.
     let page = status(
-        &app.get("/api/v1/rooms/club/messages", &alice.access_token).await,
+        &app.get("/api/v1/rooms/club/messages", &alice.access_token)
+            .await,
         200,
         "history",
     );
@@ -682,10 +778,23 @@ async fn banned_user_sees_room_as_missing(backend: Backend, private: bool) {
 
     assert_eq!(unban(&app, &alice, "club", "bob").await.status, 204);
     if private {
-        refused(&get_room(&app, &bob, "club").await, 404, "room_not_found", "not a member");
-        status(&add_member(&app, &alice, "club", "bob").await, 200, "add again");
+        refused(
+            &get_room(&app, &bob, "club").await,
+            404,
+            "room_not_found",
+            "not a member",
+        );
+        status(
+            &add_member(&app, &alice, "club", "bob").await,
+            200,
+            "add again",
+        );
     } else {
-        status(&get_room(&app, &bob, "club").await, 200, "visible after unban");
+        status(
+            &get_room(&app, &bob, "club").await,
+            200,
+            "visible after unban",
+        );
         status(&join(&app, &bob, "club").await, 200, "join after unban");
     }
     assert_eq!(member_names(&app, &alice, "club").await, ["alice", "bob"]);
@@ -720,7 +829,12 @@ async fn a_removed_member_of_a_public_room_can_join_again_and_a_banned_one_canno
     assert_eq!(remove(&app, &alice, "public", "bob").await.status, 204);
     let mut c = StompClient::connect(&app, &bob.access_token).await;
     c.subscribe("s", "public").await;
-    refused(&join(&app, &carol, "public").await, 404, "room_not_found", "banned joins");
+    refused(
+        &join(&app, &carol, "public").await,
+        404,
+        "room_not_found",
+        "banned joins",
+    );
     let mut c2 = StompClient::connect(&app, &carol.access_token).await;
     send_subscribe(&mut c2, "s", "public").await;
     c2.expect_error_then_close().await;
@@ -758,22 +872,35 @@ async fn only_the_owner_deletes_a_room(backend: Backend) {
         "room_not_found",
         "a non-member deletes a private room",
     );
-    refused(&delete_room(&app, &alice, "nowhere").await, 404, "room_not_found", "unknown");
+    refused(
+        &delete_room(&app, &alice, "nowhere").await,
+        404,
+        "room_not_found",
+        "unknown",
+    );
     status(&get_room(&app, &mem, "team").await, 200, "still there");
     for room in ["public", "team"] {
         let r = delete_room(&app, &alice, room).await;
         assert_eq!(r.status, 204, "the owner deletes {room}: {:?}", r.body);
         for who in [&alice, &moder, &mem] {
-            refused(&get_room(&app, who, room).await, 404, "room_not_found", "deleted");
+            refused(
+                &get_room(&app, who, room).await,
+                404,
+                "room_not_found",
+                "deleted",
+            );
             assert!(!room_names(&app, who).await.contains(&room.to_string()));
         }
-        refused(&delete_room(&app, &alice, room).await, 404, "room_not_found", "twice");
+        refused(
+            &delete_room(&app, &alice, room).await,
+            404,
+            "room_not_found",
+            "twice",
+        );
     }
 }
 
-async fn a_deleted_rooms_name_is_free_and_nothing_of_it_leaks_into_the_new_room(
-    backend: Backend,
-) {
+async fn a_deleted_rooms_name_is_free_and_nothing_of_it_leaks_into_the_new_room(backend: Backend) {
     let app = app(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
@@ -790,15 +917,21 @@ async fn a_deleted_rooms_name_is_free_and_nothing_of_it_leaks_into_the_new_room(
         let created = app.create_room(&carol, "club", private).await;
         assert_eq!(created["owner"], "carol", "{created}");
         assert_ne!(created["id"], json!(null));
-        assert_eq!(member_names(&app, &carol, "club").await, ["carol"], "no old members");
+        assert_eq!(
+            member_names(&app, &carol, "club").await,
+            ["carol"],
+            "no old members"
+        );
         let page = status(
-            &app.get("/api/v1/rooms/club/messages", &carol.access_token).await,
+            &app.get("/api/v1/rooms/club/messages", &carol.access_token)
+                .await,
             200,
             "new history",
         );
         assert_eq!(page["messages"], json!([]), "none of the old log");
         refused(
-            &app.get("/api/v1/rooms/club/messages/1", &carol.access_token).await,
+            &app.get("/api/v1/rooms/club/messages/1", &carol.access_token)
+                .await,
             404,
             "message_not_found",
             "old seq 1",
@@ -809,7 +942,12 @@ async fn a_deleted_rooms_name_is_free_and_nothing_of_it_leaks_into_the_new_room(
         assert_eq!(first["seq"], 1, "the new log starts at 1");
         if private {
             for who in [&alice, &bob] {
-                refused(&get_room(&app, who, "club").await, 404, "room_not_found", "old member");
+                refused(
+                    &get_room(&app, who, "club").await,
+                    404,
+                    "room_not_found",
+                    "old member",
+                );
             }
         } else {
             let room = status(&get_room(&app, &alice, "club").await, 200, "public");
@@ -819,7 +957,11 @@ async fn a_deleted_rooms_name_is_free_and_nothing_of_it_leaks_into_the_new_room(
             refused(
                 &remove(&app, who, "club", "carol").await,
                 if private { 404 } else { 403 },
-                if private { "room_not_found" } else { "forbidden" },
+                if private {
+                    "room_not_found"
+                } else {
+                    "forbidden"
+                },
                 "old owner and moderator have no rights in the new room",
             );
         }
@@ -846,14 +988,19 @@ async fn moderators_and_the_owner_delete_other_members_messages(backend: Backend
         let path = format!("/api/v1/rooms/public/messages/{seq}");
         let token = who.access_token.clone();
         let app = &app;
-        async move {
-            app.request(Method::DELETE, &path, Some(&token), None)
-                .await
-        }
+        async move { app.request(Method::DELETE, &path, Some(&token), None).await }
     };
-    refused(&del(&m2, seqs[0]).await, 403, "forbidden", "a member deletes another's message");
+    refused(
+        &del(&m2, seqs[0]).await,
+        403,
+        "forbidden",
+        "a member deletes another's message",
+    );
     let e = status(&del(&moder, seqs[0]).await, 200, "a moderator deletes");
-    assert_eq!((e["type"].clone(), e["sender"].clone(), e["target"].clone()), (json!("delete"), json!("moder"), json!(seqs[0])));
+    assert_eq!(
+        (e["type"].clone(), e["sender"].clone(), e["target"].clone()),
+        (json!("delete"), json!("moder"), json!(seqs[0]))
+    );
     let e = status(&del(&alice, seqs[1]).await, 200, "the owner deletes");
     assert_eq!(e["sender"], "alice");
     status(
@@ -861,7 +1008,12 @@ async fn moderators_and_the_owner_delete_other_members_messages(backend: Backend
         200,
         "demote",
     );
-    refused(&del(&moder, seqs[2]).await, 403, "forbidden", "a demoted moderator deletes");
+    refused(
+        &del(&moder, seqs[2]).await,
+        403,
+        "forbidden",
+        "a demoted moderator deletes",
+    );
 }
 
 async fn concurrent_adds_removes_and_bans_of_one_target_end_banned_and_not_a_member(
@@ -899,7 +1051,12 @@ async fn concurrent_adds_removes_and_bans_of_one_target_end_banned_and_not_a_mem
         ["alice", "moder"],
         "a banned user is never left a member"
     );
-    refused(&get_room(&app, &bob, "team").await, 404, "room_not_found", "bob");
+    refused(
+        &get_room(&app, &bob, "team").await,
+        404,
+        "room_not_found",
+        "bob",
+    );
 }
 
 async fn concurrent_joins_racing_a_ban_end_banned_and_not_a_member(backend: Backend) {
@@ -920,7 +1077,12 @@ async fn concurrent_joins_racing_a_ban_end_banned_and_not_a_member(backend: Back
         );
     }
     assert_eq!(member_names(&app, &alice, "public").await, ["alice"]);
-    refused(&join(&app, &bob, "public").await, 404, "room_not_found", "after the race");
+    refused(
+        &join(&app, &bob, "public").await,
+        404,
+        "room_not_found",
+        "after the race",
+    );
 }
 
 async fn membership_routes_need_a_token(backend: Backend) {
@@ -929,24 +1091,56 @@ async fn membership_routes_need_a_token(backend: Backend) {
     app.signup("bob").await;
     app.create_room(&alice, "public", false).await;
     let routes = [
-        (Method::POST, "/api/v1/rooms/public/members", Some(json!({"username": "bob"}))),
+        (
+            Method::POST,
+            "/api/v1/rooms/public/members",
+            Some(json!({"username": "bob"})),
+        ),
         (Method::POST, "/api/v1/rooms/public/leave", None),
         (Method::DELETE, "/api/v1/rooms/public/members/bob", None),
-        (Method::PUT, "/api/v1/rooms/public/members/bob/role", Some(json!({"role": "member"}))),
-        (Method::POST, "/api/v1/rooms/public/bans", Some(json!({"username": "bob"}))),
+        (
+            Method::PUT,
+            "/api/v1/rooms/public/members/bob/role",
+            Some(json!({"role": "member"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/rooms/public/bans",
+            Some(json!({"username": "bob"})),
+        ),
         (Method::GET, "/api/v1/rooms/public/bans", None),
         (Method::DELETE, "/api/v1/rooms/public/bans/bob", None),
         (Method::DELETE, "/api/v1/rooms/public", None),
-        (Method::POST, "/api/v1/dms", Some(json!({"username": "bob"}))),
+        (
+            Method::POST,
+            "/api/v1/dms",
+            Some(json!({"username": "bob"})),
+        ),
         (Method::GET, "/api/v1/me/blocks", None),
         (Method::PUT, "/api/v1/me/blocks/bob", None),
         (Method::DELETE, "/api/v1/me/blocks/bob", None),
     ];
     for (method, path, body) in routes {
         let r = app.request(method.clone(), path, None, body.clone()).await;
-        refused(&r, 401, "unauthorized", &format!("{method} {path} without a token"));
-        let r = app.request(method.clone(), path, Some("not-a-jwt"), body).await;
-        refused(&r, 401, "unauthorized", &format!("{method} {path} with a bad token"));
+        refused(
+            &r,
+            401,
+            "unauthorized",
+            &format!("{method} {path} without a token"),
+        );
+        let r = app
+            .request(method.clone(), path, Some("not-a-jwt"), body)
+            .await;
+        refused(
+            &r,
+            401,
+            "unauthorized",
+            &format!("{method} {path} with a bad token"),
+        );
     }
-    status(&get_room(&app, &alice, "public").await, 200, "nothing happened");
+    status(
+        &get_room(&app, &alice, "public").await,
+        200,
+        "nothing happened",
+    );
 }
