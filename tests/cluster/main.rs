@@ -16,6 +16,7 @@ mod http;
 mod catch_up;
 mod churn;
 mod failover;
+mod membership;
 mod redis_outage;
 mod relay;
 mod room_log;
