@@ -14,7 +14,8 @@ use crate::auth::AuthUser;
 use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
 use crate::config::CommitSettings;
-use crate::domain::{ClientId, MessageBody, ReactionKey, RoomName};
+use crate::domain::{ClientId, MessageBody, ReactionKey, Role, RoomName};
+use crate::store::moderation::Action;
 use crate::store::{Appended, Change, DynStore, EventKind, NewEvent, Room, StoreError};
 
 /// One message to post.
@@ -29,9 +30,13 @@ pub struct Post {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
-    /// Unknown room, or private and the user is not a member: the same.
+    /// Unknown room, or private and the user is not a member, or banned:
+    /// the same.
     #[error("room not found")]
     RoomNotFound,
+    /// The other user of a direct conversation blocks the writer.
+    #[error("blocked")]
+    Blocked,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the send task failed")]
@@ -75,10 +80,37 @@ impl Chat {
         let found = visible_room(self.store.as_ref(), room.as_str(), user_id)
             .await?
             .ok_or(ChatError::RoomNotFound)?;
-        if !found.is_member {
-            self.store.add_member(found.room.id, user_id).await?;
+        if !found.is_member() {
+            match self
+                .store
+                .moderate(found.room.id, user_id, user_id, Action::Join)
+                .await
+            {
+                Ok(Ok(_)) => {}
+                // Banned, or the room deleted, since it was looked up.
+                Ok(Err(_)) | Err(StoreError::RoomNotFound) => return Err(ChatError::RoomNotFound),
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(found.room)
+    }
+
+    /// Whether `writer` may write to `room` now: in a direct conversation,
+    /// not while the other user blocks them. Asked at each write (a block
+    /// takes effect at once).
+    pub async fn may_write(&self, writer: &AuthUser, room: &Room) -> Result<(), ChatError> {
+        let Some(pair) = &room.direct else {
+            return Ok(());
+        };
+        let peer = pair
+            .users
+            .iter()
+            .map(|(id, _)| *id)
+            .find(|id| *id != writer.id);
+        match peer {
+            Some(peer) if self.store.is_blocked(peer, writer.id).await? => Err(ChatError::Blocked),
+            _ => Ok(()),
+        }
     }
 
     /// Whether `seq` is a `message` event of `room` (what a reply needs; a
@@ -137,14 +169,16 @@ impl Chat {
         self.change(sender, room, change).await
     }
 
-    /// Deletes message `seq`: its sender may, and so may the room's owner.
+    /// Deletes message `seq`: its sender may, and so may the room's owner
+    /// and moderators.
     pub async fn delete(
         &self,
         sender: &AuthUser,
         room: &Room,
         seq: i64,
     ) -> Result<Appended, ChatError> {
-        let any = room.owner == sender.username;
+        let standing = self.store.standing(room.id, sender.id).await?;
+        let any = standing.role.is_some_and(Role::moderates);
         self.change(sender, room, Change::Delete { target: seq, any })
             .await
     }

@@ -79,6 +79,53 @@ impl RoomName {
     }
 }
 
+impl RoomName {
+    /// Names a direct conversation has (`dm-…`): no room may be created
+    /// with one.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with("dm-")
+    }
+
+    /// The name of the direct conversation of users `a` and `b`.
+    pub fn direct(a: i64, b: i64) -> Self {
+        RoomName(format!("dm-{}-{}", a.min(b), a.max(b)))
+    }
+}
+
+/// A member's role in a room (README, "Members, moderation and blocking").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Member,
+    Moderator,
+    /// The creator; exactly one per room, none in a direct conversation.
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Moderator => "moderator",
+            Role::Member => "member",
+        }
+    }
+
+    /// `owner`, `moderator` or `member`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "moderator" => Some(Role::Moderator),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    /// Owners and moderators moderate (add, remove, ban members).
+    pub fn moderates(self) -> bool {
+        self >= Role::Moderator
+    }
+}
+
 /// Why a chat message body was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {

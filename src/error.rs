@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::store::{Refusal, StoreError};
+use crate::store::{Refusal, StoreError, moderation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -18,8 +18,10 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("invalid refresh token")]
     InvalidRefreshToken,
-    #[error("only the room owner can do that")]
+    #[error("you may not do that in this room")]
     Forbidden,
+    #[error("this user blocks you")]
+    Blocked,
     #[error("room not found")]
     RoomNotFound,
     #[error("user not found")]
@@ -68,6 +70,7 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InvalidRefreshToken => "invalid_refresh_token",
             ApiError::Forbidden => "forbidden",
+            ApiError::Blocked => "blocked",
             ApiError::RoomNotFound => "room_not_found",
             ApiError::UserNotFound => "user_not_found",
             ApiError::NotFound => "not_found",
@@ -116,7 +119,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized
             | ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Blocked => StatusCode::FORBIDDEN,
             ApiError::RoomNotFound | ApiError::UserNotFound | ApiError::NotFound => {
                 StatusCode::NOT_FOUND
             }
@@ -173,6 +176,22 @@ impl From<StoreError> for ApiError {
             },
             StoreError::RoomNotFound => ApiError::RoomNotFound,
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<moderation::Refusal> for ApiError {
+    fn from(refusal: moderation::Refusal) -> Self {
+        use moderation::Refusal::*;
+        let conflict = |code| ApiError::Conflict {
+            code,
+            message: refusal.to_string(),
+        };
+        match refusal {
+            Forbidden => ApiError::Forbidden,
+            UserNotFound => ApiError::UserNotFound,
+            UserBanned => conflict("user_banned"),
+            OwnerCannotLeave => conflict("owner_cannot_leave"),
         }
     }
 }

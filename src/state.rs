@@ -13,12 +13,15 @@ use crate::broker::DynBroker;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
+use crate::membership::Membership;
 use crate::store::DynStore;
 
 /// What every handler shares.
 pub struct AppState {
     pub store: DynStore,
     pub chat: Chat,
+    /// Membership changes (leave, remove, ban, roles, deletion) and blocks.
+    pub membership: Membership,
     /// Per-user SEND rate (None when SEND_RATE is 0).
     pub send_limiter: Option<RateLimiter>,
     pub jwt: JwtKeys,
@@ -49,6 +52,7 @@ impl AppState {
             )
         });
         AppState {
+            membership: Membership::new(store.clone(), broker.clone()),
             chat: Chat::new(store.clone(), broker, config.commit),
             send_limiter,
             store,

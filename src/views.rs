@@ -5,7 +5,7 @@
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::store::{Event, EventKind, Room, Timestamp, User};
+use crate::store::{Event, EventKind, Member, Room, Timestamp, User};
 
 /// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z`.
 pub fn format_time(t: &Timestamp) -> String {
@@ -41,7 +41,7 @@ impl<'a> From<&'a User> for UserView<'a> {
     }
 }
 
-/// A chat room.
+/// A chat room, as one user sees it.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Room)]
 pub struct RoomView<'a> {
@@ -49,25 +49,60 @@ pub struct RoomView<'a> {
     pub id: i64,
     #[schema(example = "general")]
     pub name: &'a str,
-    /// A private room is invisible to non-members.
+    /// A private room is invisible to non-members (a direct conversation
+    /// is always private).
     pub private: bool,
-    /// Username of the creator.
+    /// Username of the creator; null for a direct conversation.
     #[schema(example = "alice")]
-    pub owner: &'a str,
+    pub owner: Option<&'a str>,
     /// RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "time")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
+    /// `room`, or `direct` for a direct conversation.
+    #[schema(example = "room")]
+    pub kind: &'static str,
+    /// The other user of a direct conversation; null for a room.
+    #[schema(example = json!(null))]
+    pub peer: Option<&'a str>,
 }
 
-impl<'a> From<&'a Room> for RoomView<'a> {
-    fn from(r: &'a Room) -> Self {
+impl<'a> RoomView<'a> {
+    /// The room as `user_id` sees it.
+    pub fn for_user(r: &'a Room, user_id: i64) -> Self {
         RoomView {
             id: r.id,
             name: &r.name,
             private: r.private,
-            owner: &r.owner,
+            owner: r.owner(),
             created_at: r.created_at,
+            kind: if r.direct.is_some() { "direct" } else { "room" },
+            peer: r.peer_of(user_id),
+        }
+    }
+}
+
+/// A member of a room: the user, their role and read marker.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Member)]
+pub struct MemberView<'a> {
+    #[serde(flatten)]
+    pub user: UserView<'a>,
+    /// `owner`, `moderator` or `member`.
+    #[schema(example = "member")]
+    pub role: &'static str,
+    /// The seq up to which the member has read (their join point until
+    /// they read further).
+    #[schema(example = 0)]
+    pub last_read_seq: i64,
+}
+
+impl<'a> From<&'a Member> for MemberView<'a> {
+    fn from(m: &'a Member) -> Self {
+        MemberView {
+            user: UserView::from(&m.user),
+            role: m.role.as_str(),
+            last_read_seq: m.last_read_seq,
         }
     }
 }
@@ -205,6 +240,74 @@ pub enum EventView<'a> {
     Edit(EditView<'a>),
     Delete(DeleteView<'a>),
     Reaction(ReactionEventView<'a>),
+    Hidden(HiddenView<'a>),
+}
+
+/// What stands in for an event whose sender the reader blocks: its seq,
+/// so the reader's seq stays gapless, and nothing else.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HiddenEvent)]
+pub struct HiddenView<'a> {
+    /// `hidden`.
+    #[serde(rename = "type")]
+    #[schema(example = "hidden")]
+    pub kind: &'static str,
+    #[schema(example = "general")]
+    pub room: &'a str,
+    #[schema(example = 7)]
+    pub seq: i64,
+}
+
+impl<'a> EventView<'a> {
+    /// The event as a reader sees it: a placeholder when `hidden` (the
+    /// reader blocks its sender).
+    pub fn seen(e: &'a Event, hidden: bool) -> Self {
+        if hidden {
+            EventView::Hidden(HiddenView {
+                kind: "hidden",
+                room: &e.room,
+                seq: e.seq,
+            })
+        } else {
+            EventView::from(e)
+        }
+    }
+}
+
+/// The JSON of a `hidden` placeholder.
+pub fn hidden_json(room: &str, seq: i64) -> Vec<u8> {
+    let view = HiddenView {
+        kind: "hidden",
+        room,
+        seq,
+    };
+    serde_json::to_vec(&view).expect("placeholder serialises")
+}
+
+/// The body of the last MESSAGE (or SSE event) of a subscription whose
+/// user lost access to the room.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AccessRevoked)]
+pub struct AccessRevokedView<'a> {
+    /// `access_revoked`.
+    #[serde(rename = "type")]
+    #[schema(example = "access_revoked")]
+    pub kind: &'static str,
+    #[schema(example = "general")]
+    pub room: &'a str,
+    /// `left`, `removed`, `banned` or `room_deleted`.
+    #[schema(example = "removed")]
+    pub reason: &'a str,
+}
+
+/// The JSON of an `access_revoked` notice.
+pub fn revoked_json(room: &str, reason: &str) -> Vec<u8> {
+    let view = AccessRevokedView {
+        kind: "access_revoked",
+        room,
+        reason,
+    };
+    serde_json::to_vec(&view).expect("notice serialises")
 }
 
 fn optional_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {

@@ -25,7 +25,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Delivery, Published, Subscriber, SubscriberKey};
+use super::{Delivery, Published, RevokeReason, Signal, Subscriber, SubscriberKey, Viewers};
 use crate::replay::{self, Replay};
 use crate::store::DynStore;
 
@@ -69,6 +69,9 @@ type RoomWatcher = Box<dyn Fn(i64, bool) + Send + Sync>;
 pub struct Hub {
     store: DynStore,
     rooms: Mutex<HashMap<i64, RoomFanOut>>,
+    /// The users connected here, as blocking sees them.
+    pub viewers: Viewers,
+    revocations: Mutex<Revocations>,
     next_key: AtomicU64,
     next_generation: AtomicU64,
     /// Called with a room id when it gains its first / loses its last local
@@ -111,6 +114,8 @@ impl Hub {
 
     fn build(store: DynStore, on_room_change: Option<RoomWatcher>) -> Self {
         Hub {
+            viewers: Viewers::new(Arc::clone(&store)),
+            revocations: Mutex::new(Revocations::default()),
             store,
             rooms: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
@@ -227,6 +232,71 @@ impl Hub {
                 watch(room_id, false);
             }
         }
+    }
+
+    /// Acts on a signal from this instance or another.
+    pub async fn apply(self: &Arc<Self>, signal: &Signal) {
+        match signal {
+            Signal::Revoked {
+                room_id,
+                room,
+                user_id,
+                reason,
+            } => self.revoke(*room_id, room, *user_id, *reason),
+            Signal::Blocks { user_id } => self.viewers.reload(*user_id).await,
+        }
+    }
+
+    /// `user_id` (everyone, when None) lost access to the room: each of
+    /// their subscribers of it gets a last `access_revoked` and is dropped
+    /// from the room, under the lock that orders deliveries, so nothing
+    /// reaches them after it. Recorded first, so a connection that checks
+    /// [`Hub::revoked_since`] after this never takes the room as open.
+    pub fn revoke(&self, room_id: i64, room: &str, user_id: Option<i64>, reason: RevokeReason) {
+        self.revocations
+            .lock()
+            .expect("revocations lock")
+            .record(room_id, user_id);
+        let notice = Arc::new(Published::revoked(room_id, room, reason));
+        let mut rooms = self.rooms.lock().expect("hub lock");
+        let Some(fan_out) = rooms.get_mut(&room_id) else {
+            return;
+        };
+        fan_out.subscribers.retain(|(_, s)| {
+            if user_id.is_some_and(|u| u != s.viewer.user_id) {
+                return true;
+            }
+            let delivery = Delivery {
+                message: Arc::clone(&notice),
+                recipient: Arc::clone(&s.recipient),
+            };
+            if let Err(TrySendError::Full(_)) = s.queue.try_send(delivery) {
+                s.overflow.notify_one();
+            }
+            false
+        });
+        if fan_out.subscribers.is_empty() {
+            rooms.remove(&room_id);
+            if let Some(watch) = &self.on_room_change {
+                watch(room_id, false);
+            }
+        }
+    }
+
+    /// Where the record of revocations stands now.
+    pub fn revocation_mark(&self) -> u64 {
+        self.revocations.lock().expect("revocations lock").mark
+    }
+
+    /// Whether `user_id` lost access to `room_id` since `mark`.
+    pub fn revoked_since(&self, room_id: i64, user_id: i64, mark: u64) -> bool {
+        let revocations = self.revocations.lock().expect("revocations lock");
+        [Some(user_id), None].into_iter().any(|who| {
+            revocations
+                .at
+                .get(&(room_id, who))
+                .is_some_and(|&m| m > mark)
+        })
     }
 
     /// Hands a committed message to the room's subscribers, in seq order.
@@ -401,13 +471,36 @@ impl Hub {
     }
 }
 
-/// Queues the message on every subscriber; a full queue marks that
-/// subscriber a slow consumer (it is told, and dropped from the room).
+/// Every (room, user) that lost access, and when (a rising mark). Rooms
+/// deleted are recorded with no user. Small: revocations are rare, and an
+/// entry is a few words.
+#[derive(Default)]
+struct Revocations {
+    mark: u64,
+    at: HashMap<(i64, Option<i64>), u64>,
+}
+
+impl Revocations {
+    fn record(&mut self, room_id: i64, user_id: Option<i64>) {
+        self.mark += 1;
+        self.at.insert((room_id, user_id), self.mark);
+    }
+}
+
+/// Queues the message on every subscriber (as a `hidden` placeholder for
+/// those who block its sender); a full queue marks that subscriber a slow
+/// consumer (it is told, and dropped from the room).
 fn fan_out(subscribers: &mut Vec<(SubscriberKey, Subscriber)>, message: &Arc<Published>) {
     metrics::histogram!(crate::metrics::COMMIT_TO_DELIVER)
         .record(message.born.elapsed().as_secs_f64());
     metrics::counter!(crate::metrics::DELIVERIES).increment(subscribers.len() as u64);
+    let mut hidden: Option<Arc<Published>> = None;
     subscribers.retain(|(_, s)| {
+        let message = if s.viewer.blocks(&message.sender) {
+            hidden.get_or_insert_with(|| Arc::new(message.to_hidden()))
+        } else {
+            message
+        };
         let delivery = Delivery {
             message: Arc::clone(message),
             recipient: Arc::clone(&s.recipient),

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{Broker, Hub, Published, Subscriber, SubscriberKey};
+use super::{Broker, Hub, Published, Signal, Subscriber, SubscriberKey, Viewer};
+use crate::store::StoreResult;
 
 pub struct LocalBroker {
     hub: Arc<Hub>,
@@ -32,5 +33,21 @@ impl Broker for LocalBroker {
 
     fn is_ready(&self) -> bool {
         true
+    }
+
+    async fn signal(&self, signal: Signal) {
+        self.hub.apply(&signal).await;
+    }
+
+    async fn viewer(&self, user_id: i64) -> StoreResult<Arc<Viewer>> {
+        self.hub.viewers.of(user_id).await
+    }
+
+    fn revocation_mark(&self) -> u64 {
+        self.hub.revocation_mark()
+    }
+
+    fn revoked_since(&self, room_id: i64, user_id: i64, mark: u64) -> bool {
+        self.hub.revoked_since(room_id, user_id, mark)
     }
 }

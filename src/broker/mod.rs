@@ -9,6 +9,7 @@
 mod hub;
 mod local;
 mod redis;
+mod viewers;
 
 use std::sync::Arc;
 
@@ -16,22 +17,33 @@ use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
 use crate::stomp::{EncodedMessage, SubscriptionHeader};
-use crate::store::{Event, EventKind};
+use crate::store::{Event, StoreResult};
 
 pub use hub::Hub;
 pub use local::LocalBroker;
 pub use redis::{RedisBroker, RedisUrlError};
+pub use viewers::{Viewer, Viewers};
 
-/// A committed message, encoded once for every subscriber.
+/// A committed event, encoded once for every subscriber; or what stands in
+/// for one (a `hidden` placeholder), or the last word of a subscription
+/// (`access_revoked`).
 #[derive(Debug)]
 pub struct Published {
     pub room_id: i64,
+    /// The event's seq (0 for `access_revoked`, which has none).
     pub seq: i64,
-    /// The event's type (`event-type`, SSE `event:`).
-    pub kind: EventKind,
+    /// `event-type` and SSE `event:`: `message`, `edit`, `delete`,
+    /// `reaction`, `hidden` or `access_revoked`.
+    pub event_type: &'static str,
+    /// Who sent the event (canonical username; empty when none).
+    pub sender: Box<str>,
+    /// The subscription ends with this: nothing is delivered after it.
+    pub revokes: bool,
     pub message_id: i64,
     /// `message-id` as text (also the `ack` value for client-ack subscribers).
     pub message_id_text: String,
+    /// The room's name.
+    pub room: Box<str>,
     /// The message object as JSON (MESSAGE body, SSE data).
     pub json: Bytes,
     /// The MESSAGE frame minus the per-subscriber headers.
@@ -43,42 +55,151 @@ pub struct Published {
 impl Published {
     pub fn new(room_id: i64, event: &Event) -> Self {
         let json = Bytes::from(crate::views::event_json(event));
-        Published::encode(room_id, event.id, &event.room, event.seq, event.kind, json)
+        let at = EventAt {
+            room_id,
+            id: event.id,
+            room: &event.room,
+            seq: event.seq,
+        };
+        Published::encode(at, event.kind.as_str(), &event.sender, json)
     }
 
-    /// From the event's JSON as another instance published it.
-    pub fn encode(
-        room_id: i64,
-        id: i64,
-        room: &str,
-        seq: i64,
-        kind: EventKind,
-        json: Bytes,
-    ) -> Self {
+    /// The event as a viewer who blocks its sender gets it (README,
+    /// "Members, moderation and blocking"): its seq, nothing else.
+    pub fn new_for(room_id: i64, event: &Event, viewer: &Viewer) -> Self {
+        if viewer.blocks(&event.sender) {
+            Published::hidden(EventAt {
+                room_id,
+                id: event.id,
+                room: &event.room,
+                seq: event.seq,
+            })
+        } else {
+            Published::new(room_id, event)
+        }
+    }
+
+    /// A `hidden` placeholder for the event at `at`.
+    pub fn hidden(at: EventAt<'_>) -> Self {
+        let json = Bytes::from(crate::views::hidden_json(at.room, at.seq));
+        Published::encode(at, "hidden", "", json)
+    }
+
+    /// The placeholder standing in for this event.
+    pub fn to_hidden(&self) -> Self {
+        Published::hidden(EventAt {
+            room_id: self.room_id,
+            id: self.message_id,
+            room: &self.room,
+            seq: self.seq,
+        })
+    }
+
+    /// The last MESSAGE of a subscription whose user lost access to `room`.
+    pub fn revoked(room_id: i64, room: &str, reason: RevokeReason) -> Self {
+        let json = Bytes::from(crate::views::revoked_json(room, reason.as_str()));
         let destination = crate::destination::of_room(room);
-        let message_id_text = id.to_string();
-        let seq_text = seq.to_string();
+        let message_id_text = format!("access_revoked-{room_id}");
         let frame = EncodedMessage::new(
             &[
                 ("destination", &destination),
                 ("message-id", &message_id_text),
-                ("seq", &seq_text),
-                ("event-type", kind.as_str()),
+                ("event-type", "access_revoked"),
                 ("content-type", "application/json"),
             ],
             &json,
         );
         Published {
             room_id,
-            seq,
-            kind,
-            message_id: id,
+            seq: 0,
+            event_type: "access_revoked",
+            sender: Box::from(""),
+            revokes: true,
+            message_id: 0,
+            message_id_text,
+            room: Box::from(room),
+            json,
+            frame,
+            born: std::time::Instant::now(),
+        }
+    }
+
+    /// From the event's JSON as another instance published it.
+    pub fn encode(at: EventAt<'_>, event_type: &'static str, sender: &str, json: Bytes) -> Self {
+        let destination = crate::destination::of_room(at.room);
+        let message_id_text = at.id.to_string();
+        let seq_text = at.seq.to_string();
+        let frame = EncodedMessage::new(
+            &[
+                ("destination", &destination),
+                ("message-id", &message_id_text),
+                ("seq", &seq_text),
+                ("event-type", event_type),
+                ("content-type", "application/json"),
+            ],
+            &json,
+        );
+        Published {
+            room_id: at.room_id,
+            seq: at.seq,
+            event_type,
+            sender: Box::from(sender),
+            revokes: false,
+            room: Box::from(at.room),
+            message_id: at.id,
             message_id_text,
             json,
             frame,
             born: std::time::Instant::now(),
         }
     }
+}
+
+/// Where an event is: its room (id and name), id and seq.
+#[derive(Debug, Clone, Copy)]
+pub struct EventAt<'a> {
+    pub room_id: i64,
+    pub id: i64,
+    pub room: &'a str,
+    pub seq: i64,
+}
+
+/// Why a user lost access to a room (the `reason` of `access_revoked`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Left,
+    Removed,
+    Banned,
+    RoomDeleted,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Left => "left",
+            RevokeReason::Removed => "removed",
+            RevokeReason::Banned => "banned",
+            RevokeReason::RoomDeleted => "room_deleted",
+        }
+    }
+}
+
+/// A change every instance acts on at once, relayed like events.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "signal", rename_all = "snake_case")]
+pub enum Signal {
+    /// `user_id` (everyone, when None: the room was deleted) lost access
+    /// to the room: each of their subscriptions to it gets a last
+    /// `access_revoked` and nothing after it.
+    Revoked {
+        room_id: i64,
+        room: String,
+        user_id: Option<i64>,
+        reason: RevokeReason,
+    },
+    /// The users `user_id` blocks changed.
+    Blocks { user_id: i64 },
 }
 
 /// Which subscription a delivery is for, and how its MESSAGE frames are
@@ -107,6 +228,8 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     pub recipient: Arc<Recipient>,
+    /// The user it delivers to.
+    pub viewer: Arc<Viewer>,
     pub queue: mpsc::Sender<Delivery>,
     pub overflow: Arc<Notify>,
 }
@@ -126,6 +249,16 @@ pub trait Broker: Send + Sync + 'static {
     fn unsubscribe(&self, room_id: i64, key: SubscriberKey);
     /// False while the relay between instances is down.
     fn is_ready(&self) -> bool;
+    /// Acts on `signal` on this instance (returning once it has), and
+    /// relays it to the others.
+    async fn signal(&self, signal: Signal);
+    /// The viewer of `user_id` on this instance (kept up to date while held).
+    async fn viewer(&self, user_id: i64) -> StoreResult<Arc<Viewer>>;
+    /// Where the record of revocations stands now (see `revoked_since`).
+    fn revocation_mark(&self) -> u64;
+    /// Whether `user_id` lost access to `room_id` (or the room was
+    /// deleted) since `revocation_mark` answered `mark`.
+    fn revoked_since(&self, room_id: i64, user_id: i64, mark: u64) -> bool;
 }
 
 pub type DynBroker = Arc<dyn Broker>;
@@ -143,7 +276,12 @@ pub struct RoomFeed {
 }
 
 impl RoomFeed {
-    pub async fn open(broker: &DynBroker, room_id: i64, capacity: usize) -> Self {
+    pub async fn open(
+        broker: &DynBroker,
+        room_id: i64,
+        viewer: Arc<Viewer>,
+        capacity: usize,
+    ) -> Self {
         let (tx, queue) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Notify::new());
         let subscriber = Subscriber {
@@ -152,6 +290,7 @@ impl RoomFeed {
                 header: SubscriptionHeader::new(crate::stomp::Version::V1_2, ""),
                 wants_ack: false,
             }),
+            viewer,
             queue: tx,
             overflow: Arc::clone(&overflow),
         };

@@ -30,10 +30,13 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::{Broker, Hub, Published, Subscriber, SubscriberKey};
-use crate::store::{DynStore, EventKind};
+use super::{Broker, EventAt, Hub, Published, Signal, Subscriber, SubscriberKey, Viewer};
+use crate::store::{DynStore, EventKind, StoreResult};
 
 const CHANNEL_PREFIX: &str = "parley:room:";
+/// Where every instance hears the signals (membership changes, blocks):
+/// few and small, so one channel that every instance subscribes to.
+const SIGNALS_CHANNEL: &str = "parley:signals";
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Messages waiting to be published to Redis (queued, or kept while Redis
@@ -49,6 +52,12 @@ fn channel(room_id: i64) -> String {
     format!("{CHANNEL_PREFIX}{room_id}")
 }
 
+/// What the publisher sends to Redis, in order.
+enum Outgoing {
+    Event(Arc<Published>),
+    Signal(Bytes),
+}
+
 enum RoomCommand {
     Subscribe(i64),
     Unsubscribe(i64),
@@ -56,7 +65,7 @@ enum RoomCommand {
 
 pub struct RedisBroker {
     hub: Arc<Hub>,
-    publish: mpsc::Sender<Arc<Published>>,
+    publish: mpsc::Sender<Outgoing>,
     ready: Arc<AtomicBool>,
 }
 
@@ -101,7 +110,7 @@ impl Broker for RedisBroker {
         for m in messages {
             // Local subscribers first, without waiting for the round trip.
             self.hub.deliver(Arc::clone(&m));
-            if self.publish.try_send(m).is_err() {
+            if self.publish.try_send(Outgoing::Event(m)).is_err() {
                 tracing::warn!(
                     "redis publish queue full; other instances will fill the gap from the database"
                 );
@@ -120,6 +129,26 @@ impl Broker for RedisBroker {
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }
+
+    async fn signal(&self, signal: Signal) {
+        self.hub.apply(&signal).await;
+        let json = Bytes::from(serde_json::to_vec(&signal).expect("signal serialises"));
+        if self.publish.try_send(Outgoing::Signal(json)).is_err() {
+            tracing::warn!(?signal, "redis publish queue full; a signal is not relayed");
+        }
+    }
+
+    async fn viewer(&self, user_id: i64) -> StoreResult<Arc<Viewer>> {
+        self.hub.viewers.of(user_id).await
+    }
+
+    fn revocation_mark(&self) -> u64 {
+        self.hub.revocation_mark()
+    }
+
+    fn revoked_since(&self, room_id: i64, user_id: i64, mark: u64) -> bool {
+        self.hub.revoked_since(room_id, user_id, mark)
+    }
 }
 
 /// Publishes committed messages in commit order, pipelining whatever is
@@ -127,11 +156,11 @@ impl Broker for RedisBroker {
 /// unpublished messages (up to [`PUBLISH_QUEUE`]; beyond that the oldest are
 /// dropped from the relay, and other instances fill the hole from the
 /// database) and retries after a capped exponential backoff.
-async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Arc<Published>>) {
+async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Outgoing>) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut backoff = BACKOFF_START;
     let mut next_attempt = tokio::time::Instant::now();
-    let mut backlog: VecDeque<Arc<Published>> = VecDeque::new();
+    let mut backlog: VecDeque<Outgoing> = VecDeque::new();
     let mut incoming = Vec::with_capacity(PUBLISH_BATCH);
     loop {
         let received = if backlog.is_empty() {
@@ -171,8 +200,12 @@ async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Arc<Publi
         while !backlog.is_empty() {
             let n = backlog.len().min(PUBLISH_BATCH);
             let mut pipe = redis::pipe();
-            for m in backlog.range(..n) {
-                pipe.publish(channel(m.room_id), m.json.as_ref()).ignore();
+            for out in backlog.range(..n) {
+                match out {
+                    Outgoing::Event(m) => pipe.publish(channel(m.room_id), m.json.as_ref()),
+                    Outgoing::Signal(json) => pipe.publish(SIGNALS_CHANNEL, json.as_ref()),
+                }
+                .ignore();
             }
             let sent = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(c)).await;
             if matches!(sent, Ok(Ok(()))) {
@@ -206,8 +239,11 @@ async fn subscribe_loop(
             Ok(pubsub) => {
                 let (mut sink, mut stream) = pubsub.split();
                 let mut subscribed = HashSet::new();
-                let mut ok = true;
+                let mut ok = sink.subscribe(SIGNALS_CHANNEL).await.is_ok();
                 for room in hub.rooms() {
+                    if !ok {
+                        break;
+                    }
                     if sink.subscribe(channel(room)).await.is_err() {
                         ok = false;
                         break;
@@ -278,10 +314,30 @@ struct WireEvent {
     seq: i64,
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default)]
+    sender: String,
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
 fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
+    if msg.get_channel_name() == SIGNALS_CHANNEL {
+        match serde_json::from_slice::<Signal>(msg.get_payload_bytes()) {
+            // In the order relayed: a revocation cuts the room's later
+            // messages off from whoever lost access.
+            Ok(Signal::Revoked {
+                room_id,
+                room,
+                user_id,
+                reason,
+            }) => hub.revoke(room_id, &room, user_id, reason),
+            Ok(signal) => {
+                let hub = Arc::clone(hub);
+                tokio::spawn(async move { hub.apply(&signal).await });
+            }
+            Err(e) => tracing::warn!(error = %e, "ignoring a malformed signal"),
+        }
+        return;
+    }
     let room_id = msg
         .get_channel_name()
         .strip_prefix(CHANNEL_PREFIX)
@@ -297,7 +353,13 @@ fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
                 .unwrap_or(0);
             metrics::histogram!(crate::metrics::RELAY_LAG).record(lag.max(0) as f64 / 1e6);
             let json = Bytes::copy_from_slice(payload);
-            let published = Published::encode(room_id, w.id, &w.room, w.seq, kind, json);
+            let at = EventAt {
+                room_id,
+                id: w.id,
+                room: &w.room,
+                seq: w.seq,
+            };
+            let published = Published::encode(at, kind.as_str(), &w.sender, json);
             hub.deliver(Arc::new(published));
         }
         _ => tracing::warn!(

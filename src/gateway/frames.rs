@@ -18,9 +18,10 @@ use super::connection::Connection;
 use super::ending::{End, Flow};
 use super::pipeline::Answers;
 use super::replay::{Replay, Step};
+use super::rooms::Purpose;
 use crate::auth::AuthUser;
 use crate::auth::jwt::now_secs;
-use crate::chat::Post;
+use crate::chat::{ChatError, Post};
 use crate::domain::RoomName;
 use crate::session::{Action, SendRequest, Session, SubscribeRequest};
 use crate::stomp::ServerFrame;
@@ -105,6 +106,12 @@ impl Connection {
                     heart_beat,
                     user,
                 } => {
+                    let viewer = self.state.chat.broker().viewer(user.id).await;
+                    let viewer = viewer.map_err(|e| {
+                        tracing::error!(error = %e, "reading blocked users failed");
+                        End::error("server error", None)
+                    })?;
+                    self.subscriptions.set_viewer(viewer);
                     self.decoder.set_version(version);
                     self.timers.opened(heart_beat, user.expires_at);
                     tracing::info!(user = %user.username, version = version.as_str(), "stomp session open");
@@ -135,16 +142,23 @@ impl Connection {
         self.execute(actions).await
     }
 
-    /// The room for a send or subscribe (see [`Rooms`](super::rooms::Rooms)).
-    async fn room(&mut self, name: &RoomName, receipt: Option<&str>) -> Result<Room, End> {
+    /// The room for a send or subscribe (see [`Rooms`](super::rooms::Rooms)),
+    /// and the revocation mark its access was checked at.
+    async fn room(
+        &mut self,
+        name: &RoomName,
+        purpose: Purpose,
+        receipt: Option<&str>,
+    ) -> Result<(Room, u64), End> {
         let user_id = self.user().id;
         self.rooms
-            .enter(&self.state.chat, user_id, name, receipt)
+            .enter(&self.state.chat, user_id, name, purpose, receipt)
             .await
     }
 
     async fn subscribe(&mut self, req: SubscribeRequest) -> Flow {
-        let room = self.room(&req.room, req.receipt.as_deref()).await?;
+        let receipt = req.receipt.as_deref();
+        let (room, mark) = self.room(&req.room, Purpose::Subscribe, receipt).await?;
         // Register first, then replay: every message is either in the
         // replay or in the live stream (or both; the subscription drops the
         // copy).
@@ -152,6 +166,15 @@ impl Connection {
         self.subscriptions
             .register(&req.id, room.id, req.ack, version, req.since_seq)
             .await;
+        // Access lost while registering: the revocation may have missed it.
+        let user_id = self.user().id;
+        if !self
+            .rooms
+            .still_open(self.state.chat.broker(), &room, user_id, mark)
+        {
+            self.subscriptions.unregister(&req.id);
+            return Err(End::error("room not found", receipt));
+        }
         match req.since_seq {
             // Client frames wait until the replay is done.
             Some(since) => {
@@ -189,7 +212,9 @@ impl Connection {
         let mut posts = Vec::with_capacity(sends.len());
         let mut receipts = Vec::with_capacity(sends.len());
         for send in sends {
-            let room = self.room(&send.room, send.receipt.as_deref()).await?;
+            let receipt = send.receipt.as_deref();
+            let (room, _) = self.room(&send.room, Purpose::Send, receipt).await?;
+            self.check_writer(&room, receipt).await?;
             if let Some(seq) = send.reply_to {
                 self.check_reply(&room, seq, send.receipt.as_deref())
                     .await?;
@@ -210,6 +235,20 @@ impl Connection {
         self.stores
             .submit(&self.state.chat, sender, posts, receipts, then_receipt, out)
             .await
+    }
+
+    /// A SEND to a direct conversation whose other user blocks the sender
+    /// ends the session with ERROR `blocked`.
+    async fn check_writer(&mut self, room: &Room, receipt: Option<&str>) -> Flow {
+        let user = self.session.user().expect(AFTER_CONNECT);
+        match self.state.chat.may_write(user, room).await {
+            Ok(()) => Ok(()),
+            Err(ChatError::Blocked) => Err(End::error("blocked", receipt)),
+            Err(e) => {
+                tracing::error!(error = %e, "checking blocks failed");
+                Err(End::error("server error", receipt))
+            }
+        }
     }
 
     /// A SEND's `in-reply-to` must be a message of its room: checked before

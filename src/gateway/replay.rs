@@ -61,8 +61,9 @@ impl Replay {
         let page = self.cursor.next_page(outbox.room()).await?;
         let messages = page.unwrap_or_default();
         let done = self.cursor.is_done();
-        subscriptions.replayed(&self.subscription, self.room_id, &messages, done, outbox);
-        Ok(if done {
+        let live =
+            subscriptions.replayed(&self.subscription, self.room_id, &messages, done, outbox);
+        Ok(if done || !live {
             Step::Done {
                 receipt: self.receipt.take(),
             }

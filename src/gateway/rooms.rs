@@ -1,44 +1,97 @@
 //! The rooms a connection's user may post to and subscribe to, looked up
-//! once per connection (membership is never revoked). An unknown room (or a
-//! private one the user is not in) ends the session with the same ERROR.
+//! once per connection and trusted until the broker records that the user
+//! lost access (left, removed, banned, room deleted: README, "Members,
+//! moderation and blocking"). An unknown room (or a private one the user
+//! is not in, or one they are banned from) ends the session with the same
+//! ERROR, and so does a SEND to a room the connection lost access to; a
+//! SUBSCRIBE there looks again (a public room is joined again).
 //!
 //! It must not decide who may enter a room: [`Chat::enter_room`] does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::ending::End;
+use crate::broker::DynBroker;
 use crate::chat::{Chat, ChatError};
 use crate::domain::RoomName;
 use crate::store::Room;
 
+/// Why a room is entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Send,
+    Subscribe,
+}
+
+struct Entered {
+    room: Room,
+    /// The broker's revocation mark before access was checked.
+    mark: u64,
+}
+
 #[derive(Default)]
 pub struct Rooms {
-    entered: HashMap<RoomName, Room>,
+    entered: HashMap<RoomName, Entered>,
+    /// Rooms this connection lost access to.
+    revoked: HashSet<RoomName>,
 }
 
 impl Rooms {
-    /// Room `name` for `user_id`; the error ends the session, echoing the
-    /// frame's `receipt`.
+    /// Room `name` for `user_id`, with the revocation mark it was checked
+    /// at; the error ends the session, echoing the frame's `receipt`.
     pub async fn enter(
         &mut self,
         chat: &Chat,
         user_id: i64,
         name: &RoomName,
+        purpose: Purpose,
         receipt: Option<&str>,
-    ) -> Result<Room, End> {
-        if let Some(room) = self.entered.get(name) {
-            return Ok(room.clone());
+    ) -> Result<(Room, u64), End> {
+        let broker = chat.broker();
+        if let Some(entered) = self.entered.get(name) {
+            if !broker.revoked_since(entered.room.id, user_id, entered.mark) {
+                return Ok((entered.room.clone(), entered.mark));
+            }
+            self.entered.remove(name);
+            self.revoked.insert(name.clone());
         }
+        if purpose == Purpose::Send && self.revoked.contains(name) {
+            return Err(not_found(receipt));
+        }
+        let mark = broker.revocation_mark();
         match chat.enter_room(user_id, name).await {
             Ok(room) => {
-                self.entered.insert(name.clone(), room.clone());
-                Ok(room)
+                self.revoked.remove(name);
+                let entered = Entered {
+                    room: room.clone(),
+                    mark,
+                };
+                self.entered.insert(name.clone(), entered);
+                Ok((room, mark))
             }
-            Err(ChatError::RoomNotFound) => Err(End::error("room not found", receipt)),
+            Err(ChatError::RoomNotFound) => Err(not_found(receipt)),
             Err(other) => {
                 tracing::error!(error = %other, "room lookup failed");
                 Err(End::error("server error", receipt))
             }
         }
     }
+
+    /// Whether access to `room` checked at `mark` still holds (a
+    /// subscription registered after the check asks, so a revocation in
+    /// between is not missed).
+    pub fn still_open(&mut self, broker: &DynBroker, room: &Room, user_id: i64, mark: u64) -> bool {
+        if !broker.revoked_since(room.id, user_id, mark) {
+            return true;
+        }
+        if let Ok(name) = RoomName::parse(&room.name) {
+            self.entered.remove(&name);
+            self.revoked.insert(name);
+        }
+        false
+    }
+}
+
+fn not_found(receipt: Option<&str>) -> End {
+    End::error("room not found", receipt)
 }

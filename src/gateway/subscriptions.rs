@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
 
 use super::outbox::Outbox;
-use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, SubscriberKey};
+use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, SubscriberKey, Viewer};
 use crate::session::AckMode;
 use crate::stomp::{SubscriptionHeader, Version};
 use crate::store::Event;
@@ -38,6 +38,8 @@ struct LiveSubscription {
 pub struct LiveSubscriptions {
     broker: DynBroker,
     live: HashMap<String, LiveSubscription>,
+    /// The connection's user, as blocking sees them (set at CONNECT).
+    viewer: Option<Arc<Viewer>>,
     /// The connection's delivery queue, shared by its subscriptions.
     queue: mpsc::Sender<Delivery>,
     /// Raised by the broker when `queue` overflowed: a slow consumer.
@@ -49,9 +51,15 @@ impl LiveSubscriptions {
         LiveSubscriptions {
             broker,
             live: HashMap::new(),
+            viewer: None,
             queue,
             overflow: Arc::new(Notify::new()),
         }
+    }
+
+    /// The user the connection delivers to, once authenticated.
+    pub fn set_viewer(&mut self, viewer: Arc<Viewer>) {
+        self.viewer = Some(viewer);
     }
 
     /// Resolves when the delivery queue overflowed.
@@ -74,8 +82,13 @@ impl LiveSubscriptions {
             id: id.to_string(),
             wants_ack: ack != AckMode::Auto,
         });
+        let viewer = self
+            .viewer
+            .clone()
+            .expect("subscriptions come after CONNECT");
         let subscriber = Subscriber {
             recipient: Arc::clone(&recipient),
+            viewer,
             queue: self.queue.clone(),
             overflow: Arc::clone(&self.overflow),
         };
@@ -123,15 +136,23 @@ impl LiveSubscriptions {
     }
 
     /// Writes a live delivery, unless it is for a subscription that is gone
-    /// or replaced, still replaying, or already has that seq.
+    /// or replaced, still replaying, or already has that seq. An
+    /// `access_revoked` is written whatever the subscription's state, and
+    /// ends its delivery (the hub already dropped it; the session keeps the
+    /// id for UNSUBSCRIBE).
     fn deliver(&mut self, d: &Delivery, outbox: &mut Outbox) {
         let Some(sub) = self.live.get_mut(&d.recipient.id) else {
             return; // unsubscribed meanwhile
         };
-        if !Arc::ptr_eq(&sub.recipient, &d.recipient)
-            || sub.replaying
-            || sub.last_seq.is_some_and(|s| d.message.seq <= s)
-        {
+        if !Arc::ptr_eq(&sub.recipient, &d.recipient) {
+            return; // an older subscription with the same id
+        }
+        if d.message.revokes {
+            write(&sub.recipient, &d.message, outbox);
+            self.live.remove(&d.recipient.id);
+            return;
+        }
+        if sub.replaying || sub.last_seq.is_some_and(|s| d.message.seq <= s) {
             return; // an older subscription with the same id, or a replayed seq
         }
         write(&sub.recipient, &d.message, outbox);
@@ -139,7 +160,9 @@ impl LiveSubscriptions {
     }
 
     /// Writes a page of subscription `id`'s replay; `done` when the page
-    /// reached the end of the room, so live delivery takes over.
+    /// reached the end of the room, so live delivery takes over. False when
+    /// the subscription is gone (unsubscribed, or its access revoked): the
+    /// replay has nothing more to do.
     pub fn replayed(
         &mut self,
         id: &str,
@@ -147,17 +170,26 @@ impl LiveSubscriptions {
         page: &[Event],
         done: bool,
         outbox: &mut Outbox,
-    ) {
+    ) -> bool {
         let Some(sub) = self.live.get_mut(id) else {
-            return;
+            return false;
         };
+        let viewer = self
+            .viewer
+            .as_deref()
+            .expect("subscriptions come after CONNECT");
         for m in page {
-            write(&sub.recipient, &Published::new(room_id, m), outbox);
+            write(
+                &sub.recipient,
+                &Published::new_for(room_id, m, viewer),
+                outbox,
+            );
             sub.last_seq = Some(m.seq);
         }
         if done {
             sub.replaying = false;
         }
+        true
     }
 }
 

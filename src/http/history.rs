@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::rooms::find_visible;
 use crate::auth::AuthUser;
-use crate::broker::RoomFeed;
+use crate::broker::{RoomFeed, Viewer};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, RoomNotFound, Unauthorized};
 use crate::state::AppState;
@@ -91,9 +91,14 @@ pub fn parse_wait(
     Ok(Some(Duration::from_secs(secs)))
 }
 
-fn page_response(page: &HistoryPage) -> HttpResponse {
+/// The page as `viewer` sees it (events of senders they block hidden).
+fn page_response(page: &HistoryPage, viewer: &Viewer) -> HttpResponse {
     HttpResponse::Ok().json(Page {
-        messages: page.events.iter().map(EventView::from).collect(),
+        messages: page
+            .events
+            .iter()
+            .map(|e| EventView::seen(e, viewer.blocks(&e.sender)))
+            .collect(),
         has_more: page.has_more,
     })
 }
@@ -149,14 +154,16 @@ pub async fn messages(
     let query = parse_query(&params)?;
     let wait = parse_wait(&params, &query)?;
     let room_id = find_visible(&state, &name, &user).await?.room.id;
+    let viewer = state.chat.broker().viewer(user.id).await?;
     let Some(wait) = wait else {
-        return Ok(page_response(&state.store.history(room_id, query).await?));
+        let page = state.store.history(room_id, query).await?;
+        return Ok(page_response(&page, &viewer));
     };
     // Long poll: listen first, then look, so a commit in between is not missed.
-    let mut feed = RoomFeed::open(state.chat.broker(), room_id, 16).await;
+    let mut feed = RoomFeed::open(state.chat.broker(), room_id, viewer.clone(), 16).await;
     let page = state.store.history(room_id, query).await?;
     if !page.events.is_empty() {
-        return Ok(page_response(&page));
+        return Ok(page_response(&page, &viewer));
     }
     // Held from here on, the long poll counts as one of the user's connections.
     let _slot = state
@@ -165,13 +172,19 @@ pub async fn messages(
         .ok_or(ApiError::TooManyConnections)?;
     let mut shutdown = state.shutdown_signal();
     tokio::select! {
-        _ = feed.queue.recv() => {
-            Ok(page_response(&state.store.history(room_id, query).await?))
+        delivery = feed.queue.recv() => {
+            // The caller lost access to the room while waiting.
+            if delivery.is_some_and(|d| d.message.revokes) {
+                return Err(ApiError::RoomNotFound);
+            }
+            let page = state.store.history(room_id, query).await?;
+            Ok(page_response(&page, &viewer))
         }
         _ = feed.overflow.notified() => {
-            Ok(page_response(&state.store.history(room_id, query).await?))
+            let page = state.store.history(room_id, query).await?;
+            Ok(page_response(&page, &viewer))
         }
-        _ = tokio::time::sleep(wait) => Ok(page_response(&page)),
-        _ = shutdown.wait_for(|s| *s) => Ok(page_response(&page)),
+        _ = tokio::time::sleep(wait) => Ok(page_response(&page, &viewer)),
+        _ = shutdown.wait_for(|s| *s) => Ok(page_response(&page, &viewer)),
     }
 }

@@ -5,8 +5,10 @@
 
 mod auth;
 pub mod client_ip;
+mod direct;
 mod health;
 mod history;
+mod members;
 mod metrics;
 mod openapi;
 mod responses;
@@ -50,8 +52,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(rooms::list)
                 .service(rooms::get)
                 .service(rooms::join)
-                .service(rooms::list_members)
-                .service(rooms::add_member)
+                .service(members::delete_room)
+                .service(members::list_members)
+                .service(members::add_member)
+                .service(members::leave)
+                .service(members::remove_member)
+                .service(members::set_role)
+                .service(members::list_bans)
+                .service(members::ban)
+                .service(members::unban)
+                .service(direct::open)
+                .service(direct::list_blocks)
+                .service(direct::block)
+                .service(direct::unblock)
                 .service(history::messages)
                 .service(room_log::get_event)
                 .service(room_log::edit_message)

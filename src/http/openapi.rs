@@ -34,13 +34,15 @@ pub const BEARER: &str = "bearer";
             it can answer with. Request bodies are JSON (`Content-Type: application/json`), \
             at most 64 KiB; unknown fields are rejected. Authenticated operations take \
             `Authorization: Bearer <access token>`. A private room is invisible to \
-            non-members: they get 404 `room_not_found`, exactly as for a room that does \
-            not exist.",
+            non-members, and every room to the users banned from it: they get 404 \
+            `room_not_found`, exactly as for a room that does not exist.",
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, access and refresh tokens"),
-        (name = "rooms", description = "Rooms and their members"),
+        (name = "rooms", description = "Rooms"),
+        (name = "members", description = "Members, roles, leaving, removal and bans"),
+        (name = "direct", description = "Direct conversations and blocking"),
         (name = "messages", description = "History, posting, long polling and Server-Sent \
             Events: chat without WebSocket"),
         (name = "operations", description = "Health, readiness, metrics and this document"),

@@ -25,8 +25,8 @@ pub(super) struct Unauthorized(ErrorBody<'static>);
 #[derive(IntoResponses)]
 #[response(
     status = 404,
-    description = "`room_not_found`: no such room, or a private room the caller is not a \
-        member of"
+    description = "`room_not_found`: no such room, a private room the caller is not a \
+        member of, or a room the caller is banned from"
 )]
 pub(super) struct RoomNotFound(ErrorBody<'static>);
 
@@ -66,3 +66,13 @@ pub(super) struct HashingBusy(ErrorBody<'static>);
     description = "`internal_error`: server-side failure (logged, not disclosed)"
 )]
 pub(super) struct InternalError(ErrorBody<'static>);
+
+/// 403 for a membership change the caller's role does not allow.
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "`forbidden`: the caller's role does not allow it (members remove, ban and \
+        add nobody; moderators act on members only; nobody on the owner), or the room is a \
+        direct conversation, whose membership never changes"
+)]
+pub(super) struct ModerationForbidden(ErrorBody<'static>);

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::responses::{InternalError, JsonBodyRefused, Unauthorized};
 use super::rooms::find_visible;
-use super::writing::{charge_send, chat_error, enter, parse_body};
+use super::writing::{charge_send, chat_error, enter_to_write, parse_body};
 use crate::auth::AuthUser;
 use crate::domain::ReactionKey;
 use crate::error::{ApiError, Body as ErrorBody};
@@ -80,7 +80,9 @@ pub async fn get_event(
     let seq = parse_seq(&seq)?;
     let event = state.store.event(room.id, seq).await?;
     let event = event.ok_or(ApiError::from(Refusal::MessageNotFound))?;
-    Ok(HttpResponse::Ok().json(EventView::from(&event)))
+    let viewer = state.chat.broker().viewer(user.id).await?;
+    let hidden = viewer.blocks(&event.sender);
+    Ok(HttpResponse::Ok().json(EventView::seen(&event, hidden)))
 }
 
 /// Edit a message (its sender only); answers with the `edit` event.
@@ -117,7 +119,7 @@ pub async fn edit_message(
 ) -> Result<HttpResponse, ApiError> {
     let (name, seq) = path.into_inner();
     let text = parse_body(&state, &body.body)?;
-    let room = enter(&state, &user, &name).await?;
+    let room = enter_to_write(&state, &user, &name).await?;
     let seq = parse_seq(&seq)?;
     charge_send(&state, &user)?.await;
     let appended = state.chat.edit(&user, &room, seq, text).await;
@@ -153,7 +155,7 @@ pub async fn delete_message(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, seq) = path.into_inner();
-    let room = enter(&state, &user, &name).await?;
+    let room = enter_to_write(&state, &user, &name).await?;
     let seq = parse_seq(&seq)?;
     charge_send(&state, &user)?.await;
     let appended = state.chat.delete(&user, &room, seq).await;
@@ -169,7 +171,7 @@ async fn react(
 ) -> Result<HttpResponse, ApiError> {
     let (name, seq, _) = path.into_inner();
     let key = parse_key(&req)?;
-    let room = enter(&state, &user, &name).await?;
+    let room = enter_to_write(&state, &user, &name).await?;
     let seq = parse_seq(&seq)?;
     charge_send(&state, &user)?.await;
     let appended = state.chat.react(&user, &room, seq, key, added).await;

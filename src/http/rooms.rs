@@ -1,4 +1,4 @@
-//! Rooms: create, list, look up, join, members.
+//! Rooms: create, list, look up, join (members: `members.rs`).
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -8,11 +8,11 @@ use crate::access::{VisibleRoom, visible_room};
 use crate::auth::AuthUser;
 use crate::domain::RoomName;
 use crate::error::{ApiError, Body as ErrorBody};
-use crate::http::responses::{
-    InternalError, InvalidRequest, JsonBodyRefused, RoomNotFound, Unauthorized,
-};
+use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
 use crate::state::AppState;
-use crate::views::{RoomView, UserView};
+use crate::views::RoomView;
+
+use super::writing::enter;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,26 +31,11 @@ pub struct CreateRoom {
     private: bool,
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddMember {
-    /// The user to add (any letter case).
-    #[schema(example = "bob")]
-    username: String,
-}
-
 /// Public rooms and the rooms the caller belongs to.
 #[derive(Serialize, ToSchema)]
 #[schema(as = RoomList)]
 struct Rooms<'a> {
     rooms: Vec<RoomView<'a>>,
-}
-
-/// The members of a room.
-#[derive(Serialize, ToSchema)]
-#[schema(as = MemberList)]
-struct Members<'a> {
-    members: Vec<UserView<'a>>,
 }
 
 /// The room if the caller may see it, else 404 `room_not_found`.
@@ -64,13 +49,6 @@ pub(crate) async fn find_visible(
         .ok_or(ApiError::RoomNotFound)
 }
 
-async fn members_response(state: &AppState, room_id: i64) -> Result<HttpResponse, ApiError> {
-    let members = state.store.members(room_id).await?;
-    Ok(HttpResponse::Ok().json(Members {
-        members: members.iter().map(UserView::from).collect(),
-    }))
-}
-
 /// Create a room; the caller becomes its owner and first member.
 #[utoipa::path(
     tag = "rooms",
@@ -79,7 +57,7 @@ async fn members_response(state: &AppState, room_id: i64) -> Result<HttpResponse
     responses(
         (status = 201, description = "Created", body = RoomView),
         (status = 400, description = "`invalid_room_name`: not 1–64 characters of \
-            `a-z 0-9 _ -`; `invalid_request`: malformed JSON, an unknown field or a \
+            `a-z 0-9 _ -`, or starting with `dm-` (reserved); `invalid_request`: malformed JSON, an unknown field or a \
             missing one", body = ErrorBody),
         Unauthorized,
         (status = 409, description = "`room_exists`: the name is taken", body = ErrorBody),
@@ -95,15 +73,22 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let name =
         RoomName::parse(&body.name).map_err(|m| ApiError::bad_request("invalid_room_name", m))?;
+    if name.is_reserved() {
+        return Err(ApiError::bad_request(
+            "invalid_room_name",
+            "room names starting with dm- are reserved for direct conversations",
+        ));
+    }
     let room = state
         .store
         .create_room(&name, body.private, user.id)
         .await?;
     tracing::info!(room = %room.name, private = room.private, "room created");
-    Ok(HttpResponse::Created().json(RoomView::from(&room)))
+    Ok(HttpResponse::Created().json(RoomView::for_user(&room, user.id)))
 }
 
-/// Public rooms and the rooms the caller belongs to.
+/// Public rooms (but those the caller is banned from) and the rooms the
+/// caller belongs to.
 #[utoipa::path(
     tag = "rooms",
     operation_id = "list_rooms",
@@ -118,7 +103,10 @@ pub async fn create(
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let rooms = state.store.rooms_visible_to(user.id).await?;
     Ok(HttpResponse::Ok().json(Rooms {
-        rooms: rooms.iter().map(RoomView::from).collect(),
+        rooms: rooms
+            .iter()
+            .map(|r| RoomView::for_user(r, user.id))
+            .collect(),
     }))
 }
 
@@ -142,7 +130,7 @@ pub async fn get(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let found = find_visible(&state, &name, &user).await?;
-    Ok(HttpResponse::Ok().json(RoomView::from(&found.room)))
+    Ok(HttpResponse::Ok().json(RoomView::for_user(&found.room, user.id)))
 }
 
 /// Join a public room; idempotent.
@@ -168,71 +156,6 @@ pub async fn join(
 ) -> Result<HttpResponse, ApiError> {
     // Private rooms are visible only to members, so anything found here that
     // the caller is not in yet is public and may be joined.
-    let found = find_visible(&state, &name, &user).await?;
-    if !found.is_member {
-        state.store.add_member(found.room.id, user.id).await?;
-    }
-    Ok(HttpResponse::Ok().json(RoomView::from(&found.room)))
-}
-
-/// The members of a room.
-#[utoipa::path(
-    tag = "rooms",
-    security(("bearer" = [])),
-    params(("name" = String, Path, description = "Room name")),
-    responses(
-        (status = 200, description = "The members", body = Members),
-        Unauthorized,
-        RoomNotFound,
-        InternalError,
-    ),
-)]
-#[get("/rooms/{name}/members")]
-pub async fn list_members(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let found = find_visible(&state, &name, &user).await?;
-    members_response(&state, found.room.id).await
-}
-
-/// Add a member (owner only); idempotent.
-#[utoipa::path(
-    tag = "rooms",
-    security(("bearer" = [])),
-    params(("name" = String, Path, description = "Room name")),
-    responses(
-        (status = 200, description = "The members, the added user included", body = Members),
-        InvalidRequest,
-        Unauthorized,
-        (status = 403, description = "`forbidden`: the caller can see the room but is not \
-            its owner", body = ErrorBody),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of; `user_not_found`: no user of that name",
-            body = ErrorBody),
-        JsonBodyRefused,
-        InternalError,
-    ),
-)]
-#[post("/rooms/{name}/members")]
-pub async fn add_member(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    name: web::Path<String>,
-    body: web::Json<AddMember>,
-) -> Result<HttpResponse, ApiError> {
-    let found = find_visible(&state, &name, &user).await?;
-    if found.room.owner != user.username {
-        // Non-members of a private room never get here (404 above); a
-        // public room's non-member is told the same as a member: not owner.
-        return Err(ApiError::Forbidden);
-    }
-    let target = state
-        .store
-        .user_by_name(&body.username)
-        .await?
-        .ok_or(ApiError::UserNotFound)?;
-    state.store.add_member(found.room.id, target.id).await?;
-    members_response(&state, found.room.id).await
+    let room = enter(&state, &user, &name).await?;
+    Ok(HttpResponse::Ok().json(RoomView::for_user(&room, user.id)))
 }

@@ -3,6 +3,7 @@
 //! as STOMP, so messages flow between the two in both directions.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -11,16 +12,16 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
-use super::writing::{charge_send, chat_error, enter, parse_body};
+use super::writing::{charge_send, chat_error, enter, enter_to_write, parse_body};
 use crate::auth::AuthUser;
-use crate::broker::RoomFeed;
+use crate::broker::{Published, RoomFeed, Viewer};
 use crate::chat::Post;
 use crate::domain::ClientId;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
 use crate::replay::{self, Replay};
 use crate::state::AppState;
-use crate::store::{Appended, EventKind, Refusal, Room};
+use crate::store::{Appended, Refusal, Room};
 use crate::views::{EventView, MessageView};
 
 /// Comment line interval that keeps proxies from closing an idle stream.
@@ -103,7 +104,7 @@ pub async fn post_message(
         .transpose()
         .map_err(|message| ApiError::bad_request("invalid_idempotency_key", message))?;
     let text = parse_body(&state, &body.body)?;
-    let room = enter(&state, &user, &name).await?;
+    let room = enter_to_write(&state, &user, &name).await?;
     if let Some(seq) = body.reply_to {
         // A message event, once stored, stays one: checked before the store.
         if !state
@@ -145,10 +146,15 @@ pub struct EventsQuery {
     since_seq: Option<String>,
 }
 
-fn sse_event(seq: i64, kind: EventKind, json: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(json.len() + 40);
-    let kind = kind.as_str();
-    out.extend_from_slice(format!("id: {seq}\nevent: {kind}\ndata: ").as_bytes());
+/// One event of the stream: `id:` its seq (none for `access_revoked`, which
+/// has none, so the client's `Last-Event-ID` stays), `event:` its type.
+fn sse_event(event: &Published) -> Bytes {
+    let json = &event.json;
+    let mut out = Vec::with_capacity(json.len() + 48);
+    if !event.revokes {
+        out.extend_from_slice(format!("id: {}\n", event.seq).as_bytes());
+    }
+    out.extend_from_slice(format!("event: {}\ndata: ", event.event_type).as_bytes());
     out.extend_from_slice(json);
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
@@ -221,10 +227,12 @@ pub async fn events(
         .try_open(user.id)
         .ok_or(ApiError::TooManyConnections)?;
     let room = enter(&state, &user, &name).await?;
+    let viewer = state.chat.broker().viewer(user.id).await?;
     // Register before reading history: every message is in one or the other.
     let feed = RoomFeed::open(
         state.chat.broker(),
         room.id,
+        Arc::clone(&viewer),
         state.config.limits.outbound_queue,
     )
     .await;
@@ -237,7 +245,7 @@ pub async fn events(
         let left = Duration::from_secs((expires_at - crate::auth::jwt::now_secs()).max(0) as u64);
         let mut shutdown = state.shutdown_signal();
         let reason = tokio::select! {
-            ended = pump_events(&state, room, feed, since, &tx) => match ended {
+            ended = pump_events(&state, room, &viewer, feed, since, &tx) => match ended {
                 Ok(()) => "done",
                 Err(reason) => reason,
             },
@@ -273,6 +281,7 @@ pub async fn events(
 async fn pump_events(
     state: &AppState,
     room: Room,
+    viewer: &Viewer,
     mut feed: RoomFeed,
     since: Option<i64>,
     tx: &mpsc::Sender<Bytes>,
@@ -288,8 +297,8 @@ async fn pump_events(
             .map_err(|_| "replay failed")?
         {
             for e in &page {
-                let json = crate::views::event_json(e);
-                send(sse_event(e.seq, e.kind, &json)).await?;
+                let published = Published::new_for(room.id, e, viewer);
+                send(sse_event(&published)).await?;
             }
         }
         last = Some(replay.position());
@@ -303,11 +312,15 @@ async fn pump_events(
             _ = keep_alive.tick() => send(Bytes::from_static(b": keep-alive\n\n")).await?,
             delivery = feed.queue.recv() => {
                 let Some(d) = delivery else { return Err("feed closed") };
+                if d.message.revokes {
+                    send(sse_event(&d.message)).await?;
+                    return Err("access revoked");
+                }
                 if last.is_some_and(|l| d.message.seq <= l) {
                     continue; // already sent by the replay
                 }
                 last = Some(d.message.seq);
-                send(sse_event(d.message.seq, d.message.kind, &d.message.json)).await?;
+                send(sse_event(&d.message)).await?;
             }
         }
     }

@@ -25,9 +25,26 @@ pub(crate) async fn enter(state: &AppState, user: &AuthUser, name: &str) -> Resu
         .map_err(chat_error)
 }
 
+/// The room for an HTTP route that writes to its log: [`enter`], and the
+/// writer not blocked there (403 `blocked`).
+pub(crate) async fn enter_to_write(
+    state: &AppState,
+    user: &AuthUser,
+    name: &str,
+) -> Result<Room, ApiError> {
+    let room = enter(state, user, name).await?;
+    state
+        .chat
+        .may_write(user, &room)
+        .await
+        .map_err(chat_error)?;
+    Ok(room)
+}
+
 pub(crate) fn chat_error(e: ChatError) -> ApiError {
     match e {
         ChatError::RoomNotFound => ApiError::RoomNotFound,
+        ChatError::Blocked => ApiError::Blocked,
         ChatError::Store(s) => s.into(),
         ChatError::Task => ApiError::Unavailable,
     }

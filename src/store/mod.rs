@@ -15,6 +15,8 @@
 
 mod batch;
 mod event;
+mod membership;
+pub mod moderation;
 mod plan;
 mod postgres;
 mod queries;
@@ -30,6 +32,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{RoomName, Username};
 
 pub use event::{Appended, Change, Event, EventKind, NewEvent, ReactionGroup, Refusal};
+pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -47,9 +50,31 @@ pub struct Room {
     pub id: i64,
     pub name: String,
     pub private: bool,
-    /// Username of the owner (the creator).
+    /// Username of the creator: the owner (a direct conversation has none).
     pub owner: String,
     pub created_at: Timestamp,
+    /// Set for a direct conversation: its two users.
+    pub direct: Option<DirectPair>,
+}
+
+/// The two users of a direct conversation, (id, username), smaller id first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectPair {
+    pub users: [(i64, String); 2],
+}
+
+impl Room {
+    /// The owner's username; None for a direct conversation.
+    pub fn owner(&self) -> Option<&str> {
+        self.direct.is_none().then_some(self.owner.as_str())
+    }
+
+    /// For a direct conversation, the username of the user who is not
+    /// `user_id`.
+    pub fn peer_of(&self, user_id: i64) -> Option<&str> {
+        let [a, b] = &self.direct.as_ref()?.users;
+        Some(if a.0 == user_id { &b.1 } else { &a.1 })
+    }
 }
 
 /// Which page of a room's history to read. `before` and `after` are never
@@ -174,7 +199,7 @@ pub trait UserStore: Send + Sync + 'static {
     async fn revoke_refresh_family(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<bool>;
 }
 
-/// Rooms and who belongs to them.
+/// Rooms (who belongs to them: [`MembershipStore`]).
 #[async_trait]
 pub trait RoomStore: Send + Sync + 'static {
     /// Creates the room with `owner_id` as owner and first member, in one
@@ -182,13 +207,9 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn create_room(&self, name: &RoomName, private: bool, owner_id: i64)
     -> StoreResult<Room>;
     async fn room_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>>;
-    /// Public rooms and rooms `user_id` belongs to, ordered by name.
+    /// Public rooms `user_id` is not banned from and rooms they belong to,
+    /// ordered by name.
     async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>>;
-    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool>;
-    /// Idempotent.
-    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()>;
-    /// Members ordered by username.
-    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>>;
 }
 
 /// Each room's log of events, in seq order.
@@ -216,9 +237,9 @@ pub trait RoomLog: Send + Sync + 'static {
 }
 
 /// Everything the server stores, one backend behind it.
-pub trait Store: StoreHealth + UserStore + RoomStore + RoomLog {}
+pub trait Store: StoreHealth + UserStore + RoomStore + MembershipStore + RoomLog {}
 
-impl<T: StoreHealth + UserStore + RoomStore + RoomLog + ?Sized> Store for T {}
+impl<T: StoreHealth + UserStore + RoomStore + MembershipStore + RoomLog + ?Sized> Store for T {}
 
 pub type DynStore = Arc<dyn Store>;
 

@@ -15,6 +15,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 
 use super::Timestamp;
 use super::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use super::membership::{MembershipQueries, impl_membership};
 use super::queries::{Queries, impl_store};
 use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
@@ -96,23 +97,16 @@ const SQL: Queries = Queries {
     revoke_refresh_family: "UPDATE refresh_tokens SET revoked_at = $2 \
                             WHERE family = $1 AND revoked_at IS NULL",
     insert_room: "INSERT INTO rooms (name, private, owner_id) VALUES ($1, $2, $3) RETURNING id",
-    insert_membership: "INSERT INTO memberships (room_id, user_id) VALUES ($1, $2)",
-    add_member: "INSERT INTO memberships (room_id, user_id) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
+    insert_membership: "INSERT INTO memberships (room_id, user_id, role) VALUES ($1, $2, 'owner')",
     room_by_id: select_rooms!("WHERE r.id = $1"),
     room_by_name: select_rooms!("WHERE r.name = $1"),
     // COLLATE "C": the same byte order as SQLite, whatever the database locale.
     rooms_visible_to: select_rooms!(
-        "WHERE NOT r.private \
+        "WHERE (NOT r.private \
+                AND NOT EXISTS (SELECT 1 FROM bans WHERE room_id = r.id AND user_id = $1)) \
             OR EXISTS (SELECT 1 FROM memberships WHERE room_id = r.id AND user_id = $1) \
          ORDER BY r.name COLLATE \"C\""
     ),
-    is_member: "SELECT EXISTS (SELECT 1 FROM memberships WHERE room_id = $1 AND user_id = $2)",
-    // Case-insensitive byte order, as SQLite's NOCASE column sorts.
-    members: "SELECT u.id, u.username, u.created_at \
-              FROM memberships m JOIN users u ON u.id = m.user_id \
-              WHERE m.room_id = $1 \
-              ORDER BY lower(u.username) COLLATE \"C\", u.id",
     history_after: select_events!(
         reactions_json,
         "WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
@@ -126,6 +120,55 @@ const SQL: Queries = Queries {
 };
 
 impl_store!(store: PostgresStore, db: Postgres, time: Timestamp, sql: SQL);
+
+// Users are listed in case-insensitive byte order, as SQLite's NOCASE
+// column sorts.
+const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
+    lock_room: "SELECT direct_a IS NOT NULL FROM rooms WHERE id = $1 FOR UPDATE",
+    standing: "SELECT (SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2), \
+                      EXISTS (SELECT 1 FROM bans WHERE room_id = $1 AND user_id = $2)",
+    insert_member: "INSERT INTO memberships (room_id, user_id, role, last_read_seq) \
+                    SELECT $1, $2, $3, last_seq FROM rooms WHERE id = $1 \
+                    ON CONFLICT DO NOTHING",
+    delete_member: "DELETE FROM memberships WHERE room_id = $1 AND user_id = $2",
+    set_role: "UPDATE memberships SET role = $3 WHERE room_id = $1 AND user_id = $2",
+    insert_ban: "INSERT INTO bans (room_id, user_id, banned_by) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+    delete_ban: "DELETE FROM bans WHERE room_id = $1 AND user_id = $2",
+    delete_room: "DELETE FROM rooms WHERE id = $1",
+    members: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
+              FROM memberships m JOIN users u ON u.id = m.user_id \
+              WHERE m.room_id = $1 \
+              ORDER BY lower(u.username) COLLATE \"C\", u.id",
+    member: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.room_id = $1 AND m.user_id = $2",
+    bans: "SELECT u.id, u.username, u.created_at \
+           FROM bans b JOIN users u ON u.id = b.user_id \
+           WHERE b.room_id = $1 \
+           ORDER BY lower(u.username) COLLATE \"C\", u.id",
+    insert_direct: "INSERT INTO rooms (name, private, owner_id, direct_a, direct_b) \
+                    VALUES ($1, TRUE, $2, $2, $3) \
+                    ON CONFLICT (name) DO NOTHING RETURNING id",
+    insert_block: "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) \
+                   ON CONFLICT DO NOTHING",
+    delete_block: "DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2",
+    blocks: "SELECT u.id, u.username, u.created_at \
+             FROM blocks b JOIN users u ON u.id = b.blocked_id \
+             WHERE b.blocker_id = $1 \
+             ORDER BY lower(u.username) COLLATE \"C\", u.id",
+    blocked_names: "SELECT u.username FROM blocks b JOIN users u ON u.id = b.blocked_id \
+                    WHERE b.blocker_id = $1",
+    is_blocked: "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2)",
+};
+
+impl_membership!(
+    store: PostgresStore,
+    db: Postgres,
+    time: Timestamp,
+    sql: MEMBERSHIP_SQL,
+    room_by_name: super::SQL.room_by_name,
+);
 
 #[async_trait]
 impl Backend for PostgresStore {

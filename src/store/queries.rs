@@ -33,20 +33,16 @@ pub(super) struct Queries {
     /// (name, private, owner_id) → (id). A taken name violates a unique
     /// constraint.
     pub insert_room: &'static str,
-    /// (room_id, user_id): the owner's membership of a new room.
+    /// (room_id, user_id): the owner's membership of a new room (role
+    /// `owner`).
     pub insert_membership: &'static str,
-    /// (room_id, user_id): a membership, unless it exists.
-    pub add_member: &'static str,
     /// (id) → `RoomRow`.
     pub room_by_id: &'static str,
     /// (name) → `RoomRow`.
     pub room_by_name: &'static str,
-    /// (user_id) → `RoomRow`s: public rooms and the user's, by name (byte order).
+    /// (user_id) → `RoomRow`s: public rooms the user is not banned from and
+    /// the user's, by name (byte order).
     pub rooms_visible_to: &'static str,
-    /// (room_id, user_id) → (bool).
-    pub is_member: &'static str,
-    /// (room_id) → `UserRow`s, by username case-insensitively, then id.
-    pub members: &'static str,
     /// (room_id, after, limit) → `EventRow`s with seq > after, ascending.
     pub history_after: &'static str,
     /// (room_id, before, limit) → `EventRow`s with seq < before, descending.
@@ -278,28 +274,6 @@ macro_rules! impl_store {
                 async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
                     fetch_all::<RoomRow<Stored>, _>(&self.pool, $sql.rooms_visible_to, user_id)
                         .await
-                }
-
-                async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool> {
-                    let (member,): (bool,) = sqlx::query_as($sql.is_member)
-                        .bind(room_id)
-                        .bind(user_id)
-                        .fetch_one(&self.pool)
-                        .await?;
-                    Ok(member)
-                }
-
-                async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()> {
-                    sqlx::query($sql.add_member)
-                        .bind(room_id)
-                        .bind(user_id)
-                        .execute(&self.pool)
-                        .await?;
-                    Ok(())
-                }
-
-                async fn members(&self, room_id: i64) -> StoreResult<Vec<User>> {
-                    fetch_all::<UserRow<Stored>, _>(&self.pool, $sql.members, room_id).await
                 }
             }
 

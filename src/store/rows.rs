@@ -6,7 +6,9 @@
 use sqlx::FromRow;
 
 use super::batch::{ClientKey, Target};
-use super::{Event, EventKind, Room, StoreError, Timestamp, User};
+use super::membership::Member;
+use super::{DirectPair, Event, EventKind, Room, StoreError, Timestamp, User};
+use crate::domain::Role;
 
 /// `SELECT` of full [`Event`]s in their current state (aliases `m`, `r`,
 /// `u`; `$reactions` names the backend's macro for the `reactions` JSON of
@@ -40,8 +42,11 @@ pub(crate) use select_events;
 macro_rules! select_rooms {
     ($rest:literal) => {
         concat!(
-            "SELECT r.id, r.name, r.private, o.username AS owner, r.created_at \
-             FROM rooms r JOIN users o ON o.id = r.owner_id ",
+            "SELECT r.id, r.name, r.private, o.username AS owner, r.created_at, \
+                    r.direct_a, da.username AS direct_a_name, \
+                    r.direct_b, db.username AS direct_b_name \
+             FROM rooms r JOIN users o ON o.id = r.owner_id \
+             LEFT JOIN users da ON da.id = r.direct_a LEFT JOIN users db ON db.id = r.direct_b ",
             $rest
         )
     };
@@ -99,6 +104,10 @@ pub(super) struct RoomRow<T> {
     private: bool,
     owner: String,
     created_at: T,
+    direct_a: Option<i64>,
+    direct_a_name: Option<String>,
+    direct_b: Option<i64>,
+    direct_b_name: Option<String>,
 }
 
 impl<T: Into<Timestamp>> From<RoomRow<T>> for Room {
@@ -109,6 +118,37 @@ impl<T: Into<Timestamp>> From<RoomRow<T>> for Room {
             private: row.private,
             owner: row.owner,
             created_at: row.created_at.into(),
+            direct: match (
+                row.direct_a,
+                row.direct_a_name,
+                row.direct_b,
+                row.direct_b_name,
+            ) {
+                (Some(a), Some(a_name), Some(b), Some(b_name)) => Some(DirectPair {
+                    users: [(a, a_name), (b, b_name)],
+                }),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A member: the user, their role and read marker.
+#[derive(FromRow)]
+pub(super) struct MemberRow<T> {
+    #[sqlx(flatten)]
+    user: UserRow<T>,
+    role: String,
+    last_read_seq: i64,
+}
+
+impl<T: Into<Timestamp>> From<MemberRow<T>> for Member {
+    fn from(row: MemberRow<T>) -> Self {
+        Member {
+            user: row.user.into(),
+            // The column's CHECK allows only the three roles.
+            role: Role::parse(&row.role).unwrap_or(Role::Member),
+            last_read_seq: row.last_read_seq,
         }
     }
 }

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 };
 
 use super::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use super::membership::{MembershipQueries, impl_membership};
 use super::queries::{Queries, impl_store};
 use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
@@ -410,27 +411,18 @@ const SQL: Queries = Queries {
         ") RETURNING id"
     ),
     insert_membership: concat!(
-        "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ",
+        "INSERT INTO memberships (room_id, user_id, role, joined_at) VALUES (?, ?, 'owner', ",
         now_millis!(),
         ")"
-    ),
-    add_member: concat!(
-        "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ",
-        now_millis!(),
-        ") ON CONFLICT DO NOTHING"
     ),
     room_by_id: select_rooms!("WHERE r.id = ?"),
     room_by_name: select_rooms!("WHERE r.name = ?"),
     rooms_visible_to: select_rooms!(
-        "WHERE NOT r.private \
-            OR EXISTS (SELECT 1 FROM memberships WHERE room_id = r.id AND user_id = ?) \
+        "WHERE (NOT r.private \
+                AND NOT EXISTS (SELECT 1 FROM bans WHERE room_id = r.id AND user_id = ?1)) \
+            OR EXISTS (SELECT 1 FROM memberships WHERE room_id = r.id AND user_id = ?1) \
          ORDER BY r.name"
     ),
-    is_member: "SELECT EXISTS (SELECT 1 FROM memberships WHERE room_id = ? AND user_id = ?)",
-    members: "SELECT u.id, u.username, u.created_at \
-              FROM memberships m JOIN users u ON u.id = m.user_id \
-              WHERE m.room_id = ? \
-              ORDER BY u.username, u.id",
     history_after: select_events!(
         reactions_json,
         "WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"
@@ -444,6 +436,67 @@ const SQL: Queries = Queries {
 };
 
 impl_store!(store: SqliteStore, db: Sqlite, time: Millis, sql: SQL);
+
+// BEGIN IMMEDIATE holds the database's only write lock: reading the room
+// row is locking it.
+const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
+    lock_room: "SELECT direct_a IS NOT NULL FROM rooms WHERE id = ?1",
+    standing: "SELECT (SELECT role FROM memberships WHERE room_id = ?1 AND user_id = ?2), \
+                      EXISTS (SELECT 1 FROM bans WHERE room_id = ?1 AND user_id = ?2)",
+    insert_member: concat!(
+        "INSERT INTO memberships (room_id, user_id, role, last_read_seq, joined_at) \
+         VALUES (?1, ?2, ?3, (SELECT last_seq FROM rooms WHERE id = ?1), ",
+        now_millis!(),
+        ") ON CONFLICT DO NOTHING"
+    ),
+    delete_member: "DELETE FROM memberships WHERE room_id = ?1 AND user_id = ?2",
+    set_role: "UPDATE memberships SET role = ?3 WHERE room_id = ?1 AND user_id = ?2",
+    insert_ban: concat!(
+        "INSERT INTO bans (room_id, user_id, banned_by, created_at) VALUES (?1, ?2, ?3, ",
+        now_millis!(),
+        ") ON CONFLICT DO NOTHING"
+    ),
+    delete_ban: "DELETE FROM bans WHERE room_id = ?1 AND user_id = ?2",
+    delete_room: "DELETE FROM rooms WHERE id = ?1",
+    members: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
+              FROM memberships m JOIN users u ON u.id = m.user_id \
+              WHERE m.room_id = ?1 \
+              ORDER BY u.username, u.id",
+    member: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.room_id = ?1 AND m.user_id = ?2",
+    bans: "SELECT u.id, u.username, u.created_at \
+           FROM bans b JOIN users u ON u.id = b.user_id \
+           WHERE b.room_id = ?1 \
+           ORDER BY u.username, u.id",
+    insert_direct: concat!(
+        "INSERT INTO rooms (name, private, owner_id, direct_a, direct_b, created_at) \
+         VALUES (?1, 1, ?2, ?2, ?3, ",
+        now_millis!(),
+        ") ON CONFLICT (name) DO NOTHING RETURNING id"
+    ),
+    insert_block: concat!(
+        "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ",
+        now_millis!(),
+        ") ON CONFLICT DO NOTHING"
+    ),
+    delete_block: "DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2",
+    blocks: "SELECT u.id, u.username, u.created_at \
+             FROM blocks b JOIN users u ON u.id = b.blocked_id \
+             WHERE b.blocker_id = ?1 \
+             ORDER BY u.username, u.id",
+    blocked_names: "SELECT u.username FROM blocks b JOIN users u ON u.id = b.blocked_id \
+                    WHERE b.blocker_id = ?1",
+    is_blocked: "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2)",
+};
+
+impl_membership!(
+    store: SqliteStore,
+    db: Sqlite,
+    time: Millis,
+    sql: MEMBERSHIP_SQL,
+    room_by_name: super::SQL.room_by_name,
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
 use parley::domain::{RoomName, Username};
+use parley::store::moderation::Action;
 use parley::store::{
     self, Appended, Change, DynStore, Event, HistoryPage, HistoryQuery, NewEvent, Room, Rotation,
     StoreError, Timestamp, User,
@@ -257,15 +258,21 @@ async fn creating_a_room_makes_the_owner_its_first_member(db: TestDb) {
         "the room reads back as created"
     );
 
-    assert!(
-        store.is_member(general.id, alice.id).await.unwrap(),
-        "owner is a member"
+    assert_eq!(
+        store.standing(general.id, alice.id).await.unwrap().role,
+        Some(parley::domain::Role::Owner),
+        "the owner is a member, as owner"
     );
-    assert!(
-        !store.is_member(general.id, bob.id).await.unwrap(),
+    assert_eq!(
+        store.standing(general.id, bob.id).await.unwrap().role,
+        None,
         "bob never joined"
     );
-    assert_eq!(store.members(general.id).await.unwrap(), vec![alice]);
+    let members = store.members(general.id).await.unwrap();
+    assert_eq!(
+        members.iter().map(|m| &m.user).collect::<Vec<_>>(),
+        vec![&alice]
+    );
 
     let secret = room(store, "secret", true, &bob).await;
     assert!(secret.private);
@@ -293,7 +300,7 @@ async fn room_names_are_unique(db: TestDb) {
         "the original room is untouched"
     );
     assert_eq!(
-        store.members(general.id).await.unwrap(),
+        member_users(store, general.id).await,
         vec![alice],
         "the failed creation added no membership"
     );
@@ -320,7 +327,7 @@ async fn private_rooms_are_visible_only_to_members(db: TestDb) {
         "alice also sees her private room"
     );
 
-    store.add_member(alpha.id, bob.id).await.unwrap();
+    add_member(store, alpha.id, &alice, &bob).await;
     let visible = store.rooms_visible_to(bob.id).await.unwrap();
     assert_eq!(
         names(&visible),
@@ -339,23 +346,39 @@ async fn adding_a_member_is_idempotent_and_members_sort_by_username(db: TestDb) 
     let lounge = room(store, "lounge", false, &carol).await;
 
     for member in [&bob, &alice, &bob, &a_z, &carol] {
-        store
-            .add_member(lounge.id, member.id)
-            .await
-            .expect("add member");
+        add_member(store, lounge.id, &carol, member).await;
     }
-    store
-        .add_member(lounge.id, bob.id)
-        .await
-        .expect("adding again is fine");
+    add_member(store, lounge.id, &carol, &bob).await;
 
-    let members = store.members(lounge.id).await.unwrap();
+    let members = member_users(store, lounge.id).await;
     assert_eq!(
         members,
         vec![a_z, alice, bob.clone(), carol],
         "each member once, ordered case-insensitively by username"
     );
-    assert!(store.is_member(lounge.id, bob.id).await.unwrap());
+    assert!(
+        store
+            .standing(lounge.id, bob.id)
+            .await
+            .unwrap()
+            .role
+            .is_some()
+    );
+}
+
+/// `owner` adds `member` to the room (idempotent).
+async fn add_member(store: &DynStore, room_id: i64, owner: &User, member: &User) {
+    let added = store
+        .moderate(room_id, owner.id, member.id, Action::Add)
+        .await
+        .expect("add member");
+    assert!(added.is_ok(), "the owner may add members: {added:?}");
+}
+
+/// The members of the room, as users.
+async fn member_users(store: &DynStore, room_id: i64) -> Vec<User> {
+    let members = store.members(room_id).await.unwrap();
+    members.into_iter().map(|m| m.user).collect()
 }
 
 // ---------------------------------------------------------------- messages

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
+use parley::store::moderation::{Action, Effect, Refusal, Standing};
 use parley::store::{
-    Appended, DynStore, Event, HistoryPage, HistoryQuery, NewEvent, Room, RoomLog, RoomStore,
-    Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
+    Appended, DynStore, Event, HistoryPage, HistoryQuery, Member, MembershipStore, NewEvent, Room,
+    RoomLog, RoomStore, Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -111,14 +112,50 @@ impl RoomStore for WrappedStore {
     async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
         self.inner.rooms_visible_to(user_id).await
     }
-    async fn is_member(&self, room_id: i64, user_id: i64) -> StoreResult<bool> {
-        self.inner.is_member(room_id, user_id).await
+}
+
+#[async_trait]
+impl MembershipStore for WrappedStore {
+    async fn standing(&self, room_id: i64, user_id: i64) -> StoreResult<Standing> {
+        self.inner.standing(room_id, user_id).await
     }
-    async fn add_member(&self, room_id: i64, user_id: i64) -> StoreResult<()> {
-        self.inner.add_member(room_id, user_id).await
-    }
-    async fn members(&self, room_id: i64) -> StoreResult<Vec<User>> {
+    async fn members(&self, room_id: i64) -> StoreResult<Vec<Member>> {
         self.inner.members(room_id).await
+    }
+    async fn member(&self, room_id: i64, user_id: i64) -> StoreResult<Option<Member>> {
+        self.inner.member(room_id, user_id).await
+    }
+    async fn bans(&self, room_id: i64) -> StoreResult<Vec<User>> {
+        self.inner.bans(room_id).await
+    }
+    async fn moderate(
+        &self,
+        room_id: i64,
+        actor_id: i64,
+        target_id: i64,
+        action: Action,
+    ) -> StoreResult<Result<Effect, Refusal>> {
+        self.inner
+            .moderate(room_id, actor_id, target_id, action)
+            .await
+    }
+    async fn open_direct(&self, a: i64, b: i64) -> StoreResult<(Room, bool)> {
+        self.inner.open_direct(a, b).await
+    }
+    async fn block(&self, blocker_id: i64, blocked_id: i64) -> StoreResult<()> {
+        self.inner.block(blocker_id, blocked_id).await
+    }
+    async fn unblock(&self, blocker_id: i64, blocked_id: i64) -> StoreResult<()> {
+        self.inner.unblock(blocker_id, blocked_id).await
+    }
+    async fn blocks(&self, blocker_id: i64) -> StoreResult<Vec<User>> {
+        self.inner.blocks(blocker_id).await
+    }
+    async fn blocked_names(&self, blocker_id: i64) -> StoreResult<Vec<String>> {
+        self.inner.blocked_names(blocker_id).await
+    }
+    async fn is_blocked(&self, blocker_id: i64, blocked_id: i64) -> StoreResult<bool> {
+        self.inner.is_blocked(blocker_id, blocked_id).await
     }
 }
 
