@@ -272,18 +272,26 @@ async fn removal_follows_the_role_rules(backend: Backend) {
     let alice = app.signup("alice").await;
     let mod1 = app.signup("mod1").await;
     let mod2 = app.signup("mod2").await;
-    let m1 = app.signup("m1").await;
-    let m2 = app.signup("m2").await;
+    let mem1 = app.signup("mem1").await;
+    let mem2 = app.signup("mem2").await;
     let out = app.signup("outsider").await;
-    room_with(&app, "public", false, &alice, &[&mod1, &mod2], &[&m1, &m2]).await;
+    room_with(
+        &app,
+        "public",
+        false,
+        &alice,
+        &[&mod1, &mod2],
+        &[&mem1, &mem2],
+    )
+    .await;
 
     let forbidden = [
-        (&m1, "m2", "a member removes a member"),
-        (&m1, "mod1", "a member removes a moderator"),
-        (&m1, "alice", "a member removes the owner"),
-        (&m1, "outsider", "a member removes a non-member"),
-        (&m1, "ghost", "a member removes an unknown user"),
-        (&out, "m1", "a non-member removes a member"),
+        (&mem1, "mem2", "a member removes a member"),
+        (&mem1, "mod1", "a member removes a moderator"),
+        (&mem1, "alice", "a member removes the owner"),
+        (&mem1, "outsider", "a member removes a non-member"),
+        (&mem1, "ghost", "a member removes an unknown user"),
+        (&out, "mem1", "a non-member removes a member"),
         (&mod1, "mod2", "a moderator removes a moderator"),
         (&mod1, "alice", "a moderator removes the owner"),
         (&alice, "alice", "the owner removes themself"),
@@ -298,7 +306,7 @@ async fn removal_follows_the_role_rules(backend: Backend) {
     }
     assert_eq!(
         member_names(&app, &alice, "public").await,
-        ["alice", "m1", "m2", "mod1", "mod2"],
+        ["alice", "mem1", "mem2", "mod1", "mod2"],
         "nobody was removed"
     );
     refused(
@@ -313,24 +321,24 @@ async fn removal_follows_the_role_rules(backend: Backend) {
         "user_not_found",
         "a moderator removes an unknown user",
     );
-    let r = remove(&app, &mod1, "public", "m1").await;
+    let r = remove(&app, &mod1, "public", "mem1").await;
     assert_eq!(r.status, 204, "a moderator removes a member: {:?}", r.body);
     let r = remove(&app, &alice, "public", "mod2").await;
     assert_eq!(r.status, 204, "the owner removes a moderator: {:?}", r.body);
-    let r = remove(&app, &alice, "public", "m2").await;
+    let r = remove(&app, &alice, "public", "mem2").await;
     assert_eq!(r.status, 204, "the owner removes a member: {:?}", r.body);
     assert_eq!(
         member_names(&app, &alice, "public").await,
         ["alice", "mod1"]
     );
     refused(
-        &remove(&app, &alice, "public", "m1").await,
+        &remove(&app, &alice, "public", "mem1").await,
         404,
         "user_not_found",
         "removing twice",
     );
     refused(
-        &remove(&app, &alice, "nowhere", "m1").await,
+        &remove(&app, &alice, "nowhere", "mem1").await,
         404,
         "room_not_found",
         "unknown room",
@@ -338,23 +346,23 @@ async fn removal_follows_the_role_rules(backend: Backend) {
 
     // In a private room, a non-member sees nothing, and a removed member
     // loses sight of the room.
-    room_with(&app, "team", true, &alice, &[&mod1], &[&m1]).await;
+    room_with(&app, "team", true, &alice, &[&mod1], &[&mem1]).await;
     refused(
-        &remove(&app, &out, "team", "m1").await,
+        &remove(&app, &out, "team", "mem1").await,
         404,
         "room_not_found",
         "a non-member removes in a private room",
     );
-    let r = remove(&app, &mod1, "team", "m1").await;
+    let r = remove(&app, &mod1, "team", "mem1").await;
     assert_eq!(r.status, 204, "{:?}", r.body);
     refused(
-        &get_room(&app, &m1, "team").await,
+        &get_room(&app, &mem1, "team").await,
         404,
         "room_not_found",
         "a removed member of a private room",
     );
     refused(
-        &join(&app, &m1, "team").await,
+        &join(&app, &mem1, "team").await,
         404,
         "room_not_found",
         "a private room is joined only by being added",
@@ -494,16 +502,24 @@ async fn bans_follow_the_removal_rules_and_remove_the_membership(backend: Backen
     let alice = app.signup("alice").await;
     let mod1 = app.signup("mod1").await;
     let mod2 = app.signup("mod2").await;
-    let m1 = app.signup("m1").await;
-    let m2 = app.signup("m2").await;
+    let mem1 = app.signup("mem1").await;
+    let mem2 = app.signup("mem2").await;
     let out = app.signup("outsider").await;
     let early = app.signup("early").await;
-    room_with(&app, "public", false, &alice, &[&mod1, &mod2], &[&m1, &m2]).await;
+    room_with(
+        &app,
+        "public",
+        false,
+        &alice,
+        &[&mod1, &mod2],
+        &[&mem1, &mem2],
+    )
+    .await;
 
     let forbidden = [
-        (&m1, "m2", "a member bans a member"),
-        (&m1, "outsider", "a member bans a non-member"),
-        (&out, "m1", "a non-member bans"),
+        (&mem1, "mem2", "a member bans a member"),
+        (&mem1, "outsider", "a member bans a non-member"),
+        (&out, "mem1", "a non-member bans"),
         (&mod1, "mod2", "a moderator bans a moderator"),
         (&mod1, "alice", "a moderator bans the owner"),
         (&alice, "alice", "the owner bans themself"),
@@ -519,29 +535,33 @@ async fn bans_follow_the_removal_rules_and_remove_the_membership(backend: Backen
     let list = status(&bans(&app, &alice, "public").await, 200, "bans");
     assert_eq!(list, json!({"bans": []}), "nobody banned");
 
-    let r = ban(&app, &mod1, "public", "m1").await;
+    let r = ban(&app, &mod1, "public", "mem1").await;
     let list = status(&r, 200, "a moderator bans a member");
-    assert_eq!(names(&list["bans"]), ["m1"], "{list}");
+    assert_eq!(names(&list["bans"]), ["mem1"], "{list}");
     let banned = &list["bans"][0];
     assert_eq!(
         keys(banned),
         ["created_at", "id", "username"],
         "plain user: {banned}"
     );
-    assert_eq!(banned["id"], m1.user_id);
+    assert_eq!(banned["id"], mem1.user_id);
     assert!(
         !member_names(&app, &alice, "public")
             .await
-            .contains(&user(&m1)),
+            .contains(&user(&mem1)),
         "banning removes"
     );
 
     let r = ban(&app, &mod1, "public", "early").await;
     let list = status(&r, 200, "banning a user who is not in the room");
-    assert_eq!(names(&list["bans"]), ["early", "m1"], "ordered by username");
-    let r = ban(&app, &mod1, "public", "m1").await;
+    assert_eq!(
+        names(&list["bans"]),
+        ["early", "mem1"],
+        "ordered by username"
+    );
+    let r = ban(&app, &mod1, "public", "mem1").await;
     let list = status(&r, 200, "banning twice is idempotent");
-    assert_eq!(names(&list["bans"]), ["early", "m1"]);
+    assert_eq!(names(&list["bans"]), ["early", "mem1"]);
     refused(
         &ban(&app, &mod1, "public", "ghost").await,
         404,
@@ -549,7 +569,7 @@ async fn bans_follow_the_removal_rules_and_remove_the_membership(backend: Backen
         "an unknown user",
     );
     refused(
-        &ban(&app, &alice, "nowhere", "m2").await,
+        &ban(&app, &alice, "nowhere", "mem2").await,
         404,
         "room_not_found",
         "unknown room",
@@ -559,10 +579,10 @@ async fn bans_follow_the_removal_rules_and_remove_the_membership(backend: Backen
         200,
         "the owner bans a moderator",
     );
-    assert_eq!(names(&list["bans"]), ["early", "m1", "mod2"]);
+    assert_eq!(names(&list["bans"]), ["early", "mem1", "mod2"]);
     assert_eq!(
         member_names(&app, &alice, "public").await,
-        ["alice", "m2", "mod1"]
+        ["alice", "mem2", "mod1"]
     );
     refused(
         &join(&app, &early, "public").await,
@@ -572,15 +592,15 @@ async fn bans_follow_the_removal_rules_and_remove_the_membership(backend: Backen
     );
 
     // The same in a private room.
-    room_with(&app, "team", true, &alice, &[&mod1], &[&m2]).await;
+    room_with(&app, "team", true, &alice, &[&mod1], &[&mem2]).await;
     refused(
-        &ban(&app, &out, "team", "m2").await,
+        &ban(&app, &out, "team", "mem2").await,
         404,
         "room_not_found",
         "a non-member bans in a private room",
     );
-    let list = status(&ban(&app, &mod1, "team", "m2").await, 200, "ban in team");
-    assert_eq!(names(&list["bans"]), ["m2"]);
+    let list = status(&ban(&app, &mod1, "team", "mem2").await, 200, "ban in team");
+    assert_eq!(names(&list["bans"]), ["mem2"]);
     assert_eq!(member_names(&app, &alice, "team").await, ["alice", "mod1"]);
 }
 
@@ -973,13 +993,13 @@ async fn moderators_and_the_owner_delete_other_members_messages(backend: Backend
     let app = app(backend).await;
     let alice = app.signup("alice").await;
     let moder = app.signup("moder").await;
-    let m1 = app.signup("m1").await;
-    let m2 = app.signup("m2").await;
-    room_with(&app, "public", false, &alice, &[&moder], &[&m1, &m2]).await;
+    let mem1 = app.signup("mem1").await;
+    let mem2 = app.signup("mem2").await;
+    room_with(&app, "public", false, &alice, &[&moder], &[&mem1, &mem2]).await;
     let seqs: Vec<i64> = {
         let mut out = Vec::new();
         for i in 0..3 {
-            let m = say(&app, &m1, "public", &format!("from m1 {i}")).await;
+            let m = say(&app, &mem1, "public", &format!("from mem1 {i}")).await;
             out.push(m["seq"].as_i64().unwrap());
         }
         out
@@ -991,7 +1011,7 @@ async fn moderators_and_the_owner_delete_other_members_messages(backend: Backend
         async move { app.request(Method::DELETE, &path, Some(&token), None).await }
     };
     refused(
-        &del(&m2, seqs[0]).await,
+        &del(&mem2, seqs[0]).await,
         403,
         "forbidden",
         "a member deletes another's message",
