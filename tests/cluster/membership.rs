@@ -463,13 +463,12 @@ async fn concurrent_opens_of_a_conversation_on_two_instances_make_one_room_per_p
     let cluster = Cluster::start(2).await;
     let (a, b) = (cluster.port(0), cluster.port(1));
     let usernames: Vec<String> = (0..2 * PAIRS).map(|i| format!("user{i:02}")).collect();
-    let users: Vec<(String, i64)> = join_all(
-        usernames
-            .iter()
-            .enumerate()
-            .map(|(i, u)| http::signup_with_id(if i % 2 == 0 { a } else { b }, u)),
-    )
-    .await;
+    // One after another: password hashing is deliberately slow, and the
+    // concurrency under test is that of the conversation opens below.
+    let mut users: Vec<(String, i64)> = Vec::new();
+    for (i, u) in usernames.iter().enumerate() {
+        users.push(http::signup_with_id(if i % 2 == 0 { a } else { b }, u).await);
+    }
     let name = |p: usize| {
         let (x, y) = (users[2 * p].1, users[2 * p + 1].1);
         format!("dm-{}-{}", x.min(y), x.max(y))
