@@ -27,6 +27,10 @@ on_both_backends!(
     a_held_long_poll_answers_404_when_the_room_is_deleted,
     a_new_subscribe_after_revocation_checks_access_afresh,
     revocation_of_a_private_room_subscription_refuses_later_sends,
+    a_connection_that_only_sent_is_refused_after_removal,
+    banning_a_non_member_ends_their_streams_of_a_public_room,
+    a_removal_racing_a_flood_of_messages_ends_each_stream_with_access_revoked_last,
+    deleting_a_room_while_messages_are_sent_leaks_nothing_into_a_new_room_of_the_name,
 );
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -99,6 +103,9 @@ async fn stomp_revocation(backend: Backend, loss: Loss) {
         .await;
     let mut bob2 = StompClient::connect(&app, &c.bob.access_token).await;
     bob2.subscribe("b3", "general").await;
+    // Another room on the same connection is not affected.
+    app.create_room(&c.carol, "other", false).await;
+    bob2.subscribe("o", "other").await;
     let mut carol = StompClient::connect(&app, &c.carol.access_token).await;
     carol.subscribe("c", "general").await;
     let mut alice_sender = StompClient::connect(&app, &c.alice.access_token).await;
@@ -158,6 +165,15 @@ async fn stomp_revocation(backend: Backend, loss: Loss) {
     );
     bob2.expect_no_frame_for(QUIET).await;
     bob1.expect_no_frame_for(QUIET).await;
+    let other = say(&app, &c.carol, "other", "in another room").await;
+    let f = bob2.expect_message().await;
+    assert_eq!(f.header("subscription").as_deref(), Some("o"), "{f}");
+    assert_eq!(f.json(), other, "the other room's subscription goes on");
+    let r = bob2
+        .send_chat("other", "bob still talks elsewhere", "o1")
+        .await;
+    assert_eq!(r.seq(), 2);
+    bob2.expect_message().await;
 
     // UNSUBSCRIBE of a revoked id is fine; a SEND there is the unknown-room
     // ERROR, then close.
@@ -429,4 +445,177 @@ async fn revocation_of_a_private_room_subscription_refuses_later_sends(backend: 
         "{:?}",
         r.body
     );
+}
+
+async fn a_connection_that_only_sent_is_refused_after_removal(backend: Backend) {
+    let app = app(backend).await;
+    let c = cast(&app, "team", true).await;
+    let unknown = unknown_room_error(&app, &c.carol).await;
+    // No subscription: the connection has only ever sent to the room.
+    let mut bob = StompClient::connect(&app, &c.bob.access_token).await;
+    for i in 0..3 {
+        bob.send_chat("team", &format!("send {i}"), &format!("r{i}"))
+            .await;
+    }
+    lose(&app, &c, "team", Loss::Removed).await;
+    // Within the revocation bound, the connection's access is gone.
+    tokio::time::sleep(REVOKE_WITHIN).await;
+    send_raw(&mut bob, "team", "after removal", "late").await;
+    let e = bob.expect_error_then_close().await;
+    assert_eq!(e.header("message").unwrap_or_default(), unknown, "{e}");
+    let log = crate::stomp::history(&app, &c.alice.access_token, "team").await;
+    assert_eq!(log.len(), 3, "nothing stored after the removal");
+}
+
+async fn banning_a_non_member_ends_their_streams_of_a_public_room(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let eve = app.signup("eve").await;
+    app.create_room(&alice, "general", false).await;
+    // Reading a public room needs no membership.
+    let mut sse = Sse::open(&app, &eve, "general", None).await;
+    say(&app, &alice, "general", "one").await;
+    assert_eq!(sse.events(1).await[0].0, "message");
+    let poll = {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/rooms/general/messages?after=1&wait=10", app.base);
+        let token = eve.access_token.clone();
+        tokio::spawn(async move {
+            let r = client.get(url).bearer_auth(token).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    status(&ban(&app, &alice, "general", "eve").await, 200, "ban eve");
+    let got = sse.until_end(REVOKE_WITHIN).await;
+    assert_eq!(
+        got.iter()
+            .map(|e| (e.0.clone(), e.2.clone()))
+            .collect::<Vec<_>>(),
+        [(
+            "access_revoked".to_string(),
+            json!({"type": "access_revoked", "room": "general", "reason": "banned"})
+        )]
+    );
+    let (s, body) = tokio::time::timeout(REVOKE_WITHIN, poll)
+        .await
+        .expect("the held poll answers")
+        .unwrap();
+    assert_eq!(
+        (s, body["error"]["code"].clone()),
+        (404, json!("room_not_found"))
+    );
+}
+
+/// Bob is removed while alice floods the room: each of bob's streams is a
+/// gapless prefix of the log, then `access_revoked`, then nothing; carol
+/// gets every message.
+async fn a_removal_racing_a_flood_of_messages_ends_each_stream_with_access_revoked_last(
+    backend: Backend,
+) {
+    const SENT: usize = 150;
+    let app = app(backend).await;
+    let c = cast(&app, "general", false).await;
+    let mut bob = StompClient::connect(&app, &c.bob.access_token).await;
+    bob.subscribe("b", "general").await;
+    let mut bob_sse = Sse::open(&app, &c.bob, "general", None).await;
+    let mut carol = StompClient::connect(&app, &c.carol.access_token).await;
+    carol.subscribe("c", "general").await;
+
+    let mut sender = StompClient::connect(&app, &c.alice.access_token).await;
+    let flood = async {
+        for i in 0..SENT {
+            sender
+                .send(stomp_client::frame(
+                    "SEND",
+                    &[("destination", &stomp_client::topic("general"))],
+                    format!("flood {i}"),
+                ))
+                .await;
+            if i % 10 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        sender
+            .send(stomp_client::frame(
+                "SEND",
+                &[
+                    ("destination", &stomp_client::topic("general")),
+                    ("receipt", "last"),
+                ],
+                "the last",
+            ))
+            .await;
+        sender.expect_receipt("last").await;
+    };
+    let removal = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        lose(&app, &c, "general", Loss::Removed).await;
+    };
+    tokio::join!(flood, removal);
+
+    let (before, revoked) = until_revoked(&mut bob, WAIT).await;
+    assert_revoked(&revoked, "b", "general", "removed");
+    let seqs: Vec<i64> = before.iter().map(|f| f.seq()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "bob's messages before access_revoked are a gapless prefix"
+    );
+    bob.expect_no_frame_for(QUIET).await;
+
+    let events = bob_sse.until_end(WAIT).await;
+    let (last, rest) = events.split_last().expect("SSE events");
+    assert_eq!(
+        last.0, "access_revoked",
+        "the SSE stream ends with it: {last:?}"
+    );
+    let ids: Vec<i64> = rest.iter().map(|e| e.1.unwrap()).collect();
+    assert!(rest.iter().all(|e| e.0 == "message"));
+    assert_eq!(
+        ids,
+        (1..=ids.len() as i64).collect::<Vec<_>>(),
+        "SSE prefix gapless"
+    );
+
+    let total = SENT + 1;
+    let got = carol.expect_messages(total).await;
+    assert_eq!(
+        got.iter().map(|f| f.seq()).collect::<Vec<_>>(),
+        (1..=total as i64).collect::<Vec<_>>(),
+        "carol gets every message"
+    );
+    carol.expect_no_frame_for(Duration::from_millis(100)).await;
+}
+
+async fn deleting_a_room_while_messages_are_sent_leaks_nothing_into_a_new_room_of_the_name(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let c = cast(&app, "general", false).await;
+    let posts = futures_util::future::join_all((0..30).map(|i| {
+        let who = if i % 2 == 0 { &c.carol } else { &c.bob };
+        post_message(&app, who, "general", "old")
+    }));
+    let deletion = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        delete_room(&app, &c.alice, "general").await
+    };
+    let (answers, deleted) = tokio::join!(posts, deletion);
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    for r in &answers {
+        assert!(
+            r.status == 201 || (r.status == 404 && r.code() == "room_not_found"),
+            "a post racing the deletion: {} {:?}",
+            r.status,
+            r.body
+        );
+    }
+    app.create_room(&c.moder, "general", false).await;
+    let log = crate::stomp::history(&app, &c.moder.access_token, "general").await;
+    assert_eq!(log, Vec::<Value>::new(), "the new room's log is empty");
+    let m = say(&app, &c.moder, "general", "new").await;
+    assert_eq!(m["seq"], 1);
+    assert_eq!(member_names(&app, &c.moder, "general").await, ["moder"]);
 }
