@@ -234,15 +234,21 @@ async fn loss_on_a_reaches_b(loss: Loss) {
 
     let mut bob_stomp = StompClient::connect(b, &bob).await;
     bob_stomp.subscribe("b", room).await;
+    // Bob on A too, and a connection of his on B that only ever sends.
+    let mut bob_on_a = StompClient::connect(a, &bob).await;
+    bob_on_a.subscribe("ba", room).await;
+    let mut bob_sender = StompClient::connect(b, &bob).await;
     let mut bob_sse = Sse::open(b, &bob, room).await;
     let mut carol_stomp = StompClient::connect(a, &carol).await;
     carol_stomp.subscribe("c", room).await;
     let mut dave_stomp = StompClient::connect(b, &dave).await;
     dave_stomp.subscribe("d", room).await;
 
-    post(a, &alice, room, "before").await;
+    let receipt = bob_sender.send_chat(room, "before, from bob", "r0").await;
+    assert_eq!(receipt.seq(), 1);
     for (who, c) in [
         ("bob", &mut bob_stomp),
+        ("bob on A", &mut bob_on_a),
         ("carol", &mut carol_stomp),
         ("dave", &mut dave_stomp),
     ] {
@@ -279,6 +285,10 @@ async fn loss_on_a_reaches_b(loss: Loss) {
     let frames =
         stomp.unwrap_or_else(|e| panic!("bob's subscription on B after {loss:?} on A: {e}"));
     assert_revoked(&frames, "b", room, loss.reason(), "bob on B");
+    let frames = until_revoked(&mut bob_on_a, REVOKE_WITHIN)
+        .await
+        .unwrap_or_else(|e| panic!("bob's subscription on A: {e}"));
+    assert_revoked(&frames, "ba", room, loss.reason(), "bob on A");
     let (events, ended) = sse;
     assert!(
         ended,
@@ -316,10 +326,16 @@ async fn loss_on_a_reaches_b(loss: Loss) {
                 .unwrap_or_else(|e| panic!("{who}: {e}"));
             assert_revoked(&frames, sub, room, "room_deleted", who);
         }
+        assert_send_refused(&mut bob_sender, room).await;
         // A new room of the same name reaches none of them.
         http::create_room(b, &dave, room).await;
         post(b, &dave, room, "new room").await;
-        for c in [&mut bob_stomp, &mut carol_stomp, &mut dave_stomp] {
+        for c in [
+            &mut bob_stomp,
+            &mut bob_on_a,
+            &mut carol_stomp,
+            &mut dave_stomp,
+        ] {
             c.expect_no_frame_for(QUIET).await;
         }
         return;
@@ -346,19 +362,35 @@ async fn loss_on_a_reaches_b(loss: Loss) {
         c.expect_no_frame_for(Duration::from_millis(100)).await;
     }
     bob_stomp.expect_no_frame_for(QUIET).await;
-    // A SEND on the same connection is the unknown-room ERROR.
-    bob_stomp
+    bob_on_a
+        .expect_no_frame_for(Duration::from_millis(100))
+        .await;
+    // A SEND on the subscribed connection, and on the one that only sent,
+    // is the unknown-room ERROR.
+    assert_send_refused(&mut bob_stomp, room).await;
+    assert_send_refused(&mut bob_sender, room).await;
+    let history = http::history(a, &alice, room).await;
+    assert_eq!(history.len(), 5, "the late SENDs stored nothing");
+}
+
+/// A SEND to `room` gets an ERROR naming an unknown room, then the close.
+async fn assert_send_refused(client: &mut StompClient, room: &str) {
+    client
         .send(frame(
             "SEND",
             &[("destination", &topic(room)), ("receipt", "late")],
             "still here?",
         ))
         .await;
-    let frames = bob_stomp.expect_closed().await;
+    let frames = client.expect_closed().await;
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0].command, "ERROR", "{}", frames[0]);
-    let history = http::history(a, &alice, room).await;
-    assert_eq!(history.len(), 5, "the late SEND stored nothing");
+    let message = frames[0].header("message").unwrap_or_default();
+    assert!(
+        message.contains("not found"),
+        "the unknown-room ERROR: {}",
+        frames[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -585,4 +617,65 @@ async fn a_block_made_on_one_instance_filters_deliveries_on_another() {
         .await;
     bob_sub.close().await;
     carol_sub.close().await;
+}
+
+/// Alice's connection on B has already written to her conversation with
+/// bob; bob blocks her through A: her next SEND on B is refused with
+/// `blocked`, and so is an HTTP post on either instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_made_on_one_instance_refuses_sends_on_another() {
+    let cluster = Cluster::start(2).await;
+    let (a, b) = (cluster.port(0), cluster.port(1));
+    let alice = http::signup(b, "alice").await;
+    let bob = http::signup(a, "bob").await;
+    let dm = ok(
+        http::call(
+            b,
+            Method::POST,
+            "/api/v1/dms",
+            &alice,
+            Some(json!({"username": "bob"})),
+        )
+        .await,
+        201,
+        "open",
+    );
+    let name = dm["name"].as_str().unwrap().to_string();
+    let mut on_b = StompClient::connect(b, &alice).await;
+    on_b.send_chat(&name, "hello bob", "r1").await;
+    let (s, _) = http::call(a, Method::PUT, "/api/v1/me/blocks/alice", &bob, None).await;
+    assert_eq!(s, 204);
+    on_b.send(frame(
+        "SEND",
+        &[("destination", &topic(&name)), ("receipt", "r2")],
+        "are you there?",
+    ))
+    .await;
+    let frames = on_b.expect_closed().await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].command, "ERROR", "{}", frames[0]);
+    assert_eq!(
+        frames[0].header("message").as_deref(),
+        Some("blocked"),
+        "{}",
+        frames[0]
+    );
+    for port in [a, b] {
+        let path = format!("/api/v1/rooms/{name}/messages");
+        let (s, body) = http::call(
+            port,
+            Method::POST,
+            &path,
+            &alice,
+            Some(json!({"body": "hi"})),
+        )
+        .await;
+        assert_eq!(
+            (s, body["error"]["code"].clone()),
+            (403, json!("blocked")),
+            "on {port}"
+        );
+    }
+    let log = http::history(a, &alice, &name).await;
+    assert_eq!(log.len(), 1, "only the message before the block: {log:?}");
 }

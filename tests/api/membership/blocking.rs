@@ -156,6 +156,14 @@ async fn a_blocked_users_sends_to_the_conversation_are_refused(backend: Backend)
         "nothing of alice's refused sends"
     );
     assert_eq!(said["seq"], 2);
+    // The blocker's view of the conversation hides alice's earlier message.
+    let mine = history(&app, &bob.access_token, &name).await;
+    assert_eq!(
+        mine[0],
+        json!({"type": "hidden", "room": name, "seq": 1}),
+        "bob's history of the conversation"
+    );
+    assert_eq!(mine[1], log[1]);
 
     assert_eq!(unblock(&app, &bob, "alice").await.status, 204);
     status(

@@ -27,6 +27,7 @@ on_both_backends!(
     moderators_and_the_owner_delete_other_members_messages,
     concurrent_adds_removes_and_bans_of_one_target_end_banned_and_not_a_member,
     concurrent_joins_racing_a_ban_end_banned_and_not_a_member,
+    bodies_are_checked_before_the_room,
 );
 
 on_sqlite!(membership_routes_need_a_token,);
@@ -1163,4 +1164,39 @@ async fn membership_routes_need_a_token(backend: Backend) {
         200,
         "nothing happened",
     );
+}
+
+async fn bodies_are_checked_before_the_room(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.signup("bob").await;
+    app.create_room(&alice, "public", false).await;
+    for room in ["public", "nowhere"] {
+        for (method, path, body) in [
+            (
+                Method::POST,
+                format!("/api/v1/rooms/{room}/members"),
+                json!({}),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/rooms/{room}/members"),
+                json!({"username": "bob", "extra": true}),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/rooms/{room}/bans"),
+                json!({"user": "bob"}),
+            ),
+            (
+                Method::PUT,
+                format!("/api/v1/rooms/{room}/members/bob/role"),
+                json!({"role": "member", "extra": 1}),
+            ),
+        ] {
+            let r = call(&app, &alice, method.clone(), &path, Some(body.clone())).await;
+            assert_eq!(r.status, 400, "{method} {path} {body}: {:?}", r.body);
+        }
+    }
+    assert_eq!(member_names(&app, &alice, "public").await, ["alice"]);
 }
