@@ -31,6 +31,7 @@ on_both_backends!(
     banning_a_non_member_ends_their_streams_of_a_public_room,
     a_removal_racing_a_flood_of_messages_ends_each_stream_with_access_revoked_last,
     deleting_a_room_while_messages_are_sent_leaks_nothing_into_a_new_room_of_the_name,
+    deleting_a_room_revokes_many_subscriptions_at_once_within_2s,
 );
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -618,4 +619,38 @@ async fn deleting_a_room_while_messages_are_sent_leaks_nothing_into_a_new_room_o
     let m = say(&app, &c.moder, "general", "new").await;
     assert_eq!(m["seq"], 1);
     assert_eq!(member_names(&app, &c.moder, "general").await, ["moder"]);
+}
+
+async fn deleting_a_room_revokes_many_subscriptions_at_once_within_2s(backend: Backend) {
+    const USERS: usize = 5;
+    const CONNS: usize = 6;
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let mut clients = Vec::new();
+    for u in 0..USERS {
+        let user = app.signup(&format!("user{u}")).await;
+        for k in 0..CONNS {
+            let mut c = StompClient::connect(&app, &user.access_token).await;
+            c.subscribe(&format!("s{u}-{k}"), "general").await;
+            clients.push((format!("s{u}-{k}"), c));
+        }
+    }
+    say(&app, &alice, "general", "before").await;
+    assert_eq!(delete_room(&app, &alice, "general").await.status, 204);
+    let start = Instant::now();
+    let results = futures_util::future::join_all(clients.iter_mut().map(|(sub, c)| async move {
+        let got = until_revoked(c, REVOKE_WITHIN).await;
+        (sub.clone(), got)
+    }))
+    .await;
+    for (sub, (before, f)) in &results {
+        let seqs: Vec<i64> = before.iter().map(|f| f.seq()).collect();
+        assert_eq!(seqs, [1], "{sub}: the message before, then the end");
+        assert_revoked(f, sub, "general", "room_deleted");
+    }
+    assert!(start.elapsed() <= REVOKE_WITHIN, "{:?}", start.elapsed());
+    for (_, c) in clients {
+        c.close().await;
+    }
 }

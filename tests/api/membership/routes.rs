@@ -28,6 +28,7 @@ on_both_backends!(
     concurrent_adds_removes_and_bans_of_one_target_end_banned_and_not_a_member,
     concurrent_joins_racing_a_ban_end_banned_and_not_a_member,
     bodies_are_checked_before_the_room,
+    an_added_or_returning_members_last_read_seq_is_their_join_point,
 );
 
 on_sqlite!(membership_routes_need_a_token,);
@@ -1199,4 +1200,49 @@ async fn bodies_are_checked_before_the_room(backend: Backend) {
         }
     }
     assert_eq!(member_names(&app, &alice, "public").await, ["alice"]);
+}
+
+async fn an_added_or_returning_members_last_read_seq_is_their_join_point(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let carol = app.signup("carol").await;
+    app.create_room(&alice, "team", true).await;
+    app.create_room(&alice, "public", false).await;
+    say(&app, &alice, "team", "one").await;
+    say(&app, &alice, "team", "two").await;
+    status(
+        &add_member(&app, &alice, "team", "bob").await,
+        200,
+        "add bob",
+    );
+    say(&app, &alice, "public", "one").await;
+    status(&join(&app, &carol, "public").await, 200, "carol joins");
+    for _ in 0..3 {
+        say(&app, &alice, "public", "more").await;
+    }
+    assert_eq!(leave(&app, &carol, "public").await.status, 204);
+    status(
+        &join(&app, &carol, "public").await,
+        200,
+        "carol joins again",
+    );
+    let seq_of = |list: Value, who: &str| {
+        list["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["username"] == who)
+            .unwrap_or_else(|| panic!("{who} in {list}"))["last_read_seq"]
+            .clone()
+    };
+    let team = status(&members(&app, &bob, "team").await, 200, "team");
+    assert_eq!(seq_of(team, "bob"), 2, "added after seq 2");
+    let public = status(&members(&app, &carol, "public").await, 200, "public");
+    assert_eq!(
+        seq_of(public.clone(), "carol"),
+        4,
+        "joined again after seq 4"
+    );
+    assert_eq!(seq_of(public, "alice"), 0, "the creator");
 }
