@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Timeline } from '../web/timeline.js';
+import { Timeline, isHidden, isMessage } from '../web/timeline.js';
 
 const msg = (seq) => ({ seq, room: 'r', sender: 's', body: `m${seq}`, client_id: null });
 const page = (seqs, hasMore = false) => ({ messages: seqs.map(msg), has_more: hasMore });
@@ -162,5 +162,24 @@ describe('Timeline applies the room log', () => {
     t.add(message(3, { reply_to: 1 }));
     assert.deepEqual(t.repliesTo(1), [2, 3]);
     assert.deepEqual(t.repliesTo(2), []);
+  });
+
+  test('a hidden placeholder takes its seq: no gap, no message, nothing changed', () => {
+    const hidden = (seq) => ({ type: 'hidden', room: 'r', seq });
+    const t = new Timeline();
+    t.addLatest({ messages: [message(1), hidden(2)], has_more: false });
+    assert.equal(t.newest, 2, 'a hidden event in history counts for the resume point');
+    assert.equal(t.isHidden(2), true);
+    assert.equal(t.isHidden(1), false);
+    assert.equal(t.message(2), undefined, 'a placeholder is not a message');
+    const live = t.add(hidden(3));
+    assert.deepEqual(seqs(live.fresh), [3], 'a live placeholder is released in order');
+    assert.equal(live.gap, false, 'it is no jump');
+    assert.deepEqual(seqs(t.add(message(5)).fresh), [], 'seq 5 after 3 waits: 4 is missing');
+    assert.deepEqual(seqs(t.add(hidden(4)).fresh), [4, 5], 'a placeholder fills the gap');
+    assert.equal(t.newest, 5);
+    assert.deepEqual(t.add(hidden(4)), { fresh: [], gap: false }, 'a replayed placeholder is dropped');
+    assert.equal(t.message(1).body, 'm1', 'the message before it is unchanged');
+    assert.equal(isHidden(hidden(9)) && !isMessage(hidden(9)), true);
   });
 });

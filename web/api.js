@@ -25,9 +25,11 @@ export class ApiError extends Error {
   }
 }
 
-/** What to tell a person about a failed call. */
-export function describeError(err) {
+/** What to tell a person about a failed call; `overrides` (code → text)
+ * says it better where the caller knows more (whose name, which room). */
+export function describeError(err, overrides = {}) {
   if (!(err instanceof ApiError)) return err?.message || String(err);
+  if (Object.hasOwn(overrides, err.code)) return overrides[err.code];
   switch (err.code) {
     case 'invalid_credentials':
       return 'Wrong username or password.';
@@ -44,7 +46,13 @@ export function describeError(err) {
     case 'user_not_found':
       return 'There is no user with that name.';
     case 'forbidden':
-      return 'Only the owner of the room can do that.';
+      return 'You are not allowed to do that here.';
+    case 'user_banned':
+      return 'That person is banned from this room. Unban them first.';
+    case 'owner_cannot_leave':
+      return 'The owner cannot leave their own room. Delete the room instead.';
+    case 'blocked':
+      return 'This person has blocked you.';
     case 'message_not_found':
       return 'That message is not in this room.';
     case 'message_deleted':

@@ -3,12 +3,17 @@
 // ordered, duplicate-free log (messages and the edits, deletions and
 // reactions applied to them) in timeline.js.
 //
+// Membership: a members panel per room (roles; promote, remove and ban as
+// the caller's role allows; bans; leave; delete), direct conversations in
+// their own list, and blocking. Losing access to a room (left, removed,
+// banned, deleted) closes it at once, with a notice saying why.
+//
 // Every text a person wrote goes into the page as text (textContent, text
 // nodes), never as markup; no inline handlers or styles (the page's CSP).
 
 import { Session, describeError } from './api.js';
-import { Live, newClientId } from './live.js';
-import { Timeline, isMessage } from './timeline.js';
+import { Live, SendRefused, newClientId } from './live.js';
+import { Timeline, isHidden, isMessage } from './timeline.js';
 
 const MAX_BODY_BYTES = 4096;
 const GAP_PAGE = 200;
@@ -28,6 +33,9 @@ const JUMP_PAGES = 40;
 const MEMBERS_TTL_MS = 15_000;
 /** At most this many people are offered for an @-mention. */
 const MENTION_CHOICES = 8;
+/** The room list is read again this often, so that rooms someone else added
+ * us to and conversations someone opened with us show up. */
+const ROOMS_REFRESH_MS = 20_000;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -45,7 +53,16 @@ const ui = {
   roomsRefresh: $('rooms-refresh'),
   roomList: $('room-list'),
   roomsEmpty: $('rooms-empty'),
+  roomsNotice: $('rooms-notice'),
   roomsError: $('rooms-error'),
+  dmList: $('dm-list'),
+  dmsEmpty: $('dms-empty'),
+  blocked: $('blocked'),
+  blockedCount: $('blocked-count'),
+  blockedList: $('blocked-list'),
+  blockedEmpty: $('blocked-empty'),
+  blockedError: $('blocked-error'),
+  roomNotice: $('room-notice'),
   joinForm: $('join-form'),
   joinName: $('join-name'),
   createForm: $('create-form'),
@@ -56,12 +73,23 @@ const ui = {
   back: $('back'),
   chatTitle: $('chat-title'),
   chatPrivate: $('chat-private'),
+  chatDirect: $('chat-direct'),
   membersToggle: $('members-toggle'),
   membersPanel: $('members-panel'),
   memberList: $('member-list'),
   addMemberForm: $('add-member-form'),
   addMemberName: $('add-member-name'),
   membersError: $('members-error'),
+  bans: $('bans'),
+  banList: $('ban-list'),
+  bansEmpty: $('bans-empty'),
+  leaveRoom: $('leave-room'),
+  deleteRoom: $('delete-room'),
+  roomDialog: $('room-dialog'),
+  roomDialogTitle: $('room-dialog-title'),
+  roomDialogText: $('room-dialog-text'),
+  roomDialogConfirm: $('room-dialog-confirm'),
+  roomDialogCancel: $('room-dialog-cancel'),
   scroller: $('message-scroller'),
   loadOlder: $('load-older'),
   historyStart: $('history-start'),
@@ -100,6 +128,10 @@ const opening = new Set();
 let current = null;
 /** Whether the reader is at the latest message (kept there as it grows). */
 let pinnedToBottom = true;
+/** The people I block (GET /me/blocks), by username. */
+let blocks = new Map();
+/** The timer re-reading the room list. */
+let roomsTimer = null;
 
 const path = (name) => `/rooms/${encodeURIComponent(name)}`;
 const wsUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
@@ -154,7 +186,9 @@ function startChat() {
   ui.chatApp.dataset.view = 'rooms';
   showRoom(null);
 
-  for (const el of [ui.roomsError, ui.chatError, ui.membersError]) el.textContent = '';
+  for (const el of [ui.roomsError, ui.roomsNotice, ui.roomNotice, ui.chatError, ui.membersError]) {
+    el.textContent = '';
+  }
 
   const connection = new Live(session, wsUrl());
   // Events of a connection being stopped (after logout) are ignored.
@@ -171,6 +205,7 @@ function startChat() {
     }
   });
   on('message', ({ room, message }) => receive(room, message));
+  on('revoked', ({ room, reason }) => closeRoom(room, reason));
   on('problem', ({ kind, text }) => {
     const el = current ? ui.chatError : ui.roomsError;
     el.textContent = text;
@@ -182,12 +217,20 @@ function startChat() {
 
   ui.roomsTitle.focus();
   loadRooms();
+  loadBlocks();
+  roomsTimer = setInterval(() => {
+    if (live?.status === 'online') loadRooms();
+  }, ROOMS_REFRESH_MS);
 }
 
 function stopChat() {
   // Not awaited: a dead connection must not hold up signing out.
   live?.stop();
   live = null;
+  clearInterval(roomsTimer);
+  roomsTimer = null;
+  blocks = new Map();
+  renderBlocked();
   openRooms.clear();
   opening.clear();
   roomIndex = new Map();
@@ -203,9 +246,15 @@ function showStatus(status) {
 
 // ----------------------------------------------------------------- rooms --
 
+/** Bumped whenever a room closes: a room list read before that may still
+ * name the room, and is not used. */
+let roomsVersion = 0;
+
 async function loadRooms() {
+  const version = roomsVersion;
   try {
     const { rooms } = await session.request('GET', '/rooms');
+    if (version !== roomsVersion || !live) return;
     roomIndex = new Map(rooms.map((r) => [r.name, r]));
     renderRoomList();
   } catch (err) {
@@ -213,37 +262,52 @@ async function loadRooms() {
   }
 }
 
+const isDirect = (room) => room?.kind === 'direct';
+
+/** How a room is named on screen: `# name`, or `@peer` for a conversation. */
+const roomLabel = (room, name = room.name) => (isDirect(room) ? `@${room.peer}` : `# ${name}`);
+
+/** The rooms, and below them the direct conversations by their peer. */
 function renderRoomList() {
-  const names = [...new Set([...roomIndex.keys(), ...openRooms.keys()])].sort();
+  const names = [...new Set([...roomIndex.keys(), ...openRooms.keys()])];
+  const roomOf = (name) => roomIndex.get(name) ?? openRooms.get(name)?.room;
+  const rooms = names.filter((n) => !isDirect(roomOf(n))).sort();
+  const dms = names
+    .filter((n) => isDirect(roomOf(n)))
+    .sort((a, b) => roomOf(a).peer.localeCompare(roomOf(b).peer));
   // Re-rendering must not take keyboard focus away from a room button.
-  const focused = ui.roomList.contains(document.activeElement)
-    ? document.activeElement.dataset.room
-    : null;
-  ui.roomList.replaceChildren(
-    ...names.map((name) => {
-      const room = roomIndex.get(name) ?? openRooms.get(name)?.room;
-      const unread = openRooms.get(name)?.unread ?? 0;
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.className = 'room-button';
-      button.dataset.room = name;
-      if (name === current) button.setAttribute('aria-current', 'true');
-      const label = document.createElement('span');
-      label.className = 'room-name';
-      label.textContent = `# ${name}`;
-      button.append(label);
-      if (room?.private) button.append(badge('private', 'private'));
-      if (unread > 0) {
-        button.append(badge(`${unread}`, 'unread', `${unread} unread`));
-      }
-      button.addEventListener('click', () => openRoom(name));
-      const item = document.createElement('li');
-      item.append(button);
-      return item;
-    }),
-  );
-  ui.roomsEmpty.hidden = names.length > 0;
-  if (focused) ui.roomList.querySelector(`[data-room="${CSS.escape(focused)}"]`)?.focus();
+  const active = document.activeElement;
+  const focused =
+    ui.roomList.contains(active) || ui.dmList.contains(active) ? active.dataset.room : null;
+  const item = (name) => {
+    const room = roomOf(name);
+    const unread = openRooms.get(name)?.unread ?? 0;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'room-button';
+    button.dataset.room = name;
+    if (name === current) button.setAttribute('aria-current', 'true');
+    const label = document.createElement('span');
+    label.className = 'room-name';
+    label.textContent = roomLabel(room, name);
+    button.append(label);
+    if (room?.private && !isDirect(room)) button.append(badge('private', 'private'));
+    if (unread > 0) {
+      button.append(badge(`${unread}`, 'unread', `${unread} unread`));
+    }
+    button.addEventListener('click', () => openRoom(name));
+    const li = document.createElement('li');
+    li.append(button);
+    return li;
+  };
+  ui.roomList.replaceChildren(...rooms.map(item));
+  ui.dmList.replaceChildren(...dms.map(item));
+  ui.roomsEmpty.hidden = rooms.length > 0;
+  ui.dmsEmpty.hidden = dms.length > 0;
+  if (focused) {
+    const selector = `[data-room="${CSS.escape(focused)}"]`;
+    (ui.roomList.querySelector(selector) ?? ui.dmList.querySelector(selector))?.focus();
+  }
 }
 
 function badge(text, kind, label) {
@@ -307,6 +371,7 @@ ui.createForm.addEventListener('submit', async (event) => {
  */
 async function openRoom(name, form = null) {
   ui.roomsError.textContent = '';
+  ui.roomsNotice.textContent = '';
   ui.chatError.textContent = '';
   let state = openRooms.get(name);
   if (!state) {
@@ -314,14 +379,22 @@ async function openRoom(name, form = null) {
     opening.add(name);
     if (form) setBusy(form, true);
     try {
-      const room = await session.request('POST', `${path(name)}/join`);
-      const page = await session.request('GET', `${path(name)}/messages`);
+      // A direct conversation is joined by being one of its two people.
+      const room = isDirect(roomIndex.get(name))
+        ? await session.request('GET', path(name))
+        : await session.request('POST', `${path(name)}/join`);
+      const [page, members] = await Promise.all([
+        session.request('GET', `${path(name)}/messages`),
+        session.request('GET', `${path(name)}/members`),
+      ]);
       state = newRoomState(room);
+      setMembers(state, members.members, { cache: false });
       openRooms.set(name, state);
       roomIndex.set(name, room);
-      appendMessages(state, state.timeline.addLatest(page).filter(isMessage));
+      appendMessages(state, state.timeline.addLatest(page).filter(isShown));
     } catch (err) {
       ui.roomsError.textContent = describeError(err);
+      if (err.code === 'room_not_found' && roomIndex.delete(name)) renderRoomList();
       if (form) form.querySelector('input')?.focus();
       return false;
     } finally {
@@ -359,9 +432,13 @@ function newRoomState(room) {
     fetchingOriginals: new Set(),
     /** Originals that could not be fetched (not retried while the room is open). */
     missingOriginals: new Set(),
-    /** The room's members for @-autocomplete: { list, at } or null. */
+    /** The room's members (panel, @-autocomplete): { list, at } or null. */
     members: null,
     loadingMembers: null,
+    /** My role here, from the members list: 'owner' | 'moderator' | 'member' | null. */
+    myRole: null,
+    /** Originals of replies that are hidden from me (I block their sender). */
+    hiddenOriginals: new Set(),
   };
 }
 
@@ -381,10 +458,14 @@ function showRoom(name) {
   }
   state.unread = 0;
   renderRoomList();
-  ui.chatTitle.textContent = `# ${name}`;
-  ui.chatPrivate.hidden = !state.room.private;
-  ui.composerInput.placeholder = `Message #${name}`;
-  ui.composer.querySelector('label').textContent = `Message #${name}`;
+  const direct = isDirect(state.room);
+  const target = direct ? `@${state.room.peer}` : `#${name}`;
+  ui.chatTitle.textContent = roomLabel(state.room);
+  ui.chatPrivate.hidden = !state.room.private || direct;
+  ui.chatDirect.hidden = !direct;
+  ui.composerInput.placeholder = `Message ${target}`;
+  ui.composer.querySelector('label').textContent = `Message ${target}`;
+  state.list.setAttribute('aria-label', `Messages in ${target}`);
   ui.scroller.querySelector('.message-list')?.remove();
   ui.scroller.append(state.list);
   renderHistoryHead(state);
@@ -415,7 +496,7 @@ function receive(room, event) {
 /** Shows events the timeline released: new messages at the bottom, and the
  * messages that edits, deletions and reactions changed, re-drawn in place. */
 function showEvents(state, events, options) {
-  appendMessages(state, events.filter(isMessage), options);
+  appendMessages(state, events.filter(isShown), options);
   const changed = new Set(events.filter((e) => !isMessage(e)).map((e) => e.target));
   for (const seq of changed) redraw(state, seq);
 }
@@ -452,13 +533,11 @@ function appendMessages(state, messages, { live: isLive = false } = {}) {
       state.list.querySelector(`li.pending[data-client-id="${CSS.escape(m.client_id)}"]`)?.remove();
     }
     // Stored messages go above the ones still sending (null: at the end).
-    state.list.insertBefore(
-      renderMessage(state, state.timeline.message(m.seq) ?? m),
-      state.list.querySelector('li.pending'),
-    );
+    state.list.insertBefore(renderEvent(state, m), state.list.querySelector('li.pending'));
   }
   if (isLive) {
-    const others = messages.filter((m) => m.sender !== session.user?.username);
+    // A blocked person's events are no news: never announced nor counted.
+    const others = messages.filter((m) => isMessage(m) && m.sender !== session.user?.username);
     if (onScreen) announce(others);
     else if (others.length > 0) {
       state.unread += others.length;
@@ -501,8 +580,36 @@ const sameName = (a, b) => a.toLowerCase() === b.toLowerCase();
 /** Whether message `m` names me in its `mentions`. */
 const mentionsMe = (m) => (m.mentions ?? []).some((u) => sameName(u, me()));
 
-/** Whether I may delete message `m`: my own, or any in a room I own. */
-const mayDelete = (state, m) => m.sender === me() || state.room.owner === me();
+/** Whether I may delete message `m`: my own, or any in a room I own or moderate. */
+const mayDelete = (state, m) =>
+  m.sender === me() ||
+  state.room.owner === me() ||
+  state.myRole === 'owner' ||
+  state.myRole === 'moderator';
+
+/** What the message list shows: messages, and placeholders for hidden events. */
+const isShown = (event) => isMessage(event) || isHidden(event);
+
+/** A list item for a shown event (see isShown). */
+function renderEvent(state, event) {
+  return isHidden(event)
+    ? renderHidden(event)
+    : renderMessage(state, state.timeline.message(event.seq) ?? event);
+}
+
+/** The placeholder for an event of someone I block: only its place in the log. */
+function renderHidden(event) {
+  const item = document.createElement('li');
+  item.className = 'message hidden-event';
+  item.dataset.seq = String(event.seq);
+  item.tabIndex = -1;
+  const body = document.createElement('p');
+  body.className = 'body tombstone';
+  body.textContent = 'blocked message';
+  body.title = 'From someone you block. Unblock them to see it.';
+  item.append(body);
+  return item;
+}
 
 /**
  * One message as a list item. `m` is its current state (see timeline.js);
@@ -605,7 +712,11 @@ function renderQuote(state, seq) {
   who.className = 'quote-sender';
   const text = document.createElement('span');
   text.className = 'quote-body';
-  if (!original) {
+  const hidden = !original && (state.timeline.isHidden(seq) || state.hiddenOriginals.has(seq));
+  if (hidden) {
+    text.textContent = 'blocked message';
+    text.classList.add('tombstone');
+  } else if (!original) {
     who.textContent = '';
     const missing = state.missingOriginals.has(seq);
     text.textContent = missing ? 'The original message cannot be loaded.' : 'Loading the original message…';
@@ -618,7 +729,9 @@ function renderQuote(state, seq) {
   quote.append(who, ' ', text);
   const said = original
     ? `${original.sender}: ${original.deleted ? 'message deleted' : firstLine(original.body)}`
-    : `message ${seq}`;
+    : hidden
+      ? 'a blocked message'
+      : `message ${seq}`;
   quote.setAttribute('aria-label', `In reply to ${said}. Show the original message`);
   quote.addEventListener('click', () => jumpTo(state, seq));
   return quote;
@@ -635,7 +748,8 @@ async function fetchOriginal(state, seq) {
   state.fetchingOriginals.add(seq);
   try {
     const original = await session.request('GET', `${path(state.room.name)}/messages/${seq}`);
-    state.timeline.hold(original);
+    if (isHidden(original)) state.hiddenOriginals.add(seq);
+    else state.timeline.hold(original);
     redraw(state, seq);
   } catch {
     // Said in the quote; a click still pages back to look for it.
@@ -926,9 +1040,7 @@ async function fetchOlder(state) {
     const older = state.timeline.addOlder(page);
     // Keep what the reader was looking at in place while prepending.
     const fromBottom = ui.scroller.scrollHeight - ui.scroller.scrollTop;
-    state.list.prepend(
-      ...older.filter(isMessage).map((m) => renderMessage(state, state.timeline.message(m.seq))),
-    );
+    state.list.prepend(...older.filter(isShown).map((e) => renderEvent(state, e)));
     if (state.room.name === current) ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;
   } catch (err) {
     ui.chatError.textContent = describeError(err);
@@ -1023,7 +1135,11 @@ ui.composer.addEventListener('submit', (event) => {
   live.send(state.room.name, text, clientId, { replyTo }).catch((err) => {
     placeholder.classList.add('failed');
     placeholder.querySelector('.sender').textContent = 'Not sent';
-    if (state.room.name === current) ui.chatError.textContent = err.message;
+    if (state.room.name !== current) return;
+    ui.chatError.textContent =
+      err instanceof SendRefused && err.code === 'blocked'
+        ? `Not sent: ${isDirect(state.room) ? state.room.peer : 'this person'} has blocked you.`
+        : err.message;
   });
 });
 
@@ -1128,7 +1244,7 @@ function roomMembers(state) {
   state.loadingMembers ??= session
     .request('GET', `${path(state.room.name)}/members`)
     .then(({ members }) => {
-      state.members = { list: members, at: Date.now() };
+      setMembers(state, members);
     })
     .catch(() => {
       // Offer what we had, if anything.
@@ -1209,13 +1325,39 @@ function pickMention(i) {
 
 // --------------------------------------------------------------- members --
 
+const ROLE_RANK = { owner: 0, moderator: 1, member: 2 };
+
+/** Takes in a members list: the cache for @-autocomplete, and my role.
+ * `cache: false` for the list read when the room opens: the first @ typed
+ * reads the list again, since people may have joined meanwhile. */
+function setMembers(state, list, { cache = true } = {}) {
+  // A server without roles marks only the owner, by the room's `owner`.
+  const members = list.map((u) => ({
+    ...u,
+    role: u.role ?? (u.username === state.room.owner ? 'owner' : 'member'),
+  }));
+  state.members = { list: members, at: cache ? Date.now() : 0 };
+  state.myRole = members.find((u) => sameName(u.username, me()))?.role ?? null;
+  return members;
+}
+
+/** Whether I may remove or ban someone of role `role` (the server decides;
+ * this only hides what it would refuse). */
+function mayModerate(state, role) {
+  if (isDirect(state.room) || role === 'owner') return false;
+  return state.myRole === 'owner' || (state.myRole === 'moderator' && role === 'member');
+}
+
+const mayManage = (state) =>
+  !isDirect(state.room) && (state.myRole === 'owner' || state.myRole === 'moderator');
+
 ui.membersToggle.addEventListener('click', () => {
   if (ui.membersPanel.hidden) openMembers();
   else closeMembers();
 });
 
 ui.membersPanel.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape') {
+  if (event.key === 'Escape' && !event.defaultPrevented) {
     closeMembers();
     ui.membersToggle.focus();
   }
@@ -1227,30 +1369,305 @@ async function openMembers() {
   ui.membersPanel.hidden = false;
   ui.membersToggle.setAttribute('aria-expanded', 'true');
   ui.membersError.textContent = '';
-  ui.addMemberForm.hidden = state.room.owner !== session.user?.username;
   ui.memberList.replaceChildren();
-  try {
-    const { members } = await session.request('GET', `${path(state.room.name)}/members`);
-    renderMembers(members);
-  } catch (err) {
-    ui.membersError.textContent = describeError(err);
-  }
+  ui.banList.replaceChildren();
+  renderRoomActions(state);
+  await refreshMembers(state);
 }
 
 function closeMembers() {
+  closeMemberMenu();
   ui.membersPanel.hidden = true;
   ui.membersToggle.setAttribute('aria-expanded', 'false');
 }
 
-function renderMembers(members) {
-  const owner = openRooms.get(current)?.room.owner;
-  ui.memberList.replaceChildren(
-    ...members.map((u) => {
+/** Whether the members panel shows `state`'s room. */
+const panelShows = (state) => !ui.membersPanel.hidden && current === state.room.name;
+
+/** Reads the members (and, for the owner and moderators, the bans) again. */
+async function refreshMembers(state) {
+  try {
+    const { members } = await session.request('GET', `${path(state.room.name)}/members`);
+    const list = setMembers(state, members);
+    if (panelShows(state)) renderMembers(state, list);
+    if (mayManage(state)) await refreshBans(state);
+  } catch (err) {
+    membershipError(state, err, {}, { reread: false });
+  }
+}
+
+async function refreshBans(state) {
+  const { bans } = await session.request('GET', `${path(state.room.name)}/bans`);
+  if (panelShows(state)) renderBans(state, bans);
+}
+
+/** Leave, delete and add, as far as my role allows. */
+function renderRoomActions(state) {
+  const direct = isDirect(state.room);
+  ui.addMemberForm.hidden = !mayManage(state);
+  ui.leaveRoom.hidden = direct || state.myRole === 'owner' || state.myRole === null;
+  ui.deleteRoom.hidden = direct || state.myRole !== 'owner';
+  ui.bans.hidden = !mayManage(state);
+  for (const button of [ui.leaveRoom, ui.deleteRoom]) {
+    button.setAttribute('aria-describedby', 'chat-title');
+  }
+}
+
+function renderMembers(state, members) {
+  const focusedMenu = ui.memberList.contains(document.activeElement)
+    ? document.activeElement.closest('li[data-username]')?.dataset.username
+    : null;
+  const sorted = [...members].sort(
+    (a, b) => ROLE_RANK[a.role] - ROLE_RANK[b.role] || a.username.localeCompare(b.username),
+  );
+  closeMemberMenu(); // its items may no longer apply
+  ui.memberList.replaceChildren(...sorted.map((u) => renderMember(state, u)));
+  renderRoomActions(state);
+  if (focusedMenu) {
+    ui.memberList
+      .querySelector(`li[data-username="${CSS.escape(focusedMenu)}"] .member-menu-button`)
+      ?.focus();
+  }
+}
+
+/** One member: name, role, and (for anyone but me) a menu of what I may do. */
+function renderMember(state, user) {
+  const item = document.createElement('li');
+  item.className = 'member';
+  item.dataset.username = user.username;
+  item.dataset.role = user.role;
+  const name = document.createElement('span');
+  name.className = 'member-name';
+  name.textContent = user.username;
+  item.append(name);
+  if (user.role === 'owner' || user.role === 'moderator') {
+    item.append(' ', badge(user.role, `role ${user.role}`));
+  }
+  if (blocks.has(user.username)) item.append(' ', badge('blocked', 'blocked-badge'));
+  if (sameName(user.username, me())) {
+    const you = document.createElement('span');
+    you.className = 'hint';
+    you.textContent = ' (you)';
+    item.append(you);
+    return item;
+  }
+  item.append(renderMemberMenu(state, user));
+  return item;
+}
+
+/** The menu button and its menu (role="menu": arrow keys move, Escape closes). */
+function renderMemberMenu(state, user) {
+  const wrap = document.createElement('span');
+  wrap.className = 'menu-wrap';
+  const id = `member-menu-${user.id}`;
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'quiet icon member-menu-button';
+  button.textContent = '⋯';
+  button.setAttribute('aria-label', `Actions for ${user.username}`);
+  button.title = `Actions for ${user.username}`;
+  button.setAttribute('aria-haspopup', 'menu');
+  button.setAttribute('aria-expanded', 'false');
+  button.setAttribute('aria-controls', id);
+
+  const menu = document.createElement('ul');
+  menu.className = 'menu';
+  menu.id = id;
+  menu.setAttribute('role', 'menu');
+  menu.setAttribute('aria-label', `Actions for ${user.username}`);
+  menu.hidden = true;
+  const entry = (label, handle, kind = '') => {
+    const li = document.createElement('li');
+    li.setAttribute('role', 'none');
+    const itemButton = document.createElement('button');
+    itemButton.type = 'button';
+    itemButton.className = `quiet menu-item ${kind}`;
+    itemButton.setAttribute('role', 'menuitem');
+    itemButton.tabIndex = -1;
+    itemButton.textContent = label;
+    itemButton.addEventListener('click', () => {
+      closeMemberMenu();
+      button.focus();
+      handle();
+    });
+    li.append(itemButton);
+    menu.append(li);
+  };
+
+  const name = user.username;
+  if (!isDirect(state.room)) entry('Message', () => openConversation(name));
+  if (!isDirect(state.room) && state.myRole === 'owner' && user.role !== 'owner') {
+    if (user.role === 'moderator') entry('Make member', () => setRole(state, name, 'member'));
+    else entry('Make moderator', () => setRole(state, name, 'moderator'));
+  }
+  if (mayModerate(state, user.role)) {
+    entry('Remove from room', () => removeMember(state, name), 'danger-text');
+    entry('Ban from room', () => banUser(state, name), 'danger-text');
+  }
+  if (blocks.has(name)) entry('Unblock', () => setBlocked(name, false));
+  else entry('Block', () => setBlocked(name, true), 'danger-text');
+
+  button.addEventListener('click', () => {
+    if (menu.hidden) openMemberMenu(button, menu);
+    else closeMemberMenu();
+  });
+  button.addEventListener('keydown', (event) => {
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      openMemberMenu(button, menu, event.key === 'ArrowUp' ? -1 : 0);
+    }
+  });
+  menu.addEventListener('keydown', (event) => {
+    const items = [...menu.querySelectorAll('[role="menuitem"]')];
+    const at = items.indexOf(document.activeElement);
+    const move = (to) => {
+      event.preventDefault();
+      items.at(to % items.length)?.focus();
+    };
+    switch (event.key) {
+      case 'ArrowDown':
+        move(at + 1);
+        break;
+      case 'ArrowUp':
+        move(at - 1 + items.length);
+        break;
+      case 'Home':
+        move(0);
+        break;
+      case 'End':
+        move(items.length - 1);
+        break;
+      case 'Escape':
+        event.preventDefault();
+        closeMemberMenu();
+        button.focus();
+        break;
+      case 'Tab':
+        closeMemberMenu();
+        break;
+      default:
+        break;
+    }
+  });
+  wrap.append(button, menu);
+  return wrap;
+}
+
+/** The open member menu: { button, menu } or null. */
+let memberMenu = null;
+
+function openMemberMenu(button, menu, focusIndex = 0) {
+  closeMemberMenu();
+  memberMenu = { button, menu };
+  menu.hidden = false;
+  button.setAttribute('aria-expanded', 'true');
+  menu.querySelectorAll('[role="menuitem"]')[focusIndex === -1 ? menu.children.length - 1 : 0]?.focus();
+}
+
+function closeMemberMenu() {
+  if (!memberMenu) return;
+  memberMenu.menu.hidden = true;
+  memberMenu.button.setAttribute('aria-expanded', 'false');
+  memberMenu = null;
+}
+
+// A press outside the open menu closes it, as menus do.
+document.addEventListener('pointerdown', (event) => {
+  if (!memberMenu) return;
+  const inside = event.target instanceof Node && memberMenu.button.parentElement.contains(event.target);
+  if (!inside) closeMemberMenu();
+});
+
+function renderBans(state, bans) {
+  ui.bans.hidden = false;
+  ui.banList.replaceChildren(
+    ...bans.map((u) => {
       const item = document.createElement('li');
-      item.textContent = u.username;
-      if (u.username === owner) item.append(' ', badge('owner', 'owner'));
+      const name = document.createElement('span');
+      name.textContent = u.username;
+      const unban = document.createElement('button');
+      unban.type = 'button';
+      unban.className = 'quiet';
+      unban.textContent = 'Unban';
+      unban.setAttribute('aria-label', `Unban ${u.username}`);
+      unban.addEventListener('click', () => unbanUser(state, u.username));
+      item.append(name, ' ', unban);
       return item;
     }),
+  );
+  ui.bansEmpty.hidden = bans.length > 0;
+}
+
+/**
+ * A failed membership call, said in the panel. 404 room_not_found means the
+ * room is gone for me (deleted, or I was banned or removed from a private
+ * room): it closes. A 403 or a 404 user_not_found means the panel is out of
+ * date (my role changed, the member left): the list is read again.
+ */
+function membershipError(state, err, overrides = {}, { reread = true } = {}) {
+  if (err.code === 'room_not_found') {
+    closeRoom(state.room.name, 'unavailable');
+    return;
+  }
+  const text = describeError(err, overrides);
+  if (state.room.name === current && !ui.membersPanel.hidden) ui.membersError.textContent = text;
+  else if (state.room.name === current) ui.chatError.textContent = text;
+  else ui.roomsError.textContent = text;
+  const stale = err.code === 'forbidden' || err.code === 'user_not_found';
+  if (reread && stale && panelShows(state)) refreshMembers(state);
+}
+
+/** Runs one membership call from the panel, then reads the list again. */
+async function memberAction(state, call, { done, overrides } = {}) {
+  ui.membersError.textContent = '';
+  try {
+    const answer = await call();
+    if (done) announceText(done);
+    if (openRooms.get(state.room.name) === state) await refreshMembers(state);
+    return answer ?? true;
+  } catch (err) {
+    membershipError(state, err, overrides);
+    return false;
+  }
+}
+
+const memberPath = (state, name) => `${path(state.room.name)}/members/${encodeURIComponent(name)}`;
+const notMember = (name) => ({ user_not_found: `${name} is not a member of this room any more.` });
+const notAllowed = {
+  forbidden:
+    'You are not allowed to do that: moderators act on members only, and nobody on the owner.',
+};
+
+function setRole(state, name, role) {
+  return memberAction(state, () => session.request('PUT', `${memberPath(state, name)}/role`, { role }), {
+    done: `${name} is now a ${role} of #${state.room.name}.`,
+    overrides: { ...notMember(name), forbidden: 'Only the owner can change roles.' },
+  });
+}
+
+function removeMember(state, name) {
+  return memberAction(state, () => session.request('DELETE', memberPath(state, name)), {
+    done: `${name} was removed from #${state.room.name}.`,
+    overrides: { ...notMember(name), ...notAllowed },
+  });
+}
+
+function banUser(state, name) {
+  return memberAction(
+    state,
+    () => session.request('POST', `${path(state.room.name)}/bans`, { username: name }),
+    { done: `${name} is banned from #${state.room.name}.`, overrides: notAllowed },
+  );
+}
+
+function unbanUser(state, name) {
+  return memberAction(
+    state,
+    () => session.request('DELETE', `${path(state.room.name)}/bans/${encodeURIComponent(name)}`),
+    {
+      done: `${name} is no longer banned from #${state.room.name}.`,
+      overrides: { user_not_found: `${name} is not banned.` },
+    },
   );
 }
 
@@ -1259,22 +1676,241 @@ ui.addMemberForm.addEventListener('submit', async (event) => {
   const state = openRooms.get(current);
   const username = ui.addMemberName.value.trim();
   if (!state || !username) return;
-  ui.membersError.textContent = '';
   setBusy(ui.addMemberForm, true);
+  const added = await memberAction(
+    state,
+    () => session.request('POST', `${path(state.room.name)}/members`, { username }),
+    {
+      done: `${username} can now see #${state.room.name}.`,
+      overrides: {
+        user_banned: `${username} is banned from this room. Unban them first.`,
+        forbidden: 'Only the owner and moderators can add people.',
+      },
+    },
+  );
+  setBusy(ui.addMemberForm, false);
+  if (added) ui.addMemberName.value = '';
+  ui.addMemberName.focus();
+});
+
+ui.leaveRoom.addEventListener('click', async () => {
+  const state = openRooms.get(current);
+  if (!state) return;
+  ui.membersError.textContent = '';
+  ui.leaveRoom.disabled = true;
   try {
-    const { members } = await session.request('POST', `${path(state.room.name)}/members`, {
-      username,
-    });
-    renderMembers(members);
-    ui.addMemberName.value = '';
-    announceText(`${username} can now see #${state.room.name}.`);
+    await session.request('POST', `${path(state.room.name)}/leave`);
+    closeRoom(state.room.name, 'left');
   } catch (err) {
-    ui.membersError.textContent = describeError(err);
+    membershipError(state, err);
   } finally {
-    setBusy(ui.addMemberForm, false);
-    ui.addMemberName.focus();
+    ui.leaveRoom.disabled = false;
   }
 });
+
+/** The room waiting for the delete confirmation, or null. */
+let roomToDelete = null;
+/** Rooms I am deleting (their closing notice says so). */
+const deletingRooms = new Set();
+
+ui.deleteRoom.addEventListener('click', () => {
+  const state = openRooms.get(current);
+  if (!state) return;
+  roomToDelete = state;
+  ui.roomDialogTitle.textContent = `Delete #${state.room.name}?`;
+  ui.roomDialogText.textContent =
+    'Its messages and members are removed for everyone, and everyone in it is sent out. ' +
+    'This cannot be undone.';
+  ui.roomDialog.showModal();
+  ui.roomDialogCancel.focus();
+});
+
+ui.roomDialogCancel.addEventListener('click', () => ui.roomDialog.close());
+ui.roomDialog.addEventListener('close', () => {
+  const state = roomToDelete;
+  roomToDelete = null;
+  if (state && openRooms.get(state.room.name) === state) ui.deleteRoom.focus();
+});
+ui.roomDialogConfirm.addEventListener('click', async () => {
+  const state = roomToDelete;
+  roomToDelete = null;
+  ui.roomDialog.close();
+  if (!state) return;
+  const name = state.room.name;
+  // The server's access_revoked may come before its answer does.
+  deletingRooms.add(name);
+  try {
+    await session.request('DELETE', path(name));
+    closeRoom(name, 'room_deleted');
+  } catch (err) {
+    membershipError(state, err, { forbidden: 'Only the owner can delete the room.' });
+  } finally {
+    deletingRooms.delete(name);
+  }
+});
+
+// ------------------------------------------------------ losing access --
+
+/** What the notice says when a room closes. */
+function closedText(room, name, reason, byMe) {
+  const label = room && isDirect(room) ? `the conversation with ${room.peer}` : `#${name}`;
+  const rejoin = room && !room.private ? ' You can join it again from the room list.' : '';
+  switch (reason) {
+    case 'left':
+      return `You left ${label}.${rejoin}`;
+    case 'removed':
+      return `You were removed from ${label} by a moderator.${rejoin}`;
+    case 'banned':
+      return `You were banned from ${label}.`;
+    case 'room_deleted':
+      return byMe ? `You deleted ${label}.` : `${label} was deleted by its owner.`;
+    default:
+      return `${label} is no longer available to you.`;
+  }
+}
+
+/**
+ * Access to room `name` is gone (`reason`: left, removed, banned,
+ * room_deleted, or unavailable): nothing more is sent or received there,
+ * the room closes with a notice saying why, and it leaves the room list,
+ * except a public room one left or was removed from, which can be joined
+ * again. Idempotent: my own leave is closed here and again by the server's
+ * `access_revoked`.
+ */
+function closeRoom(name, reason) {
+  const state = openRooms.get(name);
+  const byMe = deletingRooms.has(name);
+  live?.unfollow(name);
+  if (!state) return;
+  roomsVersion += 1;
+  openRooms.delete(name);
+  const room = state.room;
+  const rejoinable = !room.private && !isDirect(room) && (reason === 'left' || reason === 'removed');
+  if (!rejoinable) roomIndex.delete(name);
+  state.list.remove(); // nothing of the room stays on the page
+  if (roomToDelete === state) ui.roomDialog.close();
+  if (deleting?.state === state) ui.deleteDialog.close();
+  const text = closedText(room, name, reason, byMe);
+  if (current === name) {
+    closeMembers();
+    showRoom(null);
+    ui.chatError.textContent = '';
+    if (phoneLayout.matches) ui.chatApp.dataset.view = 'rooms';
+    // Focus was in the room that is gone; the notice is read out (role=alert).
+    ui.roomsTitle.focus();
+  } else {
+    renderRoomList();
+  }
+  // In the chat pane when it is empty, else beside the room list.
+  ui.roomNotice.textContent = current === null ? text : '';
+  ui.roomsNotice.textContent = current === null ? '' : text;
+}
+
+// ---------------------------------------------------- direct messages --
+
+/** Opens (or finds) the direct conversation with `username` and shows it. */
+async function openConversation(username) {
+  const state = openRooms.get(current);
+  try {
+    const room = await session.request('POST', '/dms', { username });
+    roomIndex.set(room.name, room);
+    renderRoomList();
+    await openRoom(room.name);
+  } catch (err) {
+    const text = describeError(err, {
+      blocked: `You cannot message ${username}: they have blocked you.`,
+      user_not_found: `There is no user called ${username}.`,
+    });
+    if (state && panelShows(state)) ui.membersError.textContent = text;
+    else ui.roomsError.textContent = text;
+  }
+}
+
+// ------------------------------------------------------------ blocking --
+
+async function loadBlocks() {
+  try {
+    const { blocks: list } = await session.request('GET', '/me/blocks');
+    blocks = new Map(list.map((u) => [u.username, u]));
+    renderBlocked();
+  } catch (err) {
+    ui.blockedError.textContent = describeError(err);
+  }
+}
+
+function renderBlocked() {
+  const list = [...blocks.values()].sort((a, b) => a.username.localeCompare(b.username));
+  ui.blockedList.replaceChildren(
+    ...list.map((u) => {
+      const item = document.createElement('li');
+      const name = document.createElement('span');
+      name.textContent = u.username;
+      const unblock = document.createElement('button');
+      unblock.type = 'button';
+      unblock.className = 'quiet';
+      unblock.textContent = 'Unblock';
+      unblock.setAttribute('aria-label', `Unblock ${u.username}`);
+      unblock.addEventListener('click', () => setBlocked(u.username, false));
+      item.append(name, ' ', unblock);
+      return item;
+    }),
+  );
+  ui.blockedEmpty.hidden = list.length > 0;
+  ui.blockedCount.hidden = list.length === 0;
+  ui.blockedCount.textContent = String(list.length);
+}
+
+/**
+ * Blocks or unblocks `username`. The server then shows their events to me
+ * as `hidden` placeholders (or again as they are): every open room is read
+ * again from its latest page, so what is on screen follows at once.
+ */
+async function setBlocked(username, block) {
+  ui.blockedError.textContent = '';
+  try {
+    await session.request(block ? 'PUT' : 'DELETE', `/me/blocks/${encodeURIComponent(username)}`);
+    await loadBlocks();
+    announceText(block ? `You block ${username}.` : `You no longer block ${username}.`);
+    await Promise.all([...openRooms.values()].map((state) => reloadRoom(state)));
+    const state = openRooms.get(current);
+    if (state && panelShows(state)) renderMembers(state, state.members?.list ?? []);
+  } catch (err) {
+    const text = describeError(err, { user_not_found: `There is no user called ${username}.` });
+    const state = openRooms.get(current);
+    if (state && panelShows(state)) ui.membersError.textContent = text;
+    else ui.blockedError.textContent = text;
+  }
+}
+
+/** Replaces a room's timeline with its latest page, as if opened anew; the
+ * live subscription goes on from there (its resume point is the timeline's). */
+async function reloadRoom(state) {
+  const name = state.room.name;
+  let page;
+  try {
+    page = await session.request('GET', `${path(name)}/messages`);
+  } catch (err) {
+    if (err.code === 'room_not_found') closeRoom(name, 'unavailable');
+    return;
+  }
+  if (openRooms.get(name) !== state) return;
+  const before = state.timeline.newest;
+  state.timeline = new Timeline();
+  state.editing = null;
+  state.pickerFor = null;
+  state.replyTo = null;
+  state.hiddenOriginals.clear();
+  state.missingOriginals.clear();
+  for (const item of state.list.querySelectorAll('li:not(.pending)')) item.remove();
+  appendMessages(state, state.timeline.addLatest(page).filter(isShown));
+  if (name === current) {
+    renderHistoryHead(state);
+    renderReplyBar(state);
+    scrollToBottom();
+  }
+  // Events that came live while the page was read: fetched after it.
+  if (state.timeline.newest < before) fillGap(state);
+}
 
 // ------------------------------------------------------------- utilities --
 

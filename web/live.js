@@ -9,6 +9,12 @@
 // and a `receipt`; until the RECEIPT arrives they stay in an outbox and are
 // sent again, with the same client-id, after a reconnect: the server stores
 // a repeated client-id once, so nothing is lost or doubled.
+//
+// When the user loses access to a room (they left, were removed or banned,
+// or the room was deleted), the server ends the room's subscription with a
+// last MESSAGE of `event-type:access_revoked`: the room is then no longer
+// followed (not resubscribed after a reconnect) and its unsent messages are
+// dropped, since the server would refuse them.
 
 const { Client, ReconnectionTimeMode } = globalThis.StompJs;
 
@@ -28,18 +34,38 @@ export function newClientId() {
 
 const destination = (room) => `/topic/rooms/${room}`;
 
+/** A SEND the server refused; `code` is the ERROR's `message` header
+ * (`blocked`, `room not found`, …). */
+export class SendRefused extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'SendRefused';
+    this.code = code;
+  }
+}
+
+const revokedText = (room, reason) =>
+  reason === 'room_deleted'
+    ? `Message not sent: #${room} was deleted.`
+    : `Message not sent: you no longer have access to #${room}.`;
+
 /**
  * Events: `status` (detail: 'connecting' | 'online' | 'reconnecting' |
  * 'offline'), `message` (detail: { room, message }: any event of the room's
- * log, its `type` in the JSON as in the frame's `event-type`), `problem` (detail:
- * { kind: 'connection' | 'room', room?, text }) for errors worth showing;
- * a 'connection' problem is over once the status is 'online' again.
+ * log, its `type` in the JSON as in the frame's `event-type`), `revoked`
+ * (detail: { room, reason }: access to the room is gone, reason 'left' |
+ * 'removed' | 'banned' | 'room_deleted', or 'unavailable' when a
+ * resubscription was refused), `problem` (detail: { kind: 'connection' |
+ * 'room', room?, text }) for errors worth showing; a 'connection' problem is
+ * over once the status is 'online' again.
  */
 export class Live extends EventTarget {
   #session;
   #client;
   /** room → () => seq to resume after (the timeline's `newest`). */
   #followed = new Map();
+  /** room → its current StompSubscription (while connected). */
+  #subscriptions = new Map();
   /** client-id → { room, body, resolve, reject } awaiting a RECEIPT. */
   #outbox = new Map();
   #status = 'offline';
@@ -82,6 +108,7 @@ export class Live extends EventTarget {
   async stop() {
     this.#hold?.release();
     this.#followed.clear();
+    this.#subscriptions.clear();
     for (const entry of this.#outbox.values()) entry.reject(new Error('Signed out.'));
     this.#outbox.clear();
     await this.#client.deactivate();
@@ -97,6 +124,26 @@ export class Live extends EventTarget {
 
   isFollowing(room) {
     return this.#followed.has(room);
+  }
+
+  /** Stops following `room` (access to it is gone) and drops its unsent
+   * messages, rejected with `reason`. */
+  unfollow(room, reason = 'You no longer have access to this room.') {
+    this.#followed.delete(room);
+    const subscription = this.#subscriptions.get(room);
+    this.#subscriptions.delete(room);
+    if (subscription && this.#client.connected) {
+      try {
+        subscription.unsubscribe();
+      } catch {
+        // the socket is closing: nothing to unsubscribe from
+      }
+    }
+    for (const [clientId, entry] of this.#outbox) {
+      if (entry.room !== room) continue;
+      this.#outbox.delete(clientId);
+      entry.reject(new SendRefused(reason, 'room not found'));
+    }
   }
 
   /**
@@ -169,6 +216,7 @@ export class Live extends EventTarget {
 
   #onConnect() {
     this.#everConnected = true;
+    this.#subscriptions.clear(); // the old socket's subscriptions died with it
     this.#setStatus('online');
     for (const room of this.#followed.keys()) this.#subscribe(room);
     for (const clientId of this.#outbox.keys()) this.#transmit(clientId);
@@ -177,13 +225,23 @@ export class Live extends EventTarget {
   #subscribe(room) {
     const resumeFrom = this.#followed.get(room);
     const n = ++this.#subscriptionCount;
-    this.#client.subscribe(
+    const subscription = this.#client.subscribe(
       destination(room),
       (frame) => {
+        // A frame of a subscription ended meanwhile (or of an older one).
+        if (this.#subscriptions.get(room) !== subscription) return;
         let message;
         try {
           message = JSON.parse(frame.body);
         } catch {
+          return;
+        }
+        const type = frame.headers['event-type'] ?? message.type;
+        if (type === 'access_revoked') {
+          // The last frame of this subscription: nothing follows it.
+          const reason = message.reason ?? 'unavailable';
+          this.unfollow(room, revokedText(room, reason));
+          this.dispatchEvent(new CustomEvent('revoked', { detail: { room, reason } }));
           return;
         }
         this.dispatchEvent(new CustomEvent('message', { detail: { room, message } }));
@@ -194,6 +252,7 @@ export class Live extends EventTarget {
         'since-seq': String(resumeFrom()),
       },
     );
+    this.#subscriptions.set(room, subscription);
   }
 
   #transmit(clientId) {
@@ -228,16 +287,31 @@ export class Live extends EventTarget {
       const clientId = receiptId.slice('send-'.length);
       const entry = this.#outbox.get(clientId);
       this.#outbox.delete(clientId);
-      entry?.reject(new Error(`Message not sent: ${text}`));
+      entry?.reject(new SendRefused(`Message not sent: ${text}`, text));
+      if (entry && text === 'room not found') {
+        // Access was lost before this SEND arrived: the room is gone for us.
+        this.unfollow(entry.room, revokedText(entry.room, 'unavailable'));
+        this.dispatchEvent(
+          new CustomEvent('revoked', { detail: { room: entry.room, reason: 'unavailable' } }),
+        );
+      }
       return;
     }
     const room = receiptId.match(/^subscribe-(.+)-\d+$/)?.[1];
-    if (room && this.#followed.delete(room)) {
-      this.dispatchEvent(
-        new CustomEvent('problem', {
-          detail: { kind: 'room', room, text: `Cannot follow #${room}: ${text}` },
-        }),
-      );
+    if (room && this.#followed.has(room)) {
+      this.unfollow(room, revokedText(room, 'unavailable'));
+      if (text === 'room not found') {
+        // Access was lost while disconnected (removed, banned, deleted).
+        this.dispatchEvent(
+          new CustomEvent('revoked', { detail: { room, reason: 'unavailable' } }),
+        );
+      } else {
+        this.dispatchEvent(
+          new CustomEvent('problem', {
+            detail: { kind: 'room', room, text: `Cannot follow #${room}: ${text}` },
+          }),
+        );
+      }
       return;
     }
     this.dispatchEvent(

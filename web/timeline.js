@@ -9,6 +9,11 @@
 // must be idempotent: an edit sets the body, a delete is final, a reaction
 // sets whether one user has one key (last event wins).
 //
+// A fifth type, `hidden`, stands for an event of someone the reader blocks:
+// only its seq, no sender, no content. It takes its place in the sequence
+// like any other event (so `newest` moves past it and nothing looks
+// missing), and changes nothing.
+//
 // `newest` is the highest seq up to which nothing is missing: it is what a
 // resubscription passes as `since-seq`, so a reconnect replays exactly what
 // was missed. Every message is accepted once (dedupe by seq), and live
@@ -47,6 +52,12 @@ export class Timeline {
    */
   hold(message) {
     if (isMessage(message) && !this.current.has(message.seq)) this.#hold(message);
+  }
+
+  /** Whether the event of `seq` is held as a `hidden` placeholder. */
+  isHidden(seq) {
+    const event = this.bySeq.get(seq);
+    return event !== undefined && isHidden(event);
   }
 
   /** Seqs of the held messages that reply to message `seq`. */
@@ -213,4 +224,9 @@ export class Timeline {
 /** Whether an event is a chat message (servers before the room log send no `type`). */
 export function isMessage(event) {
   return event.type === undefined || event.type === 'message';
+}
+
+/** Whether an event is the placeholder for one by someone the reader blocks. */
+export function isHidden(event) {
+  return event.type === 'hidden';
 }

@@ -182,13 +182,14 @@ export async function api(server, method, route, token, body) {
  * The suite `name` twice: against a server on SQLite, and against one on a
  * fresh Postgres database (skipped when TEST_DATABASE_URL is not set).
  * `defineTests(server, backend)` registers the tests; `server()` is the
- * running server, `backend` is 'sqlite' or 'postgres'.
+ * running server, `backend` is 'sqlite' or 'postgres'. `env(base)` adds
+ * settings, as for startServer (a browser test allows the page's origin).
  */
-export function onBothBackends(name, { timeout }, defineTests) {
+export function onBothBackends(name, { timeout, env }, defineTests) {
   describe(`${name} on SQLite`, { timeout }, () => {
     let server;
     before(async () => {
-      server = await startServer();
+      server = await startServer({ env });
     });
     after(async () => {
       await stopServer(server);
@@ -207,7 +208,7 @@ export function onBothBackends(name, { timeout }, defineTests) {
       let database;
       before(async () => {
         database = createPostgresDatabase();
-        server = await startServer({ databaseUrl: () => database.url });
+        server = await startServer({ databaseUrl: () => database.url, env });
       });
       after(async () => {
         await stopServer(server);

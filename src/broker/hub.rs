@@ -16,9 +16,9 @@
 //! [`Hub::check_quiet_rooms`] compares every quiet room with the database
 //! every [`QUIET_CHECK_EVERY`], in one query for all of them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::{Delivery, Published, RevokeReason, Signal, Subscriber, SubscriberKey, Viewers};
 use crate::replay::{self, Replay};
-use crate::store::DynStore;
+use crate::store::{DynStore, StoreResult};
 
 /// How long a hole in a room's seq may stay open before it is fetched.
 pub const GAP_WAIT: Duration = Duration::from_millis(250);
@@ -71,7 +71,8 @@ pub struct Hub {
     rooms: Mutex<HashMap<i64, RoomFanOut>>,
     /// The users connected here, as blocking sees them.
     pub viewers: Viewers,
-    revocations: Mutex<Revocations>,
+    /// Read on every SEND (the connections' room check), written rarely.
+    revocations: RwLock<Revocations>,
     next_key: AtomicU64,
     next_generation: AtomicU64,
     /// Called with a room id when it gains its first / loses its last local
@@ -115,7 +116,7 @@ impl Hub {
     fn build(store: DynStore, on_room_change: Option<RoomWatcher>) -> Self {
         Hub {
             viewers: Viewers::new(Arc::clone(&store)),
-            revocations: Mutex::new(Revocations::default()),
+            revocations: RwLock::new(Revocations::default()),
             store,
             rooms: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
@@ -254,7 +255,7 @@ impl Hub {
     /// [`Hub::revoked_since`] after this never takes the room as open.
     pub fn revoke(&self, room_id: i64, room: &str, user_id: Option<i64>, reason: RevokeReason) {
         self.revocations
-            .lock()
+            .write()
             .expect("revocations lock")
             .record(room_id, user_id);
         let notice = Arc::new(Published::revoked(room_id, room, reason));
@@ -283,14 +284,76 @@ impl Hub {
         }
     }
 
+    /// After the relay was away, revocations may have been missed: every
+    /// room with local subscribers is checked against the database (a few
+    /// queries per room), and whoever lost access meanwhile is cut off as
+    /// if the signal had come: a deleted room for everyone, a banned user,
+    /// a private room's former member. (A former member of a public room
+    /// may read it anyway; the next signal about them still applies.)
+    pub async fn recheck_access(self: &Arc<Self>) {
+        let rooms: Vec<(i64, Box<str>, Vec<i64>)> = {
+            let rooms = self.rooms.lock().expect("hub lock");
+            rooms
+                .iter()
+                .filter_map(|(&id, r)| {
+                    let (_, first) = r.subscribers.first()?;
+                    let mut users: Vec<i64> = r
+                        .subscribers
+                        .iter()
+                        .map(|(_, s)| s.viewer.user_id)
+                        .collect();
+                    users.sort_unstable();
+                    users.dedup();
+                    Some((id, first.recipient.room.clone(), users))
+                })
+                .collect()
+        };
+        for (room_id, name, users) in rooms {
+            if let Err(e) = self.recheck_room(room_id, &name, &users).await {
+                tracing::warn!(room_id, error = %e, "rechecking access failed");
+            }
+        }
+    }
+
+    async fn recheck_room(&self, room_id: i64, name: &str, users: &[i64]) -> StoreResult<()> {
+        let Some(room) = self.store.room_by_id(room_id).await? else {
+            self.revoke(room_id, name, None, RevokeReason::RoomDeleted);
+            return Ok(());
+        };
+        let banned: HashSet<i64> = self
+            .store
+            .bans(room_id)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        let members: HashSet<i64> = if room.private {
+            let members = self.store.members(room_id).await?;
+            members.into_iter().map(|m| m.user.id).collect()
+        } else {
+            HashSet::new()
+        };
+        for &user in users {
+            if banned.contains(&user) {
+                self.revoke(room_id, name, Some(user), RevokeReason::Banned);
+            } else if room.private && !members.contains(&user) {
+                self.revoke(room_id, name, Some(user), RevokeReason::Removed);
+            }
+        }
+        Ok(())
+    }
+
     /// Where the record of revocations stands now.
     pub fn revocation_mark(&self) -> u64 {
-        self.revocations.lock().expect("revocations lock").mark
+        self.revocations.read().expect("revocations lock").mark
     }
 
     /// Whether `user_id` lost access to `room_id` since `mark`.
     pub fn revoked_since(&self, room_id: i64, user_id: i64, mark: u64) -> bool {
-        let revocations = self.revocations.lock().expect("revocations lock");
+        let revocations = self.revocations.read().expect("revocations lock");
+        if revocations.mark <= mark {
+            return false; // nothing revoked since
+        }
         [Some(user_id), None].into_iter().any(|who| {
             revocations
                 .at

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
 use crate::stomp::{EncodedMessage, SubscriptionHeader};
-use crate::store::{Event, StoreResult};
+use crate::store::{Event, Room, StoreResult};
 
 pub use hub::Hub;
 pub use local::LocalBroker;
@@ -209,6 +209,8 @@ pub enum Signal {
 pub struct Recipient {
     /// The client's subscription id.
     pub id: String,
+    /// The room subscribed to.
+    pub room: Box<str>,
     pub header: SubscriptionHeader,
     /// Client-ack modes get an `ack` header.
     pub wants_ack: bool,
@@ -278,15 +280,17 @@ pub struct RoomFeed {
 impl RoomFeed {
     pub async fn open(
         broker: &DynBroker,
-        room_id: i64,
+        room: &Room,
         viewer: Arc<Viewer>,
         capacity: usize,
     ) -> Self {
+        let room_id = room.id;
         let (tx, queue) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Notify::new());
         let subscriber = Subscriber {
             recipient: Arc::new(Recipient {
                 id: String::new(),
+                room: Box::from(room.name.as_str()),
                 header: SubscriptionHeader::new(crate::stomp::Version::V1_2, ""),
                 wants_ack: false,
             }),

@@ -255,10 +255,13 @@ async fn subscribe_loop(
                     metrics::gauge!(crate::metrics::RELAY_CONNECTED).set(1.0);
                     backoff = BACKOFF_START;
                     tracing::info!(rooms = subscribed.len(), "redis relay connected");
-                    // Whatever was committed while we were away.
+                    // Whatever was committed, and whoever lost access,
+                    // while we were away.
                     for &room in &subscribed {
                         hub.resync(room);
                     }
+                    let recheck = Arc::clone(&hub);
+                    tokio::spawn(async move { recheck.recheck_access().await });
                     loop {
                         tokio::select! {
                             cmd = commands.recv() => {

@@ -164,7 +164,7 @@ impl Connection {
         // copy).
         let version = self.session.version();
         self.subscriptions
-            .register(&req.id, room.id, req.ack, version, req.since_seq)
+            .register(&req.id, &room, req.ack, version, req.since_seq)
             .await;
         // Access lost while registering: the revocation may have missed it.
         let user_id = self.user().id;

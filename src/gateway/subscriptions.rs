@@ -22,7 +22,7 @@ use super::outbox::Outbox;
 use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, SubscriberKey, Viewer};
 use crate::session::AckMode;
 use crate::stomp::{SubscriptionHeader, Version};
-use crate::store::Event;
+use crate::store::{Event, Room};
 
 /// The delivery state of one subscription of this connection.
 struct LiveSubscription {
@@ -72,12 +72,14 @@ impl LiveSubscriptions {
     pub async fn register(
         &mut self,
         id: &str,
-        room_id: i64,
+        room: &Room,
         ack: AckMode,
         version: Version,
         since: Option<i64>,
     ) {
+        let room_id = room.id;
         let recipient = Arc::new(Recipient {
+            room: Box::from(room.name.as_str()),
             header: SubscriptionHeader::new(version, id),
             id: id.to_string(),
             wants_ack: ack != AckMode::Auto,

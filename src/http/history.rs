@@ -153,14 +153,20 @@ pub async fn messages(
     // Validate first: the answer to a bad query must not depend on the room.
     let query = parse_query(&params)?;
     let wait = parse_wait(&params, &query)?;
-    let room_id = find_visible(&state, &name, &user).await?.room.id;
-    let viewer = state.chat.broker().viewer(user.id).await?;
+    let broker = state.chat.broker();
+    let mark = broker.revocation_mark();
+    let room = find_visible(&state, &name, &user).await?.room;
+    let room_id = room.id;
+    let viewer = broker.viewer(user.id).await?;
     let Some(wait) = wait else {
         let page = state.store.history(room_id, query).await?;
         return Ok(page_response(&page, &viewer));
     };
     // Long poll: listen first, then look, so a commit in between is not missed.
-    let mut feed = RoomFeed::open(state.chat.broker(), room_id, viewer.clone(), 16).await;
+    let mut feed = RoomFeed::open(broker, &room, viewer.clone(), 16).await;
+    if broker.revoked_since(room_id, user.id, mark) {
+        return Err(ApiError::RoomNotFound); // lost access while registering
+    }
     let page = state.store.history(room_id, query).await?;
     if !page.events.is_empty() {
         return Ok(page_response(&page, &viewer));

@@ -226,16 +226,22 @@ pub async fn events(
         .connections
         .try_open(user.id)
         .ok_or(ApiError::TooManyConnections)?;
+    let broker = state.chat.broker();
+    let mark = broker.revocation_mark();
     let room = enter(&state, &user, &name).await?;
-    let viewer = state.chat.broker().viewer(user.id).await?;
+    let viewer = broker.viewer(user.id).await?;
     // Register before reading history: every message is in one or the other.
     let feed = RoomFeed::open(
-        state.chat.broker(),
-        room.id,
+        broker,
+        &room,
         Arc::clone(&viewer),
         state.config.limits.outbound_queue,
     )
     .await;
+    // Access lost while registering: the revocation may have missed it.
+    if broker.revoked_since(room.id, user.id, mark) {
+        return Err(ApiError::RoomNotFound);
+    }
     let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
     let state = state.into_inner();
     let expires_at = user.expires_at;

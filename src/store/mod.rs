@@ -207,6 +207,7 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn create_room(&self, name: &RoomName, private: bool, owner_id: i64)
     -> StoreResult<Room>;
     async fn room_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>>;
+    async fn room_by_id(&self, id: i64) -> StoreResult<Option<Room>>;
     /// Public rooms `user_id` is not banned from and rooms they belong to,
     /// ordered by name.
     async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>>;

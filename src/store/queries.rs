@@ -271,6 +271,10 @@ macro_rules! impl_store {
                     fetch_optional::<RoomRow<Stored>, _>(&self.pool, $sql.room_by_name, name).await
                 }
 
+                async fn room_by_id(&self, id: i64) -> StoreResult<Option<Room>> {
+                    fetch_optional::<RoomRow<Stored>, _>(&self.pool, $sql.room_by_id, id).await
+                }
+
                 async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
                     fetch_all::<RoomRow<Stored>, _>(&self.pool, $sql.rooms_visible_to, user_id)
                         .await

@@ -123,7 +123,7 @@ async fn subscribers_joining_while_the_room_start_is_read_get_every_later_messag
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
                 let feed =
-                    RoomFeed::open(&f.broker, f.room.id, Arc::new(Viewer::new(0, [])), 1024).await;
+                    RoomFeed::open(&f.broker, &f.room, Arc::new(Viewer::new(0, [])), 1024).await;
                 (Instant::now(), feed)
             })
         })
@@ -173,7 +173,7 @@ async fn subscribers_joining_while_the_room_start_is_read_get_every_later_messag
 async fn a_failed_read_of_the_room_start_is_retried_not_replayed_as_history() {
     let f = fixture(30).await;
     f.wrapped.fail_last_seq(3);
-    let mut feed = RoomFeed::open(&f.broker, f.room.id, Arc::new(Viewer::new(0, [])), 1024).await;
+    let mut feed = RoomFeed::open(&f.broker, &f.room, Arc::new(Viewer::new(0, [])), 1024).await;
     assert_eq!(
         f.wrapped
             .last_seq_calls

@@ -43,7 +43,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
         store.create_room(&two, false, owner.id).await.unwrap(),
     ];
     let broker: DynBroker = Arc::new(LocalBroker::new(Hub::new(Arc::clone(&store))));
-    let mut feed = RoomFeed::open(&broker, rooms[0].id, Arc::new(Viewer::new(0, [])), 1024).await;
+    let mut feed = RoomFeed::open(&broker, &rooms[0], Arc::new(Viewer::new(0, [])), 1024).await;
     let committer = Committer::start(
         Arc::clone(&store),
         Arc::clone(&broker),
@@ -217,7 +217,7 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
     let counted = crate::wrapped_store::WrappedStore::new(Arc::clone(&inner));
     let store: parley::store::DynStore = counted.clone();
     let broker: DynBroker = Arc::new(LocalBroker::new(Hub::new(Arc::clone(&store))));
-    let mut feed = RoomFeed::open(&broker, rooms[0].id, Arc::new(Viewer::new(0, [])), 1024).await;
+    let mut feed = RoomFeed::open(&broker, &rooms[0], Arc::new(Viewer::new(0, [])), 1024).await;
     let committer = Committer::start(
         Arc::clone(&store),
         Arc::clone(&broker),

@@ -109,6 +109,9 @@ impl RoomStore for WrappedStore {
     async fn room_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>> {
         self.inner.room_by_name(name).await
     }
+    async fn room_by_id(&self, id: i64) -> StoreResult<Option<Room>> {
+        self.inner.room_by_id(id).await
+    }
     async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
         self.inner.rooms_visible_to(user_id).await
     }
