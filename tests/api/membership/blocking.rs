@@ -146,8 +146,17 @@ async fn a_blocked_users_sends_to_the_conversation_are_refused(backend: Backend)
     let e = a.expect_error_then_close().await;
     assert_eq!(e.header("message").as_deref(), Some("blocked"), "{e}");
 
-    // Alice still reads; bob still writes.
+    // Alice still reads, live too; bob still writes.
+    let mut reader = StompClient::connect(&app, &alice.access_token).await;
+    reader.subscribe("a", &name).await;
     let said = say(&app, &bob, &name, "bob may write").await;
+    let f = reader.expect_message().await;
+    assert_eq!(
+        f.json(),
+        said,
+        "the blocked user still receives the conversation"
+    );
+    reader.close().await;
     let log = history(&app, &alice.access_token, &name).await;
     let bodies: Vec<_> = log.iter().map(|m| m["body"].clone()).collect();
     assert_eq!(

@@ -29,6 +29,8 @@ on_both_backends!(
     concurrent_joins_racing_a_ban_end_banned_and_not_a_member,
     bodies_are_checked_before_the_room,
     an_added_or_returning_members_last_read_seq_is_their_join_point,
+    a_removed_or_banned_moderator_comes_back_as_a_member,
+    usernames_in_paths_and_bodies_match_case_insensitively,
 );
 
 on_sqlite!(membership_routes_need_a_token,);
@@ -1245,4 +1247,127 @@ async fn an_added_or_returning_members_last_read_seq_is_their_join_point(backend
         "joined again after seq 4"
     );
     assert_eq!(seq_of(public, "alice"), 0, "the creator");
+}
+
+async fn a_removed_or_banned_moderator_comes_back_as_a_member(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let carol = app.signup("carol").await;
+    room_with(&app, "public", false, &alice, &[&bob, &carol], &[]).await;
+    assert_eq!(remove(&app, &alice, "public", "bob").await.status, 204);
+    status(&join(&app, &bob, "public").await, 200, "bob joins again");
+    status(
+        &ban(&app, &alice, "public", "carol").await,
+        200,
+        "ban carol",
+    );
+    assert_eq!(unban(&app, &alice, "public", "carol").await.status, 204);
+    status(
+        &join(&app, &carol, "public").await,
+        200,
+        "carol joins again",
+    );
+    let list = status(&members(&app, &alice, "public").await, 200, "members");
+    let roles: Vec<(String, String)> = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["username"].as_str().unwrap().to_string(),
+                m["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("alice".into(), "owner".into()),
+            ("bob".into(), "member".into()),
+            ("carol".into(), "member".into())
+        ],
+        "a moderator who lost membership does not keep the role"
+    );
+    app.signup("dave").await;
+    status(
+        &join(&app, &app.signup("erin").await, "public").await,
+        200,
+        "erin",
+    );
+    refused(
+        &remove(&app, &bob, "public", "erin").await,
+        403,
+        "forbidden",
+        "the old moderator has no moderator rights",
+    );
+}
+
+async fn usernames_in_paths_and_bodies_match_case_insensitively(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("Bob").await;
+    room_with(&app, "team", true, &alice, &[], &[]).await;
+    status(
+        &add_member(&app, &alice, "team", "BOB").await,
+        200,
+        "add BOB",
+    );
+    let list = status(&members(&app, &alice, "team").await, 200, "members");
+    assert_eq!(
+        names(&list["members"]),
+        ["alice", "Bob"],
+        "the canonical name"
+    );
+    let m = status(
+        &set_role(&app, &alice, "team", "bob", "moderator").await,
+        200,
+        "role",
+    );
+    assert_eq!(m["username"], "Bob");
+    refused(
+        &remove(&app, &bob, "team", "ALICE").await,
+        403,
+        "forbidden",
+        "the owner, in capitals",
+    );
+    refused(
+        &set_role(&app, &alice, "team", "ALICE", "member").await,
+        403,
+        "forbidden",
+        "own role",
+    );
+    assert_eq!(remove(&app, &alice, "team", "BOB").await.status, 204);
+    let bans = status(&ban(&app, &alice, "team", "bOb").await, 200, "ban");
+    assert_eq!(names(&bans["bans"]), ["Bob"]);
+    assert_eq!(unban(&app, &alice, "team", "BOB").await.status, 204);
+    // Oneself, in another case, is still oneself.
+    refused(
+        &open_dm(&app, &alice, "ALICE").await,
+        400,
+        "invalid_username",
+        "a DM with oneself",
+    );
+    refused(
+        &block(&app, &alice, "Alice").await,
+        400,
+        "invalid_username",
+        "blocking oneself",
+    );
+    let dm = status(&open_dm(&app, &alice, "BOB").await, 201, "DM");
+    assert_eq!(dm["peer"], "Bob", "the canonical name: {dm}");
+    assert_eq!(
+        status(&open_dm(&app, &bob, "ALICE").await, 200, "DM back")["id"],
+        dm["id"]
+    );
+    assert_eq!(block(&app, &alice, "BOB").await.status, 204);
+    assert_eq!(
+        names(&status(&blocks(&app, &alice).await, 200, "blocks")["blocks"]),
+        ["Bob"]
+    );
+    assert_eq!(unblock(&app, &alice, "bob").await.status, 204);
+    assert_eq!(
+        status(&blocks(&app, &alice).await, 200, "blocks"),
+        json!({"blocks": []})
+    );
 }
