@@ -32,6 +32,7 @@ on_both_backends!(
     a_removal_racing_a_flood_of_messages_ends_each_stream_with_access_revoked_last,
     deleting_a_room_while_messages_are_sent_leaks_nothing_into_a_new_room_of_the_name,
     deleting_a_room_revokes_many_subscriptions_at_once_within_2s,
+    subscriptions_streams_and_polls_opened_while_a_ban_lands_never_see_later_messages,
 );
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -652,5 +653,102 @@ async fn deleting_a_room_revokes_many_subscriptions_at_once_within_2s(backend: B
     assert!(start.elapsed() <= REVOKE_WITHIN, "{:?}", start.elapsed());
     for (_, c) in clients {
         c.close().await;
+    }
+}
+
+/// Bob subscribes, opens streams and polls at the very moment he is
+/// banned: whichever way each race goes, none of them sees a message sent
+/// after the ban has taken effect.
+async fn subscriptions_streams_and_polls_opened_while_a_ban_lands_never_see_later_messages(
+    backend: Backend,
+) {
+    const N: usize = 8;
+    let app = app(backend).await;
+    let c = cast(&app, "general", false).await;
+    // Several rounds, the ban landing a little later each time.
+    for delay_ms in [0u64, 3, 8, 15] {
+        ban_race_round(&app, &c, delay_ms, N).await;
+        assert_eq!(unban(&app, &c.moder, "general", "bob").await.status, 204);
+        status(&join(&app, &c.bob, "general").await, 200, "bob is back");
+    }
+}
+
+async fn ban_race_round(app: &TestApp, c: &Cast, delay_ms: u64, n: usize) {
+    let last = say(app, &c.alice, "general", "before").await["seq"]
+        .as_i64()
+        .unwrap();
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        conns.push(StompClient::connect(&app, &c.bob.access_token).await);
+    }
+    let subscribes =
+        futures_util::future::join_all(conns.iter_mut().enumerate().map(|(i, conn)| async move {
+            send_subscribe(conn, &format!("s{i}"), "general").await
+        }));
+    let sse_opens = futures_util::future::join_all((0..n).map(|_| {
+        app.client
+            .get(format!("{}/api/v1/rooms/general/events", app.base))
+            .bearer_auth(&c.bob.access_token)
+            .send()
+    }));
+    let polls: Vec<_> = (0..n)
+        .map(|_| hold_poll(app, &c.bob, "general", last))
+        .collect();
+    let banning = async {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        ban(app, &c.moder, "general", "bob").await
+    };
+    let (_, streams, banned) = tokio::join!(subscribes, sse_opens, banning);
+    status(&banned, 200, "ban");
+    tokio::time::sleep(REVOKE_WITHIN).await;
+    let after = say(app, &c.alice, "general", "after the ban").await;
+    let after_seq = after["seq"].as_i64().unwrap();
+
+    for (i, conn) in conns.iter_mut().enumerate() {
+        // RECEIPT, access_revoked, the first message, ERROR and close are
+        // all fine; the message sent after the ban is not.
+        for _ in 0..10 {
+            match conn.next_event(QUIET).await {
+                Some(stomp_client::Event::Frame(f)) => {
+                    if f.command == "MESSAGE"
+                        && f.header("event-type").as_deref() == Some("message")
+                    {
+                        assert_ne!(
+                            f.seq(),
+                            after_seq,
+                            "connection {i} got a message sent after the ban: {f}"
+                        );
+                    }
+                }
+                Some(stomp_client::Event::Closed(_)) | None => break,
+            }
+        }
+    }
+    for (i, resp) in streams.into_iter().enumerate() {
+        let mut resp = resp.expect("SSE request");
+        if resp.status() == 404 {
+            continue;
+        }
+        assert_eq!(resp.status(), 200, "SSE {i}");
+        let mut text = String::new();
+        let deadline = Instant::now() + QUIET;
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, resp.chunk()).await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(
+            !text.contains("after the ban"),
+            "SSE {i} carried a message sent after the ban: {text}"
+        );
+    }
+    for (i, poll) in polls.into_iter().enumerate() {
+        let (s, body, _) = tokio::time::timeout(WAIT, poll)
+            .await
+            .expect("poll answers")
+            .unwrap();
+        assert!(
+            !body.to_string().contains("after the ban"),
+            "poll {i} answered with a message sent after the ban: {s} {body}"
+        );
+        assert_eq!(s, 404, "poll {i}: {body}");
     }
 }
