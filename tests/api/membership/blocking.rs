@@ -20,6 +20,7 @@ on_both_backends!(
     the_blocker_gets_the_blocked_users_events_as_hidden_placeholders_everywhere,
     a_held_long_poll_of_the_blocker_is_answered_with_the_placeholder,
     unblocking_restores_the_blocked_users_events,
+    a_block_landing_during_a_flood_keeps_the_blockers_stream_gapless,
 );
 
 const ROOM: &str = "general";
@@ -521,5 +522,86 @@ async fn unblocking_restores_the_blocked_users_events(backend: Backend) {
         "history too: {log:?}"
     );
     assert!(log.iter().all(|m| m["sender"] == "alice"));
+    live.close().await;
+}
+
+/// Bob blocks alice while she and carol flood the room: bob's live stream
+/// stays gapless, and once alice's events turn into placeholders they stay
+/// so.
+async fn a_block_landing_during_a_flood_keeps_the_blockers_stream_gapless(backend: Backend) {
+    const EACH: usize = 60;
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let carol = app.signup("carol").await;
+    app.create_room(&carol, ROOM, false).await;
+    for u in [&alice, &bob] {
+        status(&join(&app, u, ROOM).await, 200, "join");
+    }
+    let mut live = StompClient::connect(&app, &bob.access_token).await;
+    live.subscribe("b", ROOM).await;
+    let flood = |who: &TestUser| {
+        let token = who.access_token.clone();
+        let app = &app;
+        async move {
+            let mut c = StompClient::connect(app, &token).await;
+            for i in 0..EACH {
+                let headers = [("destination", stomp_client::topic(ROOM))];
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                c.send(stomp_client::frame("SEND", &headers, format!("flood {i}")))
+                    .await;
+            }
+            c.send_chat(ROOM, "done", "done").await;
+            c.close().await;
+        }
+    };
+    let blocking = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(block(&app, &bob, "alice").await.status, 204);
+    };
+    tokio::join!(flood(&alice), flood(&carol), blocking);
+    // Whenever the block landed, it has by now.
+    say(&app, &alice, ROOM, "after the block").await;
+    let total = 2 * (EACH + 1) + 1;
+    let frames = live.expect_messages(total).await;
+    assert_eq!(
+        crate::stomp::seqs(&frames),
+        (1..=total as i64).collect::<Vec<_>>(),
+        "bob's live seqs stay gapless"
+    );
+    let carols = history(&app, &carol.access_token, ROOM).await;
+    let mut hidden_seen = false;
+    for f in &frames {
+        let body = f.json();
+        let by_alice = carols[f.seq() as usize - 1]["sender"] == "alice";
+        if body["type"] == "hidden" {
+            assert!(by_alice, "only alice's events are hidden: {f}");
+            assert_eq!(body, hidden(f.seq()));
+            hidden_seen = true;
+        } else if by_alice {
+            assert!(
+                !hidden_seen,
+                "alice's seq {} arrived in full after her events were already hidden",
+                f.seq()
+            );
+        }
+    }
+    assert!(hidden_seen, "the block took effect");
+    assert_eq!(
+        frames[total - 1].json(),
+        hidden(total as i64),
+        "the last one"
+    );
+    let log = history(&app, &bob.access_token, ROOM).await;
+    assert_eq!(history_seqs(&log), (1..=total as i64).collect::<Vec<_>>());
+    for (mine, theirs) in log.iter().zip(&carols) {
+        assert_eq!(
+            mine,
+            &as_blocker_sees(theirs, "alice"),
+            "history {}",
+            theirs["seq"]
+        );
+    }
     live.close().await;
 }
