@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use crate::access::visible_room;
+use crate::access::{VisibleRoom, visible_room};
 use crate::auth::AuthUser;
 use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
@@ -74,9 +74,18 @@ impl Chat {
         self.committer.worker_of(room_id)
     }
 
+    /// The room if `user_id` may see it, without joining it (and their
+    /// role in it).
+    pub async fn see_room(&self, user_id: i64, room: &RoomName) -> Result<VisibleRoom, ChatError> {
+        visible_room(self.store.as_ref(), room.as_str(), user_id)
+            .await?
+            .ok_or(ChatError::RoomNotFound)
+    }
+
     /// The room if `user` may post to / read it; joins public rooms the user
     /// is not in yet.
-    pub async fn enter_room(&self, user_id: i64, room: &RoomName) -> Result<Room, ChatError> {
+    pub async fn enter_room(&self, user: &AuthUser, room: &RoomName) -> Result<Room, ChatError> {
+        let user_id = user.id;
         let found = visible_room(self.store.as_ref(), room.as_str(), user_id)
             .await?
             .ok_or(ChatError::RoomNotFound)?;
@@ -86,7 +95,18 @@ impl Chat {
                 .moderate(found.room.id, user_id, user_id, Action::Join)
                 .await
             {
-                Ok(Ok(_)) => {}
+                Ok(Ok(effect)) => {
+                    let name = &user.username;
+                    let room_id = found.room.id;
+                    crate::membership::announce(
+                        &self.broker,
+                        room_id,
+                        Action::Join,
+                        effect,
+                        name,
+                        name,
+                    );
+                }
                 // Banned, or the room deleted, since it was looked up.
                 Ok(Err(_)) | Err(StoreError::RoomNotFound) => return Err(ChatError::RoomNotFound),
                 Err(e) => return Err(e.into()),

@@ -118,6 +118,11 @@ pub struct Settings {
     #[arg(long, env = "SEND_BURST", default_value_t = 50)]
     pub send_burst: u32,
 
+    /// Typing signals per second per user and room; extra ones are dropped
+    /// (0 = unlimited).
+    #[arg(long, env = "TYPING_RATE", default_value_t = 1)]
+    pub typing_rate: u32,
+
     /// Failed logins per username per 5 minutes before 429.
     #[arg(long, env = "LOGIN_FAILURES_PER_USER", default_value_t = 10)]
     pub login_failures_per_user: u32,
@@ -292,6 +297,7 @@ pub struct Limits {
     pub outbound_queue: usize,
     pub send_rate: u32,
     pub send_burst: u32,
+    pub typing_rate: u32,
     pub login_failures_per_user: u32,
     pub login_attempts_per_ip: u32,
     pub signups_per_ip: u32,
@@ -389,6 +395,7 @@ impl Settings {
                 outbound_queue: self.outbound_queue,
                 send_rate: self.send_rate,
                 send_burst: self.send_burst.max(1),
+                typing_rate: self.typing_rate,
                 login_failures_per_user: self.login_failures_per_user,
                 login_attempts_per_ip: self.login_attempts_per_ip,
                 signups_per_ip: self.signups_per_ip,

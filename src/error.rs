@@ -22,6 +22,8 @@ pub enum ApiError {
     Forbidden,
     #[error("this user blocks you")]
     Blocked,
+    #[error("only members of the room may do that")]
+    NotAMember,
     #[error("room not found")]
     RoomNotFound,
     #[error("user not found")]
@@ -71,6 +73,7 @@ impl ApiError {
             ApiError::InvalidRefreshToken => "invalid_refresh_token",
             ApiError::Forbidden => "forbidden",
             ApiError::Blocked => "blocked",
+            ApiError::NotAMember => "not_a_member",
             ApiError::RoomNotFound => "room_not_found",
             ApiError::UserNotFound => "user_not_found",
             ApiError::NotFound => "not_found",
@@ -119,7 +122,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized
             | ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::Blocked => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Blocked | ApiError::NotAMember => StatusCode::FORBIDDEN,
             ApiError::RoomNotFound | ApiError::UserNotFound | ApiError::NotFound => {
                 StatusCode::NOT_FOUND
             }

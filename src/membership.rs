@@ -6,8 +6,10 @@
 //! changes are signalled the same way.
 
 use crate::broker::{DynBroker, RevokeReason, Signal};
+use crate::domain::Role;
 use crate::store::moderation::{Action, Effect, Refusal};
 use crate::store::{DynStore, Room, StoreError};
+use crate::views::Activity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MembershipError {
@@ -40,20 +42,23 @@ impl Membership {
         Membership { store, broker }
     }
 
-    /// `actor_id` does `action` to `target_id` (themself for `Join`,
-    /// `Leave`, `Delete`) in `room`; whoever loses access by it is cut off
-    /// on every instance before this returns here.
+    /// `actor` does `action` to `target` (themself for `Join`, `Leave`,
+    /// `Delete`) in `room`, each given as (id, username); the change is
+    /// announced on the room's activity, and whoever loses access by it is
+    /// cut off on every instance (on this one before this returns).
     pub async fn act(
         &self,
         room: &Room,
-        actor_id: i64,
-        target_id: i64,
+        actor: (i64, &str),
+        target: (i64, &str),
         action: Action,
     ) -> Result<Effect, MembershipError> {
+        let (actor_id, target_id) = (actor.0, target.0);
         let effect = self
             .store
             .moderate(room.id, actor_id, target_id, action)
             .await??;
+        announce(&self.broker, room.id, action, effect, actor.1, target.1);
         let lost = match (action, effect) {
             (_, Effect::DeleteRoom) => Some((None, RevokeReason::RoomDeleted)),
             (Action::Leave, Effect::Drop) => Some((Some(target_id), RevokeReason::Left)),
@@ -82,4 +87,33 @@ impl Membership {
     pub async fn blocks_changed(&self, user_id: i64) {
         self.broker.signal(Signal::Blocks { user_id }).await;
     }
+}
+
+/// Announces a membership change on the room's activity (README, "Read
+/// markers, unread counts, typing and presence": `member` signals).
+pub fn announce(
+    broker: &DynBroker,
+    room_id: i64,
+    action: Action,
+    effect: Effect,
+    actor: &str,
+    target: &str,
+) {
+    let by = (actor != target).then(|| actor.to_string());
+    let (change, role) = match (action, effect) {
+        (_, Effect::Nothing | Effect::DeleteRoom) => return,
+        (_, Effect::Join) => ("joined", Some(Role::Member)),
+        (Action::Leave, Effect::Drop) => ("left", None),
+        (_, Effect::Drop) => ("removed", None),
+        (_, Effect::Ban { .. }) => ("banned", None),
+        (_, Effect::Unban) => ("unbanned", None),
+        (_, Effect::SetRole(role)) => ("role", Some(role)),
+    };
+    let activity = Activity::Member {
+        user: target.to_string(),
+        change: change.to_string(),
+        role: role.map(|r| r.as_str().to_string()),
+        by,
+    };
+    broker.publish_activity(room_id, &activity);
 }

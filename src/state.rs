@@ -14,6 +14,7 @@ use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
 use crate::membership::Membership;
+use crate::read_markers::ReadMarkers;
 use crate::store::DynStore;
 
 /// What every handler shares.
@@ -22,6 +23,10 @@ pub struct AppState {
     pub chat: Chat,
     /// Membership changes (leave, remove, ban, roles, deletion) and blocks.
     pub membership: Membership,
+    /// Read markers, coalesced.
+    pub read_markers: ReadMarkers,
+    /// Typing signals per user and room (None when TYPING_RATE is 0).
+    pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
     pub send_limiter: Option<RateLimiter>,
     pub jwt: JwtKeys,
@@ -53,6 +58,9 @@ impl AppState {
         });
         AppState {
             membership: Membership::new(store.clone(), broker.clone()),
+            read_markers: ReadMarkers::start(store.clone(), broker.clone()),
+            typing_limiter: (limits.typing_rate > 0)
+                .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             chat: Chat::new(store.clone(), broker, config.commit),
             send_limiter,
             store,

@@ -5,7 +5,7 @@
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::store::{Event, EventKind, Member, Room, Timestamp, User};
+use crate::store::{Event, EventKind, Member, ReadState, Room, Timestamp, User};
 
 /// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z`.
 pub fn format_time(t: &Timestamp) -> String {
@@ -65,11 +65,35 @@ pub struct RoomView<'a> {
     /// The other user of a direct conversation; null for a room.
     #[schema(example = json!(null))]
     pub peer: Option<&'a str>,
+    /// The room's highest seq.
+    #[schema(example = 7)]
+    pub last_seq: i64,
+    /// The caller's membership; null when not a member.
+    pub membership: Option<MembershipView>,
+}
+
+/// The caller's membership of a room, with what they have not read.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Membership)]
+pub struct MembershipView {
+    /// `owner`, `moderator` or `member`.
+    #[schema(example = "member")]
+    pub role: &'static str,
+    /// The read marker: every event up to this seq is read.
+    #[schema(example = 5)]
+    pub last_read_seq: i64,
+    /// `message` events after the marker, not deleted, not the caller's own,
+    /// not from users the caller blocks.
+    #[schema(example = 2)]
+    pub unread: i64,
+    /// Those of them that mention the caller.
+    #[schema(example = 0)]
+    pub mentions: i64,
 }
 
 impl<'a> RoomView<'a> {
-    /// The room as `user_id` sees it.
-    pub fn for_user(r: &'a Room, user_id: i64) -> Self {
+    /// The room as `user_id` sees it, with their read state when a member.
+    pub fn for_user(r: &'a Room, user_id: i64, state: Option<&ReadState>) -> Self {
         RoomView {
             id: r.id,
             name: &r.name,
@@ -78,6 +102,13 @@ impl<'a> RoomView<'a> {
             created_at: r.created_at,
             kind: if r.direct.is_some() { "direct" } else { "room" },
             peer: r.peer_of(user_id),
+            last_seq: r.last_seq,
+            membership: state.map(|s| MembershipView {
+                role: s.role.as_str(),
+                last_read_seq: s.last_read_seq,
+                unread: s.unread,
+                mentions: s.mentions,
+            }),
         }
     }
 }
@@ -383,4 +414,52 @@ impl<'a> From<&'a Event> for EventView<'a> {
 /// The event as its JSON body bytes.
 pub fn event_json(e: &Event) -> Vec<u8> {
     serde_json::to_vec(&EventView::from(e)).expect("event serialises")
+}
+
+/// An ephemeral signal of a room's activity (README, "Read markers, unread
+/// counts, typing and presence"): the body of a MESSAGE on
+/// `/topic/rooms/{name}/activity`, with `event-type` its `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Activity {
+    /// `user` is typing; show it for `expires_in_ms`.
+    Typing { user: String, expires_in_ms: u64 },
+    /// `user`'s read marker moved.
+    Read { user: String, last_read_seq: i64 },
+    /// `user` came online or went offline.
+    Presence { user: String, online: bool },
+    /// `user`'s membership changed (`change`: `joined`, `left`, `removed`,
+    /// `banned`, `unbanned`, `role`), by `by`.
+    Member {
+        user: String,
+        change: String,
+        role: Option<String>,
+        by: Option<String>,
+    },
+}
+
+impl Activity {
+    /// Its `type` (the MESSAGE's `event-type`).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Activity::Typing { .. } => "typing",
+            Activity::Read { .. } => "read",
+            Activity::Presence { .. } => "presence",
+            Activity::Member { .. } => "member",
+        }
+    }
+
+    /// The user it is about.
+    pub fn user(&self) -> &str {
+        match self {
+            Activity::Typing { user, .. }
+            | Activity::Read { user, .. }
+            | Activity::Presence { user, .. }
+            | Activity::Member { user, .. } => user,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("activity serialises")
+    }
 }

@@ -18,16 +18,19 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::presence::{Change as PresenceChange, Local, Presence};
 use super::{Delivery, Published, RevokeReason, Signal, Subscriber, SubscriberKey, Viewers};
 use crate::replay::{self, Replay};
 use crate::store::{DynStore, StoreResult};
+use crate::views::Activity;
+use bytes::Bytes;
 
 /// How long a hole in a room's seq may stay open before it is fetched.
 pub const GAP_WAIT: Duration = Duration::from_millis(250);
@@ -80,6 +83,30 @@ pub struct Hub {
     /// Called under the hub lock, so calls for one room arrive in the order
     /// of the room's changes.
     on_room_change: Option<RoomWatcher>,
+    /// Who is online (README, "Read markers, unread counts, typing and
+    /// presence").
+    pub presence: Presence,
+    /// Told when a user's first connection here opens or their last one
+    /// closes (the Redis relay tells the other instances).
+    on_presence: OnceLock<PresenceWatcher>,
+}
+
+type PresenceWatcher = Box<dyn Fn(i64, &str, bool) + Send + Sync>;
+
+/// Keeps its user online while held (a WebSocket after CONNECTED, an event
+/// stream).
+pub struct PresenceGuard {
+    hub: Arc<Hub>,
+    user_id: i64,
+    username: String,
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let local = self.hub.presence.depart(self.user_id, &self.username);
+        self.hub
+            .presence_moved(self.user_id, &self.username, false, local);
+    }
 }
 
 /// Unregisters a subscriber whose `subscribe` call was abandoned before it
@@ -122,7 +149,66 @@ impl Hub {
             next_key: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             on_room_change,
+            presence: Presence::new(uuid::Uuid::new_v4().simple().to_string()),
+            on_presence: OnceLock::new(),
         }
+    }
+
+    /// Reports each user's first connection here opening and last one
+    /// closing to `watcher` (called from connection tasks: it must only
+    /// hand the change on).
+    pub fn watch_presence(&self, watcher: impl Fn(i64, &str, bool) + Send + Sync + 'static) {
+        let _ = self.on_presence.set(Box::new(watcher));
+    }
+
+    /// `user_id` opened a connection here: online until the guard drops.
+    pub fn arrive(self: &Arc<Self>, user_id: i64, username: &str) -> PresenceGuard {
+        let local = self.presence.arrive(user_id, username);
+        self.presence_moved(user_id, username, true, local);
+        PresenceGuard {
+            hub: Arc::clone(self),
+            user_id,
+            username: username.to_string(),
+        }
+    }
+
+    fn presence_moved(self: &Arc<Self>, user_id: i64, username: &str, online: bool, local: Local) {
+        if local.here
+            && let Some(watch) = self.on_presence.get()
+        {
+            watch(user_id, username, online);
+        }
+        if let Some(change) = local.anywhere {
+            self.announce_presence(vec![change]);
+        }
+    }
+
+    /// Tells the rooms of each user whose presence changed, on this
+    /// instance (every instance announces to its own subscribers): one
+    /// query per user for their rooms, however many they are in.
+    pub fn announce_presence(self: &Arc<Self>, changes: Vec<PresenceChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            for change in changes {
+                let rooms = match hub.store.room_ids_of(change.user_id).await {
+                    Ok(rooms) => rooms,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading a user's rooms for presence failed");
+                        continue;
+                    }
+                };
+                let activity = Activity::Presence {
+                    user: change.username.clone(),
+                    online: change.online,
+                };
+                for room_id in rooms {
+                    hub.deliver_activity(room_id, &activity);
+                }
+            }
+        });
     }
 
     /// Rooms with local subscribers.
@@ -245,6 +331,15 @@ impl Hub {
                 reason,
             } => self.revoke(*room_id, room, *user_id, *reason),
             Signal::Blocks { user_id } => self.viewers.reload(*user_id).await,
+            Signal::Presence {
+                instance,
+                user_id,
+                username,
+                online,
+            } => {
+                let change = self.presence.remote(instance, *user_id, username, *online);
+                self.announce_presence(change.into_iter().collect());
+            }
         }
     }
 
@@ -360,6 +455,43 @@ impl Hub {
                 .get(&(room_id, who))
                 .is_some_and(|&m| m > mark)
         })
+    }
+
+    /// Hands an activity signal to the room's activity subscribers here
+    /// (but those who block its user).
+    pub fn deliver_activity(&self, room_id: i64, activity: &Activity) {
+        let json = Bytes::from(activity.to_json());
+        let mut rooms = self.rooms.lock().expect("hub lock");
+        let Some(fan_out) = rooms.get_mut(&room_id) else {
+            return;
+        };
+        let Some((_, first)) = fan_out.subscribers.iter().find(|(_, s)| s.activity) else {
+            return;
+        };
+        let signal = Arc::new(Published::activity(
+            room_id,
+            &first.recipient.room,
+            activity.event_type(),
+            activity.user(),
+            json,
+        ));
+        fan_out.subscribers.retain(|(_, s)| {
+            if !s.activity || s.viewer.blocks(&signal.sender) {
+                return true;
+            }
+            let delivery = Delivery {
+                message: Arc::clone(&signal),
+                recipient: Arc::clone(&s.recipient),
+            };
+            match s.queue.try_send(delivery) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    s.overflow.notify_one();
+                    false
+                }
+                Err(TrySendError::Closed(_)) => false,
+            }
+        });
     }
 
     /// Hands a committed message to the room's subscribers, in seq order.
@@ -559,6 +691,9 @@ fn fan_out(subscribers: &mut Vec<(SubscriberKey, Subscriber)>, message: &Arc<Pub
     metrics::counter!(crate::metrics::DELIVERIES).increment(subscribers.len() as u64);
     let mut hidden: Option<Arc<Published>> = None;
     subscribers.retain(|(_, s)| {
+        if s.activity {
+            return true; // the room's log is not for them
+        }
         let message = if s.viewer.blocks(&message.sender) {
             hidden.get_or_insert_with(|| Arc::new(message.to_hidden()))
         } else {

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{Broker, Hub, Published, Signal, Subscriber, SubscriberKey, Viewer};
+use super::{Broker, Hub, PresenceGuard, Published, Signal, Subscriber, SubscriberKey, Viewer};
 use crate::store::StoreResult;
+use crate::views::Activity;
 
 pub struct LocalBroker {
     hub: Arc<Hub>,
@@ -35,8 +36,20 @@ impl Broker for LocalBroker {
         true
     }
 
+    fn publish_activity(&self, room_id: i64, activity: &Activity) {
+        self.hub.deliver_activity(room_id, activity);
+    }
+
     async fn signal(&self, signal: Signal) {
         self.hub.apply(&signal).await;
+    }
+
+    fn present(&self, user_id: i64, username: &str) -> PresenceGuard {
+        self.hub.arrive(user_id, username)
+    }
+
+    fn is_online(&self, user_id: i64) -> bool {
+        self.hub.presence.is_online(user_id)
     }
 
     async fn viewer(&self, user_id: i64) -> StoreResult<Arc<Viewer>> {

@@ -8,6 +8,7 @@
 
 mod hub;
 mod local;
+mod presence;
 mod redis;
 mod viewers;
 
@@ -18,8 +19,9 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::stomp::{EncodedMessage, SubscriptionHeader};
 use crate::store::{Event, Room, StoreResult};
+use crate::views::Activity;
 
-pub use hub::Hub;
+pub use hub::{Hub, PresenceGuard};
 pub use local::LocalBroker;
 pub use redis::{RedisBroker, RedisUrlError};
 pub use viewers::{Viewer, Viewers};
@@ -39,6 +41,8 @@ pub struct Published {
     pub sender: Box<str>,
     /// The subscription ends with this: nothing is delivered after it.
     pub revokes: bool,
+    /// An activity signal: no seq, delivered at most once, never replayed.
+    pub ephemeral: bool,
     pub message_id: i64,
     /// `message-id` as text (also the `ack` value for client-ack subscribers).
     pub message_id_text: String,
@@ -115,6 +119,45 @@ impl Published {
             event_type: "access_revoked",
             sender: Box::from(""),
             revokes: true,
+            ephemeral: false,
+            message_id: 0,
+            message_id_text,
+            room: Box::from(room),
+            json,
+            frame,
+            born: std::time::Instant::now(),
+        }
+    }
+
+    /// An activity signal of `room` (README, "Read markers, unread counts,
+    /// typing and presence"): `event_type` and its JSON, sent by `user`.
+    pub fn activity(
+        room_id: i64,
+        room: &str,
+        event_type: &'static str,
+        user: &str,
+        json: Bytes,
+    ) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let destination = crate::destination::of_activity(room);
+        let message_id_text = format!("activity-{n}");
+        let frame = EncodedMessage::new(
+            &[
+                ("destination", &destination),
+                ("message-id", &message_id_text),
+                ("event-type", event_type),
+                ("content-type", "application/json"),
+            ],
+            &json,
+        );
+        Published {
+            room_id,
+            seq: 0,
+            event_type,
+            sender: Box::from(user),
+            revokes: false,
+            ephemeral: true,
             message_id: 0,
             message_id_text,
             room: Box::from(room),
@@ -145,6 +188,7 @@ impl Published {
             event_type,
             sender: Box::from(sender),
             revokes: false,
+            ephemeral: false,
             room: Box::from(at.room),
             message_id: at.id,
             message_id_text,
@@ -200,6 +244,14 @@ pub enum Signal {
     },
     /// The users `user_id` blocks changed.
     Blocks { user_id: i64 },
+    /// `user_id` came online on `instance` (their first connection there
+    /// opened) or went offline there (their last one closed).
+    Presence {
+        instance: String,
+        user_id: i64,
+        username: String,
+        online: bool,
+    },
 }
 
 /// Which subscription a delivery is for, and how its MESSAGE frames are
@@ -230,6 +282,8 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     pub recipient: Arc<Recipient>,
+    /// Of the room's activity (else of its log).
+    pub activity: bool,
     /// The user it delivers to.
     pub viewer: Arc<Viewer>,
     pub queue: mpsc::Sender<Delivery>,
@@ -251,9 +305,17 @@ pub trait Broker: Send + Sync + 'static {
     fn unsubscribe(&self, room_id: i64, key: SubscriberKey);
     /// False while the relay between instances is down.
     fn is_ready(&self) -> bool;
+    /// Delivers `activity` to the subscribers of the room's activity, on
+    /// this instance and others: at most once, no seq, nothing stored.
+    fn publish_activity(&self, room_id: i64, activity: &Activity);
     /// Acts on `signal` on this instance (returning once it has), and
     /// relays it to the others.
     async fn signal(&self, signal: Signal);
+    /// `user_id` holds a connection here (a WebSocket after CONNECTED, an
+    /// event stream): online, on every instance, until the guard drops.
+    fn present(&self, user_id: i64, username: &str) -> PresenceGuard;
+    /// Whether `user_id` is online on any instance.
+    fn is_online(&self, user_id: i64) -> bool;
     /// The viewer of `user_id` on this instance (kept up to date while held).
     async fn viewer(&self, user_id: i64) -> StoreResult<Arc<Viewer>>;
     /// Where the record of revocations stands now (see `revoked_since`).
@@ -295,6 +357,7 @@ impl RoomFeed {
                 wants_ack: false,
             }),
             viewer,
+            activity: false,
             queue: tx,
             overflow: Arc::clone(&overflow),
         };

@@ -30,13 +30,19 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::{Broker, EventAt, Hub, Published, Signal, Subscriber, SubscriberKey, Viewer};
+use super::{
+    Broker, EventAt, Hub, PresenceGuard, Published, Signal, Subscriber, SubscriberKey, Viewer,
+};
 use crate::store::{DynStore, EventKind, StoreResult};
+use crate::views::Activity;
 
 const CHANNEL_PREFIX: &str = "parley:room:";
 /// Where every instance hears the signals (membership changes, blocks):
 /// few and small, so one channel that every instance subscribes to.
 const SIGNALS_CHANNEL: &str = "parley:signals";
+/// What an activity signal starts with on its room's channel (an event
+/// starts with `{`).
+const ACTIVITY_MARK: &[u8] = b"a";
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Messages waiting to be published to Redis (queued, or kept while Redis
@@ -45,6 +51,14 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const PUBLISH_QUEUE: usize = 65_536;
 /// Longest wait for Redis to connect or answer a publish.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Where each instance keeps the users connected to it.
+const PRESENCE_PREFIX: &str = "parley:presence:";
+/// How long an instance's presence set outlives its last renewal.
+const PRESENCE_TTL: Duration = Duration::from_secs(30);
+/// Bounds one sweep's SCAN of the presence keys.
+const SCAN_MAX_ROUNDS: usize = 10_000;
+/// How often an instance renews its set and looks at the others'.
+const PRESENCE_EVERY: Duration = Duration::from_secs(10);
 /// Messages pipelined per round trip to Redis.
 const PUBLISH_BATCH: usize = 256;
 
@@ -55,6 +69,8 @@ fn channel(room_id: i64) -> String {
 /// What the publisher sends to Redis, in order.
 enum Outgoing {
     Event(Arc<Published>),
+    /// An activity signal, on its room's channel.
+    Activity(i64, Bytes),
     Signal(Bytes),
 }
 
@@ -90,6 +106,16 @@ impl RedisBroker {
         let ready = Arc::new(AtomicBool::new(false));
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(client.clone(), publish_rx));
+        let (presence_tx, presence_rx) = mpsc::unbounded_channel();
+        hub.watch_presence(move |user_id, username, online| {
+            let _ = presence_tx.send((user_id, username.to_string(), online));
+        });
+        tokio::spawn(presence_loop(
+            client.clone(),
+            Arc::clone(&hub),
+            presence_rx,
+            publish_tx.clone(),
+        ));
         tokio::spawn(subscribe_loop(
             client,
             Arc::clone(&hub),
@@ -130,12 +156,33 @@ impl Broker for RedisBroker {
         self.ready.load(Ordering::Relaxed)
     }
 
+    fn publish_activity(&self, room_id: i64, activity: &Activity) {
+        self.hub.deliver_activity(room_id, activity);
+        let mut payload = ACTIVITY_MARK.to_vec();
+        payload.extend_from_slice(&activity.to_json());
+        if self
+            .publish
+            .try_send(Outgoing::Activity(room_id, Bytes::from(payload)))
+            .is_err()
+        {
+            tracing::debug!("redis publish queue full; an activity signal is not relayed");
+        }
+    }
+
     async fn signal(&self, signal: Signal) {
         self.hub.apply(&signal).await;
         let json = Bytes::from(serde_json::to_vec(&signal).expect("signal serialises"));
         if self.publish.try_send(Outgoing::Signal(json)).is_err() {
             tracing::warn!(?signal, "redis publish queue full; a signal is not relayed");
         }
+    }
+
+    fn present(&self, user_id: i64, username: &str) -> PresenceGuard {
+        self.hub.arrive(user_id, username)
+    }
+
+    fn is_online(&self, user_id: i64) -> bool {
+        self.hub.presence.is_online(user_id)
     }
 
     async fn viewer(&self, user_id: i64) -> StoreResult<Arc<Viewer>> {
@@ -203,6 +250,9 @@ async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Outgoing>
             for out in backlog.range(..n) {
                 match out {
                     Outgoing::Event(m) => pipe.publish(channel(m.room_id), m.json.as_ref()),
+                    Outgoing::Activity(room_id, json) => {
+                        pipe.publish(channel(*room_id), json.as_ref())
+                    }
                     Outgoing::Signal(json) => pipe.publish(SIGNALS_CHANNEL, json.as_ref()),
                 }
                 .ignore();
@@ -223,6 +273,144 @@ async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Outgoing>
             }
         }
     }
+}
+
+/// Presence across instances: each instance keeps the users connected to
+/// it in the Redis set `parley:presence:<instance>` (members `id:name`),
+/// which expires [`PRESENCE_TTL`] after its last renewal; it renews it every
+/// [`PRESENCE_EVERY`], and signals each change at once. Every
+/// [`PRESENCE_EVERY`] it also looks which instances' sets still exist: the
+/// users of one whose set expired (killed without shutting down) go
+/// offline, and an instance seen for the first time (or every instance,
+/// after Redis was away) is read whole.
+async fn presence_loop(
+    client: redis::Client,
+    hub: Arc<Hub>,
+    mut changes: mpsc::UnboundedReceiver<(i64, String, bool)>,
+    publish: mpsc::Sender<Outgoing>,
+) {
+    let key = format!("{PRESENCE_PREFIX}{}", hub.presence.instance);
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut tick = tokio::time::interval(PRESENCE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reread_all = true;
+    loop {
+        tokio::select! {
+            change = changes.recv() => {
+                let Some((user_id, username, online)) = change else { return };
+                let member = format!("{user_id}:{username}");
+                if let Some(c) = conn.as_mut() {
+                    let mut pipe = redis::pipe();
+                    if online {
+                        pipe.sadd(&key, &member).ignore();
+                    } else {
+                        pipe.srem(&key, &member).ignore();
+                    }
+                    pipe.expire(&key, PRESENCE_TTL.as_secs() as i64).ignore();
+                    let done = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(c)).await;
+                    if !matches!(done, Ok(Ok(()))) {
+                        conn = None;
+                    }
+                }
+                let signal = Signal::Presence {
+                    instance: hub.presence.instance.clone(),
+                    user_id,
+                    username,
+                    online,
+                };
+                let json = Bytes::from(serde_json::to_vec(&signal).expect("signal serialises"));
+                let _ = publish.try_send(Outgoing::Signal(json));
+            }
+            _ = tick.tick() => {
+                if conn.is_none() {
+                    match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection()).await {
+                        Ok(Ok(c)) => conn = Some(c),
+                        _ => {
+                            reread_all = true;
+                            continue;
+                        }
+                    }
+                }
+                let Some(c) = conn.as_mut() else { continue };
+                match tokio::time::timeout(REDIS_TIMEOUT, sweep(c, &hub, &key, reread_all)).await {
+                    Ok(Ok(())) => reread_all = false,
+                    _ => {
+                        tracing::warn!("presence sweep failed; retrying");
+                        conn = None;
+                        reread_all = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Renews this instance's set and updates the view of the others.
+async fn sweep(
+    c: &mut redis::aio::MultiplexedConnection,
+    hub: &Arc<Hub>,
+    key: &str,
+    reread_all: bool,
+) -> redis::RedisResult<()> {
+    let local: Vec<String> = hub
+        .presence
+        .local_users()
+        .into_iter()
+        .map(|(id, name)| format!("{id}:{name}"))
+        .collect();
+    let mut pipe = redis::pipe();
+    pipe.atomic().del(key).ignore();
+    if !local.is_empty() {
+        pipe.sadd(key, &local).ignore();
+        pipe.expire(key, PRESENCE_TTL.as_secs() as i64).ignore();
+    }
+    pipe.query_async::<()>(c).await?;
+    // Known before the scan: an instance signals only after writing its
+    // set, so one heard of by now has its set in the scan.
+    let known = hub.presence.instances();
+    let mut alive = HashSet::new();
+    let mut cursor: u64 = 0;
+    for _ in 0..SCAN_MAX_ROUNDS {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{PRESENCE_PREFIX}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(c)
+            .await?;
+        alive.extend(
+            keys.iter()
+                .filter_map(|k| k.strip_prefix(PRESENCE_PREFIX))
+                .map(str::to_string),
+        );
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let mut changes = Vec::new();
+    for gone in known.difference(&alive) {
+        tracing::info!(instance = %gone, "an instance's presence expired; its users are offline");
+        changes.extend(hub.presence.forget(gone));
+    }
+    for instance in &alive {
+        if instance == &hub.presence.instance || (!reread_all && known.contains(instance)) {
+            continue;
+        }
+        let members: Vec<String> =
+            redis::AsyncCommands::smembers(c, format!("{PRESENCE_PREFIX}{instance}")).await?;
+        let users = members
+            .iter()
+            .filter_map(|m| {
+                let (id, name) = m.split_once(':')?;
+                Some((id.parse().ok()?, name.to_string()))
+            })
+            .collect();
+        changes.extend(hub.presence.replace(instance, users));
+    }
+    hub.announce_presence(changes);
+    Ok(())
 }
 
 /// The one pub/sub connection of this instance: (re)connects, subscribes to
@@ -346,6 +534,15 @@ fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
         .strip_prefix(CHANNEL_PREFIX)
         .and_then(|id| id.parse::<i64>().ok());
     let payload = msg.get_payload_bytes();
+    // A room's channel carries its events (JSON objects) and its activity
+    // signals (the same, after ACTIVITY_MARK).
+    if let Some(json) = payload.strip_prefix(ACTIVITY_MARK) {
+        match (room_id, serde_json::from_slice::<Activity>(json)) {
+            (Some(room_id), Ok(activity)) => hub.deliver_activity(room_id, &activity),
+            _ => tracing::warn!("ignoring a malformed activity signal"),
+        }
+        return;
+    }
     let parsed = serde_json::from_slice::<WireEvent>(payload)
         .ok()
         .and_then(|w| Some((EventKind::parse(&w.kind)?, w)));

@@ -28,6 +28,7 @@ use super::rooms::Rooms;
 use super::send_rate::SendRateHold;
 use super::subscriptions::LiveSubscriptions;
 use super::timers::{Timers, until};
+use crate::broker::PresenceGuard;
 use crate::connections::ConnectionSlot;
 use crate::session::Session;
 use crate::state::AppState;
@@ -39,6 +40,8 @@ pub struct Connection {
     pub(super) session: Session,
     /// This connection's place among its user's connections (from CONNECTED).
     pub(super) slot: Option<ConnectionSlot>,
+    /// Keeps the user online while the session is open (from CONNECTED).
+    pub(super) presence: Option<PresenceGuard>,
     pub(super) subscriptions: LiveSubscriptions,
     pub(super) rooms: Rooms,
     pub(super) outbox: Outbox,
@@ -77,6 +80,7 @@ async fn serve(
         }),
         session: Session::new(config, session_id),
         slot: None,
+        presence: None,
         subscriptions: LiveSubscriptions::new(state.chat.broker().clone(), queue_tx),
         rooms: Rooms::default(),
         outbox: Outbox::new(socket, limits.outbound_queue),

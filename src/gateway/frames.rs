@@ -112,11 +112,18 @@ impl Connection {
                         End::error("server error", None)
                     })?;
                     self.subscriptions.set_viewer(viewer);
+                    let broker = self.state.chat.broker();
+                    self.presence = Some(broker.present(user.id, &user.username));
                     self.decoder.set_version(version);
                     self.timers.opened(heart_beat, user.expires_at);
                     tracing::info!(user = %user.username, version = version.as_str(), "stomp session open");
                 }
                 Action::Subscribe(req) => self.subscribe(req).await?,
+                Action::Acked { id } => self.acked(&id),
+                Action::Typing { room, receipt } => {
+                    self.typing(&room, receipt.as_deref()).await?;
+                    self.write_receipt(receipt);
+                }
                 Action::Unsubscribe { id, receipt } => {
                     self.subscriptions.unregister(&id);
                     self.write_receipt(receipt);
@@ -150,22 +157,25 @@ impl Connection {
         purpose: Purpose,
         receipt: Option<&str>,
     ) -> Result<(Room, u64), End> {
-        let user_id = self.user().id;
+        let user = self.session.user().expect(AFTER_CONNECT);
         self.rooms
-            .enter(&self.state.chat, user_id, name, purpose, receipt)
+            .enter(&self.state.chat, user, name, purpose, receipt)
             .await
     }
 
     async fn subscribe(&mut self, req: SubscribeRequest) -> Flow {
         let receipt = req.receipt.as_deref();
-        let (room, mark) = self.room(&req.room, Purpose::Subscribe, receipt).await?;
+        let purpose = if req.activity {
+            Purpose::Watch
+        } else {
+            Purpose::Subscribe
+        };
+        let (room, mark) = self.room(&req.room, purpose, receipt).await?;
         // Register first, then replay: every message is either in the
         // replay or in the live stream (or both; the subscription drops the
         // copy).
         let version = self.session.version();
-        self.subscriptions
-            .register(&req.id, &room, req.ack, version, req.since_seq)
-            .await;
+        self.subscriptions.register(&req, &room, version).await;
         // Access lost while registering: the revocation may have missed it.
         let user_id = self.user().id;
         if !self
@@ -235,6 +245,30 @@ impl Connection {
         self.stores
             .submit(&self.state.chat, sender, posts, receipts, then_receipt, out)
             .await
+    }
+
+    /// An ACK: on an `ack:client` subscription of a room's log, the user's
+    /// read marker moves to the acknowledged seq (coalesced, not waited for).
+    fn acked(&mut self, id: &str) {
+        if let Some((room_id, seq)) = self.subscriptions.acked(id) {
+            let user = self.session.user().expect(AFTER_CONNECT);
+            self.state
+                .read_markers
+                .mark_later(room_id, user.id, &user.username, seq);
+        }
+    }
+
+    /// `{"type":"typing"}` sent to a room's activity: announced to its
+    /// watchers unless the user is not a member or typed too recently
+    /// (`TYPING_RATE`; then dropped silently).
+    async fn typing(&mut self, name: &RoomName, receipt: Option<&str>) -> Flow {
+        let (room, _) = self.room(name, Purpose::Watch, receipt).await?;
+        let user = self.session.user().expect(AFTER_CONNECT);
+        if self.rooms.is_member(&room) {
+            let limiter = self.state.typing_limiter.as_ref();
+            crate::typing::announce(limiter, self.state.chat.broker(), user, &room);
+        }
+        Ok(())
     }
 
     /// A SEND to a direct conversation whose other user blocks the sender

@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ending::End;
+use crate::auth::AuthUser;
 use crate::broker::DynBroker;
 use crate::chat::{Chat, ChatError};
 use crate::domain::RoomName;
@@ -21,12 +22,17 @@ use crate::store::Room;
 pub enum Purpose {
     Send,
     Subscribe,
+    /// Its activity: seeing the room is enough (it is not joined).
+    Watch,
 }
 
 struct Entered {
     room: Room,
     /// The broker's revocation mark before access was checked.
     mark: u64,
+    /// The user is a member (posting and subscribing join a public room;
+    /// watching does not).
+    member: bool,
 }
 
 #[derive(Default)]
@@ -42,29 +48,41 @@ impl Rooms {
     pub async fn enter(
         &mut self,
         chat: &Chat,
-        user_id: i64,
+        user: &AuthUser,
         name: &RoomName,
         purpose: Purpose,
         receipt: Option<&str>,
     ) -> Result<(Room, u64), End> {
         let broker = chat.broker();
+        let user_id = user.id;
         if let Some(entered) = self.entered.get(name) {
-            if !broker.revoked_since(entered.room.id, user_id, entered.mark) {
+            if broker.revoked_since(entered.room.id, user_id, entered.mark) {
+                self.entered.remove(name);
+                self.revoked.insert(name.clone());
+            } else if entered.member || purpose == Purpose::Watch {
                 return Ok((entered.room.clone(), entered.mark));
             }
-            self.entered.remove(name);
-            self.revoked.insert(name.clone());
         }
         if purpose == Purpose::Send && self.revoked.contains(name) {
             return Err(not_found(receipt));
         }
         let mark = broker.revocation_mark();
-        match chat.enter_room(user_id, name).await {
-            Ok(room) => {
+        let found = match purpose {
+            Purpose::Watch => chat
+                .see_room(user_id, name)
+                .await
+                .map(|v| (v.is_member(), v.room)),
+            Purpose::Send | Purpose::Subscribe => {
+                chat.enter_room(user, name).await.map(|room| (true, room))
+            }
+        };
+        match found {
+            Ok((member, room)) => {
                 self.revoked.remove(name);
                 let entered = Entered {
                     room: room.clone(),
                     mark,
+                    member,
                 };
                 self.entered.insert(name.clone(), entered);
                 Ok((room, mark))
@@ -75,6 +93,14 @@ impl Rooms {
                 Err(End::error("server error", receipt))
             }
         }
+    }
+
+    /// Whether the user is a member of `room` as last checked here.
+    pub fn is_member(&self, room: &Room) -> bool {
+        RoomName::parse(&room.name)
+            .ok()
+            .and_then(|name| self.entered.get(&name))
+            .is_some_and(|e| e.member)
     }
 
     /// Whether access to `room` checked at `mark` still holds (a

@@ -13,14 +13,14 @@
 //! session owns which subscriptions exist, their rooms and ack modes; this
 //! must not accept or refuse a subscription.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc};
 
 use super::outbox::Outbox;
 use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, SubscriberKey, Viewer};
-use crate::session::AckMode;
+use crate::session::{AckMode, SubscribeRequest};
 use crate::stomp::{SubscriptionHeader, Version};
 use crate::store::{Event, Room};
 
@@ -33,6 +33,36 @@ struct LiveSubscription {
     last_seq: Option<i64>,
     /// Its `since-seq` replay is still running.
     replaying: bool,
+    /// `ack:client` on a room's log: an ACK moves the user's read marker.
+    marks_read: bool,
+}
+
+/// Frames written to `ack:client` subscriptions, by message id, so an ACK
+/// can say which seq of which room it acknowledges. Bounded: a client that
+/// never acknowledges keeps only the latest [`AckLog::MAX`].
+#[derive(Default)]
+struct AckLog {
+    at: HashMap<i64, (i64, i64)>,
+    order: VecDeque<i64>,
+}
+
+impl AckLog {
+    const MAX: usize = 4096;
+
+    fn written(&mut self, message_id: i64, room_id: i64, seq: i64) {
+        if self.at.insert(message_id, (room_id, seq)).is_none() {
+            self.order.push_back(message_id);
+        }
+        while self.order.len() > Self::MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.at.remove(&old);
+            }
+        }
+    }
+
+    fn acked(&mut self, message_id: i64) -> Option<(i64, i64)> {
+        self.at.remove(&message_id)
+    }
 }
 
 pub struct LiveSubscriptions {
@@ -40,6 +70,7 @@ pub struct LiveSubscriptions {
     live: HashMap<String, LiveSubscription>,
     /// The connection's user, as blocking sees them (set at CONNECT).
     viewer: Option<Arc<Viewer>>,
+    acks: AckLog,
     /// The connection's delivery queue, shared by its subscriptions.
     queue: mpsc::Sender<Delivery>,
     /// Raised by the broker when `queue` overflowed: a slow consumer.
@@ -52,6 +83,7 @@ impl LiveSubscriptions {
             broker,
             live: HashMap::new(),
             viewer: None,
+            acks: AckLog::default(),
             queue,
             overflow: Arc::new(Notify::new()),
         }
@@ -69,14 +101,8 @@ impl LiveSubscriptions {
 
     /// Registers subscription `id` of `room_id` with the broker; with
     /// `since`, its replay starts after that seq and live deliveries wait.
-    pub async fn register(
-        &mut self,
-        id: &str,
-        room: &Room,
-        ack: AckMode,
-        version: Version,
-        since: Option<i64>,
-    ) {
+    pub async fn register(&mut self, req: &SubscribeRequest, room: &Room, version: Version) {
+        let (id, ack, since) = (req.id.as_str(), req.ack, req.since_seq);
         let room_id = room.id;
         let recipient = Arc::new(Recipient {
             room: Box::from(room.name.as_str()),
@@ -91,6 +117,7 @@ impl LiveSubscriptions {
         let subscriber = Subscriber {
             recipient: Arc::clone(&recipient),
             viewer,
+            activity: req.activity,
             queue: self.queue.clone(),
             overflow: Arc::clone(&self.overflow),
         };
@@ -101,8 +128,15 @@ impl LiveSubscriptions {
             recipient,
             last_seq: since,
             replaying: since.is_some(),
+            marks_read: ack == AckMode::Client && !req.activity,
         };
         self.live.insert(id.to_string(), sub);
+    }
+
+    /// The (room id, seq) that an ACK of `ack_id` acknowledges, if it names
+    /// a MESSAGE written to an `ack:client` subscription of a room's log.
+    pub fn acked(&mut self, ack_id: &str) -> Option<(i64, i64)> {
+        self.acks.acked(ack_id.parse().ok()?)
     }
 
     /// Stops delivering to subscription `id`.
@@ -154,11 +188,19 @@ impl LiveSubscriptions {
             self.live.remove(&d.recipient.id);
             return;
         }
+        if d.message.ephemeral {
+            write(&sub.recipient, &d.message, outbox);
+            return;
+        }
         if sub.replaying || sub.last_seq.is_some_and(|s| d.message.seq <= s) {
             return; // an older subscription with the same id, or a replayed seq
         }
         write(&sub.recipient, &d.message, outbox);
         sub.last_seq = Some(d.message.seq);
+        if sub.marks_read {
+            let m = &d.message;
+            self.acks.written(m.message_id, m.room_id, m.seq);
+        }
     }
 
     /// Writes a page of subscription `id`'s replay; `done` when the page

@@ -3,11 +3,13 @@
 //! users; `/me/blocks` lists, adds and removes the users whose events reach
 //! the caller only as `hidden` placeholders.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::members::NamedUser;
+use super::rooms::room_response;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, Unauthorized};
@@ -74,13 +76,13 @@ pub async fn open(
         return Err(ApiError::Blocked);
     }
     let (room, created) = state.store.open_direct(user.id, peer.id).await?;
-    let view = RoomView::for_user(&room, user.id);
-    Ok(if created {
+    let status = if created {
         tracing::info!(room = %room.name, "direct conversation opened");
-        HttpResponse::Created().json(view)
+        StatusCode::CREATED
     } else {
-        HttpResponse::Ok().json(view)
-    })
+        StatusCode::OK
+    };
+    room_response(&state, &user, &room, status).await
 }
 
 /// The users the caller blocks, by username.

@@ -80,12 +80,12 @@ async fn act(
     state: &AppState,
     found: &VisibleRoom,
     actor: &AuthUser,
-    target: i64,
+    target: (i64, &str),
     action: Action,
 ) -> Result<(), ApiError> {
     state
         .membership
-        .act(&found.room, actor.id, target, action)
+        .act(&found.room, (actor.id, &actor.username), target, action)
         .await
         .map(drop)
         .map_err(membership_error)
@@ -158,7 +158,14 @@ pub async fn add_member(
         return Err(ApiError::Forbidden);
     }
     let target = user_named(&state, body.username()).await?;
-    act(&state, &found, &user, target.id, Action::Add).await?;
+    act(
+        &state,
+        &found,
+        &user,
+        (target.id, &target.username),
+        Action::Add,
+    )
+    .await?;
     members_response(&state, found.room.id).await
 }
 
@@ -186,7 +193,14 @@ pub async fn leave(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let found = find_visible(&state, &name, &user).await?;
-    act(&state, &found, &user, user.id, Action::Leave).await?;
+    act(
+        &state,
+        &found,
+        &user,
+        (user.id, &user.username),
+        Action::Leave,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -222,7 +236,14 @@ pub async fn remove_member(
         return Err(ApiError::Forbidden);
     }
     let target = user_named(&state, &username).await?;
-    act(&state, &found, &user, target.id, Action::Remove).await?;
+    act(
+        &state,
+        &found,
+        &user,
+        (target.id, &target.username),
+        Action::Remove,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -265,7 +286,14 @@ pub async fn set_role(
         return Err(ApiError::Forbidden);
     }
     let target = user_named(&state, &username).await?;
-    act(&state, &found, &user, target.id, Action::SetRole(role)).await?;
+    act(
+        &state,
+        &found,
+        &user,
+        (target.id, &target.username),
+        Action::SetRole(role),
+    )
+    .await?;
     let member = state.store.member(found.room.id, target.id).await?;
     let member = member.ok_or(ApiError::UserNotFound)?;
     Ok(HttpResponse::Ok().json(MemberView::from(&member)))
@@ -330,7 +358,14 @@ pub async fn ban(
         return Err(ApiError::Forbidden);
     }
     let target = user_named(&state, body.username()).await?;
-    act(&state, &found, &user, target.id, Action::Ban).await?;
+    act(
+        &state,
+        &found,
+        &user,
+        (target.id, &target.username),
+        Action::Ban,
+    )
+    .await?;
     bans_response(&state, found.room.id).await
 }
 
@@ -365,7 +400,14 @@ pub async fn unban(
         return Err(ApiError::Forbidden);
     }
     let target = user_named(&state, &username).await?;
-    act(&state, &found, &user, target.id, Action::Unban).await?;
+    act(
+        &state,
+        &found,
+        &user,
+        (target.id, &target.username),
+        Action::Unban,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -393,7 +435,14 @@ pub async fn delete_room(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let found = find_visible(&state, &name, &user).await?;
-    act(&state, &found, &user, user.id, Action::Delete).await?;
+    act(
+        &state,
+        &found,
+        &user,
+        (user.id, &user.username),
+        Action::Delete,
+    )
+    .await?;
     tracing::info!(room = %found.room.name, "room deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,6 +4,7 @@
 //! `ApiError`.
 
 mod auth;
+mod awareness;
 pub mod client_ip;
 mod direct;
 mod health;
@@ -61,6 +62,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(members::list_bans)
                 .service(members::ban)
                 .service(members::unban)
+                .service(awareness::mark_read)
+                .service(awareness::typing)
+                .service(awareness::presence)
                 .service(direct::open)
                 .service(direct::list_blocks)
                 .service(direct::block)

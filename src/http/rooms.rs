@@ -1,5 +1,8 @@
 //! Rooms: create, list, look up, join (members: `members.rs`).
 
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,6 +13,7 @@ use crate::domain::RoomName;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
 use crate::state::AppState;
+use crate::store::{ReadState, Room};
 use crate::views::RoomView;
 
 use super::writing::enter;
@@ -49,6 +53,21 @@ pub(crate) async fn find_visible(
         .ok_or(ApiError::RoomNotFound)
 }
 
+/// `room` as `user` sees it (with their read state), answered with `status`.
+pub(crate) async fn room_response(
+    state: &AppState,
+    user: &AuthUser,
+    room: &Room,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    let read = state
+        .store
+        .read_states(user.id, &user.username, Some(room.id))
+        .await?;
+    let view = RoomView::for_user(room, user.id, read.first());
+    Ok(HttpResponse::build(status).json(view))
+}
+
 /// Create a room; the caller becomes its owner and first member.
 #[utoipa::path(
     tag = "rooms",
@@ -84,7 +103,7 @@ pub async fn create(
         .create_room(&name, body.private, user.id)
         .await?;
     tracing::info!(room = %room.name, private = room.private, "room created");
-    Ok(HttpResponse::Created().json(RoomView::for_user(&room, user.id)))
+    room_response(&state, &user, &room, StatusCode::CREATED).await
 }
 
 /// Public rooms (but those the caller is banned from) and the rooms the
@@ -101,11 +120,20 @@ pub async fn create(
 )]
 #[get("/rooms")]
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    // Two queries, however many rooms: the rooms, then the caller's read
+    // state in each they belong to.
     let rooms = state.store.rooms_visible_to(user.id).await?;
+    let states: HashMap<i64, ReadState> = state
+        .store
+        .read_states(user.id, &user.username, None)
+        .await?
+        .into_iter()
+        .map(|s| (s.room_id, s))
+        .collect();
     Ok(HttpResponse::Ok().json(Rooms {
         rooms: rooms
             .iter()
-            .map(|r| RoomView::for_user(r, user.id))
+            .map(|r| RoomView::for_user(r, user.id, states.get(&r.id)))
             .collect(),
     }))
 }
@@ -130,7 +158,7 @@ pub async fn get(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let found = find_visible(&state, &name, &user).await?;
-    Ok(HttpResponse::Ok().json(RoomView::for_user(&found.room, user.id)))
+    room_response(&state, &user, &found.room, StatusCode::OK).await
 }
 
 /// Join a public room; idempotent.
@@ -157,5 +185,5 @@ pub async fn join(
     // Private rooms are visible only to members, so anything found here that
     // the caller is not in yet is public and may be joined.
     let room = enter(&state, &user, &name).await?;
-    Ok(HttpResponse::Ok().json(RoomView::for_user(&room, user.id)))
+    room_response(&state, &user, &room, StatusCode::OK).await
 }

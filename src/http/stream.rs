@@ -242,11 +242,13 @@ pub async fn events(
     if broker.revoked_since(room.id, user.id, mark) {
         return Err(ApiError::RoomNotFound);
     }
+    let presence = broker.present(user.id, &user.username);
     let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
     let state = state.into_inner();
     let expires_at = user.expires_at;
     actix_web::rt::spawn(async move {
         let _slot = slot;
+        let _online = presence;
         let _gauge = crate::metrics::ConnectionGauge::open("sse");
         let left = Duration::from_secs((expires_at - crate::auth::jwt::now_secs()).max(0) as u64);
         let mut shutdown = state.shutdown_signal();

@@ -18,11 +18,7 @@ const MAX_RATE_WAIT: Duration = Duration::from_secs(5);
 /// The room for an HTTP chat route: visible to the user (joined if public).
 pub(crate) async fn enter(state: &AppState, user: &AuthUser, name: &str) -> Result<Room, ApiError> {
     let name = RoomName::parse(name).map_err(|_| ApiError::RoomNotFound)?;
-    state
-        .chat
-        .enter_room(user.id, &name)
-        .await
-        .map_err(chat_error)
+    state.chat.enter_room(user, &name).await.map_err(chat_error)
 }
 
 /// The room for an HTTP route that writes to its log: [`enter`], and the

@@ -2,8 +2,8 @@
 //! validate is a [`Refusal`]: the session answers ERROR with its message and
 //! closes.
 
-use crate::destination::DESTINATION_PREFIX;
-use crate::domain::{IdError, MAX_ID_CHARS, RoomName, check_id};
+use crate::destination::{DESTINATION_PREFIX, Destination};
+use crate::domain::{IdError, MAX_ID_CHARS, check_id};
 use crate::stomp::ClientFrame;
 
 use super::{Action, Session};
@@ -73,12 +73,14 @@ pub(super) fn optional_id<'a>(
     frame.header(name).map(|v| id_header(name, v)).transpose()
 }
 
-/// The room of a `/topic/rooms/{name}` destination.
-pub(super) fn destination_room(frame: &ClientFrame) -> Result<RoomName, Refusal> {
+/// The room log or activity a `/topic/rooms/{name}[/activity]`
+/// destination names.
+pub(super) fn destination(frame: &ClientFrame) -> Result<Destination, Refusal> {
     let destination = required(frame, "destination")?;
-    crate::destination::room_of(destination).ok_or_else(|| {
+    crate::destination::parse(destination).ok_or_else(|| {
         Refusal::new("unknown destination").detail(format!(
-            "destinations are {DESTINATION_PREFIX}{{room}}, got {destination}"
+            "destinations are {DESTINATION_PREFIX}{{room}} and \
+             {DESTINATION_PREFIX}{{room}}/activity, got {destination}"
         ))
     })
 }

@@ -26,7 +26,8 @@ pub use connect::{
 };
 pub use subscriptions::{AckMode, SubscribeRequest, Subscription};
 
-use headers::{Outcome, Refusal, destination_room, id_header, optional_id, required_id};
+use crate::destination::Destination;
+use headers::{Outcome, Refusal, destination, id_header, optional_id, required_id};
 use subscriptions::Subscriptions;
 use transactions::Transactions;
 
@@ -73,6 +74,16 @@ pub enum Action {
     /// Authorise and register a subscription (already recorded here); send
     /// the receipt when done, or fail the session.
     Subscribe(SubscribeRequest),
+    /// The client acknowledged the MESSAGE whose `ack` (1.2) or `message-id`
+    /// (1.1) is `id`: with `ack:client`, everything up to it on that
+    /// subscription (a read marker moves).
+    Acked { id: String },
+    /// Announce that the user is typing in `room` (ephemeral: nothing is
+    /// stored), then send the receipt if any.
+    Typing {
+        room: RoomName,
+        receipt: Option<String>,
+    },
     /// Stop delivering to subscription `id`, then send the receipt if any.
     Unsubscribe { id: String, receipt: Option<String> },
     /// Store these messages in one transaction, publish them, then send a
@@ -242,7 +253,10 @@ impl Session {
     }
 
     fn send(&mut self, frame: &ClientFrame) -> Outcome {
-        let room = destination_room(frame)?;
+        let room = match destination(frame)? {
+            Destination::Room(room) => room,
+            Destination::Activity(room) => return typing(frame, room),
+        };
         let body = MessageBody::parse(&frame.body, self.config.max_body_bytes)
             .map_err(|e| Refusal::new(e.to_string()))?;
         let client_id = frame
@@ -277,7 +291,29 @@ impl Session {
             }]),
         }
     }
+}
 
+/// A SEND to a room's activity: the only body it takes is
+/// `{"type":"typing"}` (anything else breaks the session).
+fn typing(frame: &ClientFrame, room: RoomName) -> Outcome {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Signal {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    match serde_json::from_slice::<Signal>(&frame.body) {
+        Ok(signal) if signal.kind == "typing" => Ok(vec![Action::Typing {
+            room,
+            receipt: frame.header("receipt").map(str::to_string),
+        }]),
+        _ => Err(Refusal::new(
+            r#"a room's activity takes only {"type":"typing"}"#,
+        )),
+    }
+}
+
+impl Session {
     fn ack(&mut self, frame: &ClientFrame) -> Outcome {
         // 1.2 acknowledges by `id` (the MESSAGE's `ack` header); 1.1 by
         // `message-id` and `subscription`. Messages are durable in history,
@@ -296,7 +332,17 @@ impl Session {
         {
             return Err(Refusal::new(format!("unknown transaction {tx}")));
         }
-        Ok(headers::receipt_action(frame))
+        let mut actions = Vec::new();
+        if frame.command == ClientCommand::Ack {
+            // The id names the MESSAGE (its `ack` value is its
+            // `message-id`); what it acknowledges is the gateway's to know.
+            let id = frame.header("id").or_else(|| frame.header("message-id"));
+            actions.push(Action::Acked {
+                id: id.unwrap_or_default().to_string(),
+            });
+        }
+        actions.extend(headers::receipt_action(frame));
+        Ok(actions)
     }
 
     fn disconnect(&mut self, receipt: Option<&str>) -> Vec<Action> {

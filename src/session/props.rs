@@ -240,6 +240,12 @@ fn step(model: &mut Model, frame: &ClientFrame, actions: &[Action]) -> Result<()
             Action::Unsubscribe { id, .. } => {
                 prop_assert!(model.subscriptions.remove(id), "unsubscribed unknown {id}");
             }
+            Action::Acked { .. } => {
+                prop_assert_eq!(&frame.command, &C::Ack, "only an ACK acknowledges");
+            }
+            Action::Typing { .. } => {
+                prop_assert_eq!(&frame.command, &C::Send, "only a SEND types");
+            }
             Action::Store { sends, .. } => {
                 for send in sends {
                     check_send(send)?;

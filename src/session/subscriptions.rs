@@ -8,7 +8,8 @@ use crate::domain::RoomName;
 use crate::stomp::ClientFrame;
 
 use super::Action;
-use super::headers::{Outcome, Refusal, destination_room, required_id};
+use super::headers::{Outcome, Refusal, destination, required_id};
+use crate::destination::Destination;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckMode {
@@ -33,6 +34,8 @@ impl AckMode {
 pub struct SubscribeRequest {
     pub id: String,
     pub room: RoomName,
+    /// The room's activity rather than its log.
+    pub activity: bool,
     pub ack: AckMode,
     /// Replay stored messages with seq above this before live ones.
     pub since_seq: Option<i64>,
@@ -66,14 +69,18 @@ impl Subscriptions {
 
     pub(super) fn subscribe(&mut self, frame: &ClientFrame) -> Outcome {
         let id = required_id(frame, "id")?.to_string();
-        let room = destination_room(frame)?;
+        let (room, activity) = match destination(frame)? {
+            Destination::Room(room) => (room, false),
+            Destination::Activity(room) => (room, true),
+        };
         let ack = AckMode::parse(frame.header("ack"))
             .ok_or_else(|| Refusal::new("ack must be auto, client or client-individual"))?;
         let since_seq = frame
             .header("since-seq")
             .map(|v| crate::domain::parse_seq(v, 0))
             .map(|v| v.ok_or_else(|| Refusal::new("since-seq must be a non-negative integer")))
-            .transpose()?;
+            .transpose()?
+            .filter(|_| !activity); // signals are never replayed
         if self.by_id.contains_key(&id) {
             return Err(Refusal::new(format!(
                 "subscription id {id} is already in use"
@@ -95,6 +102,7 @@ impl Subscriptions {
         Ok(vec![Action::Subscribe(SubscribeRequest {
             id,
             room,
+            activity,
             ack,
             since_seq,
             receipt: frame.header("receipt").map(str::to_string),

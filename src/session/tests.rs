@@ -601,6 +601,7 @@ fn subscribe_registers_id_room_ack_and_since_seq() {
         vec![Action::Subscribe(SubscribeRequest {
             id: "sub-0".into(),
             room: room("general"),
+            activity: false,
             ack: AckMode::ClientIndividual,
             since_seq: Some(41),
             receipt: Some("r-1".into()),
@@ -624,6 +625,7 @@ fn subscribe_defaults_to_auto_ack_and_no_replay() {
         vec![Action::Subscribe(SubscribeRequest {
             id: "0".into(),
             room: room("general"),
+            activity: false,
             ack: AckMode::Auto,
             since_seq: None,
             receipt: None,

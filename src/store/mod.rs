@@ -20,6 +20,7 @@ pub mod moderation;
 mod plan;
 mod postgres;
 mod queries;
+mod read_state;
 mod refresh;
 mod rows;
 mod sqlite;
@@ -34,6 +35,7 @@ use crate::domain::{RoomName, Username};
 pub use event::{Appended, Change, Event, EventKind, NewEvent, ReactionGroup, Refusal};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
+pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use sqlite::SqliteStore;
 
 pub type Timestamp = DateTime<Utc>;
@@ -53,6 +55,8 @@ pub struct Room {
     /// Username of the creator: the owner (a direct conversation has none).
     pub owner: String,
     pub created_at: Timestamp,
+    /// The room's highest seq when it was read.
+    pub last_seq: i64,
     /// Set for a direct conversation: its two users.
     pub direct: Option<DirectPair>,
 }
@@ -238,9 +242,15 @@ pub trait RoomLog: Send + Sync + 'static {
 }
 
 /// Everything the server stores, one backend behind it.
-pub trait Store: StoreHealth + UserStore + RoomStore + MembershipStore + RoomLog {}
+pub trait Store:
+    StoreHealth + UserStore + RoomStore + MembershipStore + ReadStateStore + RoomLog
+{
+}
 
-impl<T: StoreHealth + UserStore + RoomStore + MembershipStore + RoomLog + ?Sized> Store for T {}
+impl<T> Store for T where
+    T: StoreHealth + UserStore + RoomStore + MembershipStore + ReadStateStore + RoomLog + ?Sized
+{
+}
 
 pub type DynStore = Arc<dyn Store>;
 

@@ -17,6 +17,7 @@ use super::Timestamp;
 use super::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::membership::{MembershipQueries, impl_membership};
 use super::queries::{Queries, impl_store};
+use super::read_state::{ReadStateQueries, impl_read_state};
 use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
     select_targets,
@@ -161,6 +162,29 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
                     WHERE b.blocker_id = $1",
     is_blocked: "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2)",
 };
+
+// The unread range of each membership is read through the partial index
+// `messages_unread_idx` (its WHERE is repeated here so the planner uses it).
+const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
+    read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, \
+                         count(x.seq) AS unread, \
+                         count(x.seq) FILTER (WHERE x.mentions LIKE $2) AS mentions \
+                  FROM memberships ms \
+                  LEFT JOIN messages x ON x.room_id = ms.room_id AND x.seq > ms.last_read_seq \
+                       AND x.kind = 'message' AND NOT x.deleted AND x.sender_id <> $1 \
+                       AND x.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = $1) \
+                  WHERE ms.user_id = $1 AND ($3::int8 IS NULL OR ms.room_id = $3) \
+                  GROUP BY ms.room_id, ms.role, ms.last_read_seq",
+    marker: "SELECT last_read_seq FROM memberships WHERE room_id = $1 AND user_id = $2 \
+             FOR UPDATE",
+    move_marker: "UPDATE memberships m \
+                  SET last_read_seq = GREATEST(m.last_read_seq, LEAST($3, r.last_seq)) \
+                  FROM rooms r WHERE r.id = m.room_id AND m.room_id = $1 AND m.user_id = $2 \
+                  RETURNING m.last_read_seq",
+    room_ids_of: "SELECT room_id FROM memberships WHERE user_id = $1",
+};
+
+impl_read_state!(store: PostgresStore, sql: READ_STATE_SQL);
 
 impl_membership!(
     store: PostgresStore,

@@ -42,7 +42,7 @@ pub(crate) use select_events;
 macro_rules! select_rooms {
     ($rest:literal) => {
         concat!(
-            "SELECT r.id, r.name, r.private, o.username AS owner, r.created_at, \
+            "SELECT r.id, r.name, r.private, o.username AS owner, r.created_at, r.last_seq, \
                     r.direct_a, da.username AS direct_a_name, \
                     r.direct_b, db.username AS direct_b_name \
              FROM rooms r JOIN users o ON o.id = r.owner_id \
@@ -104,6 +104,7 @@ pub(super) struct RoomRow<T> {
     private: bool,
     owner: String,
     created_at: T,
+    last_seq: i64,
     direct_a: Option<i64>,
     direct_a_name: Option<String>,
     direct_b: Option<i64>,
@@ -118,6 +119,7 @@ impl<T: Into<Timestamp>> From<RoomRow<T>> for Room {
             private: row.private,
             owner: row.owner,
             created_at: row.created_at.into(),
+            last_seq: row.last_seq,
             direct: match (
                 row.direct_a,
                 row.direct_a_name,

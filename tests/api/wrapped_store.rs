@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Action, Effect, Refusal, Standing};
 use parley::store::{
-    Appended, DynStore, Event, HistoryPage, HistoryQuery, Member, MembershipStore, NewEvent, Room,
-    RoomLog, RoomStore, Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
+    Appended, DynStore, Event, HistoryPage, HistoryQuery, MarkerMove, Member, MembershipStore,
+    NewEvent, ReadState, ReadStateStore, Room, RoomLog, RoomStore, Rotation, StoreError,
+    StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -114,6 +115,24 @@ impl RoomStore for WrappedStore {
     }
     async fn rooms_visible_to(&self, user_id: i64) -> StoreResult<Vec<Room>> {
         self.inner.rooms_visible_to(user_id).await
+    }
+}
+
+#[async_trait]
+impl ReadStateStore for WrappedStore {
+    async fn read_states(
+        &self,
+        user_id: i64,
+        username: &str,
+        room_id: Option<i64>,
+    ) -> StoreResult<Vec<ReadState>> {
+        self.inner.read_states(user_id, username, room_id).await
+    }
+    async fn mark_read(&self, marks: &[(i64, i64, i64)]) -> StoreResult<Vec<MarkerMove>> {
+        self.inner.mark_read(marks).await
+    }
+    async fn room_ids_of(&self, user_id: i64) -> StoreResult<Vec<i64>> {
+        self.inner.room_ids_of(user_id).await
     }
 }
 
