@@ -21,6 +21,7 @@ on_both_backends!(
     a_held_long_poll_of_the_blocker_is_answered_with_the_placeholder,
     unblocking_restores_the_blocked_users_events,
     a_block_landing_during_a_flood_keeps_the_blockers_stream_gapless,
+    the_blocker_gets_no_typing_signal_from_the_blocked_user,
 );
 
 const ROOM: &str = "general";
@@ -604,4 +605,56 @@ async fn a_block_landing_during_a_flood_keeps_the_blockers_stream_gapless(backen
         );
     }
     live.close().await;
+}
+
+async fn the_blocker_gets_no_typing_signal_from_the_blocked_user(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let carol = app.signup("carol").await;
+    app.create_room(&carol, ROOM, false).await;
+    for u in [&alice, &bob] {
+        status(&join(&app, u, ROOM).await, 200, "join");
+    }
+    let mut subs = Vec::new();
+    for who in [&bob, &carol] {
+        let mut c = StompClient::connect(&app, &who.access_token).await;
+        let receipt = "sub-act";
+        c.send(stomp_client::frame(
+            "SUBSCRIBE",
+            &[
+                ("id", "act"),
+                ("destination", &format!("/topic/rooms/{ROOM}/activity")),
+                ("receipt", receipt),
+            ],
+            "",
+        ))
+        .await;
+        c.expect_receipt(receipt).await;
+        subs.push(c);
+    }
+    assert_eq!(block(&app, &bob, "alice").await.status, 204);
+    let path = format!("/api/v1/rooms/{ROOM}/typing");
+    let r = call(&app, &alice, Method::POST, &path, None).await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let mut typing = Vec::new();
+    for c in subs.iter_mut() {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while let Some(stomp_client::Event::Frame(f)) = c
+            .next_event(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            if f.header("event-type").as_deref() == Some("typing") {
+                seen.push(f.json()["user"].clone());
+            }
+        }
+        typing.push(seen);
+    }
+    assert_eq!(typing[1], [json!("alice")], "carol sees alice typing");
+    assert_eq!(
+        typing[0],
+        Vec::<Value>::new(),
+        "the blocker receives nothing alice sends"
+    );
 }

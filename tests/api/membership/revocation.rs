@@ -33,6 +33,7 @@ on_both_backends!(
     deleting_a_room_while_messages_are_sent_leaks_nothing_into_a_new_room_of_the_name,
     deleting_a_room_revokes_many_subscriptions_at_once_within_2s,
     subscriptions_streams_and_polls_opened_while_a_ban_lands_never_see_later_messages,
+    an_activity_subscription_is_revoked_with_the_rooms_messages,
 );
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -751,4 +752,76 @@ async fn ban_race_round(app: &TestApp, c: &Cast, delay_ms: u64, n: usize) {
         );
         assert_eq!(s, 404, "poll {i}: {body}");
     }
+}
+
+async fn subscribe_activity(client: &mut StompClient, id: &str, room: &str) {
+    let dest = format!("/topic/rooms/{room}/activity");
+    let receipt = format!("sub-{id}");
+    client
+        .send(stomp_client::frame(
+            "SUBSCRIBE",
+            &[("id", id), ("destination", &dest), ("receipt", &receipt)],
+            "",
+        ))
+        .await;
+    client.expect_receipt(&receipt).await;
+}
+
+/// Typing signals on the room's activity, skipping other kinds of signal.
+async fn typing_of(client: &mut StompClient, wait: Duration) -> Vec<Value> {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + wait;
+    while let Some(stomp_client::Event::Frame(f)) = client
+        .next_event(deadline.saturating_duration_since(Instant::now()))
+        .await
+    {
+        if f.header("event-type").as_deref() == Some("typing") {
+            out.push(f.json());
+        }
+    }
+    out
+}
+
+async fn an_activity_subscription_is_revoked_with_the_rooms_messages(backend: Backend) {
+    let app = app(backend).await;
+    let c = cast(&app, "team", true).await;
+    let mut bob = StompClient::connect(&app, &c.bob.access_token).await;
+    bob.subscribe("m", "team").await;
+    subscribe_activity(&mut bob, "act", "team").await;
+    let mut carol = StompClient::connect(&app, &c.carol.access_token).await;
+    subscribe_activity(&mut carol, "act", "team").await;
+
+    lose(&app, &c, "team", Loss::Removed).await;
+    let mut revoked = Vec::new();
+    let deadline = Instant::now() + REVOKE_WITHIN;
+    while revoked.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let f = bob.expect_frame_within(left).await;
+        if f.header("event-type").as_deref() == Some("access_revoked") {
+            revoked.push(f);
+        } else {
+            assert!(
+                revoked.is_empty() || f.header("subscription").as_deref() != Some("m"),
+                "{f}"
+            );
+        }
+    }
+    let mut subs: Vec<String> = revoked
+        .iter()
+        .map(|f| f.expect_header("subscription"))
+        .collect();
+    subs.sort();
+    assert_eq!(subs, ["act", "m"], "both subscriptions to the room");
+    for f in &revoked {
+        assert_eq!(
+            f.json(),
+            json!({"type": "access_revoked", "room": "team", "reason": "removed"})
+        );
+    }
+    let path = "/api/v1/rooms/team/typing";
+    let r = call(&app, &c.alice, Method::POST, path, None).await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let seen = typing_of(&mut carol, Duration::from_secs(1)).await;
+    assert_eq!(seen.len(), 1, "carol sees alice typing: {seen:?}");
+    bob.expect_no_frame_for(QUIET).await;
 }
