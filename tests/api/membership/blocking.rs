@@ -22,6 +22,7 @@ on_both_backends!(
     unblocking_restores_the_blocked_users_events,
     a_block_landing_during_a_flood_keeps_the_blockers_stream_gapless,
     the_blocker_gets_no_typing_signal_from_the_blocked_user,
+    the_blocked_users_messages_never_count_in_the_blockers_unread_or_mentions,
 );
 
 const ROOM: &str = "general";
@@ -656,5 +657,64 @@ async fn the_blocker_gets_no_typing_signal_from_the_blocked_user(backend: Backen
         typing[0],
         Vec::<Value>::new(),
         "the blocker receives nothing alice sends"
+    );
+}
+
+async fn the_blocked_users_messages_never_count_in_the_blockers_unread_or_mentions(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let carol = app.signup("carol").await;
+    app.create_room(&carol, ROOM, false).await;
+    for u in [&alice, &bob] {
+        status(&join(&app, u, ROOM).await, 200, "join");
+    }
+    assert_eq!(block(&app, &bob, "alice").await.status, 204);
+    for i in 0..3 {
+        say(&app, &alice, ROOM, &format!("hey @bob {i}")).await;
+    }
+    say(&app, &carol, ROOM, "hello @bob").await;
+    say(&app, &carol, ROOM, "hello all").await;
+    let counts = |room: &Value| {
+        (
+            room["membership"]["unread"].clone(),
+            room["membership"]["mentions"].clone(),
+        )
+    };
+    let mine = status(&get_room(&app, &bob, ROOM).await, 200, "GET room");
+    assert_eq!(counts(&mine), (json!(2), json!(1)), "bob's counts: {mine}");
+    let listed = app.get("/api/v1/rooms", &bob.access_token).await;
+    let listed = listed.body["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == ROOM)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        counts(&listed),
+        (json!(2), json!(1)),
+        "in GET /rooms: {listed}"
+    );
+    // Someone who blocks nobody counts every message.
+    status(
+        &join(&app, &app.signup("dave").await, ROOM).await,
+        200,
+        "dave",
+    );
+    let theirs = status(&get_room(&app, &carol, ROOM).await, 200, "carol's");
+    assert_eq!(
+        theirs["membership"]["unread"], 3,
+        "carol's own are not unread: {theirs}"
+    );
+    // Unblocking: alice's messages count again.
+    assert_eq!(unblock(&app, &bob, "alice").await.status, 204);
+    let mine = status(&get_room(&app, &bob, ROOM).await, 200, "GET room");
+    assert_eq!(
+        counts(&mine),
+        (json!(5), json!(4)),
+        "after unblocking: {mine}"
     );
 }
