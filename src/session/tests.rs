@@ -930,7 +930,7 @@ fn ack_in_1_2_needs_id() {
         let mut session = open_session();
         assert_eq!(
             handle(&mut session, frame(command).with_header("id", "a-1")),
-            vec![]
+            acked(command, "a-1")
         );
         assert!(session.is_open());
         assert_refused(
@@ -953,7 +953,7 @@ fn ack_in_1_1_needs_message_id_and_subscription() {
                     .with_header("message-id", "1")
                     .with_header("subscription", "0")
             ),
-            vec![]
+            acked(command, "1")
         );
         assert!(session.is_open());
         let mut session = open_session_with("1.1");
@@ -978,8 +978,17 @@ fn ack_with_receipt_answers_receipt() {
                 .with_header("id", "a-1")
                 .with_header("receipt", "r-1")
         ),
-        vec![receipt("r-1")]
+        [acked(C::Ack, "a-1"), vec![receipt("r-1")]].concat()
     );
+}
+
+/// What the session answers an ACK (the gateway moves a read marker) or a
+/// NACK (nothing) of `id`.
+fn acked(command: C, id: &str) -> Vec<Action> {
+    match command {
+        C::Ack => vec![Action::Acked { id: id.into() }],
+        _ => vec![],
+    }
 }
 
 #[test]
@@ -1004,7 +1013,7 @@ fn ack_in_an_open_transaction_is_accepted() {
                 .with_header("id", "a-1")
                 .with_header("transaction", "tx1")
         ),
-        vec![]
+        acked(C::Ack, "a-1")
     );
     assert!(session.is_open());
 }
@@ -1324,4 +1333,50 @@ fn connect_over_the_connection_limit_is_refused_with_its_own_message() {
     });
     assert_eq!(assert_error(&actions), TOO_MANY_CONNECTIONS);
     assert!(session.is_closed());
+}
+
+// --- a room's activity -----------------------------------------------------------
+
+#[test]
+fn a_rooms_activity_is_subscribed_to_without_a_replay() {
+    let mut session = open_session();
+    let actions = handle(
+        &mut session,
+        subscribe("a", "general/activity").with_header("since-seq", "3"),
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Subscribe(SubscribeRequest {
+            id: "a".into(),
+            room: room("general"),
+            activity: true,
+            ack: AckMode::Auto,
+            since_seq: None,
+            receipt: None,
+        })]
+    );
+}
+
+#[test]
+fn typing_is_the_only_thing_sent_to_a_rooms_activity() {
+    let mut session = open_session();
+    assert_eq!(
+        handle(
+            &mut session,
+            send("general/activity", r#"{"type":"typing"}"#).with_header("receipt", "t")
+        ),
+        vec![Action::Typing {
+            room: room("general"),
+            receipt: Some("t".into()),
+        }]
+    );
+    for body in [
+        r#"{"type":"read"}"#,
+        r#"{"type":"typing","extra":1}"#,
+        "typing",
+        "",
+    ] {
+        let mut session = open_session();
+        assert_refused(&mut session, send("general/activity", body));
+    }
 }
