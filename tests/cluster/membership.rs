@@ -607,6 +607,46 @@ async fn a_block_made_on_one_instance_filters_deliveries_on_another() {
         assert_eq!(log[1]["sender"], "carol");
     }
 
+    // A replay on A: the same placeholders.
+    let mut replay = StompClient::connect(a, &bob).await;
+    replay
+        .send(frame(
+            "SUBSCRIBE",
+            &[
+                ("id", "r"),
+                ("destination", &topic("lobby")),
+                ("since-seq", "0"),
+                ("receipt", "sub-r"),
+            ],
+            "",
+        ))
+        .await;
+    let mut replayed = Vec::new();
+    for _ in 0..5 {
+        let f = replay.expect_frame().await;
+        if f.command == "RECEIPT" {
+            continue;
+        }
+        let done = f.seq() >= 3;
+        replayed.push(f);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        replayed.iter().map(Frame::seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for (f, live) in replayed.iter().zip(&frames) {
+        assert_eq!(f.header("event-type"), live.header("event-type"), "{f}");
+        assert_eq!(
+            f.json(),
+            live.json(),
+            "replayed on A as delivered on B: {f}"
+        );
+    }
+    replay.close().await;
+
     let (s, _) = http::call(a, Method::DELETE, "/api/v1/me/blocks/alice", &bob, None).await;
     assert_eq!(s, 204);
     let sent = post(b, &alice, "lobby", "4 from alice, unblocked").await;
