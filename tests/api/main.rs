@@ -13,6 +13,7 @@ mod health;
 mod history;
 mod http_chat;
 mod input;
+mod membership;
 mod metrics;
 mod openapi;
 mod room_log;

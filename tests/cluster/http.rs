@@ -114,3 +114,31 @@ pub async fn history(port: u16, token: &str, room: &str) -> Vec<Value> {
     }
     panic!("history of {room} did not end after 100 pages");
 }
+
+/// One authenticated REST call to `port`: (status, JSON body or Null).
+pub async fn call(
+    port: u16,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client()
+        .request(method, format!("{}{path}", base(port)))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Signs `username` up; returns the access token and the user's id.
+pub async fn signup_with_id(port: u16, username: &str) -> (String, i64) {
+    let token = signup(port, username).await;
+    let (status, me) = call(port, reqwest::Method::GET, "/api/v1/me", &token, None).await;
+    assert_eq!(status, 200, "GET /me of {username}: {me}");
+    (token, me["id"].as_i64().expect("id in GET /me"))
+}
