@@ -47,6 +47,8 @@ const ROOMS_REFRESH_MS = 20_000;
 const READ_EVERY_MS = 500;
 /** "I am typing" is sent at most this often while composing. */
 const TYPING_EVERY_MS = 2_000;
+/** The server's default TYPING_RATE lets one signal a second through (with a margin). */
+const TYPING_RATE_MS = 1_100;
 /** A typist is shown this long when the signal does not say (expires_in_ms). */
 const TYPING_SHOWN_MS = 6_000;
 /** Search and mentions pages. */
@@ -464,7 +466,9 @@ function newRoomState(room) {
     readTimer: null,
     /** Who is typing here: username → the timer that forgets them. */
     typists: new Map(),
+    /** When "I am typing" was last sent, and when it may be sent again. */
     typingSentAt: 0,
+    typingNextAt: 0,
     /** Members online (GET …/presence, then presence signals), or null before it is read. */
     online: null,
     scrollTop: null,
@@ -1189,6 +1193,10 @@ ui.composer.addEventListener('submit', (event) => {
   state.list.append(placeholder);
   scrollToBottom();
   ui.composerInput.value = '';
+  // The message ends the typing it announced (receivers forget the typist):
+  // the next keystroke says so again, as soon as the server takes another
+  // signal (TYPING_RATE: one a second).
+  state.typingNextAt = Math.min(state.typingNextAt, state.typingSentAt + TYPING_RATE_MS);
   autoGrow();
   closeMentions();
   if (replyTo !== null) cancelReply();
@@ -2173,8 +2181,11 @@ function sendTyping() {
   const state = openRooms.get(current);
   if (!state || !live || ui.composerInput.value.trim() === '') return;
   const now = Date.now();
-  if (now - state.typingSentAt < TYPING_EVERY_MS) return;
-  if (live.typing(state.room.name)) state.typingSentAt = now;
+  if (now < state.typingNextAt) return;
+  if (live.typing(state.room.name)) {
+    state.typingSentAt = now;
+    state.typingNextAt = now + TYPING_EVERY_MS;
+  }
 }
 
 // A tab coming to the front reads what is on its screen.
