@@ -323,11 +323,25 @@ function renderRoomList() {
     label.textContent = roomLabel(room, name);
     button.append(label);
     if (room?.private && !isDirect(room)) button.append(badge('private', 'private'));
+    // The counts are the button's description, not its name: "# general"
+    // stays "# general" however much is unread.
+    const status = [];
     if (mentions > 0) {
-      button.append(badge('@', 'mention-marker', mentions === 1 ? '1 mention' : `${mentions} mentions`));
+      button.append(quietBadge('@', 'mention-marker'));
+      status.push(mentions === 1 ? '1 mention' : `${mentions} mentions`);
     }
     if (unread > 0) {
-      button.append(badge(`${unread}`, 'unread', `${unread} unread`));
+      button.append(quietBadge(`${unread}`, 'unread'));
+      status.push(`${unread} unread`);
+    }
+    if (status.length > 0) {
+      const spoken = document.createElement('span');
+      spoken.className = 'visually-hidden';
+      spoken.id = `room-status-${++statusIds}`;
+      spoken.setAttribute('aria-hidden', 'true');
+      spoken.textContent = status.join(', ');
+      button.append(spoken);
+      button.setAttribute('aria-describedby', spoken.id);
     }
     button.addEventListener('click', () => openRoom(name));
     const li = document.createElement('li');
@@ -342,6 +356,16 @@ function renderRoomList() {
     const selector = `[data-room="${CSS.escape(focused)}"]`;
     (ui.roomList.querySelector(selector) ?? ui.dmList.querySelector(selector))?.focus();
   }
+}
+
+/** Ids of the room buttons' descriptions. */
+let statusIds = 0;
+
+/** A badge left out of its button's name (the button describes it). */
+function quietBadge(text, kind) {
+  const el = badge(text, kind);
+  el.setAttribute('aria-hidden', 'true');
+  return el;
 }
 
 function badge(text, kind, label) {
