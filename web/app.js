@@ -2155,9 +2155,10 @@ function onActivity(room, signal) {
       break;
     }
     case 'member':
-      // Someone joined, left, was removed or changed role: read the list again.
+      // Someone joined, left, was removed or changed role: @-autocomplete
+      // reads the list again. The panel is read again when it opens (and
+      // after a refused action), as before.
       if (state.members) state.members.at = 0;
-      if (panelShows(state)) refreshMembers(state);
       break;
     default:
       break;
