@@ -229,6 +229,9 @@ impl LiveSubscriptions {
                 outbox,
             );
             sub.last_seq = Some(m.seq);
+            if sub.marks_read {
+                self.acks.written(m.id, room_id, m.seq);
+            }
         }
         if done {
             sub.replaying = false;

@@ -7,6 +7,7 @@ mod helpers;
 mod wrapped_store;
 
 mod auth;
+mod awareness;
 mod hardening_http;
 mod health;
 mod history;

@@ -13,6 +13,7 @@ mod actors;
 mod cluster;
 mod http;
 
+mod awareness;
 mod catch_up;
 mod churn;
 mod failover;

@@ -1,0 +1,166 @@
+//! Presence: online while a user holds a WebSocket (after CONNECTED) or an
+//! SSE stream; `GET …/presence`; `presence` signals on the activity.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::db::Backend;
+use crate::helpers::on_sqlite;
+
+on_sqlite!(
+    online_on_connect_and_offline_on_the_last_disconnect,
+    a_socket_before_connected_is_not_online,
+    an_event_stream_makes_its_user_online,
+    presence_lists_members_only,
+);
+
+/// Within this, a presence change shows on the instance itself.
+const SHOWS_WITHIN: Duration = Duration::from_secs(2);
+
+async fn online_on_connect_and_offline_on_the_last_disconnect(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bobby").await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    assert_eq!(online(&app, &alice, "general").await, Vec::<String>::new());
+    let mut w = activity_client(&app, &alice, "general").await;
+    assert_eq!(
+        online_becomes(&app, &alice, "general", &["alice"], SHOWS_WITHIN).await,
+        ["alice"]
+    );
+    let tab1 = StompClient::connect(&app, &bob.access_token).await;
+    let f = expect_signal(&mut w, "presence", "bobby").await;
+    assert_activity_frame(&f, "act", "general", "presence");
+    assert_eq!(
+        f.json(),
+        json!({"type": "presence", "user": "bobby", "online": true}),
+        "{f}"
+    );
+    assert_eq!(online(&app, &alice, "general").await, ["alice", "bobby"]);
+    let tab2 = StompClient::connect(&app, &bob.access_token).await;
+    tab1.close().await;
+    expect_no_signal(&mut w, "presence", "bobby", QUIET).await;
+    assert_eq!(
+        online(&app, &alice, "general").await,
+        ["alice", "bobby"],
+        "a user with two tabs who closes one stays online"
+    );
+    tab2.close().await;
+    let f = expect_signal(&mut w, "presence", "bobby").await;
+    assert_eq!(
+        f.json(),
+        json!({"type": "presence", "user": "bobby", "online": false}),
+        "{f}"
+    );
+    assert_eq!(
+        online_becomes(&app, &alice, "general", &["alice"], SHOWS_WITHIN).await,
+        ["alice"]
+    );
+    w.close().await;
+}
+
+async fn a_socket_before_connected_is_not_online(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let raw = StompClient::open(&app).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        online(&app, &alice, "general").await,
+        Vec::<String>::new(),
+        "an upgraded socket without CONNECT is not presence"
+    );
+    raw.close().await;
+    let c = StompClient::connect(&app, &alice.access_token).await;
+    assert_eq!(
+        online_becomes(&app, &alice, "general", &["alice"], SHOWS_WITHIN).await,
+        ["alice"]
+    );
+    c.close().await;
+    assert_eq!(
+        online_becomes(&app, &alice, "general", &[], SHOWS_WITHIN).await,
+        Vec::<String>::new()
+    );
+}
+
+async fn an_event_stream_makes_its_user_online(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bobby").await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    let mut w = activity_client(&app, &alice, "general").await;
+    let stream = open_event_stream(&app, &bob, "general").await;
+    assert_eq!(
+        online_becomes(&app, &alice, "general", &["alice", "bobby"], SHOWS_WITHIN).await,
+        ["alice", "bobby"],
+        "an open event stream is presence"
+    );
+    let f = expect_signal(&mut w, "presence", "bobby").await;
+    assert_eq!(f.json()["online"], true, "{f}");
+    drop(stream);
+    let (f, seen) = signal_where(&mut w, SHOWS_WITHIN, |b| b["type"] == "presence").await;
+    let f = f.unwrap_or_else(|| panic!("offline after the stream closed; saw {}", describe(&seen)));
+    assert_eq!(
+        f.json(),
+        json!({"type": "presence", "user": "bobby", "online": false}),
+        "{f}"
+    );
+    assert_eq!(
+        online_becomes(&app, &alice, "general", &["alice"], SHOWS_WITHIN).await,
+        ["alice"]
+    );
+    w.close().await;
+}
+
+/// `GET /rooms/{room}/events` on a raw socket (so dropping it surely
+/// closes the connection); returns once the 200 head arrived.
+async fn open_event_stream(app: &TestApp, who: &TestUser, room: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let req = format!(
+        "GET /api/v1/rooms/{room}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
+        who.access_token
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+            .await
+            .expect("the stream's head within 10 s")
+            .unwrap();
+        assert!(n > 0, "the server closed the event stream");
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    s
+}
+
+async fn presence_lists_members_only(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let eve = app.signup("eve01").await;
+    app.create_room(&alice, "open", false).await;
+    app.create_room(&alice, "secret", true).await;
+    let c = StompClient::connect(&app, &eve.access_token).await;
+    let a = StompClient::connect(&app, &alice.access_token).await;
+    assert_eq!(
+        online_becomes(&app, &eve, "open", &["alice"], SHOWS_WITHIN).await,
+        ["alice"],
+        "an online non-member is not in the room's presence"
+    );
+    let r = app
+        .get("/api/v1/rooms/secret/presence", &eve.access_token)
+        .await;
+    refused(&r, 404, "room_not_found", "a private room's presence");
+    c.close().await;
+    a.close().await;
+}
