@@ -8,6 +8,13 @@
 // their own list, and blocking. Losing access to a room (left, removed,
 // banned, deleted) closes it at once, with a notice saying why.
 //
+// Awareness: unread counts and a mention marker per room (from the room
+// objects, then kept live from the messages that arrive and the read
+// signals of my other tabs), a "New messages" divider at the read marker,
+// the marker advanced as messages are seen (focused tab, on screen), who is
+// typing, who is online in the members panel, and a search across rooms
+// and a list of my mentions, each result jumping to its message.
+//
 // Every text a person wrote goes into the page as text (textContent, text
 // nodes), never as markup; no inline handlers or styles (the page's CSP).
 
@@ -36,6 +43,16 @@ const MENTION_CHOICES = 8;
 /** The room list is read again this often, so that rooms someone else added
  * us to and conversations someone opened with us show up. */
 const ROOMS_REFRESH_MS = 20_000;
+/** Read-marker moves are sent at most this often per room (one PUT per burst). */
+const READ_EVERY_MS = 500;
+/** "I am typing" is sent at most this often while composing. */
+const TYPING_EVERY_MS = 2_000;
+/** The server's default TYPING_RATE lets one signal a second through (with a margin). */
+const TYPING_RATE_MS = 1_100;
+/** A typist is shown this long when the signal does not say (expires_in_ms). */
+const TYPING_SHOWN_MS = 6_000;
+/** Search and mentions pages. */
+const RESULTS_PAGE = 20;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -106,6 +123,17 @@ const ui = {
   deleteConfirm: $('delete-confirm'),
   deleteCancel: $('delete-cancel'),
   announcer: $('announcer'),
+  typing: $('typing'),
+  searchForm: $('search-form'),
+  searchInput: $('search-input'),
+  mentionsOpen: $('mentions-open'),
+  results: $('results'),
+  resultsTitle: $('results-title'),
+  resultsClose: $('results-close'),
+  resultList: $('result-list'),
+  resultsEmpty: $('results-empty'),
+  resultsMore: $('results-more'),
+  resultsError: $('results-error'),
 };
 
 const STATUS_TEXT = {
@@ -205,6 +233,7 @@ function startChat() {
     }
   });
   on('message', ({ room, message }) => receive(room, message));
+  on('activity', ({ room, signal }) => onActivity(room, signal));
   on('revoked', ({ room, reason }) => closeRoom(room, reason));
   on('problem', ({ kind, text }) => {
     const el = current ? ui.chatError : ui.roomsError;
@@ -231,6 +260,8 @@ function stopChat() {
   roomsTimer = null;
   blocks = new Map();
   renderBlocked();
+  for (const state of openRooms.values()) forgetRoomTimers(state);
+  closeResults();
   openRooms.clear();
   opening.clear();
   roomIndex = new Map();
@@ -281,7 +312,7 @@ function renderRoomList() {
     ui.roomList.contains(active) || ui.dmList.contains(active) ? active.dataset.room : null;
   const item = (name) => {
     const room = roomOf(name);
-    const unread = openRooms.get(name)?.unread ?? 0;
+    const { unread, mentions } = unreadOf(name);
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'room-button';
@@ -292,8 +323,25 @@ function renderRoomList() {
     label.textContent = roomLabel(room, name);
     button.append(label);
     if (room?.private && !isDirect(room)) button.append(badge('private', 'private'));
+    // The counts are the button's description, not its name: "# general"
+    // stays "# general" however much is unread.
+    const status = [];
+    if (mentions > 0) {
+      button.append(quietBadge('@', 'mention-marker'));
+      status.push(mentions === 1 ? '1 mention' : `${mentions} mentions`);
+    }
     if (unread > 0) {
-      button.append(badge(`${unread}`, 'unread', `${unread} unread`));
+      button.append(quietBadge(`${unread}`, 'unread'));
+      status.push(`${unread} unread`);
+    }
+    if (status.length > 0) {
+      const spoken = document.createElement('span');
+      spoken.className = 'visually-hidden';
+      spoken.id = `room-status-${++statusIds}`;
+      spoken.setAttribute('aria-hidden', 'true');
+      spoken.textContent = status.join(', ');
+      button.append(spoken);
+      button.setAttribute('aria-describedby', spoken.id);
     }
     button.addEventListener('click', () => openRoom(name));
     const li = document.createElement('li');
@@ -308,6 +356,16 @@ function renderRoomList() {
     const selector = `[data-room="${CSS.escape(focused)}"]`;
     (ui.roomList.querySelector(selector) ?? ui.dmList.querySelector(selector))?.focus();
   }
+}
+
+/** Ids of the room buttons' descriptions. */
+let statusIds = 0;
+
+/** A badge left out of its button's name (the button describes it). */
+function quietBadge(text, kind) {
+  const el = badge(text, kind);
+  el.setAttribute('aria-hidden', 'true');
+  return el;
 }
 
 function badge(text, kind, label) {
@@ -392,6 +450,10 @@ async function openRoom(name, form = null) {
       openRooms.set(name, state);
       roomIndex.set(name, room);
       appendMessages(state, state.timeline.addLatest(page).filter(isShown));
+      // Unread messages older than the page just loaded count too.
+      const held = countUnread(state);
+      state.unreadBeyond = Math.max(0, (room.membership?.unread ?? 0) - held.unread);
+      state.mentionsBeyond = Math.max(0, (room.membership?.mentions ?? 0) - held.mentions);
     } catch (err) {
       ui.roomsError.textContent = describeError(err);
       if (err.code === 'room_not_found' && roomIndex.delete(name)) renderRoomList();
@@ -418,7 +480,21 @@ function newRoomState(room) {
     room,
     timeline: new Timeline(),
     list,
-    unread: 0,
+    /** My read marker here (null: not a member), and what is unread below
+     * the loaded history (from the room object when the room opened). */
+    lastRead: room.membership ? room.membership.last_read_seq : null,
+    unreadBeyond: 0,
+    mentionsBeyond: 0,
+    /** The highest seq seen and not yet sent with PUT …/read, and its timer. */
+    readWanted: 0,
+    readTimer: null,
+    /** Who is typing here: username → the timer that forgets them. */
+    typists: new Map(),
+    /** When "I am typing" was last sent, and when it may be sent again. */
+    typingSentAt: 0,
+    typingNextAt: 0,
+    /** Members online (GET …/presence, then presence signals), or null before it is read. */
+    online: null,
     scrollTop: null,
     loadingOlder: false,
     fillingGap: false,
@@ -456,7 +532,7 @@ function showRoom(name) {
     renderRoomList();
     return;
   }
-  state.unread = 0;
+  placeDivider(state);
   renderRoomList();
   const direct = isDirect(state.room);
   const target = direct ? `@${state.room.peer}` : `#${name}`;
@@ -474,7 +550,15 @@ function showRoom(name) {
   ui.chatApp.dataset.view = 'chat'; // first: a hidden pane cannot be scrolled
   ui.scroller.scrollTop = state.scrollTop ?? ui.scroller.scrollHeight;
   pinnedToBottom = state.scrollTop === null;
+  const divider = state.list.querySelector('li.new-divider');
+  if (divider && state.scrollTop === null) {
+    // Back where reading stopped: the first unread message at the top.
+    divider.scrollIntoView({ block: 'start', behavior: 'instant' });
+    pinnedToBottom = isNearBottom();
+  }
+  renderTyping();
   ui.composerInput.focus();
+  noteRead(state);
 }
 
 ui.back.addEventListener('click', () => {
@@ -489,6 +573,7 @@ function receive(room, event) {
   const state = openRooms.get(room);
   if (!state) return;
   const { fresh, gap } = state.timeline.add(event);
+  for (const m of fresh) if (isMessage(m) && m.sender) forgetTypist(state, m.sender);
   showEvents(state, fresh, { live: true });
   if (gap) fillGap(state);
 }
@@ -499,6 +584,8 @@ function showEvents(state, events, options) {
   appendMessages(state, events.filter(isShown), options);
   const changed = new Set(events.filter((e) => !isMessage(e)).map((e) => e.target));
   for (const seq of changed) redraw(state, seq);
+  // A deletion can change what is unread.
+  if (changed.size > 0 && state.room.name !== current) renderRoomList();
 }
 
 /** A jump in seq: fetch what is missing with ?after=, page by page. */
@@ -539,12 +626,10 @@ function appendMessages(state, messages, { live: isLive = false } = {}) {
     // A blocked person's events are no news: never announced nor counted.
     const others = messages.filter((m) => isMessage(m) && m.sender !== session.user?.username);
     if (onScreen) announce(others);
-    else if (others.length > 0) {
-      state.unread += others.length;
-      renderRoomList();
-    }
+    if (others.length > 0) renderRoomList();
   }
   if (pinned) scrollToBottom();
+  if (state.room.name === current) noteRead(state);
 }
 
 /** Draws message `seq` again from its current state, and the quotes of the
@@ -762,13 +847,13 @@ async function fetchOriginal(state, seq) {
 
 /** Scrolls to message `seq` (paging back through history if need be) and
  * highlights it. */
-async function jumpTo(state, seq) {
+async function jumpTo(state, seq, { pageSize, missing } = {}) {
   for (let page = 0; !messageItem(state, seq) && state.timeline.hasOlder && page < JUMP_PAGES; page++) {
-    await loadOlder(state);
+    await loadOlder(state, pageSize);
   }
   const item = messageItem(state, seq);
   if (!item) {
-    ui.chatError.textContent = 'The original message is not in this room’s history any more.';
+    ui.chatError.textContent = missing ?? 'The original message is not in this room’s history any more.';
     return;
   }
   for (const other of state.list.querySelectorAll('li.highlight')) other.classList.remove('highlight');
@@ -777,6 +862,7 @@ async function jumpTo(state, seq) {
   pinnedToBottom = isNearBottom();
   item.focus({ preventScroll: true });
   setTimeout(() => messageItem(state, seq)?.classList.remove('highlight'), HIGHLIGHT_MS);
+  noteRead(state);
 }
 
 /** Reaction chips: key and count, pressed when I reacted; a click toggles mine. */
@@ -1017,6 +1103,8 @@ ui.deleteDialog.addEventListener('close', () => {
 ui.loadOlder.addEventListener('click', () => loadOlder(openRooms.get(current)));
 ui.scroller.addEventListener('scroll', () => {
   pinnedToBottom = isNearBottom();
+  const state = openRooms.get(current);
+  if (state) noteRead(state);
   if (ui.scroller.scrollTop < OLDER_PX) loadOlder(openRooms.get(current));
 });
 // Rotating a phone or opening its keyboard keeps the latest messages in view.
@@ -1025,18 +1113,19 @@ new ResizeObserver(() => {
 }).observe(ui.scroller);
 
 /** Loads the page before the oldest held; callers during a load share it. */
-function loadOlder(state) {
+function loadOlder(state, limit) {
   if (!state || !state.timeline.hasOlder) return Promise.resolve();
-  state.loadingOlder ||= fetchOlder(state);
+  state.loadingOlder ||= fetchOlder(state, limit);
   return state.loadingOlder;
 }
 
-async function fetchOlder(state) {
+async function fetchOlder(state, limit) {
   ui.loadOlder.disabled = true;
   ui.loadOlder.textContent = 'Loading older messages…';
   try {
     const before = state.timeline.oldest;
-    const page = await session.request('GET', `${path(state.room.name)}/messages?before=${before}`);
+    const size = limit ? `&limit=${limit}` : '';
+    const page = await session.request('GET', `${path(state.room.name)}/messages?before=${before}${size}`);
     const older = state.timeline.addOlder(page);
     // Keep what the reader was looking at in place while prepending.
     const fromBottom = ui.scroller.scrollHeight - ui.scroller.scrollTop;
@@ -1100,6 +1189,7 @@ ui.composerInput.addEventListener('keydown', (event) => {
 ui.composerInput.addEventListener('input', () => {
   autoGrow();
   suggestMentions();
+  sendTyping();
 });
 // The caret moved (arrows, a click): the word being completed may have changed.
 ui.composerInput.addEventListener('click', () => suggestMentions());
@@ -1127,6 +1217,10 @@ ui.composer.addEventListener('submit', (event) => {
   state.list.append(placeholder);
   scrollToBottom();
   ui.composerInput.value = '';
+  // The message ends the typing it announced (receivers forget the typist):
+  // the next keystroke says so again, as soon as the server takes another
+  // signal (TYPING_RATE: one a second).
+  state.typingNextAt = Math.min(state.typingNextAt, state.typingSentAt + TYPING_RATE_MS);
   autoGrow();
   closeMentions();
   if (replyTo !== null) cancelReply();
@@ -1387,7 +1481,12 @@ const panelShows = (state) => !ui.membersPanel.hidden && current === state.room.
 /** Reads the members (and, for the owner and moderators, the bans) again. */
 async function refreshMembers(state) {
   try {
-    const { members } = await session.request('GET', `${path(state.room.name)}/members`);
+    const [{ members }, presence] = await Promise.all([
+      session.request('GET', `${path(state.room.name)}/members`),
+      // Without it the panel shows no dots rather than failing.
+      session.request('GET', `${path(state.room.name)}/presence`).catch(() => null),
+    ]);
+    if (Array.isArray(presence?.online)) state.online = new Set(presence.online);
     const list = setMembers(state, members);
     if (panelShows(state)) renderMembers(state, list);
     if (mayManage(state)) await refreshBans(state);
@@ -1439,7 +1538,17 @@ function renderMember(state, user) {
   const name = document.createElement('span');
   name.className = 'member-name';
   name.textContent = user.username;
-  item.append(name);
+  if (state.online) {
+    const dot = document.createElement('span');
+    dot.className = 'presence';
+    dot.setAttribute('aria-hidden', 'true');
+    const spoken = document.createElement('span');
+    spoken.className = 'visually-hidden presence-text';
+    item.append(dot, name, spoken);
+    showPresence(item, state.online.has(user.username));
+  } else {
+    item.append(name);
+  }
   if (user.role === 'owner' || user.role === 'moderator') {
     item.append(' ', badge(user.role, `role ${user.role}`));
   }
@@ -1783,6 +1892,7 @@ function closeRoom(name, reason) {
   live?.unfollow(name);
   if (!state) return;
   roomsVersion += 1;
+  forgetRoomTimers(state);
   openRooms.delete(name);
   const room = state.room;
   const rejoinable = !room.private && !isDirect(room) && (reason === 'left' || reason === 'removed');
@@ -1910,6 +2020,347 @@ async function reloadRoom(state) {
   }
   // Events that came live while the page was read: fetched after it.
   if (state.timeline.newest < before) fillGap(state);
+}
+
+// ------------------------------------------------------------ read state --
+
+/** A room's unread messages and mentions of me: counted from what is held
+ * for an open room, else the room object's (GET /rooms). */
+function unreadOf(name) {
+  const state = openRooms.get(name);
+  if (state) return countUnread(state);
+  const membership = roomIndex.get(name)?.membership;
+  return { unread: membership?.unread ?? 0, mentions: membership?.mentions ?? 0 };
+}
+
+/** As the server counts: messages after my marker, not deleted, not mine
+ * (a blocked person's are placeholders, never held as messages). */
+function countUnread(state) {
+  if (state.lastRead === null) return { unread: 0, mentions: 0 };
+  let unread = state.unreadBeyond;
+  let mentions = state.mentionsBeyond;
+  for (const [seq, m] of state.timeline.current) {
+    if (seq <= state.lastRead || m.deleted || m.sender === me()) continue;
+    unread += 1;
+    if (mentionsMe(m)) mentions += 1;
+  }
+  return { unread, mentions };
+}
+
+/** Moves my marker here (never back); what is unread below the loaded
+ * history is read once the marker passes the oldest message held. */
+function moveMarker(state, seq) {
+  if (state.lastRead === null || seq <= state.lastRead) return false;
+  state.lastRead = seq;
+  if (seq >= (state.timeline.oldest ?? 0)) {
+    state.unreadBeyond = 0;
+    state.mentionsBeyond = 0;
+  }
+  return true;
+}
+
+/** "New messages" above the first unread message of someone else. */
+function placeDivider(state) {
+  state.list.querySelector('li.new-divider')?.remove();
+  if (state.lastRead === null) return;
+  const first = [...state.list.querySelectorAll('li[data-seq]')].find((li) => {
+    const seq = Number(li.dataset.seq);
+    const m = state.timeline.message(seq);
+    return seq > state.lastRead && m && !m.deleted && m.sender !== me();
+  });
+  if (!first) return;
+  const divider = document.createElement('li');
+  divider.className = 'new-divider';
+  divider.setAttribute('role', 'separator');
+  divider.setAttribute('aria-label', 'New messages');
+  divider.textContent = 'New messages';
+  state.list.insertBefore(divider, first);
+}
+
+/** The highest seq on screen in the room shown, or null when nobody can be
+ * reading it (another tab, a window in the background, the room list on a phone). */
+function newestOnScreen(state) {
+  if (!isOnScreen(state.room.name) || document.visibilityState !== 'visible' || !document.hasFocus()) {
+    return null;
+  }
+  const view = ui.scroller.getBoundingClientRect();
+  if (view.height === 0) return null;
+  const items = state.list.querySelectorAll('li[data-seq]');
+  for (let i = items.length - 1; i >= 0; i--) {
+    const box = items[i].getBoundingClientRect();
+    if (box.top >= view.bottom - 1) continue; // below the view
+    if (box.bottom <= view.top + 1) return null; // everything left is above it
+    // The last message in view at the bottom: the edits and reactions after it are read too.
+    return i === items.length - 1 && isNearBottom() ? state.timeline.newest : Number(items[i].dataset.seq);
+  }
+  return null;
+}
+
+/** Advances my marker to what is on screen; the PUT goes out at most every READ_EVERY_MS. */
+function noteRead(state) {
+  const seq = newestOnScreen(state);
+  if (seq === null || !moveMarker(state, seq)) return;
+  renderRoomList();
+  state.readWanted = Math.max(state.readWanted, seq);
+  state.readTimer ??= setTimeout(() => sendRead(state), READ_EVERY_MS);
+}
+
+async function sendRead(state) {
+  state.readTimer = null;
+  const seq = state.readWanted;
+  try {
+    const answer = await session.request('PUT', `${path(state.room.name)}/read`, { seq });
+    if (openRooms.get(state.room.name) === state && moveMarker(state, answer.last_read_seq)) {
+      renderRoomList();
+    }
+  } catch {
+    // Not a member any more, or offline: the next move sends it again.
+  }
+}
+
+/** Stops what a room's timers would still do (it closes, or I sign out). */
+function forgetRoomTimers(state) {
+  clearTimeout(state.readTimer);
+  state.readTimer = null;
+  for (const timer of state.typists.values()) clearTimeout(timer);
+  state.typists.clear();
+}
+
+// --------------------------------------------------------------- activity --
+
+/** A signal of an open room's activity destination. */
+function onActivity(room, signal) {
+  const state = openRooms.get(room);
+  if (!state) return;
+  switch (signal.type) {
+    case 'typing':
+      if (typeof signal.user === 'string' && !sameName(signal.user, me())) {
+        addTypist(state, signal.user, signal.expires_in_ms);
+      }
+      break;
+    case 'read':
+      // My marker moved in another tab: the counts here follow.
+      if (sameName(signal.user ?? '', me()) && moveMarker(state, Number(signal.last_read_seq))) {
+        renderRoomList();
+      }
+      break;
+    case 'presence': {
+      if (!state.online || typeof signal.user !== 'string') break;
+      if (signal.online) state.online.add(signal.user);
+      else state.online.delete(signal.user);
+      if (panelShows(state)) {
+        const item = ui.memberList.querySelector(`li[data-username="${CSS.escape(signal.user)}"]`);
+        if (item) showPresence(item, Boolean(signal.online));
+      }
+      break;
+    }
+    case 'member':
+      // Someone joined, left, was removed or changed role: @-autocomplete
+      // reads the list again. The panel is read again when it opens (and
+      // after a refused action), as before.
+      if (state.members) state.members.at = 0;
+      break;
+    default:
+      break;
+  }
+}
+
+/** The presence dot and its spoken text on a member's list item. */
+function showPresence(item, online) {
+  item.dataset.presence = online ? 'online' : 'offline';
+  const dot = item.querySelector('.presence');
+  if (dot) dot.title = online ? 'Online' : 'Offline';
+  const spoken = item.querySelector('.presence-text');
+  if (spoken) spoken.textContent = online ? ' (online)' : ' (offline)';
+}
+
+function addTypist(state, user, expiresInMs) {
+  clearTimeout(state.typists.get(user));
+  const ms = Number.isFinite(expiresInMs) && expiresInMs > 0 ? expiresInMs : TYPING_SHOWN_MS;
+  state.typists.set(
+    user,
+    setTimeout(() => forgetTypist(state, user), ms),
+  );
+  if (state.room.name === current) renderTyping();
+}
+
+function forgetTypist(state, user) {
+  if (!state.typists.has(user)) return;
+  clearTimeout(state.typists.get(user));
+  state.typists.delete(user);
+  if (state.room.name === current) renderTyping();
+}
+
+/** "alice is typing…" under the composer of the room shown. */
+function renderTyping() {
+  const names = [...(openRooms.get(current)?.typists.keys() ?? [])].sort((a, b) => a.localeCompare(b));
+  let text = '';
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = 'Several people are typing…';
+  if (ui.typing.textContent !== text) ui.typing.textContent = text;
+}
+
+/** While composing, tells the room so, at most every TYPING_EVERY_MS. */
+function sendTyping() {
+  const state = openRooms.get(current);
+  if (!state || !live || ui.composerInput.value.trim() === '') return;
+  const now = Date.now();
+  if (now < state.typingNextAt) return;
+  if (live.typing(state.room.name)) {
+    state.typingSentAt = now;
+    state.typingNextAt = now + TYPING_EVERY_MS;
+  }
+}
+
+// A tab coming to the front reads what is on its screen.
+window.addEventListener('focus', () => {
+  const state = openRooms.get(current);
+  if (state) noteRead(state);
+});
+document.addEventListener('visibilitychange', () => {
+  const state = openRooms.get(current);
+  if (state) noteRead(state);
+});
+
+// ------------------------------------------------------ search, mentions --
+
+/** The results shown: { kind: 'search' | 'mentions', q, items, before, hasMore } or null. */
+let results = null;
+
+ui.searchForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const q = ui.searchInput.value.trim();
+  if ([...q].length < 2) {
+    showResults({ kind: 'search', q });
+    ui.resultsError.textContent = 'Search for at least 2 characters.';
+    return;
+  }
+  showResults({ kind: 'search', q });
+  loadResults();
+});
+
+ui.mentionsOpen.addEventListener('click', () => {
+  showResults({ kind: 'mentions', q: '' });
+  loadResults();
+});
+
+ui.resultsMore.addEventListener('click', () => loadResults());
+ui.resultsClose.addEventListener('click', () => {
+  const kind = results?.kind;
+  closeResults();
+  (kind === 'mentions' ? ui.mentionsOpen : ui.searchInput).focus();
+});
+
+function showResults({ kind, q }) {
+  results = { kind, q, items: [], before: null, hasMore: false, loading: false, loaded: false };
+  ui.results.hidden = false;
+  ui.resultsError.textContent = '';
+  ui.resultsTitle.textContent = kind === 'search' ? `Results for “${q}”` : 'Mentions of you';
+  renderResults();
+  ui.resultsTitle.focus();
+}
+
+function closeResults() {
+  results = null;
+  ui.results.hidden = true;
+  ui.resultList.replaceChildren();
+}
+
+async function loadResults() {
+  const r = results;
+  if (!r || r.loading) return;
+  r.loading = true;
+  ui.results.setAttribute('aria-busy', 'true');
+  ui.resultsError.textContent = '';
+  const before = r.before === null ? '' : `&before=${r.before}`;
+  const route =
+    r.kind === 'search'
+      ? `/search?q=${encodeURIComponent(r.q)}&limit=${RESULTS_PAGE}${before}`
+      : `/me/mentions?limit=${RESULTS_PAGE}${before}`;
+  try {
+    const page = await session.request('GET', route);
+    if (results !== r) return;
+    r.items.push(...page.results);
+    r.loaded = true;
+    r.hasMore = Boolean(page.has_more) && page.results.length > 0;
+    if (page.results.length > 0) r.before = page.results.at(-1).id;
+    renderResults();
+  } catch (err) {
+    if (results === r) ui.resultsError.textContent = describeError(err);
+  } finally {
+    r.loading = false;
+    ui.results.removeAttribute('aria-busy');
+  }
+}
+
+function renderResults() {
+  const r = results;
+  if (!r) return;
+  const terms = r.kind === 'search' ? r.q.split(/\s+/).filter(Boolean) : [];
+  ui.resultList.replaceChildren(...r.items.map((m) => renderResult(m, terms)));
+  ui.resultsMore.hidden = !r.hasMore;
+  // Said once the first page is in.
+  ui.resultsEmpty.hidden = !r.loaded || r.items.length > 0;
+  ui.resultsEmpty.textContent =
+    r.kind === 'search' ? 'No messages match.' : 'Nobody has mentioned you yet.';
+}
+
+/** One result: where and who, and the text with the terms marked; a click jumps to it. */
+function renderResult(m, terms) {
+  const room = roomIndex.get(m.room) ?? openRooms.get(m.room)?.room;
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'result';
+  button.dataset.room = m.room;
+  button.dataset.seq = String(m.seq);
+  const where = document.createElement('span');
+  where.className = 'result-meta';
+  const at = new Date(m.created_at);
+  where.textContent = `${room ? roomLabel(room, m.room) : `# ${m.room}`} · ${m.sender} · ${at.toLocaleString([], {
+    dateStyle: 'short',
+    timeStyle: 'short',
+  })}`;
+  const text = document.createElement('span');
+  text.className = 'result-body';
+  text.append(marked(firstLine(m.body ?? ''), terms));
+  button.append(where, text);
+  button.addEventListener('click', () => jumpToMessage(m.room, m.seq));
+  const li = document.createElement('li');
+  li.append(button);
+  return li;
+}
+
+/** `text` as text nodes, each case-insensitive occurrence of a term in <mark>. */
+function marked(text, terms) {
+  const out = document.createDocumentFragment();
+  if (terms.length === 0) {
+    out.append(text);
+    return out;
+  }
+  const pattern = new RegExp(terms.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'giu');
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (match[0] === '') continue;
+    out.append(text.slice(last, match.index));
+    const mark = document.createElement('mark');
+    mark.textContent = match[0];
+    out.append(mark);
+    last = match.index + match[0].length;
+  }
+  out.append(text.slice(last));
+  return out;
+}
+
+/** Opens the room of a result and shows its message, paging back to it. */
+async function jumpToMessage(name, seq) {
+  if (!(await openRoom(name))) return;
+  const state = openRooms.get(name);
+  if (!state) return;
+  await jumpTo(state, seq, {
+    pageSize: GAP_PAGE,
+    missing: 'That message is no longer in this room’s history.',
+  });
 }
 
 // ------------------------------------------------------------- utilities --

@@ -15,6 +15,10 @@
 // last MESSAGE of `event-type:access_revoked`: the room is then no longer
 // followed (not resubscribed after a reconnect) and its unsent messages are
 // dropped, since the server would refuse them.
+//
+// Each followed room's activity destination is subscribed too: ephemeral
+// signals (typing, read-marker moves, presence, membership changes), never
+// replayed, so it is subscribed without `since-seq`.
 
 const { Client, ReconnectionTimeMode } = globalThis.StompJs;
 
@@ -33,6 +37,7 @@ export function newClientId() {
 }
 
 const destination = (room) => `/topic/rooms/${room}`;
+const activityDestination = (room) => `/topic/rooms/${room}/activity`;
 
 /** A SEND the server refused; `code` is the ERROR's `message` header
  * (`blocked`, `room not found`, …). */
@@ -51,7 +56,9 @@ const revokedText = (room, reason) =>
 
 /**
  * Events: `status` (detail: 'connecting' | 'online' | 'reconnecting' |
- * 'offline'), `message` (detail: { room, message }: any event of the room's
+ * 'offline'), `activity` (detail: { room, signal }: a signal of the room's
+ * activity destination: typing, read, presence or member), `message`
+ * (detail: { room, message }: any event of the room's
  * log, its `type` in the JSON as in the frame's `event-type`), `revoked`
  * (detail: { room, reason }: access to the room is gone, reason 'left' |
  * 'removed' | 'banned' | 'room_deleted', or 'unavailable' when a
@@ -66,6 +73,8 @@ export class Live extends EventTarget {
   #followed = new Map();
   /** room → its current StompSubscription (while connected). */
   #subscriptions = new Map();
+  /** room → its activity StompSubscription (while connected). */
+  #activity = new Map();
   /** client-id → { room, body, resolve, reject } awaiting a RECEIPT. */
   #outbox = new Map();
   #status = 'offline';
@@ -109,6 +118,7 @@ export class Live extends EventTarget {
     this.#hold?.release();
     this.#followed.clear();
     this.#subscriptions.clear();
+    this.#activity.clear();
     for (const entry of this.#outbox.values()) entry.reject(new Error('Signed out.'));
     this.#outbox.clear();
     await this.#client.deactivate();
@@ -132,9 +142,12 @@ export class Live extends EventTarget {
     this.#followed.delete(room);
     const subscription = this.#subscriptions.get(room);
     this.#subscriptions.delete(room);
-    if (subscription && this.#client.connected) {
+    const activity = this.#activity.get(room);
+    this.#activity.delete(room);
+    for (const sub of [subscription, activity]) {
+      if (!sub || !this.#client.connected) continue;
       try {
-        subscription.unsubscribe();
+        sub.unsubscribe();
       } catch {
         // the socket is closing: nothing to unsubscribe from
       }
@@ -156,6 +169,18 @@ export class Live extends EventTarget {
       this.#outbox.set(clientId, { room, body, replyTo, resolve, reject });
       if (this.#client.connected) this.#transmit(clientId);
     });
+  }
+
+  /** Tells the room's members that I am typing (dropped while offline:
+   * a typing signal is only worth anything now). */
+  typing(room) {
+    if (!this.#client.connected || !this.#activity.has(room)) return false;
+    this.#client.publish({
+      destination: activityDestination(room),
+      body: JSON.stringify({ type: 'typing' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    return true;
   }
 
   /** Closes the socket as a network failure would; the client then reconnects
@@ -217,6 +242,7 @@ export class Live extends EventTarget {
   #onConnect() {
     this.#everConnected = true;
     this.#subscriptions.clear(); // the old socket's subscriptions died with it
+    this.#activity.clear();
     this.#setStatus('online');
     for (const room of this.#followed.keys()) this.#subscribe(room);
     for (const clientId of this.#outbox.keys()) this.#transmit(clientId);
@@ -253,6 +279,23 @@ export class Live extends EventTarget {
       },
     );
     this.#subscriptions.set(room, subscription);
+    const activity = this.#client.subscribe(
+      activityDestination(room),
+      (frame) => {
+        if (this.#activity.get(room) !== activity) return;
+        let signal;
+        try {
+          signal = JSON.parse(frame.body);
+        } catch {
+          return;
+        }
+        // The log's own subscription says when access is gone.
+        if (!signal || typeof signal.type !== 'string' || signal.type === 'access_revoked') return;
+        this.dispatchEvent(new CustomEvent('activity', { detail: { room, signal } }));
+      },
+      { id: `activity-${room}-${n}` },
+    );
+    this.#activity.set(room, activity);
   }
 
   #transmit(clientId) {

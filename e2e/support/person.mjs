@@ -52,6 +52,22 @@ export async function openPerson(browser, server, username) {
   return person;
 }
 
+/** Another tab (its own browser context) of someone signed up already: logs in. */
+export async function signIn(browser, server, username) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  const person = { username, context, page, pageErrors: [] };
+  page.on('pageerror', (err) => person.pageErrors.push(err.message));
+  await page.goto(server.base);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(passwordOf(username));
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByText(`Signed in as ${username}`).waitFor();
+  await page.locator('#connection-status').filter({ hasText: 'Connected' }).waitFor();
+  return person;
+}
+
 export async function closePeople(people) {
   for (const p of people) {
     if (p) assert.deepEqual(p.pageErrors, [], `${p.username}: no script errors in the page`);
