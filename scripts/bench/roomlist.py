@@ -4,8 +4,8 @@
 A reader belongs to ROOMS rooms (500) holding MESSAGES messages in all
 (1,000,000) from a writer, 1% of them mentioning the reader. The rooms, users
 and memberships are made through the REST API of a running parley; the
-messages are written straight into its database (Postgres through psql,
-SQLite through Python's sqlite3), through the real schema, so every index is
+messages are written straight into its database (through parley's own
+sqlx: `examples/bench_sql.rs`), through the real schema, so every index is
 maintained as in production. Then GET /api/v1/rooms is timed, REQUESTS (200)
 times sequentially, with the reader's markers (a) at the start (every message
 unread: the worst case) and (b) near the end (10 unread per room: the usual
@@ -18,7 +18,6 @@ case). Prints one JSON line.
 import http.client
 import json
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ DATABASE_URL = os.environ["DATABASE_URL"]
 ROOMS = int(os.environ.get("ROOMS", "500"))
 MESSAGES = int(os.environ.get("MESSAGES", "1000000"))
 REQUESTS = int(os.environ.get("REQUESTS", "200"))
-PSQL = os.environ.get("PSQL", "/usr/lib/postgresql/15/bin/psql")
+BENCH_SQL = os.environ["BENCH_SQL"]
 
 conn = http.client.HTTPConnection(BASE.hostname, BASE.port, timeout=120)
 
@@ -40,9 +39,18 @@ def call(method, path, token=None, body=None, ok=(200, 201, 204)):
     if token:
         headers["authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
-    conn.request(method, path, body=data, headers=headers)
-    r = conn.getresponse()
-    payload = r.read()
+    global conn
+    for attempt in range(2):
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            r = conn.getresponse()
+            payload = r.read()
+            break
+        except (ConnectionError, http.client.HTTPException):
+            # The server closes a keep-alive connection left idle (the fill).
+            conn = http.client.HTTPConnection(BASE.hostname, BASE.port, timeout=120)
+            if attempt == 1:
+                raise
     if r.status not in ok:
         raise RuntimeError(f"{method} {path}: {r.status} {payload[:200]!r}")
     return json.loads(payload) if payload else None
@@ -54,35 +62,36 @@ def signup(name):
     return answer["access_token"], answer["user"]["id"]
 
 
+def run_sql(sql):
+    """Through parley's own sqlx and SQLite (`examples/bench_sql.rs`): a
+    system sqlite3 may not read the FTS5 index format of the migrations."""
+    subprocess.run([BENCH_SQL, DATABASE_URL], input=sql.encode(), check=True)
+
+
 def fill_sql(room_ids, writer_id, reader_name, per_room):
     """One INSERT … SELECT per backend: per_room messages in each room."""
     mention = json.dumps([reader_name])
     ids = ",".join(str(r) for r in room_ids)
     if DATABASE_URL.startswith("postgres"):
-        sql = f"""
+        run_sql(f"""
         INSERT INTO messages (room_id, seq, kind, sender_id, body, mentions)
         SELECT r, s, 'message', {writer_id}, 'message ' || s || ' in ' || r,
                CASE WHEN s % 100 = 0 THEN '{mention}' ELSE '[]' END
         FROM unnest(ARRAY[{ids}]::int8[]) AS r, generate_series(1, {per_room}) AS s;
         UPDATE rooms SET last_seq = {per_room} WHERE id IN ({ids});
-        """
-        for statement in (sql, "VACUUM ANALYZE messages"):
-            subprocess.run([PSQL, DATABASE_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", statement],
-                           check=True)
+        """)
+        run_sql("VACUUM ANALYZE messages")
     else:
-        path = DATABASE_URL.removeprefix("sqlite://").split("?")[0]
-        db = sqlite3.connect(path, timeout=60)
         now = int(time.time() * 1000)
-        db.execute(f"""
+        run_sql(f"""
         WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {per_room})
         INSERT INTO messages (room_id, seq, kind, sender_id, body, mentions, created_at)
         SELECT r.id, s.n, 'message', {writer_id}, 'message ' || s.n || ' in ' || r.id,
                CASE WHEN s.n % 100 = 0 THEN '{mention}' ELSE '[]' END, {now}
-        FROM rooms r, s WHERE r.id IN ({ids})""")
-        db.execute(f"UPDATE rooms SET last_seq = {per_room} WHERE id IN ({ids})")
-        db.commit()
-        db.execute("ANALYZE")
-        db.close()
+        FROM rooms r, s WHERE r.id IN ({ids});
+        UPDATE rooms SET last_seq = {per_room} WHERE id IN ({ids});
+        ANALYZE;
+        """)
 
 
 def time_list(token, expect_unread):
