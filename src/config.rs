@@ -53,6 +53,10 @@ pub struct Settings {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Instead of REDIS_URL: comma-separated host:port seed nodes of a Redis Cluster; the relay then uses sharded pub/sub.
+    #[arg(long, env = "REDIS_CLUSTER_NODES")]
+    pub redis_cluster_nodes: Option<String>,
+
     /// HS256 key for access tokens, at least 32 bytes. Required with Postgres.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -184,6 +188,37 @@ pub enum ConfigError {
     NoOrigins,
     #[error("TRUSTED_PROXIES: {0}")]
     TrustedProxies(#[from] InvalidCidr),
+    #[error("set REDIS_URL (one Redis server) or REDIS_CLUSTER_NODES (a Redis Cluster), not both")]
+    RedisBoth,
+    #[error("REDIS_CLUSTER_NODES: {0}")]
+    RedisClusterNodes(String),
+}
+
+/// `REDIS_CLUSTER_NODES`: comma-separated `host:port` seeds (an IPv6 host
+/// in brackets), each once, at least one.
+fn parse_cluster_nodes(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let mut nodes: Vec<String> = Vec::new();
+    for node in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let valid = node.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.trim_start_matches('[').trim_end_matches(']').is_empty()
+                && !host.contains('/')
+                && port.parse::<u16>().is_ok_and(|p| p != 0)
+        });
+        if !valid {
+            return Err(ConfigError::RedisClusterNodes(format!(
+                "{node:?} is not host:port (e.g. 10.0.0.1:6379)"
+            )));
+        }
+        if !nodes.iter().any(|n| n == node) {
+            nodes.push(node.to_string());
+        }
+    }
+    if nodes.is_empty() {
+        return Err(ConfigError::RedisClusterNodes(
+            "no host:port given".to_string(),
+        ));
+    }
+    Ok(nodes)
 }
 
 /// Group-commit settings (`COMMIT_*`), read by the committer.
@@ -274,6 +309,8 @@ pub struct Config {
     pub database_url: String,
     pub database_max_connections: u32,
     pub redis_url: Option<String>,
+    /// Seed nodes of a Redis Cluster (empty: none; never with `redis_url`).
+    pub redis_cluster_nodes: Vec<String>,
     pub jwt_secret: JwtSecret,
     pub jwt_ttl: Duration,
     pub refresh_ttl: Duration,
@@ -374,11 +411,20 @@ impl Settings {
                 return Err(ConfigError::Zero(name));
             }
         }
+        let redis_url = self.redis_url.clone().filter(|u| !u.is_empty());
+        let redis_cluster_nodes = match self.redis_cluster_nodes.as_deref() {
+            Some(raw) if !raw.trim().is_empty() => parse_cluster_nodes(raw)?,
+            _ => Vec::new(),
+        };
+        if redis_url.is_some() && !redis_cluster_nodes.is_empty() {
+            return Err(ConfigError::RedisBoth);
+        }
         Ok(Config {
             bind_addr,
             database_url: self.database_url.clone(),
             database_max_connections: self.database_max_connections,
-            redis_url: self.redis_url.clone().filter(|u| !u.is_empty()),
+            redis_url,
+            redis_cluster_nodes,
             jwt_secret,
             jwt_ttl: Duration::from_secs(self.jwt_ttl_secs),
             refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
@@ -418,6 +464,11 @@ impl Settings {
 }
 
 impl Config {
+    /// Whether instances relay through Redis (one server or a cluster).
+    pub fn has_relay(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_cluster_nodes.is_empty()
+    }
+
     /// A configuration for tests and embedding: defaults, the given database,
     /// an ephemeral port on loopback and a fixed secret.
     pub fn for_tests(database_url: &str) -> Config {
@@ -511,6 +562,32 @@ mod tests {
             redact_url("postgres://u:p@ss@h/db"),
             "postgres://u:***@h/db"
         );
+    }
+
+    #[test]
+    fn redis_cluster_nodes_parse_and_exclude_redis_url() {
+        let c = settings(&["--redis-cluster-nodes", "10.0.0.1:7000, [::1]:7001,10.0.0.1:7000,"])
+            .validate()
+            .unwrap();
+        assert_eq!(c.redis_cluster_nodes, ["10.0.0.1:7000", "[::1]:7001"]);
+        assert!(c.redis_url.is_none() && c.has_relay());
+        for bad in ["10.0.0.1", "10.0.0.1:0", ":7000", "h:port", "redis://h:7000", " , "] {
+            let err = settings(&["--redis-cluster-nodes", bad])
+                .validate()
+                .unwrap_err();
+            assert!(matches!(err, ConfigError::RedisClusterNodes(_)), "{bad}: {err}");
+        }
+        let err = settings(&[
+            "--redis-url",
+            "redis://h:6379",
+            "--redis-cluster-nodes",
+            "h:7000",
+        ])
+        .validate()
+        .unwrap_err();
+        assert_eq!(err, ConfigError::RedisBoth);
+        let none = settings(&["--redis-cluster-nodes", ""]).validate().unwrap();
+        assert!(none.redis_cluster_nodes.is_empty() && !none.has_relay());
     }
 
     #[test]

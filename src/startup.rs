@@ -52,6 +52,10 @@ impl Application {
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
         let broker: DynBroker = match &config.redis_url {
             Some(url) => Arc::new(RedisBroker::start(url, store.clone())?),
+            None if !config.redis_cluster_nodes.is_empty() => Arc::new(RedisBroker::start_cluster(
+                config.redis_cluster_nodes.clone(),
+                store.clone(),
+            )),
             None => Arc::new(LocalBroker::new(Hub::new(store.clone()))),
         };
         let state = web::Data::new(AppState::new(config, store, broker, jwt.clone()));

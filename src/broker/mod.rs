@@ -10,6 +10,10 @@ mod hub;
 mod local;
 mod presence;
 mod redis;
+mod shards;
+mod slot;
+mod topology;
+mod transport;
 mod viewers;
 
 use std::sync::Arc;

@@ -5,6 +5,12 @@
 //! and drops what it already delivered (including this instance's own
 //! messages, delivered locally at publish time).
 //!
+//! In a Redis Cluster (`REDIS_CLUSTER_NODES`) the same channels are shard
+//! channels: `SPUBLISH` to the master owning the room's slot, and one
+//! `SSUBSCRIBE` connection per shard ([`super::shards`]), so a room's
+//! traffic touches one shard only. [`Transport`] is the seam; everything
+//! below it is the same for both.
+//!
 //! If Redis goes away, local delivery goes on, `is_ready` turns false, the
 //! relay reconnects with capped exponential backoff, resubscribes, and
 //! re-reads from the database every message of its rooms committed
@@ -30,6 +36,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use super::transport::{Cluster, Publisher, Transport};
 use super::{
     Broker, EventAt, Hub, PresenceGuard, Published, Signal, Subscriber, SubscriberKey, Viewer,
 };
@@ -38,21 +45,24 @@ use crate::views::Activity;
 
 const CHANNEL_PREFIX: &str = "parley:room:";
 /// Where every instance hears the signals (membership changes, blocks):
-/// few and small, so one channel that every instance subscribes to.
-const SIGNALS_CHANNEL: &str = "parley:signals";
+/// few and small, so one channel that every instance subscribes to (in a
+/// cluster, one shard channel).
+pub(super) const SIGNALS_CHANNEL: &str = "parley:signals";
 /// What an activity signal starts with on its room's channel (an event
 /// starts with `{`).
 const ACTIVITY_MARK: &[u8] = b"a";
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// What a revocation starts with on its room's channel (in a cluster, where
+/// the signals channel is on another shard than the room, so only the
+/// room's channel keeps it in order with the room's messages).
+const REVOKED_MARK: &[u8] = b"r";
+pub(super) const BACKOFF_START: Duration = Duration::from_millis(100);
+pub(super) const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Messages waiting to be published to Redis (queued, or kept while Redis
 /// is away); beyond it the oldest are dropped from the relay (they are
 /// stored, and other instances fill the hole from the database).
 const PUBLISH_QUEUE: usize = 65_536;
 /// Longest wait for Redis to connect or answer a publish.
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
-/// Where each instance keeps the users connected to it.
-const PRESENCE_PREFIX: &str = "parley:presence:";
+pub(super) const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an instance's presence set outlives its last renewal.
 const PRESENCE_TTL: Duration = Duration::from_secs(30);
 /// Bounds one sweep's SCAN of the presence keys.
@@ -62,8 +72,13 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(10);
 /// Messages pipelined per round trip to Redis.
 const PUBLISH_BATCH: usize = 256;
 
-fn channel(room_id: i64) -> String {
+pub(super) fn channel(room_id: i64) -> String {
     format!("{CHANNEL_PREFIX}{room_id}")
+}
+
+/// The room whose channel `channel` is.
+pub(super) fn room_of(channel: &str) -> Option<i64> {
+    channel.strip_prefix(CHANNEL_PREFIX)?.parse().ok()
 }
 
 /// What the publisher sends to Redis, in order.
@@ -72,9 +87,28 @@ enum Outgoing {
     /// An activity signal, on its room's channel.
     Activity(i64, Bytes),
     Signal(Bytes),
+    /// A revocation on its room's channel (after [`REVOKED_MARK`]).
+    RoomSignal(i64, Bytes),
 }
 
-enum RoomCommand {
+impl Outgoing {
+    fn channel(&self) -> String {
+        match self {
+            Outgoing::Event(m) => channel(m.room_id),
+            Outgoing::Activity(room_id, _) | Outgoing::RoomSignal(room_id, _) => channel(*room_id),
+            Outgoing::Signal(_) => SIGNALS_CHANNEL.to_string(),
+        }
+    }
+
+    fn payload(&self) -> &[u8] {
+        match self {
+            Outgoing::Event(m) => &m.json,
+            Outgoing::Activity(_, b) | Outgoing::Signal(b) | Outgoing::RoomSignal(_, b) => b,
+        }
+    }
+}
+
+pub(super) enum RoomCommand {
     Subscribe(i64),
     Unsubscribe(i64),
 }
@@ -83,6 +117,8 @@ pub struct RedisBroker {
     hub: Arc<Hub>,
     publish: mpsc::Sender<Outgoing>,
     ready: Arc<AtomicBool>,
+    /// Sharded: revocations also go on their room's channel.
+    sharded: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +130,16 @@ impl RedisBroker {
     /// keeps retrying while the instance serves locally.
     pub fn start(url: &str, store: DynStore) -> Result<Self, RedisUrlError> {
         let client = redis::Client::open(url)?;
+        Ok(Self::start_with(Transport::Single(client), store))
+    }
+
+    /// The same over a Redis Cluster, found through `seeds` (`host:port`
+    /// each, validated by the configuration).
+    pub fn start_cluster(seeds: Vec<String>, store: DynStore) -> Self {
+        Self::start_with(Transport::Cluster(Arc::new(Cluster::new(seeds))), store)
+    }
+
+    fn start_with(transport: Transport, store: DynStore) -> Self {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let hub = Hub::with_room_watcher(store, move |room_id, active| {
             let _ = commands_tx.send(if active {
@@ -105,28 +151,38 @@ impl RedisBroker {
         hub.check_quiet_rooms();
         let ready = Arc::new(AtomicBool::new(false));
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
-        tokio::spawn(publish_loop(client.clone(), publish_rx));
+        tokio::spawn(publish_loop(Publisher::new(transport.clone()), publish_rx));
         let (presence_tx, presence_rx) = mpsc::unbounded_channel();
         hub.watch_presence(move |user_id, username, online| {
             let _ = presence_tx.send((user_id, username.to_string(), online));
         });
         tokio::spawn(presence_loop(
-            client.clone(),
+            transport.clone(),
             Arc::clone(&hub),
             presence_rx,
             publish_tx.clone(),
         ));
-        tokio::spawn(subscribe_loop(
-            client,
-            Arc::clone(&hub),
-            commands_rx,
-            Arc::clone(&ready),
-        ));
-        Ok(RedisBroker {
+        let sharded = transport.is_cluster();
+        match transport {
+            Transport::Single(client) => tokio::spawn(subscribe_loop(
+                client,
+                Arc::clone(&hub),
+                commands_rx,
+                Arc::clone(&ready),
+            )),
+            Transport::Cluster(cluster) => tokio::spawn(super::shards::subscribe_loop(
+                cluster,
+                Arc::clone(&hub),
+                commands_rx,
+                Arc::clone(&ready),
+            )),
+        };
+        RedisBroker {
             hub,
             publish: publish_tx,
             ready,
-        })
+            sharded,
+        }
     }
 }
 
@@ -172,6 +228,13 @@ impl Broker for RedisBroker {
     async fn signal(&self, signal: Signal) {
         self.hub.apply(&signal).await;
         let json = Bytes::from(serde_json::to_vec(&signal).expect("signal serialises"));
+        if let (true, Signal::Revoked { room_id, .. }) = (self.sharded, &signal) {
+            let mut payload = REVOKED_MARK.to_vec();
+            payload.extend_from_slice(&json);
+            let _ = self
+                .publish
+                .try_send(Outgoing::RoomSignal(*room_id, Bytes::from(payload)));
+        }
         if self.publish.try_send(Outgoing::Signal(json)).is_err() {
             tracing::warn!(?signal, "redis publish queue full; a signal is not relayed");
         }
@@ -198,13 +261,13 @@ impl Broker for RedisBroker {
     }
 }
 
-/// Publishes committed messages in commit order, pipelining whatever is
-/// queued. Manages its own connection: on a failure it drops it, keeps the
-/// unpublished messages (up to [`PUBLISH_QUEUE`]; beyond that the oldest are
-/// dropped from the relay, and other instances fill the hole from the
-/// database) and retries after a capped exponential backoff.
-async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Outgoing>) {
-    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+/// Publishes committed messages in commit order (per room, in a cluster),
+/// pipelining whatever is queued. On a failure the [`Publisher`] drops its
+/// connection; the unpublished messages are kept (up to [`PUBLISH_QUEUE`];
+/// beyond that the oldest are dropped from the relay, and other instances
+/// fill the hole from the database) and retried after a capped exponential
+/// backoff.
+async fn publish_loop(mut publisher: Publisher, mut queue: mpsc::Receiver<Outgoing>) {
     let mut backoff = BACKOFF_START;
     let mut next_attempt = tokio::time::Instant::now();
     let mut backlog: VecDeque<Outgoing> = VecDeque::new();
@@ -230,47 +293,33 @@ async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Outgoing>
         if tokio::time::Instant::now() < next_attempt {
             continue;
         }
-        if conn.is_none() {
-            match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
-                .await
-            {
-                Ok(Ok(c)) => conn = Some(c),
-                _ => {
-                    tracing::warn!(waiting = backlog.len(), "redis publisher cannot connect");
-                    next_attempt = tokio::time::Instant::now() + backoff;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
         while !backlog.is_empty() {
             let n = backlog.len().min(PUBLISH_BATCH);
-            let mut pipe = redis::pipe();
-            for out in backlog.range(..n) {
-                match out {
-                    Outgoing::Event(m) => pipe.publish(channel(m.room_id), m.json.as_ref()),
-                    Outgoing::Activity(room_id, json) => {
-                        pipe.publish(channel(*room_id), json.as_ref())
-                    }
-                    Outgoing::Signal(json) => pipe.publish(SIGNALS_CHANNEL, json.as_ref()),
-                }
-                .ignore();
-            }
-            let sent = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(c)).await;
-            if matches!(sent, Ok(Ok(()))) {
+            let items: Vec<(String, &[u8])> = backlog
+                .range(..n)
+                .map(|out| (out.channel(), out.payload()))
+                .collect();
+            let unsent = publisher.publish(&items, REDIS_TIMEOUT).await;
+            drop(items);
+            if unsent.is_empty() {
                 backlog.drain(..n);
                 backoff = BACKOFF_START;
-            } else {
-                tracing::warn!(
-                    waiting = backlog.len(),
-                    "redis publish failed; reconnecting"
-                );
-                conn = None;
-                next_attempt = tokio::time::Instant::now() + backoff;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                break;
+                continue;
             }
+            // Keep what was not published, in order, ahead of the rest.
+            let mut batch: Vec<Option<Outgoing>> = backlog.drain(..n).map(Some).collect();
+            for &i in unsent.iter().rev() {
+                if let Some(out) = batch[i].take() {
+                    backlog.push_front(out);
+                }
+            }
+            tracing::warn!(
+                waiting = backlog.len(),
+                "redis publish failed; reconnecting"
+            );
+            next_attempt = tokio::time::Instant::now() + backoff;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            break;
         }
     }
 }
@@ -284,12 +333,13 @@ async fn publish_loop(client: redis::Client, mut queue: mpsc::Receiver<Outgoing>
 /// offline, and an instance seen for the first time (or every instance,
 /// after Redis was away) is read whole.
 async fn presence_loop(
-    client: redis::Client,
+    transport: Transport,
     hub: Arc<Hub>,
     mut changes: mpsc::UnboundedReceiver<(i64, String, bool)>,
     publish: mpsc::Sender<Outgoing>,
 ) {
-    let key = format!("{PRESENCE_PREFIX}{}", hub.presence.instance);
+    let prefix = transport.presence_prefix();
+    let key = format!("{prefix}{}", hub.presence.instance);
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut tick = tokio::time::interval(PRESENCE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -323,8 +373,8 @@ async fn presence_loop(
             }
             _ = tick.tick() => {
                 if conn.is_none() {
-                    match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection()).await {
-                        Ok(Ok(c)) => conn = Some(c),
+                    match transport.connection_for(&key, REDIS_TIMEOUT).await {
+                        Ok(c) => conn = Some(c),
                         _ => {
                             reread_all = true;
                             continue;
@@ -332,7 +382,7 @@ async fn presence_loop(
                     }
                 }
                 let Some(c) = conn.as_mut() else { continue };
-                match tokio::time::timeout(REDIS_TIMEOUT, sweep(c, &hub, &key, reread_all)).await {
+                match tokio::time::timeout(REDIS_TIMEOUT, sweep(c, &hub, prefix, &key, reread_all)).await {
                     Ok(Ok(())) => reread_all = false,
                     _ => {
                         tracing::warn!("presence sweep failed; retrying");
@@ -349,6 +399,7 @@ async fn presence_loop(
 async fn sweep(
     c: &mut redis::aio::MultiplexedConnection,
     hub: &Arc<Hub>,
+    prefix: &str,
     key: &str,
     reread_all: bool,
 ) -> redis::RedisResult<()> {
@@ -374,14 +425,14 @@ async fn sweep(
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(format!("{PRESENCE_PREFIX}*"))
+            .arg(format!("{prefix}*"))
             .arg("COUNT")
             .arg(1000)
             .query_async(c)
             .await?;
         alive.extend(
             keys.iter()
-                .filter_map(|k| k.strip_prefix(PRESENCE_PREFIX))
+                .filter_map(|k| k.strip_prefix(prefix))
                 .map(str::to_string),
         );
         if next == 0 {
@@ -399,7 +450,7 @@ async fn sweep(
             continue;
         }
         let members: Vec<String> =
-            redis::AsyncCommands::smembers(c, format!("{PRESENCE_PREFIX}{instance}")).await?;
+            redis::AsyncCommands::smembers(c, format!("{prefix}{instance}")).await?;
         let users = members
             .iter()
             .filter_map(|m| {
@@ -510,7 +561,7 @@ struct WireEvent {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
-fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
+pub(super) fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
     if msg.get_channel_name() == SIGNALS_CHANNEL {
         match serde_json::from_slice::<Signal>(msg.get_payload_bytes()) {
             // In the order relayed: a revocation cuts the room's later
@@ -529,11 +580,21 @@ fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
         }
         return;
     }
-    let room_id = msg
-        .get_channel_name()
-        .strip_prefix(CHANNEL_PREFIX)
-        .and_then(|id| id.parse::<i64>().ok());
+    let room_id = room_of(msg.get_channel_name());
     let payload = msg.get_payload_bytes();
+    // A revocation on its room's channel, in order with the room's messages.
+    if let Some(json) = payload.strip_prefix(REVOKED_MARK) {
+        match serde_json::from_slice::<Signal>(json) {
+            Ok(Signal::Revoked {
+                room_id,
+                room,
+                user_id,
+                reason,
+            }) => hub.revoke(room_id, &room, user_id, reason),
+            _ => tracing::warn!("ignoring a malformed revocation"),
+        }
+        return;
+    }
     // A room's channel carries its events (JSON objects) and its activity
     // signals (the same, after ACTIVITY_MARK).
     if let Some(json) = payload.strip_prefix(ACTIVITY_MARK) {

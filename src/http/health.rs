@@ -99,7 +99,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             ReadyStatus::ShuttingDown,
         ));
     }
-    let redis = state.config.redis_url.as_ref().map(|_| {
+    let redis = state.config.has_relay().then(|| {
         if state.chat.broker().is_ready() {
             RedisStatus::Up
         } else {

@@ -68,7 +68,7 @@ impl Drop for TempDir {
 }
 
 /// The last `lines` lines of a log file, for failure reports.
-fn tail(path: &Path, lines: usize) -> String {
+pub fn tail(path: &Path, lines: usize) -> String {
     let mut text = String::new();
     if let Ok(mut f) = File::open(path) {
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -80,7 +80,7 @@ fn tail(path: &Path, lines: usize) -> String {
 }
 
 /// A child process that is killed and reaped when dropped.
-struct Guarded {
+pub struct Guarded {
     name: String,
     child: Option<Child>,
     log: PathBuf,
@@ -90,7 +90,7 @@ struct Guarded {
 }
 
 impl Guarded {
-    fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Guarded {
+    pub fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Guarded {
         let out = File::create(&log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
         cmd.stdin(Stdio::null())
@@ -115,12 +115,12 @@ impl Guarded {
     }
 
     /// Exit status if the process has ended (reaping it).
-    fn exited(&mut self) -> Option<ExitStatus> {
+    pub fn exited(&mut self) -> Option<ExitStatus> {
         let child = self.child.as_mut()?;
         child.try_wait().expect("try_wait")
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if self.terminate_first && self.child.is_some() && self.exited().is_none() {
             let _ = Command::new("kill")
                 .args(["-TERM", &self.pid().to_string()])
@@ -371,6 +371,11 @@ impl Instance {
     /// Spawns the server and waits until `/readyz` answers 200. Retries on
     /// another port when the chosen one was taken meanwhile.
     pub async fn start(name: &str, shared: &Shared) -> Instance {
+        Instance::start_with(name, shared, &[]).await
+    }
+
+    /// The same with more environment (set after the defaults).
+    pub async fn start_with(name: &str, shared: &Shared, env: &[(&str, &str)]) -> Instance {
         let mut last_log = PathBuf::new();
         for attempt in 1..=3 {
             let port = free_port();
@@ -389,7 +394,8 @@ impl Instance {
                 .env("SEND_RATE", "0")
                 .env("LOG_FORMAT", "json")
                 .env("RUST_LOG", "info")
-                .env("RUST_BACKTRACE", "1");
+                .env("RUST_BACKTRACE", "1")
+                .envs(env.iter().copied());
             last_log = shared.dir.join(format!("{name}-{attempt}.log"));
             let mut instance = Instance {
                 port,

@@ -21,4 +21,5 @@ mod membership;
 mod redis_outage;
 mod relay;
 mod room_log;
+mod sharded;
 mod shutdown;

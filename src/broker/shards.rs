@@ -1,0 +1,338 @@
+//! The relay's subscriptions in a Redis Cluster (docs/SCALING.md, "Redis
+//! Cluster"): each room's channel is a shard channel, subscribed with
+//! `SSUBSCRIBE` on the master owning its slot, over ONE connection per
+//! shard (not per room), which also carries the signals channel on its
+//! shard. Messages arrive as RESP3 pushes and go to the same
+//! [`super::redis::relay`] as with one Redis server.
+//!
+//! When a shard's connection drops (its master died), or the server ends a
+//! subscription itself (`sunsubscribe`: its slot moved, or its master
+//! became a replica), or the periodic slot check finds a channel's slot
+//! owned elsewhere, the affected channels wait to be subscribed again: the
+//! slot map is read again and they are subscribed on their new master,
+//! with backoff, after which their rooms catch up from the database
+//! ([`Hub::resync`]) so nothing committed meanwhile is missed. The
+//! instance is not ready (`/readyz`) while any channel waits.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::mpsc;
+
+use super::Hub;
+use super::redis::{BACKOFF_MAX, BACKOFF_START, REDIS_TIMEOUT, RoomCommand, SIGNALS_CHANNEL};
+use super::redis::{channel, relay, room_of};
+use super::slot;
+use super::topology::{self, Topology};
+use super::transport::{Cluster, timed_out, unserved};
+
+/// How often the slot map is compared with where each channel is
+/// subscribed (a slot migrated without a `sunsubscribe` reaching us).
+const SLOT_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// One shard's subscriber connection.
+struct Shard {
+    /// Tells its pushes (and its disconnection) from an earlier
+    /// connection's to the same node.
+    serial: u64,
+    conn: MultiplexedConnection,
+    channels: HashSet<String>,
+}
+
+/// What the subscriber wants subscribed, and where it is.
+struct Subscriptions {
+    cluster: Arc<Cluster>,
+    hub: Arc<Hub>,
+    /// By master address.
+    shards: HashMap<String, Shard>,
+    /// Wanted but not subscribed (now).
+    pending: BTreeSet<String>,
+    /// Rooms whose channel is wanted, plus the signals channel.
+    wanted: HashSet<String>,
+    topology: Option<Topology>,
+    pushes: mpsc::UnboundedSender<(u64, PushInfo)>,
+    serials: AtomicU64,
+}
+
+pub(super) async fn subscribe_loop(
+    cluster: Arc<Cluster>,
+    hub: Arc<Hub>,
+    mut commands: mpsc::UnboundedReceiver<RoomCommand>,
+    ready: Arc<AtomicBool>,
+) {
+    let (push_tx, mut pushes) = mpsc::unbounded_channel();
+    let mut subs = Subscriptions {
+        cluster,
+        hub: Arc::clone(&hub),
+        shards: HashMap::new(),
+        pending: BTreeSet::new(),
+        wanted: HashSet::new(),
+        topology: None,
+        pushes: push_tx,
+        serials: AtomicU64::new(1),
+    };
+    subs.want(SIGNALS_CHANNEL.to_string());
+    for room in hub.rooms() {
+        subs.want(channel(room));
+    }
+    let mut backoff = BACKOFF_START;
+    let mut retry_at = tokio::time::Instant::now();
+    let mut check = tokio::time::interval(SLOT_CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_ready = None;
+    loop {
+        if !subs.pending.is_empty() && tokio::time::Instant::now() >= retry_at {
+            match subs.subscribe_pending().await {
+                Ok(()) => backoff = BACKOFF_START,
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        waiting = subs.pending.len(),
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "redis cluster relay cannot subscribe"
+                    );
+                    retry_at = tokio::time::Instant::now() + backoff;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        let now_ready = subs.pending.is_empty();
+        if was_ready != Some(now_ready) {
+            ready.store(now_ready, Ordering::Relaxed);
+            metrics::gauge!(crate::metrics::RELAY_CONNECTED).set(if now_ready { 1.0 } else { 0.0 });
+            if now_ready {
+                tracing::info!(shards = subs.shards.len(), "redis cluster relay connected");
+            } else if was_ready.is_some() {
+                tracing::warn!("redis cluster relay lost a shard; delivering locally and resubscribing");
+            }
+            was_ready = Some(now_ready);
+        }
+        tokio::select! {
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return };
+                match cmd {
+                    RoomCommand::Subscribe(room) => subs.want(channel(room)),
+                    RoomCommand::Unsubscribe(room) => subs.unwant(&channel(room)).await,
+                }
+            }
+            push = pushes.recv() => {
+                let Some((serial, push)) = push else { return };
+                subs.on_push(serial, push);
+            }
+            _ = tokio::time::sleep_until(retry_at), if !subs.pending.is_empty() => {}
+            _ = check.tick() => subs.check_slots().await,
+        }
+    }
+}
+
+impl Subscriptions {
+    fn want(&mut self, channel: String) {
+        if self.wanted.insert(channel.clone()) {
+            self.pending.insert(channel);
+        }
+    }
+
+    async fn unwant(&mut self, channel: &str) {
+        self.wanted.remove(channel);
+        self.pending.remove(channel);
+        for shard in self.shards.values_mut() {
+            if shard.channels.remove(channel) {
+                sunsubscribe(&mut shard.conn, channel).await;
+            }
+        }
+    }
+
+    /// Subscribes every pending channel on its master; the rooms among them
+    /// then catch up from the database, and, if the signals channel was
+    /// among them, access is checked again (revocations missed meanwhile).
+    async fn subscribe_pending(&mut self) -> redis::RedisResult<()> {
+        if self.topology.is_none() {
+            self.topology = Some(self.cluster.topology(REDIS_TIMEOUT).await?);
+        }
+        let topology = self.topology.clone().expect("read above");
+        let mut by_master: HashMap<String, Vec<String>> = HashMap::new();
+        for ch in &self.pending {
+            let master = topology
+                .master_of(slot::of(ch.as_bytes()))
+                .ok_or_else(|| unserved(ch))?;
+            by_master
+                .entry(master.to_string())
+                .or_default()
+                .push(ch.clone());
+        }
+        let mut failure = None;
+        for (master, channels) in by_master {
+            if let Err(e) = self.subscribe_on(&master, channels).await {
+                failure = Some(e);
+            }
+        }
+        match failure {
+            Some(e) => {
+                self.topology = None;
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn subscribe_on(&mut self, master: &str, channels: Vec<String>) -> redis::RedisResult<()> {
+        if !self.shards.contains_key(master) {
+            let shard = self.connect(master).await?;
+            self.shards.insert(master.to_string(), shard);
+        }
+        let shard = self.shards.get_mut(master).expect("inserted above");
+        let results = futures_util::future::join_all(channels.iter().map(|ch| {
+            let mut conn = shard.conn.clone();
+            async move {
+                tokio::time::timeout(
+                    REDIS_TIMEOUT,
+                    redis::cmd("SSUBSCRIBE").arg(ch).exec_async(&mut conn),
+                )
+                .await
+                .unwrap_or_else(|_| Err(timed_out()))
+            }
+        }))
+        .await;
+        let mut failure = None;
+        for (ch, result) in channels.into_iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    self.pending.remove(&ch);
+                    match room_of(&ch) {
+                        // Messages published before the SSUBSCRIBE took
+                        // effect, or while the shard was away: from the store.
+                        Some(room) => self.hub.resync(room),
+                        None => {
+                            let hub = Arc::clone(&self.hub);
+                            tokio::spawn(async move { hub.recheck_access().await });
+                        }
+                    }
+                    shard.channels.insert(ch);
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        match failure {
+            Some(e) => {
+                if e.is_connection_dropped() || e.is_timeout() || e.is_io_error() {
+                    self.drop_shard(master);
+                }
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn connect(&self, master: &str) -> redis::RedisResult<Shard> {
+        let serial = self.serials.fetch_add(1, Ordering::Relaxed);
+        let pushes = self.pushes.clone();
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_push_sender(move |push: PushInfo| {
+                pushes.send((serial, push)).map_err(|_| ())
+            });
+        let client = topology::client(master)?;
+        let conn = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .unwrap_or_else(|_| Err(timed_out()))?;
+        tracing::info!(%master, "redis cluster relay connected to a shard");
+        Ok(Shard {
+            serial,
+            conn,
+            channels: HashSet::new(),
+        })
+    }
+
+    /// Forgets a shard's connection; its channels wait to be subscribed again.
+    fn drop_shard(&mut self, master: &str) {
+        if let Some(shard) = self.shards.remove(master) {
+            self.pending.extend(shard.channels);
+            self.topology = None;
+        }
+    }
+
+    fn on_push(&mut self, serial: u64, push: PushInfo) {
+        let Some(master) = self
+            .shards
+            .iter()
+            .find(|(_, s)| s.serial == serial)
+            .map(|(m, _)| m.clone())
+        else {
+            return; // from a connection since replaced
+        };
+        match push.kind {
+            PushKind::SMessage | PushKind::Message => {
+                if let Some(msg) = redis::Msg::from_push_info(push) {
+                    relay(&self.hub, &msg);
+                }
+            }
+            PushKind::Disconnection => {
+                tracing::warn!(%master, "redis cluster shard connection lost");
+                self.drop_shard(&master);
+            }
+            PushKind::SUnsubscribe => {
+                let Some(ch) = push.data.first().and_then(text) else {
+                    return;
+                };
+                let shard = self.shards.get_mut(&master).expect("found above");
+                // Not one we asked to end: its slot moved, or its master
+                // became a replica.
+                if shard.channels.remove(&ch) && self.wanted.contains(&ch) {
+                    tracing::info!(%master, channel = %ch, "redis cluster ended a subscription; resubscribing");
+                    self.pending.insert(ch);
+                    self.topology = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves each channel subscribed on a node that no longer owns its slot.
+    async fn check_slots(&mut self) {
+        let Ok(topology) = self.cluster.topology(REDIS_TIMEOUT).await else {
+            return; // the next failure or check tries again
+        };
+        let mut moved = Vec::new();
+        for (master, shard) in &self.shards {
+            for ch in &shard.channels {
+                if topology.master_of(slot::of(ch.as_bytes())) != Some(master.as_str()) {
+                    moved.push((master.clone(), ch.clone()));
+                }
+            }
+        }
+        for (master, ch) in moved {
+            tracing::info!(%master, channel = %ch, "a channel's slot moved; resubscribing");
+            if let Some(shard) = self.shards.get_mut(&master) {
+                shard.channels.remove(&ch);
+                sunsubscribe(&mut shard.conn, &ch).await;
+            }
+            self.pending.insert(ch);
+        }
+        // Connections left carrying nothing are closed.
+        self.shards.retain(|_, s| !s.channels.is_empty());
+        self.topology = Some(topology);
+    }
+}
+
+/// Ends a subscription; a failure surfaces as the connection's
+/// disconnection.
+async fn sunsubscribe(conn: &mut MultiplexedConnection, channel: &str) {
+    let mut cmd = redis::cmd("SUNSUBSCRIBE");
+    cmd.arg(channel);
+    let _ = tokio::time::timeout(REDIS_TIMEOUT, cmd.exec_async(conn)).await;
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
