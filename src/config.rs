@@ -200,7 +200,10 @@ fn parse_cluster_nodes(raw: &str) -> Result<Vec<String>, ConfigError> {
     let mut nodes: Vec<String> = Vec::new();
     for node in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let valid = node.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.trim_start_matches('[').trim_end_matches(']').is_empty()
+            !host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .is_empty()
                 && !host.contains('/')
                 && port.parse::<u16>().is_ok_and(|p| p != 0)
         });
@@ -566,16 +569,29 @@ mod tests {
 
     #[test]
     fn redis_cluster_nodes_parse_and_exclude_redis_url() {
-        let c = settings(&["--redis-cluster-nodes", "10.0.0.1:7000, [::1]:7001,10.0.0.1:7000,"])
-            .validate()
-            .unwrap();
+        let c = settings(&[
+            "--redis-cluster-nodes",
+            "10.0.0.1:7000, [::1]:7001,10.0.0.1:7000,",
+        ])
+        .validate()
+        .unwrap();
         assert_eq!(c.redis_cluster_nodes, ["10.0.0.1:7000", "[::1]:7001"]);
         assert!(c.redis_url.is_none() && c.has_relay());
-        for bad in ["10.0.0.1", "10.0.0.1:0", ":7000", "h:port", "redis://h:7000", " , "] {
+        for bad in [
+            "10.0.0.1",
+            "10.0.0.1:0",
+            ":7000",
+            "h:port",
+            "redis://h:7000",
+            " , ",
+        ] {
             let err = settings(&["--redis-cluster-nodes", bad])
                 .validate()
                 .unwrap_err();
-            assert!(matches!(err, ConfigError::RedisClusterNodes(_)), "{bad}: {err}");
+            assert!(
+                matches!(err, ConfigError::RedisClusterNodes(_)),
+                "{bad}: {err}"
+            );
         }
         let err = settings(&[
             "--redis-url",

@@ -107,7 +107,9 @@ pub(super) async fn subscribe_loop(
             if now_ready {
                 tracing::info!(shards = subs.shards.len(), "redis cluster relay connected");
             } else if was_ready.is_some() {
-                tracing::warn!("redis cluster relay lost a shard; delivering locally and resubscribing");
+                tracing::warn!(
+                    "redis cluster relay lost a shard; delivering locally and resubscribing"
+                );
             }
             was_ready = Some(now_ready);
         }
@@ -179,7 +181,11 @@ impl Subscriptions {
         }
     }
 
-    async fn subscribe_on(&mut self, master: &str, channels: Vec<String>) -> redis::RedisResult<()> {
+    async fn subscribe_on(
+        &mut self,
+        master: &str,
+        channels: Vec<String>,
+    ) -> redis::RedisResult<()> {
         if !self.shards.contains_key(master) {
             let shard = self.connect(master).await?;
             self.shards.insert(master.to_string(), shard);
@@ -232,9 +238,7 @@ impl Subscriptions {
         let pushes = self.pushes.clone();
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(REDIS_TIMEOUT)
-            .set_push_sender(move |push: PushInfo| {
-                pushes.send((serial, push)).map_err(|_| ())
-            });
+            .set_push_sender(move |push: PushInfo| pushes.send((serial, push)).map_err(|_| ()));
         let client = topology::client(master)?;
         let conn = tokio::time::timeout(
             REDIS_TIMEOUT,

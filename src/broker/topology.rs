@@ -136,7 +136,10 @@ pub async fn fetch(candidates: &[String], timeout: Duration) -> redis::RedisResu
     for addr in candidates {
         let attempt = async {
             let mut conn = client(addr)?.get_multiplexed_async_connection().await?;
-            let reply: Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut conn).await?;
+            let reply: Value = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query_async(&mut conn)
+                .await?;
             Topology::parse(&reply, addr).map_err(|e| {
                 redis::RedisError::from((redis::ErrorKind::ParseError, "CLUSTER SLOTS", e))
             })

@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep, timeout};
 
 use crate::actors::{SenderPlan, SubscriberPlan, spawn_sender, spawn_subscriber};
 use crate::cluster::{
-    Guarded, Instance, Shared, TempDir, fresh_database, free_port, room_id, tail,
+    Guarded, Instance, Shared, TempDir, free_port, fresh_database, room_id, tail,
 };
 use crate::http;
 
@@ -29,6 +29,9 @@ struct Node {
     log: PathBuf,
     process: Guarded,
 }
+
+/// A master's slot ranges and its replicas' ports.
+type Shard = (Vec<(i64, i64)>, Vec<u16>);
 
 /// Six `redis-server --cluster-enabled yes` on loopback, each in its own
 /// directory, joined by `redis-cli --cluster create --cluster-replicas 1`;
@@ -114,7 +117,12 @@ impl RedisCluster {
             let mut cmd = Command::new(&server);
             cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
                 // The bus port is given: port + 10000 may not exist.
-                .args(["--cluster-enabled", "yes", "--cluster-port", &bus.to_string()])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    &bus.to_string(),
+                ])
                 .args(["--cluster-config-file", "nodes.conf"])
                 .args(["--cluster-node-timeout", NODE_TIMEOUT_MS])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -173,7 +181,7 @@ impl RedisCluster {
             let ports = ports.clone();
             async move {
                 for port in ports {
-                    let info = query_text(port, &redis::cmd("CLUSTER").arg("INFO"))
+                    let info = query_text(port, redis::cmd("CLUSTER").arg("INFO"))
                         .await
                         .unwrap_or_default();
                     if !info.contains("cluster_state:ok") || !info.contains("cluster_known_nodes:6")
@@ -218,7 +226,7 @@ impl RedisCluster {
 
     /// Each master's port with its slot ranges and its replicas' ports, as
     /// `CLUSTER SLOTS` of a live node says.
-    async fn shards(&mut self) -> BTreeMap<u16, (Vec<(i64, i64)>, Vec<u16>)> {
+    async fn shards(&mut self) -> BTreeMap<u16, Shard> {
         let port = self.live_port();
         let reply = query(port, redis::cmd("CLUSTER").arg("SLOTS"))
             .await
@@ -226,16 +234,20 @@ impl RedisCluster {
         let Value::Array(ranges) = reply else {
             panic!("CLUSTER SLOTS answered {reply:?}")
         };
-        let mut shards: BTreeMap<u16, (Vec<(i64, i64)>, Vec<u16>)> = BTreeMap::new();
+        let mut shards: BTreeMap<u16, Shard> = BTreeMap::new();
         for range in ranges {
-            let Value::Array(fields) = range else { panic!("{range:?}") };
+            let Value::Array(fields) = range else {
+                panic!("{range:?}")
+            };
             let node_port = |v: &Value| match v {
                 Value::Array(node) => int(&node[1]).expect("port") as u16,
                 _ => panic!("{v:?}"),
             };
             let master = node_port(&fields[2]);
             let entry = shards.entry(master).or_default();
-            entry.0.push((int(&fields[0]).unwrap(), int(&fields[1]).unwrap()));
+            entry
+                .0
+                .push((int(&fields[0]).unwrap(), int(&fields[1]).unwrap()));
             entry.1 = fields[3..].iter().map(node_port).collect();
         }
         shards
@@ -268,7 +280,11 @@ impl RedisCluster {
 
     /// SIGKILLs the node at `port`.
     pub fn kill(&mut self, port: u16) {
-        let node = self.nodes.iter_mut().find(|n| n.port == port).expect("node");
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("node");
         node.process.kill();
     }
 
@@ -511,7 +527,11 @@ async fn rooms_on_different_shards_are_relayed_exactly_once_in_order() {
         "shard {shared_master}: one subscriber connection per instance carrying all its channels"
     );
     for port in [a, b] {
-        assert_eq!(http::readyz(port).await, Some(200), "instance {port} is ready");
+        assert_eq!(
+            http::readyz(port).await,
+            Some(200),
+            "instance {port} is ready"
+        );
     }
 }
 
@@ -610,11 +630,21 @@ async fn a_master_killed_while_clients_send_loses_no_receipted_message() {
     let (_phase, phase) = watch::channel(1u8);
     let after: Vec<_> = [("alice-after-on-a", a), ("alice-after-on-b", b)]
         .into_iter()
-        .map(|(name, port)| spawn_sender(sender(name, port, &tokens[0], "lobby", AFTER), phase.clone()))
+        .map(|(name, port)| {
+            spawn_sender(
+                sender(name, port, &tokens[0], "lobby", AFTER),
+                phase.clone(),
+            )
+        })
         .collect();
     for s in after {
         let report = s.finish().await;
-        assert_eq!(report.receipted().count(), AFTER, "{}: receipted", report.name);
+        assert_eq!(
+            report.receipted().count(),
+            AFTER,
+            "{}: receipted",
+            report.name
+        );
     }
 
     let total = (2 * (BEFORE + AFTER)) as i64;
