@@ -126,6 +126,8 @@ impl RedisCluster {
                 .args(["--cluster-config-file", "nodes.conf"])
                 .args(["--cluster-node-timeout", NODE_TIMEOUT_MS])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                // Replicas in sync at once, not after the default 5 s.
+                .args(["--repl-diskless-sync-delay", "0"])
                 .arg("--dir")
                 .arg(&node_dir);
             let log = node_dir.join("redis.log");
@@ -193,6 +195,18 @@ impl RedisCluster {
                         .unwrap_or_default();
                     if replication.contains("role:slave")
                         && !replication.contains("master_link_status:up")
+                    {
+                        return false;
+                    }
+                    // ... and every node knows each master's replica.
+                    let slots = query(port, redis::cmd("CLUSTER").arg("SLOTS")).await;
+                    let Some(Value::Array(ranges)) = slots else {
+                        return false;
+                    };
+                    if ranges.len() != 3
+                        || ranges
+                            .iter()
+                            .any(|r| !matches!(r, Value::Array(f) if f.len() >= 4))
                     {
                         return false;
                     }
@@ -490,13 +504,9 @@ async fn rooms_on_different_shards_are_relayed_exactly_once_in_order() {
             report.errors
         );
     }
-    let per_room = 2 * PER_SENDER as i64;
-    for s in subscribers {
-        s.finish(per_room).await.assert_complete(per_room);
-    }
-
-    // Each room's channel lives on its own shard, subscribed once per
-    // instance, and nowhere else; nothing uses classic pub/sub.
+    // While the subscribers are connected, each room's channel lives on its
+    // own shard, subscribed once per instance, and nowhere else; nothing
+    // uses classic pub/sub.
     let masters = d.redis.masters().await;
     assert_eq!(masters.len(), 3, "three masters");
     for (room, id) in &rooms {
@@ -531,6 +541,25 @@ async fn rooms_on_different_shards_are_relayed_exactly_once_in_order() {
             http::readyz(port).await,
             Some(200),
             "instance {port} is ready"
+        );
+    }
+
+    let per_room = 2 * PER_SENDER as i64;
+    for s in subscribers {
+        s.finish(per_room).await.assert_complete(per_room);
+    }
+
+    // Rooms left without local subscribers are unsubscribed (SUNSUBSCRIBE).
+    for (room, id) in &rooms {
+        let channel = room_channel(*id);
+        let owner = d.redis.master_of(&channel).await;
+        let (redis, ch) = (&d.redis, channel.as_str());
+        assert!(
+            wait_for(Duration::from_secs(10), || async move {
+                redis.shard_subscribers(owner, ch).await == Some(0)
+            })
+            .await,
+            "{room}: unsubscribed once its subscribers left"
         );
     }
 }
