@@ -696,3 +696,100 @@ async fn a_master_killed_while_clients_send_loses_no_receipted_message() {
         }
     }
 }
+
+/// Access revoked on one instance, in a room whose channel is on another
+/// shard than the signals channel: bob's subscription on the other instance
+/// gets `access_revoked` and nothing after it, while carol there gets every
+/// message sent right after the removal, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_cuts_the_room_off_on_the_other_instance_across_shards() {
+    use reqwest::Method;
+    use serde_json::json;
+    use stomp_client::{Event, Frame, StompClient};
+
+    const AFTER: usize = 10;
+    let mut d = deploy().await;
+    let (a, b) = (d.instances[0].port, d.instances[1].port);
+    let alice = http::signup(a, "alice").await;
+    let bob = http::signup(b, "bob").await;
+    let carol = http::signup(b, "carol").await;
+    let signals = d.redis.master_of("parley:signals").await;
+    let mut room = None;
+    for n in 0..12 {
+        let name = format!("team-{n}");
+        let (s, body) = http::call(
+            a,
+            Method::POST,
+            "/api/v1/rooms",
+            &alice,
+            Some(json!({"name": name, "private": true})),
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+        let id = room_id(&d.database_url, &name).await;
+        if d.redis.master_of(&room_channel(id)).await != signals {
+            room = Some(name);
+            break;
+        }
+    }
+    let room = room.expect("one of twelve rooms is off the signals shard");
+    for u in ["bob", "carol"] {
+        let path = format!("/api/v1/rooms/{room}/members");
+        let (s, body) =
+            http::call(a, Method::POST, &path, &alice, Some(json!({"username": u}))).await;
+        assert_eq!(s, 200, "add {u}: {body}");
+    }
+    let mut bob_stomp = StompClient::connect(b, &bob).await;
+    bob_stomp.subscribe("b", &room).await;
+    let mut carol_stomp = StompClient::connect(b, &carol).await;
+    carol_stomp.subscribe("c", &room).await;
+    let mut alice_stomp = StompClient::connect(a, &alice).await;
+
+    // Removed on A, then messages at once on A: on B, bob's subscription
+    // ends with access_revoked before any of them.
+    let path = format!("/api/v1/rooms/{room}/members/bob");
+    let (s, body) = http::call(a, Method::DELETE, &path, &alice, None).await;
+    assert!(s == 200 || s == 204, "remove bob: {s} {body}");
+    for i in 0..AFTER {
+        let receipt = alice_stomp
+            .send_chat(&room, &format!("after {i}"), &format!("r{i}"))
+            .await;
+        assert_eq!(receipt.seq(), i as i64 + 1);
+    }
+    let mut frames: Vec<Frame> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match bob_stomp.next_event(left).await {
+            Some(Event::Frame(f)) => {
+                let last = f.header("event-type").as_deref() == Some("access_revoked");
+                frames.push(f);
+                if last {
+                    break;
+                }
+            }
+            other => panic!("bob on B: no access_revoked ({other:?}); frames {frames:?}"),
+        }
+    }
+    assert_eq!(
+        frames.len(),
+        1,
+        "bob: nothing before access_revoked: {frames:?}"
+    );
+    assert_eq!(
+        frames[0].json(),
+        json!({"type": "access_revoked", "room": room, "reason": "removed"})
+    );
+    bob_stomp
+        .expect_no_frame_for(Duration::from_millis(700))
+        .await;
+    let got = carol_stomp.expect_messages(AFTER).await;
+    assert_eq!(
+        got.iter().map(Frame::seq).collect::<Vec<_>>(),
+        (1..=AFTER as i64).collect::<Vec<_>>(),
+        "carol on B gets every message, once, in order"
+    );
+    carol_stomp
+        .expect_no_frame_for(Duration::from_millis(100))
+        .await;
+}
