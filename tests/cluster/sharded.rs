@@ -337,6 +337,31 @@ impl RedisCluster {
             .collect()
     }
 
+    /// The members of each `parley:{presence}:*` set on the node at `port`.
+    pub async fn presence_sets(&self, port: u16) -> Option<Vec<Vec<String>>> {
+        let keys: Vec<String> =
+            match query(port, redis::cmd("KEYS").arg("parley:{presence}:*")).await? {
+                Value::Array(keys) => keys
+                    .iter()
+                    .filter_map(|k| redis::from_redis_value(k).ok())
+                    .collect(),
+                _ => return None,
+            };
+        let mut sets = Vec::new();
+        for key in keys {
+            let members = query(port, redis::cmd("SMEMBERS").arg(&key)).await?;
+            let members: Vec<String> = match members {
+                Value::Array(m) | Value::Set(m) => m
+                    .iter()
+                    .filter_map(|v| redis::from_redis_value(v).ok())
+                    .collect(),
+                _ => return None,
+            };
+            sets.push(members);
+        }
+        Some(sets)
+    }
+
     /// Waits (bounded) until the replica at `port` is a master serving
     /// its slots; if the automatic failover is slow, forces it (`CLUSTER
     /// FAILOVER TAKEOVER`). Returns whether it was forced.
@@ -543,6 +568,26 @@ async fn rooms_on_different_shards_are_relayed_exactly_once_in_order() {
             "instance {port} is ready"
         );
     }
+    // Presence: each instance's set, both on the one shard of the
+    // `{presence}` hash tag, each holding bob (subscribed on both).
+    let presence_master = d.redis.master_of("parley:{presence}:any").await;
+    let redis = &d.redis;
+    assert!(
+        wait_for(Duration::from_secs(15), || async move {
+            redis
+                .presence_sets(presence_master)
+                .await
+                .is_some_and(|sets| {
+                    sets.len() == 2
+                        && sets
+                            .iter()
+                            .all(|members| members.iter().any(|m| m.ends_with(":bob")))
+                })
+        })
+        .await,
+        "two presence sets with bob on {presence_master}: {:?}",
+        d.redis.presence_sets(presence_master).await
+    );
 
     let per_room = 2 * PER_SENDER as i64;
     for s in subscribers {
