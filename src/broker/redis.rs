@@ -261,65 +261,82 @@ impl Broker for RedisBroker {
     }
 }
 
-/// Publishes committed messages in commit order (per room, in a cluster),
-/// pipelining whatever is queued. On a failure the [`Publisher`] drops its
-/// connection; the unpublished messages are kept (up to [`PUBLISH_QUEUE`];
-/// beyond that the oldest are dropped from the relay, and other instances
-/// fill the hole from the database) and retried after a capped exponential
-/// backoff.
+/// Publishes committed messages in commit order (per room: in a cluster
+/// the rooms of a shard that is away wait while the others' go on),
+/// pipelining whatever is queued. What the [`Publisher`] could not publish
+/// is kept, each room's in order (up to [`PUBLISH_QUEUE`]; beyond that the
+/// oldest are dropped from the relay, and other instances fill the hole
+/// from the database), and retried once its target's backoff has passed.
 async fn publish_loop(mut publisher: Publisher, mut queue: mpsc::Receiver<Outgoing>) {
-    let mut backoff = BACKOFF_START;
-    let mut next_attempt = tokio::time::Instant::now();
+    // What waits for its target, and the orders it is in (a later message
+    // in one of them waits behind it): each channel's in a cluster, one for
+    // everything with one server (which keeps the order across channels,
+    // so a revocation stays ahead of the room's later messages).
     let mut backlog: VecDeque<Outgoing> = VecDeque::new();
+    let mut held: HashSet<String> = HashSet::new();
+    let per_channel = publisher.orders_per_channel();
     let mut incoming = Vec::with_capacity(PUBLISH_BATCH);
     loop {
-        let received = if backlog.is_empty() {
-            queue.recv_many(&mut incoming, PUBLISH_BATCH).await
-        } else {
-            tokio::select! {
+        let received = match (backlog.is_empty(), publisher.next_retry()) {
+            (true, _) => queue.recv_many(&mut incoming, PUBLISH_BATCH).await,
+            (false, Some(at)) => tokio::select! {
                 n = queue.recv_many(&mut incoming, PUBLISH_BATCH) => n,
-                _ = tokio::time::sleep_until(next_attempt) => usize::MAX,
-            }
+                _ = tokio::time::sleep_until(at) => usize::MAX,
+            },
+            (false, None) => usize::MAX,
         };
         if received == 0 {
             return; // the broker is gone
         }
-        backlog.extend(incoming.drain(..));
+        // A retry takes the backlog again; new messages alone otherwise
+        // (those on a held channel join the backlog untried).
+        let mut todo = if received == usize::MAX {
+            held.clear();
+            std::mem::take(&mut backlog)
+        } else {
+            VecDeque::new()
+        };
+        todo.extend(incoming.drain(..));
+        while !todo.is_empty() {
+            let n = todo.len().min(PUBLISH_BATCH);
+            let batch: Vec<Outgoing> = todo.drain(..n).collect();
+            let channels: Vec<String> = batch.iter().map(Outgoing::channel).collect();
+            let orders: Vec<&str> = channels
+                .iter()
+                .map(|c| if per_channel { c.as_str() } else { "" })
+                .collect();
+            let tried: Vec<usize> = (0..n).filter(|&i| !held.contains(orders[i])).collect();
+            let items: Vec<(String, &[u8])> = tried
+                .iter()
+                .map(|&i| (channels[i].clone(), batch[i].payload()))
+                .collect();
+            let unsent = if items.is_empty() {
+                Vec::new()
+            } else {
+                publisher.publish(&items, REDIS_TIMEOUT).await
+            };
+            drop(items);
+            let mut keep = vec![true; n];
+            for (j, &i) in tried.iter().enumerate() {
+                keep[i] = unsent.binary_search(&j).is_ok();
+            }
+            for ((out, order), keep) in batch.into_iter().zip(orders).zip(keep) {
+                if keep {
+                    held.insert(order.to_string());
+                    backlog.push_back(out);
+                }
+            }
+        }
         if backlog.len() > PUBLISH_QUEUE {
             let excess = backlog.len() - PUBLISH_QUEUE;
             backlog.drain(..excess);
             tracing::warn!(dropped = excess, "redis unreachable; relay backlog full");
         }
-        if tokio::time::Instant::now() < next_attempt {
-            continue;
-        }
-        while !backlog.is_empty() {
-            let n = backlog.len().min(PUBLISH_BATCH);
-            let items: Vec<(String, &[u8])> = backlog
-                .range(..n)
-                .map(|out| (out.channel(), out.payload()))
-                .collect();
-            let unsent = publisher.publish(&items, REDIS_TIMEOUT).await;
-            drop(items);
-            if unsent.is_empty() {
-                backlog.drain(..n);
-                backoff = BACKOFF_START;
-                continue;
-            }
-            // Keep what was not published, in order, ahead of the rest.
-            let mut batch: Vec<Option<Outgoing>> = backlog.drain(..n).map(Some).collect();
-            for &i in unsent.iter().rev() {
-                if let Some(out) = batch[i].take() {
-                    backlog.push_front(out);
-                }
-            }
+        if received == usize::MAX && !backlog.is_empty() {
             tracing::warn!(
                 waiting = backlog.len(),
-                "redis publish failed; reconnecting"
+                "redis publish failed; retrying after a backoff"
             );
-            next_attempt = tokio::time::Instant::now() + backoff;
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-            break;
         }
     }
 }

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
+use tokio::time::Instant;
 
+use super::redis::{BACKOFF_MAX, BACKOFF_START};
 use super::slot;
 use super::topology::{self, Topology};
 
@@ -113,13 +115,24 @@ pub fn unserved(channel: &str) -> redis::RedisError {
 
 /// Publishes for the relay's publisher: `PUBLISH` pipelined on one
 /// connection, or `SPUBLISH` pipelined per shard (each room's channel, so
-/// each room's order, is on one shard).
+/// each room's order, is on one shard). A target that failed (the server,
+/// a shard's master, or the slot map) is not tried again before its capped
+/// exponential backoff has passed; in a cluster, the other shards' messages
+/// go on meanwhile.
 pub struct Publisher {
     transport: Transport,
     single: Option<MultiplexedConnection>,
     topology: Option<Topology>,
     masters: HashMap<String, MultiplexedConnection>,
+    /// By target (a master's address; [`SINGLE`] or [`SLOT_MAP`]): when it
+    /// may be tried again, and the backoff after its next failure.
+    backoff: HashMap<String, (Instant, Duration)>,
 }
+
+/// The backoff target of the one Redis server.
+const SINGLE: &str = "redis";
+/// ... and of reading a cluster's slot map.
+const SLOT_MAP: &str = "CLUSTER SLOTS";
 
 impl Publisher {
     pub fn new(transport: Transport) -> Publisher {
@@ -128,51 +141,115 @@ impl Publisher {
             single: None,
             topology: None,
             masters: HashMap::new(),
+            backoff: HashMap::new(),
         }
+    }
+
+    /// Whether only each channel's order matters (a cluster: channels on
+    /// different shards have none between them), or the order of all.
+    pub fn orders_per_channel(&self) -> bool {
+        self.transport.is_cluster()
+    }
+
+    /// When a target waiting out its backoff may be tried again (the
+    /// earliest), if any is.
+    pub fn next_retry(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.backoff
+            .values()
+            .map(|(at, _)| *at)
+            .filter(|at| *at > now)
+            .min()
+    }
+
+    fn waiting(&self, target: &str) -> bool {
+        self.backoff
+            .get(target)
+            .is_some_and(|(at, _)| Instant::now() < *at)
+    }
+
+    fn failed(&mut self, target: &str) {
+        let entry = self
+            .backoff
+            .entry(target.to_string())
+            .or_insert((Instant::now(), BACKOFF_START));
+        *entry = (Instant::now() + entry.1, (entry.1 * 2).min(BACKOFF_MAX));
+    }
+
+    fn succeeded(&mut self, target: &str) {
+        self.backoff.remove(target);
     }
 
     /// Publishes `items` (channel, payload), each room's in order; returns
     /// the indices of those not published (empty: all were), in order. A
     /// failed connection is dropped (and, in a cluster, the slot map read
-    /// again) before the next call.
+    /// again) before its target is tried again.
     pub async fn publish(&mut self, items: &[(String, &[u8])], timeout: Duration) -> Vec<usize> {
-        match &self.transport {
+        let all = || (0..items.len()).collect::<Vec<_>>();
+        match self.transport.clone() {
             Transport::Single(client) => {
+                if self.waiting(SINGLE) {
+                    return all();
+                }
                 if self.single.is_none() {
                     match with_timeout(timeout, client.get_multiplexed_async_connection()).await {
                         Ok(c) => self.single = Some(c),
-                        Err(_) => return (0..items.len()).collect(),
+                        Err(_) => {
+                            self.failed(SINGLE);
+                            return all();
+                        }
                     }
                 }
-                let Some(conn) = self.single.as_mut() else {
-                    return (0..items.len()).collect();
-                };
+                let conn = self.single.as_mut().expect("connected above");
                 let mut pipe = redis::pipe();
                 for (channel, payload) in items {
                     pipe.publish(channel, *payload).ignore();
                 }
                 match with_timeout(timeout, pipe.query_async::<()>(conn)).await {
-                    Ok(()) => Vec::new(),
+                    Ok(()) => {
+                        self.succeeded(SINGLE);
+                        Vec::new()
+                    }
                     Err(_) => {
                         self.single = None;
-                        (0..items.len()).collect()
+                        self.failed(SINGLE);
+                        all()
                     }
                 }
             }
             Transport::Cluster(cluster) => {
                 if self.topology.is_none() {
+                    if self.waiting(SLOT_MAP) {
+                        return all();
+                    }
                     match cluster.topology(timeout).await {
-                        Ok(t) => self.topology = Some(t),
-                        Err(_) => return (0..items.len()).collect(),
+                        Ok(t) => {
+                            self.succeeded(SLOT_MAP);
+                            // Forget the backoff of nodes no longer masters.
+                            self.backoff.retain(|target, _| {
+                                target == SLOT_MAP || t.nodes().contains(target)
+                            });
+                            self.topology = Some(t);
+                        }
+                        Err(_) => {
+                            self.failed(SLOT_MAP);
+                            return all();
+                        }
                     }
                 }
-                let topology = self.topology.as_ref().expect("read above");
+                let topology = self.topology.clone().expect("read above");
                 let mut by_master: HashMap<&str, Vec<usize>> = HashMap::new();
                 let mut unsent = Vec::new();
                 for (i, (channel, _)) in items.iter().enumerate() {
                     match topology.master_of(slot::of(channel.as_bytes())) {
-                        Some(m) => by_master.entry(m).or_default().push(i),
-                        None => unsent.push(i),
+                        Some(m) if !self.waiting(m) => by_master.entry(m).or_default().push(i),
+                        Some(_) => unsent.push(i),
+                        None => {
+                            // A slot without a master: read the map again.
+                            self.topology = None;
+                            self.failed(SLOT_MAP);
+                            unsent.push(i);
+                        }
                     }
                 }
                 let sends = by_master.into_iter().map(|(master, indices)| {
@@ -196,26 +273,26 @@ impl Publisher {
                             Ok::<_, redis::RedisError>(conn)
                         }
                         .await;
-                        (master.to_string(), indices, result)
+                        (master, indices, result)
                     }
                 });
                 let results = futures_util::future::join_all(sends).await;
-                let mut stale = false;
                 for (master, indices, result) in results {
                     match result {
                         Ok(conn) => {
-                            self.masters.insert(master, conn);
+                            self.masters.insert(master.to_string(), conn);
+                            self.succeeded(master);
                         }
                         Err(e) => {
+                            // Dead, or its slots moved (MOVED): the slot
+                            // map is read again before the next publish.
                             tracing::debug!(%master, error = %e, "SPUBLISH failed");
-                            self.masters.remove(&master);
+                            self.masters.remove(master);
+                            self.failed(master);
+                            self.topology = None;
                             unsent.extend(indices);
-                            stale = true;
                         }
                     }
-                }
-                if stale || !unsent.is_empty() {
-                    self.topology = None;
                 }
                 unsent.sort_unstable();
                 unsent
