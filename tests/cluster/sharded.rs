@@ -74,6 +74,7 @@ async fn query_text(port: u16, cmd: &redis::Cmd) -> Option<String> {
     match query(port, cmd).await? {
         Value::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
         Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => Some(s),
+        Value::Okay => Some("OK".into()),
         _ => None,
     }
 }
@@ -335,6 +336,45 @@ impl RedisCluster {
             })
             .filter(|&n| n > 0)
             .collect()
+    }
+
+    /// Moves the (keyless) slot of `key` to the master at `to`, as a
+    /// resharding does: IMPORTING / MIGRATING, then the new owner told to
+    /// every master.
+    pub async fn move_slot_of(&mut self, key: &str, to: u16) {
+        let from = self.master_of(key).await;
+        let slot = query(from, redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
+            .await
+            .as_ref()
+            .and_then(int)
+            .expect("CLUSTER KEYSLOT");
+        let id = |port: u16| async move {
+            query_text(port, redis::cmd("CLUSTER").arg("MYID"))
+                .await
+                .expect("CLUSTER MYID")
+        };
+        let (from_id, to_id) = (id(from).await, id(to).await);
+        let keys = query(from, redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot)).await;
+        assert_eq!(keys, Some(Value::Int(0)), "slot {slot} holds no keys");
+        let setslot = |port: u16, args: Vec<String>| async move {
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("SETSLOT").arg(slot).arg(&args);
+            let ok = query_text(port, &cmd).await;
+            assert_eq!(
+                ok.as_deref(),
+                Some("OK"),
+                "SETSLOT {slot} {args:?} on {port}"
+            );
+        };
+        setslot(to, vec!["IMPORTING".into(), from_id.clone()]).await;
+        setslot(from, vec!["MIGRATING".into(), to_id.clone()]).await;
+        setslot(to, vec!["NODE".into(), to_id.clone()]).await;
+        setslot(from, vec!["NODE".into(), to_id.clone()]).await;
+        for master in self.masters().await {
+            if master != from && master != to {
+                setslot(master, vec!["NODE".into(), to_id.clone()]).await;
+            }
+        }
     }
 
     /// The members of each `parley:{presence}:*` set on the node at `port`.
@@ -837,4 +877,98 @@ async fn a_removal_cuts_the_room_off_on_the_other_instance_across_shards() {
     carol_stomp
         .expect_no_frame_for(Duration::from_millis(100))
         .await;
+}
+
+/// A room's slot moved to another master (resharding) while a client
+/// sends: both instances resubscribe the room on its new master, and both
+/// subscribers get every message exactly once in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_moved_to_another_master_is_resubscribed_there() {
+    const BEFORE: usize = 40;
+    const AFTER: usize = 10;
+    let mut d = deploy().await;
+    let (a, b) = (d.instances[0].port, d.instances[1].port);
+    let tokens: Vec<String> =
+        futures_util::future::join_all(["alice", "bob"].map(|u| http::signup(a, u))).await;
+    http::create_room(a, &tokens[0], "lobby").await;
+    let channel = room_channel(room_id(&d.database_url, "lobby").await);
+    let from = d.redis.master_of(&channel).await;
+    let to = *d
+        .redis
+        .masters()
+        .await
+        .iter()
+        .find(|&&m| m != from)
+        .expect("another master");
+
+    let mut subscribers = Vec::new();
+    for (i, port) in [a, b].into_iter().enumerate() {
+        subscribers.push(
+            spawn_subscriber(SubscriberPlan {
+                name: format!("subscriber-on-{}", i + 1),
+                endpoints: vec![port],
+                token: tokens[1].clone(),
+                room: "lobby".into(),
+            })
+            .await,
+        );
+    }
+    let (redis, ch) = (&d.redis, channel.as_str());
+    assert!(
+        wait_for(Duration::from_secs(10), || async move {
+            redis.shard_subscribers(from, ch).await == Some(2)
+        })
+        .await,
+        "both instances SSUBSCRIBE the room on {from}"
+    );
+
+    let (_phase, phase) = watch::channel(0u8);
+    let mut sending = spawn_sender(
+        SenderPlan {
+            pace: Duration::from_millis(20),
+            ..sender("alice-on-a", a, &tokens[0], "lobby", BEFORE)
+        },
+        phase.clone(),
+    );
+    sending
+        .wait_receipts(BEFORE / 4, Duration::from_secs(30))
+        .await;
+    d.redis.move_slot_of(&channel, to).await;
+    let report = sending.finish().await;
+    assert_eq!(
+        report.receipted().count(),
+        BEFORE,
+        "{}: receipted",
+        report.name
+    );
+
+    let (redis, ch) = (&d.redis, channel.as_str());
+    assert!(
+        wait_for(Duration::from_secs(15), || async move {
+            redis.shard_subscribers(to, ch).await == Some(2)
+                && redis.shard_subscribers(from, ch).await == Some(0)
+        })
+        .await,
+        "both instances moved their SSUBSCRIBE from {from} to {to}"
+    );
+    let report = spawn_sender(sender("alice-on-b", b, &tokens[0], "lobby", AFTER), phase)
+        .finish()
+        .await;
+    assert_eq!(
+        report.receipted().count(),
+        AFTER,
+        "{}: receipted",
+        report.name
+    );
+
+    let total = (BEFORE + AFTER) as i64;
+    for s in subscribers {
+        let report = s.finish(total).await;
+        report.assert_complete(total);
+        assert!(
+            report.closes.is_empty(),
+            "{}: stayed connected",
+            report.name
+        );
+    }
 }
