@@ -1,5 +1,5 @@
 //! The relay's subscriptions in a Redis Cluster (docs/SCALING.md, "Redis
-//! Cluster"): each room's channel is a shard channel, subscribed with
+//! Cluster: sharded pub/sub"): each room's channel is a shard channel, subscribed with
 //! `SSUBSCRIBE` on the master owning its slot, over ONE connection per
 //! shard (not per room), which also carries the signals channel on its
 //! shard. Messages arrive as RESP3 pushes and go to the same

@@ -1,7 +1,8 @@
 //! Which master of a Redis Cluster owns which hash slots, as `CLUSTER
 //! SLOTS` tells it, and how to reach a node. Read at start and again
 //! whenever a shard connection fails, a slot answers `MOVED`, or a periodic
-//! check finds a slot owned elsewhere (docs/SCALING.md, "Redis Cluster").
+//! check finds a slot owned elsewhere (docs/SCALING.md, "Redis Cluster:
+//! sharded pub/sub").
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! (`REDIS_CLUSTER_NODES`: `SPUBLISH` to the master owning the channel's
 //! slot, one subscriber connection per shard, see [`super::shards`]). The
 //! relay logic around it (ordering, catch-up, gap fill, presence) is the
-//! same for both (docs/ARCHITECTURE.md, "The relay").
+//! same for both (docs/SCALING.md, "Redis Cluster: sharded pub/sub").
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

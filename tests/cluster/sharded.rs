@@ -1,7 +1,9 @@
 //! The relay over a Redis Cluster (`REDIS_CLUSTER_NODES`; docs/SCALING.md,
-//! "Redis Cluster"): a real 3-master, 3-replica cluster on loopback, rooms
-//! on different shards, sharded pub/sub (one subscriber connection per shard
-//! per instance), and a master killed while clients send.
+//! "Redis Cluster: sharded pub/sub"; the README, "Deploying"): a real
+//! 3-master, 3-replica cluster on loopback, rooms on different shards,
+//! sharded pub/sub (one subscriber connection per shard per instance), a
+//! master killed while clients send, a slot moved, and a revocation across
+//! shards.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
