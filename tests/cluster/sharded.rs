@@ -703,6 +703,18 @@ async fn a_master_killed_while_clients_send_loses_no_receipted_message() {
         .wait_receipts(BEFORE / 4, Duration::from_secs(30))
         .await;
     d.redis.kill(master);
+    // Not ready while the room's shard is away (the replica needs more
+    // than the node timeout to take over).
+    let not_ready = |port: u16| {
+        wait_for(Duration::from_secs(5), move || async move {
+            http::readyz(port).await == Some(503)
+        })
+    };
+    let (a_down, b_down) = tokio::join!(not_ready(a), not_ready(b));
+    assert!(
+        a_down && b_down,
+        "/readyz is 503 on both instances while the shard is away"
+    );
     let forced = d.redis.wait_promoted(replica).await;
     eprintln!("master {master} killed; replica {replica} promoted (forced: {forced})");
 
