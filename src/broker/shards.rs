@@ -34,6 +34,40 @@ use super::transport::{Cluster, timed_out, unserved};
 /// subscribed (a slot migrated without a `sunsubscribe` reaching us).
 const SLOT_CHECK_EVERY: Duration = Duration::from_secs(5);
 
+/// Relayed messages waiting for the subscriber task; beyond it the newest
+/// are dropped (they are stored: the hub's quiet-room check brings them).
+const MESSAGE_QUEUE: usize = 65_536;
+
+/// Where the shard connections' pushes go, tagged with the connection's
+/// serial: messages on a bounded queue, the rest (subscription changes,
+/// disconnections: a few per connection and channel) on their own, so none
+/// of those is ever dropped.
+#[derive(Clone)]
+struct Pushes {
+    messages: mpsc::Sender<(u64, PushInfo)>,
+    control: mpsc::UnboundedSender<(u64, PushInfo)>,
+}
+
+impl Pushes {
+    fn send(&self, serial: u64, push: PushInfo) -> Result<(), ()> {
+        match push.kind {
+            PushKind::SMessage | PushKind::Message => {
+                match self.messages.try_send((serial, push)) {
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(
+                            "redis cluster relay queue full; the hub fills the gap from the database"
+                        );
+                        Ok(())
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+                    Ok(()) => Ok(()),
+                }
+            }
+            _ => self.control.send((serial, push)).map_err(|_| ()),
+        }
+    }
+}
+
 /// One shard's subscriber connection.
 struct Shard {
     /// Tells its pushes (and its disconnection) from an earlier
@@ -54,7 +88,7 @@ struct Subscriptions {
     /// Rooms whose channel is wanted, plus the signals channel.
     wanted: HashSet<String>,
     topology: Option<Topology>,
-    pushes: mpsc::UnboundedSender<(u64, PushInfo)>,
+    pushes: Pushes,
     serials: AtomicU64,
 }
 
@@ -64,7 +98,8 @@ pub(super) async fn subscribe_loop(
     mut commands: mpsc::UnboundedReceiver<RoomCommand>,
     ready: Arc<AtomicBool>,
 ) {
-    let (push_tx, mut pushes) = mpsc::unbounded_channel();
+    let (messages, mut relayed) = mpsc::channel(MESSAGE_QUEUE);
+    let (control, mut changes) = mpsc::unbounded_channel();
     let mut subs = Subscriptions {
         cluster,
         hub: Arc::clone(&hub),
@@ -72,7 +107,7 @@ pub(super) async fn subscribe_loop(
         pending: BTreeSet::new(),
         wanted: HashSet::new(),
         topology: None,
-        pushes: push_tx,
+        pushes: Pushes { messages, control },
         serials: AtomicU64::new(1),
     };
     subs.want(SIGNALS_CHANNEL.to_string());
@@ -121,7 +156,11 @@ pub(super) async fn subscribe_loop(
                     RoomCommand::Unsubscribe(room) => subs.unwant(&channel(room)).await,
                 }
             }
-            push = pushes.recv() => {
+            push = changes.recv() => {
+                let Some((serial, push)) = push else { return };
+                subs.on_push(serial, push);
+            }
+            push = relayed.recv() => {
                 let Some((serial, push)) = push else { return };
                 subs.on_push(serial, push);
             }
@@ -238,7 +277,7 @@ impl Subscriptions {
         let pushes = self.pushes.clone();
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(REDIS_TIMEOUT)
-            .set_push_sender(move |push: PushInfo| pushes.send((serial, push)).map_err(|_| ()));
+            .set_push_sender(move |push: PushInfo| pushes.send(serial, push));
         let client = topology::client(master)?;
         let conn = tokio::time::timeout(
             REDIS_TIMEOUT,
