@@ -195,16 +195,7 @@ impl Subscriptions {
             self.topology = Some(self.cluster.topology(REDIS_TIMEOUT).await?);
         }
         let topology = self.topology.clone().expect("read above");
-        let mut by_master: HashMap<String, Vec<String>> = HashMap::new();
-        for ch in &self.pending {
-            let master = topology
-                .master_of(slot::of(ch.as_bytes()))
-                .ok_or_else(|| unserved(ch))?;
-            by_master
-                .entry(master.to_string())
-                .or_default()
-                .push(ch.clone());
-        }
+        let by_master = by_master(&topology, &self.pending).map_err(|ch| unserved(&ch))?;
         let mut failure = None;
         for (master, channels) in by_master {
             if let Err(e) = self.subscribe_on(&master, channels).await {
@@ -342,15 +333,8 @@ impl Subscriptions {
         let Ok(topology) = self.cluster.topology(REDIS_TIMEOUT).await else {
             return; // the next failure or check tries again
         };
-        let mut moved = Vec::new();
-        for (master, shard) in &self.shards {
-            for ch in &shard.channels {
-                if topology.master_of(slot::of(ch.as_bytes())) != Some(master.as_str()) {
-                    moved.push((master.clone(), ch.clone()));
-                }
-            }
-        }
-        for (master, ch) in moved {
+        let subscribed = self.shards.iter().map(|(m, s)| (m.as_str(), &s.channels));
+        for (master, ch) in misplaced(&topology, subscribed) {
             tracing::info!(%master, channel = %ch, "a channel's slot moved; resubscribing");
             if let Some(shard) = self.shards.get_mut(&master) {
                 shard.channels.remove(&ch);
@@ -362,6 +346,42 @@ impl Subscriptions {
         self.shards.retain(|_, s| !s.channels.is_empty());
         self.topology = Some(topology);
     }
+}
+
+/// `channels` grouped by the master owning each one's slot; else the first
+/// channel whose slot has none.
+fn by_master<'a>(
+    topology: &Topology,
+    channels: impl IntoIterator<Item = &'a String>,
+) -> Result<HashMap<String, Vec<String>>, String> {
+    let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+    for ch in channels {
+        let master = topology
+            .master_of(slot::of(ch.as_bytes()))
+            .ok_or_else(|| ch.clone())?;
+        groups
+            .entry(master.to_string())
+            .or_default()
+            .push(ch.clone());
+    }
+    Ok(groups)
+}
+
+/// The (master, channel) pairs subscribed on a node that no longer owns the
+/// channel's slot.
+fn misplaced<'a>(
+    topology: &Topology,
+    subscribed: impl IntoIterator<Item = (&'a str, &'a HashSet<String>)>,
+) -> Vec<(String, String)> {
+    let mut moved = Vec::new();
+    for (master, channels) in subscribed {
+        for ch in channels {
+            if topology.master_of(slot::of(ch.as_bytes())) != Some(master) {
+                moved.push((master.to_string(), ch.clone()));
+            }
+        }
+    }
+    moved
 }
 
 /// Ends a subscription; a failure surfaces as the connection's
@@ -377,5 +397,77 @@ fn text(v: &Value) -> Option<String> {
         Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
         Value::SimpleString(s) => Some(s.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two masters: slots 0-8191 on a:1, 8192-16383 on b:2.
+    fn halves() -> Topology {
+        let node = |host: &str, port: i64| {
+            Value::Array(vec![
+                Value::BulkString(host.as_bytes().to_vec()),
+                Value::Int(port),
+                Value::BulkString(b"id".to_vec()),
+            ])
+        };
+        let reply = Value::Array(vec![
+            Value::Array(vec![Value::Int(0), Value::Int(8191), node("a", 1)]),
+            Value::Array(vec![Value::Int(8192), Value::Int(16383), node("b", 2)]),
+        ]);
+        Topology::parse(&reply, "a:1").unwrap()
+    }
+
+    /// Room channels on each half.
+    fn rooms_on(low: bool, n: usize) -> Vec<String> {
+        (1..)
+            .map(channel)
+            .filter(|c| (slot::of(c.as_bytes()) < 8192) == low)
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn channels_are_grouped_by_the_master_of_their_slot() {
+        let (low, high) = (rooms_on(true, 3), rooms_on(false, 2));
+        let all: Vec<String> = low.iter().chain(&high).cloned().collect();
+        let groups = by_master(&halves(), &all).unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups["a:1"], low);
+        assert_eq!(groups["b:2"], high);
+        let unserved = Topology::parse(
+            &Value::Array(vec![Value::Array(vec![
+                Value::Int(0),
+                Value::Int(8191),
+                Value::Array(vec![Value::BulkString(b"a".to_vec()), Value::Int(1)]),
+            ])]),
+            "a:1",
+        )
+        .unwrap();
+        assert_eq!(by_master(&unserved, &high), Err(high[0].clone()));
+    }
+
+    #[test]
+    fn channels_on_a_node_that_lost_their_slot_are_misplaced() {
+        let (low, high) = (rooms_on(true, 2), rooms_on(false, 1));
+        // a:1 carries a high-half channel (its slot moved to b:2), and b:2
+        // carries nothing wrong.
+        let on_a: HashSet<String> = [low[0].clone(), high[0].clone()].into();
+        let on_b: HashSet<String> = HashSet::new();
+        let on_gone: HashSet<String> = [low[1].clone()].into();
+        let mut moved = misplaced(
+            &halves(),
+            [("a:1", &on_a), ("b:2", &on_b), ("c:3", &on_gone)],
+        );
+        moved.sort();
+        assert_eq!(
+            moved,
+            vec![
+                ("a:1".to_string(), high[0].clone()),
+                ("c:3".to_string(), low[1].clone()),
+            ]
+        );
     }
 }
