@@ -131,8 +131,11 @@ pub fn split_addr(addr: &str) -> Result<(&str, u16), String> {
 }
 
 /// Asks each of `candidates` in turn for the slot map until one answers
-/// with every slot covered.
-pub async fn fetch(candidates: &[String], timeout: Duration) -> redis::RedisResult<Topology> {
+/// with every slot covered; returns it and the node that answered.
+pub async fn fetch(
+    candidates: &[String],
+    timeout: Duration,
+) -> redis::RedisResult<(Topology, String)> {
     let mut last = None;
     for addr in candidates {
         let attempt = async {
@@ -146,7 +149,7 @@ pub async fn fetch(candidates: &[String], timeout: Duration) -> redis::RedisResu
             })
         };
         match tokio::time::timeout(timeout, attempt).await {
-            Ok(Ok(t)) if t.covers_every_slot() => return Ok(t),
+            Ok(Ok(t)) if t.covers_every_slot() => return Ok((t, addr.clone())),
             Ok(Ok(_)) => last = Some(format!("{addr}: not every slot is served")),
             Ok(Err(e)) => last = Some(format!("{addr}: {e}")),
             Err(_) => last = Some(format!("{addr}: timed out")),

@@ -66,28 +66,34 @@ impl Transport {
 /// The seed nodes of a cluster and the nodes last heard of.
 pub struct Cluster {
     seeds: Vec<String>,
-    known: Mutex<Vec<String>>,
+    /// The node that answered last, then every node its map named.
+    known: Mutex<(Option<String>, Vec<String>)>,
 }
 
 impl Cluster {
     pub fn new(seeds: Vec<String>) -> Cluster {
         Cluster {
             seeds,
-            known: Mutex::new(Vec::new()),
+            known: Mutex::new((None, Vec::new())),
         }
     }
 
-    /// The current slot map, asked of the seeds and then of every node
-    /// named last time (a seed may be the master that just died).
+    /// The current slot map, asked first of the node that answered last,
+    /// then of the seeds, then of every node named last time (a seed may
+    /// be the master that just died).
     pub async fn topology(&self, timeout: Duration) -> redis::RedisResult<Topology> {
-        let mut candidates = self.seeds.clone();
-        for node in self.known.lock().expect("known nodes").iter() {
-            if !candidates.contains(node) {
-                candidates.push(node.clone());
+        let candidates = {
+            let known = self.known.lock().expect("known nodes");
+            let mut candidates: Vec<String> = known.0.iter().cloned().collect();
+            for node in self.seeds.iter().chain(&known.1) {
+                if !candidates.contains(node) {
+                    candidates.push(node.clone());
+                }
             }
-        }
-        let topology = topology::fetch(&candidates, timeout).await?;
-        *self.known.lock().expect("known nodes") = topology.nodes().to_vec();
+            candidates
+        };
+        let (topology, answered) = topology::fetch(&candidates, timeout).await?;
+        *self.known.lock().expect("known nodes") = (Some(answered), topology.nodes().to_vec());
         Ok(topology)
     }
 }
