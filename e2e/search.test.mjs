@@ -170,3 +170,57 @@ onBothBackends(
     });
   },
 );
+
+// A rare pair of letters, which no trigram index serves, with a small
+// SEARCH_SCAN_LIMIT: each request reads 20 messages at most, so the client
+// reads a few pages on its own, says nothing matched among the newest
+// messages, and finds the match when asked to search older ones.
+onBothBackends(
+  'search past the scan limit in the web client (Chromium)',
+  {
+    timeout: SUITE_TIMEOUT_MS,
+    env: (base) => ({ ALLOWED_ORIGINS: base, SEARCH_SCAN_LIMIT: '20' }),
+  },
+  (server) => {
+    let browser;
+    let alice;
+    let bob;
+
+    before(async () => {
+      browser = await launchBrowser();
+      alice = await openPerson(browser, server(), 'alice');
+      bob = await openPerson(browser, server(), 'bob');
+    });
+    after(async () => {
+      await closePeople([alice, bob]);
+      await browser?.close();
+    });
+
+    test('a rare short term is found by searching older messages', EACH, async () => {
+      await createRoom(alice, 'scanned');
+      await joinRoom(bob, 'scanned');
+      await say(alice, 'xq marks the spot');
+      await writeMore(server(), 'scanned', LATER_MESSAGES);
+
+      await search(bob, 'xq');
+      const { page } = bob;
+      await page.getByText('No matches in the newest messages.').waitFor();
+      await page.waitForFunction(() => !document.getElementById('results').hasAttribute('aria-busy'));
+      assert.deepEqual(await resultTexts(bob), [], 'three pages of 20 hold no match');
+      const older = page.getByRole('button', { name: 'Search older messages' });
+      await older.click();
+      await page.locator('#result-list .result').first().waitFor();
+      assert.deepEqual(await resultTexts(bob), ['xq marks the spot']);
+      await page.waitForFunction(() => !document.getElementById('results').hasAttribute('aria-busy'));
+      assert.equal(await older.isHidden(), true, 'nothing older is left to read');
+
+      await page.locator('#result-list').getByRole('button', { name: /xq marks/ }).click();
+      assert.deepEqual(await highlighted(bob), {
+        body: 'xq marks the spot',
+        inView: true,
+        focused: true,
+        room: '# scanned',
+      });
+    });
+  },
+);

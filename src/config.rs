@@ -127,6 +127,12 @@ pub struct Settings {
     #[arg(long, env = "TYPING_RATE", default_value_t = 1)]
     pub typing_rate: u32,
 
+    /// Messages one search request reads at most when terms under 3
+    /// characters filter them (10–10,000,000).
+    #[arg(long, env = "SEARCH_SCAN_LIMIT", default_value_t = 10_000,
+          value_parser = clap::value_parser!(i64).range(10..=10_000_000))]
+    pub search_scan_limit: i64,
+
     /// Failed logins per username per 5 minutes before 429.
     #[arg(long, env = "LOGIN_FAILURES_PER_USER", default_value_t = 10)]
     pub login_failures_per_user: u32,
@@ -338,6 +344,7 @@ pub struct Limits {
     pub send_rate: u32,
     pub send_burst: u32,
     pub typing_rate: u32,
+    pub search_scan_limit: i64,
     pub login_failures_per_user: u32,
     pub login_attempts_per_ip: u32,
     pub signups_per_ip: u32,
@@ -445,6 +452,7 @@ impl Settings {
                 send_rate: self.send_rate,
                 send_burst: self.send_burst.max(1),
                 typing_rate: self.typing_rate,
+                search_scan_limit: self.search_scan_limit,
                 login_failures_per_user: self.login_failures_per_user,
                 login_attempts_per_ip: self.login_attempts_per_ip,
                 signups_per_ip: self.signups_per_ip,

@@ -2267,25 +2267,35 @@ function closeResults() {
   ui.resultList.replaceChildren();
 }
 
+/**
+ * Pages a search may read on its own before it asks: a page can come back
+ * short, even empty, with more to read (README, "Search and mentions").
+ */
+const RESULTS_AUTO_PAGES = 3;
+
 async function loadResults() {
   const r = results;
   if (!r || r.loading) return;
   r.loading = true;
   ui.results.setAttribute('aria-busy', 'true');
   ui.resultsError.textContent = '';
-  const before = r.before === null ? '' : `&before=${r.before}`;
-  const route =
-    r.kind === 'search'
-      ? `/search?q=${encodeURIComponent(r.q)}&limit=${RESULTS_PAGE}${before}`
-      : `/me/mentions?limit=${RESULTS_PAGE}${before}`;
   try {
-    const page = await session.request('GET', route);
-    if (results !== r) return;
-    r.items.push(...page.results);
-    r.loaded = true;
-    r.hasMore = Boolean(page.has_more) && page.results.length > 0;
-    if (page.results.length > 0) r.before = page.results.at(-1).id;
-    renderResults();
+    for (let pages = 0; pages < RESULTS_AUTO_PAGES; pages += 1) {
+      const before = r.before === null ? '' : `&before=${r.before}`;
+      const route =
+        r.kind === 'search'
+          ? `/search?q=${encodeURIComponent(r.q)}&limit=${RESULTS_PAGE}${before}`
+          : `/me/mentions?limit=${RESULTS_PAGE}${before}`;
+      const page = await session.request('GET', route);
+      if (results !== r) return;
+      r.items.push(...page.results);
+      r.loaded = true;
+      const next = page.next_before ?? page.results.at(-1)?.id ?? null;
+      r.hasMore = Boolean(page.has_more) && next !== null;
+      if (next !== null) r.before = next;
+      renderResults();
+      if (!r.hasMore || page.results.length >= RESULTS_PAGE) break;
+    }
   } catch (err) {
     if (results === r) ui.resultsError.textContent = describeError(err);
   } finally {
@@ -2300,10 +2310,15 @@ function renderResults() {
   const terms = r.kind === 'search' ? r.q.split(/\s+/).filter(Boolean) : [];
   ui.resultList.replaceChildren(...r.items.map((m) => renderResult(m, terms)));
   ui.resultsMore.hidden = !r.hasMore;
+  ui.resultsMore.textContent = r.items.length > 0 ? 'More results' : 'Search older messages';
   // Said once the first page is in.
   ui.resultsEmpty.hidden = !r.loaded || r.items.length > 0;
   ui.resultsEmpty.textContent =
-    r.kind === 'search' ? 'No messages match.' : 'Nobody has mentioned you yet.';
+    r.kind === 'mentions'
+      ? 'Nobody has mentioned you yet.'
+      : r.hasMore
+        ? 'No matches in the newest messages.'
+        : 'No messages match.';
 }
 
 /** One result: where and who, and the text with the terms marked; a click jumps to it. */

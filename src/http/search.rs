@@ -30,9 +30,15 @@ struct Results<'a> {
     /// `message` events in their current state, newest first (by `id`).
     #[schema(value_type = Vec<crate::views::MessageView>)]
     results: Vec<EventView<'a>>,
-    /// More results exist, older than the page (ask again with
-    /// `before` = the `id` of the last one).
+    /// More results may exist, older than the page: ask again with `before`
+    /// = `next_before`.
     has_more: bool,
+    /// With `has_more`, the `before` of the next page: the `id` of the last
+    /// result, or, when a search stopped after reading `SEARCH_SCAN_LIMIT`
+    /// messages (terms under 3 characters, which no index serves), the oldest message it
+    /// read, so such a page can hold fewer than `limit` results, even none.
+    /// `null` without `has_more`.
+    next_before: Option<i64>,
 }
 
 fn invalid(message: &str) -> ApiError {
@@ -75,6 +81,7 @@ fn results_response(found: &Found) -> HttpResponse {
     HttpResponse::Ok().json(Results {
         results: found.events.iter().map(EventView::from).collect(),
         has_more: found.has_more,
+        next_before: found.next_before,
     })
 }
 
@@ -85,7 +92,11 @@ fn results_response(found: &Found) -> HttpResponse {
 /// Searched: the rooms the caller is a member of, or only `room` (any room
 /// the caller may see). Deleted messages never match; edited ones match on
 /// their current text only; messages from users the caller blocks never
-/// appear. Newest first (by `id`); page back with `before` = the last `id`.
+/// appear. Newest first (by `id`); page back with `before` = `next_before`.
+/// One request reads at most `SEARCH_SCAN_LIMIT` (10,000) messages when
+/// terms under 3 characters filter them: its page can then hold fewer than
+/// `limit` results (even none) with `has_more` true; go on from
+/// `next_before`.
 #[utoipa::path(
     tag = "messages",
     operation_id = "search_messages",
@@ -131,6 +142,7 @@ pub async fn search(
         room_id,
         before,
         limit,
+        scan_limit: state.config.limits.search_scan_limit,
     };
     let found = state.store.search(user.id, &query).await?;
     Ok(results_response(&found))

@@ -496,32 +496,59 @@ const MENTIONS: &str = select_events!(
      ORDER BY x.message_id DESC LIMIT $3"
 );
 
-#[async_trait]
-impl SearchIndex for PostgresStore {
-    async fn candidates(
+/// How many of its scope's newest messages an indexed search reads before
+/// it asks the index (README, "Search and mentions": common terms).
+const PROBE: i64 = 1000;
+
+/// The search's SQL: `$1` before, `$2` user, `$3` limit, `$4` the room (if
+/// any), then the terms. With `probe`, only among the scope's newest
+/// [`PROBE`] messages (a materialized list, so the GIN index is not used);
+/// else through the index.
+fn candidates_sql(room: bool, terms: usize, probe: bool) -> String {
+    let scope = |alias: &str| match room {
+        true => format!("AND {alias}.room_id = $4 "),
+        false => {
+            format!("AND {alias}.room_id IN (SELECT room_id FROM memberships WHERE user_id = $2) ")
+        }
+    };
+    let mut sql = String::new();
+    if probe {
+        sql.push_str(&format!(
+            "WITH recent AS MATERIALIZED (SELECT p.id FROM messages p \
+             WHERE p.kind = 'message' AND NOT p.deleted AND p.id < $1 {}\
+             ORDER BY p.id DESC LIMIT {PROBE}) ",
+            scope("p")
+        ));
+    }
+    sql.push_str(CANDIDATES);
+    if probe {
+        sql.push_str("AND m.id IN (SELECT id FROM recent) ");
+    } else {
+        sql.push_str(&scope("m"));
+    }
+    let first_term = if room { 5 } else { 4 };
+    for i in 0..terms {
+        sql.push_str(&format!(
+            "AND lower(m.body COLLATE \"und-x-icu\") \
+             LIKE lower(${} COLLATE \"und-x-icu\") ",
+            first_term + i
+        ));
+    }
+    sql.push_str("ORDER BY m.id DESC LIMIT $3");
+    sql
+}
+
+impl PostgresStore {
+    async fn search_rows(
         &self,
+        sql: &str,
         user_id: i64,
         room_id: Option<i64>,
         long: &[String],
         before: i64,
         limit: i64,
     ) -> StoreResult<Vec<Event>> {
-        // $1 before, $2 user, $3 limit, $4 room, $5… the terms.
-        let mut sql = String::from(CANDIDATES);
-        sql.push_str(match room_id {
-            Some(_) => "AND m.room_id = $4 ",
-            None => "AND m.room_id IN (SELECT room_id FROM memberships WHERE user_id = $2) ",
-        });
-        let first_term = if room_id.is_some() { 5 } else { 4 };
-        for i in 0..long.len() {
-            sql.push_str(&format!(
-                "AND lower(m.body COLLATE \"und-x-icu\") \
-                 LIKE lower(${} COLLATE \"und-x-icu\") ",
-                first_term + i
-            ));
-        }
-        sql.push_str("ORDER BY m.id DESC LIMIT $3");
-        let mut query = sqlx::query_as::<_, EventRow<Timestamp>>(&sql)
+        let mut query = sqlx::query_as::<_, EventRow<Timestamp>>(sql)
             .bind(before)
             .bind(user_id)
             .bind(limit);
@@ -533,6 +560,34 @@ impl SearchIndex for PostgresStore {
         }
         let rows = query.fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+#[async_trait]
+impl SearchIndex for PostgresStore {
+    async fn candidates(
+        &self,
+        user_id: i64,
+        room_id: Option<i64>,
+        long: &[String],
+        before: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Event>> {
+        let room = room_id.is_some();
+        if !long.is_empty() {
+            // A common term fills its page among the newest messages; the
+            // index, which answers unordered, would hand over every match.
+            let sql = candidates_sql(room, long.len(), true);
+            let recent = self
+                .search_rows(&sql, user_id, room_id, long, before, limit)
+                .await?;
+            if recent.len() as i64 == limit {
+                return Ok(recent);
+            }
+        }
+        let sql = candidates_sql(room, long.len(), false);
+        self.search_rows(&sql, user_id, room_id, long, before, limit)
+            .await
     }
 }
 

@@ -8,6 +8,12 @@
 //! can serve, filter those candidates here, page by page, until the page is
 //! full ([`search`]). A query of short terms only is a scan of the scope's
 //! messages, newest first, that stops as soon as the page is full.
+//!
+//! Whatever the terms, one request reads at most `scan_limit` candidates
+//! (`SEARCH_SCAN_LIMIT`):
+//! a short term that matches little (or nothing) answers a partial page
+//! with `has_more` and the cursor to go on from (`next_before`), instead of
+//! reading every message of the caller's rooms on one request.
 
 use async_trait::async_trait;
 
@@ -85,14 +91,22 @@ pub struct SearchQuery {
     pub before: Option<i64>,
     /// 1..=50.
     pub limit: i64,
+    /// Most candidates read when short terms filter them
+    /// (`SEARCH_SCAN_LIMIT`): past it, the page ends where the reading
+    /// stopped.
+    pub scan_limit: i64,
 }
 
 /// A page of `message` events in their current state, newest first (by id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub events: Vec<Event>,
-    /// More matches exist, older than the page.
+    /// More matches may exist, older than the page.
     pub has_more: bool,
+    /// With `has_more`: the `before` of the next page (the page's last id,
+    /// or, when the reading stopped at the query's `scan_limit`, the oldest
+    /// message read, which can be older than the page's last result).
+    pub next_before: Option<i64>,
 }
 
 impl Found {
@@ -101,7 +115,23 @@ impl Found {
         let limit = limit.max(0) as usize;
         let has_more = events.len() > limit;
         events.truncate(limit);
-        Found { events, has_more }
+        let next_before = has_more.then(|| events.last().map(|e| e.id)).flatten();
+        Found {
+            events,
+            has_more,
+            next_before,
+        }
+    }
+
+    /// A page cut short by the scan budget: `events` (at most `limit`) and
+    /// more to read below `read_to`, the oldest candidate read.
+    fn cut(mut events: Vec<Event>, limit: i64, read_to: i64) -> Self {
+        events.truncate(limit.max(0) as usize);
+        Found {
+            events,
+            has_more: true,
+            next_before: Some(read_to),
+        }
     }
 }
 
@@ -143,12 +173,14 @@ pub(super) trait SearchIndex: Send + Sync {
 
 /// [`SearchStore::search`] on `index`: candidates from the index, filtered
 /// by the short terms, read in growing chunks until the page and one more
-/// match are found or the candidates run out.
+/// match are found, the candidates run out, or `scan_limit` of them were
+/// read.
 pub(super) async fn search<I: SearchIndex>(
     index: &I,
     user_id: i64,
     query: &SearchQuery,
 ) -> StoreResult<Found> {
+    let budget = query.scan_limit.max(1);
     let wanted = query.limit.max(0) as usize + 1;
     let mut found = Vec::with_capacity(wanted);
     let mut before = query.before.unwrap_or(i64::MAX);
@@ -157,11 +189,18 @@ pub(super) async fn search<I: SearchIndex>(
     } else {
         (wanted as i64 * 4).max(100)
     };
+    let mut read = 0;
     loop {
+        let ask = if query.terms.short.is_empty() {
+            chunk
+        } else {
+            chunk.min(budget - read)
+        };
         let rows = index
-            .candidates(user_id, query.room_id, &query.terms.long, before, chunk)
+            .candidates(user_id, query.room_id, &query.terms.long, before, ask)
             .await?;
-        let exhausted = (rows.len() as i64) < chunk;
+        read += rows.len() as i64;
+        let exhausted = (rows.len() as i64) < ask;
         if let Some(last) = rows.last() {
             before = last.id;
         }
@@ -175,6 +214,9 @@ pub(super) async fn search<I: SearchIndex>(
         }
         if exhausted {
             return Ok(Found::page(found, query.limit));
+        }
+        if !query.terms.short.is_empty() && read >= budget {
+            return Ok(Found::cut(found, query.limit, before));
         }
         chunk = (chunk * 2).min(MAX_CHUNK);
     }
@@ -227,6 +269,140 @@ mod tests {
         let t = SearchTerms::parse("ÄÖ пр");
         assert!(t.short_terms_match("Käse äö ПРИВЕТ"));
         assert!(!t.short_terms_match("äö only"));
+    }
+
+    /// An index over `bodies` (ids 1..=n), answering as a backend does, that
+    /// counts the candidates it hands out.
+    struct Memory {
+        bodies: Vec<&'static str>,
+        read: std::sync::atomic::AtomicI64,
+    }
+
+    #[async_trait]
+    impl SearchIndex for Memory {
+        async fn candidates(
+            &self,
+            _user_id: i64,
+            _room_id: Option<i64>,
+            long: &[String],
+            before: i64,
+            limit: i64,
+        ) -> StoreResult<Vec<Event>> {
+            let rows: Vec<Event> = (1..=self.bodies.len() as i64)
+                .rev()
+                .filter(|id| *id < before)
+                .filter(|id| {
+                    let body = self.bodies[*id as usize - 1].to_lowercase();
+                    long.iter().all(|t| body.contains(&t.to_lowercase()))
+                })
+                .take(limit as usize)
+                .map(|id| event(id, self.bodies[id as usize - 1]))
+                .collect();
+            self.read
+                .fetch_add(rows.len() as i64, std::sync::atomic::Ordering::Relaxed);
+            Ok(rows)
+        }
+    }
+
+    fn event(id: i64, body: &str) -> Event {
+        Event {
+            id,
+            room: "r".into(),
+            seq: id,
+            kind: super::super::EventKind::Message,
+            sender: "u".into(),
+            body: body.into(),
+            client_id: None,
+            reply_to: None,
+            target: None,
+            mentions: vec![],
+            key: None,
+            added: None,
+            edited_at: None,
+            deleted: false,
+            reactions: vec![],
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn query(q: &str, before: Option<i64>, limit: i64, scan_limit: i64) -> SearchQuery {
+        SearchQuery {
+            terms: SearchTerms::parse(q),
+            room_id: None,
+            before,
+            limit,
+            scan_limit,
+        }
+    }
+
+    fn ids(found: &Found) -> Vec<i64> {
+        found.events.iter().map(|e| e.id).collect()
+    }
+
+    fn memory(bodies: Vec<&'static str>) -> Memory {
+        Memory {
+            bodies,
+            read: 0.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_page_points_at_its_last_result() {
+        let index = memory(vec!["ab one", "x", "ab two", "ab three", "ab four"]);
+        let found = search(&index, 1, &query("ab", None, 2, 1000))
+            .await
+            .unwrap();
+        assert_eq!(ids(&found), vec![5, 4]);
+        assert!(found.has_more);
+        assert_eq!(found.next_before, Some(4));
+        let rest = search(&index, 1, &query("ab", Some(4), 2, 1000))
+            .await
+            .unwrap();
+        assert_eq!(ids(&rest), vec![3, 1]);
+        assert!(!rest.has_more);
+        assert_eq!(rest.next_before, None);
+    }
+
+    #[tokio::test]
+    async fn a_short_term_reads_at_most_the_budget_and_says_where_it_stopped() {
+        // 1000 messages; only the two oldest hold "zq".
+        let mut bodies = vec!["zq first", "zq second"];
+        bodies.extend(std::iter::repeat_n("nothing here", 998));
+        let index = memory(bodies);
+        let found = search(&index, 1, &query("zq", None, 20, 300))
+            .await
+            .unwrap();
+        assert!(found.events.is_empty());
+        assert!(found.has_more, "the budget ran out before the messages did");
+        assert_eq!(index.read.load(std::sync::atomic::Ordering::Relaxed), 300);
+        assert_eq!(found.next_before, Some(701), "the oldest message read");
+        // Following the cursor reaches the matches, the budget at a time.
+        let mut before = found.next_before;
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let page = search(&index, 1, &query("zq", before, 20, 300))
+                .await
+                .unwrap();
+            seen.extend(ids(&page));
+            if !page.has_more {
+                break;
+            }
+            before = page.next_before;
+        }
+        assert_eq!(seen, vec![2, 1]);
+    }
+
+    #[tokio::test]
+    async fn long_terms_alone_are_not_cut_by_the_budget() {
+        let mut bodies = vec!["castle"; 30];
+        bodies.extend(std::iter::repeat_n("moat", 50));
+        let index = memory(bodies);
+        let found = search(&index, 1, &query("castle", None, 20, 10))
+            .await
+            .unwrap();
+        assert_eq!(ids(&found), (11..=30).rev().collect::<Vec<_>>());
+        assert!(found.has_more);
+        assert_eq!(found.next_before, Some(11));
     }
 
     #[test]

@@ -22,6 +22,8 @@ on_both_backends!(
     room_parameter_searches_one_visible_room,
     search_pages_back_without_duplicates_or_gaps,
     short_terms_answer_correctly_beyond_the_first_candidates,
+    a_short_term_reads_at_most_the_scan_limit_and_goes_on_from_next_before,
+    common_terms_page_back_in_order_past_the_newest_messages,
     invalid_search_queries_are_refused,
     concurrent_searches_while_posting_see_consistent_results,
     mentions_list_messages_that_mention_me_newest_first,
@@ -429,54 +431,71 @@ async fn search_pages_back_without_duplicates_or_gaps(backend: Backend) {
             assert!(page.len() <= 5);
             seen.extend(&page);
             if r.body["has_more"] == false {
+                assert_eq!(r.body["next_before"], Value::Null);
                 break;
             }
             assert_eq!(page.len(), 5, "a page with more after it is full");
+            assert_eq!(
+                r.body["next_before"].as_i64(),
+                page.last().copied(),
+                "{q:?}: a full page goes on from its last result"
+            );
             before = page.last().copied();
         }
         assert_eq!(seen, expected, "{q:?}: every match once, in order");
     }
 }
 
+/// Stores `count` messages from `who` in `room` (through the storage layer,
+/// 300 per batch), the `n`th (from 0) with the text `body(n)`; their ids.
+async fn store_bodies(
+    app: &TestApp,
+    who: &TestUser,
+    room: &str,
+    count: usize,
+    body: impl Fn(usize) -> String,
+) -> Vec<i64> {
+    let room = app.stored_room(room).await;
+    let mut ids = Vec::with_capacity(count);
+    for first in (0..count).step_by(300) {
+        let batch: Vec<_> = (first..count.min(first + 300))
+            .map(|n| parley::store::NewEvent {
+                room_id: room.id,
+                room: room.name.clone(),
+                sender_id: who.user_id,
+                sender: who.username.clone(),
+                change: parley::store::Change::Message {
+                    body: body(n),
+                    client_id: None,
+                    reply_to: None,
+                },
+            })
+            .collect();
+        for a in app.state.store.append_batch(&batch).await.unwrap() {
+            let parley::store::Appended::Stored(e) = a else {
+                panic!("stored: {a:?}")
+            };
+            ids.push(e.id);
+        }
+    }
+    ids
+}
+
 async fn short_terms_answer_correctly_beyond_the_first_candidates(backend: Backend) {
     let app = app(backend).await;
     let alice = app.signup("alice").await;
     app.create_room(&alice, "many", false).await;
-    let room = app.stored_room("many").await;
-    let mut wanted = Vec::new();
     // 1200 messages, 1 in 100 with the rare pair "qz".
-    for chunk in 0..4 {
-        let batch: Vec<_> = (0..300)
-            .map(|i| {
-                let n = chunk * 300 + i;
-                let body = if n % 100 == 7 {
-                    format!("rare QZ {n}")
-                } else {
-                    format!("common text {n} with long words")
-                };
-                parley::store::NewEvent {
-                    room_id: room.id,
-                    room: room.name.clone(),
-                    sender_id: alice.user_id,
-                    sender: alice.username.clone(),
-                    change: parley::store::Change::Message {
-                        body,
-                        client_id: None,
-                        reply_to: None,
-                    },
-                }
-            })
-            .collect();
-        let appended = app.state.store.append_batch(&batch).await.unwrap();
-        for (i, a) in appended.iter().enumerate() {
-            if (chunk * 300 + i) % 100 == 7 {
-                let parley::store::Appended::Stored(e) = a else {
-                    panic!("stored: {a:?}")
-                };
-                wanted.push(e.id);
-            }
+    let rare = |n: usize| n % 100 == 7;
+    let ids = store_bodies(&app, &alice, "many", 1200, |n| {
+        if rare(n) {
+            format!("rare QZ {n}")
+        } else {
+            format!("common text {n} with long words")
         }
-    }
+    })
+    .await;
+    let mut wanted: Vec<i64> = (0..1200).filter(|n| rare(*n)).map(|n| ids[n]).collect();
     wanted.reverse();
     assert_eq!(wanted.len(), 12);
     assert_eq!(found(&app, &alice, "qz").await, wanted, "only short terms");
@@ -493,6 +512,109 @@ async fn short_terms_answer_correctly_beyond_the_first_candidates(backend: Backe
     let r = search_raw(&app, &alice, &[("q", "qz"), ("before", &last)]).await;
     assert!(ids_of(&r, "before the oldest").is_empty());
     assert_eq!(r.body["has_more"], false);
+}
+
+async fn a_short_term_reads_at_most_the_scan_limit_and_goes_on_from_next_before(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.limits.send_rate = 0;
+        c.limits.search_scan_limit = 100;
+    })
+    .await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "big", false).await;
+    // 1200 messages; the pair "qz" only in the 6th and the 1151st.
+    let ids = store_bodies(&app, &alice, "big", 1200, |n| match n {
+        5 | 1150 => format!("rare QZ {n}"),
+        _ => format!("common text {n}"),
+    })
+    .await;
+    let r = search_raw(&app, &alice, &[("q", "qz")]).await;
+    assert_eq!(ids_of(&r, "first page"), vec![ids[1150]]);
+    assert_eq!(r.body["has_more"], true, "stopped at the scan limit");
+    assert_eq!(
+        r.body["next_before"].as_i64(),
+        Some(ids[1100]),
+        "goes on below the oldest of the 100 messages read"
+    );
+    // Following next_before reaches the other match, 100 messages a page.
+    let mut seen = vec![ids[1150]];
+    let mut before = ids[1100];
+    let mut pages = 1;
+    loop {
+        let b = before.to_string();
+        let r = search_raw(&app, &alice, &[("q", "qz"), ("before", &b)]).await;
+        seen.extend(ids_of(&r, "next page"));
+        pages += 1;
+        if r.body["has_more"] == false {
+            assert_eq!(r.body["next_before"], Value::Null);
+            break;
+        }
+        let next = r.body["next_before"]
+            .as_i64()
+            .expect("a cursor with has_more");
+        assert!(
+            next < before,
+            "the cursor moves back: {next} after {before}"
+        );
+        before = next;
+        assert!(
+            pages <= 13,
+            "1200 messages are 12 pages of 100 (and one more)"
+        );
+    }
+    assert_eq!(seen, vec![ids[1150], ids[5]]);
+    assert!(
+        pages >= 12,
+        "each page read at most 100 messages: {pages} pages"
+    );
+    // A long term narrows through the index: no limit on what it reads.
+    let r = search_raw(&app, &alice, &[("q", "rare qz")]).await;
+    assert_eq!(ids_of(&r, "long and short"), vec![ids[1150], ids[5]]);
+    assert_eq!(r.body["has_more"], false);
+}
+
+async fn common_terms_page_back_in_order_past_the_newest_messages(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "log", false).await;
+    // 2400 messages (more than the newest ones an indexed search looks at
+    // first on Postgres), "plum" in 1 of 3, "fig" in 1 of 400.
+    let ids = store_bodies(&app, &alice, "log", 2400, |n| {
+        let word = if n % 400 == 3 {
+            "fig"
+        } else if n.is_multiple_of(3) {
+            "plum"
+        } else {
+            "pear"
+        };
+        format!("{word} number {n}")
+    })
+    .await;
+    for (q, matches) in [
+        (
+            "plum",
+            &(|n: usize| n.is_multiple_of(3) && n % 400 != 3) as &dyn Fn(usize) -> bool,
+        ),
+        ("fig", &|n: usize| n % 400 == 3),
+    ] {
+        let mut expected: Vec<i64> = (0..2400).filter(|n| matches(*n)).map(|n| ids[n]).collect();
+        expected.reverse();
+        let mut seen = Vec::new();
+        let mut before: Option<String> = None;
+        for _ in 0..100 {
+            let mut params = vec![("q", q), ("limit", "50")];
+            if let Some(b) = &before {
+                params.push(("before", b));
+            }
+            let r = search_raw(&app, &alice, &params).await;
+            seen.extend(ids_of(&r, q));
+            if r.body["has_more"] == false {
+                break;
+            }
+            before = Some(r.body["next_before"].as_i64().unwrap().to_string());
+        }
+        assert_eq!(seen, expected, "{q:?}: every match once, newest first");
+    }
 }
 
 async fn invalid_search_queries_are_refused(backend: Backend) {
