@@ -9,6 +9,7 @@
 //! with Postgres (`queries.rs`, `batch.rs`, `refresh.rs`). Queries are
 //! parameterised and checked at run time (`query_as` + `FromRow`).
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use super::rows::{
     select_targets,
 };
 use super::search::{self, Found, SearchIndex, SearchQuery, SearchStore, fts_query};
-use super::{Backend, Event, StoreResult, Timestamp};
+use super::{Backend, Event, StoreError, StoreResult, Timestamp};
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +40,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Starts a transaction holding the write lock from its first statement.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// Rows per INSERT: 12 parameters each, well under SQLite's 32,766.
+const INSERT_ROWS_PER_STATEMENT: usize = 500;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -248,35 +251,61 @@ impl AppendTx for SqliteTx {
         // Taken under the write lock, so it never runs backwards against seq
         // (short of the clock itself doing so).
         let created_at = now();
-        let mut inserted = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (id,): (i64,) = sqlx::query_as(
+        // Many rows per statement: the search index (FTS5) writes what a
+        // statement added as one segment, so one statement per row would
+        // make a segment per message, and merging them would cost more than
+        // the inserts themselves.
+        let mut ids = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
                 "INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
                                        target_seq, mentions, reaction_key, added, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(row.room_id)
-            .bind(row.seq)
-            .bind(row.kind.as_str())
-            .bind(row.sender_id)
-            .bind(row.body)
-            .bind(row.client_id)
-            .bind(row.reply_to)
-            .bind(row.target)
-            .bind(&row.mentions)
-            .bind(row.key)
-            .bind(row.added)
-            .bind(created_at)
-            .fetch_one(&mut **self)
-            .await?;
-            inserted.push(Inserted {
-                room_id: row.room_id,
-                seq: row.seq,
-                id,
-                created_at: created_at.into(),
-            });
+                 VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            }
+            sql.push_str(" RETURNING room_id, seq, id");
+            let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
+            for row in chunk {
+                query = query
+                    .bind(row.room_id)
+                    .bind(row.seq)
+                    .bind(row.kind.as_str())
+                    .bind(row.sender_id)
+                    .bind(row.body)
+                    .bind(row.client_id)
+                    .bind(row.reply_to)
+                    .bind(row.target)
+                    .bind(&row.mentions)
+                    .bind(row.key)
+                    .bind(row.added)
+                    .bind(created_at);
+            }
+            // RETURNING gives the rows in no promised order: match by key.
+            for (room_id, seq, id) in query.fetch_all(&mut **self).await? {
+                ids.insert((room_id, seq), id);
+            }
         }
-        Ok(inserted)
+        rows.iter()
+            .map(|row| {
+                let id = ids.get(&(row.room_id, row.seq)).copied().ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Protocol(format!(
+                        "no id returned for seq {} of room {}",
+                        row.seq, row.room_id
+                    )))
+                })?;
+                Ok(Inserted {
+                    room_id: row.room_id,
+                    seq: row.seq,
+                    id,
+                    created_at: created_at.into(),
+                })
+            })
+            .collect()
     }
 
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()> {
