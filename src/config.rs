@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::store::RetentionPolicy;
+
 pub mod proxies;
 
 pub use proxies::{InvalidCidr, TrustedProxies};
@@ -166,6 +168,18 @@ pub struct Settings {
     /// Group commit: parallel committing workers, rooms hashed to them (SQLite always uses 1).
     #[arg(long, env = "COMMIT_WORKERS", default_value_t = 4)]
     pub commit_workers: usize,
+
+    /// Retention: events older than this many days are pruned in the background; unset: kept.
+    #[arg(long, env = "RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+
+    /// Retention: only the newest this many events of each room are kept; unset: no cap.
+    #[arg(long, env = "RETENTION_MAX_EVENTS_PER_ROOM")]
+    pub retention_max_events_per_room: Option<u32>,
+
+    /// Retention: seconds between the pruner's passes (with a RETENTION_* limit set).
+    #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 60)]
+    pub retention_interval_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -195,6 +209,14 @@ pub struct CommitSettings {
     pub linger: Duration,
     /// Parallel committing workers (rooms are hashed to them).
     pub workers: usize,
+}
+
+/// Retention settings (`RETENTION_*`), read by the pruner.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionSettings {
+    pub policy: RetentionPolicy,
+    /// Between two passes of the pruner.
+    pub interval: Duration,
 }
 
 /// Which origins a browser may call from.
@@ -281,6 +303,7 @@ pub struct Config {
     pub json_logs: bool,
     pub limits: Limits,
     pub commit: CommitSettings,
+    pub retention: RetentionSettings,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -369,6 +392,15 @@ impl Settings {
             ),
             ("COMMIT_BATCH_MAX", self.commit_batch_max as u64),
             ("COMMIT_WORKERS", self.commit_workers as u64),
+            (
+                "RETENTION_DAYS",
+                self.retention_days.map_or(1, u64::from),
+            ),
+            (
+                "RETENTION_MAX_EVENTS_PER_ROOM",
+                self.retention_max_events_per_room.map_or(1, u64::from),
+            ),
+            ("RETENTION_INTERVAL_SECS", self.retention_interval_secs),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -412,6 +444,15 @@ impl Settings {
                 linger: Duration::from_micros(self.commit_linger_micros),
                 // SQLite has one writer: parallel transactions only queue.
                 workers: if postgres { self.commit_workers } else { 1 },
+            },
+            retention: RetentionSettings {
+                policy: RetentionPolicy {
+                    max_age: self
+                        .retention_days
+                        .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+                    max_events: self.retention_max_events_per_room.map(i64::from),
+                },
+                interval: Duration::from_secs(self.retention_interval_secs),
             },
         })
     }
@@ -511,6 +552,50 @@ mod tests {
             redact_url("postgres://u:p@ss@h/db"),
             "postgres://u:***@h/db"
         );
+    }
+
+    #[test]
+    fn retention_is_off_unless_set() {
+        let c = settings(&[]).validate().unwrap();
+        assert!(!c.retention.policy.prunes());
+        assert_eq!(c.retention.interval, Duration::from_secs(60));
+        let c = settings(&[
+            "--retention-days",
+            "30",
+            "--retention-max-events-per-room",
+            "500",
+            "--retention-interval-secs",
+            "5",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(
+            c.retention.policy,
+            RetentionPolicy {
+                max_age: Some(Duration::from_secs(30 * 86_400)),
+                max_events: Some(500),
+            }
+        );
+        assert_eq!(c.retention.interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn invalid_retention_settings_are_refused() {
+        for (flag, name) in [
+            ("--retention-days", "RETENTION_DAYS"),
+            (
+                "--retention-max-events-per-room",
+                "RETENTION_MAX_EVENTS_PER_ROOM",
+            ),
+            ("--retention-interval-secs", "RETENTION_INTERVAL_SECS"),
+        ] {
+            let err = settings(&[flag, "0"]).validate().unwrap_err();
+            assert_eq!(err, ConfigError::Zero(name));
+            let parsed = Cli::try_parse_from(["parley", flag, "-3"]);
+            assert!(parsed.is_err(), "{flag} -3 must not parse");
+            let parsed = Cli::try_parse_from(["parley", flag, "ten"]);
+            assert!(parsed.is_err(), "{flag} ten must not parse");
+        }
     }
 
     #[test]
