@@ -392,10 +392,7 @@ impl Settings {
             ),
             ("COMMIT_BATCH_MAX", self.commit_batch_max as u64),
             ("COMMIT_WORKERS", self.commit_workers as u64),
-            (
-                "RETENTION_DAYS",
-                self.retention_days.map_or(1, u64::from),
-            ),
+            ("RETENTION_DAYS", self.retention_days.map_or(1, u64::from)),
             (
                 "RETENTION_MAX_EVENTS_PER_ROOM",
                 self.retention_max_events_per_room.map_or(1, u64::from),

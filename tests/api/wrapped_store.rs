@@ -12,7 +12,8 @@ use parley::store::moderation::{Action, Effect, Refusal, Standing};
 use parley::store::{
     Appended, DynStore, Event, Found, HistoryPage, HistoryQuery, MarkerMove, Member,
     MembershipStore, NewEvent, Pruned, ReadState, ReadStateStore, RetentionPolicy, RetentionStore,
-    Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
+    Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, StoreError, StoreHealth,
+    StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
