@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::store::RetentionPolicy;
-
 pub mod proxies;
 
 pub use proxies::{InvalidCidr, TrustedProxies};
@@ -211,10 +209,14 @@ pub struct CommitSettings {
     pub workers: usize,
 }
 
-/// Retention settings (`RETENTION_*`), read by the pruner.
-#[derive(Debug, Clone, Copy)]
+/// Retention settings (`RETENTION_*`), read by the pruner (both limits
+/// unset: nothing is pruned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionSettings {
-    pub policy: RetentionPolicy,
+    /// Events older than this are pruned.
+    pub max_age: Option<Duration>,
+    /// Only the newest this many events of each room are kept.
+    pub max_events: Option<i64>,
     /// Between two passes of the pruner.
     pub interval: Duration,
 }
@@ -443,12 +445,10 @@ impl Settings {
                 workers: if postgres { self.commit_workers } else { 1 },
             },
             retention: RetentionSettings {
-                policy: RetentionPolicy {
-                    max_age: self
-                        .retention_days
-                        .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
-                    max_events: self.retention_max_events_per_room.map(i64::from),
-                },
+                max_age: self
+                    .retention_days
+                    .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+                max_events: self.retention_max_events_per_room.map(i64::from),
                 interval: Duration::from_secs(self.retention_interval_secs),
             },
         })
@@ -554,7 +554,7 @@ mod tests {
     #[test]
     fn retention_is_off_unless_set() {
         let c = settings(&[]).validate().unwrap();
-        assert!(!c.retention.policy.prunes());
+        assert_eq!((c.retention.max_age, c.retention.max_events), (None, None));
         assert_eq!(c.retention.interval, Duration::from_secs(60));
         let c = settings(&[
             "--retention-days",
@@ -567,13 +567,13 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!(
-            c.retention.policy,
-            RetentionPolicy {
+            c.retention,
+            RetentionSettings {
                 max_age: Some(Duration::from_secs(30 * 86_400)),
                 max_events: Some(500),
+                interval: Duration::from_secs(5),
             }
         );
-        assert_eq!(c.retention.interval, Duration::from_secs(5));
     }
 
     #[test]

@@ -27,19 +27,28 @@ const ROOMS_PER_QUERY: i64 = 100;
 /// Starts the pruner when the settings prune anything; it stops at
 /// shutdown.
 pub fn start(store: DynStore, settings: RetentionSettings, shutdown: watch::Receiver<bool>) {
-    if settings.policy.prunes() {
-        tokio::spawn(run(store, settings, shutdown));
+    let policy = RetentionPolicy {
+        max_age: settings.max_age,
+        max_events: settings.max_events,
+    };
+    if policy.prunes() {
+        tokio::spawn(run(store, policy, settings.interval, shutdown));
     }
 }
 
-async fn run(store: DynStore, settings: RetentionSettings, mut shutdown: watch::Receiver<bool>) {
+async fn run(
+    store: DynStore,
+    policy: RetentionPolicy,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     tracing::info!(
-        max_age_days = settings.policy.max_age.map(|a| a.as_secs() / 86_400),
-        max_events = settings.policy.max_events,
-        interval_secs = settings.interval.as_secs_f64(),
+        max_age_days = policy.max_age.map(|a| a.as_secs() / 86_400),
+        max_events = policy.max_events,
+        interval_secs = interval.as_secs_f64(),
         "retention: pruning in the background"
     );
-    let mut tick = tokio::time::interval(settings.interval);
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -48,7 +57,7 @@ async fn run(store: DynStore, settings: RetentionSettings, mut shutdown: watch::
         }
         // Dropping a pass midway rolls its open transaction back.
         let pass = tokio::select! {
-            pass = prune_pass(&*store, &settings.policy) => pass,
+            pass = prune_pass(&*store, &policy) => pass,
             _ = shutdown.wait_for(|s| *s) => return,
         };
         match pass {

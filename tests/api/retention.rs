@@ -37,7 +37,8 @@ const WAIT: Duration = Duration::from_secs(15);
 /// rate limit.
 async fn spawn_pruning(backend: Backend, policy: RetentionPolicy) -> TestApp {
     spawn_app_with(backend, |c: &mut Config| {
-        c.retention.policy = policy;
+        c.retention.max_age = policy.max_age;
+        c.retention.max_events = policy.max_events;
         c.retention.interval = Duration::from_millis(50);
         c.limits.send_rate = 0;
     })
