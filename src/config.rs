@@ -552,6 +552,14 @@ mod tests {
     }
 
     #[test]
+    fn origins_parse() {
+        let o = AllowedOrigins::parse("http://a.test, http://b.test/").unwrap();
+        assert!(o.allows("http://b.test"));
+        assert!(!o.allows("http://c.test"));
+        assert_eq!(AllowedOrigins::parse("*").unwrap(), AllowedOrigins::Any);
+    }
+
+    #[test]
     fn retention_is_off_unless_set() {
         let c = settings(&[]).validate().unwrap();
         assert_eq!((c.retention.max_age, c.retention.max_events), (None, None));
@@ -593,13 +601,5 @@ mod tests {
             let parsed = Cli::try_parse_from(["parley", flag, "ten"]);
             assert!(parsed.is_err(), "{flag} ten must not parse");
         }
-    }
-
-    #[test]
-    fn origins_parse() {
-        let o = AllowedOrigins::parse("http://a.test, http://b.test/").unwrap();
-        assert!(o.allows("http://b.test"));
-        assert!(!o.allows("http://c.test"));
-        assert_eq!(AllowedOrigins::parse("*").unwrap(), AllowedOrigins::Any);
     }
 }
