@@ -121,7 +121,7 @@ fn page_response(page: &HistoryPage, viewer: &Viewer) -> HttpResponse {
 /// Long polling: with `after` and `wait`, when nothing newer than `after` is
 /// stored the request is held up to `wait` seconds and answered as soon as a
 /// message is committed, on any instance; at the deadline (or at shutdown)
-/// it answers `{"messages": [], "has_more": false}`. A long poll counts
+/// it answers `{"messages": [], "has_more": false, "horizon_seq": H}`. A long poll counts
 /// against `MAX_CONNECTIONS_PER_USER` (429 `too_many_connections`).
 #[utoipa::path(
     tag = "messages",
