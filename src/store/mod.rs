@@ -244,6 +244,8 @@ pub trait RoomLog: Send + Sync + 'static {
     /// are in input order. Unknown room ids give `RoomNotFound` and nothing
     /// is stored. The rules are in `batch.rs`.
     async fn append_batch(&self, batch: &[NewEvent]) -> StoreResult<Vec<Appended>>;
+    /// A page of the room's log, with its retention horizon read in the
+    /// same statement (README, "Retention").
     async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage>;
     /// The event at `seq` of the room, in its current state.
     async fn event(&self, room_id: i64, seq: i64) -> StoreResult<Option<Event>>;
