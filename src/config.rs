@@ -176,6 +176,18 @@ pub struct Settings {
     /// Group commit: parallel committing workers, rooms hashed to them (SQLite always uses 1).
     #[arg(long, env = "COMMIT_WORKERS", default_value_t = 4)]
     pub commit_workers: usize,
+
+    /// Retention: events older than this many days are pruned in the background; unset: kept.
+    #[arg(long, env = "RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+
+    /// Retention: only the newest this many events of each room are kept; unset: no cap.
+    #[arg(long, env = "RETENTION_MAX_EVENTS_PER_ROOM")]
+    pub retention_max_events_per_room: Option<u32>,
+
+    /// Retention: seconds between the pruner's passes (with a RETENTION_* limit set).
+    #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 60)]
+    pub retention_interval_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -239,6 +251,18 @@ pub struct CommitSettings {
     pub linger: Duration,
     /// Parallel committing workers (rooms are hashed to them).
     pub workers: usize,
+}
+
+/// Retention settings (`RETENTION_*`), read by the pruner (both limits
+/// unset: nothing is pruned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Events older than this are pruned.
+    pub max_age: Option<Duration>,
+    /// Only the newest this many events of each room are kept.
+    pub max_events: Option<i64>,
+    /// Between two passes of the pruner.
+    pub interval: Duration,
 }
 
 /// Which origins a browser may call from.
@@ -327,6 +351,7 @@ pub struct Config {
     pub json_logs: bool,
     pub limits: Limits,
     pub commit: CommitSettings,
+    pub retention: RetentionSettings,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -416,6 +441,12 @@ impl Settings {
             ),
             ("COMMIT_BATCH_MAX", self.commit_batch_max as u64),
             ("COMMIT_WORKERS", self.commit_workers as u64),
+            ("RETENTION_DAYS", self.retention_days.map_or(1, u64::from)),
+            (
+                "RETENTION_MAX_EVENTS_PER_ROOM",
+                self.retention_max_events_per_room.map_or(1, u64::from),
+            ),
+            ("RETENTION_INTERVAL_SECS", self.retention_interval_secs),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -469,6 +500,13 @@ impl Settings {
                 linger: Duration::from_micros(self.commit_linger_micros),
                 // SQLite has one writer: parallel transactions only queue.
                 workers: if postgres { self.commit_workers } else { 1 },
+            },
+            retention: RetentionSettings {
+                max_age: self
+                    .retention_days
+                    .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+                max_events: self.retention_max_events_per_room.map(i64::from),
+                interval: Duration::from_secs(self.retention_interval_secs),
             },
         })
     }
@@ -620,5 +658,49 @@ mod tests {
         assert!(o.allows("http://b.test"));
         assert!(!o.allows("http://c.test"));
         assert_eq!(AllowedOrigins::parse("*").unwrap(), AllowedOrigins::Any);
+    }
+
+    #[test]
+    fn retention_is_off_unless_set() {
+        let c = settings(&[]).validate().unwrap();
+        assert_eq!((c.retention.max_age, c.retention.max_events), (None, None));
+        assert_eq!(c.retention.interval, Duration::from_secs(60));
+        let c = settings(&[
+            "--retention-days",
+            "30",
+            "--retention-max-events-per-room",
+            "500",
+            "--retention-interval-secs",
+            "5",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(
+            c.retention,
+            RetentionSettings {
+                max_age: Some(Duration::from_secs(30 * 86_400)),
+                max_events: Some(500),
+                interval: Duration::from_secs(5),
+            }
+        );
+    }
+
+    #[test]
+    fn invalid_retention_settings_are_refused() {
+        for (flag, name) in [
+            ("--retention-days", "RETENTION_DAYS"),
+            (
+                "--retention-max-events-per-room",
+                "RETENTION_MAX_EVENTS_PER_ROOM",
+            ),
+            ("--retention-interval-secs", "RETENTION_INTERVAL_SECS"),
+        ] {
+            let err = settings(&[flag, "0"]).validate().unwrap_err();
+            assert_eq!(err, ConfigError::Zero(name));
+            let parsed = Cli::try_parse_from(["parley", flag, "-3"]);
+            assert!(parsed.is_err(), "{flag} -3 must not parse");
+            let parsed = Cli::try_parse_from(["parley", flag, "ten"]);
+            assert!(parsed.is_err(), "{flag} ten must not parse");
+        }
     }
 }

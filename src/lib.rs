@@ -18,6 +18,7 @@ pub mod mentions;
 pub mod metrics;
 pub mod read_markers;
 pub mod replay;
+pub mod retention;
 pub mod session;
 pub mod startup;
 pub mod state;

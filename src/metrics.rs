@@ -21,6 +21,7 @@ pub const RELAY_LAG: &str = "parley_redis_relay_lag_seconds";
 pub const SLOW_CONSUMERS: &str = "parley_slow_consumer_disconnects_total";
 pub const AUTH_FAILURES: &str = "parley_auth_failures_total";
 pub const RATE_LIMITED: &str = "parley_rate_limit_hits_total";
+pub const RETENTION_PRUNED: &str = "parley_retention_pruned_events_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -73,6 +74,10 @@ const DESCRIPTIONS: &[Description] = &[
     counter(FRAMES_IN, "STOMP frames received, by command."),
     counter(FRAMES_OUT, "STOMP frames sent, by command."),
     counter(MESSAGES_STORED, "Chat messages committed to the database."),
+    counter(
+        RETENTION_PRUNED,
+        "Events deleted by the retention pruner (RETENTION_DAYS, RETENTION_MAX_EVENTS_PER_ROOM).",
+    ),
     counter(
         DELIVERIES,
         "Messages handed to subscribers (fan-out, one per subscriber).",

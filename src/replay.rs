@@ -7,6 +7,12 @@
 //! the page size; the caller decides what to do with each page (and may ask
 //! for less than a page, e.g. when its outbox has little room). It only
 //! reads the store: it knows nothing of subscribers, frames or sockets.
+//!
+//! Retention (README, "Retention"): when a page shows that the room's
+//! horizon lies above the cursor, the events in between are pruned; the
+//! cursor jumps to the horizon and [`Replay::passed_horizon`] tells the
+//! caller once, so it can signal it (a `horizon` MESSAGE / SSE event)
+//! before the page's events.
 
 use crate::store::{DynStore, Event, HistoryQuery, StoreResult};
 
@@ -20,6 +26,8 @@ pub struct Replay {
     /// The highest seq read (or skipped) so far.
     after: i64,
     done: bool,
+    /// A horizon the last page jumped to, not yet taken by the caller.
+    passed: Option<i64>,
 }
 
 impl Replay {
@@ -30,6 +38,7 @@ impl Replay {
             room_id,
             after,
             done: false,
+            passed: None,
         }
     }
 
@@ -50,9 +59,17 @@ impl Replay {
         self.after = self.after.max(seq);
     }
 
+    /// The horizon the last page jumped to (the events between the cursor
+    /// and it are pruned), once; None when nothing was skipped.
+    pub fn passed_horizon(&mut self) -> Option<i64> {
+        self.passed.take()
+    }
+
     /// The next page: at most `max` events (and at most [`PAGE`], at least
-    /// one), in seq order. `None` once the replay is done; an empty page
-    /// can only be the last one. On an error the cursor stays where it was.
+    /// one), in seq order, all above the room's horizon (see
+    /// [`Replay::passed_horizon`]). `None` once the replay is done; an
+    /// empty page can only be the last one. On an error the cursor stays
+    /// where it was.
     pub async fn next_page(&mut self, max: usize) -> StoreResult<Option<Vec<Event>>> {
         if self.done {
             return Ok(None);
@@ -63,6 +80,10 @@ impl Replay {
             limit: max.clamp(1, PAGE) as i64,
         };
         let page = self.store.history(self.room_id, query).await?;
+        if page.horizon_seq > self.after {
+            self.after = page.horizon_seq;
+            self.passed = Some(page.horizon_seq);
+        }
         if let Some(last) = page.events.last() {
             self.after = last.seq;
         }

@@ -59,6 +59,11 @@ impl Application {
             None => Arc::new(LocalBroker::new(Hub::new(store.clone()))),
         };
         let state = web::Data::new(AppState::new(config, store, broker, jwt.clone()));
+        crate::retention::start(
+            state.store.clone(),
+            state.config.retention,
+            state.shutdown_signal(),
+        );
         let jwt = web::Data::new(jwt);
         let server_state = state.clone();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

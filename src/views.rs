@@ -341,6 +341,34 @@ pub fn revoked_json(room: &str, reason: &str) -> Vec<u8> {
     serde_json::to_vec(&view).expect("notice serialises")
 }
 
+/// The first MESSAGE (or SSE event) of a replay that starts below the
+/// room's retention horizon (README, "Retention"): the events with seq <=
+/// `horizon_seq` are pruned and can no longer be had.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Horizon)]
+pub struct HorizonView<'a> {
+    /// `horizon`.
+    #[serde(rename = "type")]
+    #[schema(example = "horizon")]
+    pub kind: &'static str,
+    #[schema(example = "general")]
+    pub room: &'a str,
+    /// Every event with seq <= this is pruned; the replay goes on from the
+    /// next one.
+    #[schema(example = 120)]
+    pub horizon_seq: i64,
+}
+
+/// The JSON of a `horizon` notice.
+pub fn horizon_json(room: &str, horizon_seq: i64) -> Vec<u8> {
+    let view = HorizonView {
+        kind: "horizon",
+        room,
+        horizon_seq,
+    };
+    serde_json::to_vec(&view).expect("notice serialises")
+}
+
 fn optional_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => time(t, s),

@@ -575,6 +575,8 @@ function receive(room, event) {
   const { fresh, gap } = state.timeline.add(event);
   for (const m of fresh) if (isMessage(m) && m.sender) forgetTypist(state, m.sender);
   showEvents(state, fresh, { live: true });
+  // Resumed below the retention horizon: older messages are gone.
+  if (event.type === 'horizon' && room === current) renderHistoryHead(state);
   if (gap) fillGap(state);
 }
 
@@ -599,7 +601,8 @@ async function fillGap(state) {
         'GET',
         `${path(state.room.name)}/messages?after=${after}&limit=${GAP_PAGE}`,
       );
-      for (const m of page.messages) showEvents(state, state.timeline.add(m).fresh, { live: true });
+      showEvents(state, state.timeline.addAfter(page).fresh, { live: true });
+      if (state.room.name === current) renderHistoryHead(state);
       if (!page.has_more || state.timeline.newest === after) break;
     }
   } catch (err) {
@@ -1144,7 +1147,10 @@ async function fetchOlder(state, limit) {
 function renderHistoryHead(state) {
   ui.loadOlder.hidden = !state.timeline.hasOlder;
   ui.historyStart.hidden = state.timeline.hasOlder;
-  ui.historyStart.textContent = `This is the beginning of #${state.room.name}.`;
+  // Pruned by the server's retention (README, "Retention"): not the beginning.
+  ui.historyStart.textContent = state.timeline.atHorizon
+    ? 'Older messages are no longer available.'
+    : `This is the beginning of #${state.room.name}.`;
 }
 
 const phoneLayout = matchMedia('(max-width: 720px)');

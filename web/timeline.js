@@ -19,6 +19,12 @@
 // was missed. Every message is accepted once (dedupe by seq), and live
 // messages are released strictly in seq order: one that arrives after a
 // jump waits in `pending` until the gap is filled (`?after=newest`).
+//
+// Retention: the server may prune a room's oldest events. Every history page
+// says up to which seq they are gone (`horizon_seq`), and a resubscription
+// from below it starts with a `horizon` notice. Nothing at or below the
+// horizon can be had any more: `newest` jumps over it, and once the loaded
+// range reaches it there is nothing older to load (`atHorizon`).
 
 export class Timeline {
   constructor() {
@@ -30,6 +36,8 @@ export class Timeline {
     this.newest = 0;
     /** Whether older history exists beyond `oldest`. */
     this.hasOlder = false;
+    /** Every event with seq <= this is pruned on the server (0: none). */
+    this.horizon = 0;
     /** Messages above a gap, by seq, waiting for it to be filled. */
     this.pending = new Map();
     /** Message seq → its current state (a copy of the message, events applied). */
@@ -65,8 +73,14 @@ export class Timeline {
     return [...(this.replies.get(seq) ?? [])];
   }
 
+  /** Whether older messages were pruned and everything after them is loaded. */
+  get atHorizon() {
+    return this.horizon > 0 && !this.hasOlder;
+  }
+
   /** The latest page (no `before`/`after`), loaded when the room opens. */
   addLatest(page) {
+    this.#noteHorizon(page.horizon_seq);
     const fresh = this.#newOnly(page.messages);
     for (const m of fresh) this.bySeq.set(m.seq, m);
     this.#applyPage(fresh);
@@ -80,6 +94,7 @@ export class Timeline {
 
   /** An older page (`?before=oldest`); returns what to prepend, ascending. */
   addOlder(page) {
+    this.#noteHorizon(page.horizon_seq);
     const fresh = this.#newOnly(page.messages).filter(
       (m) => this.oldest === null || m.seq < this.oldest,
     );
@@ -97,6 +112,7 @@ export class Timeline {
    * jump was seen and `?after=newest` should be fetched.
    */
   add(message) {
+    if (message.type === 'horizon') return this.#passHorizon(message.horizon_seq);
     const { seq } = message;
     if (seq <= this.newest || this.bySeq.has(seq) || this.pending.has(seq)) {
       return { fresh: [], gap: false };
@@ -115,9 +131,52 @@ export class Timeline {
     return { fresh, gap: this.pending.size > 0 };
   }
 
+  /**
+   * A page fetched with `?after=` (filling a gap): its horizon first, so
+   * that what was pruned in the gap is passed over, then its events.
+   * Returns the same as `add`, for the whole page.
+   */
+  addAfter(page) {
+    const fresh = [];
+    let gap = false;
+    const steps = [{ type: 'horizon', horizon_seq: page.horizon_seq ?? 0 }, ...page.messages];
+    for (const m of steps) {
+      const r = this.add(m);
+      fresh.push(...r.fresh);
+      gap = r.gap;
+    }
+    return { fresh, gap };
+  }
+
   /** Messages in seq order. */
   messages() {
     return [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  #noteHorizon(horizon) {
+    if (Number.isInteger(horizon) && horizon > this.horizon) this.horizon = horizon;
+  }
+
+  /**
+   * The events up to `horizon` are pruned: nothing is missing below it any
+   * more, and nothing older than what is loaded can be had. Releases what
+   * waited above it.
+   */
+  #passHorizon(horizon) {
+    if (!Number.isInteger(horizon)) return { fresh: [], gap: this.pending.size > 0 };
+    this.#noteHorizon(horizon);
+    if (this.oldest === null || this.oldest <= horizon + 1) this.hasOlder = false;
+    const fresh = [];
+    if (horizon > this.newest) {
+      this.newest = horizon;
+      for (const seq of this.pending.keys()) if (seq <= horizon) this.pending.delete(seq);
+      for (let next = this.pending.get(this.newest + 1); next; next = this.pending.get(this.newest + 1)) {
+        this.pending.delete(next.seq);
+        this.#accept(next);
+        fresh.push(next);
+      }
+    }
+    return { fresh, gap: this.pending.size > 0 };
   }
 
   #accept(message) {

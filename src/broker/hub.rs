@@ -620,6 +620,9 @@ impl Hub {
             replay.skip_to(next - 1);
             match replay.next_page(replay::PAGE).await {
                 Ok(Some(page)) => {
+                    if let Some(horizon) = replay.passed_horizon() {
+                        self.skip_pruned(room_id, horizon);
+                    }
                     tracing::debug!(
                         room_id,
                         from = next,
@@ -639,6 +642,22 @@ impl Hub {
                     return;
                 }
             }
+        }
+    }
+
+    /// The events up to `horizon` were pruned (README, "Retention") before
+    /// this instance's subscribers got them: they can no longer be had, so
+    /// the room goes on from the one after.
+    fn skip_pruned(self: &Arc<Self>, room_id: i64, horizon: i64) {
+        let mut rooms = self.rooms.lock().expect("hub lock");
+        let Some(room) = rooms.get_mut(&room_id) else {
+            return;
+        };
+        if room.next.is_some_and(|next| next <= horizon) {
+            tracing::info!(room_id, horizon, "missed events were pruned; skipping them");
+            room.next = Some(horizon + 1);
+            room.pending = room.pending.split_off(&(horizon + 1));
+            self.drain(room_id, room);
         }
     }
 

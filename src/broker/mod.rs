@@ -39,7 +39,7 @@ pub struct Published {
     /// The event's seq (0 for `access_revoked`, which has none).
     pub seq: i64,
     /// `event-type` and SSE `event:`: `message`, `edit`, `delete`,
-    /// `reaction`, `hidden` or `access_revoked`.
+    /// `reaction`, `hidden`, `horizon` or `access_revoked`.
     pub event_type: &'static str,
     /// Who sent the event (canonical username; empty when none).
     pub sender: Box<str>,
@@ -123,6 +123,38 @@ impl Published {
             event_type: "access_revoked",
             sender: Box::from(""),
             revokes: true,
+            ephemeral: false,
+            message_id: 0,
+            message_id_text,
+            room: Box::from(room),
+            json,
+            frame,
+            born: std::time::Instant::now(),
+        }
+    }
+
+    /// The first MESSAGE of a replay that starts below the room's retention
+    /// horizon (README, "Retention"): `horizon_seq` is where the replay goes
+    /// on from (its `seq`, so a resume after it starts there).
+    pub fn horizon(room_id: i64, room: &str, horizon_seq: i64) -> Self {
+        let json = Bytes::from(crate::views::horizon_json(room, horizon_seq));
+        let destination = crate::destination::of_room(room);
+        let message_id_text = format!("horizon-{room_id}-{horizon_seq}");
+        let frame = EncodedMessage::new(
+            &[
+                ("destination", &destination),
+                ("message-id", &message_id_text),
+                ("event-type", "horizon"),
+                ("content-type", "application/json"),
+            ],
+            &json,
+        );
+        Published {
+            room_id,
+            seq: horizon_seq,
+            event_type: "horizon",
+            sender: Box::from(""),
+            revokes: false,
             ephemeral: false,
             message_id: 0,
             message_id_text,

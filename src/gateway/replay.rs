@@ -5,17 +5,21 @@
 //! it is done.
 //!
 //! It pages through the service's one replay cursor ([`crate::replay`]) and
-//! sizes each page to the outbox's room. Which copies reach the client (the
+//! sizes each page to the outbox's room. A replay that starts below the
+//! room's retention horizon writes a `horizon` MESSAGE before the first
+//! event it still has (README, "Retention"). Which copies reach the client (the
 //! seam with live delivery) is [`LiveSubscriptions`]' rule, not this one's.
 
 use super::outbox::Outbox;
 use super::subscriptions::LiveSubscriptions;
+use crate::broker::Published;
 use crate::replay::{self, PAGE};
 use crate::store::{DynStore, Room, StoreError};
 
 pub struct Replay {
     subscription: String,
     room_id: i64,
+    room: String,
     cursor: replay::Replay,
     /// The SUBSCRIBE's receipt, written once the replay is done.
     receipt: Option<String>,
@@ -42,6 +46,7 @@ impl Replay {
             subscription,
             room_id: room.id,
             cursor: replay::Replay::after(store, room.id, since),
+            room: room.name,
             receipt,
         }
     }
@@ -61,6 +66,14 @@ impl Replay {
         let page = self.cursor.next_page(outbox.room()).await?;
         let messages = page.unwrap_or_default();
         let done = self.cursor.is_done();
+        if let Some(horizon) = self.cursor.passed_horizon() {
+            let notice = Published::horizon(self.room_id, &self.room, horizon);
+            if !subscriptions.replayed_horizon(&self.subscription, &notice, outbox) {
+                return Ok(Step::Done {
+                    receipt: self.receipt.take(),
+                });
+            }
+        }
         let live =
             subscriptions.replayed(&self.subscription, self.room_id, &messages, done, outbox);
         Ok(if done || !live {

@@ -203,6 +203,19 @@ impl LiveSubscriptions {
         }
     }
 
+    /// Writes the `horizon` notice of subscription `id`'s replay, which
+    /// starts below the room's retention horizon (README, "Retention"):
+    /// the replay goes on after `notice.seq`. False when the subscription
+    /// is gone.
+    pub fn replayed_horizon(&mut self, id: &str, notice: &Published, outbox: &mut Outbox) -> bool {
+        let Some(sub) = self.live.get_mut(id) else {
+            return false;
+        };
+        write(&sub.recipient, notice, outbox);
+        sub.last_seq = sub.last_seq.max(Some(notice.seq));
+        true
+    }
+
     /// Writes a page of subscription `id`'s replay; `done` when the page
     /// reached the end of the room, so live delivery takes over. False when
     /// the subscription is gone (unsubscribed, or its access revoked): the

@@ -27,8 +27,14 @@ struct Page<'a> {
     /// in their current state.
     messages: Vec<EventView<'a>>,
     /// More events exist beyond the page in the paging direction: older
-    /// ones for `before` and for neither, newer ones for `after`.
+    /// ones for `before` and for neither, newer ones for `after`. False at
+    /// the retention horizon: older events are pruned, not merely unread.
     has_more: bool,
+    /// The room's retention horizon: every event with seq <= it is pruned
+    /// and can no longer be had (0: nothing was pruned). See the README,
+    /// "Retention".
+    #[schema(example = 0, minimum = 0)]
+    horizon_seq: i64,
 }
 
 fn invalid(message: &str) -> ApiError {
@@ -100,6 +106,7 @@ fn page_response(page: &HistoryPage, viewer: &Viewer) -> HttpResponse {
             .map(|e| EventView::seen(e, viewer.blocks(&e.sender)))
             .collect(),
         has_more: page.has_more,
+        horizon_seq: page.horizon_seq,
     })
 }
 
@@ -107,12 +114,14 @@ fn page_response(page: &HistoryPage, viewer: &Viewer) -> HttpResponse {
 ///
 /// With `before`, the `limit` messages just before that seq; with `after`,
 /// the `limit` just after it (the reconnect gap-fill); with neither, the
-/// latest `limit`. Reading a public room needs no membership.
+/// latest `limit`. Reading a public room needs no membership. Every page
+/// carries the room's retention horizon `horizon_seq`: the events up to it
+/// are pruned, and paging back stops there (`has_more: false`).
 ///
 /// Long polling: with `after` and `wait`, when nothing newer than `after` is
 /// stored the request is held up to `wait` seconds and answered as soon as a
 /// message is committed, on any instance; at the deadline (or at shutdown)
-/// it answers `{"messages": [], "has_more": false}`. A long poll counts
+/// it answers `{"messages": [], "has_more": false, "horizon_seq": H}`. A long poll counts
 /// against `MAX_CONNECTIONS_PER_USER` (429 `too_many_connections`).
 #[utoipa::path(
     tag = "messages",
@@ -131,7 +140,8 @@ fn page_response(page: &HistoryPage, viewer: &Viewer) -> HttpResponse {
                 nothing newer than `after` is stored. Needs `after`."),
     ),
     responses(
-        (status = 200, description = "The page", body = Page),
+        (status = 200, description = "The page, with the room's retention horizon \
+            `horizon_seq`", body = Page),
         (status = 400, description = "`invalid_query`: a non-integer or out-of-range \
             `before`, `after`, `limit` or `wait`, `before` with `after`, `wait` without \
             `after`, or a malformed query string", body = ErrorBody),

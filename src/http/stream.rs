@@ -165,7 +165,9 @@ fn sse_event(event: &Published) -> Bytes {
 /// One `event: message` per message, `id:` = its seq, `data:` = the
 /// message JSON. With `Last-Event-ID` (or `?since_seq=`) every stored
 /// message after that seq comes first, then live ones, with no gap and no
-/// duplicate. A comment line every 15 s keeps proxies from closing the
+/// duplicate. A resume below the room's retention horizon starts with an
+/// `event: horizon` (`id:` and `data.horizon_seq` = the horizon H; the
+/// events up to H are pruned), then replays from H + 1. A comment line every 15 s keeps proxies from closing the
 /// stream; it ends at shutdown, when the client falls too far behind, or
 /// when the access token expires (a last `event: error` with
 /// `data: {"code":"token_expired"}`: reconnect with a fresh token and
@@ -183,7 +185,9 @@ fn sse_event(event: &Published) -> Bytes {
     ),
     responses(
         (status = 200, description = "The event stream: `retry: 2000`, then \
-            `id: SEQ` / `event: message` / `data: {message JSON}` blocks",
+            `id: SEQ` / `event: message` / `data: {message JSON}` blocks (a resume below \
+            the retention horizon H first gets `id: H` / `event: horizon` / \
+            `data: {\"type\":\"horizon\",\"room\":…,\"horizon_seq\":H}`)",
             content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_query`: `Last-Event-ID` / `since_seq` not a \
             non-negative integer, or a malformed query string", body = ErrorBody),
@@ -304,6 +308,10 @@ async fn pump_events(
             .await
             .map_err(|_| "replay failed")?
         {
+            // Resuming below the retention horizon: say what is gone first.
+            if let Some(horizon) = replay.passed_horizon() {
+                send(sse_event(&Published::horizon(room.id, &room.name, horizon))).await?;
+            }
             for e in &page {
                 let published = Published::new_for(room.id, e, viewer);
                 send(sse_event(&published)).await?;

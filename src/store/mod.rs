@@ -22,6 +22,7 @@ mod postgres;
 mod queries;
 mod read_state;
 mod refresh;
+pub mod retention;
 mod rows;
 pub mod search;
 mod sqlite;
@@ -37,6 +38,7 @@ pub use event::{Appended, Change, Event, EventKind, NewEvent, ReactionGroup, Ref
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
+pub use retention::{Pruned, RetentionPolicy, RetentionStore};
 pub use search::{Found, SearchQuery, SearchStore, SearchTerms};
 pub use sqlite::SqliteStore;
 
@@ -99,6 +101,10 @@ pub struct HistoryQuery {
 pub struct HistoryPage {
     pub events: Vec<Event>,
     pub has_more: bool,
+    /// The room's retention horizon as the page was read (README,
+    /// "Retention"): every event with seq <= it is pruned (0: none is).
+    /// Read in the same statement as the events, so they agree.
+    pub horizon_seq: i64,
 }
 
 impl HistoryQuery {
@@ -117,14 +123,19 @@ impl HistoryPage {
     /// The page from rows fetched with `LIMIT query.fetch_limit()`, in query
     /// order: ascending when paging forward (`after`), else descending. The
     /// extra row only says whether there is more.
-    fn from_fetched<R: Into<Event>>(rows: Vec<R>, query: &HistoryQuery) -> Self {
+    /// `horizon_seq` as read with the rows.
+    fn from_fetched<R: Into<Event>>(rows: Vec<R>, query: &HistoryQuery, horizon_seq: i64) -> Self {
         let limit = query.limit.max(0) as usize;
         let has_more = rows.len() > limit;
         let mut events: Vec<Event> = rows.into_iter().take(limit).map(Into::into).collect();
         if query.after.is_none() {
             events.reverse();
         }
-        HistoryPage { events, has_more }
+        HistoryPage {
+            events,
+            has_more,
+            horizon_seq,
+        }
     }
 }
 
@@ -233,6 +244,8 @@ pub trait RoomLog: Send + Sync + 'static {
     /// are in input order. Unknown room ids give `RoomNotFound` and nothing
     /// is stored. The rules are in `batch.rs`.
     async fn append_batch(&self, batch: &[NewEvent]) -> StoreResult<Vec<Appended>>;
+    /// A page of the room's log, with its retention horizon read in the
+    /// same statement (README, "Retention").
     async fn history(&self, room_id: i64, query: HistoryQuery) -> StoreResult<HistoryPage>;
     /// The event at `seq` of the room, in its current state.
     async fn event(&self, room_id: i64, seq: i64) -> StoreResult<Option<Event>>;
@@ -245,7 +258,14 @@ pub trait RoomLog: Send + Sync + 'static {
 
 /// Everything the server stores, one backend behind it.
 pub trait Store:
-    StoreHealth + UserStore + RoomStore + MembershipStore + ReadStateStore + RoomLog + SearchStore
+    StoreHealth
+    + UserStore
+    + RoomStore
+    + MembershipStore
+    + ReadStateStore
+    + RoomLog
+    + SearchStore
+    + RetentionStore
 {
 }
 
@@ -257,6 +277,7 @@ impl<T> Store for T where
         + ReadStateStore
         + RoomLog
         + SearchStore
+        + RetentionStore
         + ?Sized
 {
 }

@@ -18,6 +18,7 @@ use super::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, 
 use super::membership::{MembershipQueries, impl_membership};
 use super::queries::{Queries, impl_store};
 use super::read_state::{ReadStateQueries, impl_read_state};
+use super::retention::{RetentionQueries, impl_retention};
 use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
     select_targets,
@@ -110,15 +111,16 @@ const SQL: Queries = Queries {
          ORDER BY r.name COLLATE \"C\""
     ),
     history_after: select_events!(
-        reactions_json,
+        horizon reactions_json,
         "WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
     ),
     history_before: select_events!(
-        reactions_json,
+        horizon reactions_json,
         "WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
     ),
     event: select_events!(reactions_json, "WHERE m.room_id = $1 AND m.seq = $2"),
     last_seq: "SELECT last_seq FROM rooms WHERE id = $1",
+    horizon: "SELECT horizon_seq FROM rooms WHERE id = $1",
 };
 
 impl_store!(store: PostgresStore, db: Postgres, time: Timestamp, sql: SQL);
@@ -186,6 +188,29 @@ const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
 };
 
 impl_read_state!(store: PostgresStore, sql: READ_STATE_SQL);
+
+// The room's row lock is the one writers take (`lock_rooms`): a prune batch
+// waits for the batch being committed and the next one waits for it. The
+// age of a room's oldest event is read through `(room_id, seq)`.
+const RETENTION_SQL: RetentionQueries = RetentionQueries {
+    rooms_to_prune: "SELECT r.id FROM rooms r \
+                     WHERE r.id > $1 AND r.last_seq > r.horizon_seq \
+                       AND (($3::int8 IS NOT NULL AND r.last_seq - r.horizon_seq > $3) \
+                            OR ($4::timestamptz IS NOT NULL \
+                                AND (SELECT m.created_at FROM messages m \
+                                     WHERE m.room_id = r.id AND m.seq > r.horizon_seq \
+                                     ORDER BY m.seq LIMIT 1) < $4)) \
+                     ORDER BY r.id LIMIT $2",
+    lock_room: "SELECT last_seq, horizon_seq FROM rooms WHERE id = $1 FOR UPDATE",
+    aged_through: "SELECT max(w.seq) FROM \
+                   (SELECT seq, created_at FROM messages WHERE room_id = $1 AND seq > $2 \
+                    ORDER BY seq LIMIT $3) w \
+                   WHERE w.created_at < $4",
+    delete_events: "DELETE FROM messages WHERE room_id = $1 AND seq > $2 AND seq <= $3",
+    set_horizon: "UPDATE rooms SET horizon_seq = $2 WHERE id = $1",
+};
+
+impl_retention!(store: PostgresStore, time: Timestamp, sql: RETENTION_SQL);
 
 impl_membership!(
     store: PostgresStore,

@@ -43,10 +43,14 @@ pub(super) struct Queries {
     /// (user_id) → `RoomRow`s: public rooms the user is not banned from and
     /// the user's, by name (byte order).
     pub rooms_visible_to: &'static str,
-    /// (room_id, after, limit) → `EventRow`s with seq > after, ascending.
+    /// (room_id, after, limit) → `HorizonEventRow`s with seq > after,
+    /// ascending.
     pub history_after: &'static str,
-    /// (room_id, before, limit) → `EventRow`s with seq < before, descending.
+    /// (room_id, before, limit) → `HorizonEventRow`s with seq < before,
+    /// descending.
     pub history_before: &'static str,
+    /// (room_id) → (horizon_seq): for a page that found no row.
+    pub horizon: &'static str,
     /// (room_id, seq) → `EventRow`.
     pub event: &'static str,
     /// (room_id) → (last_seq).
@@ -70,8 +74,8 @@ macro_rules! impl_store {
             use $crate::domain::{RoomName, Username};
             use $crate::store::refresh::{self, RefreshTx};
             use $crate::store::rows::{
-                CredentialsRow, EventRow, RefreshRow, RefreshToken, RoomRow, UserRow,
-                unique_violation,
+                CredentialsRow, EventRow, HorizonEventRow, RefreshRow, RefreshToken, RoomRow,
+                UserRow, unique_violation,
             };
             use $crate::store::{
                 Appended, Backend, Event, HistoryPage, HistoryQuery, NewEvent, Room, RoomLog,
@@ -296,13 +300,23 @@ macro_rules! impl_store {
                         Some(after) => ($sql.history_after, after),
                         None => ($sql.history_before, query.before_seq()),
                     };
-                    let rows: Vec<EventRow<Stored>> = sqlx::query_as(sql)
+                    let rows: Vec<HorizonEventRow<Stored>> = sqlx::query_as(sql)
                         .bind(room_id)
                         .bind(cursor)
                         .bind(query.fetch_limit())
                         .fetch_all(&self.pool)
                         .await?;
-                    Ok(HistoryPage::from_fetched(rows, &query))
+                    let horizon_seq = match rows.first() {
+                        Some(row) => row.horizon_seq,
+                        // Read after the empty page: a horizon that moved
+                        // meanwhile only says that more is gone.
+                        None => sqlx::query_as::<_, (i64,)>($sql.horizon)
+                            .bind(room_id)
+                            .fetch_optional(&self.pool)
+                            .await?
+                            .map_or(0, |(h,)| h),
+                    };
+                    Ok(HistoryPage::from_fetched(rows, &query, horizon_seq))
                 }
 
                 async fn event(&self, room_id: i64, seq: i64) -> StoreResult<Option<Event>> {

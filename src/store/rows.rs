@@ -13,10 +13,14 @@ use crate::domain::Role;
 /// `SELECT` of full [`Event`]s in their current state (aliases `m`, `r`,
 /// `u`; `$reactions` names the backend's macro for the `reactions` JSON of
 /// message `m`), followed by `$rest`. With `keyed`, the ids of a message's
-/// idempotency key come first (see [`KeyedEventRow`]).
+/// idempotency key come first (see [`KeyedEventRow`]); with `horizon`, the
+/// room's retention horizon (see [`HorizonEventRow`]).
 macro_rules! select_events {
     ($reactions:ident, $rest:literal) => {
         $crate::store::rows::select_events!(@ $reactions, "", $rest)
+    };
+    (horizon $reactions:ident, $rest:literal) => {
+        $crate::store::rows::select_events!(@ $reactions, "r.horizon_seq, ", $rest)
     };
     (keyed $reactions:ident, $rest:literal) => {
         $crate::store::rows::select_events!(@ $reactions, "m.room_id, m.sender_id, ", $rest)
@@ -215,6 +219,21 @@ impl<T: Into<Timestamp>> KeyedEventRow<T> {
     pub(super) fn into_keyed(self) -> Option<(ClientKey, Event)> {
         let client_id = self.event.client_id.clone()?;
         Some(((self.room_id, self.sender_id, client_id), self.event.into()))
+    }
+}
+
+/// A history row with the room's retention horizon, read in the same
+/// statement (so the two agree: every event with seq <= it is gone).
+#[derive(FromRow)]
+pub(super) struct HorizonEventRow<T> {
+    pub(super) horizon_seq: i64,
+    #[sqlx(flatten)]
+    pub(super) event: EventRow<T>,
+}
+
+impl<T: Into<Timestamp>> From<HorizonEventRow<T>> for Event {
+    fn from(row: HorizonEventRow<T>) -> Self {
+        row.event.into()
     }
 }
 

@@ -16,6 +16,7 @@ mod input;
 mod membership;
 mod metrics;
 mod openapi;
+mod retention;
 mod room_log;
 mod rooms;
 mod search;

@@ -651,7 +651,8 @@ async fn history_without_cursor_is_the_latest_page(db: TestDb) {
         page,
         HistoryPage {
             events: vec![],
-            has_more: false
+            has_more: false,
+            horizon_seq: 0,
         }
     );
 }
@@ -679,7 +680,8 @@ async fn history_before_pages_backwards(db: TestDb) {
         page,
         HistoryPage {
             events: vec![],
-            has_more: false
+            has_more: false,
+            horizon_seq: 0,
         }
     );
 
@@ -720,7 +722,8 @@ async fn history_after_pages_forwards(db: TestDb) {
         page,
         HistoryPage {
             events: vec![],
-            has_more: false
+            has_more: false,
+            horizon_seq: 0,
         }
     );
 }

@@ -11,8 +11,9 @@ use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Action, Effect, Refusal, Standing};
 use parley::store::{
     Appended, DynStore, Event, Found, HistoryPage, HistoryQuery, MarkerMove, Member,
-    MembershipStore, NewEvent, ReadState, ReadStateStore, Room, RoomLog, RoomStore, Rotation,
-    SearchQuery, SearchStore, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
+    MembershipStore, NewEvent, Pruned, ReadState, ReadStateStore, RetentionPolicy, RetentionStore,
+    Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, StoreError, StoreHealth,
+    StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -225,5 +226,27 @@ impl SearchStore for WrappedStore {
         limit: i64,
     ) -> StoreResult<Found> {
         self.inner.mentions_of(user_id, before, limit).await
+    }
+}
+
+#[async_trait]
+impl RetentionStore for WrappedStore {
+    async fn rooms_to_prune(
+        &self,
+        policy: &RetentionPolicy,
+        now: Timestamp,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
+        self.inner.rooms_to_prune(policy, now, after, limit).await
+    }
+    async fn prune_room(
+        &self,
+        room_id: i64,
+        policy: &RetentionPolicy,
+        now: Timestamp,
+        batch: i64,
+    ) -> StoreResult<Option<Pruned>> {
+        self.inner.prune_room(room_id, policy, now, batch).await
     }
 }
