@@ -23,7 +23,7 @@ use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
     select_targets,
 };
-use super::search::{self, Found, SearchIndex, SearchQuery, SearchStore, like_pattern};
+use super::search::{SearchIndex, impl_search, like_pattern};
 use super::{Backend, Event, StoreResult};
 
 /// How long a request waits for a pooled connection before failing, instead
@@ -616,27 +616,4 @@ impl SearchIndex for PostgresStore {
     }
 }
 
-#[async_trait]
-impl SearchStore for PostgresStore {
-    async fn search(&self, user_id: i64, query: &SearchQuery) -> StoreResult<Found> {
-        search::search(self, user_id, query).await
-    }
-
-    async fn mentions_of(
-        &self,
-        user_id: i64,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Found> {
-        let rows: Vec<EventRow<Timestamp>> = sqlx::query_as(MENTIONS)
-            .bind(user_id)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(limit + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(Found::page(
-            rows.into_iter().map(Into::into).collect(),
-            limit,
-        ))
-    }
-}
+impl_search!(store: PostgresStore, time: Timestamp, mentions: MENTIONS);

@@ -222,6 +222,43 @@ pub(super) async fn search<I: SearchIndex>(
     }
 }
 
+/// [`SearchStore`] for a backend `$store` whose rows carry times as `$time`:
+/// search through its [`SearchIndex`] ([`search`]), mentions through its
+/// `$mentions` query ((user_id, before, limit) → rows, newest first).
+macro_rules! impl_search {
+    (store: $store:ident, time: $time:ty, mentions: $mentions:ident $(,)?) => {
+        #[async_trait::async_trait]
+        impl $crate::store::SearchStore for $store {
+            async fn search(
+                &self,
+                user_id: i64,
+                query: &$crate::store::SearchQuery,
+            ) -> $crate::store::StoreResult<$crate::store::Found> {
+                $crate::store::search::search(self, user_id, query).await
+            }
+
+            async fn mentions_of(
+                &self,
+                user_id: i64,
+                before: Option<i64>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<$crate::store::Found> {
+                let rows: Vec<$crate::store::rows::EventRow<$time>> = sqlx::query_as($mentions)
+                    .bind(user_id)
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(limit + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok($crate::store::Found::page(
+                    rows.into_iter().map(Into::into).collect(),
+                    limit,
+                ))
+            }
+        }
+    };
+}
+pub(super) use impl_search;
+
 /// `term` as a `LIKE` pattern matching it anywhere (`\` escapes).
 pub(super) fn like_pattern(term: &str) -> String {
     let mut pattern = String::with_capacity(term.len() + 2);

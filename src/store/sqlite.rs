@@ -30,7 +30,7 @@ use super::rows::{
     EventRow, KeyedEventRow, TargetRow, select_events, select_refresh_tokens, select_rooms,
     select_targets,
 };
-use super::search::{self, Found, SearchIndex, SearchQuery, SearchStore, fts_query};
+use super::search::{SearchIndex, fts_query, impl_search};
 use super::{Backend, Event, StoreError, StoreResult, Timestamp};
 
 /// How long a request waits for a pooled connection before failing.
@@ -657,30 +657,7 @@ impl SearchIndex for SqliteStore {
     }
 }
 
-#[async_trait]
-impl SearchStore for SqliteStore {
-    async fn search(&self, user_id: i64, query: &SearchQuery) -> StoreResult<Found> {
-        search::search(self, user_id, query).await
-    }
-
-    async fn mentions_of(
-        &self,
-        user_id: i64,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Found> {
-        let rows: Vec<EventRow<Millis>> = sqlx::query_as(MENTIONS)
-            .bind(user_id)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(limit + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(Found::page(
-            rows.into_iter().map(Into::into).collect(),
-            limit,
-        ))
-    }
-}
+impl_search!(store: SqliteStore, time: Millis, mentions: MENTIONS);
 
 #[cfg(test)]
 mod tests {

@@ -79,6 +79,29 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 /// Starts the app with a fresh database after `tweak` adjusts the config.
+/// The app without a send rate, so tests can post as fast as they like.
+pub async fn spawn_app_unthrottled(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| c.limits.send_rate = 0).await
+}
+
+/// The body of `r`, after checking its status.
+#[track_caller]
+pub fn status(r: &Reply, status: u16, what: &str) -> Value {
+    assert_eq!(r.status.as_u16(), status, "{what}: {:?}", r.body);
+    r.body.clone()
+}
+
+/// Checks that `r` is the error `code` with `status`.
+#[track_caller]
+pub fn refused(r: &Reply, status: u16, code: &str, what: &str) {
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (status, code),
+        "{what}: {:?}",
+        r.body
+    );
+}
+
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let database = TestDatabase::new(backend).await;
     let mut config = Config::for_tests(&database.url);

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::db::Backend;
-use crate::helpers::{TestApp, TestUser, on_both_backends, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, on_both_backends, spawn_app_unthrottled as app};
 use stomp_client::StompClient;
 
 on_both_backends!(
@@ -22,10 +22,6 @@ on_both_backends!(
 );
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |c| c.limits.send_rate = 0).await
-}
 
 async fn post(
     app: &TestApp,

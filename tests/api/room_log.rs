@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
 use crate::db::Backend;
-use crate::helpers::{Reply, TestApp, TestUser, on_both_backends, on_sqlite, spawn_app_with};
+use crate::helpers::{
+    Reply, TestApp, TestUser, on_both_backends, on_sqlite, refused, spawn_app_unthrottled as app,
+    spawn_app_with,
+};
 use crate::stomp::{history, history_seqs, seqs};
 use stomp_client::{Frame, StompClient, frame, topic};
 
@@ -45,10 +48,6 @@ on_sqlite!(
 const WAIT: Duration = Duration::from_secs(10);
 /// Long enough for a duplicate or a stray event to show up.
 const QUIET: Duration = Duration::from_millis(300);
-
-async fn app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |c| c.limits.send_rate = 0).await
-}
 
 // ------------------------------------------------------------ REST calls --
 
@@ -151,16 +150,6 @@ async fn join(app: &TestApp, who: &TestUser, room: &str) {
 fn ok(r: &Reply, what: &str) -> Value {
     assert_eq!(r.status, 200, "{what}: {:?}", r.body);
     r.body.clone()
-}
-
-#[track_caller]
-fn refused(r: &Reply, status: u16, code: &str, what: &str) {
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (status, code),
-        "{what}: {:?}",
-        r.body
-    );
 }
 
 fn keys(v: &Value) -> Vec<String> {

@@ -9,7 +9,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::db::Backend;
-use crate::helpers::{Reply, TestApp, TestUser, on_both_backends, spawn_app_with};
+use crate::helpers::{
+    Reply, TestApp, TestUser, on_both_backends, spawn_app_unthrottled as app, spawn_app_with,
+};
 
 on_both_backends!(
     search_finds_substrings_in_any_script,
@@ -29,10 +31,6 @@ on_both_backends!(
     mentions_list_messages_that_mention_me_newest_first,
     mentions_follow_edits_and_deletions,
 );
-
-async fn app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |c| c.limits.send_rate = 0).await
-}
 
 async fn say(app: &TestApp, who: &TestUser, room: &str, text: &str) -> Value {
     let r = app

@@ -14,34 +14,14 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::db::Backend;
-use crate::helpers::{Reply, TestApp, TestUser, spawn_app_with};
+use crate::helpers::{Reply, TestApp, TestUser};
 use stomp_client::{Event, Frame, StompClient};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 /// Long enough for a stray signal to show up.
 pub const QUIET: Duration = Duration::from_millis(700);
 
-/// The app without a send rate, so tests can post quickly.
-pub async fn app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |c| c.limits.send_rate = 0).await
-}
-
-#[track_caller]
-pub fn status(r: &Reply, status: u16, what: &str) -> Value {
-    assert_eq!(r.status.as_u16(), status, "{what}: {:?}", r.body);
-    r.body.clone()
-}
-
-#[track_caller]
-pub fn refused(r: &Reply, status: u16, code: &str, what: &str) {
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (status, code),
-        "{what}: {:?}",
-        r.body
-    );
-}
+pub use crate::helpers::{refused, spawn_app_unthrottled as app, status};
 
 pub async fn call(
     app: &TestApp,

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::db::Backend;
-use crate::helpers::{Reply, TestApp, TestUser, spawn_app_with};
+use crate::helpers::{Reply, TestApp, TestUser};
 use stomp_client::{Frame, StompClient, frame, topic};
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -23,27 +23,9 @@ pub const REVOKE_WITHIN: Duration = Duration::from_secs(2);
 /// Long enough for a stray frame or event to show up.
 pub const QUIET: Duration = Duration::from_millis(500);
 
-pub async fn app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |c| c.limits.send_rate = 0).await
-}
+pub use crate::helpers::{refused, spawn_app_unthrottled as app, status};
 
 // ------------------------------------------------------------ answers --
-
-#[track_caller]
-pub fn status(r: &Reply, status: u16, what: &str) -> Value {
-    assert_eq!(r.status.as_u16(), status, "{what}: {:?}", r.body);
-    r.body.clone()
-}
-
-#[track_caller]
-pub fn refused(r: &Reply, status: u16, code: &str, what: &str) {
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (status, code),
-        "{what}: {:?}",
-        r.body
-    );
-}
 
 pub fn names(list: &Value) -> Vec<String> {
     list.as_array()
