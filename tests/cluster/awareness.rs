@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::http;
+use crate::http::call as rest;
 use stomp_client::{Event, Frame, StompClient, frame, topic};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -20,31 +21,6 @@ const PRESENCE_WITHIN: Duration = Duration::from_secs(2);
 /// The users of a dead instance are offline within 60 s; polled a little
 /// longer so a late answer shows as a wrong list, not a hang.
 const DEAD_INSTANCE_WITHIN: Duration = Duration::from_secs(60);
-
-/// One authenticated REST call: (status, JSON body or Null).
-async fn rest(
-    port: u16,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let client = reqwest::Client::builder()
-        .timeout(WAIT)
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let mut req = client
-        .request(method, format!("{}{path}", http::base(port)))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 #[track_caller]
 fn ok(answer: (u16, Value), status: u16, what: &str) -> Value {

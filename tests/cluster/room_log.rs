@@ -11,34 +11,11 @@ use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
 use crate::http;
+use crate::http::call;
 use stomp_client::{Frame, StompClient, frame, topic};
 
 /// Long enough for a duplicate relayed late to show up.
 const QUIET: Duration = Duration::from_millis(500);
-
-/// One REST call to instance `port`: (status, JSON body).
-async fn call(
-    port: u16,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let mut req = client
-        .request(method, format!("{}{path}", http::base(port)))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 fn encode(key: &str) -> String {
     key.bytes().map(|b| format!("%{b:02X}")).collect()
