@@ -13,11 +13,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { Timeline } from '../web/timeline.js';
-import { launchBrowser, passwordOf } from './support/browser.mjs';
+import { launchBrowser } from './support/browser.mjs';
+import {
+  WAIT_MS,
+  closePeople,
+  createRoom,
+  joinRoom,
+  openPerson,
+  rest,
+  tokenOf,
+} from './support/person.mjs';
 import { sleep, startServer, stopServer } from './support/server.mjs';
 
 const KEEP = 5;
-const WAIT_MS = 20_000;
 const EACH = { timeout: 120_000 };
 
 const msg = (seq) => ({ seq, type: 'message', room: 'r', sender: 's', body: `m${seq}` });
@@ -61,30 +69,9 @@ describe('Timeline at the retention horizon', () => {
   });
 });
 
-async function api(server, method, route, { token, body } = {}) {
-  const headers = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${server.base}/api/v1${route}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
-
-async function tokenOf(server, username) {
-  const res = await api(server, 'POST', '/auth/login', {
-    body: { username, password: passwordOf(username) },
-  });
-  assert.equal(res.status, 200, `REST login as ${username}`);
-  return res.json.access_token;
-}
-
 async function post(server, token, room, n, from) {
   for (let i = 0; i < n; i++) {
-    const res = await api(server, 'POST', `/rooms/${room}/messages`, {
+    const res = await rest(server, 'POST', `/rooms/${room}/messages`, {
       token,
       body: { body: `message ${from + i}` },
     });
@@ -96,43 +83,12 @@ async function post(server, token, room, n, from) {
 async function waitForHorizon(server, token, room, horizon) {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
-    const res = await api(server, 'GET', `/rooms/${room}/messages`, { token });
+    const res = await rest(server, 'GET', `/rooms/${room}/messages`, { token });
     assert.equal(res.status, 200);
     if (res.json.horizon_seq === horizon) return res.json;
     assert.ok(Date.now() < deadline, `horizon ${horizon} not reached: ${JSON.stringify(res.json)}`);
     await sleep(100);
   }
-}
-
-async function openPerson(browser, server, username) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  const person = { username, context, page, pageErrors: [] };
-  page.on('pageerror', (err) => person.pageErrors.push(err.message));
-  await page.goto(server.base);
-  return person;
-}
-
-async function signIn(person, button) {
-  const { page } = person;
-  await page.getByLabel('Username').fill(person.username);
-  await page.getByLabel('Password', { exact: true }).fill(passwordOf(person.username));
-  await page.getByRole('button', { name: button }).click();
-  await page.getByText(`Signed in as ${person.username}`).waitFor();
-  await page.locator('#connection-status').filter({ hasText: 'Connected' }).waitFor();
-}
-
-async function enterRoom(person, room, { create = false } = {}) {
-  const { page } = person;
-  if (create) {
-    await page.getByLabel('Create a room').fill(room);
-    await page.getByRole('button', { name: 'Create', exact: true }).click();
-  } else {
-    await page.getByLabel('Join a room by name').fill(room);
-    await page.getByRole('button', { name: 'Join', exact: true }).click();
-  }
-  await page.getByRole('heading', { name: `# ${room}` }).waitFor();
 }
 
 const shownSeqs = (person) =>
@@ -170,20 +126,16 @@ describe('retention in the web client (Chromium)', { timeout: 600_000 }, () => {
     browser = await launchBrowser();
     alice = await openPerson(browser, server, 'alice');
     bob = await openPerson(browser, server, 'bob');
-    await signIn(alice, 'Create account');
-    await signIn(bob, 'Create account');
   });
   after(async () => {
-    for (const p of [alice, bob]) {
-      if (p) assert.deepEqual(p.pageErrors, [], `${p.username}: no script errors`);
-    }
+    await closePeople([alice, bob]);
     await browser?.close();
     await stopServer(server);
   });
 
   test('a room whose old messages are pruned says so at the top instead of loading more', EACH, async () => {
     const room = 'pruned';
-    await enterRoom(alice, room, { create: true });
+    await createRoom(alice, room);
     const head = alice.page.locator('#history-start');
     await head.filter({ hasText: `This is the beginning of #${room}.` }).waitFor();
     const token = await tokenOf(server, 'alice');
@@ -191,7 +143,7 @@ describe('retention in the web client (Chromium)', { timeout: 600_000 }, () => {
     const latest = await waitForHorizon(server, token, room, 12 - KEEP);
     assert.equal(latest.has_more, false);
 
-    await enterRoom(bob, room);
+    await joinRoom(bob, room);
     await waitShown(bob, [8, 9, 10, 11, 12]);
     await bob.page.locator('#history-start').filter({ hasText: NO_LONGER }).waitFor();
     assert.equal(await bob.page.locator('#load-older').isHidden(), true, 'nothing older to load');
@@ -205,8 +157,8 @@ describe('retention in the web client (Chromium)', { timeout: 600_000 }, () => {
 
   test('a reconnect that resumes below the horizon says older messages are gone', EACH, async () => {
     const room = 'resumed';
-    await enterRoom(alice, room, { create: true });
-    await enterRoom(bob, room);
+    await createRoom(alice, room);
+    await joinRoom(bob, room);
     const token = await tokenOf(server, 'alice');
     await post(server, token, room, 3, 1);
     await waitShown(bob, [1, 2, 3]);
