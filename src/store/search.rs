@@ -180,22 +180,25 @@ pub(super) async fn search<I: SearchIndex>(
     user_id: i64,
     query: &SearchQuery,
 ) -> StoreResult<Found> {
-    let budget = query.scan_limit.max(1);
+    // Without short terms every candidate matches: the first round fills
+    // the page or runs out, and the budget never applies.
+    let filtered = !query.terms.short.is_empty();
+    let budget = if filtered {
+        query.scan_limit.max(1)
+    } else {
+        i64::MAX
+    };
     let wanted = query.limit.max(0) as usize + 1;
     let mut found = Vec::with_capacity(wanted);
     let mut before = query.before.unwrap_or(i64::MAX);
-    let mut chunk = if query.terms.short.is_empty() {
-        wanted as i64
-    } else {
+    let mut chunk = if filtered {
         (wanted as i64 * 4).max(100)
+    } else {
+        wanted as i64
     };
     let mut read = 0;
     loop {
-        let ask = if query.terms.short.is_empty() {
-            chunk
-        } else {
-            chunk.min(budget - read)
-        };
+        let ask = chunk.min(budget - read);
         let rows = index
             .candidates(user_id, query.room_id, &query.terms.long, before, ask)
             .await?;
@@ -215,7 +218,7 @@ pub(super) async fn search<I: SearchIndex>(
         if exhausted {
             return Ok(Found::page(found, query.limit));
         }
-        if !query.terms.short.is_empty() && read >= budget {
+        if read >= budget {
             return Ok(Found::cut(found, query.limit, before));
         }
         chunk = (chunk * 2).min(MAX_CHUNK);
