@@ -109,11 +109,14 @@ pub(super) trait AppendTx: WriteTx {
         &mut self,
         names: &[(i64, String)],
     ) -> StoreResult<Vec<(i64, String, String)>>;
-    /// Sets `rooms.last_seq` of each `(room id, last_seq)`.
-    async fn set_last_seqs(&mut self, rooms: &[(i64, i64)]) -> StoreResult<()>;
-    /// Inserts `rows`, stamped with one time taken under the room locks (so
-    /// it never runs backwards against seq).
-    async fn insert_events(&mut self, rows: &[NewRow<'_>]) -> StoreResult<Vec<Inserted>>;
+    /// Sets `rooms.last_seq` of each `(room id, last_seq)` of `last_seqs`
+    /// and inserts `rows`, stamped with one time taken under the room locks
+    /// (so it never runs backwards against seq).
+    async fn insert_events(
+        &mut self,
+        last_seqs: &[(i64, i64)],
+        rows: &[NewRow<'_>],
+    ) -> StoreResult<Vec<Inserted>>;
     /// Applies `effects`: edits, then reactions added and removed, then
     /// erasures (which overwrite the text of the message and of all its
     /// edit events, and remove its reactions).
@@ -176,8 +179,7 @@ pub(super) async fn append<B: Backend>(
     let plan = Plan::new(batch, &locked, known);
     let mut inserted = Vec::new();
     if !plan.rows.is_empty() {
-        tx.set_last_seqs(&plan.last_seqs).await?;
-        inserted = tx.insert_events(&plan.rows).await?;
+        inserted = tx.insert_events(&plan.last_seqs, &plan.rows).await?;
         tx.apply(&plan.effects).await?;
     }
     let originals = if plan.originals.is_empty() {

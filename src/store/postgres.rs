@@ -139,7 +139,10 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
     insert_ban: "INSERT INTO bans (room_id, user_id, banned_by) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
     delete_ban: "DELETE FROM bans WHERE room_id = $1 AND user_id = $2",
-    delete_room: "DELETE FROM rooms WHERE id = $1",
+    // Events have no foreign key to their room (migration 0007): they go in
+    // the same statement, under the room lock taken by `lock_room`.
+    delete_room: "WITH events AS (DELETE FROM messages WHERE room_id = $1) \
+                  DELETE FROM rooms WHERE id = $1",
     members: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
               FROM memberships m JOIN users u ON u.id = m.user_id \
               WHERE m.room_id = $1 \
@@ -166,8 +169,9 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
     is_blocked: "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2)",
 };
 
-// The unread range of each membership is read through the partial index
-// `messages_unread_idx` (its WHERE is repeated here so the planner uses it).
+// The unread range of each membership is an index-only scan of
+// `messages_room_id_seq_key`, which carries the columns filtered here
+// (migration 0007).
 const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
     read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, \
                          count(x.seq) AS unread, \
@@ -324,21 +328,12 @@ impl AppendTx for PgTx {
         .await?)
     }
 
-    async fn set_last_seqs(&mut self, rooms: &[(i64, i64)]) -> StoreResult<()> {
-        let (ids, seqs): (Vec<i64>, Vec<i64>) = rooms.iter().copied().unzip();
-        sqlx::query(
-            "UPDATE rooms SET last_seq = bumped.last_seq \
-             FROM UNNEST($1::int8[], $2::int8[]) AS bumped(id, last_seq) \
-             WHERE rooms.id = bumped.id",
-        )
-        .bind(&ids)
-        .bind(&seqs)
-        .execute(&mut **self)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_events(&mut self, rows: &[NewRow<'_>]) -> StoreResult<Vec<Inserted>> {
+    async fn insert_events(
+        &mut self,
+        last_seqs: &[(i64, i64)],
+        rows: &[NewRow<'_>],
+    ) -> StoreResult<Vec<Inserted>> {
+        let (bumped_ids, bumped_seqs): (Vec<i64>, Vec<i64>) = last_seqs.iter().copied().unzip();
         let rooms: Vec<i64> = rows.iter().map(|r| r.room_id).collect();
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
@@ -350,9 +345,13 @@ impl AppendTx for PgTx {
         let mentions: Vec<&str> = rows.iter().map(|r| r.mentions.as_str()).collect();
         let keys: Vec<Option<&str>> = rows.iter().map(|r| r.key).collect();
         let added: Vec<Option<bool>> = rows.iter().map(|r| r.added).collect();
+        // One statement, one round trip: the rooms' last_seq and the rows.
         // statement_timestamp(): taken after the room locks were granted.
         Ok(sqlx::query_as(
-            "INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
+            "WITH bumped AS (UPDATE rooms SET last_seq = b.last_seq \
+                             FROM UNNEST($12::int8[], $13::int8[]) AS b(id, last_seq) \
+                             WHERE rooms.id = b.id) \
+             INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
                                    target_seq, mentions, reaction_key, added, created_at) \
              SELECT room_id, seq, kind, sender_id, body, client_id, reply_to, target_seq, \
                     mentions, reaction_key, added, \
@@ -375,6 +374,8 @@ impl AppendTx for PgTx {
         .bind(&mentions)
         .bind(&keys)
         .bind(&added)
+        .bind(&bumped_ids)
+        .bind(&bumped_seqs)
         .fetch_all(&mut **self)
         .await?)
     }

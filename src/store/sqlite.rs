@@ -237,18 +237,18 @@ impl AppendTx for SqliteTx {
         Ok(found)
     }
 
-    async fn set_last_seqs(&mut self, rooms: &[(i64, i64)]) -> StoreResult<()> {
-        for &(room_id, last_seq) in rooms {
+    async fn insert_events(
+        &mut self,
+        last_seqs: &[(i64, i64)],
+        rows: &[NewRow<'_>],
+    ) -> StoreResult<Vec<Inserted>> {
+        for &(room_id, last_seq) in last_seqs {
             sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
                 .bind(last_seq)
                 .bind(room_id)
                 .execute(&mut **self)
                 .await?;
         }
-        Ok(())
-    }
-
-    async fn insert_events(&mut self, rows: &[NewRow<'_>]) -> StoreResult<Vec<Inserted>> {
         // Taken under the write lock, so it never runs backwards against seq
         // (short of the clock itself doing so).
         let created_at = now();

@@ -150,6 +150,23 @@ impl Reply {
 }
 
 impl TestApp {
+    /// One number from the app's database (`sql` returns one int8 row).
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let url = &self.state.config.database_url;
+        if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+            conn.close().await.ok();
+            n
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+            conn.close().await.ok();
+            n
+        }
+    }
+
     pub async fn request(
         &self,
         method: Method,

@@ -112,25 +112,6 @@ async fn wait_for_horizon(app: &TestApp, who: &TestUser, room: &str, horizon: i6
     }
 }
 
-/// One number from the test's database.
-async fn count(app: &TestApp, backend: Backend, sql: &str) -> i64 {
-    let url = &app.state.config.database_url;
-    match backend {
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
-            conn.close().await.ok();
-            n
-        }
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
-            conn.close().await.ok();
-            n
-        }
-    }
-}
-
 async fn events_past_the_count_are_pruned_and_seq_continues(backend: Backend) {
     let app = spawn_pruning(backend, keep(5)).await;
     let alice = app.signup("alice").await;
@@ -156,13 +137,12 @@ async fn events_past_the_count_are_pruned_and_seq_continues(backend: Backend) {
     let room = app.get("/api/v1/rooms/general", &alice.access_token).await;
     assert_eq!(room.status, 200);
     assert_eq!(room.body["last_seq"], 13, "{:?}", room.body);
-    let left = count(
-        &app,
-        backend,
-        "SELECT count(*) FROM messages m JOIN rooms r ON r.id = m.room_id \
+    let left = app
+        .count(
+            "SELECT count(*) FROM messages m JOIN rooms r ON r.id = m.room_id \
          WHERE r.name = 'general'",
-    )
-    .await;
+        )
+        .await;
     assert_eq!(left, 5, "the pruned rows are deleted from the database");
 
     // An event past the horizon is not found; one above it still is.
@@ -241,7 +221,7 @@ async fn what_a_pruned_message_had_goes_with_it_and_writing_to_it_is_a_client_er
         ("mentions", "SELECT count(*) FROM mentions"),
     ] {
         assert_eq!(
-            count(&app, backend, sql).await,
+            app.count(sql).await,
             0,
             "the {table} of a pruned message go with it"
         );

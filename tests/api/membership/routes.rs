@@ -31,6 +31,7 @@ on_both_backends!(
     an_added_or_returning_members_last_read_seq_is_their_join_point,
     a_removed_or_banned_moderator_comes_back_as_a_member,
     usernames_in_paths_and_bodies_match_case_insensitively,
+    deleting_a_room_deletes_its_events_reactions_and_mentions,
 );
 
 on_sqlite!(membership_routes_need_a_token,);
@@ -1370,4 +1371,56 @@ async fn usernames_in_paths_and_bodies_match_case_insensitively(backend: Backend
         status(&blocks(&app, &alice).await, 200, "blocks"),
         json!({"blocks": []})
     );
+}
+
+async fn deleting_a_room_deletes_its_events_reactions_and_mentions(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    room_with(&app, "doomed", false, &alice, &[], &[&bob]).await;
+    room_with(&app, "kept", false, &alice, &[], &[&bob]).await;
+    for room in ["doomed", "kept"] {
+        let said = say(&app, &alice, room, "hello @bob").await;
+        let seq = said["seq"].as_i64().unwrap();
+        let r = app
+            .request(
+                Method::PUT,
+                &format!("/api/v1/rooms/{room}/messages/{seq}/reactions/ok"),
+                Some(&bob.access_token),
+                None,
+            )
+            .await;
+        status(&r, 200, "bob reacts");
+        say(&app, &bob, room, "hi").await;
+    }
+    let rows = |table: &str, room: &str| {
+        format!(
+            "SELECT count(*) FROM {table} WHERE room_id = \
+             (SELECT id FROM rooms WHERE name = '{room}')"
+        )
+    };
+    let doomed_id = app
+        .count("SELECT id FROM rooms WHERE name = 'doomed'")
+        .await;
+    for table in ["messages", "reactions", "mentions"] {
+        assert!(
+            app.count(&rows(table, "doomed")).await > 0,
+            "{table} stored"
+        );
+    }
+    assert_eq!(delete_room(&app, &alice, "doomed").await.status, 204);
+    for table in ["messages", "reactions", "mentions"] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM {table} WHERE room_id = {doomed_id}"
+            ))
+            .await,
+            0,
+            "the deleted room's {table} are gone from the database"
+        );
+        assert!(
+            app.count(&rows(table, "kept")).await > 0,
+            "the other room's {table} stay"
+        );
+    }
 }
