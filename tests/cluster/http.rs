@@ -59,6 +59,9 @@ pub async fn signup(port: u16, username: &str) -> String {
     let r = client()
         .post(format!("{}/api/v1/auth/signup", base(port)))
         .json(&json!({"username": username, "password": format!("pw-{username}-secret")}))
+        // Hashing the password (argon2, a debug build) on a loaded machine
+        // can take longer than the client's usual 10 s.
+        .timeout(Duration::from_secs(30))
         .send()
         .await
         .expect("signup request");
