@@ -310,6 +310,10 @@ struct Report {
 
     /// `--cpu-pid` NAME → CPU of that process tree in the window.
     processes: BTreeMap<String, ProcessCpu>,
+    /// The whole machine's busy CPU in the window (everything running on
+    /// it, this generator and the server included).
+    machine_cpu_seconds: Option<f64>,
+    machine_cores: Option<f64>,
 
     error_samples: Vec<String>,
 }
@@ -697,11 +701,13 @@ async fn bench(args: Args) -> Result<i32, String> {
     let server_cpu0 = probe.cpu();
     let client_cpu0 = procfs::cpu_seconds("self");
     let trees_cpu0 = trees_cpu();
+    let machine_cpu0 = procfs::machine_busy_seconds();
     tokio::time::sleep_until(window_end.into()).await;
     let wall = w0.elapsed().as_secs_f64();
     let server_cpu1 = probe.cpu();
     let client_cpu1 = procfs::cpu_seconds("self");
     let trees_cpu1 = trees_cpu();
+    let machine_cpu1 = procfs::machine_busy_seconds();
     let server_rss_end = probe.rss();
     probe.sample_peaks();
     phase.store(PHASE_DRAIN, Ordering::Release);
@@ -851,6 +857,10 @@ async fn bench(args: Args) -> Result<i32, String> {
         rep.client_cores = Some(r3((b - a) / wall));
     }
     rep.client_rss_peak_kib = Some(probe.client_peak.load(Ordering::Acquire));
+    if let (Some(a), Some(b)) = (machine_cpu0, machine_cpu1) {
+        rep.machine_cpu_seconds = Some(r3(b - a));
+        rep.machine_cores = Some(r3((b - a) / wall));
+    }
     for (((name, pid), a), b) in args.cpu_pids.iter().zip(trees_cpu0).zip(trees_cpu1) {
         let cpu = a.zip(b).map(|(a, b)| b - a);
         rep.processes.insert(

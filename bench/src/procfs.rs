@@ -68,6 +68,27 @@ fn tree_ticks(root: u32, root_stat: &Stat, procs: &[(u32, Stat)]) -> u64 {
     total
 }
 
+/// CPU seconds the whole machine has been busy (all CPUs: user, nice,
+/// system, irq, softirq, steal from the first line of `/proc/stat`; idle and
+/// iowait excluded).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice,
+    // already counted in user and nice]
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    Some(busy as f64 / clock_ticks())
+}
+
 /// VmRSS of `pid` (or `self`), in KiB.
 pub fn rss_kib(pid: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -121,6 +142,7 @@ mod tests {
         assert!(rss_kib("self").unwrap() > 0);
         let me = std::process::id();
         assert!(tree_cpu_seconds(me).unwrap() >= cpu_seconds("self").unwrap() - 0.05);
+        assert!(machine_busy_seconds().unwrap() > 0.0);
     }
 
     #[test]

@@ -60,7 +60,7 @@ cpu=(--cpu-pid "nginx=$NGINX_PID")
 for i in "${!pids[@]}"; do cpu+=(--cpu-pid "parley-$((i + 1))=${pids[i]}"); done
 for i in "${!REDIS_PIDS[@]}"; do
     name="redis-$((i + 1))"
-    [[ "$REDIS" != cluster ]] || name+="-$(redis_role "${REDIS_PORTS[i]}")"
+    [[ "$REDIS" != cluster ]] || name+="-$(redis_role "${REDIS_PORTS[i]}" | sed 's/slave/replica/')"
     cpu+=(--cpu-pid "$name=${REDIS_PIDS[i]}")
 done
 pg="$(postmaster_pid)"

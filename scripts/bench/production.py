@@ -91,6 +91,9 @@ def main():
         "cpu_seconds": cpu_seconds,
         "cpu_cores": cpu_cores,
         "cpu_cores_total": round(sum(c for c in cpu_cores.values() if c is not None), 3),
+        # Everything busy on the machine in the window: the components above
+        # and whatever else shares it.
+        "machine_cores": b["machine_cores"],
         "per_instance": instances,
         # How many instances a stored message reached through Redis: 1 if
         # each room's clients sat on one instance, up to the instance count.
@@ -112,6 +115,7 @@ def main():
     for k, v in cpu_cores.items():
         print(f"  {k:<18} {v}", file=out)
     print(f"  {'total':<18} {summary['cpu_cores_total']}", file=out)
+    print(f"  {'machine (all)':<18} {summary['machine_cores']}", file=out)
     print(f"per instance (whole run), relayed_per_stored {summary['relayed_per_stored']}:", file=out)
     for i in instances:
         print("  " + "  ".join(f"{k} {v}" for k, v in i.items()), file=out)
