@@ -12,6 +12,7 @@ mod procfs;
 mod run;
 mod signup;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -140,6 +141,12 @@ struct Args {
     #[arg(long)]
     server_pid: Option<u32>,
 
+    /// Also measure the CPU of this process and its descendants over the
+    /// window, reported under NAME in `processes` (repeatable: one per
+    /// component, e.g. --cpu-pid nginx=1234 --cpu-pid postgres=567).
+    #[arg(long = "cpu-pid", value_name = "NAME=PID", value_parser = parse_named_pid)]
+    cpu_pids: Vec<(String, u32)>,
+
     /// Spread connections over this many local addresses 127.0.0.1, 127.0.0.2, …
     /// (0: automatic, one per 25,000 connections when the target is loopback).
     #[arg(long, default_value_t = 0)]
@@ -183,6 +190,16 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
                 "expected messages per second or `unlimited`, got {s:?}"
             )),
         },
+    }
+}
+
+fn parse_named_pid(s: &str) -> Result<(String, u32), String> {
+    match s.rsplit_once('=') {
+        Some((name, pid)) if !name.is_empty() => pid
+            .parse::<u32>()
+            .map(|pid| (name.to_string(), pid))
+            .map_err(|_| format!("expected NAME=PID, got {s:?}")),
+        _ => Err(format!("expected NAME=PID, got {s:?}")),
     }
 }
 
@@ -270,6 +287,7 @@ struct Report {
     foreign: u64,
 
     receipts: Option<u64>,
+    receipts_per_s: Option<f64>,
     receipts_missing: Option<u64>,
     receipt_p50_ms: Option<f64>,
     receipt_p99_ms: Option<f64>,
@@ -290,7 +308,22 @@ struct Report {
     client_cores: Option<f64>,
     client_rss_peak_kib: Option<u64>,
 
+    /// `--cpu-pid` NAME → CPU of that process tree in the window.
+    processes: BTreeMap<String, ProcessCpu>,
+    /// The whole machine's busy CPU in the window (everything running on
+    /// it, this generator and the server included).
+    machine_cpu_seconds: Option<f64>,
+    machine_cores: Option<f64>,
+
     error_samples: Vec<String>,
+}
+
+/// One `--cpu-pid` process tree over the measured window.
+#[derive(Serialize)]
+struct ProcessCpu {
+    pid: u32,
+    cpu_seconds: Option<f64>,
+    cores: Option<f64>,
 }
 
 fn r3(x: f64) -> f64 {
@@ -471,6 +504,21 @@ async fn bench(args: Args) -> Result<i32, String> {
             args.server_pid.unwrap_or_default()
         ));
     }
+    if let Some((name, pid)) = args
+        .cpu_pids
+        .iter()
+        .find(|(_, pid)| procfs::tree_cpu_seconds(*pid).is_none())
+    {
+        return Err(format!(
+            "cannot read /proc/{pid}/stat (--cpu-pid {name}={pid})"
+        ));
+    }
+    let trees_cpu = || -> Vec<Option<f64>> {
+        args.cpu_pids
+            .iter()
+            .map(|(_, pid)| procfs::tree_cpu_seconds(*pid))
+            .collect()
+    };
     let server_rss_start = probe.rss();
     probe.sample_peaks();
 
@@ -652,10 +700,14 @@ async fn bench(args: Args) -> Result<i32, String> {
     let w0 = Instant::now();
     let server_cpu0 = probe.cpu();
     let client_cpu0 = procfs::cpu_seconds("self");
+    let trees_cpu0 = trees_cpu();
+    let machine_cpu0 = procfs::machine_busy_seconds();
     tokio::time::sleep_until(window_end.into()).await;
     let wall = w0.elapsed().as_secs_f64();
     let server_cpu1 = probe.cpu();
     let client_cpu1 = procfs::cpu_seconds("self");
+    let trees_cpu1 = trees_cpu();
+    let machine_cpu1 = procfs::machine_busy_seconds();
     let server_rss_end = probe.rss();
     probe.sample_peaks();
     phase.store(PHASE_DRAIN, Ordering::Release);
@@ -769,6 +821,9 @@ async fn bench(args: Args) -> Result<i32, String> {
             .receipt_latency
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        // The histogram holds one sample per receipt of a SEND sent in the
+        // window: those messages' commit rate.
+        rep.receipts_per_s = Some(r3(h.len() as f64 / args.duration));
         if !h.is_empty() {
             let ms = |us: u64| r3(us as f64 / 1000.0);
             rep.receipt_p50_ms = Some(ms(h.value_at_quantile(0.5)));
@@ -802,6 +857,21 @@ async fn bench(args: Args) -> Result<i32, String> {
         rep.client_cores = Some(r3((b - a) / wall));
     }
     rep.client_rss_peak_kib = Some(probe.client_peak.load(Ordering::Acquire));
+    if let (Some(a), Some(b)) = (machine_cpu0, machine_cpu1) {
+        rep.machine_cpu_seconds = Some(r3(b - a));
+        rep.machine_cores = Some(r3((b - a) / wall));
+    }
+    for (((name, pid), a), b) in args.cpu_pids.iter().zip(trees_cpu0).zip(trees_cpu1) {
+        let cpu = a.zip(b).map(|(a, b)| b - a);
+        rep.processes.insert(
+            name.clone(),
+            ProcessCpu {
+                pid: *pid,
+                cpu_seconds: cpu.map(r3),
+                cores: cpu.map(|c| r3(c / wall)),
+            },
+        );
+    }
     rep.errors = shared.errors.load(Ordering::Acquire);
     rep.error_samples = shared.error_samples();
 
@@ -833,6 +903,13 @@ mod tests {
         assert!(parse_rate("unlimited").unwrap().0.is_none());
         assert_eq!(parse_rate("300").unwrap().0, Some(300.0));
         assert!(parse_rate("-1").is_err());
+        assert_eq!(
+            parse_named_pid("redis-1=42").unwrap(),
+            ("redis-1".into(), 42)
+        );
+        assert!(parse_named_pid("=42").is_err());
+        assert!(parse_named_pid("nginx").is_err());
+        assert!(parse_named_pid("nginx=x").is_err());
     }
 
     #[test]

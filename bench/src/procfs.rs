@@ -9,17 +9,84 @@ fn clock_ticks() -> f64 {
     if t > 0 { t as f64 } else { 100.0 }
 }
 
-/// utime + stime of `pid` (or `self`), in seconds.
-pub fn cpu_seconds(pid: &str) -> Option<f64> {
+/// What `/proc/PID/stat` says of a process's CPU time, in clock ticks.
+struct Stat {
+    ppid: u32,
+    /// utime + stime: the process's own threads.
+    own: u64,
+    /// cutime + cstime: its children that have exited and been waited for.
+    reaped_children: u64,
+}
+
+fn stat(pid: &str) -> Option<Stat> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: fields start
-    // after the last ')'. utime and stime are fields 14 and 15 overall,
-    // i.e. 12th and 13th after the name (state is the 3rd field).
+    // after the last ')'. ppid, utime, stime, cutime and cstime are fields
+    // 4, 14, 15, 16 and 17 overall, i.e. 2nd, 12th … 15th after the name
+    // (state is the 3rd field).
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
+    let field = |i: usize| -> Option<u64> { fields.get(i)?.parse().ok() };
+    Some(Stat {
+        ppid: fields.get(1)?.parse().ok()?,
+        own: field(11)? + field(12)?,
+        reaped_children: field(13)? + field(14)?,
+    })
+}
+
+/// utime + stime of `pid` (or `self`), in seconds.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    Some(stat(pid)?.own as f64 / clock_ticks())
+}
+
+/// CPU seconds of `root` and all its descendants (nginx's workers,
+/// Postgres' backends): utime + stime + cutime + cstime of every live
+/// process of the tree. A process that exited is in its reaper's cutime +
+/// cstime (and no longer in the tree), so each tick counts once. None if
+/// `root` is gone.
+pub fn tree_cpu_seconds(root: u32) -> Option<f64> {
+    let root_stat = stat(&root.to_string())?;
+    let procs: Vec<(u32, Stat)> = fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != root)
+        .filter_map(|pid| Some((pid, stat(&pid.to_string())?)))
+        .collect();
+    Some(tree_ticks(root, &root_stat, &procs) as f64 / clock_ticks())
+}
+
+/// The sum behind [`tree_cpu_seconds`], over a snapshot of `/proc`.
+fn tree_ticks(root: u32, root_stat: &Stat, procs: &[(u32, Stat)]) -> u64 {
+    let mut total = root_stat.own + root_stat.reaped_children;
+    let mut parents = vec![root];
+    while let Some(parent) = parents.pop() {
+        for (pid, s) in procs.iter().filter(|(_, s)| s.ppid == parent) {
+            total += s.own + s.reaped_children;
+            parents.push(*pid);
+        }
+    }
+    total
+}
+
+/// CPU seconds the whole machine has been busy (all CPUs: user, nice,
+/// system, irq, softirq, steal from the first line of `/proc/stat`; idle and
+/// iowait excluded).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice,
+    // already counted in user and nice]
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    Some(busy as f64 / clock_ticks())
 }
 
 /// VmRSS of `pid` (or `self`), in KiB.
@@ -67,9 +134,32 @@ pub fn raise_nofile(wanted: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn reads_own_process() {
-        assert!(super::cpu_seconds("self").is_some());
-        assert!(super::rss_kib("self").unwrap() > 0);
+        assert!(cpu_seconds("self").is_some());
+        assert!(rss_kib("self").unwrap() > 0);
+        let me = std::process::id();
+        assert!(tree_cpu_seconds(me).unwrap() >= cpu_seconds("self").unwrap() - 0.05);
+        assert!(machine_busy_seconds().unwrap() > 0.0);
+    }
+
+    #[test]
+    fn a_tree_sums_its_descendants_and_what_they_reaped() {
+        let s = |ppid, own, reaped_children| Stat {
+            ppid,
+            own,
+            reaped_children,
+        };
+        // 10 → 11 → 12, 10 → 13; 20 is not in the tree. 11 reaped
+        // children worth 100 ticks.
+        let procs = [
+            (11, s(10, 5, 100)),
+            (12, s(11, 7, 0)),
+            (13, s(10, 1, 0)),
+            (20, s(1, 1000, 0)),
+        ];
+        assert_eq!(tree_ticks(10, &s(1, 2, 3), &procs), 2 + 3 + 5 + 100 + 7 + 1);
     }
 }
