@@ -15,7 +15,6 @@
 use std::future::ready;
 use std::sync::Arc;
 
-use actix_ws::{AggregatedMessageStream, Session as Socket};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -26,8 +25,10 @@ use super::pipeline::{Answers, StorePipeline};
 use super::replay::Replay;
 use super::rooms::Rooms;
 use super::send_rate::SendRateHold;
+use super::socket::{Reader, Writer};
 use super::subscriptions::LiveSubscriptions;
 use super::timers::{Timers, until};
+use super::upgrade::CLOSE_LINGER;
 use crate::broker::PresenceGuard;
 use crate::connections::ConnectionSlot;
 use crate::session::Session;
@@ -54,20 +55,15 @@ pub struct Connection {
     pub(super) timers: Timers,
 }
 
-pub async fn run(state: Arc<AppState>, socket: Socket, stream: AggregatedMessageStream) {
+pub async fn run(state: Arc<AppState>, stream: Reader, socket: Writer) {
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("ws", session = %session_id);
-    serve(state, socket, stream, session_id)
+    serve(state, stream, socket, session_id)
         .instrument(span)
         .await
 }
 
-async fn serve(
-    state: Arc<AppState>,
-    socket: Socket,
-    mut stream: AggregatedMessageStream,
-    session_id: String,
-) {
+async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session_id: String) {
     let _gauge = crate::metrics::ConnectionGauge::open("websocket");
     let limits = &state.config.limits;
     let (queue_tx, mut queue_rx) = mpsc::channel(limits.outbound_queue);
@@ -152,7 +148,9 @@ async fn serve(
             break end;
         }
     };
-    conn.finish(end).await;
+    if conn.finish(end).await {
+        stream.linger(CLOSE_LINGER).await;
+    }
 }
 
 impl Connection {
@@ -173,7 +171,8 @@ impl Connection {
     /// answered (SENDs before a failing frame are committed: confirmed
     /// first), an ERROR is written through the session, then subscriptions
     /// and the user's connection slot are released and the socket closed.
-    async fn finish(mut self, mut end: End) {
+    /// True if the close frame was written (the socket then lingers).
+    async fn finish(mut self, mut end: End) -> bool {
         let mut reason = None;
         let abandoned = loop {
             end = match end {
@@ -206,6 +205,6 @@ impl Connection {
         };
         self.subscriptions.unregister_all();
         drop(self.slot.take());
-        close_socket(self.outbox, reason, abandoned).await;
+        close_socket(self.outbox, reason, abandoned).await
     }
 }
