@@ -334,3 +334,129 @@ impl Writer {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_codec::Encoder as _;
+    use actix_http::ws::{Codec, Item, Message};
+    use bytes::{Bytes, BytesMut};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::{Incoming, split};
+
+    /// A connected pair on 127.0.0.1: (server side, client side).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        (accepted.unwrap().0, client.unwrap())
+    }
+
+    /// Frames as a client sends them (masked).
+    fn client_frames(messages: Vec<Message>) -> BytesMut {
+        let mut codec = Codec::new().client_mode();
+        let mut out = BytesMut::new();
+        for m in messages {
+            codec.encode(m, &mut out).unwrap();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn writes_unmasked_frames_with_each_length_encoding() {
+        let (server, mut client) = pair().await;
+        let (_reader, mut writer) = split(server, &[], 1 << 20);
+        for len in [5usize, 300, 70_000] {
+            let payload = Bytes::from("x".repeat(len));
+            writer.start_text(payload);
+            let (written, read) = tokio::join!(writer.written(), async {
+                let mut head = [0u8; 2];
+                client.read_exact(&mut head).await.unwrap();
+                assert_eq!(head[0], 0x81, "FIN and text");
+                let len_field = match head[1] {
+                    126 => client.read_u16().await.unwrap() as usize,
+                    127 => client.read_u64().await.unwrap() as usize,
+                    n => usize::from(n),
+                };
+                let mut body = vec![0u8; len_field];
+                client.read_exact(&mut body).await.unwrap();
+                body
+            });
+            written.unwrap();
+            assert_eq!(read.len(), len);
+            assert!(read.iter().all(|&b| b == b'x'));
+        }
+    }
+
+    #[tokio::test]
+    async fn aggregates_continuations_and_reads_early_bytes_first() {
+        let (server, mut client) = pair().await;
+        let early = client_frames(vec![Message::Text("early".into())]);
+        let (mut reader, _writer) = split(server, &early, 1024);
+        let frames = client_frames(vec![
+            Message::Continuation(Item::FirstText(Bytes::from_static(b"he"))),
+            Message::Ping(Bytes::from_static(b"p")),
+            Message::Continuation(Item::Continue(Bytes::from_static(b"ll"))),
+            Message::Continuation(Item::Last(Bytes::from_static(b"o"))),
+            Message::Binary(Bytes::from_static(b"\x00\x01")),
+            Message::Close(None),
+        ]);
+        client.write_all(&frames).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(m) = reader.recv().await {
+            let m = m.unwrap();
+            let close = matches!(m, Incoming::Close);
+            got.push(format!("{m:?}"));
+            if close {
+                break;
+            }
+        }
+        assert_eq!(
+            got,
+            [
+                r#"Data(b"early")"#,
+                r#"Ping(b"p")"#,
+                r#"Data(b"hello")"#,
+                r#"Data(b"\0\x01")"#,
+                "Close",
+            ]
+        );
+        assert_eq!(reader.buf.capacity(), 0, "no buffer kept between messages");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_frame_over_the_limit_before_it_is_all_sent() {
+        let (server, mut client) = pair().await;
+        let (mut reader, _writer) = split(server, &[], 1024);
+        // The head of a 1 MiB masked binary frame, and 8 KiB of it.
+        let mut head = vec![0x82, 0x80 | 127];
+        head.extend_from_slice(&(1u64 << 20).to_be_bytes());
+        head.extend_from_slice(&[1, 2, 3, 4]);
+        client.write_all(&head).await.unwrap();
+        client.write_all(&[0u8; 8192]).await.unwrap();
+        let got = reader
+            .recv()
+            .await
+            .expect("an answer before the frame ends");
+        assert!(got.is_err(), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn refuses_text_that_is_not_utf8_and_ends_at_eof() {
+        let (server, mut client) = pair().await;
+        let (mut reader, _writer) = split(server, &[], 1024);
+        let mut codec = Codec::new().client_mode();
+        let mut bad = BytesMut::new();
+        // A text frame whose payload is not UTF-8, built as binary then
+        // relabelled (opcode 1).
+        codec
+            .encode(Message::Binary(Bytes::from_static(b"\xff\xfe")), &mut bad)
+            .unwrap();
+        bad[0] = 0x81;
+        client.write_all(&bad).await.unwrap();
+        assert!(reader.recv().await.unwrap().is_err());
+        drop(client);
+        assert!(reader.recv().await.is_none(), "the client closed");
+    }
+}
