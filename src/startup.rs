@@ -100,7 +100,7 @@ impl Application {
                 let app_config = config.clone();
                 let http = app()
                     .into_factory()
-                    .map_err(|e| actix_web::Error::from(e).error_response());
+                    .map_err(|e: actix_web::Error| e.error_response());
                 HttpService::build()
                     .graceful_shutdown_signal(move || {
                         let draining = draining.clone();
