@@ -96,6 +96,10 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
         let replay_ready = conn.replay.is_some() && Replay::ready(&conn.outbox);
         let stall = conn.outbox.writing_since().map(|t| t + WRITE_STALL_TIMEOUT);
         let version = conn.session.version();
+        // The handlers' futures are boxed: an idle connection's state is
+        // then only this select's (the deepest handler, a SUBSCRIBE or a
+        // SEND down to the store, would otherwise size every connection;
+        // BENCHMARKS.md, scenario 4).
         let flow = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stopping| *stopping) => Err(End::Restart),
@@ -109,9 +113,9 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
             _ = until(conn.timers.connect_deadline()) => {
                 conn.timers.connect_deadline_passed();
                 let actions = conn.session.connect_deadline_passed();
-                conn.execute(actions).await
+                Box::pin(conn.execute(actions)).await
             }
-            _ = until(conn.timers.expiry()) => conn.check_expiry().await,
+            _ = until(conn.timers.expiry()) => Box::pin(conn.check_expiry()).await,
             _ = until(conn.hold.resume_at()) => {
                 conn.hold.resume();
                 Ok(())
@@ -120,15 +124,15 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
                 let out = Answers { outbox: &mut conn.outbox, version };
                 conn.stores.answer_oldest(result, out)
             }
-            _ = ready(()), if handling => conn.process_frames().await,
-            _ = ready(()), if replay_ready => conn.replay_page().await,
+            _ = ready(()), if handling => Box::pin(conn.process_frames()).await,
+            _ = ready(()), if replay_ready => Box::pin(conn.replay_page()).await,
             Some(delivery) = queue_rx.recv(), if conn.outbox.has_room() => {
                 conn.subscriptions.deliver_burst(delivery, &mut queue_rx, &mut conn.outbox);
                 Ok(())
             }
             msg = stream.recv(), if reading => {
                 conn.timers.heard_from_client();
-                conn.on_ws_message(msg).await
+                Box::pin(conn.on_ws_message(msg)).await
             }
             _ = until(conn.timers.next_beat()) => {
                 conn.timers.beat_sent();
@@ -148,7 +152,7 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
             break end;
         }
     };
-    if conn.finish(end).await {
+    if Box::pin(conn.finish(end)).await {
         stream.linger(CLOSE_LINGER).await;
     }
 }
