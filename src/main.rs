@@ -2,7 +2,10 @@ use clap::{CommandFactory, FromArgMatches};
 
 // glibc malloc dominated the server's own CPU profile (fan-out and receipt
 // buffers are many short-lived small allocations) and kept freed memory in
-// per-thread arenas; mimalloc is faster at both.
+// per-thread arenas; mimalloc is faster at both. (Heap profilers such as
+// heaptrack see only the system allocator: build with
+// `--features system-allocator` to profile; see BENCHMARKS.md.)
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use parley::config::{Cli, Command, redact_url};

@@ -3,9 +3,13 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::{App, HttpServer, dev::Server, http::header, web};
+use actix_http::{HttpService, KeepAlive};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_web::dev::{AppConfig, Server};
+use actix_web::{App, http::header, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::JwtKeys;
@@ -69,29 +73,55 @@ impl Application {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         // actix counts connections per worker.
         let per_worker = state.config.limits.max_connections.div_ceil(workers).max(1);
-        let server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .wrap(cors(&server_state.config.allowed_origins))
                 .wrap(TracingLogger::default())
                 .app_data(server_state.clone())
                 .app_data(jwt.clone())
                 .configure(crate::http::configure)
-                .service(crate::gateway::upgrade)
+                .service(crate::gateway::websocket)
                 .default_service(web::to(crate::http::not_found))
-        })
-        // Frames are small and latency matters: no Nagle delay (set before
-        // listen, which reads it).
-        .tcp_nodelay(true)
-        .listen(listener)
-        .map_err(|source| StartError::Bind {
-            addr: port.to_string(),
-            source,
-        })?
-        .workers(workers)
-        .max_connections(per_worker)
-        .shutdown_timeout(25)
-        .disable_signals()
-        .run();
+        };
+        // What actix-web's `HttpServer` does, plus the WebSocket upgrade
+        // service beside the App (see `gateway::upgrade`): the same
+        // defaults (keep-alive, 5 s to send a request head, 1 s to close),
+        // workers, connection limit and graceful shutdown.
+        let builder = actix_web::dev::Server::build()
+            .workers(workers)
+            .max_concurrent_connections(per_worker)
+            .shutdown_timeout(25)
+            .disable_signals();
+        let draining = builder.graceful_shutdown_signal();
+        let server = builder
+            .listen(format!("actix-web-service-{port}"), listener, move || {
+                let draining = draining.clone();
+                let config = AppConfig::__priv_test_new(false, port.to_string(), port);
+                let app_config = config.clone();
+                let http = app()
+                    .into_factory()
+                    .map_err(|e: actix_web::Error| e.error_response());
+                HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let draining = draining.clone();
+                        async move { draining.notified().await }
+                    })
+                    .keep_alive(KeepAlive::default())
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .h1_allow_half_closed(true)
+                    .local_addr(port)
+                    // Frames are small and latency matters: no Nagle delay.
+                    .tcp_nodelay(true)
+                    .upgrade(crate::gateway::upgrade::service(app.clone(), config))
+                    .finish(map_config(http, move |_| app_config.clone()))
+                    .tcp()
+            })
+            .map_err(|source| StartError::Bind {
+                addr: port.to_string(),
+                source,
+            })?
+            .run();
         Ok(Application {
             port: port.port(),
             server,

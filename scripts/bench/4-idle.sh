@@ -10,6 +10,8 @@
 #   scripts/bench/4-idle.sh
 #   IDLE=2000 DURATION=2 PROFILE=debug scripts/bench/4-idle.sh   # quick check
 source "$(dirname "$0")/lib.sh"
+# 16 users hold all the connections: lift the per-user limit (100 by default).
+export MAX_CONNECTIONS_PER_USER="${MAX_CONNECTIONS_PER_USER:-1000000}"
 build
 start_server
 bench --idle "${IDLE:-50000}" --rooms "${ROOMS:-100}" --subs-per-room 0 --pubs-per-room 0 \

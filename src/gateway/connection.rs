@@ -15,7 +15,6 @@
 use std::future::ready;
 use std::sync::Arc;
 
-use actix_ws::{AggregatedMessageStream, Session as Socket};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -26,8 +25,10 @@ use super::pipeline::{Answers, StorePipeline};
 use super::replay::Replay;
 use super::rooms::Rooms;
 use super::send_rate::SendRateHold;
+use super::socket::{Reader, Writer};
 use super::subscriptions::LiveSubscriptions;
 use super::timers::{Timers, until};
+use super::upgrade::CLOSE_LINGER;
 use crate::broker::PresenceGuard;
 use crate::connections::ConnectionSlot;
 use crate::session::Session;
@@ -54,20 +55,15 @@ pub struct Connection {
     pub(super) timers: Timers,
 }
 
-pub async fn run(state: Arc<AppState>, socket: Socket, stream: AggregatedMessageStream) {
+pub async fn run(state: Arc<AppState>, stream: Reader, socket: Writer) {
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("ws", session = %session_id);
-    serve(state, socket, stream, session_id)
+    serve(state, stream, socket, session_id)
         .instrument(span)
         .await
 }
 
-async fn serve(
-    state: Arc<AppState>,
-    socket: Socket,
-    mut stream: AggregatedMessageStream,
-    session_id: String,
-) {
+async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session_id: String) {
     let _gauge = crate::metrics::ConnectionGauge::open("websocket");
     let limits = &state.config.limits;
     let (queue_tx, mut queue_rx) = mpsc::channel(limits.outbound_queue);
@@ -100,6 +96,10 @@ async fn serve(
         let replay_ready = conn.replay.is_some() && Replay::ready(&conn.outbox);
         let stall = conn.outbox.writing_since().map(|t| t + WRITE_STALL_TIMEOUT);
         let version = conn.session.version();
+        // The handlers' futures are boxed: an idle connection's state is
+        // then only this select's (the deepest handler, a SUBSCRIBE or a
+        // SEND down to the store, would otherwise size every connection;
+        // BENCHMARKS.md, scenario 4).
         let flow = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stopping| *stopping) => Err(End::Restart),
@@ -113,9 +113,9 @@ async fn serve(
             _ = until(conn.timers.connect_deadline()) => {
                 conn.timers.connect_deadline_passed();
                 let actions = conn.session.connect_deadline_passed();
-                conn.execute(actions).await
+                Box::pin(conn.execute(actions)).await
             }
-            _ = until(conn.timers.expiry()) => conn.check_expiry().await,
+            _ = until(conn.timers.expiry()) => Box::pin(conn.check_expiry()).await,
             _ = until(conn.hold.resume_at()) => {
                 conn.hold.resume();
                 Ok(())
@@ -124,15 +124,15 @@ async fn serve(
                 let out = Answers { outbox: &mut conn.outbox, version };
                 conn.stores.answer_oldest(result, out)
             }
-            _ = ready(()), if handling => conn.process_frames().await,
-            _ = ready(()), if replay_ready => conn.replay_page().await,
+            _ = ready(()), if handling => Box::pin(conn.process_frames()).await,
+            _ = ready(()), if replay_ready => Box::pin(conn.replay_page()).await,
             Some(delivery) = queue_rx.recv(), if conn.outbox.has_room() => {
                 conn.subscriptions.deliver_burst(delivery, &mut queue_rx, &mut conn.outbox);
                 Ok(())
             }
             msg = stream.recv(), if reading => {
                 conn.timers.heard_from_client();
-                conn.on_ws_message(msg).await
+                Box::pin(conn.on_ws_message(msg)).await
             }
             _ = until(conn.timers.next_beat()) => {
                 conn.timers.beat_sent();
@@ -152,7 +152,9 @@ async fn serve(
             break end;
         }
     };
-    conn.finish(end).await;
+    if Box::pin(conn.finish(end)).await {
+        stream.linger(CLOSE_LINGER).await;
+    }
 }
 
 impl Connection {
@@ -173,7 +175,8 @@ impl Connection {
     /// answered (SENDs before a failing frame are committed: confirmed
     /// first), an ERROR is written through the session, then subscriptions
     /// and the user's connection slot are released and the socket closed.
-    async fn finish(mut self, mut end: End) {
+    /// True if the close frame was written (the socket then lingers).
+    async fn finish(mut self, mut end: End) -> bool {
         let mut reason = None;
         let abandoned = loop {
             end = match end {
@@ -206,6 +209,6 @@ impl Connection {
         };
         self.subscriptions.unregister_all();
         drop(self.slot.take());
-        close_socket(self.outbox, reason, abandoned).await;
+        close_socket(self.outbox, reason, abandoned).await
     }
 }

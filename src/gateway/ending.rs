@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use actix_http::ws::{CloseCode, CloseReason};
+
 use super::outbox::Outbox;
 use crate::domain::{MAX_ID_CHARS, check_id};
 
@@ -62,22 +64,23 @@ pub fn echoable(receipt: Option<&str>) -> Option<&str> {
 pub type Flow = Result<(), End>;
 
 /// Close code 1012 (service restart): clients reconnect elsewhere.
-pub fn restart_reason() -> actix_ws::CloseReason {
-    actix_ws::CloseReason {
-        code: actix_ws::CloseCode::Restart,
+pub fn restart_reason() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Restart,
         description: Some("server restarting".into()),
     }
 }
 
 /// Writes what is waiting within [`CLOSE_WRITE_TIMEOUT`], then the close
-/// frame; nothing when the client was abandoned.
+/// frame; nothing when the client was abandoned. True if the close frame
+/// was written (the client may still be sending: the socket lingers).
 pub async fn close_socket(
     mut outbox: Outbox,
-    reason: Option<actix_ws::CloseReason>,
+    reason: Option<CloseReason>,
     abandoned: bool,
-) {
+) -> bool {
     if abandoned || !outbox.drain(CLOSE_WRITE_TIMEOUT).await {
-        return;
+        return false;
     }
-    outbox.close(reason, CLOSE_WRITE_TIMEOUT).await;
+    outbox.close(reason, CLOSE_WRITE_TIMEOUT).await
 }

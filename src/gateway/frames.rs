@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use actix_ws::AggregatedMessage;
+use actix_http::ws::ProtocolError;
 
 use super::admission::admit;
 use super::connection::Connection;
@@ -19,6 +19,7 @@ use super::ending::{End, Flow};
 use super::pipeline::Answers;
 use super::replay::{Replay, Step};
 use super::rooms::Purpose;
+use super::socket::Incoming;
 use crate::auth::AuthUser;
 use crate::auth::jwt::now_secs;
 use crate::chat::{ChatError, Post};
@@ -33,21 +34,20 @@ const AFTER_CONNECT: &str = "actions only after CONNECT";
 impl Connection {
     pub(super) async fn on_ws_message(
         &mut self,
-        msg: Option<Result<AggregatedMessage, actix_ws::ProtocolError>>,
+        msg: Option<Result<Incoming, ProtocolError>>,
     ) -> Flow {
         let bytes = match msg {
-            None | Some(Ok(AggregatedMessage::Close(_))) => return Err(End::Close),
+            None | Some(Ok(Incoming::Close)) => return Err(End::Close),
             Some(Err(e)) => {
                 tracing::info!(error = %e, "websocket protocol error");
                 return Err(End::error("websocket message too large or malformed", None));
             }
-            Some(Ok(AggregatedMessage::Ping(p))) => {
+            Some(Ok(Incoming::Ping(p))) => {
                 self.outbox.push_pong(p);
                 return Ok(());
             }
-            Some(Ok(AggregatedMessage::Pong(_))) => return Ok(()),
-            Some(Ok(AggregatedMessage::Text(t))) => t.into_bytes(),
-            Some(Ok(AggregatedMessage::Binary(b))) => b,
+            Some(Ok(Incoming::Pong)) => return Ok(()),
+            Some(Ok(Incoming::Data(bytes))) => bytes,
         };
         self.decoder
             .push(&bytes)

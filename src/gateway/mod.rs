@@ -1,7 +1,8 @@
 //! `GET /ws`: the WebSocket edge. Checks `Origin` before upgrading, picks the
-//! STOMP sub-protocol, and hands the socket to a [`connection`] task that
-//! moves bytes between the socket, the session state machine, the send path
-//! and the broker.
+//! STOMP sub-protocol, and accepts the upgrade; the [`upgrade`] service
+//! then hands the socket ([`socket`]) to a [`connection`] that moves bytes
+//! between the socket, the session state machine, the send path and the
+//! broker.
 //!
 //! The parts of a connection, each owning one rule: [`connection`] (the one
 //! select loop and flow control), [`outbox`] (the only writer, bounded),
@@ -21,10 +22,14 @@ mod pipeline;
 mod replay;
 mod rooms;
 mod send_rate;
+mod socket;
 mod subscriptions;
 mod timers;
+pub mod upgrade;
 
-use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, http::header, web};
+
+use upgrade::{Accepted, CanUpgrade};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -39,9 +44,8 @@ pub fn pick_protocol(offered: &str) -> Option<&'static str> {
 }
 
 #[get("/ws")]
-pub async fn upgrade(
+pub async fn websocket(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     if let Some(origin) = req.headers().get(header::ORIGIN) {
@@ -63,19 +67,24 @@ pub async fn upgrade(
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .filter_map(|v| v.to_str().ok())
         .find_map(pick_protocol);
-    let (mut response, socket, stream) = actix_ws::handle(&req, body)?;
+    let mut response = actix_http::ws::handshake(req.head())?;
+    // Only a request the upgrade service serves can have its socket (one
+    // with `Upgrade: websocket` and a chunked body reaches here without).
+    if req.extensions().get::<CanUpgrade>().is_none() {
+        return Err(actix_http::ws::HandshakeError::NoWebsocketUpgrade.into());
+    }
     if let Some(p) = protocol {
-        response.headers_mut().insert(
+        response.insert_header((
             header::SEC_WEBSOCKET_PROTOCOL,
             header::HeaderValue::from_static(p),
-        );
+        ));
     }
-    let max_ws_message = state.config.limits.max_frame_bytes.saturating_mul(2) + 1024;
-    let stream = stream
-        .max_frame_size(max_ws_message)
-        .aggregate_continuations()
-        .max_continuation_size(max_ws_message);
-    actix_web::rt::spawn(connection::run(state.into_inner(), socket, stream));
+    let mut response = HttpResponse::from(response.finish().map_into_boxed_body());
+    let max_message = state.config.limits.max_frame_bytes.saturating_mul(2) + 1024;
+    response.extensions_mut().insert(Accepted {
+        state: state.into_inner(),
+        max_message,
+    });
     Ok(response)
 }
 

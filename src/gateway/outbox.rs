@@ -16,15 +16,13 @@
 //! the store pipeline, the subscriptions and the session.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use actix_ws::{Closed, Session as Socket};
+use actix_http::ws::CloseReason;
 use bytes::{Bytes, BytesMut};
-use bytestring::ByteString;
 use tokio::time::Instant;
 
+use super::socket::{Closed, Writer as Socket};
 use crate::stomp::{ServerFrame, Version};
 
 /// Frames written per WebSocket message at most.
@@ -33,8 +31,6 @@ const COALESCE_MAX_FRAMES: usize = 256;
 const COALESCE_MAX_BYTES: usize = 256 * 1024;
 /// A write the client has not accepted for this long: it stopped reading.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-type WriteFuture = Pin<Box<dyn Future<Output = Result<(), Closed>>>>;
 
 enum Chunk {
     /// Complete STOMP frames (and heart-beat EOLs), one WebSocket message.
@@ -45,18 +41,14 @@ enum Chunk {
     Pong(Bytes),
 }
 
-struct Write {
-    future: WriteFuture,
-    since: Instant,
-}
-
 pub struct Outbox {
     socket: Socket,
     chunks: VecDeque<Chunk>,
     /// Frames in `chunks` (not yet handed to the socket).
     frames: usize,
     bound: usize,
-    writing: Option<Write>,
+    /// When the message being written was started.
+    writing: Option<Instant>,
 }
 
 impl Outbox {
@@ -91,7 +83,7 @@ impl Outbox {
 
     /// When the write in progress started.
     pub fn writing_since(&self) -> Option<Instant> {
-        self.writing.as_ref().map(|w| w.since)
+        self.writing
     }
 
     /// Adds one frame the caller encodes into the buffer.
@@ -148,34 +140,24 @@ impl Outbox {
         let Some(chunk) = self.chunks.pop_front() else {
             return;
         };
-        let mut socket = self.socket.clone();
-        let future: WriteFuture = match chunk {
+        match chunk {
             Chunk::Text { bytes, frames } => {
                 self.frames -= frames;
-                match ByteString::try_from(bytes.freeze()) {
-                    Ok(text) => Box::pin(async move { socket.text(text).await }),
-                    Err(_) => {
-                        // Frames are built from UTF-8 strings; this cannot happen.
-                        tracing::error!("outgoing frame was not UTF-8");
-                        Box::pin(async { Err(Closed) })
-                    }
-                }
+                // UTF-8: frames are encoded from strings.
+                self.socket.start_text(bytes.freeze());
             }
-            Chunk::Pong(payload) => Box::pin(async move { socket.pong(&payload).await }),
-        };
-        self.writing = Some(Write {
-            future,
-            since: Instant::now(),
-        });
+            Chunk::Pong(payload) => self.socket.start_pong(payload),
+        }
+        self.writing = Some(Instant::now());
     }
 
     /// Resolves when the write in progress is done (never, if none is).
     /// Cancel-safe: dropped early, the write stays in progress.
     pub async fn written(&mut self) -> Result<(), Closed> {
-        let Some(write) = self.writing.as_mut() else {
+        if self.writing.is_none() {
             return std::future::pending().await;
-        };
-        let result = write.future.as_mut().await;
+        }
+        let result = self.socket.written().await;
         self.writing = None;
         result
     }
@@ -197,8 +179,12 @@ impl Outbox {
         tokio::time::timeout(limit, all).await.unwrap_or(false)
     }
 
-    /// The close frame, within `limit`.
-    pub async fn close(self, reason: Option<actix_ws::CloseReason>, limit: Duration) {
-        let _ = tokio::time::timeout(limit, self.socket.close(reason)).await;
+    /// The close frame, within `limit` (after [`Outbox::drain`]). True if
+    /// it was written. The socket's sending side closes when the outbox is
+    /// dropped.
+    pub async fn close(mut self, reason: Option<CloseReason>, limit: Duration) -> bool {
+        self.socket.start_close(reason);
+        let sent = tokio::time::timeout(limit, self.socket.written()).await;
+        matches!(sent, Ok(Ok(())))
     }
 }
