@@ -1382,15 +1382,12 @@ async fn deleting_a_room_deletes_its_events_reactions_and_mentions(backend: Back
     for room in ["doomed", "kept"] {
         let said = say(&app, &alice, room, "hello @bob").await;
         let seq = said["seq"].as_i64().unwrap();
-        let r = app
-            .request(
-                Method::PUT,
-                &format!("/api/v1/rooms/{room}/messages/{seq}/reactions/ok"),
-                Some(&bob.access_token),
-                None,
-            )
-            .await;
-        status(&r, 200, "bob reacts");
+        let path = format!("/api/v1/rooms/{room}/messages/{seq}/reactions/ok");
+        status(
+            &call(&app, &bob, Method::PUT, &path, None).await,
+            200,
+            "bob reacts",
+        );
         say(&app, &bob, room, "hi").await;
     }
     let rows = |table: &str, room: &str| {
