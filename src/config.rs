@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::store::PartitionLayout;
+
 pub mod proxies;
 
 pub use proxies::{InvalidCidr, TrustedProxies};
@@ -261,8 +263,11 @@ pub struct RetentionSettings {
     pub max_age: Option<Duration>,
     /// Only the newest this many events of each room are kept.
     pub max_events: Option<i64>,
-    /// Between two passes of the pruner.
+    /// Between two passes of the pruner (and of the partition maintenance,
+    /// which runs on Postgres with no limit set too).
     pub interval: Duration,
+    /// The room log's time partitions (Postgres), derived from `max_age`.
+    pub partitions: PartitionLayout,
 }
 
 /// Which origins a browser may call from.
@@ -501,12 +506,16 @@ impl Settings {
                 // SQLite has one writer: parallel transactions only queue.
                 workers: if postgres { self.commit_workers } else { 1 },
             },
-            retention: RetentionSettings {
-                max_age: self
+            retention: {
+                let max_age = self
                     .retention_days
-                    .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
-                max_events: self.retention_max_events_per_room.map(i64::from),
-                interval: Duration::from_secs(self.retention_interval_secs),
+                    .map(|days| Duration::from_secs(u64::from(days) * 86_400));
+                RetentionSettings {
+                    max_age,
+                    max_events: self.retention_max_events_per_room.map(i64::from),
+                    interval: Duration::from_secs(self.retention_interval_secs),
+                    partitions: PartitionLayout::for_max_age(max_age),
+                }
             },
         })
     }
@@ -681,6 +690,10 @@ mod tests {
                 max_age: Some(Duration::from_secs(30 * 86_400)),
                 max_events: Some(500),
                 interval: Duration::from_secs(5),
+                partitions: PartitionLayout {
+                    width: Duration::from_secs(86_400 * 30 / 8),
+                    ahead: Duration::from_secs(86_400 * 30 / 4),
+                },
             }
         );
     }

@@ -41,7 +41,12 @@ impl Application {
     /// Opens the database (running migrations), binds `config.bind_addr`
     /// (port 0 picks a free port) and builds the server.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let store = store::connect(&config.database_url, config.database_max_connections).await?;
+        let store = store::connect_with(
+            &config.database_url,
+            config.database_max_connections,
+            &config.retention.partitions,
+        )
+        .await?;
         let listener = TcpListener::bind(config.bind_addr).map_err(|source| StartError::Bind {
             addr: config.bind_addr.to_string(),
             source,

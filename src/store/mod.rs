@@ -38,7 +38,9 @@ pub use event::{Appended, Change, Event, EventKind, NewEvent, ReactionGroup, Ref
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
-pub use retention::{Pruned, RetentionPolicy, RetentionStore};
+pub use retention::{
+    DroppedPartition, LogPartitions, PartitionLayout, Pruned, RetentionPolicy, RetentionStore,
+};
 pub use search::{Found, SearchQuery, SearchStore, SearchTerms};
 pub use sqlite::SqliteStore;
 
@@ -266,6 +268,7 @@ pub trait Store:
     + RoomLog
     + SearchStore
     + RetentionStore
+    + LogPartitions
 {
 }
 
@@ -278,6 +281,7 @@ impl<T> Store for T where
         + RoomLog
         + SearchStore
         + RetentionStore
+        + LogPartitions
         + ?Sized
 {
 }
@@ -311,12 +315,23 @@ impl<DB: sqlx::Database> WriteTx for sqlx::Transaction<'static, DB> {
 }
 
 /// Opens the database named by `url` (`postgres://…` or `sqlite:…`), runs its
-/// embedded migrations and returns the store.
+/// embedded migrations and returns the store, with the room log's
+/// partitions of the default layout.
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<DynStore> {
+    connect_with(url, max_connections, &PartitionLayout::default()).await
+}
+
+/// [`connect`], with the room log's partitions (Postgres) added up to
+/// `layout.ahead` from now before it answers, so appends have one to go to.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    layout: &PartitionLayout,
+) -> StoreResult<DynStore> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            PostgresStore::connect(url, max_connections).await?,
-        ))
+        let store = PostgresStore::connect(url, max_connections).await?;
+        store.add_partitions(layout).await?;
+        Ok(Arc::new(store))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
     } else {

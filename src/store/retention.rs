@@ -11,6 +11,11 @@
 //! pruners of several instances only take turns. `last_seq` is left alone:
 //! a seq is never handed out twice. The decision of how far to go is
 //! [`next_horizon`], pure.
+//!
+//! On Postgres the log is also partitioned by time ([`LogPartitions`]): an
+//! age limit drops a whole partition once all its events are past it, and
+//! the row-by-row pass only reads what is older than the partitioning
+//! (docs/SCALING.md, "Retention: the room log in time partitions").
 
 use std::time::Duration;
 
@@ -37,6 +42,66 @@ impl RetentionPolicy {
     pub fn cutoff(&self, now: Timestamp) -> Option<Timestamp> {
         let age = chrono::Duration::from_std(self.max_age?).ok()?;
         now.checked_sub_signed(age)
+    }
+}
+
+/// How the room log is cut in time partitions (Postgres): each `width`
+/// long, always `ahead` of now created in advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLayout {
+    pub width: Duration,
+    pub ahead: Duration,
+}
+
+impl PartitionLayout {
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    /// An eighth of the age limit, between a day and 30 days (30 days
+    /// without one), and two widths ahead: with an age limit, events live
+    /// at most an eighth longer than it, and about ten partitions exist.
+    pub fn for_max_age(max_age: Option<Duration>) -> Self {
+        let width = max_age.map_or(30 * Self::DAY, |age| {
+            (age / 8).clamp(Self::DAY, 30 * Self::DAY)
+        });
+        PartitionLayout {
+            width,
+            ahead: 2 * width,
+        }
+    }
+}
+
+impl Default for PartitionLayout {
+    fn default() -> Self {
+        Self::for_max_age(None)
+    }
+}
+
+/// A time partition dropped whole, with its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedPartition {
+    pub name: String,
+    /// Events it held.
+    pub events: u64,
+    /// Rooms whose horizon moved over them.
+    pub rooms: usize,
+}
+
+/// The room log's time partitions. Only Postgres has any; the default
+/// methods, which do nothing, are SQLite's.
+#[async_trait]
+pub trait LogPartitions: Send + Sync + 'static {
+    /// Adds partitions after the newest one until they reach
+    /// `layout.ahead` past now (one spans a gap first). Answers how many.
+    async fn add_partitions(&self, _layout: &PartitionLayout) -> StoreResult<u32> {
+        Ok(0)
+    }
+    /// Drops every partition whose events were all created before `cutoff`,
+    /// oldest first, each after moving the horizon of every room with
+    /// events in it over them (under the rooms' locks), without blocking
+    /// appends or reads. Instances take turns; one that finds another at
+    /// it answers nothing.
+    async fn drop_partitions(&self, _cutoff: Timestamp) -> StoreResult<Vec<DroppedPartition>> {
+        Ok(Vec::new())
     }
 }
 
@@ -230,6 +295,18 @@ mod tests {
     fn the_horizon_never_moves_back_nor_past_the_last_seq() {
         assert_eq!(next_horizon(50, 100, None, Some(40), 1000), None);
         assert_eq!(next_horizon(50, 100, None, Some(200), 1000), Some(100));
+    }
+
+    #[test]
+    fn partitions_are_an_eighth_of_the_age_between_a_day_and_a_month() {
+        let day = Duration::from_secs(86_400);
+        let layout = |days: Option<u32>| PartitionLayout::for_max_age(days.map(|d| d * day));
+        assert_eq!(layout(Some(80)).width, 10 * day);
+        assert_eq!(layout(Some(80)).ahead, 20 * day);
+        assert_eq!(layout(Some(1)).width, day);
+        assert_eq!(layout(Some(3650)).width, 30 * day);
+        assert_eq!(layout(None).width, 30 * day);
+        assert_eq!(PartitionLayout::default(), layout(None));
     }
 
     #[test]

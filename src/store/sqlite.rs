@@ -569,6 +569,9 @@ const RETENTION_SQL: RetentionQueries = RetentionQueries {
 
 impl_retention!(store: SqliteStore, time: Millis, sql: RETENTION_SQL);
 
+/// One table: the age limit deletes rows (`RETENTION_SQL`).
+impl super::LogPartitions for SqliteStore {}
+
 impl_membership!(
     store: SqliteStore,
     db: Sqlite,

@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Action, Effect, Refusal, Standing};
 use parley::store::{
-    Appended, DynStore, Event, Found, HistoryPage, HistoryQuery, MarkerMove, Member,
-    MembershipStore, NewEvent, Pruned, ReadState, ReadStateStore, RetentionPolicy, RetentionStore,
-    Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, StoreError, StoreHealth,
-    StoreResult, Timestamp, User, UserStore,
+    Appended, DroppedPartition, DynStore, Event, Found, HistoryPage, HistoryQuery, LogPartitions,
+    MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState,
+    ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
+    SearchQuery, SearchStore, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -248,5 +248,15 @@ impl RetentionStore for WrappedStore {
         batch: i64,
     ) -> StoreResult<Option<Pruned>> {
         self.inner.prune_room(room_id, policy, now, batch).await
+    }
+}
+
+#[async_trait]
+impl LogPartitions for WrappedStore {
+    async fn add_partitions(&self, layout: &PartitionLayout) -> StoreResult<u32> {
+        self.inner.add_partitions(layout).await
+    }
+    async fn drop_partitions(&self, cutoff: Timestamp) -> StoreResult<Vec<DroppedPartition>> {
+        self.inner.drop_partitions(cutoff).await
     }
 }

@@ -1,8 +1,11 @@
 //! [`super::Store`] on Postgres, for production: several instances share one
 //! database, so every invariant lives in the database itself. Per-room `seq`
 //! is handed out under the row lock on `rooms` (writers from any process
-//! serialise there, so seq follows commit order without gaps); uniqueness and
-//! idempotency are constraints; refresh-token rotation runs under row locks.
+//! serialise there, so seq follows commit order without gaps, and an
+//! idempotency key is looked up under the same lock: the room log is
+//! partitioned by time (`partitions.rs`), where neither can be a unique
+//! constraint); the other uniqueness rules are constraints; refresh-token
+//! rotation runs under row locks.
 //! This file holds the SQL and the locking; the code that runs it is shared
 //! with SQLite (`queries.rs`, `batch.rs`, `refresh.rs`). Queries are
 //! parameterised and checked at run time (`query_as` + `FromRow`).
@@ -25,6 +28,8 @@ use super::rows::{
 };
 use super::search::{SearchIndex, impl_search, like_pattern};
 use super::{Backend, Event, StoreResult};
+
+mod partitions;
 
 /// How long a request waits for a pooled connection before failing, instead
 /// of hanging when the database is unreachable or the pool is exhausted.
@@ -110,15 +115,21 @@ const SQL: Queries = Queries {
             OR EXISTS (SELECT 1 FROM memberships WHERE room_id = r.id AND user_id = $1) \
          ORDER BY r.name COLLATE \"C\""
     ),
+    // Above the horizon only: a partition being dropped is still readable
+    // for a moment after the horizon moved over it (`partitions.rs`).
     history_after: select_events!(
         horizon reactions_json,
-        "WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+        "WHERE m.room_id = $1 AND m.seq > $2 AND m.seq > r.horizon_seq ORDER BY m.seq LIMIT $3"
     ),
     history_before: select_events!(
         horizon reactions_json,
-        "WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+        "WHERE m.room_id = $1 AND m.seq < $2 AND m.seq > r.horizon_seq \
+         ORDER BY m.seq DESC LIMIT $3"
     ),
-    event: select_events!(reactions_json, "WHERE m.room_id = $1 AND m.seq = $2"),
+    event: select_events!(
+        reactions_json,
+        "WHERE m.room_id = $1 AND m.seq = $2 AND m.seq > r.horizon_seq"
+    ),
     last_seq: "SELECT last_seq FROM rooms WHERE id = $1",
     horizon: "SELECT horizon_seq FROM rooms WHERE id = $1",
 };
@@ -139,9 +150,14 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
     insert_ban: "INSERT INTO bans (room_id, user_id, banned_by) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
     delete_ban: "DELETE FROM bans WHERE room_id = $1 AND user_id = $2",
-    // Events have no foreign key to their room (migration 0007): they go in
-    // the same statement, under the room lock taken by `lock_room`.
-    delete_room: "WITH events AS (DELETE FROM messages WHERE room_id = $1) \
+    // Events have no foreign key to their room (migration 0007), nor their
+    // reactions and mentions to them (0008): all go in the same statement,
+    // under the room lock taken by `lock_room` (every part of it sees the
+    // rows as they were before it).
+    delete_room: "WITH events AS (DELETE FROM messages WHERE room_id = $1), \
+                       reacted AS (DELETE FROM reactions WHERE room_id = $1), \
+                       mentioned AS (DELETE FROM mentions WHERE message_id IN \
+                                     (SELECT id FROM messages WHERE room_id = $1)) \
                   DELETE FROM rooms WHERE id = $1",
     members: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
               FROM memberships m JOIN users u ON u.id = m.user_id \
@@ -170,8 +186,8 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
 };
 
 // The unread range of each membership is an index-only scan of
-// `messages_room_id_seq_key`, which carries the columns filtered here
-// (migration 0007).
+// `messages_room_seq_idx`, which carries the columns filtered here
+// (migrations 0007 and 0008).
 const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
     read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, \
                          count(x.seq) AS unread, \
@@ -195,7 +211,11 @@ impl_read_state!(store: PostgresStore, sql: READ_STATE_SQL);
 
 // The room's row lock is the one writers take (`lock_rooms`): a prune batch
 // waits for the batch being committed and the next one waits for it. The
-// age of a room's oldest event is read through `(room_id, seq)`.
+// age of a room's oldest event is read through `(room_id, seq)`. By age,
+// rows are only deleted below `messages_row_pruned_before()`, in the legacy
+// partition (migration 0008): newer events go with their partition
+// (`partitions.rs`). A batch deletes its events' reactions and mentions too
+// (they have no foreign key to them).
 const RETENTION_SQL: RetentionQueries = RetentionQueries {
     rooms_to_prune: "SELECT r.id FROM rooms r \
                      WHERE r.id > $1 AND r.last_seq > r.horizon_seq \
@@ -203,14 +223,20 @@ const RETENTION_SQL: RetentionQueries = RetentionQueries {
                             OR ($4::timestamptz IS NOT NULL \
                                 AND (SELECT m.created_at FROM messages m \
                                      WHERE m.room_id = r.id AND m.seq > r.horizon_seq \
-                                     ORDER BY m.seq LIMIT 1) < $4)) \
+                                     ORDER BY m.seq LIMIT 1) \
+                                    < LEAST($4, messages_row_pruned_before()))) \
                      ORDER BY r.id LIMIT $2",
     lock_room: "SELECT last_seq, horizon_seq FROM rooms WHERE id = $1 FOR UPDATE",
     aged_through: "SELECT max(w.seq) FROM \
                    (SELECT seq, created_at FROM messages WHERE room_id = $1 AND seq > $2 \
                     ORDER BY seq LIMIT $3) w \
-                   WHERE w.created_at < $4",
-    delete_events: "DELETE FROM messages WHERE room_id = $1 AND seq > $2 AND seq <= $3",
+                   WHERE w.created_at < LEAST($4, messages_row_pruned_before())",
+    delete_events: "WITH reacted AS (DELETE FROM reactions \
+                                     WHERE room_id = $1 AND target_seq > $2 AND target_seq <= $3), \
+                         mentioned AS (DELETE FROM mentions WHERE message_id IN \
+                                       (SELECT id FROM messages \
+                                        WHERE room_id = $1 AND seq > $2 AND seq <= $3)) \
+                    DELETE FROM messages WHERE room_id = $1 AND seq > $2 AND seq <= $3",
     set_horizon: "UPDATE rooms SET horizon_seq = $2 WHERE id = $1",
 };
 
@@ -275,8 +301,10 @@ impl AppendTx for PgTx {
             return Ok(Vec::new());
         }
         let (rooms, seqs): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
+        // Above the horizon (read under the rooms' locks): see `history_after`.
         let rows: Vec<TargetRow> = sqlx::query_as(select_targets!(
-            "WHERE (room_id, seq) IN (SELECT * FROM UNNEST($1::int8[], $2::int8[]))"
+            "WHERE (room_id, seq) IN (SELECT * FROM UNNEST($1::int8[], $2::int8[])) \
+               AND seq > (SELECT r.horizon_seq FROM rooms r WHERE r.id = messages.room_id)"
         ))
         .bind(&rooms)
         .bind(&seqs)
