@@ -16,7 +16,7 @@ use sqlx::Connection;
 use crate::db::Backend;
 use crate::helpers::{TestApp, TestUser, on_both_backends, spawn_app_with};
 use parley::config::Config;
-use parley::store::RetentionPolicy;
+use parley::store::{PartitionLayout, RetentionPolicy};
 use stomp_client::{Frame, StompClient, frame, topic};
 
 on_both_backends!(
@@ -30,6 +30,22 @@ on_both_backends!(
     concurrent_pruners_take_turns_in_small_batches,
 );
 
+/// Postgres only: the room log's time partitions (docs/SCALING.md,
+/// "Retention: the room log in time partitions").
+mod partitions {
+    use crate::db::Backend;
+
+    #[tokio::test]
+    async fn expired_partitions_are_dropped_whole_with_what_their_events_had() {
+        super::expired_partitions_are_dropped_whole(Backend::Postgres).await
+    }
+
+    #[tokio::test]
+    async fn sends_and_reads_go_on_while_partitions_are_dropped() {
+        super::sends_and_reads_go_on_while_partitions_are_dropped(Backend::Postgres).await
+    }
+}
+
 /// Longest a test waits for the pruner to reach a horizon.
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -40,6 +56,21 @@ async fn spawn_pruning(backend: Backend, policy: RetentionPolicy) -> TestApp {
         c.retention.max_age = policy.max_age;
         c.retention.max_events = policy.max_events;
         c.retention.interval = Duration::from_millis(50);
+        c.limits.send_rate = 0;
+    })
+    .await
+}
+
+/// The app with partitions a second wide (five ahead), events kept `age`
+/// and the task passing every 100 ms.
+async fn spawn_partitioned(backend: Backend, age: Duration) -> TestApp {
+    spawn_app_with(backend, |c: &mut Config| {
+        c.retention.max_age = Some(age);
+        c.retention.partitions = PartitionLayout {
+            width: Duration::from_secs(1),
+            ahead: Duration::from_secs(5),
+        };
+        c.retention.interval = Duration::from_millis(100);
         c.limits.send_rate = 0;
     })
     .await
@@ -692,4 +723,179 @@ async fn concurrent_pruners_take_turns_in_small_batches(backend: Backend) {
             .unwrap(),
         0
     );
+}
+
+async fn expired_partitions_are_dropped_whole(backend: Backend) {
+    let app = spawn_partitioned(backend, Duration::from_secs(3)).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    app.create_room(&alice, "general", false).await;
+    let join = app
+        .post(
+            "/api/v1/rooms/general/join",
+            Some(&bob.access_token),
+            json!({}),
+        )
+        .await;
+    assert!(join.status.is_success(), "bob joins: {:?}", join.body);
+    // seq 1 mentions bob, seq 2 is his reaction to it, seq 3 a reply.
+    post(&app, &alice, "general", json!({"body": "zanzibar hi @bob"})).await;
+    let reacted = app
+        .request(
+            Method::PUT,
+            "/api/v1/rooms/general/messages/1/reactions/ok",
+            Some(&bob.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(reacted.status, 200, "{:?}", reacted.body);
+    post(
+        &app,
+        &alice,
+        "general",
+        json!({"body": "and more", "reply_to": 1}),
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM mentions").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM reactions").await, 1);
+
+    // Where they are: regular partitions, not the legacy one.
+    let mut db = sqlx::PgConnection::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let holders: Vec<(String,)> =
+        sqlx::query_as("SELECT DISTINCT tableoid::regclass::text FROM messages")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert!(!holders.is_empty());
+    assert!(
+        holders.iter().all(|(name,)| name.starts_with("messages_p")),
+        "new events go to the time partitions: {holders:?}"
+    );
+
+    let latest = wait_for_horizon(&app, &alice, "general", 3).await;
+    assert_eq!(page_seqs(&latest), Vec::<i64>::new(), "{latest}");
+    assert_eq!(latest["has_more"], false, "{latest}");
+    for (name,) in &holders {
+        let (exists,): (bool,) = sqlx::query_as("SELECT to_regclass($1) IS NOT NULL")
+            .bind(name)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert!(!exists, "the partition {name} is dropped, not emptied");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM messages").await, 0);
+    for table in ["reactions", "mentions"] {
+        assert_eq!(
+            app.count(&format!("SELECT count(*) FROM {table}")).await,
+            0,
+            "the {table} of dropped events go with them"
+        );
+    }
+    let found = app
+        .get("/api/v1/search?q=zanzibar", &bob.access_token)
+        .await;
+    assert_eq!(found.body["results"], json!([]), "{:?}", found.body);
+    let mentions = app.get("/api/v1/me/mentions", &bob.access_token).await;
+    assert_eq!(mentions.body["results"], json!([]), "{:?}", mentions.body);
+    let gone = app
+        .get("/api/v1/rooms/general/messages/1", &alice.access_token)
+        .await;
+    assert_eq!(gone.status, 404, "{:?}", gone.body);
+
+    // The log goes on: seq continues, partitions keep being added ahead.
+    let next = post(&app, &alice, "general", json!({"body": "later"})).await;
+    assert_eq!(next["seq"], 4, "seq is never reused");
+    let (ahead,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM messages_partitions() WHERE starts_at > now()")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert!(ahead >= 1, "partitions are kept ahead of now");
+    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM messages_partitions()")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(
+        total <= 16,
+        "expired partitions do not pile up: {total} partitions"
+    );
+    db.close().await.unwrap();
+}
+
+async fn sends_and_reads_go_on_while_partitions_are_dropped(backend: Backend) {
+    const SENDERS: usize = 4;
+    const EACH: usize = 40;
+    let app = spawn_partitioned(backend, Duration::from_secs(2)).await;
+    let owner = app.signup("owner").await;
+    app.create_room(&owner, "general", false).await;
+    let mut senders = Vec::new();
+    for i in 0..SENDERS {
+        senders.push(app.signup(&format!("sender{i}")).await);
+    }
+    let sending = join_all(senders.iter().map(|who| {
+        let app = &app;
+        async move {
+            let mut seqs = Vec::new();
+            for n in 0..EACH {
+                let m = post(app, who, "general", json!({"body": format!("#{n}")})).await;
+                seqs.push(m["seq"].as_i64().unwrap());
+                // About 4 s of sending: partitions expire meanwhile.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            seqs
+        }
+    }));
+    // Meanwhile a reader: every page is a run of seqs without a hole, above
+    // the horizon it carries.
+    let reading = async {
+        let mut pages = 0;
+        let mut horizons = Vec::new();
+        for _ in 0..200 {
+            let latest = page(&app, &owner, "general", "limit=200").await;
+            let horizon = latest["horizon_seq"].as_i64().unwrap();
+            let seqs = page_seqs(&latest);
+            if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
+                assert!(
+                    *first > horizon,
+                    "a page shows only events above {horizon}: {seqs:?}"
+                );
+                assert_eq!(
+                    seqs,
+                    (*first..=*last).collect::<Vec<_>>(),
+                    "no hole in a page"
+                );
+            }
+            horizons.push(horizon);
+            pages += 1;
+            if app
+                .count("SELECT last_seq FROM rooms WHERE name = 'general'")
+                .await
+                >= (SENDERS * EACH) as i64
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (pages, horizons)
+    };
+    let (sent, (pages, horizons)) = tokio::join!(sending, reading);
+    let total = (SENDERS * EACH) as i64;
+    let mut all: Vec<i64> = sent.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        (1..=total).collect::<Vec<_>>(),
+        "every send was stored, with its own seq, while partitions were dropped"
+    );
+    assert!(pages > 1);
+    assert!(
+        horizons.windows(2).all(|w| w[0] <= w[1]),
+        "the horizon never moves back: {horizons:?}"
+    );
+    // In the end everything expires, and the log goes on.
+    wait_for_horizon(&app, &owner, "general", total).await;
+    let next = post(&app, &owner, "general", json!({"body": "after"})).await;
+    assert_eq!(next["seq"], total + 1);
 }
