@@ -187,7 +187,8 @@ pub struct Settings {
     #[arg(long, env = "RETENTION_MAX_EVENTS_PER_ROOM")]
     pub retention_max_events_per_room: Option<u32>,
 
-    /// Retention: seconds between the pruner's passes (with a RETENTION_* limit set).
+    /// Retention: seconds between the pruner's passes (with a RETENTION_* limit set; on
+    /// Postgres always, as it adds the room log's time partitions ahead).
     #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 60)]
     pub retention_interval_secs: u64,
 }

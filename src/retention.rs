@@ -63,7 +63,8 @@ async fn run(
             "retention: pruning in the background"
         );
     }
-    let mut tick = tokio::time::interval(interval);
+    // Often enough that the partitions ahead never run out.
+    let mut tick = tokio::time::interval(interval.min(layout.width / 4));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

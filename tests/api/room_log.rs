@@ -1302,8 +1302,10 @@ async fn dump(database_url: &str, backend: Backend) -> Vec<String> {
             .unwrap();
             assert!(tables.iter().any(|t| t == "messages"), "{tables:?}");
             for t in tables {
+                // ONLY: a partitioned table's rows are listed once, under
+                // the partition that stores them.
                 let rows: Vec<String> =
-                    sqlx::query_scalar(&format!(r#"SELECT t::text FROM "{t}" t"#))
+                    sqlx::query_scalar(&format!(r#"SELECT t::text FROM ONLY "{t}" t"#))
                         .fetch_all(&mut conn)
                         .await
                         .unwrap();

@@ -45,6 +45,8 @@ const LEFT_DETACHED: &str = "SELECT c.relname::text FROM pg_class c \
 /// A partition to drop and how far it got.
 struct Expired {
     name: String,
+    /// Its upper bound (None: detached already, bounds gone).
+    ends_at: Option<Timestamp>,
     state: State,
 }
 
@@ -99,15 +101,17 @@ async fn drop_expired(
     conn: &mut PgConnection,
     cutoff: Timestamp,
 ) -> StoreResult<Vec<DroppedPartition>> {
-    let mut expired: Vec<Expired> = sqlx::query_as::<_, (String, bool)>(
-        "SELECT name, detaching FROM messages_partitions() WHERE ends_at <= $1 ORDER BY ends_at",
+    let mut expired: Vec<Expired> = sqlx::query_as::<_, (String, Timestamp, bool)>(
+        "SELECT name, ends_at, detaching FROM messages_partitions() \
+         WHERE ends_at <= $1 ORDER BY ends_at",
     )
     .bind(cutoff)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .map(|(name, detaching)| Expired {
+    .map(|(name, ends_at, detaching)| Expired {
         name,
+        ends_at: Some(ends_at),
         state: if detaching {
             State::Detaching
         } else {
@@ -120,6 +124,7 @@ async fn drop_expired(
         0..0,
         left.into_iter().map(|(name,)| Expired {
             name,
+            ends_at: None,
             state: State::Detached,
         }),
     );
@@ -133,7 +138,7 @@ async fn drop_expired(
 async fn drop_one(conn: &mut PgConnection, partition: &Expired) -> StoreResult<DroppedPartition> {
     let table = quote_ident(&partition.name);
     let contents = contents_of(conn, &table).await?;
-    move_horizons(conn, &table, &contents).await?;
+    move_horizons(conn, partition.ends_at, &contents).await?;
     match partition.state {
         State::Attached => {
             simple(
@@ -184,11 +189,13 @@ async fn contents_of(conn: &mut PgConnection, table: &str) -> StoreResult<Conten
     })
 }
 
-/// Step 2. The partition's upper bound is read inside, from the table
-/// itself, so stragglers are looked for in newer partitions only.
+/// Step 2. Stragglers are looked for above the partition's upper bound
+/// (`ends_at`; None: the partition is detached already, so anywhere): per
+/// room, the first seq there (an index probe per partition), and only rooms
+/// with one at or below the horizon are deleted from.
 async fn move_horizons(
     conn: &mut PgConnection,
-    table: &str,
+    ends_at: Option<Timestamp>,
     contents: &Contents,
 ) -> StoreResult<()> {
     if contents.rooms.is_empty() {
@@ -207,14 +214,33 @@ async fn move_horizons(
     .bind(&contents.max_seqs)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(&format!(
-        "DELETE FROM messages m USING rooms r \
-         WHERE r.id = ANY($1) AND m.room_id = r.id AND m.seq <= r.horizon_seq \
-           AND m.created_at >= (SELECT COALESCE(max(created_at), '-infinity') FROM {table})"
-    ))
+    let stragglers: Vec<(i64,)> = sqlx::query_as(
+        "SELECT r.id FROM rooms r WHERE r.id = ANY($1) \
+           AND (SELECT x.seq FROM messages x \
+                WHERE x.room_id = r.id AND x.created_at >= COALESCE($2, '-infinity') \
+                ORDER BY x.seq LIMIT 1) <= r.horizon_seq",
+    )
     .bind(&contents.rooms)
-    .execute(&mut *tx)
+    .bind(ends_at)
+    .fetch_all(&mut *tx)
     .await?;
+    if !stragglers.is_empty() {
+        let rooms: Vec<i64> = stragglers.into_iter().map(|(id,)| id).collect();
+        tracing::warn!(
+            rooms = rooms.len(),
+            "retention: events below the horizon in newer partitions (the database clock went \
+             back?); deleting them"
+        );
+        sqlx::query(
+            "DELETE FROM messages m USING rooms r \
+             WHERE r.id = ANY($1) AND m.room_id = r.id AND m.seq <= r.horizon_seq \
+               AND m.created_at >= COALESCE($2, '-infinity')",
+        )
+        .bind(&rooms)
+        .bind(ends_at)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }
