@@ -10,6 +10,7 @@
 #   OUTBOUND_QUEUE=65536    parley's per-connection queue
 #   RUST_LOG=warn           parley's log filter (its log goes to a temp file)
 #   BENCH_ARGS              extra flags appended to every parley-bench run
+#   PARLEY_UNDER_TEST       a parley binary to run instead of building this checkout's
 #
 # Every run prints parley-bench's JSON line on stdout; progress and the
 # server's log location go to stderr.
@@ -30,9 +31,11 @@ build() {
     local flag=()
     [[ "$PROFILE" == release ]] && flag=(--release)
     echo "building parley and parley-bench ($PROFILE)…" >&2
-    (cd "$ROOT" && cargo build "${flag[@]}" --bin parley >&2)
+    # PARLEY_UNDER_TEST=path: benchmark that server binary (an A/B against
+    # another commit's build) instead of building this checkout's.
+    [[ -n "${PARLEY_UNDER_TEST:-}" ]] || (cd "$ROOT" && cargo build "${flag[@]}" --bin parley >&2)
     (cd "$ROOT/bench" && cargo build "${flag[@]}" >&2)
-    PARLEY="$ROOT/target/$PROFILE/parley"
+    PARLEY="${PARLEY_UNDER_TEST:-$ROOT/target/$PROFILE/parley}"
     BENCH="$ROOT/bench/target/$PROFILE/parley-bench"
 }
 

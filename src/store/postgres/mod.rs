@@ -187,17 +187,21 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
 
 // The unread range of each membership is an index-only scan of
 // `messages_room_seq_idx`, which carries the columns filtered here
-// (migrations 0007 and 0008).
+// (migrations 0007 and 0008). LATERAL: one such scan per membership and
+// partition; a join lets the planner hash every partition whole once there
+// are several (BENCHMARKS.md, "Retention: the room log in time partitions").
 const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
-    read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, \
-                         count(x.seq) AS unread, \
-                         count(x.seq) FILTER (WHERE x.mentions LIKE $2) AS mentions \
+    read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, c.unread, c.mentions \
                   FROM memberships ms \
-                  LEFT JOIN messages x ON x.room_id = ms.room_id AND x.seq > ms.last_read_seq \
-                       AND x.kind = 'message' AND NOT x.deleted AND x.sender_id <> $1 \
-                       AND x.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = $1) \
-                  WHERE ms.user_id = $1 AND ($3::int8 IS NULL OR ms.room_id = $3) \
-                  GROUP BY ms.room_id, ms.role, ms.last_read_seq",
+                  CROSS JOIN LATERAL \
+                      (SELECT count(*) AS unread, \
+                              count(*) FILTER (WHERE x.mentions LIKE $2) AS mentions \
+                       FROM messages x \
+                       WHERE x.room_id = ms.room_id AND x.seq > ms.last_read_seq \
+                         AND x.kind = 'message' AND NOT x.deleted AND x.sender_id <> $1 \
+                         AND x.sender_id NOT IN \
+                             (SELECT blocked_id FROM blocks WHERE blocker_id = $1)) c \
+                  WHERE ms.user_id = $1 AND ($3::int8 IS NULL OR ms.room_id = $3)",
     marker: "SELECT last_read_seq FROM memberships WHERE room_id = $1 AND user_id = $2 \
              FOR UPDATE",
     move_marker: "UPDATE memberships m \
