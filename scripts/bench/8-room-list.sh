@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 flag=()
 [[ "$PROFILE" == release ]] && flag=(--release)
 (cd "$ROOT" && cargo build "${flag[@]}" --bin parley --example bench_sql >&2)
-PARLEY="$ROOT/target/$PROFILE/parley"
+PARLEY="${PARLEY_UNDER_TEST:-$ROOT/target/$PROFILE/parley}"
 export BENCH_SQL="$ROOT/target/$PROFILE/examples/bench_sql"
 export DATABASE_URL="${DATABASE_URL:-sqlite://$WORK/room-list.db?mode=rwc}"
 start_server
