@@ -80,6 +80,13 @@ impl LogPartitions for PostgresStore {
     }
 
     async fn drop_partitions(&self, cutoff: Timestamp) -> StoreResult<Vec<DroppedPartition>> {
+        // Most passes find nothing: ask on a pooled connection first.
+        if expired_partitions(&mut *self.pool.acquire().await?, cutoff)
+            .await?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
         // Detached from the pool: dropping it closes it, which releases the
         // session lock even if this future is cancelled midway.
         let mut conn = self.pool.acquire().await?.detach();
@@ -97,39 +104,47 @@ impl LogPartitions for PostgresStore {
     }
 }
 
-async fn drop_expired(
+/// What is to drop at `cutoff`: partitions left detached first, then the
+/// expired ones, oldest first.
+async fn expired_partitions(
     conn: &mut PgConnection,
     cutoff: Timestamp,
-) -> StoreResult<Vec<DroppedPartition>> {
-    let mut expired: Vec<Expired> = sqlx::query_as::<_, (String, Timestamp, bool)>(
+) -> StoreResult<Vec<Expired>> {
+    let left: Vec<(String,)> = sqlx::query_as(LEFT_DETACHED).fetch_all(&mut *conn).await?;
+    let expired: Vec<(String, Timestamp, bool)> = sqlx::query_as(
         "SELECT name, ends_at, detaching FROM messages_partitions() \
          WHERE ends_at <= $1 ORDER BY ends_at",
     )
     .bind(cutoff)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(name, ends_at, detaching)| Expired {
+    .await?;
+    let left = left.into_iter().map(|(name,)| Expired {
         name,
-        ends_at: Some(ends_at),
-        state: if detaching {
-            State::Detaching
-        } else {
-            State::Attached
-        },
-    })
-    .collect();
-    let left: Vec<(String,)> = sqlx::query_as(LEFT_DETACHED).fetch_all(&mut *conn).await?;
-    expired.splice(
-        0..0,
-        left.into_iter().map(|(name,)| Expired {
+        ends_at: None,
+        state: State::Detached,
+    });
+    let expired = expired
+        .into_iter()
+        .map(|(name, ends_at, detaching)| Expired {
             name,
-            ends_at: None,
-            state: State::Detached,
-        }),
-    );
-    let mut dropped = Vec::with_capacity(expired.len());
-    for partition in expired {
+            ends_at: Some(ends_at),
+            state: if detaching {
+                State::Detaching
+            } else {
+                State::Attached
+            },
+        });
+    Ok(left.chain(expired).collect())
+}
+
+/// Under the drop lock: the list is read again, another instance may have
+/// dropped some meanwhile.
+async fn drop_expired(
+    conn: &mut PgConnection,
+    cutoff: Timestamp,
+) -> StoreResult<Vec<DroppedPartition>> {
+    let mut dropped = Vec::new();
+    for partition in expired_partitions(conn, cutoff).await? {
         dropped.push(drop_one(conn, &partition).await?);
     }
     Ok(dropped)
