@@ -95,6 +95,35 @@ async fn post(app: &TestApp, who: &TestUser, room: &str, body: Value) -> Value {
     r.body
 }
 
+async fn join(app: &TestApp, who: &TestUser, room: &str) {
+    let r = app
+        .post(
+            &format!("/api/v1/rooms/{room}/join"),
+            Some(&who.access_token),
+            json!({}),
+        )
+        .await;
+    assert!(
+        r.status.is_success(),
+        "{} joins: {:?}",
+        who.username,
+        r.body
+    );
+}
+
+/// `who` reacts `ok` to message `seq`.
+async fn react_ok(app: &TestApp, who: &TestUser, room: &str, seq: i64) {
+    let r = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/rooms/{room}/messages/{seq}/reactions/ok"),
+            Some(&who.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
 async fn post_n(app: &TestApp, who: &TestUser, room: &str, n: usize) {
     for i in 0..n {
         post(app, who, room, json!({"body": format!("filler {i}")})).await;
@@ -195,27 +224,12 @@ async fn what_a_pruned_message_had_goes_with_it_and_writing_to_it_is_a_client_er
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
-    let join = app
-        .post(
-            "/api/v1/rooms/general/join",
-            Some(&bob.access_token),
-            json!({}),
-        )
-        .await;
-    assert!(join.status.is_success(), "bob joins: {:?}", join.body);
+    join(&app, &bob, "general").await;
     // seq 1: a message mentioning bob, with search text; seq 2: bob's
     // reaction to it; seq 3: an edit of it.
     let first = post(&app, &alice, "general", json!({"body": "zanzibar hi @bob"})).await;
     assert_eq!(first["mentions"], json!(["bob"]));
-    let reacted = app
-        .request(
-            Method::PUT,
-            "/api/v1/rooms/general/messages/1/reactions/ok",
-            Some(&bob.access_token),
-            None,
-        )
-        .await;
-    assert_eq!(reacted.status, 200, "{:?}", reacted.body);
+    react_ok(&app, &bob, "general", 1).await;
     let edited = app
         .request(
             Method::PATCH,
@@ -730,25 +744,10 @@ async fn expired_partitions_are_dropped_whole(backend: Backend) {
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
-    let join = app
-        .post(
-            "/api/v1/rooms/general/join",
-            Some(&bob.access_token),
-            json!({}),
-        )
-        .await;
-    assert!(join.status.is_success(), "bob joins: {:?}", join.body);
+    join(&app, &bob, "general").await;
     // seq 1 mentions bob, seq 2 is his reaction to it, seq 3 a reply.
     post(&app, &alice, "general", json!({"body": "zanzibar hi @bob"})).await;
-    let reacted = app
-        .request(
-            Method::PUT,
-            "/api/v1/rooms/general/messages/1/reactions/ok",
-            Some(&bob.access_token),
-            None,
-        )
-        .await;
-    assert_eq!(reacted.status, 200, "{:?}", reacted.body);
+    react_ok(&app, &bob, "general", 1).await;
     post(
         &app,
         &alice,
