@@ -2,13 +2,18 @@
 //! decided and stored in one transaction under the room's lock
 //! (`store::moderation` holds the rules), then every instance is told who
 //! lost access, so their subscriptions, event streams and long polls of the
-//! room end at once (README, "Members, moderation and blocking"). Blocking
-//! changes are signalled the same way.
+//! room end at once (README, "Members, moderation and blocking"): the
+//! `revocation` service does that. Blocking changes go to the `viewers`
+//! service the same way.
 
-use crate::broker::{DynBroker, RevokeReason, Signal};
+use std::sync::Arc;
+
+use crate::broker::DynBroker;
 use crate::domain::Role;
+use crate::revocation::{Revocations, RevokeReason};
 use crate::store::moderation::{Action, Effect, Refusal};
 use crate::store::{DynStore, Room, StoreError};
+use crate::viewers::Viewers;
 use crate::views::Activity;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +40,23 @@ impl From<StoreError> for MembershipError {
 pub struct Membership {
     store: DynStore,
     broker: DynBroker,
+    revocations: Arc<Revocations>,
+    viewers: Arc<Viewers>,
 }
 
 impl Membership {
-    pub fn new(store: DynStore, broker: DynBroker) -> Self {
-        Membership { store, broker }
+    pub fn new(
+        store: DynStore,
+        broker: DynBroker,
+        revocations: Arc<Revocations>,
+        viewers: Arc<Viewers>,
+    ) -> Self {
+        Membership {
+            store,
+            broker,
+            revocations,
+            viewers,
+        }
     }
 
     /// `actor` does `action` to `target` (themself for `Join`, `Leave`,
@@ -70,13 +87,8 @@ impl Membership {
         };
         if let Some((user_id, reason)) = lost {
             tracing::info!(room = %room.name, ?user_id, reason = reason.as_str(), "access revoked");
-            self.broker
-                .signal(Signal::Revoked {
-                    room_id: room.id,
-                    room: room.name.clone(),
-                    user_id,
-                    reason,
-                })
+            self.revocations
+                .revoke(room.id, &room.name, user_id, reason)
                 .await;
         }
         Ok(effect)
@@ -85,7 +97,7 @@ impl Membership {
     /// The users `user_id` blocks changed: their deliveries follow on
     /// every instance (on this one before this returns).
     pub async fn blocks_changed(&self, user_id: i64) {
-        self.broker.signal(Signal::Blocks { user_id }).await;
+        self.viewers.blocks_changed(user_id).await;
     }
 }
 

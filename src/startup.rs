@@ -2,7 +2,6 @@
 //! state and runs the HTTP server until it is stopped.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -13,7 +12,7 @@ use actix_web::{App, http::header, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::JwtKeys;
-use crate::broker::{DynBroker, Hub, LocalBroker, RedisBroker};
+use crate::broker::{Broker, DynBroker, Transport};
 use crate::config::{AllowedOrigins, Config};
 use crate::state::AppState;
 use crate::store;
@@ -60,12 +59,12 @@ impl Application {
 
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
         let broker: DynBroker = match &config.redis_url {
-            Some(url) => Arc::new(RedisBroker::start(url, store.clone())?),
-            None if !config.redis_cluster_nodes.is_empty() => Arc::new(RedisBroker::start_cluster(
-                config.redis_cluster_nodes.clone(),
+            Some(url) => Broker::relayed(Transport::single(url)?, store.clone()),
+            None if !config.redis_cluster_nodes.is_empty() => Broker::relayed(
+                Transport::cluster(config.redis_cluster_nodes.clone()),
                 store.clone(),
-            )),
-            None => Arc::new(LocalBroker::new(Hub::new(store.clone()))),
+            ),
+            None => Broker::local(store.clone()),
         };
         let state = web::Data::new(AppState::new(config, store, broker, jwt.clone()));
         crate::retention::start(

@@ -1,5 +1,6 @@
 //! `AppState`: what every handler and connection shares (the store, the chat
-//! pipeline, the limiters, the configuration, the shutdown signal).
+//! pipeline, the services, the limiters, the configuration, the shutdown
+//! signal).
 //!
 //! It is built once by `startup` and read by `http` and `gateway`; it owns no
 //! I/O of its own and must not import the modules that use it.
@@ -14,8 +15,11 @@ use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
 use crate::membership::Membership;
+use crate::presence::Presence;
 use crate::read_markers::ReadMarkers;
+use crate::revocation::Revocations;
 use crate::store::DynStore;
+use crate::viewers::Viewers;
 
 /// What every handler shares.
 pub struct AppState {
@@ -25,6 +29,12 @@ pub struct AppState {
     pub membership: Membership,
     /// Read markers, coalesced.
     pub read_markers: ReadMarkers,
+    /// Who is online, on any instance.
+    pub presence: Arc<Presence>,
+    /// Who lost access to which room, and cutting them off.
+    pub revocations: Arc<Revocations>,
+    /// Each connected user's blocked senders.
+    pub viewers: Arc<Viewers>,
     /// Typing signals per user and room (None when TYPING_RATE is 0).
     pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
@@ -45,7 +55,8 @@ pub struct AppState {
 
 impl AppState {
     /// Wires the shared state from the configuration, the opened store and
-    /// the broker.
+    /// the broker; the services register for their signals here, before
+    /// the instance serves anyone.
     pub fn new(config: Config, store: DynStore, broker: DynBroker, jwt: JwtKeys) -> Self {
         let limits = &config.limits;
         let send_limiter = (limits.send_rate > 0).then(|| {
@@ -56,8 +67,19 @@ impl AppState {
                 Duration::from_secs_f64(f64::from(burst) / f64::from(limits.send_rate)),
             )
         });
+        let presence = Presence::start(store.clone(), broker.clone());
+        let revocations = Revocations::start(store.clone(), broker.clone());
+        let viewers = Viewers::start(store.clone(), broker.clone());
         AppState {
-            membership: Membership::new(store.clone(), broker.clone()),
+            membership: Membership::new(
+                store.clone(),
+                broker.clone(),
+                Arc::clone(&revocations),
+                Arc::clone(&viewers),
+            ),
+            presence,
+            revocations,
+            viewers,
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),

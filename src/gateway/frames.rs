@@ -106,14 +106,13 @@ impl Connection {
                     heart_beat,
                     user,
                 } => {
-                    let viewer = self.state.chat.broker().viewer(user.id).await;
+                    let viewer = self.state.viewers.of(user.id).await;
                     let viewer = viewer.map_err(|e| {
                         tracing::error!(error = %e, "reading blocked users failed");
                         End::error("server error", None)
                     })?;
                     self.subscriptions.set_viewer(viewer);
-                    let broker = self.state.chat.broker();
-                    self.presence = Some(broker.present(user.id, &user.username));
+                    self.presence = Some(self.state.presence.arrive(user.id, &user.username));
                     self.decoder.set_version(version);
                     self.timers.opened(heart_beat, user.expires_at);
                     tracing::info!(user = %user.username, version = version.as_str(), "stomp session open");
@@ -159,7 +158,14 @@ impl Connection {
     ) -> Result<(Room, u64), End> {
         let user = self.session.user().expect(AFTER_CONNECT);
         self.rooms
-            .enter(&self.state.chat, user, name, purpose, receipt)
+            .enter(
+                &self.state.chat,
+                &self.state.revocations,
+                user,
+                name,
+                purpose,
+                receipt,
+            )
             .await
     }
 
@@ -180,7 +186,7 @@ impl Connection {
         let user_id = self.user().id;
         if !self
             .rooms
-            .still_open(self.state.chat.broker(), &room, user_id, mark)
+            .still_open(&self.state.revocations, &room, user_id, mark)
         {
             self.subscriptions.unregister(&req.id);
             return Err(End::error("room not found", receipt));

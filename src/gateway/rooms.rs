@@ -1,6 +1,6 @@
 //! The rooms a connection's user may post to and subscribe to, looked up
-//! once per connection and trusted until the broker records that the user
-//! lost access (left, removed, banned, room deleted: README, "Members,
+//! once per connection and trusted until the `revocation` service records
+//! that the user lost access (left, removed, banned, room deleted: README, "Members,
 //! moderation and blocking"). An unknown room (or a private one the user
 //! is not in, or one they are banned from) ends the session with the same
 //! ERROR, and so does a SEND to a room the connection lost access to; a
@@ -12,9 +12,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::ending::End;
 use crate::auth::AuthUser;
-use crate::broker::DynBroker;
 use crate::chat::{Chat, ChatError};
 use crate::domain::RoomName;
+use crate::revocation::Revocations;
 use crate::store::Room;
 
 /// Why a room is entered.
@@ -28,7 +28,7 @@ pub enum Purpose {
 
 struct Entered {
     room: Room,
-    /// The broker's revocation mark before access was checked.
+    /// The revocation mark before access was checked.
     mark: u64,
     /// The user is a member (posting and subscribing join a public room;
     /// watching does not).
@@ -48,15 +48,15 @@ impl Rooms {
     pub async fn enter(
         &mut self,
         chat: &Chat,
+        revocations: &Revocations,
         user: &AuthUser,
         name: &RoomName,
         purpose: Purpose,
         receipt: Option<&str>,
     ) -> Result<(Room, u64), End> {
-        let broker = chat.broker();
         let user_id = user.id;
         if let Some(entered) = self.entered.get(name) {
-            if broker.revoked_since(entered.room.id, user_id, entered.mark) {
+            if revocations.revoked_since(entered.room.id, user_id, entered.mark) {
                 self.entered.remove(name);
                 self.revoked.insert(name.clone());
             } else if entered.member || purpose == Purpose::Watch {
@@ -66,7 +66,7 @@ impl Rooms {
         if purpose == Purpose::Send && self.revoked.contains(name) {
             return Err(not_found(receipt));
         }
-        let mark = broker.revocation_mark();
+        let mark = revocations.mark();
         let found = match purpose {
             Purpose::Watch => chat
                 .see_room(user_id, name)
@@ -106,8 +106,14 @@ impl Rooms {
     /// Whether access to `room` checked at `mark` still holds (a
     /// subscription registered after the check asks, so a revocation in
     /// between is not missed).
-    pub fn still_open(&mut self, broker: &DynBroker, room: &Room, user_id: i64, mark: u64) -> bool {
-        if !broker.revoked_since(room.id, user_id, mark) {
+    pub fn still_open(
+        &mut self,
+        revocations: &Revocations,
+        room: &Room,
+        user_id: i64,
+        mark: u64,
+    ) -> bool {
+        if !revocations.revoked_since(room.id, user_id, mark) {
             return true;
         }
         if let Ok(name) = RoomName::parse(&room.name) {

@@ -19,10 +19,11 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
 
 use super::outbox::Outbox;
-use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, SubscriberKey, Viewer};
+use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, SubscriberKey};
 use crate::session::{AckMode, SubscribeRequest};
 use crate::stomp::{SubscriptionHeader, Version};
 use crate::store::{Event, Room};
+use crate::viewers::Viewer;
 
 /// The delivery state of one subscription of this connection.
 struct LiveSubscription {
@@ -116,7 +117,7 @@ impl LiveSubscriptions {
             .expect("subscriptions come after CONNECT");
         let subscriber = Subscriber {
             recipient: Arc::clone(&recipient),
-            viewer,
+            audience: viewer,
             activity: req.activity,
             queue: self.queue.clone(),
             overflow: Arc::clone(&self.overflow),

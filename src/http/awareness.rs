@@ -72,11 +72,10 @@ pub async fn presence(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let found = find_visible(&state, &name, &user).await?;
-    let broker = state.chat.broker();
     let members = state.store.members(found.room.id).await?;
     let mut online: Vec<String> = members
         .into_iter()
-        .filter(|m| broker.is_online(m.user.id))
+        .filter(|m| state.presence.is_online(m.user.id))
         .map(|m| m.user.username)
         .collect();
     online.sort();

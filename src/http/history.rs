@@ -9,11 +9,12 @@ use utoipa::ToSchema;
 
 use super::rooms::find_visible;
 use crate::auth::AuthUser;
-use crate::broker::{RoomFeed, Viewer};
+use crate::broker::RoomFeed;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, RoomNotFound, Unauthorized};
 use crate::state::AppState;
 use crate::store::{HistoryPage, HistoryQuery};
+use crate::viewers::Viewer;
 use crate::views::EventView;
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -164,17 +165,17 @@ pub async fn messages(
     let query = parse_query(&params)?;
     let wait = parse_wait(&params, &query)?;
     let broker = state.chat.broker();
-    let mark = broker.revocation_mark();
+    let mark = state.revocations.mark();
     let room = find_visible(&state, &name, &user).await?.room;
     let room_id = room.id;
-    let viewer = broker.viewer(user.id).await?;
+    let viewer = state.viewers.of(user.id).await?;
     let Some(wait) = wait else {
         let page = state.store.history(room_id, query).await?;
         return Ok(page_response(&page, &viewer));
     };
     // Long poll: listen first, then look, so a commit in between is not missed.
     let mut feed = RoomFeed::open(broker, &room, viewer.clone(), 16).await;
-    if broker.revoked_since(room_id, user.id, mark) {
+    if state.revocations.revoked_since(room_id, user.id, mark) {
         return Err(ApiError::RoomNotFound); // lost access while registering
     }
     let page = state.store.history(room_id, query).await?;

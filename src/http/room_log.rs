@@ -80,7 +80,7 @@ pub async fn get_event(
     let seq = parse_seq(&seq)?;
     let event = state.store.event(room.id, seq).await?;
     let event = event.ok_or(ApiError::from(Refusal::MessageNotFound))?;
-    let viewer = state.chat.broker().viewer(user.id).await?;
+    let viewer = state.viewers.of(user.id).await?;
     let hidden = viewer.blocks(&event.sender);
     Ok(HttpResponse::Ok().json(EventView::seen(&event, hidden)))
 }

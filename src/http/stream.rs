@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::writing::{charge_send, chat_error, enter, enter_to_write, parse_body};
 use crate::auth::AuthUser;
-use crate::broker::{Published, RoomFeed, Viewer};
+use crate::broker::{Published, RoomFeed};
 use crate::chat::Post;
 use crate::domain::ClientId;
 use crate::error::{ApiError, Body as ErrorBody};
@@ -22,6 +22,7 @@ use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unaut
 use crate::replay::{self, Replay};
 use crate::state::AppState;
 use crate::store::{Appended, Refusal, Room};
+use crate::viewers::Viewer;
 use crate::views::{EventView, MessageView};
 
 /// Comment line interval that keeps proxies from closing an idle stream.
@@ -231,9 +232,9 @@ pub async fn events(
         .try_open(user.id)
         .ok_or(ApiError::TooManyConnections)?;
     let broker = state.chat.broker();
-    let mark = broker.revocation_mark();
+    let mark = state.revocations.mark();
     let room = enter(&state, &user, &name).await?;
-    let viewer = broker.viewer(user.id).await?;
+    let viewer = state.viewers.of(user.id).await?;
     // Register before reading history: every message is in one or the other.
     let feed = RoomFeed::open(
         broker,
@@ -243,10 +244,10 @@ pub async fn events(
     )
     .await;
     // Access lost while registering: the revocation may have missed it.
-    if broker.revoked_since(room.id, user.id, mark) {
+    if state.revocations.revoked_since(room.id, user.id, mark) {
         return Err(ApiError::RoomNotFound);
     }
-    let presence = broker.present(user.id, &user.username);
+    let presence = state.presence.arrive(user.id, &user.username);
     let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
     let state = state.into_inner();
     let expires_at = user.expires_at;

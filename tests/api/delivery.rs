@@ -7,10 +7,11 @@ use parley::domain::{RoomName, Username};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed, Viewer};
+use parley::broker::{Broker, DynBroker, RoomFeed};
 use parley::committer::Committer;
 use parley::config::CommitSettings;
 use parley::store::{self, Change, DynStore, NewEvent, Room, User};
+use parley::viewers::Viewer;
 use tokio::time::Instant;
 
 use crate::db::{Backend, TestDatabase};
@@ -42,7 +43,7 @@ async fn fixture(stored: usize) -> Fixture {
         .await
         .unwrap();
     let wrapped = WrappedStore::new(Arc::clone(&store));
-    let broker: DynBroker = Arc::new(LocalBroker::new(Hub::new(wrapped.clone())));
+    let broker: DynBroker = Broker::local(wrapped.clone());
     let committer = Committer::start(
         Arc::clone(&store),
         Arc::clone(&broker),

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use parley::broker::{DynBroker, Hub, LocalBroker, RoomFeed, Viewer};
+use parley::broker::{Broker, DynBroker, RoomFeed};
 use parley::committer::Committer;
 use parley::config::CommitSettings;
 use parley::domain::{RoomName, Username};
 use parley::store::{self, Appended, Change, HistoryQuery, NewEvent};
+use parley::viewers::Viewer;
 
 use crate::db::{Backend, TestDatabase};
 use crate::helpers::on_both_backends;
@@ -42,7 +43,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
         store.create_room(&one, false, owner.id).await.unwrap(),
         store.create_room(&two, false, owner.id).await.unwrap(),
     ];
-    let broker: DynBroker = Arc::new(LocalBroker::new(Hub::new(Arc::clone(&store))));
+    let broker: DynBroker = Broker::local(Arc::clone(&store));
     let mut feed = RoomFeed::open(&broker, &rooms[0], Arc::new(Viewer::new(0, [])), 1024).await;
     let committer = Committer::start(
         Arc::clone(&store),
@@ -216,7 +217,7 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
     ];
     let counted = crate::wrapped_store::WrappedStore::new(Arc::clone(&inner));
     let store: parley::store::DynStore = counted.clone();
-    let broker: DynBroker = Arc::new(LocalBroker::new(Hub::new(Arc::clone(&store))));
+    let broker: DynBroker = Broker::local(Arc::clone(&store));
     let mut feed = RoomFeed::open(&broker, &rooms[0], Arc::new(Viewer::new(0, [])), 1024).await;
     let committer = Committer::start(
         Arc::clone(&store),

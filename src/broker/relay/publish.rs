@@ -1,122 +1,104 @@
-//! Where the relay's Redis traffic goes: one Redis server (`REDIS_URL`:
-//! `PUBLISH`, one pub/sub connection) or a Redis Cluster
-//! (`REDIS_CLUSTER_NODES`: `SPUBLISH` to the master owning the channel's
-//! slot, one subscriber connection per shard, see [`super::shards`]). The
-//! relay logic around it (ordering, catch-up, gap fill, presence) is the
-//! same for both (docs/SCALING.md, "Redis Cluster: sharded pub/sub").
+//! The relay's publishing side: one task takes what the broker queues
+//! (events after commit, activity, signals) and publishes it, pipelined,
+//! in order; what Redis did not take waits for its target's backoff.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::redis::{BACKOFF_MAX, BACKOFF_START};
 use super::slot;
 use super::topology::{self, Topology};
+use super::transport::{Transport, with_timeout};
+use super::wire::{BACKOFF_START, Outgoing, REDIS_TIMEOUT, backoff_after};
 
-/// Where presence sets live with one Redis server.
-const PRESENCE_PREFIX: &str = "parley:presence:";
-/// ... and in a cluster: one hash tag, so every instance's set is on one
-/// shard and one `SCAN` of its master sees them all.
-const CLUSTER_PRESENCE_PREFIX: &str = "parley:{presence}:";
+/// Messages waiting to be published to Redis (queued, or kept while Redis
+/// is away); beyond it the oldest are dropped from the relay (they are
+/// stored, and other instances fill the hole from the database).
+pub const PUBLISH_QUEUE: usize = 65_536;
+/// Messages pipelined per round trip to Redis.
+const PUBLISH_BATCH: usize = 256;
 
-#[derive(Clone)]
-pub enum Transport {
-    Single(redis::Client),
-    Cluster(Arc<Cluster>),
-}
-
-impl Transport {
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, Transport::Cluster(_))
-    }
-
-    /// What the keys of the instances' presence sets start with.
-    pub fn presence_prefix(&self) -> &'static str {
-        match self {
-            Transport::Single(_) => PRESENCE_PREFIX,
-            Transport::Cluster(_) => CLUSTER_PRESENCE_PREFIX,
+/// Publishes committed messages in commit order (per room: in a cluster
+/// the rooms of a shard that is away wait while the others' go on),
+/// pipelining whatever is queued. What the [`Publisher`] could not publish
+/// is kept, each room's in order (up to [`PUBLISH_QUEUE`]; beyond that the
+/// oldest are dropped from the relay, and other instances fill the hole
+/// from the database), and retried once its target's backoff has passed.
+pub async fn publish_loop(mut publisher: Publisher, mut queue: mpsc::Receiver<Outgoing>) {
+    // What waits for its target, and the orders it is in (a later message
+    // in one of them waits behind it): each channel's in a cluster, one for
+    // everything with one server (which keeps the order across channels,
+    // so a revocation stays ahead of the room's later messages).
+    let mut backlog: VecDeque<Outgoing> = VecDeque::new();
+    let mut held: HashSet<String> = HashSet::new();
+    let per_channel = publisher.orders_per_channel();
+    let mut incoming = Vec::with_capacity(PUBLISH_BATCH);
+    loop {
+        let received = match (backlog.is_empty(), publisher.next_retry()) {
+            (true, _) => queue.recv_many(&mut incoming, PUBLISH_BATCH).await,
+            (false, Some(at)) => tokio::select! {
+                n = queue.recv_many(&mut incoming, PUBLISH_BATCH) => n,
+                _ = tokio::time::sleep_until(at) => usize::MAX,
+            },
+            (false, None) => usize::MAX,
+        };
+        if received == 0 {
+            return; // the broker is gone
         }
-    }
-
-    /// A connection to the node that holds `key`.
-    pub async fn connection_for(
-        &self,
-        key: &str,
-        timeout: Duration,
-    ) -> redis::RedisResult<MultiplexedConnection> {
-        match self {
-            Transport::Single(client) => {
-                with_timeout(timeout, client.get_multiplexed_async_connection()).await
+        // A retry takes the backlog again; new messages alone otherwise
+        // (those on a held channel join the backlog untried).
+        let mut todo = if received == usize::MAX {
+            held.clear();
+            std::mem::take(&mut backlog)
+        } else {
+            VecDeque::new()
+        };
+        todo.extend(incoming.drain(..));
+        while !todo.is_empty() {
+            let n = todo.len().min(PUBLISH_BATCH);
+            let batch: Vec<Outgoing> = todo.drain(..n).collect();
+            let orders: Vec<&str> = batch
+                .iter()
+                .map(|o| if per_channel { o.channel.as_str() } else { "" })
+                .collect();
+            let tried: Vec<usize> = (0..n).filter(|&i| !held.contains(orders[i])).collect();
+            let items: Vec<(String, &[u8])> = tried
+                .iter()
+                .map(|&i| (batch[i].channel.clone(), &batch[i].payload[..]))
+                .collect();
+            let unsent = if items.is_empty() {
+                Vec::new()
+            } else {
+                publisher.publish(&items, REDIS_TIMEOUT).await
+            };
+            drop(items);
+            let mut keep = vec![true; n];
+            for (j, &i) in tried.iter().enumerate() {
+                keep[i] = unsent.binary_search(&j).is_ok();
             }
-            Transport::Cluster(cluster) => {
-                let topology = cluster.topology(timeout).await?;
-                let master = topology
-                    .master_of(slot::of(key.as_bytes()))
-                    .ok_or_else(|| unserved(key))?;
-                let client = topology::client(master)?;
-                with_timeout(timeout, client.get_multiplexed_async_connection()).await
-            }
-        }
-    }
-}
-
-/// The seed nodes of a cluster and the nodes last heard of.
-pub struct Cluster {
-    seeds: Vec<String>,
-    /// The node that answered last, then every node its map named.
-    known: Mutex<(Option<String>, Vec<String>)>,
-}
-
-impl Cluster {
-    pub fn new(seeds: Vec<String>) -> Cluster {
-        Cluster {
-            seeds,
-            known: Mutex::new((None, Vec::new())),
-        }
-    }
-
-    /// The current slot map, asked first of the node that answered last,
-    /// then of the seeds, then of every node named last time (a seed may
-    /// be the master that just died).
-    pub async fn topology(&self, timeout: Duration) -> redis::RedisResult<Topology> {
-        let candidates = {
-            let known = self.known.lock().expect("known nodes");
-            let mut candidates: Vec<String> = known.0.iter().cloned().collect();
-            for node in self.seeds.iter().chain(&known.1) {
-                if !candidates.contains(node) {
-                    candidates.push(node.clone());
+            let orders: Vec<String> = orders.into_iter().map(str::to_string).collect();
+            for ((out, order), keep) in batch.into_iter().zip(orders).zip(keep) {
+                if keep {
+                    held.insert(order);
+                    backlog.push_back(out);
                 }
             }
-            candidates
-        };
-        let (topology, answered) = topology::fetch(&candidates, timeout).await?;
-        *self.known.lock().expect("known nodes") = (Some(answered), topology.nodes().to_vec());
-        Ok(topology)
+        }
+        if backlog.len() > PUBLISH_QUEUE {
+            let excess = backlog.len() - PUBLISH_QUEUE;
+            backlog.drain(..excess);
+            tracing::warn!(dropped = excess, "redis unreachable; relay backlog full");
+        }
+        if received == usize::MAX && !backlog.is_empty() {
+            tracing::warn!(
+                waiting = backlog.len(),
+                "redis publish failed; retrying after a backoff"
+            );
+        }
     }
-}
-
-async fn with_timeout<T>(
-    timeout: Duration,
-    f: impl Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
-    tokio::time::timeout(timeout, f)
-        .await
-        .unwrap_or_else(|_| Err(timed_out()))
-}
-
-pub fn timed_out() -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::IoError, "redis timed out"))
-}
-
-pub fn unserved(channel: &str) -> redis::RedisError {
-    redis::RedisError::from((
-        redis::ErrorKind::ClusterDown,
-        "no master serves the slot of",
-        channel.to_string(),
-    ))
 }
 
 /// Publishes for the relay's publisher: `PUBLISH` pipelined on one
@@ -179,7 +161,7 @@ impl Publisher {
             .backoff
             .entry(target.to_string())
             .or_insert((Instant::now(), BACKOFF_START));
-        *entry = (Instant::now() + entry.1, (entry.1 * 2).min(BACKOFF_MAX));
+        *entry = (Instant::now() + entry.1, backoff_after(entry.1));
     }
 
     fn succeeded(&mut self, target: &str) {

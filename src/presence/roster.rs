@@ -1,13 +1,9 @@
-//! Who is online (README, "Read markers, unread counts, typing and
-//! presence"): a user is online while they hold at least one WebSocket
-//! (after CONNECTED) or event stream on any instance.
-//!
-//! [`Presence`] is this instance's view: the users connected here (counted,
-//! so a second tab closing leaves them online) and, per other instance, the
-//! users online there, as their signals and the Redis relay's sweep report
-//! them. It answers "is this user online anywhere" and says when that
-//! changes; the hub announces each change to the user's rooms. Pure state:
-//! no I/O.
+//! [`Roster`]: this instance's view of who is online: the users connected
+//! here (counted, so a second tab closing leaves them online) and, per
+//! other instance, the users online there, as their signals and the sweep
+//! of the presence sets report them. It answers "is this user online
+//! anywhere" and says when that changes; the service announces each change
+//! to the user's rooms. Pure state: no I/O.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -60,7 +56,7 @@ impl View {
 }
 
 /// This instance's view of who is online.
-pub struct Presence {
+pub struct Roster {
     /// This instance's id (signals from it are its own).
     pub instance: String,
     view: Mutex<View>,
@@ -76,9 +72,9 @@ pub struct Local {
     pub anywhere: Option<Change>,
 }
 
-impl Presence {
+impl Roster {
     pub fn new(instance: String) -> Self {
-        Presence {
+        Roster {
             instance,
             view: Mutex::new(View::default()),
         }
@@ -220,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_second_tab_closing_leaves_the_user_online() {
-        let p = Presence::new("a".into());
+        let p = Roster::new("a".into());
         assert_eq!(p.arrive(1, "u1").anywhere, online(1, true));
         let second = p.arrive(1, "u1");
         assert!(!second.here && second.anywhere.is_none());
@@ -235,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_user_online_elsewhere_stays_online_when_leaving_here() {
-        let p = Presence::new("a".into());
+        let p = Roster::new("a".into());
         assert_eq!(p.remote("b", 1, "u1", true), online(1, true));
         assert_eq!(p.arrive(1, "u1").anywhere, None, "already online on b");
         let left = p.depart(1, "u1");
@@ -246,7 +242,7 @@ mod tests {
 
     #[test]
     fn an_instance_that_is_gone_takes_its_users_offline() {
-        let p = Presence::new("a".into());
+        let p = Roster::new("a".into());
         p.remote("b", 1, "u1", true);
         p.remote("b", 2, "u2", true);
         p.remote("c", 2, "u2", true);
@@ -258,7 +254,7 @@ mod tests {
 
     #[test]
     fn replacing_an_instances_users_reports_only_the_differences() {
-        let p = Presence::new("a".into());
+        let p = Roster::new("a".into());
         p.remote("b", 1, "u1", true);
         p.remote("b", 2, "u2", true);
         let mut changes = p.replace("b", vec![(2, "u2".into()), (3, "u3".into())]);

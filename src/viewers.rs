@@ -1,9 +1,10 @@
-//! Whom a delivery is for, as far as blocking goes: a [`Viewer`] is one
-//! user's list of blocked senders, shared by all of that user's
-//! connections on this instance (STOMP, SSE, long polls) and kept in step
-//! with the database when the list changes on any instance (the broker's
-//! `Signal::Blocks`). An event whose sender the viewer blocks reaches them
-//! as a `hidden` placeholder (README, "Members, moderation and blocking").
+//! Blocking on the delivery path (README, "Members, moderation and
+//! blocking"): a [`Viewer`] is one user's list of blocked senders, shared
+//! by all of that user's connections on this instance (STOMP, SSE, long
+//! polls) and kept in step with the database when the list changes on any
+//! instance (this service's signal, [`BlocksChanged`]). The hub asks it
+//! (as the subscriber's `broker::Audience`) on the fan-out path: an event
+//! whose sender the viewer blocks reaches them as a `hidden` placeholder.
 //!
 //! The check sits on the fan-out path, so a viewer who blocks nobody costs
 //! one atomic load per delivery.
@@ -12,7 +13,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
+use crate::broker::{Audience, DynBroker, Signal};
 use crate::store::{DynStore, StoreResult};
+
+/// The users `user_id` blocks changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct BlocksChanged {
+    user_id: i64,
+}
+
+impl Signal for BlocksChanged {
+    const NAME: &'static str = "blocks";
+}
 
 /// One user's blocked senders (canonical usernames).
 #[derive(Debug)]
@@ -60,18 +72,43 @@ impl Viewer {
     }
 }
 
+impl Audience for Viewer {
+    fn user_id(&self) -> i64 {
+        self.user_id
+    }
+
+    fn blocks(&self, sender: &str) -> bool {
+        Viewer::blocks(self, sender)
+    }
+}
+
 /// The viewers of the users connected to this instance.
 pub struct Viewers {
     store: DynStore,
+    broker: DynBroker,
     live: Mutex<HashMap<i64, Weak<Viewer>>>,
 }
 
 impl Viewers {
-    pub fn new(store: DynStore) -> Self {
-        Viewers {
+    /// The service, registered for its signal.
+    pub fn start(store: DynStore, broker: DynBroker) -> Arc<Self> {
+        let service = Arc::new(Viewers {
             store,
+            broker: Arc::clone(&broker),
             live: Mutex::new(HashMap::new()),
-        }
+        });
+        let me = Arc::downgrade(&service);
+        broker.signals().handle::<BlocksChanged>(move |changed| {
+            let me = me.upgrade()?;
+            Some(Box::pin(async move { me.reload(changed.user_id).await }))
+        });
+        service
+    }
+
+    /// The users `user_id` blocks changed: their deliveries follow on
+    /// every instance (on this one before this returns).
+    pub async fn blocks_changed(&self, user_id: i64) {
+        self.broker.signal(BlocksChanged { user_id }).await;
     }
 
     /// The viewer of `user_id`: the one their other connections share, or
@@ -105,7 +142,7 @@ impl Viewers {
     }
 
     /// Re-reads the blocked senders of `user_id`, if they are connected here.
-    pub async fn reload(&self, user_id: i64) {
+    async fn reload(&self, user_id: i64) {
         let viewer = self
             .live
             .lock()

@@ -3,7 +3,7 @@
 //! `SSUBSCRIBE` on the master owning its slot, over ONE connection per
 //! shard (not per room), which also carries the signals channel on its
 //! shard. Messages arrive as RESP3 pushes and go to the same
-//! [`super::redis::relay`] as with one Redis server.
+//! [`Inbound`] as with one Redis server.
 //!
 //! When a shard's connection drops (its master died), or the server ends a
 //! subscription itself (`sunsubscribe`: its slot moved, or its master
@@ -11,7 +11,7 @@
 //! owned elsewhere, the affected channels wait to be subscribed again: the
 //! slot map is read again and they are subscribed on their new master,
 //! with backoff, after which their rooms catch up from the database
-//! ([`Hub::resync`]) so nothing committed meanwhile is missed. The
+//! ([`Inbound::room_subscribed`]) so nothing committed meanwhile is missed. The
 //! instance is not ready (`/readyz`) while any channel waits.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -23,12 +23,11 @@ use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
-use super::Hub;
-use super::redis::{BACKOFF_MAX, BACKOFF_START, REDIS_TIMEOUT, RoomCommand, SIGNALS_CHANNEL};
-use super::redis::{channel, relay, room_of};
+use super::inbound::{Inbound, RoomCommand};
 use super::slot;
 use super::topology::{self, Topology};
 use super::transport::{Cluster, timed_out, unserved};
+use super::wire::{BACKOFF_START, REDIS_TIMEOUT, SIGNALS_CHANNEL, backoff_after, channel, room_of};
 
 /// How often the slot map is compared with where each channel is
 /// subscribed (a slot migrated without a `sunsubscribe` reaching us).
@@ -80,7 +79,7 @@ struct Shard {
 /// What the subscriber wants subscribed, and where it is.
 struct Subscriptions {
     cluster: Arc<Cluster>,
-    hub: Arc<Hub>,
+    inbound: Inbound,
     /// By master address.
     shards: HashMap<String, Shard>,
     /// Wanted but not subscribed (now).
@@ -92,9 +91,9 @@ struct Subscriptions {
     serials: AtomicU64,
 }
 
-pub(super) async fn subscribe_loop(
+pub async fn subscribe_loop(
     cluster: Arc<Cluster>,
-    hub: Arc<Hub>,
+    inbound: Inbound,
     mut commands: mpsc::UnboundedReceiver<RoomCommand>,
     ready: Arc<AtomicBool>,
 ) {
@@ -102,7 +101,7 @@ pub(super) async fn subscribe_loop(
     let (control, mut changes) = mpsc::unbounded_channel();
     let mut subs = Subscriptions {
         cluster,
-        hub: Arc::clone(&hub),
+        inbound: inbound.clone(),
         shards: HashMap::new(),
         pending: BTreeSet::new(),
         wanted: HashSet::new(),
@@ -111,7 +110,7 @@ pub(super) async fn subscribe_loop(
         serials: AtomicU64::new(1),
     };
     subs.want(SIGNALS_CHANNEL.to_string());
-    for room in hub.rooms() {
+    for room in inbound.hub.rooms() {
         subs.want(channel(room));
     }
     let mut backoff = BACKOFF_START;
@@ -131,7 +130,7 @@ pub(super) async fn subscribe_loop(
                         "redis cluster relay cannot subscribe"
                     );
                     retry_at = tokio::time::Instant::now() + backoff;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    backoff = backoff_after(backoff);
                 }
             }
         }
@@ -189,7 +188,7 @@ impl Subscriptions {
 
     /// Subscribes every pending channel on its master; the rooms among them
     /// then catch up from the database, and, if the signals channel was
-    /// among them, access is checked again (revocations missed meanwhile).
+    /// among them, the signals' users are told some may have been missed.
     async fn subscribe_pending(&mut self) -> redis::RedisResult<()> {
         if self.topology.is_none() {
             self.topology = Some(self.cluster.topology(REDIS_TIMEOUT).await?);
@@ -241,11 +240,8 @@ impl Subscriptions {
                     match room_of(&ch) {
                         // Messages published before the SSUBSCRIBE took
                         // effect, or while the shard was away: from the store.
-                        Some(room) => self.hub.resync(room),
-                        None => {
-                            let hub = Arc::clone(&self.hub);
-                            tokio::spawn(async move { hub.recheck_access().await });
-                        }
+                        Some(room) => self.inbound.room_subscribed(room),
+                        None => self.inbound.signals_subscribed(),
                     }
                     shard.channels.insert(ch);
                 }
@@ -304,7 +300,7 @@ impl Subscriptions {
         match push.kind {
             PushKind::SMessage | PushKind::Message => {
                 if let Some(msg) = redis::Msg::from_push_info(push) {
-                    relay(&self.hub, &msg);
+                    self.inbound.arrived(&msg);
                 }
             }
             PushKind::Disconnection => {
