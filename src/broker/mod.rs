@@ -9,7 +9,8 @@
 //! [`relay::Relay`]. Features that span instances (presence, revocation,
 //! blocking, …) are services outside the broker: each defines its own
 //! [`Signal`] and registers a handler with [`Broker::signals`]; none
-//! widens the broker (docs/ARCHITECTURE.md, "Adding a signal").
+//! widens the broker (docs/ARCHITECTURE.md, "Services on the broker, and
+//! adding a signal").
 //!
 //! Files: `hub.rs` (sequencer and fan-out), `gap.rs` (holes filled from the
 //! store), `quiet.rs` (quiet rooms compared with the store, with a relay),
@@ -33,9 +34,8 @@ use crate::stomp::SubscriptionHeader;
 use crate::store::{DynStore, Room};
 use crate::views::Activity;
 
-pub use hub::{GAP_WAIT, Hub, RoomAudience};
+pub use hub::{Hub, RoomAudience};
 pub use published::{Audience, EventAt, Published};
-pub use quiet::QUIET_CHECK_EVERY;
 pub use relay::{RedisUrlError, Transport};
 pub use signal::{FollowUp, Signal, Signals};
 pub use subscriber::{Delivery, Recipient, Subscriber, SubscriberKey};

@@ -7,7 +7,7 @@
 //! acts on it here (through the handlers) and relays it, and every other
 //! instance hands it to its own handlers. A new cross-instance feature adds
 //! a type and a handler, never a broker method (docs/ARCHITECTURE.md,
-//! "Adding a signal").
+//! "Services on the broker, and adding a signal").
 //!
 //! On the wire a signal is its JSON object with a `signal` field holding
 //! its name: `{"signal":"revoked","room_id":1,…}`.

@@ -158,14 +158,7 @@ impl Connection {
     ) -> Result<(Room, u64), End> {
         let user = self.session.user().expect(AFTER_CONNECT);
         self.rooms
-            .enter(
-                &self.state.chat,
-                &self.state.revocations,
-                user,
-                name,
-                purpose,
-                receipt,
-            )
+            .enter(&self.state, user, name, purpose, receipt)
             .await
     }
 

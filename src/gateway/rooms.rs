@@ -1,20 +1,22 @@
 //! The rooms a connection's user may post to and subscribe to, looked up
 //! once per connection and trusted until the `revocation` service records
-//! that the user lost access (left, removed, banned, room deleted: README, "Members,
-//! moderation and blocking"). An unknown room (or a private one the user
+//! that the user lost access (left, removed, banned, room deleted: README,
+//! "Members, moderation and blocking"). An unknown room (or a private one the user
 //! is not in, or one they are banned from) ends the session with the same
 //! ERROR, and so does a SEND to a room the connection lost access to; a
 //! SUBSCRIBE there looks again (a public room is joined again).
 //!
-//! It must not decide who may enter a room: [`Chat::enter_room`] does.
+//! It must not decide who may enter a room: [`crate::chat::Chat::enter_room`]
+//! does.
 
 use std::collections::{HashMap, HashSet};
 
 use super::ending::End;
 use crate::auth::AuthUser;
-use crate::chat::{Chat, ChatError};
+use crate::chat::ChatError;
 use crate::domain::RoomName;
 use crate::revocation::Revocations;
+use crate::state::AppState;
 use crate::store::Room;
 
 /// Why a room is entered.
@@ -47,13 +49,13 @@ impl Rooms {
     /// at; the error ends the session, echoing the frame's `receipt`.
     pub async fn enter(
         &mut self,
-        chat: &Chat,
-        revocations: &Revocations,
+        state: &AppState,
         user: &AuthUser,
         name: &RoomName,
         purpose: Purpose,
         receipt: Option<&str>,
     ) -> Result<(Room, u64), End> {
+        let (chat, revocations) = (&state.chat, &state.revocations);
         let user_id = user.id;
         if let Some(entered) = self.entered.get(name) {
             if revocations.revoked_since(entered.room.id, user_id, entered.mark) {
