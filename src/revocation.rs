@@ -207,3 +207,60 @@ impl Revocations {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::{Broker, EventAt, RoomFeed};
+    use crate::domain::{RoomName, Username};
+    use crate::viewers::Viewer;
+
+    #[tokio::test]
+    async fn nothing_reaches_a_revoked_user_after_access_revoked_and_the_others_go_on() {
+        let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+        let ann = store
+            .create_user(&Username::parse("ann").unwrap(), "x")
+            .await
+            .unwrap();
+        let name = RoomName::parse("lobby").unwrap();
+        let room = store.create_room(&name, false, ann.id).await.unwrap();
+        let broker = Broker::local(store.clone());
+        let revocations = Revocations::start(store, broker.clone());
+        let bob_id = ann.id + 1;
+        let mut bob = RoomFeed::open(&broker, &room, Arc::new(Viewer::new(bob_id, [])), 8).await;
+        let mut others = RoomFeed::open(&broker, &room, Arc::new(Viewer::new(ann.id, [])), 8).await;
+        let mark = revocations.mark();
+
+        revocations
+            .revoke(room.id, &room.name, Some(bob_id), RevokeReason::Banned)
+            .await;
+        let at = EventAt {
+            room_id: room.id,
+            id: 1,
+            room: &room.name,
+            seq: room.last_seq + 1,
+        };
+        let json = Bytes::from_static(b"{}");
+        broker.publish(vec![Arc::new(Published::encode(
+            at, "message", "ann", json,
+        ))]);
+
+        assert!(
+            revocations.revoked_since(room.id, bob_id, mark),
+            "the revocation is recorded by the time revoke returns"
+        );
+        assert!(
+            !revocations.revoked_since(room.id, ann.id, mark),
+            "only bob lost access"
+        );
+        let last = bob.queue.try_recv().expect("bob is told");
+        assert_eq!(last.message.event_type, "access_revoked");
+        assert!(last.message.revokes);
+        assert!(
+            bob.queue.try_recv().is_err(),
+            "nothing is delivered to bob after access_revoked"
+        );
+        let next = others.queue.try_recv().expect("ann still gets the room");
+        assert_eq!(next.message.seq, room.last_seq + 1);
+    }
+}
