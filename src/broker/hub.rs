@@ -96,7 +96,7 @@ pub struct RoomAudience {
 }
 
 impl Hub {
-    pub fn new(store: DynStore) -> Arc<Self> {
+    pub(in crate::broker) fn new(store: DynStore) -> Arc<Self> {
         Arc::new(Hub {
             store,
             rooms: Mutex::new(HashMap::new()),
@@ -110,7 +110,10 @@ impl Hub {
     /// (`false`) local subscriber to `watcher` (set once, before anyone
     /// subscribes). It runs under the hub's lock: it must only hand the
     /// change on (say, to a channel).
-    pub fn watch_rooms(&self, watcher: impl Fn(i64, bool) + Send + Sync + 'static) {
+    pub(in crate::broker) fn watch_rooms(
+        &self,
+        watcher: impl Fn(i64, bool) + Send + Sync + 'static,
+    ) {
         let _ = self.on_room_change.set(Box::new(watcher));
     }
 
@@ -121,7 +124,7 @@ impl Hub {
     }
 
     /// Rooms with local subscribers.
-    pub fn rooms(&self) -> Vec<i64> {
+    pub(in crate::broker) fn rooms(&self) -> Vec<i64> {
         self.lock().keys().copied().collect()
     }
 
@@ -134,7 +137,7 @@ impl Hub {
     /// delivered to it. While the starting seq cannot be read (the database
     /// is away) it keeps retrying; a caller that gives up simply drops the
     /// future, which unregisters the subscriber.
-    pub async fn subscribe(
+    pub(in crate::broker) async fn subscribe(
         self: &Arc<Self>,
         room_id: i64,
         subscriber: Subscriber,
@@ -213,7 +216,7 @@ impl Hub {
         }
     }
 
-    pub fn unsubscribe(&self, room_id: i64, key: SubscriberKey) {
+    pub(in crate::broker) fn unsubscribe(&self, room_id: i64, key: SubscriberKey) {
         let mut rooms = self.lock();
         let Some(room) = rooms.get_mut(&room_id) else {
             return;
@@ -297,7 +300,7 @@ impl Hub {
     }
 
     /// Hands a committed message to the room's subscribers, in seq order.
-    pub fn deliver(self: &Arc<Self>, message: Arc<Published>) {
+    pub(in crate::broker) fn deliver(self: &Arc<Self>, message: Arc<Published>) {
         let room_id = message.room_id;
         let mut rooms = self.lock();
         let Some(room) = rooms.get_mut(&room_id) else {
@@ -349,14 +352,14 @@ impl Hub {
 
     /// Re-reads from the store whatever the room's subscribers have not been
     /// handed yet (after the relay was away, or subscribed late).
-    pub fn resync(self: &Arc<Self>, room_id: i64) {
+    pub(in crate::broker) fn resync(self: &Arc<Self>, room_id: i64) {
         let hub = Arc::clone(self);
         tokio::spawn(async move { gap::catch_up(&hub, room_id).await });
     }
 
     /// The rooms whose live stream started and that delivered nothing for
     /// `quiet`, each with the seq it expects next.
-    pub fn quiet_rooms(&self, quiet: Duration) -> Vec<(i64, i64)> {
+    pub(in crate::broker) fn quiet_rooms(&self, quiet: Duration) -> Vec<(i64, i64)> {
         self.lock()
             .iter()
             .filter(|(_, r)| !r.fill_scheduled && r.last_progress.elapsed() >= quiet)

@@ -111,7 +111,7 @@ impl Signals {
     /// Acts on a signal relayed from another instance (or this one's own,
     /// echoed: handlers take a signal twice without harm). Follow-ups run
     /// in tasks of their own.
-    pub fn relayed(&self, json: &[u8]) {
+    pub(in crate::broker) fn relayed(&self, json: &[u8]) {
         #[derive(serde::Deserialize)]
         struct Named {
             signal: String,
@@ -131,7 +131,7 @@ impl Signals {
     }
 
     /// Signals may have been missed: tells whoever asked.
-    pub fn missed(&self) {
+    pub(in crate::broker) fn missed(&self) {
         let missed = self.missed.read().expect("signals lock").clone();
         for resume in missed {
             resume();
