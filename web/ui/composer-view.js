@@ -108,14 +108,23 @@ export class ComposerView {
         placeholder.classList.add('failed');
         placeholder.querySelector('.sender').textContent = 'Not sent';
         if (this.vm !== vm) return;
-        this.ui.error.textContent =
-          err instanceof SendRefused
-            ? err.code === 'blocked'
-              ? `Not sent: ${vm.direct ? vm.room.peer : 'this person'} has blocked you.`
-              : err.message
-            : `Not sent: ${describeError(err)}`;
+        this.ui.error.textContent = this.#refusal(vm, err, text);
       },
     );
+  }
+
+  /** Why a message was not sent, in words: the server's refusal, with the
+   * server's own limit when the body was over it. */
+  #refusal(vm, err, text) {
+    if (err instanceof SendRefused) {
+      return err.code === 'blocked' ? `Not sent: ${vm.direct ? vm.room.peer : 'this person'} has blocked you.` : err.message;
+    }
+    const max = this.shell.config.max_body_bytes;
+    const bytes = new TextEncoder().encode(text).length;
+    if (err.code === 'invalid_body' && bytes > max) {
+      return `Not sent: the message is too long (${bytes} bytes; this server takes at most ${max}).`;
+    }
+    return `Not sent: ${describeError(err)}`;
   }
 
   autoGrow() {
