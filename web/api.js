@@ -59,6 +59,9 @@ export function describeError(err, overrides = {}) {
       return 'That message has been deleted.';
     case 'reaction_not_found':
       return 'You had not reacted with that.';
+    case 'invalid_body':
+      // The server's reason ("message body is over 4096 bytes", "… is empty").
+      return `The server refused this message: ${err.message}.`;
     case 'network_error':
       return 'Cannot reach the server. Check your connection and try again.';
     default:
@@ -102,6 +105,27 @@ async function call(method, path, { token, body } = {}) {
     error?.message ?? `The server answered ${res.status}.`,
     Number.isFinite(retryAfter) ? retryAfter : null,
   );
+}
+
+/** Tries to read the server's limits and rules before giving up. */
+const CONFIG_ATTEMPTS = 5;
+const CONFIG_RETRY_MS = 1_000;
+
+/**
+ * The server's limits and rules for clients (`GET /config`, no sign-in
+ * needed): `max_body_bytes`, `max_history_limit`, `search`, `typing_rate`,
+ * `permissions` per role, …. Nothing the server owns is written down in this
+ * client; it is read here once, when the page loads.
+ */
+export async function loadClientConfig() {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return Object.freeze(await call('GET', '/config'));
+    } catch (err) {
+      if (attempt >= CONFIG_ATTEMPTS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, CONFIG_RETRY_MS));
+    }
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
 
 mod auth;
 mod awareness;
+mod client_config;
 pub mod client_ip;
 mod direct;
 mod health;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(metrics::scrape)
         .service(
             utoipa_actix_web::scope("/api/v1")
+                .service(client_config::client_config)
                 .service(auth::signup)
                 .service(auth::login)
                 .service(auth::rotate_refresh)

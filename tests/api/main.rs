@@ -8,6 +8,7 @@ mod wrapped_store;
 
 mod auth;
 mod awareness;
+mod client_config;
 mod hardening_http;
 mod health;
 mod history;

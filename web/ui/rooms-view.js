@@ -1,0 +1,131 @@
+// The sidebar's rooms: the room list and the direct conversations (each with
+// its unread count and mention marker, the server's numbers), joining and
+// creating a room, and the notices beside them. Room names are the server's
+// to accept or refuse; its error is shown.
+
+import { describeError } from '../api.js';
+import { isDirect } from '../domain/room.js';
+import { roomLabel } from '../domain/rooms.js';
+import { $, badge, quietBadge, setBusy } from './dom.js';
+
+export class RoomsView {
+  /** @param {object} shell  { rooms (RoomsViewModel), openRoom(name, form) } */
+  constructor(shell) {
+    this.shell = shell;
+    this.ui = {
+      title: $('rooms-title'),
+      refresh: $('rooms-refresh'),
+      list: $('room-list'),
+      empty: $('rooms-empty'),
+      notice: $('rooms-notice'),
+      error: $('rooms-error'),
+      dmList: $('dm-list'),
+      dmsEmpty: $('dms-empty'),
+      joinForm: $('join-form'),
+      joinName: $('join-name'),
+      createForm: $('create-form'),
+      createName: $('create-name'),
+      createPrivate: $('create-private'),
+    };
+    /** Ids of the room buttons' descriptions. */
+    this.statusIds = 0;
+    const { rooms } = shell;
+    rooms.addEventListener('change', () => this.render());
+    rooms.addEventListener('error', (event) => {
+      this.ui.error.textContent = event.detail.text;
+    });
+    this.#listen();
+  }
+
+  #listen() {
+    const { ui } = this;
+    ui.refresh.addEventListener('click', () => {
+      ui.error.textContent = '';
+      this.shell.rooms.load();
+    });
+    ui.joinForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      // Room names are lower case; "General" means #general.
+      const name = ui.joinName.value.trim().toLowerCase();
+      if (await this.shell.openRoom(name, ui.joinForm)) ui.joinName.value = '';
+    });
+    ui.createForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const name = ui.createName.value.trim().toLowerCase();
+      ui.error.textContent = '';
+      setBusy(ui.createForm, true);
+      try {
+        const room = await this.shell.rooms.create(name, ui.createPrivate.checked);
+        ui.createName.value = '';
+        ui.createPrivate.checked = false;
+        await this.shell.openRoom(room.name);
+      } catch (err) {
+        ui.error.textContent = describeError(err);
+        ui.createName.focus();
+      } finally {
+        setBusy(ui.createForm, false);
+      }
+    });
+  }
+
+  clearNotices() {
+    this.ui.error.textContent = '';
+    this.ui.notice.textContent = '';
+  }
+
+  /** The rooms, and below them the direct conversations by their peer. */
+  render() {
+    const { ui } = this;
+    const rooms = this.shell.rooms;
+    const lists = rooms.lists();
+    // Re-rendering must not take keyboard focus away from a room button.
+    const active = document.activeElement;
+    const focused = ui.list.contains(active) || ui.dmList.contains(active) ? active.dataset.room : null;
+    const item = (name) => {
+      const room = rooms.roomOf(name);
+      const { unread, mentions } = rooms.countsOf(name);
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'room-button';
+      b.dataset.room = name;
+      if (name === rooms.current) b.setAttribute('aria-current', 'true');
+      const label = document.createElement('span');
+      label.className = 'room-name';
+      label.textContent = roomLabel(room, name);
+      b.append(label);
+      if (room?.private && !isDirect(room)) b.append(badge('private', 'private'));
+      // The counts are the button's description, not its name: "# general"
+      // stays "# general" however much is unread.
+      const status = [];
+      if (mentions > 0) {
+        b.append(quietBadge('@', 'mention-marker'));
+        status.push(mentions === 1 ? '1 mention' : `${mentions} mentions`);
+      }
+      if (unread > 0) {
+        b.append(quietBadge(`${unread}`, 'unread'));
+        status.push(`${unread} unread`);
+      }
+      if (status.length > 0) {
+        const spoken = document.createElement('span');
+        spoken.className = 'visually-hidden';
+        spoken.id = `room-status-${++this.statusIds}`;
+        spoken.setAttribute('aria-hidden', 'true');
+        spoken.textContent = status.join(', ');
+        b.append(spoken);
+        b.setAttribute('aria-describedby', spoken.id);
+      }
+      b.addEventListener('click', () => this.shell.openRoom(name));
+      const li = document.createElement('li');
+      li.append(b);
+      return li;
+    };
+    ui.list.replaceChildren(...lists.rooms.map(item));
+    ui.dmList.replaceChildren(...lists.dms.map(item));
+    ui.empty.hidden = lists.rooms.length > 0;
+    ui.dmsEmpty.hidden = lists.dms.length > 0;
+    if (focused) {
+      const selector = `[data-room="${CSS.escape(focused)}"]`;
+      (ui.list.querySelector(selector) ?? ui.dmList.querySelector(selector))?.focus();
+    }
+  }
+}
