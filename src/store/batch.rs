@@ -38,7 +38,6 @@ pub(super) struct Target {
 }
 
 /// An event to insert, with the seq it was given.
-#[derive(Clone)]
 pub(super) struct NewRow<'a> {
     pub room_id: i64,
     pub seq: i64,
@@ -77,7 +76,7 @@ pub(super) struct Edited<'a> {
 
 /// The changes a batch makes to messages already in the log (or stored
 /// earlier in the same batch), applied after its events are inserted.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub(super) struct Effects<'a> {
     pub edited: Vec<Edited<'a>>,
     /// Reactions to store, with the seq of the event that added them.

@@ -169,8 +169,8 @@ pub(super) struct Plan<'a> {
 
 /// What the batch's events decided so far have changed: the log as the
 /// next event sees it. Kept apart from [`Known`] so that a tied group
-/// ([`NewEvent::tied_to_next`]) with a refusal is undone as a whole.
-#[derive(Clone)]
+/// ([`NewEvent::tied_to_next`]) with a refusal is undone as a whole
+/// ([`Decided::mark`], [`Decided::undo`]).
 struct Decided<'a> {
     last_seq: HashMap<i64, i64>,
     first_in_batch: HashMap<ClientKey, usize>,
@@ -181,6 +181,18 @@ struct Decided<'a> {
     targets: HashMap<(i64, i64), Target>,
     rows: Vec<NewRow<'a>>,
     effects: Effects<'a>,
+}
+
+/// What [`Decided`] was before a tied group: its maps, and how many rows
+/// and erasures it had (the group only adds to those).
+struct Mark<'a> {
+    last_seq: HashMap<i64, i64>,
+    first_in_batch: HashMap<ClientKey, usize>,
+    reactions: HashMap<ReactionRef, Reaction>,
+    edits: HashMap<(i64, i64), Edited<'a>>,
+    targets: HashMap<(i64, i64), Target>,
+    rows: usize,
+    erased: usize,
 }
 
 impl<'a> Plan<'a> {
@@ -198,10 +210,10 @@ impl<'a> Plan<'a> {
         let mut slots = Vec::with_capacity(batch.len());
         // The first index of the tied group being decided, and the state
         // before it.
-        let mut group: Option<(usize, Decided<'a>)> = None;
+        let mut group: Option<(usize, Mark<'a>)> = None;
         for (index, event) in batch.iter().enumerate() {
             if event.tied_to_next && group.is_none() {
-                group = Some((index, decided.clone()));
+                group = Some((index, decided.mark()));
             }
             slots.push(decided.decide(index, event, &known));
             let group_ends = !event.tied_to_next || index + 1 == batch.len();
@@ -211,7 +223,7 @@ impl<'a> Plan<'a> {
                     _ => None,
                 });
                 if let Some(refusal) = refused {
-                    decided = before;
+                    decided.undo(before);
                     for slot in &mut slots[first..] {
                         *slot = Slot::Refused(refusal);
                     }
@@ -307,6 +319,29 @@ impl<'a> Plan<'a> {
 }
 
 impl<'a> Decided<'a> {
+    fn mark(&self) -> Mark<'a> {
+        Mark {
+            last_seq: self.last_seq.clone(),
+            first_in_batch: self.first_in_batch.clone(),
+            reactions: self.reactions.clone(),
+            edits: self.edits.clone(),
+            targets: self.targets.clone(),
+            rows: self.rows.len(),
+            erased: self.effects.erased.len(),
+        }
+    }
+
+    /// Back to `mark`: what the events decided since then did is undone.
+    fn undo(&mut self, mark: Mark<'a>) {
+        self.last_seq = mark.last_seq;
+        self.first_in_batch = mark.first_in_batch;
+        self.reactions = mark.reactions;
+        self.edits = mark.edits;
+        self.targets = mark.targets;
+        self.rows.truncate(mark.rows);
+        self.effects.erased.truncate(mark.erased);
+    }
+
     /// Decides the event at `index` of the batch against the log as the
     /// events before it left it.
     fn decide(&mut self, index: usize, event: &'a NewEvent, known: &Known) -> Slot {
