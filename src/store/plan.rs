@@ -4,7 +4,8 @@
 //! refusal, each against the log as the events before it left it (an edit
 //! after a deletion in the same batch is refused like one after a deletion
 //! already stored). The plan also gathers the rows to insert and their
-//! effects on the messages they change. `batch.rs` runs it.
+//! effects on the messages they change. `batch.rs` runs it, after reading
+//! what `plan/known.rs` lists.
 //!
 //! It is the one owner of every send rule that depends on the log or on a
 //! role: a reply's target, who may edit, delete or react to which message
@@ -14,119 +15,18 @@
 //! or none: a refusal of one refuses the group, and what its other events
 //! decided is undone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::batch::{ClientKey, Edited, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::event::{Appended, Event, EventKind, LogWrite, NewEvent, Refusal};
 use crate::mentions;
 
-pub(super) fn client_key(event: &NewEvent) -> Option<ClientKey> {
-    match &event.change {
-        LogWrite::Message {
-            client_id: Some(client_id),
-            ..
-        } => Some((event.room_id, event.sender_id, client_id.clone())),
-        _ => None,
-    }
-}
+mod known;
 
-pub(super) fn reaction_ref(event: &NewEvent) -> Option<ReactionRef> {
-    match &event.change {
-        LogWrite::React { target, key, .. } => {
-            Some((event.room_id, *target, event.sender_id, key.clone()))
-        }
-        _ => None,
-    }
-}
-
-/// The seq an event targets or replies to.
-pub(super) fn reference(event: &NewEvent) -> Option<i64> {
-    match &event.change {
-        LogWrite::Message { reply_to, .. } => *reply_to,
-        LogWrite::Edit { target, .. }
-        | LogWrite::Delete { target, .. }
-        | LogWrite::React { target, .. } => Some(*target),
-    }
-}
-
-/// Distinct values in input order.
-pub(super) fn distinct<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
-    let mut out: Vec<T> = Vec::new();
-    for v in values {
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    out
-}
-
-/// The distinct idempotency keys of `batch`, in input order.
-pub(super) fn client_keys(batch: &[NewEvent]) -> Vec<ClientKey> {
-    distinct(batch.iter().filter_map(client_key))
-}
-
-/// The distinct `(room id, seq)` that `batch` targets or replies to.
-pub(super) fn referenced(batch: &[NewEvent]) -> Vec<(i64, i64)> {
-    distinct(
-        batch
-            .iter()
-            .filter_map(|e| reference(e).map(|seq| (e.room_id, seq))),
-    )
-}
-
-pub(super) fn reaction_refs(batch: &[NewEvent]) -> Vec<ReactionRef> {
-    distinct(batch.iter().filter_map(reaction_ref))
-}
-
-/// Per event of `batch`, the lowercased names its body may mention (each
-/// body is read once).
-pub(super) fn mention_candidates(batch: &[NewEvent]) -> Vec<Vec<String>> {
-    batch
-        .iter()
-        .map(|e| e.body().map(mentions::candidates).unwrap_or_default())
-        .collect()
-}
-
-/// The distinct `(room id, lowercased name)` among `candidates` (one list
-/// per event of `batch`): whom to look up among the rooms' members.
-pub(super) fn names_to_look_up(
-    batch: &[NewEvent],
-    candidates: &[Vec<String>],
-) -> Vec<(i64, String)> {
-    distinct(
-        batch
-            .iter()
-            .zip(candidates)
-            .flat_map(|(e, names)| names.iter().map(move |name| (e.room_id, name.clone()))),
-    )
-}
-
-/// What the batch's decisions depend on, read under the room locks.
-#[derive(Default)]
-pub(super) struct Known {
-    /// Messages already stored under the batch's client ids.
-    pub(super) stored: HashMap<ClientKey, Event>,
-    /// The events the batch targets or replies to, by (room id, seq).
-    pub(super) targets: HashMap<(i64, i64), Target>,
-    /// Reactions the batch adds or removes that exist, with their seq.
-    pub(super) reactions: HashMap<ReactionRef, i64>,
-    /// Per event, the names its body may mention ([`mention_candidates`]).
-    pub(super) candidates: Vec<Vec<String>>,
-    /// Per room, the members the batch may mention (lowercased → canonical).
-    pub(super) members: HashMap<i64, HashMap<String, String>>,
-    /// (room id, user id) of the batch's deleters who are the room's owner
-    /// or a moderator ([`deleters`]).
-    pub(super) moderators: HashSet<(i64, i64)>,
-}
-
-/// The distinct `(room id, sender id)` of the batch's deletions: whose
-/// role to read (a moderator may delete anyone's message).
-pub(super) fn deleters(batch: &[NewEvent]) -> Vec<(i64, i64)> {
-    distinct(batch.iter().filter_map(|e| match e.change {
-        LogWrite::Delete { .. } => Some((e.room_id, e.sender_id)),
-        _ => None,
-    }))
-}
+pub(super) use known::{
+    Known, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs, referenced,
+};
+use known::{client_key, distinct, reaction_ref, reference};
 
 /// What becomes of one event of a batch.
 #[derive(Debug, PartialEq)]
