@@ -4,6 +4,16 @@
 //! reactions all take it, so their seq order is their commit order.
 //! Storing and publishing run in the committer's tasks, so a client that
 //! goes away mid-write cannot leave a committed event unpublished.
+//!
+//! The checks before a send have one owner each, and every edge (the
+//! gateway's SEND, HTTP POST and the room-log routes, SSE) asks the same
+//! ones: a well-formed body ([`MessageBody::parse`], at the edge), the
+//! room seen or joined ([`Chat::enter_room`]: `access` decides, joining goes
+//! through [`Membership::act`]), the writer not blocked
+//! ([`Chat::may_write`]). What depends on the log or on a role (a reply's
+//! target, who may edit or delete which message) is decided under the
+//! room's lock, in the store's batch plan (`store/plan.rs`), and nowhere
+//! else: a refusal comes back as [`Appended::Refused`].
 
 use std::sync::Arc;
 
@@ -14,9 +24,10 @@ use crate::auth::AuthUser;
 use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
 use crate::config::CommitSettings;
-use crate::domain::{ClientId, MessageBody, ReactionKey, Role, RoomName};
-use crate::store::moderation::Action;
-use crate::store::{Appended, Change, DynStore, EventKind, NewEvent, Room, StoreError};
+use crate::domain::{ClientId, MessageBody, ReactionKey, RoomName};
+use crate::membership::{Membership, MembershipError};
+use crate::store::moderation::MembershipRequest;
+use crate::store::{Appended, DynStore, LogWrite, NewEvent, Room, StoreError};
 
 /// One message to post.
 #[derive(Debug, Clone)]
@@ -24,7 +35,8 @@ pub struct Post {
     pub room: Room,
     pub body: MessageBody,
     pub client_id: Option<ClientId>,
-    /// The seq of the message it replies to (see [`Chat::is_message`]).
+    /// The seq of the message it replies to (checked under the room's
+    /// lock: `invalid_reply` otherwise).
     pub reply_to: Option<i64>,
 }
 
@@ -47,6 +59,7 @@ pub enum ChatError {
 pub struct Chat {
     store: DynStore,
     broker: DynBroker,
+    membership: Membership,
     committer: Committer,
 }
 
@@ -54,11 +67,19 @@ pub struct Chat {
 pub type PendingPost = oneshot::Receiver<CommitResult>;
 
 impl Chat {
-    pub fn new(store: DynStore, broker: DynBroker, commit: CommitSettings) -> Self {
+    /// `membership` is the instance's one owner of membership changes (a
+    /// public room joined on entering it goes through it).
+    pub fn new(
+        store: DynStore,
+        broker: DynBroker,
+        membership: Membership,
+        commit: CommitSettings,
+    ) -> Self {
         let committer = Committer::start(Arc::clone(&store), Arc::clone(&broker), commit);
         Chat {
             store,
             broker,
+            membership,
             committer,
         }
     }
@@ -83,33 +104,23 @@ impl Chat {
     }
 
     /// The room if `user` may post to / read it; joins public rooms the user
-    /// is not in yet.
+    /// is not in yet (through [`Membership::act`], the one owner of
+    /// membership changes).
     pub async fn enter_room(&self, user: &AuthUser, room: &RoomName) -> Result<Room, ChatError> {
-        let user_id = user.id;
-        let found = visible_room(self.store.as_ref(), room.as_str(), user_id)
-            .await?
-            .ok_or(ChatError::RoomNotFound)?;
+        let found = self.see_room(user.id, room).await?;
         if !found.is_member() {
+            let me = (user.id, user.username.as_str());
             match self
-                .store
-                .moderate(found.room.id, user_id, user_id, Action::Join)
+                .membership
+                .act(&found.room, me, me, MembershipRequest::Join)
                 .await
             {
-                Ok(Ok(effect)) => {
-                    let name = &user.username;
-                    let room_id = found.room.id;
-                    crate::membership::announce(
-                        &self.broker,
-                        room_id,
-                        Action::Join,
-                        effect,
-                        name,
-                        name,
-                    );
-                }
+                Ok(_) => {}
                 // Banned, or the room deleted, since it was looked up.
-                Ok(Err(_)) | Err(StoreError::RoomNotFound) => return Err(ChatError::RoomNotFound),
-                Err(e) => return Err(e.into()),
+                Err(MembershipError::Refused(_) | MembershipError::RoomNotFound) => {
+                    return Err(ChatError::RoomNotFound);
+                }
+                Err(MembershipError::Store(e)) => return Err(e.into()),
             }
         }
         Ok(found.room)
@@ -133,11 +144,14 @@ impl Chat {
         }
     }
 
-    /// Whether `seq` is a `message` event of `room` (what a reply needs; a
-    /// message event, once stored, stays one).
-    pub async fn is_message(&self, room: &Room, seq: i64) -> Result<bool, ChatError> {
-        let event = self.store.event(room.id, seq).await?;
-        Ok(event.is_some_and(|e| e.kind == EventKind::Message))
+    /// The room `user` writes to, every check before a write passed:
+    /// [`enter_room`](Self::enter_room), then [`may_write`](Self::may_write).
+    /// (The gateway, which keeps the rooms a connection entered, asks the
+    /// two apart.)
+    pub async fn room_to_write(&self, user: &AuthUser, room: &RoomName) -> Result<Room, ChatError> {
+        let room = self.enter_room(user, room).await?;
+        self.may_write(user, &room).await?;
+        Ok(room)
     }
 
     /// Stores `posts` in one transaction (grouped with other senders'),
@@ -158,17 +172,24 @@ impl Chat {
 
     /// Queues `posts` for commit without waiting for it: a connection can
     /// pipeline its SENDs and still answer them in order. Committing and
-    /// publishing go on even if the caller goes away.
+    /// publishing go on even if the caller goes away. Several posts (a
+    /// STOMP transaction) are stored all or none: one the log refuses (a
+    /// bad reply) refuses them all.
     pub async fn submit(&self, sender: &AuthUser, posts: Vec<Post>) -> PendingPost {
+        let last = posts.len().saturating_sub(1);
         let batch: Vec<NewEvent> = posts
             .into_iter()
-            .map(|p| {
-                let change = Change::Message {
+            .enumerate()
+            .map(|(i, p)| {
+                let change = LogWrite::Message {
                     body: p.body.into_string(),
                     client_id: p.client_id.map(ClientId::into_string),
                     reply_to: p.reply_to,
                 };
-                event(sender, &p.room, change)
+                NewEvent {
+                    tied_to_next: i < last,
+                    ..event(sender, &p.room, change)
+                }
             })
             .collect();
         self.committer.submit(batch).await
@@ -182,7 +203,7 @@ impl Chat {
         seq: i64,
         body: MessageBody,
     ) -> Result<Appended, ChatError> {
-        let change = Change::Edit {
+        let change = LogWrite::Edit {
             target: seq,
             body: body.into_string(),
         };
@@ -190,16 +211,14 @@ impl Chat {
     }
 
     /// Deletes message `seq`: its sender may, and so may the room's owner
-    /// and moderators.
+    /// and moderators (their role read under the room's lock).
     pub async fn delete(
         &self,
         sender: &AuthUser,
         room: &Room,
         seq: i64,
     ) -> Result<Appended, ChatError> {
-        let standing = self.store.standing(room.id, sender.id).await?;
-        let any = standing.role.is_some_and(Role::moderates);
-        self.change(sender, room, Change::Delete { target: seq, any })
+        self.change(sender, room, LogWrite::Delete { target: seq })
             .await
     }
 
@@ -212,7 +231,7 @@ impl Chat {
         key: ReactionKey,
         added: bool,
     ) -> Result<Appended, ChatError> {
-        let change = Change::React {
+        let change = LogWrite::React {
             target: seq,
             key: key.into_string(),
             added,
@@ -224,7 +243,7 @@ impl Chat {
         &self,
         sender: &AuthUser,
         room: &Room,
-        change: Change,
+        change: LogWrite,
     ) -> Result<Appended, ChatError> {
         let pending = self
             .committer
@@ -235,12 +254,13 @@ impl Chat {
     }
 }
 
-fn event(sender: &AuthUser, room: &Room, change: Change) -> NewEvent {
+fn event(sender: &AuthUser, room: &Room, change: LogWrite) -> NewEvent {
     NewEvent {
         room_id: room.id,
         room: room.name.clone(),
         sender_id: sender.id,
         sender: sender.username.clone(),
         change,
+        tied_to_next: false,
     }
 }

@@ -183,9 +183,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<moderation::Refusal> for ApiError {
-    fn from(refusal: moderation::Refusal) -> Self {
-        use moderation::Refusal::*;
+impl From<moderation::Denial> for ApiError {
+    fn from(refusal: moderation::Denial) -> Self {
+        use moderation::Denial::*;
         let conflict = |code| ApiError::Conflict {
             code,
             message: refusal.to_string(),

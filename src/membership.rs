@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::broker::DynBroker;
 use crate::domain::Role;
 use crate::revocation::{Revocations, RevokeReason};
-use crate::store::moderation::{Action, Effect, Refusal};
+use crate::store::moderation::{Denial, Effect, MembershipRequest};
 use crate::store::{DynStore, Room, StoreError};
 use crate::viewers::Viewers;
 use crate::views::Activity;
@@ -19,7 +19,7 @@ use crate::views::Activity;
 #[derive(Debug, thiserror::Error)]
 pub enum MembershipError {
     #[error(transparent)]
-    Refused(#[from] Refusal),
+    Refused(#[from] Denial),
     /// The room is gone (deleted meanwhile).
     #[error("room not found")]
     RoomNotFound,
@@ -68,7 +68,7 @@ impl Membership {
         room: &Room,
         actor: (i64, &str),
         target: (i64, &str),
-        action: Action,
+        action: MembershipRequest,
     ) -> Result<Effect, MembershipError> {
         let (actor_id, target_id) = (actor.0, target.0);
         let effect = self
@@ -78,7 +78,7 @@ impl Membership {
         announce(&self.broker, room.id, action, effect, actor.1, target.1);
         let lost = match (action, effect) {
             (_, Effect::DeleteRoom) => Some((None, RevokeReason::RoomDeleted)),
-            (Action::Leave, Effect::Drop) => Some((Some(target_id), RevokeReason::Left)),
+            (MembershipRequest::Leave, Effect::Drop) => Some((Some(target_id), RevokeReason::Left)),
             (_, Effect::Drop) => Some((Some(target_id), RevokeReason::Removed)),
             // Even a user who was not a member may hold an event stream of
             // a public room.
@@ -103,10 +103,10 @@ impl Membership {
 
 /// Announces a membership change on the room's activity (README, "Read
 /// markers, unread counts, typing and presence": `member` signals).
-pub fn announce(
+fn announce(
     broker: &DynBroker,
     room_id: i64,
-    action: Action,
+    action: MembershipRequest,
     effect: Effect,
     actor: &str,
     target: &str,
@@ -115,7 +115,7 @@ pub fn announce(
     let (change, role) = match (action, effect) {
         (_, Effect::Nothing | Effect::DeleteRoom) => return,
         (_, Effect::Join) => ("joined", Some(Role::Member)),
-        (Action::Leave, Effect::Drop) => ("left", None),
+        (MembershipRequest::Leave, Effect::Drop) => ("left", None),
         (_, Effect::Drop) => ("removed", None),
         (_, Effect::Ban { .. }) => ("banned", None),
         (_, Effect::Unban) => ("unbanned", None),

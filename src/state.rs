@@ -70,20 +70,21 @@ impl AppState {
         let presence = Presence::start(store.clone(), broker.clone());
         let revocations = Revocations::start(store.clone(), broker.clone());
         let viewers = Viewers::start(store.clone(), broker.clone());
+        let membership = Membership::new(
+            store.clone(),
+            broker.clone(),
+            Arc::clone(&revocations),
+            Arc::clone(&viewers),
+        );
         AppState {
-            membership: Membership::new(
-                store.clone(),
-                broker.clone(),
-                Arc::clone(&revocations),
-                Arc::clone(&viewers),
-            ),
+            chat: Chat::new(store.clone(), broker.clone(), membership.clone(), config.commit),
+            membership,
             presence,
             revocations,
             viewers,
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
-            chat: Chat::new(store.clone(), broker, config.commit),
             send_limiter,
             store,
             jwt,

@@ -1,11 +1,21 @@
 //! The JSON shapes of the contract's objects (`user`, `room`, the events of
 //! a room's log), shared by REST, STOMP MESSAGE bodies and Server-Sent
-//! Events.
+//! Events: users, rooms and members here, the room log's events and
+//! notices in `events.rs`, the activity signals in `activity.rs`.
 
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::store::{Event, EventKind, Member, ReadState, Room, Timestamp, User};
+use crate::store::{Member, ReadState, Room, Timestamp, User};
+
+mod activity;
+mod events;
+
+pub use activity::Activity;
+pub use events::{
+    AccessRevokedView, DeleteView, EditView, EventView, HiddenView, HorizonView, MessageView,
+    ReactionEventView, ReactionView, event_json, hidden_json, horizon_json, revoked_json,
+};
 
 /// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z`.
 pub fn format_time(t: &Timestamp) -> String {
@@ -14,6 +24,13 @@ pub fn format_time(t: &Timestamp) -> String {
 
 fn time<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_time(t))
+}
+
+fn optional_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => time(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// A user.
@@ -135,359 +152,5 @@ impl<'a> From<&'a Member> for MemberView<'a> {
             role: m.role.as_str(),
             last_read_seq: m.last_read_seq,
         }
-    }
-}
-
-/// A `message` event: a chat message in its current state (README, "The
-/// room log").
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Message)]
-pub struct MessageView<'a> {
-    /// Unique across rooms; the `message-id` of STOMP MESSAGE and RECEIPT frames.
-    #[schema(example = 42)]
-    pub id: i64,
-    /// Name of the room.
-    #[schema(example = "general")]
-    pub room: &'a str,
-    /// Per room: starts at 1 and rises by exactly 1 per stored event, in
-    /// commit order. A jump means missed events (fetch them with `?after=`).
-    #[schema(example = 7, minimum = 1)]
-    pub seq: i64,
-    /// Always `message`.
-    #[serde(rename = "type")]
-    #[schema(example = "message")]
-    pub kind: &'static str,
-    /// Username of the sender.
-    #[schema(example = "alice")]
-    pub sender: &'a str,
-    /// The latest text; `""` once deleted.
-    #[schema(example = "hi @bob")]
-    pub body: &'a str,
-    /// The sender's `client-id` / `Idempotency-Key`; null unless one was given.
-    #[schema(required = true, example = "c-123")]
-    pub client_id: Option<&'a str>,
-    /// The seq of the message this one replies to.
-    #[schema(required = true, example = json!(null))]
-    pub reply_to: Option<i64>,
-    /// Members of the room mentioned with `@name`, canonical usernames in
-    /// order of first appearance.
-    #[schema(example = json!(["bob"]))]
-    pub mentions: &'a [String],
-    /// RFC 3339, UTC, milliseconds.
-    #[serde(serialize_with = "time")]
-    #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:01.123Z")]
-    pub created_at: Timestamp,
-    /// When it was last edited (RFC 3339), null if never.
-    #[serde(serialize_with = "optional_time")]
-    #[schema(value_type = Option<String>, format = DateTime, required = true)]
-    pub edited_at: Option<Timestamp>,
-    /// Deleted: `body` is `""`, `mentions` and `reactions` are empty.
-    pub deleted: bool,
-    /// Grouped by key in order of first use.
-    pub reactions: Vec<ReactionView<'a>>,
-}
-
-/// The users who reacted to a message with one key.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Reactions)]
-pub struct ReactionView<'a> {
-    #[schema(example = "👍")]
-    pub key: &'a str,
-    #[schema(example = 2)]
-    pub count: i64,
-    /// Usernames in the order they reacted.
-    #[schema(example = json!(["bob", "carol"]))]
-    pub users: &'a [String],
-}
-
-/// An `edit` event: new text for the message `target`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = EditEvent)]
-pub struct EditView<'a> {
-    pub id: i64,
-    pub room: &'a str,
-    pub seq: i64,
-    /// Always `edit`.
-    #[serde(rename = "type")]
-    #[schema(example = "edit")]
-    pub kind: &'static str,
-    pub sender: &'a str,
-    /// The seq of the edited message.
-    pub target: i64,
-    /// The new text (`""` once the message is deleted).
-    pub body: &'a str,
-    pub mentions: &'a [String],
-    #[serde(serialize_with = "time")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-}
-
-/// A `delete` event: the message `target` was deleted.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = DeleteEvent)]
-pub struct DeleteView<'a> {
-    pub id: i64,
-    pub room: &'a str,
-    pub seq: i64,
-    /// Always `delete`.
-    #[serde(rename = "type")]
-    #[schema(example = "delete")]
-    pub kind: &'static str,
-    /// Who deleted it.
-    pub sender: &'a str,
-    pub target: i64,
-    #[serde(serialize_with = "time")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-}
-
-/// A `reaction` event: `sender` added (or removed) `key` on message `target`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = ReactionEvent)]
-pub struct ReactionEventView<'a> {
-    pub id: i64,
-    pub room: &'a str,
-    pub seq: i64,
-    /// Always `reaction`.
-    #[serde(rename = "type")]
-    #[schema(example = "reaction")]
-    pub kind: &'static str,
-    pub sender: &'a str,
-    pub target: i64,
-    #[schema(example = "👍")]
-    pub key: &'a str,
-    pub added: bool,
-    #[serde(serialize_with = "time")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-}
-
-/// One event of a room's log; `type` tells which.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-#[schema(as = Event)]
-pub enum EventView<'a> {
-    Message(MessageView<'a>),
-    Edit(EditView<'a>),
-    Delete(DeleteView<'a>),
-    Reaction(ReactionEventView<'a>),
-    Hidden(HiddenView<'a>),
-}
-
-/// What stands in for an event whose sender the reader blocks: its seq,
-/// so the reader's seq stays gapless, and nothing else.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = HiddenEvent)]
-pub struct HiddenView<'a> {
-    /// `hidden`.
-    #[serde(rename = "type")]
-    #[schema(example = "hidden")]
-    pub kind: &'static str,
-    #[schema(example = "general")]
-    pub room: &'a str,
-    #[schema(example = 7)]
-    pub seq: i64,
-}
-
-impl<'a> EventView<'a> {
-    /// The event as a reader sees it: a placeholder when `hidden` (the
-    /// reader blocks its sender).
-    pub fn seen(e: &'a Event, hidden: bool) -> Self {
-        if hidden {
-            EventView::Hidden(HiddenView {
-                kind: "hidden",
-                room: &e.room,
-                seq: e.seq,
-            })
-        } else {
-            EventView::from(e)
-        }
-    }
-}
-
-/// The JSON of a `hidden` placeholder.
-pub fn hidden_json(room: &str, seq: i64) -> Vec<u8> {
-    let view = HiddenView {
-        kind: "hidden",
-        room,
-        seq,
-    };
-    serde_json::to_vec(&view).expect("placeholder serialises")
-}
-
-/// The body of the last MESSAGE (or SSE event) of a subscription whose
-/// user lost access to the room.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = AccessRevoked)]
-pub struct AccessRevokedView<'a> {
-    /// `access_revoked`.
-    #[serde(rename = "type")]
-    #[schema(example = "access_revoked")]
-    pub kind: &'static str,
-    #[schema(example = "general")]
-    pub room: &'a str,
-    /// `left`, `removed`, `banned` or `room_deleted`.
-    #[schema(example = "removed")]
-    pub reason: &'a str,
-}
-
-/// The JSON of an `access_revoked` notice.
-pub fn revoked_json(room: &str, reason: &str) -> Vec<u8> {
-    let view = AccessRevokedView {
-        kind: "access_revoked",
-        room,
-        reason,
-    };
-    serde_json::to_vec(&view).expect("notice serialises")
-}
-
-/// The first MESSAGE (or SSE event) of a replay that starts below the
-/// room's retention horizon (README, "Retention"): the events with seq <=
-/// `horizon_seq` are pruned and can no longer be had.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Horizon)]
-pub struct HorizonView<'a> {
-    /// `horizon`.
-    #[serde(rename = "type")]
-    #[schema(example = "horizon")]
-    pub kind: &'static str,
-    #[schema(example = "general")]
-    pub room: &'a str,
-    /// Every event with seq <= this is pruned; the replay goes on from the
-    /// next one.
-    #[schema(example = 120)]
-    pub horizon_seq: i64,
-}
-
-/// The JSON of a `horizon` notice.
-pub fn horizon_json(room: &str, horizon_seq: i64) -> Vec<u8> {
-    let view = HorizonView {
-        kind: "horizon",
-        room,
-        horizon_seq,
-    };
-    serde_json::to_vec(&view).expect("notice serialises")
-}
-
-fn optional_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => time(t, s),
-        None => s.serialize_none(),
-    }
-}
-
-impl<'a> From<&'a Event> for EventView<'a> {
-    fn from(e: &'a Event) -> Self {
-        let kind = e.kind.as_str();
-        let target = e.target.unwrap_or_default();
-        match e.kind {
-            EventKind::Message => EventView::Message(MessageView {
-                id: e.id,
-                room: &e.room,
-                seq: e.seq,
-                kind,
-                sender: &e.sender,
-                body: &e.body,
-                client_id: e.client_id.as_deref(),
-                reply_to: e.reply_to,
-                mentions: &e.mentions,
-                created_at: e.created_at,
-                edited_at: e.edited_at,
-                deleted: e.deleted,
-                reactions: e
-                    .reactions
-                    .iter()
-                    .map(|r| ReactionView {
-                        key: &r.key,
-                        count: r.count,
-                        users: &r.users,
-                    })
-                    .collect(),
-            }),
-            EventKind::Edit => EventView::Edit(EditView {
-                id: e.id,
-                room: &e.room,
-                seq: e.seq,
-                kind,
-                sender: &e.sender,
-                target,
-                body: &e.body,
-                mentions: &e.mentions,
-                created_at: e.created_at,
-            }),
-            EventKind::Delete => EventView::Delete(DeleteView {
-                id: e.id,
-                room: &e.room,
-                seq: e.seq,
-                kind,
-                sender: &e.sender,
-                target,
-                created_at: e.created_at,
-            }),
-            EventKind::Reaction => EventView::Reaction(ReactionEventView {
-                id: e.id,
-                room: &e.room,
-                seq: e.seq,
-                kind,
-                sender: &e.sender,
-                target,
-                key: e.key.as_deref().unwrap_or_default(),
-                added: e.added.unwrap_or_default(),
-                created_at: e.created_at,
-            }),
-        }
-    }
-}
-
-/// The event as its JSON body bytes.
-pub fn event_json(e: &Event) -> Vec<u8> {
-    serde_json::to_vec(&EventView::from(e)).expect("event serialises")
-}
-
-/// An ephemeral signal of a room's activity (README, "Read markers, unread
-/// counts, typing and presence"): the body of a MESSAGE on
-/// `/topic/rooms/{name}/activity`, with `event-type` its `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Activity {
-    /// `user` is typing; show it for `expires_in_ms`.
-    Typing { user: String, expires_in_ms: u64 },
-    /// `user`'s read marker moved.
-    Read { user: String, last_read_seq: i64 },
-    /// `user` came online or went offline.
-    Presence { user: String, online: bool },
-    /// `user`'s membership changed (`change`: `joined`, `left`, `removed`,
-    /// `banned`, `unbanned`, `role`), by `by`.
-    Member {
-        user: String,
-        change: String,
-        role: Option<String>,
-        by: Option<String>,
-    },
-}
-
-impl Activity {
-    /// Its `type` (the MESSAGE's `event-type`).
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            Activity::Typing { .. } => "typing",
-            Activity::Read { .. } => "read",
-            Activity::Presence { .. } => "presence",
-            Activity::Member { .. } => "member",
-        }
-    }
-
-    /// The user it is about.
-    pub fn user(&self) -> &str {
-        match self {
-            Activity::Typing { user, .. }
-            | Activity::Read { user, .. }
-            | Activity::Presence { user, .. }
-            | Activity::Member { user, .. } => user,
-        }
-    }
-
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("activity serialises")
     }
 }

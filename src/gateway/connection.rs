@@ -22,7 +22,7 @@ use super::admission::session_config;
 use super::ending::{End, close_socket, echoable, restart_reason};
 use super::outbox::{Outbox, WRITE_STALL_TIMEOUT};
 use super::pipeline::{Answers, StorePipeline};
-use super::replay::Replay;
+use super::replay::SubscriptionReplay;
 use super::rooms::Rooms;
 use super::send_rate::SendRateHold;
 use super::socket::{Reader, Writer};
@@ -47,7 +47,7 @@ pub struct Connection {
     pub(super) rooms: Rooms,
     pub(super) outbox: Outbox,
     pub(super) stores: StorePipeline,
-    pub(super) replay: Option<Replay>,
+    pub(super) replay: Option<SubscriptionReplay>,
     /// The decoder may hold complete frames not handled yet (handling paused
     /// for a replay, a full outbox or the send rate).
     pub(super) frames_waiting: bool,
@@ -93,7 +93,7 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
         let paused = conn.replay.is_some() || !conn.outbox.has_room();
         let handling = conn.frames_waiting && conn.hold.resume_at().is_none() && !paused;
         let reading = !conn.frames_waiting && !paused;
-        let replay_ready = conn.replay.is_some() && Replay::ready(&conn.outbox);
+        let replay_ready = conn.replay.is_some() && SubscriptionReplay::ready(&conn.outbox);
         let stall = conn.outbox.writing_since().map(|t| t + WRITE_STALL_TIMEOUT);
         let version = conn.session.version();
         // The handlers' futures are boxed: an idle connection's state is

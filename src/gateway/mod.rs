@@ -5,7 +5,9 @@
 //! broker.
 //!
 //! The parts of a connection, each owning one rule: [`connection`] (the one
-//! select loop and flow control), [`outbox`] (the only writer, bounded),
+//! select loop and flow control), [`actions`] (client frames through the
+//! session, and its actions executed in order), [`rooms`] (the rooms the
+//! connection entered, until access is revoked), [`outbox`] (the only writer, bounded),
 //! [`pipeline`] (in-flight stores and their receipts, in the client's
 //! order), [`subscriptions`] (broker registration and the replay seam),
 //! [`replay`] (`since-seq` paging), [`timers`] (CONNECT deadline,
@@ -13,10 +15,10 @@
 //! [`ending`] (the one way a connection ends). Protocol state stays in
 //! [`crate::session`].
 
+mod actions;
 mod admission;
 mod connection;
 mod ending;
-mod frames;
 mod outbox;
 mod pipeline;
 mod replay;

@@ -152,8 +152,9 @@ impl StorePipeline {
                 for (receipt, a) in done.receipts.into_iter().zip(appended) {
                     let m = match &a {
                         Appended::Stored(m) | Appended::Duplicate(m) => m,
-                        // The gateway checked `in-reply-to` before the store;
-                        // the log refusing it anyway ends the session alike.
+                        // A bad `in-reply-to` (the log decides it, under the
+                        // room's lock; a transaction's SENDs are all refused
+                        // with it) ends the session.
                         Appended::Refused(refusal) => {
                             return Err(End::error(refusal.to_string(), receipt.as_deref()));
                         }

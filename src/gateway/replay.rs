@@ -16,7 +16,8 @@ use crate::broker::Published;
 use crate::replay::{self, PAGE};
 use crate::store::{DynStore, Room, StoreError};
 
-pub struct Replay {
+/// One subscription's `since-seq` replay (its cursor is a [`replay::Replay`]).
+pub struct SubscriptionReplay {
     subscription: String,
     room_id: i64,
     room: String,
@@ -34,7 +35,7 @@ pub enum Step {
     },
 }
 
-impl Replay {
+impl SubscriptionReplay {
     pub fn new(
         store: DynStore,
         subscription: String,
@@ -42,7 +43,7 @@ impl Replay {
         since: i64,
         receipt: Option<String>,
     ) -> Self {
-        Replay {
+        SubscriptionReplay {
             subscription,
             room_id: room.id,
             cursor: replay::Replay::after(store, room.id, since),

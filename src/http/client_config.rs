@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::domain::{ClientId, ReactionKey, Role};
 use crate::http::{history, search};
 use crate::state::AppState;
-use crate::store::moderation::{self, Action, Standing};
+use crate::store::moderation::{self, MembershipRequest, Standing};
 
 /// What a client needs to know of this server's limits and rules.
 // Fields in alphabetical order, the order the documented bodies show.
@@ -111,18 +111,18 @@ fn permissions_of(role: Role) -> RolePermissions {
             .collect()
     };
     RolePermissions {
-        add_members: allowed(Action::Add, Standing::default()),
-        ban: on(&|t| allowed(Action::Ban, t)),
+        add_members: allowed(MembershipRequest::Add, Standing::default()),
+        ban: on(&|t| allowed(MembershipRequest::Ban, t)),
         delete_any_message: role.moderates(),
-        delete_room: allowed(Action::Delete, me),
-        leave: allowed(Action::Leave, me),
-        remove: on(&|t| allowed(Action::Remove, t)),
+        delete_room: allowed(MembershipRequest::Delete, me),
+        leave: allowed(MembershipRequest::Leave, me),
+        remove: on(&|t| allowed(MembershipRequest::Remove, t)),
         set_role: on(&|t| {
-            allowed(Action::SetRole(Role::Moderator), t)
-                && allowed(Action::SetRole(Role::Member), t)
+            allowed(MembershipRequest::SetRole(Role::Moderator), t)
+                && allowed(MembershipRequest::SetRole(Role::Member), t)
         }),
         unban: allowed(
-            Action::Unban,
+            MembershipRequest::Unban,
             Standing {
                 role: None,
                 banned: true,

@@ -19,7 +19,7 @@ use crate::http::responses::{
 use crate::membership::MembershipError;
 use crate::state::AppState;
 use crate::store::User;
-use crate::store::moderation::Action;
+use crate::store::moderation::MembershipRequest;
 use crate::views::{MemberView, UserView};
 
 /// A user named in a request body.
@@ -81,7 +81,7 @@ async fn act(
     found: &VisibleRoom,
     actor: &AuthUser,
     target: (i64, &str),
-    action: Action,
+    action: MembershipRequest,
 ) -> Result<(), ApiError> {
     state
         .membership
@@ -163,7 +163,7 @@ pub async fn add_member(
         &found,
         &user,
         (target.id, &target.username),
-        Action::Add,
+        MembershipRequest::Add,
     )
     .await?;
     members_response(&state, found.room.id).await
@@ -198,7 +198,7 @@ pub async fn leave(
         &found,
         &user,
         (user.id, &user.username),
-        Action::Leave,
+        MembershipRequest::Leave,
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -241,7 +241,7 @@ pub async fn remove_member(
         &found,
         &user,
         (target.id, &target.username),
-        Action::Remove,
+        MembershipRequest::Remove,
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -291,7 +291,7 @@ pub async fn set_role(
         &found,
         &user,
         (target.id, &target.username),
-        Action::SetRole(role),
+        MembershipRequest::SetRole(role),
     )
     .await?;
     let member = state.store.member(found.room.id, target.id).await?;
@@ -363,7 +363,7 @@ pub async fn ban(
         &found,
         &user,
         (target.id, &target.username),
-        Action::Ban,
+        MembershipRequest::Ban,
     )
     .await?;
     bans_response(&state, found.room.id).await
@@ -405,7 +405,7 @@ pub async fn unban(
         &found,
         &user,
         (target.id, &target.username),
-        Action::Unban,
+        MembershipRequest::Unban,
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -440,7 +440,7 @@ pub async fn delete_room(
         &found,
         &user,
         (user.id, &user.username),
-        Action::Delete,
+        MembershipRequest::Delete,
     )
     .await?;
     tracing::info!(room = %found.room.name, "room deleted");

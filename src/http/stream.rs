@@ -21,7 +21,7 @@ use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
 use crate::replay::{self, Replay};
 use crate::state::AppState;
-use crate::store::{Appended, Refusal, Room};
+use crate::store::{Appended, Room};
 use crate::viewers::Viewer;
 use crate::views::{EventView, MessageView};
 
@@ -106,17 +106,7 @@ pub async fn post_message(
         .map_err(|message| ApiError::bad_request("invalid_idempotency_key", message))?;
     let text = parse_body(&state, &body.body)?;
     let room = enter_to_write(&state, &user, &name).await?;
-    if let Some(seq) = body.reply_to {
-        // A message event, once stored, stays one: checked before the store.
-        if !state
-            .chat
-            .is_message(&room, seq)
-            .await
-            .map_err(chat_error)?
-        {
-            return Err(Refusal::InvalidReply.into());
-        }
-    }
+    // `reply_to` is checked under the room's lock (`invalid_reply`).
     charge_send(&state, &user)?.await;
     let post = Post {
         room,

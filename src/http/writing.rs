@@ -1,6 +1,7 @@
 //! What every HTTP route that writes to a room's log shares with the
-//! others: entering the room (visible to the user, joined if public), the
-//! send rate, the body rules and how the write path's errors answer.
+//! others: the checks before a write (asked of `chat`, which owns them for
+//! every edge), the send rate, the body rules and how the write path's
+//! errors answer.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -28,13 +29,12 @@ pub(crate) async fn enter_to_write(
     user: &AuthUser,
     name: &str,
 ) -> Result<Room, ApiError> {
-    let room = enter(state, user, name).await?;
+    let name = RoomName::parse(name).map_err(|_| ApiError::RoomNotFound)?;
     state
         .chat
-        .may_write(user, &room)
+        .room_to_write(user, &name)
         .await
-        .map_err(chat_error)?;
-    Ok(room)
+        .map_err(chat_error)
 }
 
 pub(crate) fn chat_error(e: ChatError) -> ApiError {

@@ -4,7 +4,7 @@
 use crate::auth::{AuthUser, TokenError};
 use crate::stomp::{ClientFrame, ServerCommand, ServerFrame, Version};
 
-use super::headers::{Outcome, Refusal};
+use super::headers::{Fatal, Outcome};
 use super::{Action, Phase, Session};
 
 /// Sent as `message` of the ERROR for any credential problem.
@@ -47,21 +47,21 @@ impl Session {
         let version = frame
             .header("accept-version")
             .and_then(Version::negotiate)
-            .ok_or_else(|| Refusal {
+            .ok_or_else(|| Fatal {
                 message: "supported STOMP versions are 1.1 and 1.2".into(),
                 detail: None,
                 extra_header: Some(("version", "1.1,1.2")),
             })?;
         let heart_beat = negotiate_heart_beat(frame.header("heart-beat"), self.config.heartbeat_ms)
-            .ok_or_else(|| Refusal::new("invalid heart-beat header"))?;
+            .ok_or_else(|| Fatal::new("invalid heart-beat header"))?;
         let token = frame
             .header("Authorization")
             .or_else(|| frame.header("authorization"))
             .and_then(crate::auth::jwt::bearer_token)
             .or_else(|| frame.header("passcode"))
-            .ok_or_else(|| Refusal::new(AUTH_FAILED))?;
+            .ok_or_else(|| Fatal::new(AUTH_FAILED))?;
         let user = verify(token).map_err(|e| {
-            Refusal::new(match e {
+            Fatal::new(match e {
                 ConnectRefusal::Auth => AUTH_FAILED,
                 ConnectRefusal::TooManyConnections => TOO_MANY_CONNECTIONS,
             })

@@ -1,5 +1,5 @@
 //! Reading a client frame's headers into validated values. What does not
-//! validate is a [`Refusal`]: the session answers ERROR with its message and
+//! validate is a [`Fatal`]: the session answers ERROR with its message and
 //! closes.
 
 use crate::destination::{DESTINATION_PREFIX, Destination};
@@ -9,15 +9,15 @@ use crate::stomp::ClientFrame;
 use super::{Action, Session};
 
 /// A frame-level refusal: ERROR with this message, then close.
-pub(super) struct Refusal {
+pub(super) struct Fatal {
     pub(super) message: String,
     pub(super) detail: Option<String>,
     pub(super) extra_header: Option<(&'static str, &'static str)>,
 }
 
-impl Refusal {
+impl Fatal {
     pub(super) fn new(message: impl Into<String>) -> Self {
-        Refusal {
+        Fatal {
             message: message.into(),
             detail: None,
             extra_header: None,
@@ -30,7 +30,7 @@ impl Refusal {
 }
 
 /// What handling one frame comes to: actions, or a refusal.
-pub(super) type Outcome = Result<Vec<Action>, Refusal>;
+pub(super) type Outcome = Result<Vec<Action>, Fatal>;
 
 /// A RECEIPT for the frame if it asked for one.
 pub(super) fn receipt_action(frame: &ClientFrame) -> Vec<Action> {
@@ -41,9 +41,9 @@ pub(super) fn receipt_action(frame: &ClientFrame) -> Vec<Action> {
         .collect()
 }
 
-fn required<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Refusal> {
+fn required<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Fatal> {
     frame.header(name).ok_or_else(|| {
-        Refusal::new(format!(
+        Fatal::new(format!(
             "{} frame needs a {name} header",
             frame.command.as_str()
         ))
@@ -51,9 +51,9 @@ fn required<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Refusal> 
 }
 
 /// `value` of header `name` if it is a valid client-chosen id.
-pub(super) fn id_header<'a>(name: &str, value: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn id_header<'a>(name: &str, value: &'a str) -> Result<&'a str, Fatal> {
     check_id(value, MAX_ID_CHARS).map(|()| value).map_err(|e| {
-        Refusal::new(match e {
+        Fatal::new(match e {
             IdError::Length(max) => format!("{name} header must be 1-{max} characters"),
             IdError::Control => format!("{name} header must not contain control characters"),
         })
@@ -61,7 +61,7 @@ pub(super) fn id_header<'a>(name: &str, value: &'a str) -> Result<&'a str, Refus
 }
 
 /// A required id-like header, validated.
-pub(super) fn required_id<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Refusal> {
+pub(super) fn required_id<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a str, Fatal> {
     id_header(name, required(frame, name)?)
 }
 
@@ -69,16 +69,16 @@ pub(super) fn required_id<'a>(frame: &'a ClientFrame, name: &str) -> Result<&'a 
 pub(super) fn optional_id<'a>(
     frame: &'a ClientFrame,
     name: &str,
-) -> Result<Option<&'a str>, Refusal> {
+) -> Result<Option<&'a str>, Fatal> {
     frame.header(name).map(|v| id_header(name, v)).transpose()
 }
 
 /// The room log or activity a `/topic/rooms/{name}[/activity]`
 /// destination names.
-pub(super) fn destination(frame: &ClientFrame) -> Result<Destination, Refusal> {
+pub(super) fn destination(frame: &ClientFrame) -> Result<Destination, Fatal> {
     let destination = required(frame, "destination")?;
     crate::destination::parse(destination).ok_or_else(|| {
-        Refusal::new("unknown destination").detail(format!(
+        Fatal::new("unknown destination").detail(format!(
             "destinations are {DESTINATION_PREFIX}{{room}} and \
              {DESTINATION_PREFIX}{{room}}/activity, got {destination}"
         ))

@@ -27,7 +27,7 @@ pub use connect::{
 pub use subscriptions::{AckMode, SubscribeRequest, Subscription};
 
 use crate::destination::Destination;
-use headers::{Outcome, Refusal, destination, id_header, optional_id, required_id};
+use headers::{Fatal, Outcome, destination, id_header, optional_id, required_id};
 use subscriptions::Subscriptions;
 use transactions::Transactions;
 
@@ -175,8 +175,8 @@ impl Session {
         };
         let outcome = match (self.phase, frame.command) {
             (Phase::AwaitingConnect, c) if c.opens_session() => self.connect(&frame, verify),
-            (Phase::AwaitingConnect, _) => Err(Refusal::new("expected CONNECT or STOMP frame")),
-            (_, c) if c.opens_session() => Err(Refusal::new("already connected")),
+            (Phase::AwaitingConnect, _) => Err(Fatal::new("expected CONNECT or STOMP frame")),
+            (_, c) if c.opens_session() => Err(Fatal::new("already connected")),
             (_, ClientCommand::Send) => self.send(&frame),
             (_, ClientCommand::Subscribe) => self.subscriptions.subscribe(&frame),
             (_, ClientCommand::Unsubscribe) => self.subscriptions.unsubscribe(&frame),
@@ -185,7 +185,7 @@ impl Session {
             (_, ClientCommand::Commit) => self.transactions.commit(&frame),
             (_, ClientCommand::Abort) => self.transactions.abort(&frame),
             (_, ClientCommand::Disconnect) => Ok(self.disconnect(receipt.as_deref())),
-            (_, _) => Err(Refusal::new("unexpected frame")),
+            (_, _) => Err(Fatal::new("unexpected frame")),
         };
         match outcome {
             Ok(actions) => actions,
@@ -200,7 +200,7 @@ impl Session {
         if self.phase == Phase::Closed {
             return Vec::new();
         }
-        self.refuse(Refusal::new(message), receipt)
+        self.refuse(Fatal::new(message), receipt)
     }
 
     /// The CONNECT deadline passed: close unless the session is open.
@@ -235,7 +235,7 @@ impl Session {
             .with_header("seq", seq.to_string())
     }
 
-    fn refuse(&mut self, r: Refusal, receipt: Option<&str>) -> Vec<Action> {
+    fn refuse(&mut self, r: Fatal, receipt: Option<&str>) -> Vec<Action> {
         self.phase = Phase::Closed;
         let mut frame = ServerFrame::error(r.message);
         if let Some((k, v)) = r.extra_header {
@@ -258,17 +258,17 @@ impl Session {
             Destination::Activity(room) => return typing(frame, room),
         };
         let body = MessageBody::parse(&frame.body, self.config.max_body_bytes)
-            .map_err(|e| Refusal::new(e.to_string()))?;
+            .map_err(|e| Fatal::new(e.to_string()))?;
         let client_id = frame
             .header("client-id")
             .map(ClientId::parse)
             .transpose()
-            .map_err(Refusal::new)?;
+            .map_err(Fatal::new)?;
         let reply_to = frame
             .header("in-reply-to")
             .map(|seq| match crate::domain::parse_seq(seq, 1) {
                 Some(seq) => Ok(seq),
-                None => Err(Refusal::new(
+                None => Err(Fatal::new(
                     "in-reply-to must be the seq of a message in this room",
                 )),
             })
@@ -307,7 +307,7 @@ fn typing(frame: &ClientFrame, room: RoomName) -> Outcome {
             room,
             receipt: frame.header("receipt").map(str::to_string),
         }]),
-        _ => Err(Refusal::new(
+        _ => Err(Fatal::new(
             r#"a room's activity takes only {"type":"typing"}"#,
         )),
     }
@@ -330,7 +330,7 @@ impl Session {
         if let Some(tx) = optional_id(frame, "transaction")?
             && !self.transactions.is_open(tx)
         {
-            return Err(Refusal::new(format!("unknown transaction {tx}")));
+            return Err(Fatal::new(format!("unknown transaction {tx}")));
         }
         let mut actions = Vec::new();
         if frame.command == ClientCommand::Ack {

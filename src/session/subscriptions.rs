@@ -8,7 +8,7 @@ use crate::domain::RoomName;
 use crate::stomp::ClientFrame;
 
 use super::Action;
-use super::headers::{Outcome, Refusal, destination, required_id};
+use super::headers::{Fatal, Outcome, destination, required_id};
 use crate::destination::Destination;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,20 +74,20 @@ impl Subscriptions {
             Destination::Activity(room) => (room, true),
         };
         let ack = AckMode::parse(frame.header("ack"))
-            .ok_or_else(|| Refusal::new("ack must be auto, client or client-individual"))?;
+            .ok_or_else(|| Fatal::new("ack must be auto, client or client-individual"))?;
         let since_seq = frame
             .header("since-seq")
             .map(|v| crate::domain::parse_seq(v, 0))
-            .map(|v| v.ok_or_else(|| Refusal::new("since-seq must be a non-negative integer")))
+            .map(|v| v.ok_or_else(|| Fatal::new("since-seq must be a non-negative integer")))
             .transpose()?
             .filter(|_| !activity); // signals are never replayed
         if self.by_id.contains_key(&id) {
-            return Err(Refusal::new(format!(
+            return Err(Fatal::new(format!(
                 "subscription id {id} is already in use"
             )));
         }
         if self.by_id.len() >= self.max {
-            return Err(Refusal::new(format!(
+            return Err(Fatal::new(format!(
                 "too many subscriptions (at most {})",
                 self.max
             )));
@@ -112,7 +112,7 @@ impl Subscriptions {
     pub(super) fn unsubscribe(&mut self, frame: &ClientFrame) -> Outcome {
         let id = required_id(frame, "id")?.to_string();
         if self.by_id.remove(&id).is_none() {
-            return Err(Refusal::new(format!("no subscription with id {id}")));
+            return Err(Fatal::new(format!("no subscription with id {id}")));
         }
         Ok(vec![Action::Unsubscribe {
             id,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::stomp::ClientFrame;
 
-use super::headers::{Outcome, Refusal, receipt_action, required_id};
+use super::headers::{Fatal, Outcome, receipt_action, required_id};
 use super::{Action, SendRequest};
 
 /// The session's open transactions and their buffered SENDs.
@@ -32,10 +32,10 @@ impl Transactions {
     pub(super) fn begin(&mut self, frame: &ClientFrame) -> Outcome {
         let tx = required_id(frame, "transaction")?.to_string();
         if self.open.contains_key(&tx) {
-            return Err(Refusal::new(format!("transaction {tx} already started")));
+            return Err(Fatal::new(format!("transaction {tx} already started")));
         }
         if self.open.len() >= self.max_open {
-            return Err(Refusal::new(format!(
+            return Err(Fatal::new(format!(
                 "too many open transactions (at most {})",
                 self.max_open
             )));
@@ -45,15 +45,15 @@ impl Transactions {
     }
 
     /// Buffers `send` in transaction `tx`.
-    pub(super) fn add(&mut self, tx: &str, send: SendRequest) -> Result<(), Refusal> {
+    pub(super) fn add(&mut self, tx: &str, send: SendRequest) -> Result<(), Fatal> {
         let max = self.max_sends;
         let pending = self
             .open
             .get_mut(tx)
-            .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
+            .ok_or_else(|| Fatal::new(format!("unknown transaction {tx}")))?;
         if pending.len() >= max {
             // The session closes: the transaction is dropped whole.
-            return Err(Refusal::new(format!(
+            return Err(Fatal::new(format!(
                 "too many SENDs in transaction {tx} (at most {max})"
             )));
         }
@@ -66,7 +66,7 @@ impl Transactions {
         let sends = self
             .open
             .remove(tx)
-            .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
+            .ok_or_else(|| Fatal::new(format!("unknown transaction {tx}")))?;
         Ok(vec![Action::Store {
             sends,
             then_receipt: frame.header("receipt").map(str::to_string),
@@ -77,7 +77,7 @@ impl Transactions {
         let tx = required_id(frame, "transaction")?;
         self.open
             .remove(tx)
-            .ok_or_else(|| Refusal::new(format!("unknown transaction {tx}")))?;
+            .ok_or_else(|| Fatal::new(format!("unknown transaction {tx}")))?;
         Ok(receipt_action(frame))
     }
 }

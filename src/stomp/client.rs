@@ -1,6 +1,6 @@
 //! Frames a client sends: the only frames the server decodes.
 
-use super::frames::{Command, Frame};
+use super::frame::{Command, Frame};
 
 /// The commands a client may send (STOMP 1.2, "Client Frames").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

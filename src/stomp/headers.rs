@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use bytes::{BufMut, BytesMut};
 
 use super::Version;
-use super::frame::FrameError;
+use super::decode::FrameError;
 
 /// How header names and values are written on the wire in one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,8 +26,8 @@
 //!   followed by NUL; without it the body ends at the first NUL.
 
 mod client;
+mod decode;
 mod frame;
-mod frames;
 mod headers;
 mod limits;
 mod server;
@@ -35,8 +35,8 @@ mod server;
 mod testing;
 
 pub use client::{ClientCommand, ClientFrame};
-pub use frame::{Decoder, FrameError};
-pub use frames::{Command, Frame};
+pub use decode::{Decoder, FrameError};
+pub use frame::{Command, Frame};
 pub use limits::FrameLimits;
 pub use server::{EncodedMessage, ServerCommand, ServerFrame, SubscriptionHeader};
 

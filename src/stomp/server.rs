@@ -9,7 +9,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Version;
-use super::frames::{Command, Frame};
+use super::frame::{Command, Frame};
 use super::headers::{Escaping, write_content_length, write_header};
 
 /// The commands a server sends (STOMP 1.2, "Server Frames").

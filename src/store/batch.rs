@@ -1,7 +1,7 @@
 //! Appending a batch of events, the same on both backends: lock the batch's
 //! rooms, read what the batch depends on (client ids already stored, the
 //! messages it targets or replies to, the reactions it adds or removes, the
-//! members it may mention), decide every event in input order (`plan.rs`),
+//! members it may mention, whether its deleters moderate the room), decide every event in input order (`plan.rs`),
 //! write the events and their effects on the messages they change, commit,
 //! and answer in input order. A backend supplies only the SQL of each step
 //! ([`AppendTx`]) and how its transaction holds the rooms until commit.
@@ -10,13 +10,14 @@
 //! deletions and reactions from any instance are checked against the state
 //! that the events before them (in seq order) left.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
 use super::event::{Appended, Event, EventKind, NewEvent};
 use super::plan::{
-    Known, Plan, client_keys, mention_candidates, names_to_look_up, reaction_refs, referenced,
+    Known, Plan, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs,
+    referenced,
 };
 use super::{Backend, StoreError, StoreResult, Timestamp, WriteTx};
 
@@ -63,6 +64,7 @@ pub(super) struct Inserted {
 }
 
 /// A message's text replaced by its latest edit in the batch.
+#[derive(Clone)]
 pub(super) struct Edited<'a> {
     pub room_id: i64,
     pub seq: i64,
@@ -109,6 +111,9 @@ pub(super) trait AppendTx: WriteTx {
         &mut self,
         names: &[(i64, String)],
     ) -> StoreResult<Vec<(i64, String, String)>>;
+    /// Of the `(room id, user id)` pairs, those whose user is the room's
+    /// owner or one of its moderators.
+    async fn moderators(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<(i64, i64)>>;
     /// Sets `rooms.last_seq` of each `(room id, last_seq)` of `last_seqs`
     /// and inserts `rows`, stamped with one time taken under the room locks
     /// (so it never runs backwards against seq).
@@ -165,7 +170,12 @@ pub(super) async fn append<B: Backend>(
             .collect(),
         candidates: mention_candidates(batch),
         members: HashMap::new(),
+        moderators: HashSet::new(),
     };
+    let deleters = deleters(batch);
+    if !deleters.is_empty() {
+        known.moderators = tx.moderators(&deleters).await?.into_iter().collect();
+    }
     let names = names_to_look_up(batch, &known.candidates);
     if !names.is_empty() {
         for (room, lower, canonical) in tx.members_named(&names).await? {

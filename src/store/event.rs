@@ -83,7 +83,7 @@ pub struct Event {
 
 /// What a writer asks the log to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub enum LogWrite {
     /// A new message, optionally replying to the `message` event `reply_to`.
     Message {
         body: String,
@@ -92,9 +92,10 @@ pub enum Change {
     },
     /// New text for the message `target`; only its sender may.
     Edit { target: i64, body: String },
-    /// Deletes the message `target`: its sender may, and so may anyone
-    /// with `any` (the room's owner).
-    Delete { target: i64, any: bool },
+    /// Deletes the message `target`: its sender may, and so may the
+    /// room's owner and moderators (their role is read under the room's
+    /// lock, in the batch's plan).
+    Delete { target: i64 },
     /// Adds (`added`) or removes the writer's reaction `key` on `target`.
     React {
         target: i64,
@@ -111,14 +112,18 @@ pub struct NewEvent {
     pub room: String,
     pub sender_id: i64,
     pub sender: String,
-    pub change: Change,
+    pub change: LogWrite,
+    /// Stored only together with the next event of the batch: a STOMP
+    /// transaction's SENDs are all stored or all refused (every one but
+    /// the last is tied to the next).
+    pub tied_to_next: bool,
 }
 
 impl NewEvent {
     /// The text the change writes, if any.
     pub fn body(&self) -> Option<&str> {
         match &self.change {
-            Change::Message { body, .. } | Change::Edit { body, .. } => Some(body),
+            LogWrite::Message { body, .. } | LogWrite::Edit { body, .. } => Some(body),
             _ => None,
         }
     }

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use super::moderation::{Action, Effect, Refusal, Standing};
+use super::moderation::{Denial, Effect, MembershipRequest, Standing};
 use super::{Room, StoreResult, User};
 use crate::domain::Role;
 
@@ -38,8 +38,8 @@ pub trait MembershipStore: Send + Sync + 'static {
         room_id: i64,
         actor_id: i64,
         target_id: i64,
-        action: Action,
-    ) -> StoreResult<Result<Effect, Refusal>>;
+        action: MembershipRequest,
+    ) -> StoreResult<Result<Effect, Denial>>;
     /// The direct conversation of users `a` and `b` (distinct), created
     /// with both as members if it does not exist yet: (room, created).
     /// Two users opening it at once get the same room.
@@ -111,7 +111,7 @@ macro_rules! impl_membership {
             use super::{$sql, $store};
             use $crate::domain::{Role, RoomName};
             use $crate::store::membership::{Member, MembershipStore};
-            use $crate::store::moderation::{self, Action, Effect, Refusal, Standing};
+            use $crate::store::moderation::{self, Denial, Effect, MembershipRequest, Standing};
             use $crate::store::rows::{MemberRow, RoomRow, UserRow};
             use $crate::store::{Backend, Room, StoreError, StoreResult, User};
 
@@ -167,8 +167,8 @@ macro_rules! impl_membership {
                     room_id: i64,
                     actor_id: i64,
                     target_id: i64,
-                    action: Action,
-                ) -> StoreResult<Result<Effect, Refusal>> {
+                    action: MembershipRequest,
+                ) -> StoreResult<Result<Effect, Denial>> {
                     let mut tx = self.begin_write().await?;
                     let direct: Option<(bool,)> = sqlx::query_as($sql.lock_room)
                         .bind(room_id)

@@ -10,8 +10,8 @@
 //! Everything but SQL is written once: `queries.rs` runs each statement,
 //! `batch.rs` decides an append (idempotency, seq), `refresh.rs` the
 //! refresh-token rules, `rows.rs` maps rows and constraint errors.
-//! `postgres.rs` and `sqlite.rs` hold only their SQL, their timestamps and
-//! how a write transaction locks.
+//! `postgres/` and `sqlite.rs` (with `sqlite/append.rs`) hold only their
+//! SQL, their timestamps and how a write transaction locks.
 
 mod batch;
 mod event;
@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
-pub use event::{Appended, Change, Event, EventKind, NewEvent, ReactionGroup, Refusal};
+pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};

@@ -17,7 +17,7 @@ pub struct Standing {
 /// `Delete` act on the actor themself (or the room); the others on another
 /// user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum MembershipRequest {
     /// Become a member of a room one may see (a public room, on joining or
     /// posting there).
     Join,
@@ -51,7 +51,7 @@ pub enum Effect {
 
 /// Why an action is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum Denial {
     #[error("you may not do that in this room")]
     Forbidden,
     #[error("no such user in this room")]
@@ -66,15 +66,15 @@ pub enum Refusal {
 /// `Leave` and `Delete`) in a room, `direct` if it is a direct
 /// conversation (whose membership never changes).
 pub fn decide(
-    action: Action,
+    action: MembershipRequest,
     direct: bool,
     actor: Standing,
     target: Standing,
-) -> Result<Effect, Refusal> {
-    use Refusal::*;
+) -> Result<Effect, Denial> {
+    use Denial::*;
     if direct {
         return match (action, actor.role) {
-            (Action::Join, Some(_)) => Ok(Effect::Nothing),
+            (MembershipRequest::Join, Some(_)) => Ok(Effect::Nothing),
             _ => Err(Forbidden),
         };
     }
@@ -88,42 +88,42 @@ pub fn decide(
         _ => false,
     };
     match action {
-        Action::Join => match (target.banned, target.role) {
+        MembershipRequest::Join => match (target.banned, target.role) {
             (true, _) => Err(UserBanned),
             (false, Some(_)) => Ok(Effect::Nothing),
             (false, None) => Ok(Effect::Join),
         },
-        Action::Add if !moderator => Err(Forbidden),
-        Action::Add => match (target.banned, target.role) {
+        MembershipRequest::Add if !moderator => Err(Forbidden),
+        MembershipRequest::Add => match (target.banned, target.role) {
             (true, _) => Err(UserBanned),
             (false, Some(_)) => Ok(Effect::Nothing),
             (false, None) => Ok(Effect::Join),
         },
-        Action::Leave => match actor.role {
+        MembershipRequest::Leave => match actor.role {
             Some(Role::Owner) => Err(OwnerCannotLeave),
             Some(_) => Ok(Effect::Drop),
             None => Ok(Effect::Nothing),
         },
-        Action::Remove if !moderator => Err(Forbidden),
-        Action::Remove if target.role.is_none() => Err(UserNotFound),
-        Action::Remove if !outranks(target) => Err(Forbidden),
-        Action::Remove => Ok(Effect::Drop),
-        Action::Ban if !moderator || !outranks(target) => Err(Forbidden),
-        Action::Ban if target.banned => Ok(Effect::Nothing),
-        Action::Ban => Ok(Effect::Ban {
+        MembershipRequest::Remove if !moderator => Err(Forbidden),
+        MembershipRequest::Remove if target.role.is_none() => Err(UserNotFound),
+        MembershipRequest::Remove if !outranks(target) => Err(Forbidden),
+        MembershipRequest::Remove => Ok(Effect::Drop),
+        MembershipRequest::Ban if !moderator || !outranks(target) => Err(Forbidden),
+        MembershipRequest::Ban if target.banned => Ok(Effect::Nothing),
+        MembershipRequest::Ban => Ok(Effect::Ban {
             was_member: target.role.is_some(),
         }),
-        Action::Unban if !moderator => Err(Forbidden),
-        Action::Unban if !target.banned => Err(UserNotFound),
-        Action::Unban => Ok(Effect::Unban),
-        Action::SetRole(_) if actor.role != Some(Role::Owner) => Err(Forbidden),
-        Action::SetRole(Role::Owner) => Err(Forbidden),
-        Action::SetRole(_) if target.role.is_none() => Err(UserNotFound),
-        Action::SetRole(_) if target.role == Some(Role::Owner) => Err(Forbidden),
-        Action::SetRole(role) if target.role == Some(role) => Ok(Effect::Nothing),
-        Action::SetRole(role) => Ok(Effect::SetRole(role)),
-        Action::Delete if actor.role == Some(Role::Owner) => Ok(Effect::DeleteRoom),
-        Action::Delete => Err(Forbidden),
+        MembershipRequest::Unban if !moderator => Err(Forbidden),
+        MembershipRequest::Unban if !target.banned => Err(UserNotFound),
+        MembershipRequest::Unban => Ok(Effect::Unban),
+        MembershipRequest::SetRole(_) if actor.role != Some(Role::Owner) => Err(Forbidden),
+        MembershipRequest::SetRole(Role::Owner) => Err(Forbidden),
+        MembershipRequest::SetRole(_) if target.role.is_none() => Err(UserNotFound),
+        MembershipRequest::SetRole(_) if target.role == Some(Role::Owner) => Err(Forbidden),
+        MembershipRequest::SetRole(role) if target.role == Some(role) => Ok(Effect::Nothing),
+        MembershipRequest::SetRole(role) => Ok(Effect::SetRole(role)),
+        MembershipRequest::Delete if actor.role == Some(Role::Owner) => Ok(Effect::DeleteRoom),
+        MembershipRequest::Delete => Err(Forbidden),
     }
 }
 
@@ -152,117 +152,174 @@ mod tests {
         banned: true,
     };
 
-    fn room(action: Action, actor: Standing, target: Standing) -> Result<Effect, Refusal> {
+    fn room(
+        action: MembershipRequest,
+        actor: Standing,
+        target: Standing,
+    ) -> Result<Effect, Denial> {
         decide(action, false, actor, target)
     }
 
     #[test]
     fn members_remove_ban_and_add_nobody() {
         for target in [OWNER, MODERATOR, MEMBER, OUTSIDER, BANNED] {
-            for action in [Action::Remove, Action::Ban, Action::Add, Action::Unban] {
-                assert_eq!(room(action, MEMBER, target), Err(Refusal::Forbidden));
-                assert_eq!(room(action, OUTSIDER, target), Err(Refusal::Forbidden));
+            for action in [
+                MembershipRequest::Remove,
+                MembershipRequest::Ban,
+                MembershipRequest::Add,
+                MembershipRequest::Unban,
+            ] {
+                assert_eq!(room(action, MEMBER, target), Err(Denial::Forbidden));
+                assert_eq!(room(action, OUTSIDER, target), Err(Denial::Forbidden));
             }
         }
     }
 
     #[test]
     fn moderators_remove_and_ban_members_only() {
-        assert_eq!(room(Action::Remove, MODERATOR, MEMBER), Ok(Effect::Drop));
         assert_eq!(
-            room(Action::Remove, MODERATOR, MODERATOR),
-            Err(Refusal::Forbidden)
+            room(MembershipRequest::Remove, MODERATOR, MEMBER),
+            Ok(Effect::Drop)
         );
         assert_eq!(
-            room(Action::Remove, MODERATOR, OWNER),
-            Err(Refusal::Forbidden)
+            room(MembershipRequest::Remove, MODERATOR, MODERATOR),
+            Err(Denial::Forbidden)
         );
         assert_eq!(
-            room(Action::Ban, MODERATOR, MEMBER),
+            room(MembershipRequest::Remove, MODERATOR, OWNER),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            room(MembershipRequest::Ban, MODERATOR, MEMBER),
             Ok(Effect::Ban { was_member: true })
         );
         assert_eq!(
-            room(Action::Ban, MODERATOR, OUTSIDER),
+            room(MembershipRequest::Ban, MODERATOR, OUTSIDER),
             Ok(Effect::Ban { was_member: false })
         );
         assert_eq!(
-            room(Action::Ban, MODERATOR, MODERATOR),
-            Err(Refusal::Forbidden)
+            room(MembershipRequest::Ban, MODERATOR, MODERATOR),
+            Err(Denial::Forbidden)
         );
-        assert_eq!(room(Action::Ban, MODERATOR, OWNER), Err(Refusal::Forbidden));
+        assert_eq!(
+            room(MembershipRequest::Ban, MODERATOR, OWNER),
+            Err(Denial::Forbidden)
+        );
     }
 
     #[test]
     fn the_owner_removes_anyone_but_themself() {
-        assert_eq!(room(Action::Remove, OWNER, MODERATOR), Ok(Effect::Drop));
-        assert_eq!(room(Action::Remove, OWNER, MEMBER), Ok(Effect::Drop));
-        assert_eq!(room(Action::Remove, OWNER, OWNER), Err(Refusal::Forbidden));
-        assert_eq!(room(Action::Ban, OWNER, OWNER), Err(Refusal::Forbidden));
         assert_eq!(
-            room(Action::Leave, OWNER, OWNER),
-            Err(Refusal::OwnerCannotLeave)
+            room(MembershipRequest::Remove, OWNER, MODERATOR),
+            Ok(Effect::Drop)
+        );
+        assert_eq!(
+            room(MembershipRequest::Remove, OWNER, MEMBER),
+            Ok(Effect::Drop)
+        );
+        assert_eq!(
+            room(MembershipRequest::Remove, OWNER, OWNER),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            room(MembershipRequest::Ban, OWNER, OWNER),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            room(MembershipRequest::Leave, OWNER, OWNER),
+            Err(Denial::OwnerCannotLeave)
         );
     }
 
     #[test]
     fn removing_a_non_member_is_not_found_and_banning_twice_is_idempotent() {
         assert_eq!(
-            room(Action::Remove, OWNER, OUTSIDER),
-            Err(Refusal::UserNotFound)
+            room(MembershipRequest::Remove, OWNER, OUTSIDER),
+            Err(Denial::UserNotFound)
         );
         assert_eq!(
-            room(Action::Remove, OWNER, BANNED),
-            Err(Refusal::UserNotFound)
+            room(MembershipRequest::Remove, OWNER, BANNED),
+            Err(Denial::UserNotFound)
         );
-        assert_eq!(room(Action::Ban, OWNER, BANNED), Ok(Effect::Nothing));
-        assert_eq!(room(Action::Unban, MODERATOR, BANNED), Ok(Effect::Unban));
         assert_eq!(
-            room(Action::Unban, OWNER, MEMBER),
-            Err(Refusal::UserNotFound)
+            room(MembershipRequest::Ban, OWNER, BANNED),
+            Ok(Effect::Nothing)
+        );
+        assert_eq!(
+            room(MembershipRequest::Unban, MODERATOR, BANNED),
+            Ok(Effect::Unban)
+        );
+        assert_eq!(
+            room(MembershipRequest::Unban, OWNER, MEMBER),
+            Err(Denial::UserNotFound)
         );
     }
 
     #[test]
     fn banned_users_can_be_neither_added_nor_join() {
-        assert_eq!(room(Action::Add, OWNER, BANNED), Err(Refusal::UserBanned));
         assert_eq!(
-            room(Action::Add, MODERATOR, BANNED),
-            Err(Refusal::UserBanned)
+            room(MembershipRequest::Add, OWNER, BANNED),
+            Err(Denial::UserBanned)
         );
-        assert_eq!(room(Action::Join, BANNED, BANNED), Err(Refusal::UserBanned));
-        assert_eq!(room(Action::Join, OUTSIDER, OUTSIDER), Ok(Effect::Join));
-        assert_eq!(room(Action::Add, MODERATOR, OUTSIDER), Ok(Effect::Join));
-        assert_eq!(room(Action::Add, OWNER, MEMBER), Ok(Effect::Nothing));
+        assert_eq!(
+            room(MembershipRequest::Add, MODERATOR, BANNED),
+            Err(Denial::UserBanned)
+        );
+        assert_eq!(
+            room(MembershipRequest::Join, BANNED, BANNED),
+            Err(Denial::UserBanned)
+        );
+        assert_eq!(
+            room(MembershipRequest::Join, OUTSIDER, OUTSIDER),
+            Ok(Effect::Join)
+        );
+        assert_eq!(
+            room(MembershipRequest::Add, MODERATOR, OUTSIDER),
+            Ok(Effect::Join)
+        );
+        assert_eq!(
+            room(MembershipRequest::Add, OWNER, MEMBER),
+            Ok(Effect::Nothing)
+        );
     }
 
     #[test]
     fn only_the_owner_grants_roles_and_never_ownership() {
-        let moderator = Action::SetRole(Role::Moderator);
+        let moderator = MembershipRequest::SetRole(Role::Moderator);
         assert_eq!(
             room(moderator, OWNER, MEMBER),
             Ok(Effect::SetRole(Role::Moderator))
         );
         assert_eq!(room(moderator, OWNER, MODERATOR), Ok(Effect::Nothing));
-        assert_eq!(room(moderator, MODERATOR, MEMBER), Err(Refusal::Forbidden));
-        assert_eq!(room(moderator, OWNER, OUTSIDER), Err(Refusal::UserNotFound));
+        assert_eq!(room(moderator, MODERATOR, MEMBER), Err(Denial::Forbidden));
+        assert_eq!(room(moderator, OWNER, OUTSIDER), Err(Denial::UserNotFound));
         assert_eq!(
-            room(Action::SetRole(Role::Member), OWNER, OWNER),
-            Err(Refusal::Forbidden)
+            room(MembershipRequest::SetRole(Role::Member), OWNER, OWNER),
+            Err(Denial::Forbidden)
         );
         assert_eq!(
-            room(Action::SetRole(Role::Owner), OWNER, MEMBER),
-            Err(Refusal::Forbidden)
+            room(MembershipRequest::SetRole(Role::Owner), OWNER, MEMBER),
+            Err(Denial::Forbidden)
         );
     }
 
     #[test]
     fn leaving_is_idempotent_and_only_the_owner_deletes() {
-        assert_eq!(room(Action::Leave, MEMBER, MEMBER), Ok(Effect::Drop));
-        assert_eq!(room(Action::Leave, OUTSIDER, OUTSIDER), Ok(Effect::Nothing));
-        assert_eq!(room(Action::Delete, OWNER, OWNER), Ok(Effect::DeleteRoom));
         assert_eq!(
-            room(Action::Delete, MODERATOR, MODERATOR),
-            Err(Refusal::Forbidden)
+            room(MembershipRequest::Leave, MEMBER, MEMBER),
+            Ok(Effect::Drop)
+        );
+        assert_eq!(
+            room(MembershipRequest::Leave, OUTSIDER, OUTSIDER),
+            Ok(Effect::Nothing)
+        );
+        assert_eq!(
+            room(MembershipRequest::Delete, OWNER, OWNER),
+            Ok(Effect::DeleteRoom)
+        );
+        assert_eq!(
+            room(MembershipRequest::Delete, MODERATOR, MODERATOR),
+            Err(Denial::Forbidden)
         );
     }
 
@@ -270,26 +327,23 @@ mod tests {
     fn a_direct_conversations_membership_never_changes() {
         let member = MEMBER;
         for action in [
-            Action::Add,
-            Action::Leave,
-            Action::Remove,
-            Action::Ban,
-            Action::Unban,
-            Action::SetRole(Role::Moderator),
-            Action::Delete,
+            MembershipRequest::Add,
+            MembershipRequest::Leave,
+            MembershipRequest::Remove,
+            MembershipRequest::Ban,
+            MembershipRequest::Unban,
+            MembershipRequest::SetRole(Role::Moderator),
+            MembershipRequest::Delete,
         ] {
-            assert_eq!(
-                decide(action, true, member, member),
-                Err(Refusal::Forbidden)
-            );
+            assert_eq!(decide(action, true, member, member), Err(Denial::Forbidden));
         }
         assert_eq!(
-            decide(Action::Join, true, member, member),
+            decide(MembershipRequest::Join, true, member, member),
             Ok(Effect::Nothing)
         );
         assert_eq!(
-            decide(Action::Join, true, OUTSIDER, OUTSIDER),
-            Err(Refusal::Forbidden)
+            decide(MembershipRequest::Join, true, OUTSIDER, OUTSIDER),
+            Err(Denial::Forbidden)
         );
     }
 }

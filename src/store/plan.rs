@@ -4,109 +4,29 @@
 //! refusal, each against the log as the events before it left it (an edit
 //! after a deletion in the same batch is refused like one after a deletion
 //! already stored). The plan also gathers the rows to insert and their
-//! effects on the messages they change. `batch.rs` runs it.
+//! effects on the messages they change. `batch.rs` runs it, after reading
+//! what `plan/known.rs` lists.
+//!
+//! It is the one owner of every send rule that depends on the log or on a
+//! role: a reply's target, who may edit, delete or react to which message
+//! (a moderator's role is read under the lock, like the rest). The edges
+//! check none of it beforehand. Events tied together
+//! ([`NewEvent::tied_to_next`]: a STOMP transaction's SENDs) are stored all
+//! or none: a refusal of one refuses the group, and what its other events
+//! decided is undone.
 
 use std::collections::HashMap;
 
 use super::batch::{ClientKey, Edited, Effects, Inserted, NewRow, ReactionRef, Target};
-use super::event::{Appended, Change, Event, EventKind, NewEvent, Refusal};
+use super::event::{Appended, Event, EventKind, LogWrite, NewEvent, Refusal};
 use crate::mentions;
 
-pub(super) fn client_key(event: &NewEvent) -> Option<ClientKey> {
-    match &event.change {
-        Change::Message {
-            client_id: Some(client_id),
-            ..
-        } => Some((event.room_id, event.sender_id, client_id.clone())),
-        _ => None,
-    }
-}
+mod known;
 
-pub(super) fn reaction_ref(event: &NewEvent) -> Option<ReactionRef> {
-    match &event.change {
-        Change::React { target, key, .. } => {
-            Some((event.room_id, *target, event.sender_id, key.clone()))
-        }
-        _ => None,
-    }
-}
-
-/// The seq an event targets or replies to.
-pub(super) fn reference(event: &NewEvent) -> Option<i64> {
-    match &event.change {
-        Change::Message { reply_to, .. } => *reply_to,
-        Change::Edit { target, .. }
-        | Change::Delete { target, .. }
-        | Change::React { target, .. } => Some(*target),
-    }
-}
-
-/// Distinct values in input order.
-pub(super) fn distinct<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
-    let mut out: Vec<T> = Vec::new();
-    for v in values {
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    out
-}
-
-/// The distinct idempotency keys of `batch`, in input order.
-pub(super) fn client_keys(batch: &[NewEvent]) -> Vec<ClientKey> {
-    distinct(batch.iter().filter_map(client_key))
-}
-
-/// The distinct `(room id, seq)` that `batch` targets or replies to.
-pub(super) fn referenced(batch: &[NewEvent]) -> Vec<(i64, i64)> {
-    distinct(
-        batch
-            .iter()
-            .filter_map(|e| reference(e).map(|seq| (e.room_id, seq))),
-    )
-}
-
-pub(super) fn reaction_refs(batch: &[NewEvent]) -> Vec<ReactionRef> {
-    distinct(batch.iter().filter_map(reaction_ref))
-}
-
-/// Per event of `batch`, the lowercased names its body may mention (each
-/// body is read once).
-pub(super) fn mention_candidates(batch: &[NewEvent]) -> Vec<Vec<String>> {
-    batch
-        .iter()
-        .map(|e| e.body().map(mentions::candidates).unwrap_or_default())
-        .collect()
-}
-
-/// The distinct `(room id, lowercased name)` among `candidates` (one list
-/// per event of `batch`): whom to look up among the rooms' members.
-pub(super) fn names_to_look_up(
-    batch: &[NewEvent],
-    candidates: &[Vec<String>],
-) -> Vec<(i64, String)> {
-    distinct(
-        batch
-            .iter()
-            .zip(candidates)
-            .flat_map(|(e, names)| names.iter().map(move |name| (e.room_id, name.clone()))),
-    )
-}
-
-/// What the batch's decisions depend on, read under the room locks.
-#[derive(Default)]
-pub(super) struct Known {
-    /// Messages already stored under the batch's client ids.
-    pub(super) stored: HashMap<ClientKey, Event>,
-    /// The events the batch targets or replies to, by (room id, seq).
-    pub(super) targets: HashMap<(i64, i64), Target>,
-    /// Reactions the batch adds or removes that exist, with their seq.
-    pub(super) reactions: HashMap<ReactionRef, i64>,
-    /// Per event, the names its body may mention ([`mention_candidates`]).
-    pub(super) candidates: Vec<Vec<String>>,
-    /// Per room, the members the batch may mention (lowercased → canonical).
-    pub(super) members: HashMap<i64, HashMap<String, String>>,
-}
+pub(super) use known::{
+    Known, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs, referenced,
+};
+use known::{client_key, distinct, reaction_ref, reference};
 
 /// What becomes of one event of a batch.
 #[derive(Debug, PartialEq)]
@@ -147,156 +67,78 @@ pub(super) struct Plan<'a> {
     pub(super) originals: Vec<(i64, i64)>,
 }
 
+/// What the batch's events decided so far have changed: the log as the
+/// next event sees it. Kept apart from [`Known`] so that a tied group
+/// ([`NewEvent::tied_to_next`]) with a refusal is undone as a whole
+/// ([`Decided::mark`], [`Decided::undo`]).
+struct Decided<'a> {
+    last_seq: HashMap<i64, i64>,
+    first_in_batch: HashMap<ClientKey, usize>,
+    reactions: HashMap<ReactionRef, Reaction>,
+    edits: HashMap<(i64, i64), Edited<'a>>,
+    /// The events the batch targets or replies to, and the messages it
+    /// stores (later events may target them).
+    targets: HashMap<(i64, i64), Target>,
+    rows: Vec<NewRow<'a>>,
+    effects: Effects<'a>,
+}
+
+/// What [`Decided`] was before a tied group: its maps, and how many rows
+/// and erasures it had (the group only adds to those).
+struct Mark<'a> {
+    last_seq: HashMap<i64, i64>,
+    first_in_batch: HashMap<ClientKey, usize>,
+    reactions: HashMap<ReactionRef, Reaction>,
+    edits: HashMap<(i64, i64), Edited<'a>>,
+    targets: HashMap<(i64, i64), Target>,
+    rows: usize,
+    erased: usize,
+}
+
 impl<'a> Plan<'a> {
     /// `locked`: every room of the batch with its last seq.
     pub(super) fn new(batch: &'a [NewEvent], locked: &[(i64, i64)], mut known: Known) -> Self {
-        let mut last_seq: HashMap<i64, i64> = locked.iter().copied().collect();
-        let mut first_in_batch: HashMap<ClientKey, usize> = HashMap::new();
-        let mut reactions: HashMap<ReactionRef, Reaction> = HashMap::new();
-        let mut edits: HashMap<(i64, i64), Edited<'a>> = HashMap::new();
+        let mut decided = Decided {
+            last_seq: locked.iter().copied().collect(),
+            first_in_batch: HashMap::new(),
+            reactions: HashMap::new(),
+            edits: HashMap::new(),
+            targets: std::mem::take(&mut known.targets),
+            rows: Vec::new(),
+            effects: Effects::default(),
+        };
         let mut slots = Vec::with_capacity(batch.len());
-        let mut rows = Vec::new();
-        let mut effects = Effects::default();
+        // The first index of the tied group being decided, and the state
+        // before it.
+        let mut group: Option<(usize, Mark<'a>)> = None;
         for (index, event) in batch.iter().enumerate() {
-            let room = event.room_id;
-            if let Some(key) = client_key(event) {
-                if let Some(original) = known.stored.get(&key) {
-                    slots.push(Slot::Stored(Box::new(original.clone())));
-                    continue;
-                }
-                if let Some(&earlier) = first_in_batch.get(&key) {
-                    slots.push(Slot::SameAs(earlier));
-                    continue;
-                }
+            if event.tied_to_next && group.is_none() {
+                group = Some((index, decided.mark()));
             }
-            let target = reference(event).and_then(|seq| known.targets.get(&(room, seq)));
-            let reaction = reaction_ref(event).map(|r| {
-                let state = reactions.get(&r).copied().unwrap_or_else(|| {
-                    known
-                        .reactions
-                        .get(&r)
-                        .map_or(Reaction::Absent, |&seq| Reaction::Stored(seq))
+            slots.push(decided.decide(index, event, &known));
+            let group_ends = !event.tied_to_next || index + 1 == batch.len();
+            if let Some((first, before)) = group.take_if(|_| group_ends) {
+                let refused = slots[first..].iter().find_map(|s| match s {
+                    Slot::Refused(r) => Some(*r),
+                    _ => None,
                 });
-                (r, state)
-            });
-            if let Err(refusal) = check(event, target) {
-                slots.push(Slot::Refused(refusal));
-                continue;
-            }
-            // A reaction added again answers with the event that added it.
-            match (&event.change, &reaction) {
-                (Change::React { added: true, .. }, Some((_, Reaction::Stored(seq)))) => {
-                    slots.push(Slot::Original(room, *seq));
-                    continue;
-                }
-                (Change::React { added: true, .. }, Some((_, Reaction::InBatch { index, .. }))) => {
-                    slots.push(Slot::SameAs(*index));
-                    continue;
-                }
-                (Change::React { added: false, .. }, Some((_, Reaction::Absent))) => {
-                    slots.push(Slot::Refused(Refusal::ReactionNotFound));
-                    continue;
-                }
-                _ => {}
-            }
-
-            let seq = last_seq
-                .get_mut(&room)
-                .expect("every room of the batch is locked");
-            *seq += 1;
-            let seq = *seq;
-            let mentions = match (known.candidates.get(index), known.members.get(&room)) {
-                (Some(names), Some(members)) => mentions::resolve(names, members),
-                _ => Vec::new(),
-            };
-            let mentions_json = serde_json::to_string(&mentions).expect("names serialise");
-            let mut row = NewRow {
-                room_id: room,
-                seq,
-                kind: EventKind::Message,
-                sender_id: event.sender_id,
-                body: "",
-                client_id: None,
-                reply_to: None,
-                target: None,
-                mentions: mentions_json.clone(),
-                key: None,
-                added: None,
-            };
-            match &event.change {
-                Change::Message {
-                    body,
-                    client_id,
-                    reply_to,
-                } => {
-                    row.body = body;
-                    row.client_id = client_id.as_deref();
-                    row.reply_to = *reply_to;
-                    if let Some(key) = client_key(event) {
-                        first_in_batch.insert(key, index);
+                if let Some(refusal) = refused {
+                    decided.undo(before);
+                    for slot in &mut slots[first..] {
+                        *slot = Slot::Refused(refusal);
                     }
-                    // Later events of the batch may target it.
-                    known.targets.insert(
-                        (room, seq),
-                        Target {
-                            room_id: room,
-                            seq,
-                            kind: EventKind::Message,
-                            sender_id: event.sender_id,
-                            deleted: false,
-                        },
-                    );
-                }
-                Change::Edit { target, body } => {
-                    row.kind = EventKind::Edit;
-                    row.body = body;
-                    row.target = Some(*target);
-                    edits.insert(
-                        (room, *target),
-                        Edited {
-                            room_id: room,
-                            seq: *target,
-                            body,
-                            mentions: mentions_json,
-                            edit_seq: seq,
-                        },
-                    );
-                }
-                Change::Delete { target, .. } => {
-                    row.kind = EventKind::Delete;
-                    row.target = Some(*target);
-                    if let Some(t) = known.targets.get_mut(&(room, *target)) {
-                        t.deleted = true;
-                    }
-                    edits.remove(&(room, *target));
-                    // Its reactions go with it.
-                    for (r, state) in reactions.iter_mut() {
-                        if r.0 == room && r.1 == *target {
-                            *state = Reaction::Absent;
-                        }
-                    }
-                    effects.erased.push((room, *target));
-                }
-                Change::React { target, key, added } => {
-                    row.kind = EventKind::Reaction;
-                    row.target = Some(*target);
-                    row.key = Some(key);
-                    row.added = Some(*added);
-                    let (r, _) = reaction.expect("a reaction has a ref");
-                    let state = if *added {
-                        Reaction::InBatch { index, seq }
-                    } else {
-                        Reaction::Absent
-                    };
-                    reactions.insert(r, state);
                 }
             }
-            slots.push(Slot::New {
-                row: rows.len(),
-                mentions,
-            });
-            rows.push(row);
         }
+        let Decided {
+            last_seq,
+            reactions,
+            edits,
+            targets,
+            rows,
+            mut effects,
+            ..
+        } = decided;
 
         // Net effect of the batch's reactions against what was stored.
         for (r, state) in reactions {
@@ -310,10 +152,7 @@ impl<'a> Plan<'a> {
         // Erasures remove every reaction of the message anyway.
         effects.reacted.sort_by_key(|(_, seq)| *seq);
         effects.reacted.retain(|((room, target, ..), _)| {
-            !known
-                .targets
-                .get(&(*room, *target))
-                .is_some_and(|t| t.deleted)
+            !targets.get(&(*room, *target)).is_some_and(|t| t.deleted)
         });
         effects.edited = edits.into_values().collect();
         effects.edited.sort_by_key(|e| e.edit_seq);
@@ -379,14 +218,183 @@ impl<'a> Plan<'a> {
     }
 }
 
+impl<'a> Decided<'a> {
+    fn mark(&self) -> Mark<'a> {
+        Mark {
+            last_seq: self.last_seq.clone(),
+            first_in_batch: self.first_in_batch.clone(),
+            reactions: self.reactions.clone(),
+            edits: self.edits.clone(),
+            targets: self.targets.clone(),
+            rows: self.rows.len(),
+            erased: self.effects.erased.len(),
+        }
+    }
+
+    /// Back to `mark`: what the events decided since then did is undone.
+    fn undo(&mut self, mark: Mark<'a>) {
+        self.last_seq = mark.last_seq;
+        self.first_in_batch = mark.first_in_batch;
+        self.reactions = mark.reactions;
+        self.edits = mark.edits;
+        self.targets = mark.targets;
+        self.rows.truncate(mark.rows);
+        self.effects.erased.truncate(mark.erased);
+    }
+
+    /// Decides the event at `index` of the batch against the log as the
+    /// events before it left it.
+    fn decide(&mut self, index: usize, event: &'a NewEvent, known: &Known) -> Slot {
+        let room = event.room_id;
+        if let Some(key) = client_key(event) {
+            if let Some(original) = known.stored.get(&key) {
+                return Slot::Stored(Box::new(original.clone()));
+            }
+            if let Some(&earlier) = self.first_in_batch.get(&key) {
+                return Slot::SameAs(earlier);
+            }
+        }
+        let target = reference(event).and_then(|seq| self.targets.get(&(room, seq)));
+        let reaction = reaction_ref(event).map(|r| {
+            let state = self.reactions.get(&r).copied().unwrap_or_else(|| {
+                known
+                    .reactions
+                    .get(&r)
+                    .map_or(Reaction::Absent, |&seq| Reaction::Stored(seq))
+            });
+            (r, state)
+        });
+        let moderator = known.moderators.contains(&(room, event.sender_id));
+        if let Err(refusal) = check(event, target, moderator) {
+            return Slot::Refused(refusal);
+        }
+        // A reaction added again answers with the event that added it.
+        match (&event.change, &reaction) {
+            (LogWrite::React { added: true, .. }, Some((_, Reaction::Stored(seq)))) => {
+                return Slot::Original(room, *seq);
+            }
+            (LogWrite::React { added: true, .. }, Some((_, Reaction::InBatch { index, .. }))) => {
+                return Slot::SameAs(*index);
+            }
+            (LogWrite::React { added: false, .. }, Some((_, Reaction::Absent))) => {
+                return Slot::Refused(Refusal::ReactionNotFound);
+            }
+            _ => {}
+        }
+
+        let seq = self
+            .last_seq
+            .get_mut(&room)
+            .expect("every room of the batch is locked");
+        *seq += 1;
+        let seq = *seq;
+        let mentions = match (known.candidates.get(index), known.members.get(&room)) {
+            (Some(names), Some(members)) => mentions::resolve(names, members),
+            _ => Vec::new(),
+        };
+        let mentions_json = serde_json::to_string(&mentions).expect("names serialise");
+        let mut row = NewRow {
+            room_id: room,
+            seq,
+            kind: EventKind::Message,
+            sender_id: event.sender_id,
+            body: "",
+            client_id: None,
+            reply_to: None,
+            target: None,
+            mentions: mentions_json.clone(),
+            key: None,
+            added: None,
+        };
+        match &event.change {
+            LogWrite::Message {
+                body,
+                client_id,
+                reply_to,
+            } => {
+                row.body = body;
+                row.client_id = client_id.as_deref();
+                row.reply_to = *reply_to;
+                if let Some(key) = client_key(event) {
+                    self.first_in_batch.insert(key, index);
+                }
+                // Later events of the batch may target it.
+                self.targets.insert(
+                    (room, seq),
+                    Target {
+                        room_id: room,
+                        seq,
+                        kind: EventKind::Message,
+                        sender_id: event.sender_id,
+                        deleted: false,
+                    },
+                );
+            }
+            LogWrite::Edit { target, body } => {
+                row.kind = EventKind::Edit;
+                row.body = body;
+                row.target = Some(*target);
+                self.edits.insert(
+                    (room, *target),
+                    Edited {
+                        room_id: room,
+                        seq: *target,
+                        body,
+                        mentions: mentions_json,
+                        edit_seq: seq,
+                    },
+                );
+            }
+            LogWrite::Delete { target } => {
+                row.kind = EventKind::Delete;
+                row.target = Some(*target);
+                if let Some(t) = self.targets.get_mut(&(room, *target)) {
+                    t.deleted = true;
+                }
+                self.edits.remove(&(room, *target));
+                // Its reactions go with it.
+                for (r, state) in self.reactions.iter_mut() {
+                    if r.0 == room && r.1 == *target {
+                        *state = Reaction::Absent;
+                    }
+                }
+                self.effects.erased.push((room, *target));
+            }
+            LogWrite::React { target, key, added } => {
+                row.kind = EventKind::Reaction;
+                row.target = Some(*target);
+                row.key = Some(key);
+                row.added = Some(*added);
+                let (r, _) = reaction.expect("a reaction has a ref");
+                let state = if *added {
+                    Reaction::InBatch { index, seq }
+                } else {
+                    Reaction::Absent
+                };
+                self.reactions.insert(r, state);
+            }
+        }
+        self.rows.push(row);
+        Slot::New {
+            row: self.rows.len() - 1,
+            mentions,
+        }
+    }
+}
+
 /// Whether `event` may be stored, given the event it targets or replies to
-/// (None: no event at that seq in the room).
-pub(super) fn check(event: &NewEvent, target: Option<&Target>) -> Result<(), Refusal> {
+/// (None: no event at that seq in the room) and whether its sender is the
+/// room's owner or a moderator.
+pub(super) fn check(
+    event: &NewEvent,
+    target: Option<&Target>,
+    moderator: bool,
+) -> Result<(), Refusal> {
     let message = target.filter(|t| t.kind == EventKind::Message);
     match &event.change {
-        Change::Message { reply_to: None, .. } => Ok(()),
-        Change::Message { .. } => message.map(|_| ()).ok_or(Refusal::InvalidReply),
-        Change::Edit { .. } => {
+        LogWrite::Message { reply_to: None, .. } => Ok(()),
+        LogWrite::Message { .. } => message.map(|_| ()).ok_or(Refusal::InvalidReply),
+        LogWrite::Edit { .. } => {
             let t = message.ok_or(Refusal::MessageNotFound)?;
             if t.deleted {
                 Err(Refusal::MessageDeleted)
@@ -396,17 +404,17 @@ pub(super) fn check(event: &NewEvent, target: Option<&Target>) -> Result<(), Ref
                 Ok(())
             }
         }
-        Change::Delete { any, .. } => {
+        LogWrite::Delete { .. } => {
             let t = message.ok_or(Refusal::MessageNotFound)?;
             if t.deleted {
                 Err(Refusal::MessageDeleted)
-            } else if t.sender_id != event.sender_id && !any {
+            } else if t.sender_id != event.sender_id && !moderator {
                 Err(Refusal::Forbidden)
             } else {
                 Ok(())
             }
         }
-        Change::React { .. } => {
+        LogWrite::React { .. } => {
             let t = message.ok_or(Refusal::MessageNotFound)?;
             if t.deleted {
                 Err(Refusal::MessageDeleted)

@@ -22,6 +22,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{StoreResult, Timestamp};
+// A setting (`config`), which the partition maintenance takes.
+pub use crate::config::PartitionLayout;
 
 /// What may be kept (both unset: everything).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,37 +44,6 @@ impl RetentionPolicy {
     pub fn cutoff(&self, now: Timestamp) -> Option<Timestamp> {
         let age = chrono::Duration::from_std(self.max_age?).ok()?;
         now.checked_sub_signed(age)
-    }
-}
-
-/// How the room log is cut in time partitions (Postgres): each `width`
-/// long, always `ahead` of now created in advance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionLayout {
-    pub width: Duration,
-    pub ahead: Duration,
-}
-
-impl PartitionLayout {
-    const DAY: Duration = Duration::from_secs(86_400);
-
-    /// An eighth of the age limit, between a day and 30 days (30 days
-    /// without one), and two widths ahead: with an age limit, events live
-    /// at most an eighth longer than it, and about ten partitions exist.
-    pub fn for_max_age(max_age: Option<Duration>) -> Self {
-        let width = max_age.map_or(30 * Self::DAY, |age| {
-            (age / 8).clamp(Self::DAY, 30 * Self::DAY)
-        });
-        PartitionLayout {
-            width,
-            ahead: 2 * width,
-        }
-    }
-}
-
-impl Default for PartitionLayout {
-    fn default() -> Self {
-        Self::for_max_age(None)
     }
 }
 
@@ -295,18 +266,6 @@ mod tests {
     fn the_horizon_never_moves_back_nor_past_the_last_seq() {
         assert_eq!(next_horizon(50, 100, None, Some(40), 1000), None);
         assert_eq!(next_horizon(50, 100, None, Some(200), 1000), Some(100));
-    }
-
-    #[test]
-    fn partitions_are_an_eighth_of_the_age_between_a_day_and_a_month() {
-        let day = Duration::from_secs(86_400);
-        let layout = |days: Option<u32>| PartitionLayout::for_max_age(days.map(|d| d * day));
-        assert_eq!(layout(Some(80)).width, 10 * day);
-        assert_eq!(layout(Some(80)).ahead, 20 * day);
-        assert_eq!(layout(Some(1)).width, day);
-        assert_eq!(layout(Some(3650)).width, 30 * day);
-        assert_eq!(layout(None).width, 30 * day);
-        assert_eq!(PartitionLayout::default(), layout(None));
     }
 
     #[test]

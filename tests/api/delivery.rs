@@ -10,7 +10,7 @@ use std::time::Duration;
 use parley::broker::{Broker, DynBroker, RoomFeed};
 use parley::committer::Committer;
 use parley::config::CommitSettings;
-use parley::store::{self, Change, DynStore, NewEvent, Room, User};
+use parley::store::{self, DynStore, LogWrite, NewEvent, Room, User};
 use parley::viewers::Viewer;
 use tokio::time::Instant;
 
@@ -76,11 +76,12 @@ impl Fixture {
             room: self.room.name.clone(),
             sender_id: self.owner.id,
             sender: self.owner.username.clone(),
-            change: Change::Message {
+            change: LogWrite::Message {
                 body: body.to_string(),
                 client_id: None,
                 reply_to: None,
             },
+            tied_to_next: false,
         }];
         let appended = self.committer.submit(batch).await.await.unwrap().unwrap();
         appended[0].event().expect("stored").seq
@@ -306,11 +307,12 @@ async fn last_seqs_reads_the_newest_seq_of_many_rooms_at_once(backend: Backend) 
                 room: room.name.clone(),
                 sender_id: owner.id,
                 sender: owner.username.clone(),
-                change: Change::Message {
+                change: LogWrite::Message {
                     body: format!("m{n}"),
                     client_id: None,
                     reply_to: None,
                 },
+                tied_to_next: false,
             })
             .collect();
         store.append_batch(&batch).await.unwrap();

@@ -11,7 +11,7 @@ use parley::broker::{Broker, DynBroker, RoomFeed};
 use parley::committer::Committer;
 use parley::config::CommitSettings;
 use parley::domain::{RoomName, Username};
-use parley::store::{self, Appended, Change, HistoryQuery, NewEvent};
+use parley::store::{self, Appended, HistoryQuery, LogWrite, NewEvent};
 use parley::viewers::Viewer;
 
 use crate::db::{Backend, TestDatabase};
@@ -74,11 +74,12 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
             room: room.name.clone(),
             sender_id: owner.id,
             sender: owner.username.clone(),
-            change: Change::Message {
+            change: LogWrite::Message {
                 body: format!("m{i}"),
                 client_id,
                 reply_to: None,
             },
+            tied_to_next: false,
         }];
         pending.push(committer.submit(batch).await);
     }
@@ -246,11 +247,12 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
                     room: room.name.clone(),
                     sender_id: owner.id,
                     sender: owner.username.clone(),
-                    change: Change::Message {
+                    change: LogWrite::Message {
                         body,
                         client_id: Some(format!("c{i}")),
                         reply_to: None,
                     },
+                    tied_to_next: false,
                 }])
                 .await,
         );

@@ -271,11 +271,12 @@ impl TestApp {
                 room: room.name.clone(),
                 sender_id: sender.user_id,
                 sender: sender.username.clone(),
-                change: parley::store::Change::Message {
+                change: parley::store::LogWrite::Message {
                     body: format!("message {i}"),
                     client_id: None,
                     reply_to: None,
                 },
+                tied_to_next: false,
             })
             .collect();
         self.state.store.append_batch(&batch).await.unwrap();

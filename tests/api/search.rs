@@ -462,11 +462,12 @@ async fn store_bodies(
                 room: room.name.clone(),
                 sender_id: who.user_id,
                 sender: who.username.clone(),
-                change: parley::store::Change::Message {
+                change: parley::store::LogWrite::Message {
                     body: body(n),
                     client_id: None,
                     reply_to: None,
                 },
+                tied_to_next: false,
             })
             .collect();
         for a in app.state.store.append_batch(&batch).await.unwrap() {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
 use parley::domain::{RoomName, Username};
-use parley::store::moderation::Action;
+use parley::store::moderation::MembershipRequest;
 use parley::store::{
-    self, Appended, Change, DynStore, Event, HistoryPage, HistoryQuery, NewEvent, Room, Rotation,
+    self, Appended, DynStore, Event, HistoryPage, HistoryQuery, LogWrite, NewEvent, Room, Rotation,
     StoreError, Timestamp, User,
 };
 
@@ -123,11 +123,12 @@ fn message(room: &Room, sender: &User, body: &str, client_id: Option<&str>) -> N
         room: room.name.clone(),
         sender_id: sender.id,
         sender: sender.username.clone(),
-        change: Change::Message {
+        change: LogWrite::Message {
             body: body.to_owned(),
             client_id: client_id.map(str::to_owned),
             reply_to: None,
         },
+        tied_to_next: false,
     }
 }
 
@@ -369,7 +370,7 @@ async fn adding_a_member_is_idempotent_and_members_sort_by_username(db: TestDb) 
 /// `owner` adds `member` to the room (idempotent).
 async fn add_member(store: &DynStore, room_id: i64, owner: &User, member: &User) {
     let added = store
-        .moderate(room_id, owner.id, member.id, Action::Add)
+        .moderate(room_id, owner.id, member.id, MembershipRequest::Add)
         .await
         .expect("add member");
     assert!(added.is_ok(), "the owner may add members: {added:?}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
-use parley::store::moderation::{Action, Effect, Refusal, Standing};
+use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
     Appended, DroppedPartition, DynStore, Event, Found, HistoryPage, HistoryQuery, LogPartitions,
     MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState,
@@ -156,8 +156,8 @@ impl MembershipStore for WrappedStore {
         room_id: i64,
         actor_id: i64,
         target_id: i64,
-        action: Action,
-    ) -> StoreResult<Result<Effect, Refusal>> {
+        action: MembershipRequest,
+    ) -> StoreResult<Result<Effect, Denial>> {
         self.inner
             .moderate(room_id, actor_id, target_id, action)
             .await

@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use super::*;
 use crate::store::Timestamp;
 
@@ -5,7 +7,7 @@ fn message(room_id: i64, client_id: Option<&str>) -> NewEvent {
     by(
         7,
         room_id,
-        Change::Message {
+        LogWrite::Message {
             body: "hi".into(),
             client_id: client_id.map(str::to_owned),
             reply_to: None,
@@ -13,13 +15,14 @@ fn message(room_id: i64, client_id: Option<&str>) -> NewEvent {
     )
 }
 
-fn by(sender_id: i64, room_id: i64, change: Change) -> NewEvent {
+fn by(sender_id: i64, room_id: i64, change: LogWrite) -> NewEvent {
     NewEvent {
         room_id,
         room: format!("room-{room_id}"),
         sender_id,
         sender: format!("user-{sender_id}"),
         change,
+        tied_to_next: false,
     }
 }
 
@@ -38,7 +41,7 @@ fn react(sender_id: i64, target: i64, key: &str, added: bool) -> NewEvent {
     by(
         sender_id,
         1,
-        Change::React {
+        LogWrite::React {
             target,
             key: key.into(),
             added,
@@ -109,7 +112,7 @@ fn only_the_sender_edits_and_nobody_edits_what_is_not_a_live_message() {
         by(
             sender,
             1,
-            Change::Edit {
+            LogWrite::Edit {
                 target,
                 body: "fixed".into(),
             },
@@ -143,38 +146,26 @@ fn a_deletion_refuses_what_comes_after_it_and_erases_once() {
     let known = Known {
         targets: HashMap::from([target(1, 2, 7)]),
         reactions: HashMap::from([((1, 2, 9, "👍".to_string()), 3)]),
+        // User 6 moderates the room (read under its lock).
+        moderators: HashSet::from([(1, 6)]),
         ..Known::default()
     };
     let batch = [
         by(
             7,
             1,
-            Change::Edit {
+            LogWrite::Edit {
                 target: 2,
                 body: "x".into(),
             },
         ),
         react(8, 2, "🎉", true),
-        by(
-            8,
-            1,
-            Change::Delete {
-                target: 2,
-                any: false,
-            },
-        ),
-        by(
-            8,
-            1,
-            Change::Delete {
-                target: 2,
-                any: true,
-            },
-        ),
+        by(8, 1, LogWrite::Delete { target: 2 }),
+        by(6, 1, LogWrite::Delete { target: 2 }),
         by(
             7,
             1,
-            Change::Edit {
+            LogWrite::Edit {
                 target: 2,
                 body: "y".into(),
             },
@@ -186,7 +177,7 @@ fn a_deletion_refuses_what_comes_after_it_and_erases_once() {
     assert_eq!(
         plan.slots[2],
         Slot::Refused(Refusal::Forbidden),
-        "not the sender"
+        "neither the sender nor a moderator"
     );
     assert_eq!(plan.slots[4], Slot::Refused(Refusal::MessageDeleted));
     assert_eq!(plan.slots[5], Slot::Refused(Refusal::MessageDeleted));
@@ -236,7 +227,7 @@ fn replies_need_a_message_of_the_room_even_one_stored_earlier_in_the_batch() {
         by(
             7,
             1,
-            Change::Message {
+            LogWrite::Message {
                 body: "re".into(),
                 client_id: None,
                 reply_to: Some(to),
@@ -254,7 +245,7 @@ fn replies_need_a_message_of_the_room_even_one_stored_earlier_in_the_batch() {
 fn mentions_are_the_members_of_the_events_room() {
     let mut batch = [message(1, None), message(2, None)];
     for e in &mut batch {
-        e.change = Change::Message {
+        e.change = LogWrite::Message {
             body: "@BOB and @carol".into(),
             client_id: None,
             reply_to: None,
@@ -278,4 +269,70 @@ fn mentions_are_the_members_of_the_events_room() {
     let plan = Plan::new(&batch, &[(1, 0), (2, 0)], known);
     assert_eq!(plan.rows[0].mentions, r#"["Bob"]"#);
     assert_eq!(plan.rows[1].mentions, "[]", "bob is not a member of room 2");
+}
+
+#[test]
+fn a_tied_group_with_a_refusal_stores_none_of_its_events() {
+    let reply = |to, tied| NewEvent {
+        tied_to_next: tied,
+        ..by(
+            7,
+            1,
+            LogWrite::Message {
+                body: "re".into(),
+                client_id: Some(format!("c{to}")),
+                reply_to: Some(to),
+            },
+        )
+    };
+    let tied = |mut e: NewEvent| {
+        e.tied_to_next = true;
+        e
+    };
+    let batch = [
+        message(1, None),            // 4
+        tied(message(1, Some("a"))), // a transaction of three: the
+        reply(4, true),              //   third replies to no message,
+        reply(99, false),            //   so none of them is stored
+        message(1, Some("a")),       // 5: not the same as the undone "a"
+        tied(message(1, None)),      // a transaction of two, both
+        reply(5, false),             //   stored: 6, 7
+    ];
+    let plan = Plan::new(&batch, &[(1, 3)], Known::default());
+    assert_eq!(
+        seqs(&plan),
+        [Some(4), None, None, None, Some(5), Some(6), Some(7)],
+        "the refused group took no seq"
+    );
+    for i in 1..=3 {
+        assert_eq!(
+            plan.slots[i],
+            Slot::Refused(Refusal::InvalidReply),
+            "event {i} of the refused group"
+        );
+    }
+    assert_eq!(plan.rows.len(), 4, "no row of the refused group is left");
+    assert_eq!(plan.last_seqs, [(1, 7)]);
+}
+
+#[test]
+fn only_the_sender_or_a_moderator_may_delete() {
+    let known = Known {
+        targets: HashMap::from([target(1, 2, 7), target(1, 3, 7)]),
+        moderators: HashSet::from([(1, 6)]),
+        ..Known::default()
+    };
+    let batch = [
+        by(8, 1, LogWrite::Delete { target: 2 }),
+        by(7, 1, LogWrite::Delete { target: 2 }),
+        by(6, 1, LogWrite::Delete { target: 3 }),
+    ];
+    assert_eq!(
+        deleters(&batch),
+        [(1, 8), (1, 7), (1, 6)],
+        "whose role the batch reads"
+    );
+    let plan = Plan::new(&batch, &[(1, 3)], known);
+    assert_eq!(plan.slots[0], Slot::Refused(Refusal::Forbidden));
+    assert_eq!(seqs(&plan), [None, Some(4), Some(5)]);
 }

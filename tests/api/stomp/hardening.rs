@@ -421,11 +421,12 @@ async fn stalled_replay() -> (TestApp, TestUser, TestUser, StompClient) {
                 room: room.name.clone(),
                 sender_id: alice.user_id,
                 sender: alice.username.clone(),
-                change: parley::store::Change::Message {
+                change: parley::store::LogWrite::Message {
                     body: format!("{} {body}", chunk * 500 + i),
                     client_id: None,
                     reply_to: None,
                 },
+                tied_to_next: false,
             })
             .collect();
         app.state.store.append_batch(&batch).await.unwrap();

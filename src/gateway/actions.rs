@@ -17,7 +17,7 @@ use super::admission::admit;
 use super::connection::Connection;
 use super::ending::{End, Flow};
 use super::pipeline::Answers;
-use super::replay::{Replay, Step};
+use super::replay::{Step, SubscriptionReplay};
 use super::rooms::Purpose;
 use super::socket::Incoming;
 use crate::auth::AuthUser;
@@ -26,7 +26,7 @@ use crate::chat::{ChatError, Post};
 use crate::domain::RoomName;
 use crate::session::{Action, SendRequest, Session, SubscribeRequest};
 use crate::stomp::ServerFrame;
-use crate::store::{Refusal, Room};
+use crate::store::Room;
 
 /// Rooms, stores and subscriptions come only after CONNECT opened the session.
 const AFTER_CONNECT: &str = "actions only after CONNECT";
@@ -188,7 +188,13 @@ impl Connection {
             // Client frames wait until the replay is done.
             Some(since) => {
                 let store = self.state.store.clone();
-                self.replay = Some(Replay::new(store, req.id, room, since, req.receipt));
+                self.replay = Some(SubscriptionReplay::new(
+                    store,
+                    req.id,
+                    room,
+                    since,
+                    req.receipt,
+                ));
             }
             None => self.write_receipt(req.receipt),
         }
@@ -220,14 +226,13 @@ impl Connection {
     async fn store(&mut self, sends: Vec<SendRequest>, then_receipt: Option<String>) -> Flow {
         let mut posts = Vec::with_capacity(sends.len());
         let mut receipts = Vec::with_capacity(sends.len());
+        // Whether a SEND names `in-reply-to`: the log decides it at commit.
+        let mut replies = false;
         for send in sends {
             let receipt = send.receipt.as_deref();
             let (room, _) = self.room(&send.room, Purpose::Send, receipt).await?;
             self.check_writer(&room, receipt).await?;
-            if let Some(seq) = send.reply_to {
-                self.check_reply(&room, seq, send.receipt.as_deref())
-                    .await?;
-            }
+            replies |= send.reply_to.is_some();
             receipts.push(send.receipt);
             posts.push(Post {
                 room,
@@ -243,7 +248,14 @@ impl Connection {
         };
         self.stores
             .submit(&self.state.chat, sender, posts, receipts, then_receipt, out)
-            .await
+            .await?;
+        // A bad `in-reply-to` ends the session (its ERROR when the log
+        // refuses it): nothing after this SEND may be stored before that
+        // is known, so the next frame waits for the answer.
+        if replies {
+            self.settle().await?;
+        }
+        Ok(())
     }
 
     /// An ACK: on an `ack:client` subscription of a room's log, the user's
@@ -279,20 +291,6 @@ impl Connection {
             Err(ChatError::Blocked) => Err(End::error("blocked", receipt)),
             Err(e) => {
                 tracing::error!(error = %e, "checking blocks failed");
-                Err(End::error("server error", receipt))
-            }
-        }
-    }
-
-    /// A SEND's `in-reply-to` must be a message of its room: checked before
-    /// the store (a message event, once stored, stays one), so a bad one
-    /// ends the session before anything of its transaction is stored.
-    async fn check_reply(&mut self, room: &Room, seq: i64, receipt: Option<&str>) -> Flow {
-        match self.state.chat.is_message(room, seq).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(End::error(Refusal::InvalidReply.to_string(), receipt)),
-            Err(e) => {
-                tracing::error!(error = %e, "checking in-reply-to failed");
                 Err(End::error("server error", receipt))
             }
         }

@@ -1,0 +1,297 @@
+//! Appending a batch on Postgres: the statements of each step of
+//! `batch.rs` ([`AppendTx`]), one per step, with the batch's values bound
+//! as arrays (`UNNEST`); the rooms are locked with `FOR UPDATE` on their
+//! rows until commit.
+
+use async_trait::async_trait;
+
+use super::{PgTx, reactions_json};
+use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
+use crate::store::{Event, StoreResult, Timestamp};
+
+#[async_trait]
+impl AppendTx for PgTx {
+    async fn lock_rooms(&mut self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        // Other writers of these rooms wait on the row locks until commit.
+        Ok(sqlx::query_as(
+            "SELECT id, last_seq FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(room_ids)
+        .fetch_all(&mut **self)
+        .await?)
+    }
+
+    async fn stored_messages(
+        &mut self,
+        keys: &[ClientKey],
+    ) -> StoreResult<Vec<(ClientKey, Event)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let room_ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let sender_ids: Vec<i64> = keys.iter().map(|k| k.1).collect();
+        let client_ids: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+        let rows: Vec<KeyedEventRow<Timestamp>> = sqlx::query_as(select_events!(
+            keyed reactions_json,
+            "WHERE (m.room_id, m.sender_id, m.client_id) IN \
+                   (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[]))"
+        ))
+        .bind(&room_ids)
+        .bind(&sender_ids)
+        .bind(&client_ids)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(KeyedEventRow::into_keyed)
+            .collect())
+    }
+
+    async fn targets(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Target>> {
+        if at.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (rooms, seqs): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
+        // Above the horizon (read under the rooms' locks): see `history_after`.
+        let rows: Vec<TargetRow> = sqlx::query_as(select_targets!(
+            "WHERE (room_id, seq) IN (SELECT * FROM UNNEST($1::int8[], $2::int8[])) \
+               AND seq > (SELECT r.horizon_seq FROM rooms r WHERE r.id = messages.room_id)"
+        ))
+        .bind(&rooms)
+        .bind(&seqs)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn reactions(
+        &mut self,
+        reactions: &[ReactionRef],
+    ) -> StoreResult<Vec<(ReactionRef, i64)>> {
+        if reactions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns = ReactionColumns::of(reactions.iter());
+        let rows: Vec<(i64, i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT room_id, target_seq, user_id, reaction_key, seq FROM reactions \
+             WHERE (room_id, target_seq, user_id, reaction_key) IN \
+                   (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[]))",
+        )
+        .bind(&columns.rooms)
+        .bind(&columns.targets)
+        .bind(&columns.users)
+        .bind(&columns.keys)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(room, target, user, key, seq)| ((room, target, user, key), seq))
+            .collect())
+    }
+
+    async fn moderators(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<(i64, i64)>> {
+        let (rooms, users): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
+        Ok(sqlx::query_as(
+            "SELECT ms.room_id, ms.user_id \
+             FROM UNNEST($1::int8[], $2::int8[]) AS wanted(room_id, user_id) \
+             JOIN memberships ms ON ms.room_id = wanted.room_id AND ms.user_id = wanted.user_id \
+             WHERE ms.role IN ('owner', 'moderator')",
+        )
+        .bind(&rooms)
+        .bind(&users)
+        .fetch_all(&mut **self)
+        .await?)
+    }
+
+    async fn members_named(
+        &mut self,
+        names: &[(i64, String)],
+    ) -> StoreResult<Vec<(i64, String, String)>> {
+        let rooms: Vec<i64> = names.iter().map(|n| n.0).collect();
+        let lower: Vec<&str> = names.iter().map(|n| n.1.as_str()).collect();
+        Ok(sqlx::query_as(
+            "SELECT wanted.room_id, wanted.name, u.username \
+             FROM UNNEST($1::int8[], $2::text[]) AS wanted(room_id, name) \
+             JOIN users u ON lower(u.username) = wanted.name \
+             JOIN memberships ms ON ms.room_id = wanted.room_id AND ms.user_id = u.id",
+        )
+        .bind(&rooms)
+        .bind(&lower)
+        .fetch_all(&mut **self)
+        .await?)
+    }
+
+    async fn insert_events(
+        &mut self,
+        last_seqs: &[(i64, i64)],
+        rows: &[NewRow<'_>],
+    ) -> StoreResult<Vec<Inserted>> {
+        let (bumped_ids, bumped_seqs): (Vec<i64>, Vec<i64>) = last_seqs.iter().copied().unzip();
+        let rooms: Vec<i64> = rows.iter().map(|r| r.room_id).collect();
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+        let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
+        let bodies: Vec<&str> = rows.iter().map(|r| r.body).collect();
+        let client_ids: Vec<Option<&str>> = rows.iter().map(|r| r.client_id).collect();
+        let replies: Vec<Option<i64>> = rows.iter().map(|r| r.reply_to).collect();
+        let targets: Vec<Option<i64>> = rows.iter().map(|r| r.target).collect();
+        let mentions: Vec<&str> = rows.iter().map(|r| r.mentions.as_str()).collect();
+        let keys: Vec<Option<&str>> = rows.iter().map(|r| r.key).collect();
+        let added: Vec<Option<bool>> = rows.iter().map(|r| r.added).collect();
+        // One statement, one round trip: the rooms' last_seq and the rows.
+        // statement_timestamp(): taken after the room locks were granted.
+        Ok(sqlx::query_as(
+            "WITH bumped AS (UPDATE rooms SET last_seq = b.last_seq \
+                             FROM UNNEST($12::int8[], $13::int8[]) AS b(id, last_seq) \
+                             WHERE rooms.id = b.id) \
+             INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                                   target_seq, mentions, reaction_key, added, created_at) \
+             SELECT room_id, seq, kind, sender_id, body, client_id, reply_to, target_seq, \
+                    mentions, reaction_key, added, \
+                    date_trunc('milliseconds', statement_timestamp()) \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
+                         $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
+                         $11::bool[]) \
+                  AS new(room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                         target_seq, mentions, reaction_key, added) \
+             RETURNING id, room_id, seq, created_at",
+        )
+        .bind(&rooms)
+        .bind(&seqs)
+        .bind(&kinds)
+        .bind(&senders)
+        .bind(&bodies)
+        .bind(&client_ids)
+        .bind(&replies)
+        .bind(&targets)
+        .bind(&mentions)
+        .bind(&keys)
+        .bind(&added)
+        .bind(&bumped_ids)
+        .bind(&bumped_seqs)
+        .fetch_all(&mut **self)
+        .await?)
+    }
+
+    async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()> {
+        if !effects.edited.is_empty() {
+            let e = &effects.edited;
+            let rooms: Vec<i64> = e.iter().map(|e| e.room_id).collect();
+            let seqs: Vec<i64> = e.iter().map(|e| e.seq).collect();
+            let bodies: Vec<&str> = e.iter().map(|e| e.body).collect();
+            let mentions: Vec<&str> = e.iter().map(|e| e.mentions.as_str()).collect();
+            let edit_seqs: Vec<i64> = e.iter().map(|e| e.edit_seq).collect();
+            sqlx::query(
+                "UPDATE messages m SET body = e.body, mentions = e.mentions, \
+                        edited_at = edit.created_at \
+                 FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::int8[]) \
+                      AS e(room_id, seq, body, mentions, edit_seq) \
+                 JOIN messages edit ON edit.room_id = e.room_id AND edit.seq = e.edit_seq \
+                 WHERE m.room_id = e.room_id AND m.seq = e.seq",
+            )
+            .bind(&rooms)
+            .bind(&seqs)
+            .bind(&bodies)
+            .bind(&mentions)
+            .bind(&edit_seqs)
+            .execute(&mut **self)
+            .await?;
+        }
+        if !effects.reacted.is_empty() {
+            let columns = ReactionColumns::of(effects.reacted.iter().map(|(r, _)| r));
+            let seqs: Vec<i64> = effects.reacted.iter().map(|(_, seq)| *seq).collect();
+            sqlx::query(
+                "INSERT INTO reactions (room_id, target_seq, user_id, reaction_key, seq) \
+                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[]) \
+                 ON CONFLICT (room_id, target_seq, reaction_key, user_id) \
+                 DO UPDATE SET seq = EXCLUDED.seq",
+            )
+            .bind(&columns.rooms)
+            .bind(&columns.targets)
+            .bind(&columns.users)
+            .bind(&columns.keys)
+            .bind(&seqs)
+            .execute(&mut **self)
+            .await?;
+        }
+        if !effects.unreacted.is_empty() {
+            let columns = ReactionColumns::of(effects.unreacted.iter());
+            sqlx::query(
+                "DELETE FROM reactions WHERE (room_id, target_seq, user_id, reaction_key) IN \
+                 (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[]))",
+            )
+            .bind(&columns.rooms)
+            .bind(&columns.targets)
+            .bind(&columns.users)
+            .bind(&columns.keys)
+            .execute(&mut **self)
+            .await?;
+        }
+        if !effects.erased.is_empty() {
+            let (rooms, seqs): (Vec<i64>, Vec<i64>) = effects.erased.iter().copied().unzip();
+            // The message, then every edit of it: the text is overwritten,
+            // not flagged.
+            sqlx::query(
+                "UPDATE messages m SET body = '', mentions = '[]', \
+                        deleted = (m.kind = 'message') \
+                 FROM UNNEST($1::int8[], $2::int8[]) AS d(room_id, seq) \
+                 WHERE m.room_id = d.room_id \
+                   AND ((m.seq = d.seq AND m.kind = 'message') \
+                        OR (m.target_seq = d.seq AND m.kind = 'edit'))",
+            )
+            .bind(&rooms)
+            .bind(&seqs)
+            .execute(&mut **self)
+            .await?;
+            sqlx::query(
+                "DELETE FROM reactions WHERE (room_id, target_seq) IN \
+                 (SELECT * FROM UNNEST($1::int8[], $2::int8[]))",
+            )
+            .bind(&rooms)
+            .bind(&seqs)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>> {
+        let (rooms, seqs): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
+        let rows: Vec<EventRow<Timestamp>> = sqlx::query_as(select_events!(
+            reactions_json,
+            "WHERE (m.room_id, m.seq) IN (SELECT * FROM UNNEST($1::int8[], $2::int8[]))"
+        ))
+        .bind(&rooms)
+        .bind(&seqs)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+/// Reaction refs as one array per column, for `UNNEST`.
+struct ReactionColumns<'a> {
+    rooms: Vec<i64>,
+    targets: Vec<i64>,
+    users: Vec<i64>,
+    keys: Vec<&'a str>,
+}
+
+impl<'a> ReactionColumns<'a> {
+    fn of(refs: impl Iterator<Item = &'a ReactionRef>) -> Self {
+        let mut c = ReactionColumns {
+            rooms: Vec::new(),
+            targets: Vec::new(),
+            users: Vec::new(),
+            keys: Vec::new(),
+        };
+        for (room, target, user, key) in refs {
+            c.rooms.push(*room);
+            c.targets.push(*target);
+            c.users.push(*user);
+            c.keys.push(key);
+        }
+        c
+    }
+}
