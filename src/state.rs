@@ -77,7 +77,12 @@ impl AppState {
             Arc::clone(&viewers),
         );
         AppState {
-            chat: Chat::new(store.clone(), broker.clone(), membership.clone(), config.commit),
+            chat: Chat::new(
+                store.clone(),
+                broker.clone(),
+                membership.clone(),
+                config.commit,
+            ),
             membership,
             presence,
             revocations,
