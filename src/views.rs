@@ -60,7 +60,7 @@ pub struct RoomView<'a> {
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
     /// `room`, or `direct` for a direct conversation.
-    #[schema(example = "room")]
+    #[schema(schema_with = crate::http::openapi::words::room_kind)]
     pub kind: &'static str,
     /// The other user of a direct conversation; null for a room.
     #[schema(example = json!(null))]
@@ -77,7 +77,7 @@ pub struct RoomView<'a> {
 #[schema(as = Membership)]
 pub struct MembershipView {
     /// `owner`, `moderator` or `member`.
-    #[schema(example = "member")]
+    #[schema(schema_with = crate::http::openapi::words::role)]
     pub role: &'static str,
     /// The read marker: every event up to this seq is read.
     #[schema(example = 5)]
@@ -120,7 +120,7 @@ pub struct MemberView<'a> {
     #[serde(flatten)]
     pub user: UserView<'a>,
     /// `owner`, `moderator` or `member`.
-    #[schema(example = "member")]
+    #[schema(schema_with = crate::http::openapi::words::role)]
     pub role: &'static str,
     /// The seq up to which the member has read (their join point until
     /// they read further).
@@ -155,7 +155,7 @@ pub struct MessageView<'a> {
     pub seq: i64,
     /// Always `message`.
     #[serde(rename = "type")]
-    #[schema(example = "message")]
+    #[schema(schema_with = crate::http::openapi::words::message)]
     pub kind: &'static str,
     /// Username of the sender.
     #[schema(example = "alice")]
@@ -209,7 +209,7 @@ pub struct EditView<'a> {
     pub seq: i64,
     /// Always `edit`.
     #[serde(rename = "type")]
-    #[schema(example = "edit")]
+    #[schema(schema_with = crate::http::openapi::words::edit)]
     pub kind: &'static str,
     pub sender: &'a str,
     /// The seq of the edited message.
@@ -231,7 +231,7 @@ pub struct DeleteView<'a> {
     pub seq: i64,
     /// Always `delete`.
     #[serde(rename = "type")]
-    #[schema(example = "delete")]
+    #[schema(schema_with = crate::http::openapi::words::delete)]
     pub kind: &'static str,
     /// Who deleted it.
     pub sender: &'a str,
@@ -250,7 +250,7 @@ pub struct ReactionEventView<'a> {
     pub seq: i64,
     /// Always `reaction`.
     #[serde(rename = "type")]
-    #[schema(example = "reaction")]
+    #[schema(schema_with = crate::http::openapi::words::reaction)]
     pub kind: &'static str,
     pub sender: &'a str,
     pub target: i64,
@@ -265,7 +265,13 @@ pub struct ReactionEventView<'a> {
 /// One event of a room's log; `type` tells which.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
-#[schema(as = Event)]
+#[schema(as = Event, discriminator(property_name = "type", mapping(
+    ("message" = "#/components/schemas/Message"),
+    ("edit" = "#/components/schemas/EditEvent"),
+    ("delete" = "#/components/schemas/DeleteEvent"),
+    ("reaction" = "#/components/schemas/ReactionEvent"),
+    ("hidden" = "#/components/schemas/HiddenEvent"),
+)))]
 pub enum EventView<'a> {
     Message(MessageView<'a>),
     Edit(EditView<'a>),
@@ -281,7 +287,7 @@ pub enum EventView<'a> {
 pub struct HiddenView<'a> {
     /// `hidden`.
     #[serde(rename = "type")]
-    #[schema(example = "hidden")]
+    #[schema(schema_with = crate::http::openapi::words::hidden)]
     pub kind: &'static str,
     #[schema(example = "general")]
     pub room: &'a str,
@@ -322,12 +328,12 @@ pub fn hidden_json(room: &str, seq: i64) -> Vec<u8> {
 pub struct AccessRevokedView<'a> {
     /// `access_revoked`.
     #[serde(rename = "type")]
-    #[schema(example = "access_revoked")]
+    #[schema(schema_with = crate::http::openapi::words::access_revoked)]
     pub kind: &'static str,
     #[schema(example = "general")]
     pub room: &'a str,
     /// `left`, `removed`, `banned` or `room_deleted`.
-    #[schema(example = "removed")]
+    #[schema(schema_with = crate::http::openapi::words::revoke_reason)]
     pub reason: &'a str,
 }
 
@@ -349,7 +355,7 @@ pub fn revoked_json(room: &str, reason: &str) -> Vec<u8> {
 pub struct HorizonView<'a> {
     /// `horizon`.
     #[serde(rename = "type")]
-    #[schema(example = "horizon")]
+    #[schema(schema_with = crate::http::openapi::words::horizon)]
     pub kind: &'static str,
     #[schema(example = "general")]
     pub room: &'a str,

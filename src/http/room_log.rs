@@ -43,6 +43,11 @@ fn parse_key(req: &HttpRequest) -> Result<ReactionKey, ApiError> {
     ReactionKey::parse(&key).map_err(invalid)
 }
 
+// The pattern of a reaction key in the document (both reaction routes):
+// no Unicode White_Space (Rust's `char::is_whitespace`), no control
+// character (`char::is_control`: U+0000–U+001F, U+007F–U+009F), as
+// `ReactionKey::parse` checks.
+
 /// 200 with the stored (or original) event, or the refusal.
 fn answer(appended: Appended) -> Result<HttpResponse, ApiError> {
     match &appended {
@@ -187,8 +192,10 @@ async fn react(
     params(
         ("name" = String, Path, description = "Room name"),
         ("seq" = i64, Path, minimum = 1, description = "The message's seq"),
-        ("key" = String, Path, description = "Percent-encoded: 1–32 bytes of UTF-8 without \
-            whitespace or control characters, e.g. 👍"),
+        ("key" = String, Path, min_length = 1, max_length = 32, pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
+            description = "Percent-encoded: 1–32 bytes of UTF-8 without \
+            whitespace or control characters, e.g. 👍 (`maxLength` counts characters: \
+            the limit is 32 bytes)"),
     ),
     responses(
         (status = 200, description = "The `reaction` event (`added: true`)", body = ReactionEventView),
@@ -220,7 +227,8 @@ pub async fn add_reaction(
     params(
         ("name" = String, Path, description = "Room name"),
         ("seq" = i64, Path, minimum = 1, description = "The message's seq"),
-        ("key" = String, Path, description = "Percent-encoded reaction key"),
+        ("key" = String, Path, min_length = 1, max_length = 32, pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
+            description = "Percent-encoded reaction key (1–32 bytes, as for adding it)"),
     ),
     responses(
         (status = 200, description = "The `reaction` event (`added: false`)", body = ReactionEventView),
