@@ -43,11 +43,6 @@ fn parse_key(req: &HttpRequest) -> Result<ReactionKey, ApiError> {
     ReactionKey::parse(&key).map_err(invalid)
 }
 
-// The pattern of a reaction key in the document (both reaction routes):
-// no Unicode White_Space (Rust's `char::is_whitespace`), no control
-// character (`char::is_control`: U+0000–U+001F, U+007F–U+009F), as
-// `ReactionKey::parse` checks.
-
 /// 200 with the stored (or original) event, or the refusal.
 fn answer(appended: Appended) -> Result<HttpResponse, ApiError> {
     match &appended {
@@ -182,6 +177,11 @@ async fn react(
     let appended = state.chat.react(&user, &room, seq, key, added).await;
     answer(appended.map_err(chat_error)?)
 }
+
+// The pattern of a reaction key in the document (both reaction routes):
+// no Unicode White_Space (Rust's `char::is_whitespace`), no control
+// character (`char::is_control`: U+0000–U+001F, U+007F–U+009F), as
+// `ReactionKey::parse` checks.
 
 /// React to a message; a reaction the caller already has answers with the
 /// original event and stores nothing.

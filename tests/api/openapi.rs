@@ -437,6 +437,34 @@ async fn openapi_document_is_valid_openapi_3_1() {
         );
     }
 
+    // An event's `type` picks exactly one schema: a discriminator, and each
+    // event schema's `type` holds the one value its mapping gives it.
+    let event = &doc["components"]["schemas"]["Event"];
+    assert_eq!(event["discriminator"]["propertyName"], "type", "{event}");
+    let mapping = event["discriminator"]["mapping"]
+        .as_object()
+        .expect("mapping");
+    assert_eq!(mapping.len(), event["oneOf"].as_array().unwrap().len());
+    for (kind, target) in mapping {
+        let name = target
+            .as_str()
+            .unwrap()
+            .trim_start_matches("#/components/schemas/");
+        let schema = &doc["components"]["schemas"][name];
+        assert_eq!(
+            schema["properties"]["type"]["enum"],
+            serde_json::json!([kind]),
+            "{name}"
+        );
+        assert!(
+            schema["required"]
+                .as_array()
+                .unwrap()
+                .contains(&"type".into()),
+            "{name}: type required"
+        );
+    }
+
     // The bearer scheme; operation ids unique (client generators need them).
     let bearer = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(bearer["type"], "http");
