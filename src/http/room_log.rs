@@ -22,7 +22,7 @@ use crate::views::{DeleteView, EditView, EventView, ReactionEventView};
 #[serde(deny_unknown_fields)]
 pub struct Edit {
     /// The new text: the same rules as a message body.
-    #[schema(min_length = 1, example = "hi @bob!")]
+    #[schema(min_length = 1, pattern = r"^[^\u0000]+$", example = "hi @bob!")]
     body: String,
 }
 

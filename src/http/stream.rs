@@ -37,7 +37,7 @@ const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
     /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000.
-    #[schema(min_length = 1, example = "hello")]
+    #[schema(min_length = 1, pattern = r"^[^\u0000]+$", example = "hello")]
     body: String,
     /// The seq of a message of this room this one replies to.
     #[serde(default, deserialize_with = "super::integer::optional")]
