@@ -57,8 +57,10 @@ pub struct PostMessage {
     security(("bearer" = [])),
     params(
         ("name" = String, Path, description = "Room name"),
+        // `pattern`: a header value is visible ASCII and spaces, without
+        // spaces at its ends (HTTP strips them).
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1,
-            max_length = 64,
+            max_length = 64, pattern = r"^[\u0021-\u007e](?:[\u0020-\u007e]*[\u0021-\u007e])?$",
             description = "1–64 characters, no control characters; acts as the STOMP `client-id`: a retry with the \
                 same key (same sender and room) stores nothing and answers 200 with the \
                 original message"),
