@@ -30,6 +30,9 @@ pub enum ApiError {
     UserNotFound,
     #[error("not found")]
     NotFound,
+    /// A known path, a method it does not serve; `allow` lists those it does.
+    #[error("method not allowed; this path allows {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("request body too large")]
@@ -77,6 +80,7 @@ impl ApiError {
             ApiError::RoomNotFound => "room_not_found",
             ApiError::UserNotFound => "user_not_found",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
@@ -126,6 +130,7 @@ impl ResponseError for ApiError {
             ApiError::RoomNotFound | ApiError::UserNotFound | ApiError::NotFound => {
                 StatusCode::NOT_FOUND
             }
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -156,6 +161,9 @@ impl ResponseError for ApiError {
         }
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            resp.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         resp.json(Body {
             error: Detail {

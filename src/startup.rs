@@ -80,7 +80,7 @@ impl Application {
         let app = move || {
             App::new()
                 .wrap(cors(&server_state.config.allowed_origins))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(server_state.clone())
                 .app_data(jwt.clone())
                 .configure(crate::http::configure)

@@ -1,6 +1,13 @@
-//! Tracing subscriber setup (pretty or JSON lines) and a helper that runs
-//! blocking work on the blocking pool inside the caller's span.
+//! Tracing subscriber setup (pretty or JSON lines), the request span of
+//! every HTTP request ([`RequestSpan`]) and a helper that runs blocking work
+//! on the blocking pool inside the caller's span.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{Error, ResponseError};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// Installs the global subscriber. The filter comes from `RUST_LOG`
@@ -31,4 +38,41 @@ where
 {
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(f))
+}
+
+/// The request span of `TracingLogger`: tracing-actix-web's default span,
+/// plus one event per failed request whose level follows the status. A
+/// client error (4xx: a wrong password, a malformed body) is the client's
+/// business and logs at DEBUG; a server error (5xx) logs at ERROR with its
+/// cause. (tracing-actix-web's own event, built without its
+/// `emit_event_on_error` feature, would log every 4xx as a WARN.)
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        DefaultRootSpanBuilder::on_request_start(request)
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        match outcome {
+            Ok(response) => {
+                if let Some(error) = response.response().error() {
+                    log_failure(response.status(), error.as_response_error());
+                }
+            }
+            Err(error) => {
+                let error = error.as_response_error();
+                log_failure(error.status_code(), error);
+            }
+        }
+    }
+}
+
+fn log_failure(status: StatusCode, error: &dyn ResponseError) {
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), "request failed: {error:?}");
+    } else {
+        tracing::debug!(status = status.as_u16(), "request refused: {error}");
+    }
 }

@@ -77,7 +77,7 @@ pub struct RoomView<'a> {
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
     /// `room`, or `direct` for a direct conversation.
-    #[schema(example = "room")]
+    #[schema(schema_with = crate::http::openapi::words::room_kind)]
     pub kind: &'static str,
     /// The other user of a direct conversation; null for a room.
     #[schema(example = json!(null))]
@@ -94,7 +94,7 @@ pub struct RoomView<'a> {
 #[schema(as = Membership)]
 pub struct MembershipView {
     /// `owner`, `moderator` or `member`.
-    #[schema(example = "member")]
+    #[schema(schema_with = crate::http::openapi::words::role)]
     pub role: &'static str,
     /// The read marker: every event up to this seq is read.
     #[schema(example = 5)]
@@ -137,7 +137,7 @@ pub struct MemberView<'a> {
     #[serde(flatten)]
     pub user: UserView<'a>,
     /// `owner`, `moderator` or `member`.
-    #[schema(example = "member")]
+    #[schema(schema_with = crate::http::openapi::words::role)]
     pub role: &'static str,
     /// The seq up to which the member has read (their join point until
     /// they read further).

@@ -17,6 +17,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
     /// Everything up to this seq is read (clamped to the room's last seq).
+    #[serde(deserialize_with = "super::integer::required")]
     #[schema(minimum = 0, example = 42)]
     seq: i64,
 }

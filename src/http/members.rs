@@ -40,8 +40,8 @@ impl NamedUser {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRole {
-    /// `moderator` or `member`.
-    #[schema(example = "moderator")]
+    /// `moderator` or `member` (a room has one owner, its creator).
+    #[schema(schema_with = super::openapi::words::assignable_role)]
     role: String,
 }
 
@@ -258,7 +258,8 @@ pub async fn remove_member(
     request_body = SetRole,
     responses(
         (status = 200, description = "The member with their new role", body = MemberView),
-        (status = 400, description = "`invalid_role`: not `moderator` or `member`; \
+        (status = 400, description = "`invalid_role`: not `moderator` or `member` (`owner` \
+            included); \
             `invalid_request`: malformed JSON, an unknown field or a missing one",
             body = ErrorBody),
         Unauthorized,

@@ -10,9 +10,10 @@ pub mod client_ip;
 mod direct;
 mod health;
 mod history;
+mod integer;
 mod members;
 mod metrics;
-mod openapi;
+pub(crate) mod openapi;
 mod responses;
 mod room_log;
 mod rooms;
@@ -84,7 +85,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(stream::events)
                 .service(openapi::document),
         );
-    api.finish();
+    // `/ws` is registered in `startup.rs` and not described by the document;
+    // the web client's resources answer 405 themselves.
+    api.finish(&[("/ws", "GET")]);
     web_client::configure(cfg);
 }
 
@@ -102,7 +105,15 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     api.into()
 }
 
-/// Fallback for unknown paths: the contract's JSON error shape.
-pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// Fallback for requests no route takes, in the contract's JSON error shape:
+/// 405 with `Allow` for a known path asked with a method it does not serve
+/// (RFC 9110, 15.5.6), else 404.
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    let allowed = req.app_data::<web::Data<openapi::Allowed>>();
+    match allowed.and_then(|a| a.for_path(req.path())) {
+        Some(allow) => Err(ApiError::MethodNotAllowed {
+            allow: allow.to_string(),
+        }),
+        None => Err(ApiError::NotFound),
+    }
 }

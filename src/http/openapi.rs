@@ -9,8 +9,12 @@
 //! cannot be missing from the document. The test `tests/api/openapi.rs`
 //! checks the rest: that nothing is registered around it and that every
 //! documented operation is served.
+//!
+//! The finished document also says which methods each path allows: the
+//! application's fallback answers a request for a known path with a method
+//! it does not serve 405 with those methods in `Allow` ([`Allowed`]).
 
-use actix_web::dev::HttpServiceFactory;
+use actix_web::dev::{HttpServiceFactory, ResourceDef};
 use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -101,11 +105,57 @@ impl<'a> Documented<'a> {
         self
     }
 
-    /// Hands the finished document to [`document`].
-    pub fn finish(self) {
-        let json = self.doc.to_json().expect("the OpenAPI document serialises");
+    /// Hands the finished document to [`document`], and the methods of each
+    /// of its paths (plus `extra`, routes it leaves out) to the fallback.
+    pub fn finish(self, extra: &[(&str, &str)]) {
+        let mut doc = serde_json::to_value(&self.doc).expect("the OpenAPI document serialises");
+        doc["components"]["schemas"][ServerSentEvent::NAME] = ServerSentEvent::schema_json();
+        let json = doc.to_string();
+        let mut allowed = Allowed::from_document(&json);
+        allowed.0.extend(
+            extra
+                .iter()
+                .map(|(path, allow)| (ResourceDef::new(*path), allow.to_string())),
+        );
         self.cfg
-            .app_data(web::Data::new(Document(Bytes::from(json))));
+            .app_data(web::Data::new(Document(Bytes::from(json))))
+            .app_data(web::Data::new(allowed));
+    }
+}
+
+/// The methods each path allows, in the order of the `Allow` header.
+pub struct Allowed(Vec<(ResourceDef, String)>);
+
+/// The HTTP methods an OpenAPI path item can hold, as `Allow` lists them.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+];
+
+impl Allowed {
+    fn from_document(json: &str) -> Self {
+        let doc: serde_json::Value = serde_json::from_str(json).expect("the document is JSON");
+        let paths = doc["paths"].as_object().expect("the document has paths");
+        Allowed(
+            paths
+                .iter()
+                .map(|(path, item)| {
+                    let allow: Vec<&str> = METHODS
+                        .into_iter()
+                        .filter(|m| item.get(m.to_lowercase()).is_some())
+                        .collect();
+                    // `{name}` matches one segment, as in the routes.
+                    (ResourceDef::new(path.as_str()), allow.join(", "))
+                })
+                .collect(),
+        )
+    }
+
+    /// The `Allow` value of the path that `path` matches, if any.
+    pub fn for_path(&self, path: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, allow)| allow.as_str())
     }
 }
 
@@ -126,4 +176,129 @@ pub async fn document(doc: web::Data<Document>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(doc.0.clone())
+}
+
+/// Schemas of string fields that hold one of a few words, for
+/// `#[schema(schema_with = ...)]`: the document lists the words, so a client
+/// generator gets an enum (and, for an event's `type`, a discriminator whose
+/// value selects exactly one schema of `Event`).
+pub(crate) mod words {
+    use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+
+    fn one_of(words: &[&str]) -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(words.iter().copied()))
+            .build()
+    }
+
+    macro_rules! words {
+        ($($(#[$doc:meta])* $name:ident => [$($word:literal),+];)+) => {$(
+            $(#[$doc])*
+            pub(crate) fn $name() -> Object {
+                one_of(&[$($word),+])
+            }
+        )+};
+    }
+
+    words! {
+        /// The `type` of a `message` event.
+        message => ["message"];
+        edit => ["edit"];
+        delete => ["delete"];
+        reaction => ["reaction"];
+        hidden => ["hidden"];
+        horizon => ["horizon"];
+        access_revoked => ["access_revoked"];
+        /// A member's role (`domain::Role`).
+        role => ["owner", "moderator", "member"];
+        /// The roles the owner can give (never a second owner).
+        assignable_role => ["moderator", "member"];
+        /// `RoomView::kind`.
+        room_kind => ["room", "direct"];
+        /// Why an `access_revoked` notice ended a subscription.
+        revoke_reason => ["left", "removed", "banned", "room_deleted"];
+    }
+}
+
+/// One event of a Server-Sent Events stream (`GET /rooms/{name}/events`), as
+/// OpenAPI 3.1 can say it: the fields of the event (`id`, `event`, `data`),
+/// one schema per `event` name, each `data` a JSON text whose schema is given
+/// by `contentSchema` (JSON Schema 2020-12). utoipa has no `contentSchema`,
+/// so the document's schema is written here and put in by
+/// [`Documented::finish`]; the type only names it for `#[utoipa::path]`.
+pub(crate) struct ServerSentEvent;
+
+impl ServerSentEvent {
+    const NAME: &'static str = "ServerSentEvent";
+
+    fn schema_json() -> serde_json::Value {
+        use serde_json::json;
+        let seq_id = json!({"type": "string", "pattern": "^[0-9]+$",
+            "description": "The event's seq: what `Last-Event-ID` resumes after"});
+        let data = |schema: serde_json::Value| {
+            json!({"type": "string", "contentMediaType": "application/json",
+                "contentSchema": schema})
+        };
+        let variant =
+            |events: &[&str], id: Option<&serde_json::Value>, schema: serde_json::Value| {
+                let mut properties = json!({
+                    "event": {"type": "string", "enum": events},
+                    "data": data(schema),
+                });
+                let mut required = vec!["event", "data"];
+                if let Some(id) = id {
+                    properties["id"] = id.clone();
+                    required.push("id");
+                }
+                json!({"type": "object", "properties": properties, "required": required})
+            };
+        let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+        json!({
+            "description": "One event of the stream. Comment lines (`: keep-alive`) and the \
+                first `retry: 2000` carry no event.",
+            "oneOf": [
+                variant(&["message", "edit", "delete", "reaction", "hidden"], Some(&seq_id),
+                    schema("Event")),
+                variant(&["horizon"], Some(&seq_id), schema("Horizon")),
+                variant(&["access_revoked"], None, schema("AccessRevoked")),
+                variant(&["error"], None, json!({
+                    "type": "object",
+                    "properties": {"code": {"type": "string", "enum": ["token_expired"]}},
+                    "required": ["code"],
+                })),
+            ],
+        })
+    }
+}
+
+impl utoipa::PartialSchema for ServerSentEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new().into()
+    }
+}
+
+impl utoipa::ToSchema for ServerSentEvent {
+    fn name() -> std::borrow::Cow<'static, str> {
+        Self::NAME.into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((Self::NAME.to_string(), Self::schema()));
+        // The schemas its `data` refers to (`Event` comes with the history).
+        schemas.push((
+            "Horizon".into(),
+            <crate::views::HorizonView as PartialSchema>::schema(),
+        ));
+        schemas.push((
+            "AccessRevoked".into(),
+            <crate::views::AccessRevokedView as PartialSchema>::schema(),
+        ));
+    }
 }

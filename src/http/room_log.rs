@@ -22,7 +22,7 @@ use crate::views::{DeleteView, EditView, EventView, ReactionEventView};
 #[serde(deny_unknown_fields)]
 pub struct Edit {
     /// The new text: the same rules as a message body.
-    #[schema(min_length = 1, example = "hi @bob!")]
+    #[schema(min_length = 1, pattern = r"^[^\u0000]+$", example = "hi @bob!")]
     body: String,
 }
 
@@ -178,6 +178,11 @@ async fn react(
     answer(appended.map_err(chat_error)?)
 }
 
+// The pattern of a reaction key in the document (both reaction routes):
+// no Unicode White_Space (Rust's `char::is_whitespace`), no control
+// character (`char::is_control`: U+0000–U+001F, U+007F–U+009F), as
+// `ReactionKey::parse` checks.
+
 /// React to a message; a reaction the caller already has answers with the
 /// original event and stores nothing.
 #[utoipa::path(
@@ -187,8 +192,10 @@ async fn react(
     params(
         ("name" = String, Path, description = "Room name"),
         ("seq" = i64, Path, minimum = 1, description = "The message's seq"),
-        ("key" = String, Path, description = "Percent-encoded: 1–32 bytes of UTF-8 without \
-            whitespace or control characters, e.g. 👍"),
+        ("key" = String, Path, min_length = 1, max_length = 32, pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
+            description = "Percent-encoded: 1–32 bytes of UTF-8 without \
+            whitespace or control characters, e.g. 👍 (`maxLength` counts characters: \
+            the limit is 32 bytes)"),
     ),
     responses(
         (status = 200, description = "The `reaction` event (`added: true`)", body = ReactionEventView),
@@ -220,7 +227,8 @@ pub async fn add_reaction(
     params(
         ("name" = String, Path, description = "Room name"),
         ("seq" = i64, Path, minimum = 1, description = "The message's seq"),
-        ("key" = String, Path, description = "Percent-encoded reaction key"),
+        ("key" = String, Path, min_length = 1, max_length = 32, pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
+            description = "Percent-encoded reaction key (1–32 bytes, as for adding it)"),
     ),
     responses(
         (status = 200, description = "The `reaction` event (`added: false`)", body = ReactionEventView),

@@ -21,11 +21,12 @@ use super::writing::enter;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
-    /// 1–64 characters of `a-z 0-9 _ -`.
+    /// 1–64 characters of `a-z 0-9 _ -`, not starting with `dm-` (the names
+    /// of direct conversations).
     #[schema(
         min_length = 1,
         max_length = 64,
-        pattern = r"^[a-z0-9_-]{1,64}$",
+        pattern = r"^(?!dm-)[a-z0-9_-]{1,64}$",
         example = "general"
     )]
     name: String,

@@ -102,7 +102,10 @@ fn results_response(found: &Found) -> HttpResponse {
     operation_id = "search_messages",
     security(("bearer" = [])),
     params(
-        ("q" = String, Query, min_length = 2, max_length = 100, example = "안녕",
+        // `pattern`: 2–100 characters once Unicode White_Space (what
+        // `str::trim` removes) is trimmed from both ends.
+        ("q" = String, Query, min_length = 2, example = "안녕",
+            pattern = r"^[\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{0,98}[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
             description = "The terms, separated by whitespace; 2–100 characters after \
                 trimming."),
         ("room" = Option<String>, Query,

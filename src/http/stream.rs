@@ -38,9 +38,10 @@ const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
     /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000.
-    #[schema(min_length = 1, example = "hello")]
+    #[schema(min_length = 1, pattern = r"^[^\u0000]+$", example = "hello")]
     body: String,
     /// The seq of a message of this room this one replies to.
+    #[serde(default, deserialize_with = "super::integer::optional")]
     #[schema(example = 7, minimum = 1)]
     reply_to: Option<i64>,
 }
@@ -57,8 +58,10 @@ pub struct PostMessage {
     security(("bearer" = [])),
     params(
         ("name" = String, Path, description = "Room name"),
+        // `pattern`: a header value is visible ASCII and spaces, without
+        // spaces at its ends (HTTP strips them).
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1,
-            max_length = 64,
+            max_length = 64, pattern = r"^[\u0021-\u007e](?:[\u0020-\u007e]*[\u0021-\u007e])?$",
             description = "1–64 characters, no control characters; acts as the STOMP `client-id`: a retry with the \
                 same key (same sender and room) stores nothing and answers 200 with the \
                 original message"),
@@ -179,7 +182,8 @@ fn sse_event(event: &Published) -> Bytes {
             `id: SEQ` / `event: message` / `data: {message JSON}` blocks (a resume below \
             the retention horizon H first gets `id: H` / `event: horizon` / \
             `data: {\"type\":\"horizon\",\"room\":…,\"horizon_seq\":H}`)",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream",
+            body = crate::http::openapi::ServerSentEvent),
         (status = 400, description = "`invalid_query`: `Last-Event-ID` / `since_seq` not a \
             non-negative integer, or a malformed query string", body = ErrorBody),
         Unauthorized,
@@ -198,25 +202,28 @@ pub async fn events(
     name: web::Path<String>,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let parse_since = |v: &str| {
+        v.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    "Last-Event-ID / since_seq must be a non-negative integer",
+                )
+            })
+    };
+    // Both are checked, though `Last-Event-ID` wins: a bad `since_seq` is
+    // refused whether or not the header is there.
+    let since_query = query.since_seq.as_deref().map(parse_since).transpose()?;
     let since = req
         .headers()
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| query.since_seq.clone())
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_query",
-                        "Last-Event-ID / since_seq must be a non-negative integer",
-                    )
-                })
-        })
-        .transpose()?;
+        .map(parse_since)
+        .transpose()?
+        .or(since_query);
     let slot = state
         .connections
         .try_open(user.id)

@@ -437,6 +437,34 @@ async fn openapi_document_is_valid_openapi_3_1() {
         );
     }
 
+    // An event's `type` picks exactly one schema: a discriminator, and each
+    // event schema's `type` holds the one value its mapping gives it.
+    let event = &doc["components"]["schemas"]["Event"];
+    assert_eq!(event["discriminator"]["propertyName"], "type", "{event}");
+    let mapping = event["discriminator"]["mapping"]
+        .as_object()
+        .expect("mapping");
+    assert_eq!(mapping.len(), event["oneOf"].as_array().unwrap().len());
+    for (kind, target) in mapping {
+        let name = target
+            .as_str()
+            .unwrap()
+            .trim_start_matches("#/components/schemas/");
+        let schema = &doc["components"]["schemas"][name];
+        assert_eq!(
+            schema["properties"]["type"]["enum"],
+            serde_json::json!([kind]),
+            "{name}"
+        );
+        assert!(
+            schema["required"]
+                .as_array()
+                .unwrap()
+                .contains(&"type".into()),
+            "{name}: type required"
+        );
+    }
+
     // The bearer scheme; operation ids unique (client generators need them).
     let bearer = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(bearer["type"], "http");
@@ -508,6 +536,112 @@ async fn openapi_operations_are_served_as_documented() {
             secured,
             status == 401 && code == "unauthorized",
             "{method} {path} without a token: {status} {code}"
+        );
+    }
+}
+
+/// A method a known path does not serve is 405 with `Allow` listing the
+/// methods the document declares for it (RFC 9110, 15.5.6), with the error
+/// body; every path of the document, each with a method it lacks.
+#[tokio::test]
+async fn undeclared_method_on_a_known_path_is_405_with_allow() {
+    let (app, doc) = served_document().await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let declared: Vec<&str> = METHODS
+            .into_iter()
+            .filter(|m| item.get(m.to_lowercase()).is_some())
+            .collect();
+        // TRACE is declared nowhere; HEAD neither (GET routes do not answer it).
+        for method in ["TRACE", "HEAD", "PATCH"] {
+            if declared.contains(&method) {
+                continue;
+            }
+            let resp = app
+                .client
+                .request(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    format!("{}{}", app.base, concrete(path)),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 405, "{method} {path}");
+            let allow: BTreeSet<String> = resp.headers()["allow"]
+                .to_str()
+                .unwrap()
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .collect();
+            let want: BTreeSet<String> = declared.iter().map(|m| m.to_string()).collect();
+            assert_eq!(
+                allow, want,
+                "{method} {path}: Allow lists exactly the declared methods"
+            );
+            if method != "HEAD" {
+                let body: Value = resp.json().await.expect("a JSON error body");
+                assert_eq!(
+                    body["error"]["code"], "method_not_allowed",
+                    "{method} {path}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} requests checked");
+
+    // The WebSocket endpoint, outside the document, too; an unknown path
+    // stays 404.
+    let resp = app
+        .client
+        .post(format!("{}/ws", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405, "POST /ws");
+    assert_eq!(resp.headers()["allow"], "GET");
+    let resp = app
+        .client
+        .request(Method::TRACE, format!("{}/api/v1/no-such-thing", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "TRACE on an unknown path");
+}
+
+/// Integer query parameters out of the 64-bit range are 400 `invalid_query`,
+/// as the document's `int64` says, even where another source wins (an
+/// event stream's `Last-Event-ID` over `since_seq`).
+#[tokio::test]
+async fn integer_query_params_above_i64_are_invalid_query() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let above = "9223372036854775808"; // i64::MAX + 1
+    for query in [
+        format!("/api/v1/rooms/general/events?since_seq={above}"),
+        format!("/api/v1/rooms/general/messages?before={above}"),
+        format!("/api/v1/rooms/general/messages?after={above}"),
+        format!("/api/v1/search?q=hello&before={above}"),
+        format!("/api/v1/me/mentions?before={above}"),
+    ] {
+        let resp = app
+            .client
+            .get(format!("{}{query}", app.base))
+            .bearer_auth(&alice.access_token)
+            .header("Last-Event-ID", "0")
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (
+                status.as_u16(),
+                body["error"]["code"].as_str().unwrap_or("")
+            ),
+            (400, "invalid_query"),
+            "{query}"
         );
     }
 }
