@@ -10,6 +10,7 @@ use crate::store::{Member, ReadState, Room, Timestamp, User};
 
 mod activity;
 mod events;
+pub(crate) mod words;
 
 pub use activity::Activity;
 pub use events::{
@@ -77,7 +78,7 @@ pub struct RoomView<'a> {
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
     /// `room`, or `direct` for a direct conversation.
-    #[schema(schema_with = crate::http::openapi::words::room_kind)]
+    #[schema(schema_with = crate::views::words::room_kind)]
     pub kind: &'static str,
     /// The other user of a direct conversation; null for a room.
     #[schema(example = json!(null))]
@@ -94,7 +95,7 @@ pub struct RoomView<'a> {
 #[schema(as = Membership)]
 pub struct MembershipView {
     /// `owner`, `moderator` or `member`.
-    #[schema(schema_with = crate::http::openapi::words::role)]
+    #[schema(schema_with = crate::views::words::role)]
     pub role: &'static str,
     /// The read marker: every event up to this seq is read.
     #[schema(example = 5)]
@@ -137,7 +138,7 @@ pub struct MemberView<'a> {
     #[serde(flatten)]
     pub user: UserView<'a>,
     /// `owner`, `moderator` or `member`.
-    #[schema(schema_with = crate::http::openapi::words::role)]
+    #[schema(schema_with = crate::views::words::role)]
     pub role: &'static str,
     /// The seq up to which the member has read (their join point until
     /// they read further).

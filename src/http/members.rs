@@ -41,7 +41,7 @@ impl NamedUser {
 #[serde(deny_unknown_fields)]
 pub struct SetRole {
     /// `moderator` or `member` (a room has one owner, its creator).
-    #[schema(schema_with = super::openapi::words::assignable_role)]
+    #[schema(schema_with = crate::views::words::assignable_role)]
     role: String,
 }
 

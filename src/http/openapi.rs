@@ -178,49 +178,6 @@ pub async fn document(doc: web::Data<Document>) -> HttpResponse {
         .body(doc.0.clone())
 }
 
-/// Schemas of string fields that hold one of a few words, for
-/// `#[schema(schema_with = ...)]`: the document lists the words, so a client
-/// generator gets an enum (and, for an event's `type`, a discriminator whose
-/// value selects exactly one schema of `Event`).
-pub(crate) mod words {
-    use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
-
-    fn one_of(words: &[&str]) -> Object {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(words.iter().copied()))
-            .build()
-    }
-
-    macro_rules! words {
-        ($($(#[$doc:meta])* $name:ident => [$($word:literal),+];)+) => {$(
-            $(#[$doc])*
-            pub(crate) fn $name() -> Object {
-                one_of(&[$($word),+])
-            }
-        )+};
-    }
-
-    words! {
-        /// The `type` of a `message` event.
-        message => ["message"];
-        edit => ["edit"];
-        delete => ["delete"];
-        reaction => ["reaction"];
-        hidden => ["hidden"];
-        horizon => ["horizon"];
-        access_revoked => ["access_revoked"];
-        /// A member's role (`domain::Role`).
-        role => ["owner", "moderator", "member"];
-        /// The roles the owner can give (never a second owner).
-        assignable_role => ["moderator", "member"];
-        /// `RoomView::kind`.
-        room_kind => ["room", "direct"];
-        /// Why an `access_revoked` notice ended a subscription.
-        revoke_reason => ["left", "removed", "banned", "room_deleted"];
-    }
-}
-
 /// One event of a Server-Sent Events stream (`GET /rooms/{name}/events`), as
 /// OpenAPI 3.1 can say it: the fields of the event (`id`, `event`, `data`),
 /// one schema per `event` name, each `data` a JSON text whose schema is given

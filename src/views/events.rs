@@ -25,7 +25,7 @@ pub struct MessageView<'a> {
     pub seq: i64,
     /// Always `message`.
     #[serde(rename = "type")]
-    #[schema(schema_with = crate::http::openapi::words::message)]
+    #[schema(schema_with = crate::views::words::message)]
     pub kind: &'static str,
     /// Username of the sender.
     #[schema(example = "alice")]
@@ -79,7 +79,7 @@ pub struct EditView<'a> {
     pub seq: i64,
     /// Always `edit`.
     #[serde(rename = "type")]
-    #[schema(schema_with = crate::http::openapi::words::edit)]
+    #[schema(schema_with = crate::views::words::edit)]
     pub kind: &'static str,
     pub sender: &'a str,
     /// The seq of the edited message.
@@ -101,7 +101,7 @@ pub struct DeleteView<'a> {
     pub seq: i64,
     /// Always `delete`.
     #[serde(rename = "type")]
-    #[schema(schema_with = crate::http::openapi::words::delete)]
+    #[schema(schema_with = crate::views::words::delete)]
     pub kind: &'static str,
     /// Who deleted it.
     pub sender: &'a str,
@@ -120,7 +120,7 @@ pub struct ReactionEventView<'a> {
     pub seq: i64,
     /// Always `reaction`.
     #[serde(rename = "type")]
-    #[schema(schema_with = crate::http::openapi::words::reaction)]
+    #[schema(schema_with = crate::views::words::reaction)]
     pub kind: &'static str,
     pub sender: &'a str,
     pub target: i64,
@@ -157,7 +157,7 @@ pub enum EventView<'a> {
 pub struct HiddenView<'a> {
     /// `hidden`.
     #[serde(rename = "type")]
-    #[schema(schema_with = crate::http::openapi::words::hidden)]
+    #[schema(schema_with = crate::views::words::hidden)]
     pub kind: &'static str,
     #[schema(example = "general")]
     pub room: &'a str,
@@ -198,12 +198,12 @@ pub fn hidden_json(room: &str, seq: i64) -> Vec<u8> {
 pub struct AccessRevokedView<'a> {
     /// `access_revoked`.
     #[serde(rename = "type")]
-    #[schema(schema_with = crate::http::openapi::words::access_revoked)]
+    #[schema(schema_with = crate::views::words::access_revoked)]
     pub kind: &'static str,
     #[schema(example = "general")]
     pub room: &'a str,
     /// `left`, `removed`, `banned` or `room_deleted`.
-    #[schema(schema_with = crate::http::openapi::words::revoke_reason)]
+    #[schema(schema_with = crate::views::words::revoke_reason)]
     pub reason: &'a str,
 }
 
@@ -225,7 +225,7 @@ pub fn revoked_json(room: &str, reason: &str) -> Vec<u8> {
 pub struct HorizonView<'a> {
     /// `horizon`.
     #[serde(rename = "type")]
-    #[schema(schema_with = crate::http::openapi::words::horizon)]
+    #[schema(schema_with = crate::views::words::horizon)]
     pub kind: &'static str,
     #[schema(example = "general")]
     pub room: &'a str,
