@@ -1,4 +1,4 @@
-//! Back to idle after faults (docs/SCALING.md, "Idle after faults"): once
+//! Back to idle after faults (BENCHMARKS.md, "Idle after faults"): once
 //! Redis restarted, an instance was SIGKILLed or a Redis Cluster master
 //! failed over, and no client is
 //! connected any more, the surviving instances and Redis go back to almost
@@ -118,6 +118,38 @@ async fn traffic(ports: &[u16]) -> Vec<StompClient> {
     clients
 }
 
+/// The probe itself: the CPU a spinning process uses shows in its ticks
+/// (so the bounds below can fail). It spins until half a second of CPU
+/// is counted, bounded by 10 s of wall time on a busy machine.
+#[test]
+fn the_cpu_probe_sees_a_busy_process() {
+    let pid = std::process::id();
+    let half_second = (clock_ticks() / 2.0) as u64;
+    let before = cpu_ticks(pid);
+    let start = std::time::Instant::now();
+    let mut x: u64 = 0;
+    let mut counted = 0;
+    while start.elapsed() < Duration::from_secs(10) && counted < half_second {
+        for _ in 0..1_000_000 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        counted = cpu_ticks(pid) - before;
+    }
+    assert!(
+        counted >= half_second,
+        "spinning for {:?} shows as {counted} ticks of CPU (wanted {half_second})",
+        start.elapsed()
+    );
+}
+
+/// Every client goes away: the first closes politely, the others just
+/// drop their socket (as the clients of an interrupted test run do).
+async fn leave(mut clients: Vec<StompClient>) {
+    let polite = clients.remove(0);
+    polite.close().await;
+    drop(clients);
+}
+
 /// Redis restarted while clients were connected, then every client left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_and_redis_are_idle_after_redis_restarted() {
@@ -139,9 +171,7 @@ async fn instances_and_redis_are_idle_after_redis_restarted() {
             "/readyz on {port} is 200 again after Redis returned"
         );
     }
-    for c in clients {
-        c.close().await;
-    }
+    leave(clients).await;
 
     let mut processes: Vec<(String, u32)> = cluster
         .instances
@@ -164,9 +194,7 @@ async fn instances_and_redis_are_idle_after_an_instance_was_sigkilled() {
     cluster.instances[0].sigkill();
     let on_killed = clients.remove(0);
     drop(on_killed);
-    for c in clients {
-        c.close().await;
-    }
+    leave(clients).await;
 
     // The killed instance's presence set outlives it by its TTL (30 s):
     // the survivors' sweeps then find it gone and forget its users. The
@@ -217,9 +245,7 @@ async fn instances_and_redis_cluster_are_idle_after_a_failover() {
         .await;
         assert!(ready, "/readyz on {port} is 200 again after the failover");
     }
-    for c in clients {
-        c.close().await;
-    }
+    leave(clients).await;
 
     let mut processes: Vec<(String, u32)> = d
         .instances
