@@ -1,9 +1,8 @@
 //! Back to idle after faults (BENCHMARKS.md, "Idle after faults"): once
 //! Redis restarted, an instance was SIGKILLed or a Redis Cluster master
-//! failed over, and no client is
-//! connected any more, the surviving instances and Redis go back to almost
-//! no CPU within 30 s. Read from the outside: utime + stime of each
-//! process in `/proc/PID/stat`, over 20 s.
+//! failed over, and no client is connected any more, the surviving
+//! instances and Redis go back to almost no CPU within 30 s. Read from the
+//! outside: utime + stime of each process in `/proc/PID/stat`, over 20 s.
 
 use std::time::Duration;
 
