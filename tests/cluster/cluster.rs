@@ -107,11 +107,16 @@ impl Guarded {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child
             .as_ref()
             .unwrap_or_else(|| panic!("{} is not running", self.name))
             .id()
+    }
+
+    /// Whether it was started, not killed, and has not exited.
+    pub fn running(&mut self) -> bool {
+        self.child.is_some() && self.exited().is_none()
     }
 
     /// Exit status if the process has ended (reaping it).
@@ -278,6 +283,14 @@ impl RedisServer {
         );
     }
 
+    /// The process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.process
+            .as_ref()
+            .expect("redis-server is running")
+            .pid()
+    }
+
     /// Stops it abruptly (SIGKILL): connections drop, nothing is flushed.
     pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
@@ -433,6 +446,11 @@ impl Instance {
 
     pub fn sigkill(&mut self) {
         self.process.kill();
+    }
+
+    /// The process id (while it runs).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     /// The exit status, if the process exits within `within`.

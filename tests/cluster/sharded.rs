@@ -295,6 +295,14 @@ impl RedisCluster {
         self.shards().await[&master].1[0]
     }
 
+    /// The process ids of the nodes still running.
+    pub fn live_pids(&mut self) -> Vec<(u16, u32)> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|n| n.process.running().then(|| (n.port, n.process.pid())))
+            .collect()
+    }
+
     /// SIGKILLs the node at `port`.
     pub fn kill(&mut self, port: u16) {
         let node = self
@@ -430,7 +438,7 @@ impl RedisCluster {
 }
 
 /// Polls `check` every 100 ms until it holds or `within` passes.
-async fn wait_for<F, Fut>(within: Duration, mut check: F) -> bool
+pub async fn wait_for<F, Fut>(within: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -449,16 +457,16 @@ where
 
 // --------------------------------------------------------------- setup ---
 
-struct Deployment {
-    instances: Vec<Instance>,
-    redis: RedisCluster,
-    database_url: String,
+pub struct Deployment {
+    pub instances: Vec<Instance>,
+    pub redis: RedisCluster,
+    pub database_url: String,
     // Dropped last: the guards above print their logs from it.
     _dir: TempDir,
 }
 
 /// Two instances relaying through a fresh cluster, found through one seed.
-async fn deploy() -> Deployment {
+pub async fn deploy() -> Deployment {
     let dir = TempDir::new("sharded");
     let redis = RedisCluster::start(dir.path()).await;
     let shared = Shared {
@@ -480,7 +488,7 @@ async fn deploy() -> Deployment {
     }
 }
 
-fn room_channel(id: i64) -> String {
+pub fn room_channel(id: i64) -> String {
     format!("parley:room:{id}")
 }
 
