@@ -99,13 +99,13 @@ describe('messages read like a chat (Chromium)', { timeout: 600_000 }, () => {
 
   test('Markdown is rendered: bold, code block, link (new tab), mentions still marked', EACH, async () => {
     await newRoom();
-    await say(alice, 'this is **bold** and _it_ with `code`, see https://example.com/x?y=1 or [docs](https://example.org/d) @bob');
+    await say(alice, 'this is **bold** and _it_ with `code`, see https://example.com/x?y=1 or [docs](https://example.org/d), @bob and _you_');
     await say(alice, '```\nfn main() {\n    <b>x</b>\n}\n```');
     const item = bob.page.locator('.message-list li[data-seq]').first();
     await item.waitFor();
     const body = item.locator('.body');
     assert.equal(await body.locator('strong').textContent(), 'bold');
-    assert.equal(await body.locator('em').textContent(), 'it');
+    assert.deepEqual(await body.locator('em').allTextContents(), ['it', 'you']);
     assert.equal(await body.locator('code').textContent(), 'code');
     const links = await body.locator('a').evaluateAll((as) => as.map((a) => [a.textContent, a.href, a.target, a.rel]));
     assert.deepEqual(links, [
@@ -149,6 +149,15 @@ describe('messages read like a chat (Chromium)', { timeout: 600_000 }, () => {
     const scroller = bob.page.locator('#message-scroller');
     const bar = bob.page.locator('#jump-latest');
     assert.equal(await bar.isVisible(), false, 'at the bottom: no bar');
+    // Compact rows: the old cards showed about 8 messages in the pane at 1100x800.
+    const perScreen = await bob.page.locator('.message-list li[data-seq]').evaluateAll((items) => {
+      const view = document.getElementById('message-scroller').getBoundingClientRect();
+      return items.filter((li) => {
+        const box = li.getBoundingClientRect();
+        return box.top >= view.top && box.bottom <= view.bottom;
+      }).length;
+    });
+    assert.ok(perScreen >= 16, `one-line messages fully in view: ${perScreen}`);
     await scroller.evaluate((el) => {
       el.scrollTop = 0;
     });
@@ -210,24 +219,18 @@ describe('messages read like a chat (Chromium)', { timeout: 600_000 }, () => {
       [alice, 'One thing: the `retention` job logs twice.'],
       [alice, 'Here is what I see:\n```\nINFO prune: 120 events\nINFO prune: 120 events\n```'],
       [bob, '> the `retention` job logs twice\n\nKnown, fixed in the next one.'],
-      [alice, 'Checklist for tomorrow:\n- rotate the keys\n- _update_ the docs\n- tell @bob'],
+      [alice, 'Checklist for tomorrow:\n- rotate the keys\n- _update_ the docs\n- tell @bob today'],
       [bob, 'On it.'],
     ];
-    for (let i = 0; i < 3; i++) for (const [who, text] of lines) await say(who, i === 0 ? text : `${text} (${i + 1})`);
-    await say(alice, 'last one for today @bob');
-    await messageWith(alice, 'last one for today @bob').waitFor();
-    await messageWith(bob, 'last one for today @bob').waitFor();
-    const perScreen = await bob.page.locator('.message-list li[data-seq]').evaluateAll((items) => {
-      const view = document.getElementById('message-scroller').getBoundingClientRect();
-      return items.filter((li) => {
-        const box = li.getBoundingClientRect();
-        return box.top >= view.top && box.bottom <= view.bottom;
-      }).length;
-    });
-    assert.ok(perScreen >= 12, `messages fully in view at 1100x800: ${perScreen}`);
+    for (let i = 0; i < 3; i++) for (const [who, text] of lines) await say(who, i === 0 ? text : text.replace(/^[^\n]*/, (line) => `${line} (${i + 1})`));
+    await say(alice, 'last one for today, @bob and all');
+    await messageWith(alice, 'last one for today, @bob and all').waitFor();
+    await messageWith(bob, 'last one for today, @bob and all').waitFor();
     mkdirSync(ARTIFACTS, { recursive: true });
     await bob.page.setViewportSize({ width: 1280, height: 800 });
     await bob.page.screenshot({ path: path.join(ARTIFACTS, 'reading-desktop.png') });
+    await messageWith(bob, 'On it. (3)').hover();
+    await bob.page.screenshot({ path: path.join(ARTIFACTS, 'reading-desktop-hover.png') });
     await bob.page.setViewportSize({ width: 390, height: 844 });
     await bob.page.screenshot({ path: path.join(ARTIFACTS, 'reading-phone.png') });
     await messageWith(bob, 'On it. (3)').getByRole('button', { name: 'Message actions' }).click();

@@ -97,7 +97,8 @@ function withMentions(text, names, me) {
   }
   let last = 0;
   for (const match of text.matchAll(/@([A-Za-z0-9_.-]+)/g)) {
-    const name = match[1].toLowerCase();
+    const raw = match[1];
+    const name = raw.toLowerCase();
     if (!names.has(name)) continue;
     out.append(text.slice(last, match.index));
     const mark = document.createElement('span');
@@ -106,9 +107,9 @@ function withMentions(text, names, me) {
       mark.classList.add('me');
       mark.title = 'Mentions you';
     }
-    mark.textContent = match[0];
+    mark.textContent = `@${raw}`;
     out.append(mark);
-    last = match.index + match[0].length;
+    last = match.index + 1 + raw.length;
   }
   out.append(text.slice(last));
   return out;

@@ -234,6 +234,8 @@ function renderActions(vm, m, ctx) {
   more.setAttribute('aria-expanded', 'false');
   more.title = 'Message actions';
   more.addEventListener('click', () => ctx.toggleMenu(vm, m.seq));
+  // Whatever was chosen, a phone's menu has done its job.
+  actions.addEventListener('click', () => ctx.closeMenu(vm, m.seq));
   actions.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && ctx.closeMenu(vm, m.seq)) ctx.focusIn(vm, m.seq, '[data-focus="more"]');
   });
