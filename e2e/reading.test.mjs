@@ -117,6 +117,14 @@ describe('messages read like a chat (Chromium)', { timeout: 600_000 }, () => {
     await block.waitFor();
     assert.equal(await block.textContent(), 'fn main() {\n    <b>x</b>\n}\n');
     assert.equal(await block.locator('b').count(), 0, 'HTML in a code block is text');
+    await say(alice, 'two lines\nin one message\n\n> a quote\n\n1. first\n2. second');
+    const third = bob.page.locator('.message-list li[data-seq]').nth(2).locator('.body');
+    await third.locator('ol').waitFor();
+    assert.equal(await third.locator('p').first().textContent(), 'two lines\nin one message', 'a newline is kept');
+    const lines = await third.locator('p').first().evaluate((p) => Math.round(p.getBoundingClientRect().height / parseFloat(getComputedStyle(p).lineHeight)));
+    assert.equal(lines, 2, 'shown as two lines, not three');
+    assert.equal(await third.locator('blockquote').textContent(), 'a quote');
+    assert.deepEqual(await third.locator('ol li').allTextContents(), ['first', 'second']);
   });
 
   test('hostile bodies are rendered inert, as the text they are', EACH, async () => {

@@ -7,7 +7,8 @@
 // elements and attributes listed here are built again in the page, links
 // only for http(s) and mailto. Everything else is kept as its text.
 
-const md = globalThis.markdownit?.({ html: false, linkify: true, breaks: true, typographer: false });
+// A single newline stays a newline (shown as one: `white-space: pre-wrap`).
+const md = globalThis.markdownit?.({ html: false, linkify: true, breaks: false, typographer: false });
 // A chat line, not a document: "# x", "---" and tables stay as typed;
 // images would load from anywhere (the CSP refuses them anyway): kept as text.
 md?.disable(['heading', 'lheading', 'hr', 'table', 'image']);
@@ -17,6 +18,8 @@ const ALLOWED = new Set(['P', 'BR', 'STRONG', 'EM', 'DEL', 'S', 'CODE', 'PRE', '
 /** Where `@name` is left as typed. */
 const NO_MENTIONS = new Set(['CODE', 'PRE', 'A']);
 const LINK_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
+/** Blocks whose whitespace-only text is markdown-it's layout, not the message. */
+const BLOCK_CONTAINERS = new Set(['BODY', 'UL', 'OL', 'LI', 'BLOCKQUOTE']);
 
 /**
  * `text` rendered as a fragment of safe elements. `mentions` are the names
@@ -31,15 +34,16 @@ export function renderBody(text, mentions, me) {
     return out;
   }
   const parsed = new DOMParser().parseFromString(md.render(text), 'text/html');
-  copyChildren(parsed.body, out, names, me, true, true);
+  copyChildren(parsed.body, out, names, me, true);
   return out;
 }
 
-function copyChildren(from, to, names, me, mentionsHere, top = false) {
+function copyChildren(from, to, names, me, mentionsHere) {
+  const layout = BLOCK_CONTAINERS.has(from.nodeName);
   for (const node of from.childNodes) {
     if (node.nodeType === Node.TEXT_NODE) {
       // markdown-it puts a newline between blocks: not part of the message.
-      if (top && node.data.trim() === '') continue;
+      if (layout && node.data.trim() === '') continue;
       to.append(mentionsHere ? withMentions(node.data, names, me) : node.data);
     } else if (node.nodeType === Node.ELEMENT_NODE) {
       to.append(copyElement(node, names, me, mentionsHere));
