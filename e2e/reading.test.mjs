@@ -121,7 +121,10 @@ describe('messages read like a chat (Chromium)', { timeout: 600_000 }, () => {
     const third = bob.page.locator('.message-list li[data-seq]').nth(2).locator('.body');
     await third.locator('ol').waitFor();
     assert.equal(await third.locator('p').first().textContent(), 'two lines\nin one message', 'a newline is kept');
-    const lines = await third.locator('p').first().evaluate((p) => Math.round(p.getBoundingClientRect().height / parseFloat(getComputedStyle(p).lineHeight)));
+    const lines = await third
+      .locator('p')
+      .first()
+      .evaluate((p) => Math.round(p.getBoundingClientRect().height / parseFloat(getComputedStyle(p).lineHeight)));
     assert.equal(lines, 2, 'shown as two lines, not three');
     assert.equal(await third.locator('blockquote').textContent(), 'a quote');
     assert.deepEqual(await third.locator('ol li').allTextContents(), ['first', 'second']);
@@ -230,7 +233,10 @@ describe('messages read like a chat (Chromium)', { timeout: 600_000 }, () => {
       [alice, 'Checklist for tomorrow:\n- rotate the keys\n- _update_ the docs\n- tell @bob today'],
       [bob, 'On it.'],
     ];
-    for (let i = 0; i < 3; i++) for (const [who, text] of lines) await say(who, i === 0 ? text : text.replace(/^[^\n]*/, (line) => `${line} (${i + 1})`));
+    // Three rounds; later ones marked " (2)", " (3)" at the end of their first line.
+    for (let i = 0; i < 3; i++) {
+      for (const [who, text] of lines) await say(who, i === 0 ? text : text.replace(/^[^\n]*/, (l) => `${l} (${i + 1})`));
+    }
     await say(alice, 'last one for today, @bob and all');
     await messageWith(alice, 'last one for today, @bob and all').waitFor();
     await messageWith(bob, 'last one for today, @bob and all').waitFor();
