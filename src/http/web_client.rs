@@ -57,6 +57,7 @@ const ASSETS: &[Asset] = &[
     embed!("timeline.js", JAVASCRIPT),
     embed!("domain/blocks.js", JAVASCRIPT),
     embed!("domain/room.js", JAVASCRIPT),
+    embed!("domain/grouping.js", JAVASCRIPT),
     embed!("domain/rooms.js", JAVASCRIPT),
     embed!("domain/search.js", JAVASCRIPT),
     embed!("domain/unread.js", JAVASCRIPT),
@@ -68,9 +69,15 @@ const ASSETS: &[Asset] = &[
     embed!("ui/message-view.js", JAVASCRIPT),
     embed!("ui/rooms-view.js", JAVASCRIPT),
     embed!("ui/search-view.js", JAVASCRIPT),
+    embed!("ui/grouping-view.js", JAVASCRIPT),
+    embed!("ui/markdown.js", JAVASCRIPT),
+    embed!("ui/avatar.js", JAVASCRIPT),
+    embed!("ui/timeline.css", CSS),
     embed!("style.css", CSS),
     embed!("vendor/stompjs/stomp.umd.min.js", JAVASCRIPT),
     embed!("vendor/stompjs/LICENSE", TEXT),
+    embed!("vendor/markdown-it/markdown-it.min.js", JAVASCRIPT),
+    embed!("vendor/markdown-it/LICENSE", TEXT),
 ];
 
 /// Strong ETags from the content, computed once.

@@ -8,7 +8,8 @@
 import { isMessage } from '../timeline.js';
 import { isShown } from '../domain/room.js';
 import { roomLabel } from '../domain/rooms.js';
-import { $ } from './dom.js';
+import { $, button } from './dom.js';
+import { regroup } from './grouping-view.js';
 import { firstLine, mentionsMe, renderEvent, renderMessage } from './message-view.js';
 
 /** Within this many pixels of the bottom, new messages keep the view pinned there. */
@@ -75,7 +76,23 @@ export class ChatView {
       confirmDelete: (vm, seq) => this.confirmDelete(vm, seq),
       focusIn: (vm, seq, selector) => this.focusIn(vm, seq, selector),
       editInput: (vm, m) => this.editInput(vm, m),
+      openMenu: (vm, seq) => this.openMenu(vm, seq),
+      toggleMenu: (vm, seq) => (this.menuOf(vm, seq) ? this.closeMenu() : this.openMenu(vm, seq)),
+      closeMenu: (vm, seq) => Boolean(this.menuOf(vm, seq)) && this.closeMenu(),
     };
+    /** "Jump to latest": shown while the reader is scrolled up, with how
+     * many messages of others arrived since (`unseen`). */
+    this.unseen = 0;
+    this.jumpBar = button('', 'jump-latest');
+    this.jumpBar.id = 'jump-latest';
+    this.jumpBar.hidden = true;
+    this.jumpBar.addEventListener('click', () => {
+      this.scrollToBottom();
+      this.pinned = true;
+      this.renderJumpBar();
+      this.ui.scroller.focus({ preventScroll: true });
+    });
+    this.ui.scroller.append(this.jumpBar);
     this.#listen();
   }
 
@@ -88,6 +105,7 @@ export class ChatView {
     ui.loadOlder.addEventListener('click', () => this.shown?.loadOlder());
     ui.scroller.addEventListener('scroll', () => {
       this.pinned = this.isNearBottom();
+      if (this.pinned || this.jumpBar.hidden) this.renderJumpBar();
       const vm = this.shown;
       if (!vm) return;
       this.noteRead(vm);
@@ -121,6 +139,13 @@ export class ChatView {
       const inside = event.target instanceof Element && item?.contains(event.target);
       if (!inside || !event.target.closest('.picker, .action-react')) vm.togglePicker(vm.pickerFor);
     });
+    // The same for an open actions menu (a phone's).
+    document.addEventListener('pointerdown', (event) => {
+      const open = this.ui.scroller.querySelector('li.menu-open');
+      if (open && !(event.target instanceof Element && open.querySelector('.toolbar')?.contains(event.target))) {
+        this.closeMenu();
+      }
+    });
     // A tab coming to the front reads what is on its screen.
     const reread = () => {
       if (this.shown) this.noteRead(this.shown);
@@ -144,6 +169,7 @@ export class ChatView {
     list.setAttribute('aria-label', `Messages in #${vm.name}`);
     this.lists.set(vm, list);
     list.append(...vm.timeline.messages().filter(isShown).map((e) => renderEvent(vm, e, this.ctx)));
+    regroup(list);
     const on = (type, handle) => vm.addEventListener(type, (event) => handle(event.detail));
     on('events', ({ events, live }) => this.#append(vm, events.filter(isShown), live));
     on('older', ({ events }) => this.#prepend(vm, events));
@@ -151,6 +177,7 @@ export class ChatView {
     on('reset', () => {
       for (const item of list.querySelectorAll('li:not(.pending)')) item.remove();
       this.#append(vm, vm.timeline.messages().filter(isShown), false);
+      regroup(list);
       if (this.isShownRoom(vm)) {
         this.renderHead(vm);
         this.shell.composer.renderReplyBar(vm);
@@ -201,7 +228,9 @@ export class ChatView {
     ui.direct.hidden = !vm.direct;
     list.setAttribute('aria-label', `Messages in ${target}`);
     ui.scroller.querySelector('.message-list')?.remove();
-    ui.scroller.append(list);
+    ui.scroller.insertBefore(list, this.jumpBar);
+    regroup(list); // "Today" may have become "Yesterday"
+    this.unseen = 0;
     this.renderHead(vm);
     ui.app.dataset.view = 'chat'; // first: a hidden pane cannot be scrolled
     const scrollTop = this.scrollTops.get(vm) ?? null;
@@ -213,6 +242,7 @@ export class ChatView {
       divider.scrollIntoView({ block: 'start', behavior: 'instant' });
       this.pinned = this.isNearBottom();
     }
+    this.renderJumpBar();
     this.noteRead(vm);
   }
 
@@ -234,7 +264,14 @@ export class ChatView {
       const others = events.filter((m) => isMessage(m) && m.sender !== me);
       this.shell.announcer.messages(others, (m) => `${m.sender}${mentionsMe(m, me) ? ' mentioned you' : ''}: ${m.body}`);
     }
+    regroup(list);
     if (pinned) this.scrollToBottom();
+    else if (live && this.isShownRoom(vm)) {
+      // Scrolled up: the view stays where it is, the bar counts what came.
+      const me = this.shell.me();
+      this.unseen += events.filter((m) => isMessage(m) && m.sender !== me).length;
+      this.renderJumpBar();
+    }
     if (this.isShownRoom(vm)) this.noteRead(vm);
   }
 
@@ -242,7 +279,9 @@ export class ChatView {
     const { scroller } = this.ui;
     // Keep what the reader was looking at in place while prepending.
     const fromBottom = scroller.scrollHeight - scroller.scrollTop;
-    this.lists.get(vm).prepend(...events.map((e) => renderEvent(vm, e, this.ctx)));
+    const list = this.lists.get(vm);
+    list.prepend(...events.map((e) => renderEvent(vm, e, this.ctx)));
+    regroup(list);
     if (this.isShownRoom(vm)) scroller.scrollTop = scroller.scrollHeight - fromBottom;
   }
 
@@ -255,7 +294,10 @@ export class ChatView {
     const focused = old.contains(document.activeElement) ? document.activeElement : null;
     const focusKey = focused?.dataset.focus;
     const item = renderMessage(vm, m, this.ctx);
-    if (old.classList.contains('highlight')) item.classList.add('highlight');
+    for (const kept of ['highlight', 'continued', 'menu-open']) {
+      if (old.classList.contains(kept)) item.classList.add(kept);
+    }
+    item.querySelector('[data-focus="more"]')?.setAttribute('aria-expanded', String(item.classList.contains('menu-open')));
     old.replaceWith(item);
     if (focused) {
       const again = focusKey ? item.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`) : null;
@@ -278,7 +320,47 @@ export class ChatView {
     item.dataset.clientId = clientId;
     this.lists.get(vm).append(item);
     this.scrollToBottom();
+    this.pinned = true;
+    this.renderJumpBar();
     return item;
+  }
+
+  // ----------------------------------------------------- actions menu --
+
+  /** The message whose actions menu is open, if it is `seq` of `vm`. */
+  menuOf(vm, seq) {
+    const item = this.item(vm, seq);
+    return item?.classList.contains('menu-open') ? item : null;
+  }
+
+  /** Opens message `seq`'s actions as a menu (a phone's ⋯ or long press). */
+  openMenu(vm, seq) {
+    this.closeMenu();
+    const item = this.item(vm, seq);
+    if (!item) return;
+    item.classList.add('menu-open');
+    item.querySelector('[data-focus="more"]')?.setAttribute('aria-expanded', 'true');
+    item.querySelector('.actions button')?.focus({ preventScroll: true });
+  }
+
+  /** Closes the open actions menu; true when one was open. */
+  closeMenu() {
+    const open = this.ui.scroller.querySelector('li.menu-open');
+    if (!open) return false;
+    open.classList.remove('menu-open');
+    open.querySelector('[data-focus="more"]')?.setAttribute('aria-expanded', 'false');
+    return true;
+  }
+
+  // ---------------------------------------------------- jump to latest --
+
+  renderJumpBar() {
+    if (this.pinned) this.unseen = 0;
+    const bar = this.jumpBar;
+    bar.hidden = this.pinned;
+    const n = this.unseen;
+    bar.textContent = n === 0 ? 'Jump to latest ↓' : `${n} new ${n === 1 ? 'message' : 'messages'} · Jump to latest ↓`;
+    bar.setAttribute('aria-label', n === 0 ? 'Jump to the latest message' : `${n} new, jump to the latest message`);
   }
 
   // ------------------------------------------------------------ editing --

@@ -5,7 +5,9 @@
 // Nothing here holds state: `ctx` carries what the chat view owns.
 
 import { isHidden } from '../timeline.js';
+import { renderAvatar } from './avatar.js';
 import { badge, button } from './dom.js';
+import { renderBody } from './markdown.js';
 
 /** The reaction picker's choice, as in most chat apps. */
 const COMMON_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
@@ -38,9 +40,15 @@ function renderHidden(event) {
   return item;
 }
 
+/** Press this long on a message (touch) to open its actions menu. */
+const LONG_PRESS_MS = 500;
+
 /**
  * One message as a list item. `m` is its current state (see timeline.js);
- * `pending` for a placeholder still being sent (no actions yet).
+ * `pending` for a placeholder still being sent (no actions yet). The avatar
+ * and the header (sender, time) are always drawn; the chat view marks a
+ * message that continues its sender's group (`continued`), which shows only
+ * its body (the name stays for screen readers, the time on hover).
  */
 export function renderMessage(vm, m, ctx, { pending = false } = {}) {
   const me = ctx.me();
@@ -53,8 +61,12 @@ export function renderMessage(vm, m, ctx, { pending = false } = {}) {
   const forMe = !own && mentionsMe(m, me);
   if (forMe) item.classList.add('mentions-me');
   item.dataset.seq = String(m.seq);
+  item.dataset.sender = pending ? me : m.sender;
+  item.dataset.at = String(Date.parse(m.created_at));
 
-  if (Number.isInteger(m.reply_to)) item.append(renderQuote(vm, m.reply_to, ctx));
+  const content = document.createElement('div');
+  content.className = 'content';
+  item.append(renderAvatar(pending ? me : m.sender), content);
 
   const meta = document.createElement('div');
   meta.className = 'meta';
@@ -75,56 +87,60 @@ export function renderMessage(vm, m, ctx, { pending = false } = {}) {
     meta.append(' ', edited);
   }
   if (forMe) meta.append(' ', badge('mentions you', 'mention-badge'));
-  // In the header line, as in most chat apps: no extra height per message.
-  if (!pending && !m.deleted) meta.append(renderActions(vm, m, ctx));
-  item.append(meta);
+  content.append(meta);
+  if (Number.isInteger(m.reply_to)) content.append(renderQuote(vm, m.reply_to, ctx));
+  if (!pending && !m.deleted) {
+    item.append(renderActions(vm, m, ctx));
+    listenLongPress(item, () => ctx.openMenu(vm, m.seq));
+  }
 
   if (m.deleted) {
     const body = document.createElement('p');
     body.className = 'body tombstone';
     body.textContent = 'message deleted';
-    item.append(body);
+    content.append(body);
     return item;
   }
-  if (vm.editing?.seq === m.seq) item.append(renderEditor(vm, m, ctx));
+  if (vm.editing?.seq === m.seq) content.append(renderEditor(vm, m, ctx));
   else {
-    const body = document.createElement('p');
+    const body = document.createElement('div');
     body.className = 'body';
-    body.append(withMentions(m.body, m.mentions ?? [], me));
-    item.append(body);
+    body.append(renderBody(m.body, m.mentions ?? [], me));
+    content.append(body);
   }
   if (pending) return item;
 
-  if (m.reactions?.length > 0) item.append(renderReactions(vm, m, me));
-  if (vm.pickerFor === m.seq) item.append(renderPicker(vm, m, ctx));
+  if (m.reactions?.length > 0) content.append(renderReactions(vm, m, me));
+  if (vm.pickerFor === m.seq) content.append(renderPicker(vm, m, ctx));
   return item;
 }
 
-/** `text` as text nodes, each `@name` the server resolved in `mentions` marked up. */
-function withMentions(text, mentions, me) {
-  const out = document.createDocumentFragment();
-  const names = new Set(mentions.map((u) => u.toLowerCase()));
-  if (names.size === 0) {
-    out.append(text);
-    return out;
+/** A long press with a finger (or a touch screen's context menu) opens the menu. */
+function listenLongPress(item, open) {
+  let timer = null;
+  const cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+  };
+  item.addEventListener('pointerdown', (event) => {
+    if (event.pointerType !== 'touch' || event.target.closest('button, a, textarea')) return;
+    cancel();
+    timer = setTimeout(() => {
+      timer = null;
+      open();
+    }, LONG_PRESS_MS);
+  });
+  for (const type of ['pointerup', 'pointercancel', 'pointermove']) {
+    item.addEventListener(type, (event) => {
+      if (type !== 'pointermove' || Math.abs(event.movementY) + Math.abs(event.movementX) > 4) cancel();
+    });
   }
-  let last = 0;
-  for (const match of text.matchAll(/@([A-Za-z0-9_.-]+)/g)) {
-    const name = match[1].toLowerCase();
-    if (!names.has(name)) continue;
-    out.append(text.slice(last, match.index));
-    const mark = document.createElement('span');
-    mark.className = 'mention';
-    if (name === me.toLowerCase()) {
-      mark.classList.add('me');
-      mark.title = 'Mentions you';
-    }
-    mark.textContent = match[0];
-    out.append(mark);
-    last = match.index + match[0].length;
-  }
-  out.append(text.slice(last));
-  return out;
+  item.addEventListener('contextmenu', (event) => {
+    if (!matchMedia('(hover: none)').matches || event.target.closest('a, textarea')) return;
+    event.preventDefault();
+    cancel();
+    open();
+  });
 }
 
 /** The quoted original above a reply: a button that jumps to it. */
@@ -209,7 +225,24 @@ function renderActions(vm, m, ctx) {
   picker.setAttribute('aria-expanded', String(vm.pickerFor === m.seq));
   if (vm.mayEdit(m)) action('edit', 'Edit message', '✎', () => ctx.startEdit(vm, m.seq));
   if (vm.mayDelete(m)) action('delete', 'Delete message', '🗑', () => ctx.confirmDelete(vm, m.seq));
-  return actions;
+  // On a desktop the actions show on hover or keyboard focus; on a phone this
+  // one button (or a long press) opens them as a menu.
+  const more = button('⋯', 'quiet icon more');
+  more.dataset.focus = 'more';
+  more.setAttribute('aria-label', 'Message actions');
+  more.setAttribute('aria-haspopup', 'true');
+  more.setAttribute('aria-expanded', 'false');
+  more.title = 'Message actions';
+  more.addEventListener('click', () => ctx.toggleMenu(vm, m.seq));
+  // Whatever was chosen, a phone's menu has done its job.
+  actions.addEventListener('click', () => ctx.closeMenu(vm, m.seq));
+  actions.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && ctx.closeMenu(vm, m.seq)) ctx.focusIn(vm, m.seq, '[data-focus="more"]');
+  });
+  const toolbar = document.createElement('div');
+  toolbar.className = 'toolbar';
+  toolbar.append(actions, more);
+  return toolbar;
 }
 
 function renderPicker(vm, m, ctx) {

@@ -1,0 +1,40 @@
+// Draws a message list's grouping (domain/grouping.js) onto its items: a
+// date separator before each day's first message, and `continued` on each
+// message that continues its sender's group (the chat view calls `regroup`
+// after every change to the list). A hidden event, the "New messages"
+// divider or a message still being sent ends a group.
+
+import { continuesGroup, dayKey, dayLabel } from '../domain/grouping.js';
+
+export function regroup(list, now = Date.now()) {
+  for (const old of list.querySelectorAll(':scope > li.date-divider')) old.remove();
+  let prev = null;
+  let prevDay = null;
+  for (const item of [...list.children]) {
+    if (!item.classList.contains('message')) {
+      prev = null; // the "New messages" divider
+      continue;
+    }
+    const at = Number(item.dataset.at);
+    const here = item.classList.contains('hidden-event') ? null : { sender: item.dataset.sender, at };
+    if (Number.isFinite(at) && dayKey(at) !== prevDay) {
+      prevDay = dayKey(at);
+      list.insertBefore(dateDivider(at, now), item);
+      prev = null;
+    }
+    item.classList.toggle('continued', continuesGroup(prev, here) && !item.classList.contains('pending'));
+    prev = here;
+  }
+}
+
+function dateDivider(at, now) {
+  const divider = document.createElement('li');
+  divider.className = 'date-divider';
+  divider.setAttribute('role', 'separator');
+  const label = dayLabel(at, now);
+  divider.setAttribute('aria-label', label);
+  const text = document.createElement('span');
+  text.textContent = label;
+  divider.append(text);
+  return divider;
+}
