@@ -183,6 +183,13 @@ export async function chooseFromMenu(person, username, item) {
   const menu = page.getByRole('menu', { name: `Actions for ${username}` });
   await menu.getByRole('menuitem', { name: item, exact: true }).click();
   await menu.waitFor({ state: 'hidden' });
+  // Removing and banning ask for confirmation first (ui/confirm.js).
+  const confirm = { 'Remove from room': 'Remove', 'Ban from room': 'Ban' }[item];
+  if (confirm) {
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: confirm, exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  }
 }
 
 /** Waits until `read()` (re-read every 50 ms) deep-equals `expected`. */

@@ -47,11 +47,13 @@ export class RoomsView {
       event.preventDefault();
       // Room names are lower case; "General" means #general.
       const name = ui.joinName.value.trim().toLowerCase();
+      this.shell.search.close();
       if (await this.shell.openRoom(name, ui.joinForm)) ui.joinName.value = '';
     });
     ui.createForm.addEventListener('submit', async (event) => {
       event.preventDefault();
       const name = ui.createName.value.trim().toLowerCase();
+      this.shell.search.close();
       ui.error.textContent = '';
       setBusy(ui.createForm, true);
       try {
@@ -114,7 +116,11 @@ export class RoomsView {
         b.append(spoken);
         b.setAttribute('aria-describedby', spoken.id);
       }
-      b.addEventListener('click', () => this.shell.openRoom(name));
+      b.addEventListener('click', () => {
+        // The room takes the main pane back from search results.
+        this.shell.search.close();
+        this.shell.openRoom(name);
+      });
       const li = document.createElement('li');
       li.append(b);
       return li;
