@@ -167,17 +167,25 @@ describe('layout, sign-in modes, errors and accessibility (Chromium)', { timeout
   test('a server error is shown as a sentence, not its code or raw text', EACH, async () => {
     const { page } = alice;
     const answered = page.waitForResponse((res) => res.url().endsWith('/api/v1/rooms') && res.request().method() === 'POST');
+    await page.getByRole('button', { name: '+ New room' }).click();
     await page.getByLabel('Create a room').fill('dm-mine');
     await page.getByRole('button', { name: 'Create', exact: true }).click();
     const res = await answered;
     assert.equal(res.status(), 400);
     assert.equal((await res.json()).error.code, 'invalid_room_name');
-    await page.locator('#rooms-error').filter({ hasText: /\S/ }).waitFor();
+    const dialog = page.getByRole('dialog', { name: 'New room' });
+    await dialog.getByRole('alert').filter({ hasText: /\S/ }).waitFor();
     assert.equal(
-      await page.locator('#rooms-error').textContent(),
+      await dialog.getByRole('alert').textContent(),
       'A room name is 1 to 64 lower-case letters, digits, “_” or “-”, and cannot start with “dm-”.',
     );
-    await page.getByLabel('Create a room').fill('');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.id),
+      'create-open',
+      'focus returns to the button that opened it',
+    );
   });
 
   test('the search box at the top shows whole messages with the match marked in the main pane, and opens the room at it', EACH, async () => {
