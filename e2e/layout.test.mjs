@@ -277,3 +277,21 @@ describe('layout, sign-in modes, errors and accessibility (Chromium)', { timeout
     assert.deepEqual(await membersOf(server, room), ['alice'], 'confirmed: bob is removed');
   });
 });
+
+test('errors.js words every known code and falls back to the server’s message', async () => {
+  const { describeError, KNOWN_CODES } = await import('../web/errors.js');
+  const err = (code, message = 'raw server text', extra = {}) => Object.assign(new Error(message), { status: 400, code, ...extra });
+  for (const code of KNOWN_CODES) {
+    const text = describeError(err(code));
+    assert.match(text, /^[A-Z].*[.]$/, `${code} is a sentence`);
+    if (code.includes('_')) assert.ok(!text.includes(code), `${code} is not shown as a code`);
+  }
+  assert.equal(describeError(err('invalid_room_name')).includes('a-z'), false, 'not the server’s raw text');
+  assert.equal(describeError(err('something_new', 'The server says why.')), 'The server says why.', 'unknown code: the server’s message');
+  assert.equal(describeError(err('forbidden'), { forbidden: 'Only the owner can.' }), 'Only the owner can.', 'overrides win');
+  assert.equal(
+    describeError(err('too_many_attempts', 'x', { retryAfterSecs: 7 })),
+    'Too many attempts. Try again in 7 seconds.',
+  );
+  assert.equal(describeError(new Error('plain failure')), 'plain failure', 'not an API error: its message');
+});
