@@ -179,6 +179,7 @@ describe('layout, sign-in modes, errors and accessibility (Chromium)', { timeout
       await dialog.getByRole('alert').textContent(),
       'A room name is 1 to 64 lower-case letters, digits, “_” or “-”, and cannot start with “dm-”.',
     );
+    await assertAccessible(page, 'the New room dialog with an error');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
     assert.equal(
