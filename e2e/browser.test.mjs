@@ -160,9 +160,12 @@ describe('web client in Chromium', { timeout: TEST_TIMEOUT_MS }, () => {
     try {
       await Promise.all([signUp(alice), signUp(bob)]);
 
+      await alice.page.getByRole('button', { name: '+ New room' }).click();
+
       await alice.page.getByLabel('Create a room').fill(room);
       await alice.page.getByRole('button', { name: 'Create', exact: true }).click();
       await alice.page.getByRole('heading', { name: `# ${room}` }).waitFor();
+      await bob.page.getByRole('button', { name: 'Join a room', exact: true }).click();
       await bob.page.getByLabel('Join a room by name').fill(room);
       await bob.page.getByRole('button', { name: 'Join', exact: true }).click();
       await bob.page.getByRole('heading', { name: `# ${room}` }).waitFor();
@@ -232,6 +235,7 @@ describe('web client in Chromium', { timeout: TEST_TIMEOUT_MS }, () => {
     const guest = await openPerson(browser, server, 'gus');
     try {
       await Promise.all([signUp(owner), signUp(guest)]);
+      await owner.page.getByRole('button', { name: '+ New room' }).click();
       await owner.page.getByLabel('Create a room').fill('secret');
       await owner.page.getByRole('checkbox', { name: /^Private/ }).check();
       await owner.page.getByRole('button', { name: 'Create', exact: true }).click();
@@ -240,9 +244,11 @@ describe('web client in Chromium', { timeout: TEST_TIMEOUT_MS }, () => {
       await waitShown(owner, 1);
 
       // Not a member yet: the room is invisible.
+      await guest.page.getByRole('button', { name: 'Join a room', exact: true }).click();
       await guest.page.getByLabel('Join a room by name').fill('secret');
       await guest.page.getByRole('button', { name: 'Join', exact: true }).click();
       await guest.page.getByRole('alert').filter({ hasText: 'Room not found' }).waitFor();
+      await guest.page.keyboard.press('Escape'); // closes the "Join a room" dialog
 
       await owner.page.getByRole('button', { name: 'Members' }).click();
       await owner.page.getByLabel('Add someone to this room').fill('gus');
@@ -264,11 +270,14 @@ describe('web client in Chromium', { timeout: TEST_TIMEOUT_MS }, () => {
     const reader = await openPerson(browser, server, 'ray');
     try {
       await Promise.all([signUp(talker), signUp(reader)]);
+      await talker.page.getByRole('button', { name: '+ New room' }).click();
       await talker.page.getByLabel('Create a room').fill('archive');
       await talker.page.getByRole('button', { name: 'Create', exact: true }).click();
       await talker.page.getByRole('heading', { name: '# archive' }).waitFor();
       for (let i = 1; i <= 60; i++) await say(talker, `line ${i}`);
       await waitShown(talker, 60);
+
+      await reader.page.getByRole('button', { name: 'Join a room', exact: true }).click();
 
       await reader.page.getByLabel('Join a room by name').fill('archive');
       await reader.page.getByRole('button', { name: 'Join', exact: true }).click();
@@ -333,6 +342,7 @@ describe('web client across access-token expiry', { timeout: TEST_TIMEOUT_MS }, 
     const carol = await openPerson(browser, server, 'carol');
     try {
       await signUp(carol);
+      await carol.page.getByRole('button', { name: '+ New room' }).click();
       await carol.page.getByLabel('Create a room').fill('night');
       await carol.page.getByRole('button', { name: 'Create', exact: true }).click();
       await carol.page.getByRole('heading', { name: '# night' }).waitFor();

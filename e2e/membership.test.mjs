@@ -175,9 +175,11 @@ onBothBackends(
       assert.equal(await carol.page.locator('.message-list').count(), 0, 'no message of the room is left');
 
       // To Carol the room does not exist.
+      await carol.page.getByRole('button', { name: 'Join a room', exact: true }).click();
       await carol.page.getByLabel('Join a room by name').fill(room);
       await carol.page.getByRole('button', { name: 'Join', exact: true }).click();
       await carol.page.getByRole('alert').filter({ hasText: 'Room not found' }).waitFor();
+      await carol.page.keyboard.press('Escape'); // closes the "Join a room" dialog
       await refreshRooms(carol);
       assert.equal(await roomButton(carol, room).count(), 0, 'not in her room list either');
 

@@ -80,9 +80,11 @@ async function signIn(person, button) {
 async function enterRoom(person, room, { create = false } = {}) {
   const { page } = person;
   if (create) {
+    await page.getByRole('button', { name: '+ New room' }).click();
     await page.getByLabel('Create a room').fill(room);
     await page.getByRole('button', { name: 'Create', exact: true }).click();
   } else {
+    await page.getByRole('button', { name: 'Join a room', exact: true }).click();
     await page.getByLabel('Join a room by name').fill(room);
     await page.getByRole('button', { name: 'Join', exact: true }).click();
   }

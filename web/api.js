@@ -25,51 +25,9 @@ export class ApiError extends Error {
   }
 }
 
-/** What to tell a person about a failed call; `overrides` (code → text)
- * says it better where the caller knows more (whose name, which room). */
-export function describeError(err, overrides = {}) {
-  if (!(err instanceof ApiError)) return err?.message || String(err);
-  if (Object.hasOwn(overrides, err.code)) return overrides[err.code];
-  switch (err.code) {
-    case 'invalid_credentials':
-      return 'Wrong username or password.';
-    case 'too_many_attempts':
-      return err.retryAfterSecs
-        ? `Too many attempts. Try again in ${err.retryAfterSecs} seconds.`
-        : 'Too many attempts. Try again in a little while.';
-    case 'username_taken':
-      return 'That username is taken. Choose another one.';
-    case 'room_not_found':
-      return 'Room not found. It does not exist, or it is private and you have not been added to it.';
-    case 'room_exists':
-      return 'A room with that name already exists.';
-    case 'user_not_found':
-      return 'There is no user with that name.';
-    case 'forbidden':
-      return 'You are not allowed to do that here.';
-    case 'user_banned':
-      return 'That person is banned from this room. Unban them first.';
-    case 'owner_cannot_leave':
-      return 'The owner cannot leave their own room. Delete the room instead.';
-    case 'blocked':
-      return 'This person has blocked you.';
-    case 'message_not_found':
-      return 'That message is not in this room.';
-    case 'message_deleted':
-      return 'That message has been deleted.';
-    case 'reaction_not_found':
-      return 'You had not reacted with that.';
-    case 'invalid_body':
-      // The server's reason ("message body is over 4096 bytes", "… is empty").
-      return `The server refused this message: ${err.message}.`;
-    case 'network_error':
-      return 'Cannot reach the server. Check your connection and try again.';
-    default:
-      // The server's own message is written for people (invalid_username,
-      // weak_password, invalid_room_name, …).
-      return err.message || `The server answered ${err.status}.`;
-  }
-}
+// Errors are put in words by errors.js, the one module that maps the
+// server's codes to sentences.
+export { describeError } from './errors.js';
 
 /** One HTTP call; resolves to the parsed JSON body (or null), throws ApiError. */
 async function call(method, path, { token, body } = {}) {

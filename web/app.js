@@ -19,6 +19,7 @@ import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
+import { SignInView } from './ui/signin-view.js';
 
 /** The room list is read again this often, so that rooms someone else added
  * us to and conversations someone opened with us show up. */
@@ -92,6 +93,7 @@ class App {
     shell.chat = this.chat = new ChatView(shell);
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
+    this.signIn = new SignInView();
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
     this.#listen();
   }
@@ -104,7 +106,9 @@ class App {
     const { ui } = this;
     ui.authForm.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const action = event.submitter?.value === 'signup' ? 'signup' : 'login';
+      // Log in or create an account, as the visible mode says (null: it only switched).
+      const action = this.signIn.action(event);
+      if (!action) return;
       ui.authError.textContent = '';
       setBusy(ui.authForm, true);
       try {
@@ -112,7 +116,7 @@ class App {
         ui.authPassword.value = '';
         this.startChat();
       } catch (err) {
-        ui.authError.textContent = describeError(err);
+        ui.authError.textContent = describeError(err, this.signIn.overrides(action));
         ui.authPassword.select();
         ui.authPassword.focus();
       } finally {

@@ -78,6 +78,7 @@ export async function closePeople(people) {
 /** Creates a room from the sidebar (private if asked) and waits for it to open. */
 export async function createRoom(person, room, { private: isPrivate = false } = {}) {
   const { page } = person;
+  await page.getByRole('button', { name: '+ New room' }).click();
   await page.getByLabel('Create a room').fill(room);
   if (isPrivate) await page.getByRole('checkbox', { name: /^Private/ }).check();
   await page.getByRole('button', { name: 'Create', exact: true }).click();
@@ -87,6 +88,7 @@ export async function createRoom(person, room, { private: isPrivate = false } = 
 /** Joins a room by name from the sidebar and waits for it to open. */
 export async function joinRoom(person, room) {
   const { page } = person;
+  await page.getByRole('button', { name: 'Join a room', exact: true }).click();
   await page.getByLabel('Join a room by name').fill(room);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.getByRole('heading', { name: `# ${room}` }).waitFor();
@@ -183,6 +185,13 @@ export async function chooseFromMenu(person, username, item) {
   const menu = page.getByRole('menu', { name: `Actions for ${username}` });
   await menu.getByRole('menuitem', { name: item, exact: true }).click();
   await menu.waitFor({ state: 'hidden' });
+  // Removing and banning ask for confirmation first (ui/confirm.js).
+  const confirm = { 'Remove from room': 'Remove', 'Ban from room': 'Ban' }[item];
+  if (confirm) {
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: confirm, exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  }
 }
 
 /** Waits until `read()` (re-read every 50 ms) deep-equals `expected`. */

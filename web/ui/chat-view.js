@@ -166,7 +166,7 @@ export class ChatView {
   attach(vm) {
     const list = document.createElement('ol');
     list.className = 'message-list';
-    list.setAttribute('aria-label', `Messages in #${vm.name}`);
+    list.setAttribute('aria-label', `Messages in ${vm.direct ? `your conversation with ${vm.room.peer}` : `#${vm.name}`}`);
     this.lists.set(vm, list);
     list.append(...vm.timeline.messages().filter(isShown).map((e) => renderEvent(vm, e, this.ctx)));
     regroup(list);
@@ -262,7 +262,8 @@ export class ChatView {
     if (live && this.isOnScreen(vm)) {
       const me = this.shell.me();
       const others = events.filter((m) => isMessage(m) && m.sender !== me);
-      this.shell.announcer.messages(others, (m) => `${m.sender}${mentionsMe(m, me) ? ' mentioned you' : ''}: ${m.body}`);
+      const place = vm.direct ? `your conversation with ${vm.room.peer}` : `#${vm.name}`;
+      this.shell.announcer.messages(others, (m) => `${m.sender}${mentionsMe(m, me) ? ' mentioned you' : ''}: ${m.body}`, place);
     }
     regroup(list);
     if (pinned) this.scrollToBottom();
@@ -428,7 +429,9 @@ export class ChatView {
     // Pruned by the server's retention (README, "Retention"): not the beginning.
     ui.historyStart.textContent = vm.timeline.atHorizon
       ? 'Older messages are no longer available.'
-      : `This is the beginning of #${vm.name}.`;
+      : vm.direct
+        ? `This is the beginning of your conversation with ${vm.room.peer}.`
+        : `This is the beginning of #${vm.name}.`;
   }
 
   /** Scrolls to message `seq` (paging back if need be) and highlights it. */

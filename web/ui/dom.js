@@ -95,15 +95,16 @@ export class Announcer {
     this.#el.textContent = text;
   }
 
-  /** `describe(message)` says one message; a burst is counted. */
-  messages(list, describe) {
+  /** `describe(message)` says one message; a burst is counted, in `place`
+   * ("#general", "your conversation with bob"). */
+  messages(list, describe, place = `#${list[0]?.room}`) {
     if (list.length === 0) return;
     this.#queue.push(...list);
     this.#timer ??= setTimeout(() => {
       const batch = this.#queue;
       this.#queue = [];
       this.#timer = null;
-      this.say(batch.length === 1 ? describe(batch[0]) : `${batch.length} new messages in #${batch[0].room}.`);
+      this.say(batch.length === 1 ? describe(batch[0]) : `${batch.length} new messages in ${place}.`);
     }, 250);
   }
 }

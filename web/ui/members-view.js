@@ -4,6 +4,7 @@
 // bans, leaving and deleting the room. Every action is the server's to
 // decide; a refusal is said here and the list is read again.
 
+import { confirmAction } from './confirm.js';
 import { describeError } from '../api.js';
 import { roomPath } from '../domain/room.js';
 import { $, badge, button, nameList, setBusy } from './dom.js';
@@ -353,14 +354,28 @@ export class MembersView {
     });
   }
 
-  #remove(vm, name) {
+  async #remove(vm, name) {
+    const sure = await confirmAction({
+      title: `Remove ${name} from #${vm.name}?`,
+      text: vm.room?.private
+        ? `${name} loses access to this private room until someone adds them again.`
+        : `${name} stops receiving this room's messages. They can join it again.`,
+      confirm: 'Remove',
+    });
+    if (!sure) return false;
     return this.#act(vm, 'DELETE', `/members/${encodeURIComponent(name)}`, undefined, {
       done: `${name} was removed from #${vm.name}.`,
       overrides: { ...notMember(name), ...NOT_ALLOWED },
     });
   }
 
-  #ban(vm, name) {
+  async #ban(vm, name) {
+    const sure = await confirmAction({
+      title: `Ban ${name} from #${vm.name}?`,
+      text: `${name} is removed and cannot join or be added again until a moderator unbans them.`,
+      confirm: 'Ban',
+    });
+    if (!sure) return false;
     return this.#act(vm, 'POST', '/bans', { username: name }, {
       done: `${name} is banned from #${vm.name}.`,
       overrides: NOT_ALLOWED,

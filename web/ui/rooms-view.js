@@ -1,7 +1,7 @@
 // The sidebar's rooms: the room list and the direct conversations (each with
-// its unread count and mention marker, the server's numbers), joining and
-// creating a room, and the notices beside them. Room names are the server's
-// to accept or refuse; its error is shown.
+// its unread count and mention marker, the server's numbers), the "New room"
+// and "Join a room" dialogs, and the notices beside the list. Room names are
+// the server's to accept or refuse; its error is shown.
 
 import { describeError } from '../api.js';
 import { isDirect } from '../domain/room.js';
@@ -26,6 +26,14 @@ export class RoomsView {
       createForm: $('create-form'),
       createName: $('create-name'),
       createPrivate: $('create-private'),
+      createOpen: $('create-open'),
+      createDialog: $('create-dialog'),
+      createCancel: $('create-cancel'),
+      createError: $('create-error'),
+      joinOpen: $('join-open'),
+      joinDialog: $('join-dialog'),
+      joinCancel: $('join-cancel'),
+      joinError: $('join-error'),
     };
     /** Ids of the room buttons' descriptions. */
     this.statusIds = 0;
@@ -43,24 +51,55 @@ export class RoomsView {
       ui.error.textContent = '';
       this.shell.rooms.load();
     });
+    // "New room" and "Join a room" are modal dialogs: focus stays in them,
+    // Escape or Cancel closes them, and focus goes back to their button.
+    const dialogs = [
+      [ui.createOpen, ui.createDialog, ui.createCancel, ui.createName, ui.createError],
+      [ui.joinOpen, ui.joinDialog, ui.joinCancel, ui.joinName, ui.joinError],
+    ];
+    for (const [open, dialog, cancel, input, error] of dialogs) {
+      open.addEventListener('click', () => {
+        error.textContent = '';
+        dialog.showModal();
+        input.focus();
+      });
+      cancel.addEventListener('click', () => dialog.close());
+      dialog.addEventListener('close', () => {
+        // Unless a room opened (the composer has focus then).
+        if (dialog.contains(document.activeElement) || document.activeElement === document.body) open.focus();
+      });
+    }
     ui.joinForm.addEventListener('submit', async (event) => {
       event.preventDefault();
       // Room names are lower case; "General" means #general.
       const name = ui.joinName.value.trim().toLowerCase();
-      if (await this.shell.openRoom(name, ui.joinForm)) ui.joinName.value = '';
+      this.shell.search.close();
+      ui.joinError.textContent = '';
+      if (await this.shell.openRoom(name, ui.joinForm)) {
+        ui.joinName.value = '';
+        ui.joinDialog.close();
+        this.shell.composer.focus();
+      } else {
+        // The shell says why beside the room list: here it is read in the dialog.
+        ui.joinError.textContent = ui.error.textContent;
+        ui.error.textContent = '';
+        ui.joinName.focus();
+      }
     });
     ui.createForm.addEventListener('submit', async (event) => {
       event.preventDefault();
       const name = ui.createName.value.trim().toLowerCase();
-      ui.error.textContent = '';
+      this.shell.search.close();
+      ui.createError.textContent = '';
       setBusy(ui.createForm, true);
       try {
         const room = await this.shell.rooms.create(name, ui.createPrivate.checked);
         ui.createName.value = '';
         ui.createPrivate.checked = false;
+        ui.createDialog.close();
         await this.shell.openRoom(room.name);
       } catch (err) {
-        ui.error.textContent = describeError(err);
+        ui.createError.textContent = describeError(err);
         ui.createName.focus();
       } finally {
         setBusy(ui.createForm, false);
@@ -114,7 +153,11 @@ export class RoomsView {
         b.append(spoken);
         b.setAttribute('aria-describedby', spoken.id);
       }
-      b.addEventListener('click', () => this.shell.openRoom(name));
+      b.addEventListener('click', () => {
+        // The room takes the main pane back from search results.
+        this.shell.search.close();
+        this.shell.openRoom(name);
+      });
       const li = document.createElement('li');
       li.append(b);
       return li;

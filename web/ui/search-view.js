@@ -1,11 +1,12 @@
-// The sidebar's search box and "Mentions of me", and the results panel: each
-// result says where and who, marks the terms, and opens its message. The
-// server says what a valid query is; the hint beside the box repeats its
-// bounds from GET /config.
+// The search box and "Mentions of me" at the top of the page, and the results
+// in the main pane (in place of the room shown, which comes back when they
+// close): each result says where and who, shows the message's whole text with
+// the terms marked (text nodes and <mark>, never markup), and opens its
+// message. The server says what a valid query is; the hint beside the box
+// repeats its bounds from GET /config.
 
 import { $, marked } from './dom.js';
 import { roomLabel } from '../domain/rooms.js';
-import { firstLine } from './message-view.js';
 
 export class SearchView {
   /** @param {object} shell  { search (SearchViewModel), rooms, config, jumpToMessage(room, seq) } */
@@ -17,6 +18,8 @@ export class SearchView {
       hint: $('search-hint'),
       mentions: $('mentions-open'),
       panel: $('results'),
+      chat: $('chat'),
+      app: $('chat-app'),
       title: $('results-title'),
       close: $('results-close'),
       list: $('result-list'),
@@ -50,12 +53,19 @@ export class SearchView {
       search.close();
       (kind === 'mentions' ? ui.mentions : ui.input).focus();
     });
+    // Escape inside the results closes them, like the ✕.
+    ui.panel.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') ui.close.click();
+    });
   }
 
   #open(kind, q = '') {
     const { ui } = this;
     ui.error.textContent = '';
     ui.title.textContent = kind === 'search' ? `Results for “${q}”` : 'Mentions of you';
+    // On a phone the main pane is the one shown.
+    this.paneBefore ??= ui.app.dataset.view;
+    ui.app.dataset.view = 'chat';
     this.shell.search.start(kind, q);
     ui.title.focus();
   }
@@ -64,8 +74,12 @@ export class SearchView {
     const { ui } = this;
     const r = this.shell.search.results;
     ui.panel.hidden = !r;
+    // The results take the main pane's place (layout.css hides the rest).
+    ui.chat.toggleAttribute('data-results', Boolean(r));
     if (!r) {
       ui.list.replaceChildren();
+      if (this.paneBefore !== undefined) ui.app.dataset.view = this.paneBefore;
+      this.paneBefore = undefined;
       return;
     }
     if (r.loading) ui.panel.setAttribute('aria-busy', 'true');
@@ -98,9 +112,15 @@ export class SearchView {
     where.textContent = `${room ? roomLabel(room, m.room) : `# ${m.room}`} · ${m.sender} · ${at}`;
     const text = document.createElement('span');
     text.className = 'result-body';
-    text.append(marked(firstLine(m.body ?? ''), terms));
+    // The whole text: the matched word is never cut off.
+    text.append(marked(m.body ?? '', terms));
     b.append(where, text);
-    b.addEventListener('click', () => this.shell.jumpToMessage(m.room, m.seq));
+    b.addEventListener('click', () => {
+      // The room takes the main pane back, opened at the message.
+      this.paneBefore = 'chat';
+      this.shell.search.close();
+      this.shell.jumpToMessage(m.room, m.seq);
+    });
     const li = document.createElement('li');
     li.append(b);
     return li;
