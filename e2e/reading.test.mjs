@@ -90,7 +90,7 @@ describe('messages read like a chat (Chromium)', { timeout: 600_000 }, () => {
       assert.deepEqual(shownNames, ['alice', 'bob', 'alice'], 'one visible name per group');
       const separators = person.page.locator('.message-list li.date-divider');
       assert.deepEqual(await separators.allTextContents(), ['Today']);
-      assert.equal(await separators.getAttribute('role'), 'separator');
+      assert.equal(await separators.locator('[role=separator]').getAttribute('aria-label'), 'Today');
       const avatar = messageWith(person, 'four').locator('.avatar');
       assert.equal(await avatar.textContent(), 'B');
       assert.equal(await avatar.isVisible(), true);

@@ -470,9 +470,11 @@ export class ChatView {
     if (!first) return;
     const divider = document.createElement('li');
     divider.className = 'new-divider';
-    divider.setAttribute('role', 'separator');
-    divider.setAttribute('aria-label', 'New messages');
-    divider.textContent = 'New messages';
+    const mark = document.createElement('span');
+    mark.setAttribute('role', 'separator');
+    mark.setAttribute('aria-label', 'New messages');
+    mark.textContent = 'New messages';
+    divider.append(mark);
     list.insertBefore(divider, first);
   }
 

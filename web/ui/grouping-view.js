@@ -28,12 +28,14 @@ export function regroup(list, now = Date.now()) {
 }
 
 function dateDivider(at, now) {
+  // A list may hold only list items (axe's `list` rule): the separator is
+  // the item's content, not the item.
   const divider = document.createElement('li');
   divider.className = 'date-divider';
-  divider.setAttribute('role', 'separator');
   const label = dayLabel(at, now);
-  divider.setAttribute('aria-label', label);
   const text = document.createElement('span');
+  text.setAttribute('role', 'separator');
+  text.setAttribute('aria-label', label);
   text.textContent = label;
   divider.append(text);
   return divider;
