@@ -15,7 +15,7 @@ use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
 use crate::config::CommitSettings;
 use crate::domain::{ClientId, MessageBody, ReactionKey, Role, RoomName};
-use crate::store::moderation::Action;
+use crate::store::moderation::{Action, Effect};
 use crate::store::{Appended, Change, DynStore, EventKind, NewEvent, Room, StoreError};
 
 /// One message to post.
@@ -106,6 +106,16 @@ impl Chat {
                         name,
                         name,
                     );
+                    if effect == Effect::Join {
+                        let (store, broker) = (&self.store, &self.broker);
+                        crate::user_updates::room_added(
+                            store,
+                            broker,
+                            (user_id, name),
+                            &found.room,
+                        )
+                        .await;
+                    }
                 }
                 // Banned, or the room deleted, since it was looked up.
                 Ok(Err(_)) | Err(StoreError::RoomNotFound) => return Err(ChatError::RoomNotFound),

@@ -26,4 +26,5 @@ pub mod stomp;
 pub mod store;
 pub mod telemetry;
 pub mod typing;
+pub mod user_updates;
 pub mod views;

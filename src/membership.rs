@@ -3,12 +3,14 @@
 //! (`store::moderation` holds the rules), then every instance is told who
 //! lost access, so their subscriptions, event streams and long polls of the
 //! room end at once (README, "Members, moderation and blocking"). Blocking
-//! changes are signalled the same way.
+//! changes are signalled the same way. Whoever's own room list changed is
+//! told on the user destination (`user_updates`).
 
 use crate::broker::{DynBroker, RevokeReason, Signal};
 use crate::domain::Role;
 use crate::store::moderation::{Action, Effect, Refusal};
-use crate::store::{DynStore, Room, StoreError};
+use crate::store::{DynStore, Member, Room, StoreError};
+use crate::user_updates;
 use crate::views::Activity;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,12 @@ impl Membership {
         action: Action,
     ) -> Result<Effect, MembershipError> {
         let (actor_id, target_id) = (actor.0, target.0);
+        // Whose room list a deletion changes: read before the memberships
+        // go with the room.
+        let members = match action {
+            Action::Delete => self.store.members(room.id).await?,
+            _ => Vec::new(),
+        };
         let effect = self
             .store
             .moderate(room.id, actor_id, target_id, action)
@@ -79,7 +87,37 @@ impl Membership {
                 })
                 .await;
         }
+        self.update_room_lists(room, target, effect, lost.map(|(_, r)| r), members)
+            .await;
         Ok(effect)
+    }
+
+    /// Tells the users whose own room list `effect` changed (the user
+    /// destination: `user_updates`).
+    async fn update_room_lists(
+        &self,
+        room: &Room,
+        target: (i64, &str),
+        effect: Effect,
+        lost: Option<RevokeReason>,
+        members: Vec<Member>,
+    ) {
+        let (store, broker) = (&self.store, &self.broker);
+        match (effect, lost) {
+            (Effect::Join, _) => user_updates::room_added(store, broker, target, room).await,
+            (Effect::SetRole(_), _) => {
+                user_updates::room_updated(store, broker, target, room).await
+            }
+            (Effect::DeleteRoom, _) => {
+                let users = members.iter().map(|m| m.user.id).collect();
+                user_updates::room_removed(broker, users, &room.name, RevokeReason::RoomDeleted)
+                    .await
+            }
+            (_, Some(reason)) => {
+                user_updates::room_removed(broker, vec![target.0], &room.name, reason).await
+            }
+            _ => {}
+        }
     }
 
     /// The users `user_id` blocks changed: their deliveries follow on

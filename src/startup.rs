@@ -40,7 +40,7 @@ pub enum StartError {
 impl Application {
     /// Opens the database (running migrations), binds `config.bind_addr`
     /// (port 0 picks a free port) and builds the server.
-    pub async fn build(config: Config) -> Result<Self, StartError> {
+    pub async fn build(mut config: Config) -> Result<Self, StartError> {
         let store = store::connect_with(
             &config.database_url,
             config.database_max_connections,
@@ -58,16 +58,30 @@ impl Application {
         crate::auth::password::warm_up();
         crate::metrics::handle();
 
+        // Without JWT_SECRET (SQLite), the key kept in the database.
+        config.jwt_secret.bytes =
+            crate::auth::secret::signing_key(store.as_ref(), &config.jwt_secret).await?;
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
-        let broker: DynBroker = match &config.redis_url {
-            Some(url) => Arc::new(RedisBroker::start(url, store.clone())?),
-            None if !config.redis_cluster_nodes.is_empty() => Arc::new(RedisBroker::start_cluster(
-                config.redis_cluster_nodes.clone(),
-                store.clone(),
-            )),
-            None => Arc::new(LocalBroker::new(Hub::new(store.clone()))),
+        let (broker, hub): (DynBroker, Arc<Hub>) = match &config.redis_url {
+            Some(url) => {
+                let broker = RedisBroker::start(url, store.clone())?;
+                let hub = Arc::clone(broker.hub());
+                (Arc::new(broker), hub)
+            }
+            None if !config.redis_cluster_nodes.is_empty() => {
+                let broker =
+                    RedisBroker::start_cluster(config.redis_cluster_nodes.clone(), store.clone());
+                let hub = Arc::clone(broker.hub());
+                (Arc::new(broker), hub)
+            }
+            None => {
+                let hub = Hub::new(store.clone());
+                (Arc::new(LocalBroker::new(Arc::clone(&hub))), hub)
+            }
         };
         let state = web::Data::new(AppState::new(config, store, broker, jwt.clone()));
+        let user_updates = Arc::clone(&state.user_updates);
+        hub.watch_user_updates(move |users, update| user_updates.deliver(users, update));
         crate::retention::start(
             state.store.clone(),
             state.config.retention,

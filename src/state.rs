@@ -16,6 +16,7 @@ use crate::connections::UserConnections;
 use crate::membership::Membership;
 use crate::read_markers::ReadMarkers;
 use crate::store::DynStore;
+use crate::user_updates::UserUpdates;
 
 /// What every handler shares.
 pub struct AppState {
@@ -25,6 +26,9 @@ pub struct AppState {
     pub membership: Membership,
     /// Read markers, coalesced.
     pub read_markers: ReadMarkers,
+    /// This instance's listeners of the user destination (`/user/queue/updates`,
+    /// `/me/events`).
+    pub user_updates: Arc<UserUpdates>,
     /// Typing signals per user and room (None when TYPING_RATE is 0).
     pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
@@ -59,6 +63,7 @@ impl AppState {
         AppState {
             membership: Membership::new(store.clone(), broker.clone()),
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
+            user_updates: UserUpdates::new(),
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             chat: Chat::new(store.clone(), broker, config.commit),

@@ -89,9 +89,12 @@ pub struct Hub {
     /// Told when a user's first connection here opens or their last one
     /// closes (the Redis relay tells the other instances).
     on_presence: OnceLock<PresenceWatcher>,
+    /// Told each `UserUpdate` signal (the user destination's listeners).
+    on_user_update: OnceLock<UserUpdateWatcher>,
 }
 
 type PresenceWatcher = Box<dyn Fn(i64, &str, bool) + Send + Sync>;
+type UserUpdateWatcher = Box<dyn Fn(&[i64], &serde_json::Value) + Send + Sync>;
 
 /// Keeps its user online while held (a WebSocket after CONNECTED, an event
 /// stream).
@@ -151,6 +154,7 @@ impl Hub {
             on_room_change,
             presence: Presence::new(uuid::Uuid::new_v4().simple().to_string()),
             on_presence: OnceLock::new(),
+            on_user_update: OnceLock::new(),
         }
     }
 
@@ -159,6 +163,22 @@ impl Hub {
     /// hand the change on).
     pub fn watch_presence(&self, watcher: impl Fn(i64, &str, bool) + Send + Sync + 'static) {
         let _ = self.on_presence.set(Box::new(watcher));
+    }
+
+    /// Hands every `UserUpdate` signal, from this instance or another, to
+    /// `watcher`, in signal order (it must only queue).
+    pub fn watch_user_updates(
+        &self,
+        watcher: impl Fn(&[i64], &serde_json::Value) + Send + Sync + 'static,
+    ) {
+        let _ = self.on_user_update.set(Box::new(watcher));
+    }
+
+    /// A `UserUpdate` signal arrived.
+    pub fn user_update(&self, users: &[i64], update: &serde_json::Value) {
+        if let Some(watch) = self.on_user_update.get() {
+            watch(users, update);
+        }
     }
 
     /// `user_id` opened a connection here: online until the guard drops.
@@ -340,6 +360,7 @@ impl Hub {
                 let change = self.presence.remote(instance, *user_id, username, *online);
                 self.announce_presence(change.into_iter().collect());
             }
+            Signal::UserUpdate { users, update } => self.user_update(users, update),
         }
     }
 

@@ -288,6 +288,14 @@ pub enum Signal {
         username: String,
         online: bool,
     },
+    /// A change of each of `users`' own room list (contract section 17):
+    /// `update` is a `user_updates::UserUpdate` as JSON, opaque here; the
+    /// hub hands it to the watcher `Hub::watch_user_updates` set, in
+    /// signal order.
+    UserUpdate {
+        users: Vec<i64>,
+        update: serde_json::Value,
+    },
 }
 
 /// Which subscription a delivery is for, and how its MESSAGE frames are

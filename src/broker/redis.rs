@@ -126,6 +126,11 @@ pub struct RedisBroker {
 pub struct RedisUrlError(#[from] redis::RedisError);
 
 impl RedisBroker {
+    /// The hub of this instance (for watchers set at start).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
     /// Starts the relay tasks. Connection failures are not fatal: the relay
     /// keeps retrying while the instance serves locally.
     pub fn start(url: &str, store: DynStore) -> Result<Self, RedisUrlError> {
@@ -589,6 +594,8 @@ pub(super) fn relay(hub: &Arc<Hub>, msg: &redis::Msg) {
                 user_id,
                 reason,
             }) => hub.revoke(room_id, &room, user_id, reason),
+            // In the order relayed too: a user's later update wins.
+            Ok(Signal::UserUpdate { users, update }) => hub.user_update(&users, &update),
             Ok(signal) => {
                 let hub = Arc::clone(hub);
                 tokio::spawn(async move { hub.apply(&signal).await });

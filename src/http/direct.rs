@@ -15,6 +15,7 @@ use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, Unauthorized};
 use crate::state::AppState;
 use crate::store::User;
+use crate::user_updates;
 use crate::views::{RoomView, UserView};
 
 /// The users the caller blocks.
@@ -78,6 +79,11 @@ pub async fn open(
     let (room, created) = state.store.open_direct(user.id, peer.id).await?;
     let status = if created {
         tracing::info!(room = %room.name, "direct conversation opened");
+        // A new room in both users' lists (the user destination).
+        let (store, broker) = (&state.store, state.chat.broker());
+        for who in [(peer.id, peer.username.as_str()), (user.id, &user.username)] {
+            user_updates::room_added(store, broker, who, &room).await;
+        }
         StatusCode::CREATED
     } else {
         StatusCode::OK

@@ -9,6 +9,7 @@ pub mod client_ip;
 mod direct;
 mod health;
 mod history;
+mod me_events;
 mod members;
 mod metrics;
 mod openapi;
@@ -50,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(auth::rotate_refresh)
                 .service(auth::logout)
                 .service(auth::me)
+                .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)
                 .service(rooms::get)

@@ -103,6 +103,8 @@ pub async fn create(
         .create_room(&name, body.private, user.id)
         .await?;
     tracing::info!(room = %room.name, private = room.private, "room created");
+    let (store, broker) = (&state.store, state.chat.broker());
+    crate::user_updates::room_added(store, broker, (user.id, &user.username), &room).await;
     room_response(&state, &user, &room, StatusCode::CREATED).await
 }
 
