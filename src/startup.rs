@@ -104,7 +104,8 @@ impl Application {
         };
         // What actix-web's `HttpServer` does, plus the WebSocket upgrade
         // service beside the App (see `gateway::upgrade`): the same
-        // defaults (keep-alive, 5 s to send a request head, 1 s to close),
+        // defaults (keep-alive, 5 s to send a request head, 1 s to close;
+        // but half-closed connections, see below),
         // workers, connection limit and graceful shutdown.
         let builder = actix_web::dev::Server::build()
             .workers(workers)
@@ -128,7 +129,13 @@ impl Application {
                     .keep_alive(KeepAlive::default())
                     .client_request_timeout(Duration::from_secs(5))
                     .client_disconnect_timeout(Duration::from_secs(1))
-                    .h1_allow_half_closed(true)
+                    // A client's EOF ends its connection at once: an event
+                    // stream or a held long poll of a client that went away
+                    // is dropped with its presence and connection slot
+                    // (README, "Chat over plain HTTP"), instead of living
+                    // until a write fails (two keep-alives, ~30 s). A client
+                    // that half-closes after its request is taken as gone.
+                    .h1_allow_half_closed(false)
                     .local_addr(port)
                     // Frames are small and latency matters: no Nagle delay.
                     .tcp_nodelay(true)
