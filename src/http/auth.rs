@@ -81,7 +81,8 @@ impl Presented {
     }
 }
 
-/// `body` answered with `status`, setting the refresh cookie to `token`.
+/// `body` answered through `response`, setting the refresh cookie to
+/// `token`.
 fn with_cookie(
     req: &HttpRequest,
     state: &AppState,
@@ -164,7 +165,10 @@ async fn start_login(
     tag = "auth",
     responses(
         (status = 201, description = "Account created, signed in", body = TokenResponse,
-            headers(("Set-Cookie" = String, description = "`parley_refresh=<the refresh token>; Path=/api/v1/auth; Max-Age=<REFRESH_TTL_SECS>; HttpOnly; SameSite=Strict`, plus `; Secure` when the request came over HTTPS (directly or per a trusted proxy's `X-Forwarded-Proto`)"))),
+            headers(("Set-Cookie" = String, description = "`parley_refresh=<the refresh token>; \
+                Path=/api/v1/auth; Max-Age=<REFRESH_TTL_SECS>; HttpOnly; SameSite=Strict`, plus \
+                `; Secure` when the request came over HTTPS (directly or per a trusted proxy's \
+                `X-Forwarded-Proto`)"))),
         (status = 400, description = "`invalid_username`: not 3–32 characters of \
             `A-Z a-z 0-9 _ . -`; `weak_password`: not 8–128 characters; \
             `invalid_request`: malformed JSON, an unknown field or a missing one",
@@ -221,7 +225,10 @@ pub async fn signup(
     tag = "auth",
     responses(
         (status = 200, description = "Signed in", body = TokenResponse,
-            headers(("Set-Cookie" = String, description = "`parley_refresh=<the refresh token>; Path=/api/v1/auth; Max-Age=<REFRESH_TTL_SECS>; HttpOnly; SameSite=Strict`, plus `; Secure` when the request came over HTTPS (directly or per a trusted proxy's `X-Forwarded-Proto`)"))),
+            headers(("Set-Cookie" = String, description = "`parley_refresh=<the refresh token>; \
+                Path=/api/v1/auth; Max-Age=<REFRESH_TTL_SECS>; HttpOnly; SameSite=Strict`, plus \
+                `; Secure` when the request came over HTTPS (directly or per a trusted proxy's \
+                `X-Forwarded-Proto`)"))),
         InvalidRequest,
         (status = 401, description = "`invalid_credentials`: unknown user or wrong password",
             body = ErrorBody),
@@ -337,12 +344,17 @@ fn hash_error(e: password::HashError) -> ApiError {
     operation_id = "refresh",
     responses(
         (status = 200, description = "Rotated", body = TokenResponse,
-            headers(("Set-Cookie" = String, description = "`parley_refresh=<the refresh token>; Path=/api/v1/auth; Max-Age=<REFRESH_TTL_SECS>; HttpOnly; SameSite=Strict`, plus `; Secure` when the request came over HTTPS (directly or per a trusted proxy's `X-Forwarded-Proto`)"))),
+            headers(("Set-Cookie" = String, description = "`parley_refresh=<the refresh token>; \
+                Path=/api/v1/auth; Max-Age=<REFRESH_TTL_SECS>; HttpOnly; SameSite=Strict`, plus \
+                `; Secure` when the request came over HTTPS (directly or per a trusted proxy's \
+                `X-Forwarded-Proto`)"))),
         InvalidRequest,
         (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
             already rotated (which revokes its whole login), or none given (no body token, \
             no cookie); a cookie that failed is cleared", body = ErrorBody,
-            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser forgets the cookie"))),
+            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; \
+                Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser \
+                forgets the cookie"))),
         (status = 403, description = "`forbidden_origin`: the token came from the cookie and \
             the request's `Origin` is not in `ALLOWED_ORIGINS`", body = ErrorBody),
         JsonBodyRefused,
@@ -398,12 +410,16 @@ pub async fn rotate_refresh(
     tag = "auth",
     responses(
         (status = 204, description = "Revoked; the cookie is cleared",
-            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser forgets the cookie"))),
+            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; \
+                Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser \
+                forgets the cookie"))),
         InvalidRequest,
         (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
             already rotated (which revokes its whole login, as on refresh), or none given; \
             a cookie that failed is cleared", body = ErrorBody,
-            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser forgets the cookie"))),
+            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; \
+                Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser \
+                forgets the cookie"))),
         (status = 403, description = "`forbidden_origin`: the token came from the cookie and \
             the request's `Origin` is not in `ALLOWED_ORIGINS`", body = ErrorBody),
         JsonBodyRefused,

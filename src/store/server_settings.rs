@@ -24,11 +24,14 @@ impl ServerSettings for SqliteStore {
         // `BEGIN IMMEDIATE`: no other writer, even in another process,
         // between the insert and the read.
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO server_settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(proposed)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO server_settings (name, value) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(proposed)
+        .execute(&mut *tx)
+        .await?;
         let kept: String = sqlx::query_scalar("SELECT value FROM server_settings WHERE name = ?1")
             .bind(name)
             .fetch_one(&mut *tx)
@@ -44,11 +47,14 @@ impl ServerSettings for PostgresStore {
         // A concurrent insert of the same name makes this one wait for its
         // commit and then do nothing; the read (a new statement) sees it.
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(proposed)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO server_settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(proposed)
+        .execute(&mut *tx)
+        .await?;
         let kept: String = sqlx::query_scalar("SELECT value FROM server_settings WHERE name = $1")
             .bind(name)
             .fetch_one(&mut *tx)
