@@ -20,6 +20,7 @@ mod failover;
 mod membership;
 mod redis_outage;
 mod relay;
+mod room_list;
 mod room_log;
 mod sharded;
 mod shutdown;
