@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     embed!("app.js", JAVASCRIPT),
     embed!("api.js", JAVASCRIPT),
     embed!("live.js", JAVASCRIPT),
+    embed!("restore.js", JAVASCRIPT),
     embed!("timeline.js", JAVASCRIPT),
     embed!("domain/blocks.js", JAVASCRIPT),
     embed!("domain/room.js", JAVASCRIPT),
