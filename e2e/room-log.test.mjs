@@ -1,8 +1,8 @@
 // End-to-end: the room log in the web client (replies, edits, deletions,
 // reactions, mentions), driven in Chromium through playwright-core. Alice
 // and Bob sit in two browser contexts; each thing one of them does is seen
-// by the other live, and again after a reload (which signs out: tokens live
-// in memory only) from history.
+// by the other live, and again after a reload (which keeps the session
+// and reloads the room from history).
 //
 // Starts `PARLEY_BIN` (`cargo build --bin parley`, or scripts/test exports
 // the path) with SQLite; Chromium: /usr/bin/chromium or CHROMIUM_BIN.
@@ -91,10 +91,12 @@ async function enterRoom(person, room, { create = false } = {}) {
   await page.getByRole('heading', { name: `# ${room}` }).waitFor();
 }
 
-/** A reload signs out: log in again and reopen the room, from history. */
+/** A reload keeps the session (the refresh cookie) and reopens the room,
+ * from history. */
 async function reload(person, room) {
   await person.page.reload();
-  await signIn(person, 'Log in');
+  await person.page.getByText(`Signed in as ${person.username}`).waitFor();
+  await person.page.locator('#connection-status').filter({ hasText: 'Connected' }).waitFor();
   await enterRoom(person, room);
 }
 

@@ -141,7 +141,9 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Clone)]
 pub struct JwtSecret {
     pub bytes: Vec<u8>,
-    /// True when generated at start (SQLite without JWT_SECRET).
+    /// True when generated here (SQLite without JWT_SECRET): the server
+    /// then uses the key kept in its database, this one only if none is
+    /// kept yet (`auth::secret`).
     pub generated: bool,
 }
 

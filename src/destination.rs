@@ -1,6 +1,7 @@
 //! How a room is named on the wire: the STOMP destinations
 //! `/topic/rooms/{room}` (its log) and `/topic/rooms/{room}/activity` (its
-//! ephemeral signals: typing, read markers, presence, membership).
+//! ephemeral signals: typing, read markers, presence, membership); and the
+//! user destination `/user/queue/updates` (the subscriber's room list).
 //!
 //! Shared by the session (which reads destinations from SUBSCRIBE and SEND)
 //! and the broker (which writes them into MESSAGE frames), so neither has to
@@ -10,6 +11,9 @@ use crate::domain::RoomName;
 
 pub const DESTINATION_PREFIX: &str = "/topic/rooms/";
 const ACTIVITY_SUFFIX: &str = "/activity";
+/// The user destination: changes of the subscriber's own room list
+/// (Spring's convention: `/user/…` names the subscriber's own queue).
+pub const USER_UPDATES: &str = "/user/queue/updates";
 
 /// What a destination names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +22,8 @@ pub enum Destination {
     Room(RoomName),
     /// A room's activity.
     Activity(RoomName),
+    /// The subscriber's own room list ([`USER_UPDATES`]).
+    UserUpdates,
 }
 
 /// The destination of `room`'s messages.
@@ -30,8 +36,12 @@ pub fn of_activity(room: &str) -> String {
     format!("{DESTINATION_PREFIX}{room}{ACTIVITY_SUFFIX}")
 }
 
-/// What a destination names, when it names a valid room's log or activity.
+/// What a destination names, when it names a valid room's log or
+/// activity, or the user destination (any other `/user/…` names nothing).
 pub fn parse(destination: &str) -> Option<Destination> {
+    if destination == USER_UPDATES {
+        return Some(Destination::UserUpdates);
+    }
     let rest = destination.strip_prefix(DESTINATION_PREFIX)?;
     match rest.strip_suffix(ACTIVITY_SUFFIX) {
         Some(name) => RoomName::parse(name).ok().map(Destination::Activity),
@@ -43,7 +53,7 @@ pub fn parse(destination: &str) -> Option<Destination> {
 pub fn room_of(destination: &str) -> Option<RoomName> {
     match parse(destination)? {
         Destination::Room(room) => Some(room),
-        Destination::Activity(_) => None,
+        Destination::Activity(_) | Destination::UserUpdates => None,
     }
 }
 
@@ -73,5 +83,19 @@ mod tests {
         assert!(room_of(&d).is_none(), "activity is not the room's log");
         assert!(parse("/topic/rooms/general/other").is_none());
         assert!(parse("/topic/rooms//activity").is_none());
+    }
+
+    #[test]
+    fn the_user_destination_is_only_ones_own_queue() {
+        assert_eq!(parse("/user/queue/updates"), Some(Destination::UserUpdates));
+        assert!(room_of("/user/queue/updates").is_none());
+        for other in [
+            "/user/queue/other",
+            "/user/bob/queue/updates",
+            "/user/queue/updates/",
+            "/user/queue",
+        ] {
+            assert!(parse(other).is_none(), "{other}");
+        }
     }
 }

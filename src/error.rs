@@ -22,6 +22,10 @@ pub enum ApiError {
     Forbidden,
     #[error("this user blocks you")]
     Blocked,
+    /// A refresh or logout by cookie from a browser origin not in
+    /// `ALLOWED_ORIGINS`.
+    #[error("this Origin may not use the refresh cookie")]
+    ForbiddenOrigin,
     #[error("only members of the room may do that")]
     NotAMember,
     #[error("room not found")]
@@ -76,6 +80,7 @@ impl ApiError {
             ApiError::InvalidRefreshToken => "invalid_refresh_token",
             ApiError::Forbidden => "forbidden",
             ApiError::Blocked => "blocked",
+            ApiError::ForbiddenOrigin => "forbidden_origin",
             ApiError::NotAMember => "not_a_member",
             ApiError::RoomNotFound => "room_not_found",
             ApiError::UserNotFound => "user_not_found",
@@ -126,7 +131,10 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized
             | ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::Blocked | ApiError::NotAMember => StatusCode::FORBIDDEN,
+            ApiError::Forbidden
+            | ApiError::Blocked
+            | ApiError::NotAMember
+            | ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
             ApiError::RoomNotFound | ApiError::UserNotFound | ApiError::NotFound => {
                 StatusCode::NOT_FOUND
             }

@@ -28,5 +28,6 @@ pub mod stomp;
 pub mod store;
 pub mod telemetry;
 pub mod typing;
+pub mod user_updates;
 pub mod viewers;
 pub mod views;

@@ -54,11 +54,6 @@ fn serve(cli: Cli) -> std::process::ExitCode {
     };
     parley::telemetry::init(config.json_logs);
     let result = actix_web::rt::System::new().block_on(async move {
-        if config.jwt_secret.generated {
-            tracing::warn!(
-                "JWT_SECRET is not set: generated a random one; tokens will not survive a restart"
-            );
-        }
         let app = Application::build(config.clone()).await?;
         tracing::info!(
             addr = %config.bind_addr.ip(),

@@ -4,7 +4,8 @@
 //! lost access, so their subscriptions, event streams and long polls of the
 //! room end at once (README, "Members, moderation and blocking"): the
 //! `revocation` service does that. Blocking changes go to the `viewers`
-//! service the same way.
+//! service the same way. Whoever's own room list changed is told on the
+//! user destination (the `user_updates` service).
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use crate::broker::DynBroker;
 use crate::domain::Role;
 use crate::revocation::{Revocations, RevokeReason};
 use crate::store::moderation::{Denial, Effect, MembershipRequest};
-use crate::store::{DynStore, Room, StoreError};
+use crate::store::{DynStore, Member, Room, StoreError};
+use crate::user_updates::UserUpdates;
 use crate::viewers::Viewers;
 use crate::views::Activity;
 
@@ -42,6 +44,7 @@ pub struct Membership {
     broker: DynBroker,
     revocations: Arc<Revocations>,
     viewers: Arc<Viewers>,
+    user_updates: Arc<UserUpdates>,
 }
 
 impl Membership {
@@ -50,12 +53,14 @@ impl Membership {
         broker: DynBroker,
         revocations: Arc<Revocations>,
         viewers: Arc<Viewers>,
+        user_updates: Arc<UserUpdates>,
     ) -> Self {
         Membership {
             store,
             broker,
             revocations,
             viewers,
+            user_updates,
         }
     }
 
@@ -71,6 +76,12 @@ impl Membership {
         action: MembershipRequest,
     ) -> Result<Effect, MembershipError> {
         let (actor_id, target_id) = (actor.0, target.0);
+        // Whose room list a deletion changes: read before the memberships
+        // go with the room.
+        let members = match action {
+            MembershipRequest::Delete => self.store.members(room.id).await?,
+            _ => Vec::new(),
+        };
         let effect = self
             .store
             .moderate(room.id, actor_id, target_id, action)
@@ -91,7 +102,32 @@ impl Membership {
                 .revoke(room.id, &room.name, user_id, reason)
                 .await;
         }
+        self.update_room_lists(room, target, effect, lost.map(|(_, r)| r), members)
+            .await;
         Ok(effect)
+    }
+
+    /// Tells the users whose own room list `effect` changed (the user
+    /// destination: `user_updates`).
+    async fn update_room_lists(
+        &self,
+        room: &Room,
+        target: (i64, &str),
+        effect: Effect,
+        lost: Option<RevokeReason>,
+        members: Vec<Member>,
+    ) {
+        let updates = &self.user_updates;
+        match (effect, lost) {
+            (Effect::Join, _) => updates.room_added(target, room).await,
+            (Effect::SetRole(_), _) => updates.room_updated(target, room).await,
+            (Effect::DeleteRoom, _) => {
+                let users = members.iter().map(|m| m.user.id).collect();
+                (updates.room_removed(users, &room.name, RevokeReason::RoomDeleted)).await
+            }
+            (_, Some(reason)) => (updates.room_removed(vec![target.0], &room.name, reason)).await,
+            _ => {}
+        }
     }
 
     /// The users `user_id` blocks changed: their deliveries follow on

@@ -39,7 +39,7 @@ pub enum StartError {
 impl Application {
     /// Opens the database (running migrations), binds `config.bind_addr`
     /// (port 0 picks a free port) and builds the server.
-    pub async fn build(config: Config) -> Result<Self, StartError> {
+    pub async fn build(mut config: Config) -> Result<Self, StartError> {
         let store = store::connect_with(
             &config.database_url,
             config.database_max_connections,
@@ -57,6 +57,9 @@ impl Application {
         crate::auth::password::warm_up();
         crate::metrics::handle();
 
+        // Without JWT_SECRET (SQLite), the key kept in the database.
+        config.jwt_secret.bytes =
+            crate::auth::secret::signing_key(store.as_ref(), &config.jwt_secret).await?;
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
         let broker: DynBroker = match &config.redis_url {
             Some(url) => Broker::relayed(Transport::single(url)?, store.clone()),
@@ -89,7 +92,8 @@ impl Application {
         };
         // What actix-web's `HttpServer` does, plus the WebSocket upgrade
         // service beside the App (see `gateway::upgrade`): the same
-        // defaults (keep-alive, 5 s to send a request head, 1 s to close),
+        // defaults (keep-alive, 5 s to send a request head, 1 s to close;
+        // but half-closed connections, see below),
         // workers, connection limit and graceful shutdown.
         let builder = actix_web::dev::Server::build()
             .workers(workers)
@@ -113,7 +117,13 @@ impl Application {
                     .keep_alive(KeepAlive::default())
                     .client_request_timeout(Duration::from_secs(5))
                     .client_disconnect_timeout(Duration::from_secs(1))
-                    .h1_allow_half_closed(true)
+                    // A client's EOF ends its connection at once: an event
+                    // stream or a held long poll of a client that went away
+                    // is dropped with its presence and connection slot
+                    // (README, "Chat over plain HTTP"), instead of living
+                    // until a write fails (two keep-alives, ~30 s). A client
+                    // that half-closes after its request is taken as gone.
+                    .h1_allow_half_closed(false)
                     .local_addr(port)
                     // Frames are small and latency matters: no Nagle delay.
                     .tcp_nodelay(true)

@@ -19,6 +19,7 @@ use crate::presence::Presence;
 use crate::read_markers::ReadMarkers;
 use crate::revocation::Revocations;
 use crate::store::DynStore;
+use crate::user_updates::UserUpdates;
 use crate::viewers::Viewers;
 
 /// What every handler shares.
@@ -35,6 +36,9 @@ pub struct AppState {
     pub revocations: Arc<Revocations>,
     /// Each connected user's blocked senders.
     pub viewers: Arc<Viewers>,
+    /// The user destination (`/user/queue/updates`, `/me/events`): what
+    /// changes a user's own room list, on every instance.
+    pub user_updates: Arc<UserUpdates>,
     /// Typing signals per user and room (None when TYPING_RATE is 0).
     pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
@@ -70,11 +74,13 @@ impl AppState {
         let presence = Presence::start(store.clone(), broker.clone());
         let revocations = Revocations::start(store.clone(), broker.clone());
         let viewers = Viewers::start(store.clone(), broker.clone());
+        let user_updates = UserUpdates::start(store.clone(), broker.clone());
         let membership = Membership::new(
             store.clone(),
             broker.clone(),
             Arc::clone(&revocations),
             Arc::clone(&viewers),
+            Arc::clone(&user_updates),
         );
         AppState {
             chat: Chat::new(
@@ -88,6 +94,7 @@ impl AppState {
             revocations,
             viewers,
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
+            user_updates,
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             send_limiter,

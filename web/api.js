@@ -1,9 +1,15 @@
 // REST client for /api/v1 and the signed-in session.
 //
-// Tokens live in this module's memory only (never localStorage or cookies):
-// a reload signs the user out. The access token is refreshed with the
-// refresh token shortly before it expires (from `expires_in`), and once more
-// on demand if the server answers 401 anyway (clock skew, a sleeping laptop).
+// The access token lives in this module's memory only (never in storage).
+// The refresh token is the server's `parley_refresh` cookie (HttpOnly,
+// SameSite=Strict, scoped to /api/v1/auth: the page never sees it), so a
+// reload or a second tab restores the session with `POST /auth/refresh {}`
+// (the README, "Staying signed in"). The access token is refreshed that way
+// shortly before it expires (from `expires_in`), and once more on demand if
+// the server answers 401 anyway (clock skew, a sleeping laptop). Every
+// refresh rotates the cookie, so the tabs of one browser take turns (a Web
+// Lock): two presenting the same cookie at once would look like a stolen
+// token to the server, which then ends the whole login.
 
 const API = '/api/v1';
 
@@ -13,6 +19,16 @@ const renewMargin = (lifetimeMs) => Math.min(60_000, lifetimeMs / 4);
 
 /** Retry delay when a refresh fails for a reason other than a rejected token. */
 const REFRESH_RETRY_MS = 5_000;
+
+/** The one lock every tab of this browser takes to rotate the refresh cookie. */
+const REFRESH_LOCK = 'parley-refresh';
+
+/** Runs `task` holding the refresh lock (where the browser has Web Locks:
+ * secure contexts, which include http://localhost and 127.0.0.1). */
+function withRefreshLock(task) {
+  const locks = globalThis.navigator?.locks;
+  return locks ? locks.request(REFRESH_LOCK, task) : task();
+}
 
 /** A failed API call, with the contract's `{"error":{code,message}}`. */
 export class ApiError extends Error {
@@ -92,10 +108,11 @@ export async function loadClientConfig() {
  */
 export class Session extends EventTarget {
   #access = null;
-  #refresh = null;
   #expiresAt = 0;
   #timer = null;
   #refreshing = null;
+  /** Bumped when signing out: a refresh answered after that is dropped. */
+  #generation = 0;
   user = null;
 
   get signedIn() {
@@ -110,15 +127,29 @@ export class Session extends EventTarget {
     this.#start(await call('POST', '/auth/login', { body: { username, password } }));
   }
 
-  /** Revokes the refresh token (best effort) and forgets everything. */
+  /**
+   * Signs in again from the refresh cookie, if this browser holds a live
+   * one (a reload, a second tab). Resolves to whether it did; a missing or
+   * dead cookie (401) or a refused origin (403) is simply "no".
+   */
+  async restore() {
+    try {
+      await this.refresh({ restoring: true });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Revokes the login (its cookie; best effort) and forgets everything. */
   async logout() {
-    const refresh = this.#refresh;
+    const wasSignedIn = this.signedIn;
     this.#forget();
-    if (refresh) {
+    if (wasSignedIn) {
       try {
-        await call('POST', '/auth/logout', { body: { refresh_token: refresh } });
+        await withRefreshLock(() => call('POST', '/auth/logout', { body: {} }));
       } catch {
-        // the tokens are gone from memory either way
+        // the access token is gone from memory either way
       }
     }
   }
@@ -131,9 +162,9 @@ export class Session extends EventTarget {
     return this.#access;
   }
 
-  /** Trades the refresh token for new tokens; concurrent callers share one request. */
-  refresh() {
-    this.#refreshing ??= this.#doRefresh().finally(() => {
+  /** Trades the refresh cookie for new tokens; concurrent callers share one request. */
+  refresh({ restoring = false } = {}) {
+    this.#refreshing ??= this.#doRefresh(restoring).finally(() => {
       this.#refreshing = null;
     });
     return this.#refreshing;
@@ -150,14 +181,24 @@ export class Session extends EventTarget {
     }
   }
 
-  async #doRefresh() {
-    const refresh = this.#refresh;
-    if (!refresh) throw new ApiError(401, 'unauthorized', 'You are signed out.');
+  async #doRefresh(restoring) {
+    const generation = this.#generation;
+    if (!restoring && !this.signedIn) throw new ApiError(401, 'unauthorized', 'You are signed out.');
     try {
-      this.#start(await call('POST', '/auth/refresh', { body: { refresh_token: refresh } }));
+      const auth = await withRefreshLock(() => call('POST', '/auth/refresh', { body: {} }));
+      if (generation !== this.#generation) throw new ApiError(401, 'unauthorized', 'You are signed out.');
+      if (!restoring && auth.user?.id !== this.user?.id) {
+        // Another tab signed in as someone else: the cookie is theirs now.
+        this.#forget();
+        this.dispatchEvent(
+          new CustomEvent('ended', { detail: `You signed in as ${auth.user?.username} in another tab. Log in again here.` }),
+        );
+        throw new ApiError(401, 'unauthorized', 'You are signed out.');
+      }
+      this.#start(auth);
     } catch (err) {
-      if (this.#refresh !== refresh) throw err; // signed out meanwhile
-      if (err instanceof ApiError && err.status === 401) {
+      if (restoring || generation !== this.#generation) throw err; // nothing to end
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
         this.#forget();
         this.dispatchEvent(
           new CustomEvent('ended', { detail: 'Your session has ended. Please log in again.' }),
@@ -172,7 +213,6 @@ export class Session extends EventTarget {
   #start(auth) {
     this.user = auth.user;
     this.#access = auth.access_token;
-    this.#refresh = auth.refresh_token;
     const lifetimeMs = auth.expires_in * 1000;
     // Renew a little early so the token never lapses while in use.
     this.#expiresAt = Date.now() + lifetimeMs - renewMargin(lifetimeMs);
@@ -189,10 +229,10 @@ export class Session extends EventTarget {
   }
 
   #forget() {
+    this.#generation += 1;
     clearTimeout(this.#timer);
     this.#timer = null;
     this.#access = null;
-    this.#refresh = null;
     this.#expiresAt = 0;
     this.user = null;
   }

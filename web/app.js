@@ -6,10 +6,19 @@
 // (`ui/`) render them and turn what people do into calls on them. REST and
 // tokens are in api.js, the STOMP connection in live.js, each room's ordered,
 // duplicate-free log in timeline.js. See web/README.md.
+//
+// Staying signed in: on load the page asks the server for a session from its
+// refresh cookie (api.js `Session.restore`), then reopens the room this tab
+// (or the last tab) showed, at the same place (restore.js). The room list is
+// kept live by the user destination (live.js `update` events), read again
+// only after a reconnect or when the tab comes back into view; the tab's
+// title carries the number of unread messages.
 
 import { Session, describeError, loadClientConfig } from './api.js';
 import { Live } from './live.js';
+import { ViewMemory } from './restore.js';
 import { BlocksViewModel } from './domain/blocks.js';
+import { isDirect } from './domain/room.js';
 import { RoomsViewModel } from './domain/rooms.js';
 import { SearchViewModel } from './domain/search.js';
 import { BlockedView } from './ui/blocked-view.js';
@@ -21,9 +30,10 @@ import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SignInView } from './ui/signin-view.js';
 
-/** The room list is read again this often, so that rooms someone else added
- * us to and conversations someone opened with us show up. */
-const ROOMS_REFRESH_MS = 20_000;
+/** The page's own title; "(3) Parley" while 3 messages are unread. */
+const TITLE = 'Parley';
+/** The place in the shown room is written down at most this often while scrolling. */
+const PLACE_SAVE_MS = 300;
 
 const STATUS_TEXT = {
   connecting: 'Connecting…',
@@ -40,7 +50,8 @@ class App {
     this.config = config;
     /** @type {Live | null} */
     this.connection = null;
-    this.roomsTimer = null;
+    this.memory = new ViewMemory();
+    this.placeTimer = null;
     this.ui = {
       status: $('connection-status'),
       account: $('account'),
@@ -95,6 +106,12 @@ class App {
     this.blockedView = new BlockedView(shell);
     this.signIn = new SignInView();
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
+    this.rooms.addEventListener('change', () => this.#showUnreadInTitle());
+    this.rooms.addEventListener('added', ({ detail: { room } }) => {
+      // Said once, politely: the list shows it too.
+      if (isDirect(room)) this.announcer.say(`${room.peer} opened a conversation with you.`);
+      else this.announcer.say(`You were added to #${room.name}.`);
+    });
     this.#listen();
   }
 
@@ -124,9 +141,23 @@ class App {
       }
     });
     ui.logout.addEventListener('click', async () => {
+      this.memory.forget(this.me());
       this.stopChat();
       await this.session.logout();
       this.showAuth('');
+    });
+    // Where the shown room was scrolled to, for a reload.
+    this.chat.ui.scroller.addEventListener('scroll', () => {
+      this.placeTimer ??= setTimeout(() => {
+        this.placeTimer = null;
+        this.#rememberPlace();
+      }, PLACE_SAVE_MS);
+    });
+    window.addEventListener('pagehide', () => this.#rememberPlace());
+    // Counts of rooms not open here were the server's when last read: a tab
+    // coming back into view reads them again (no polling while it is not).
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && this.connection?.status === 'online') this.rooms.load();
     });
     this.session.addEventListener('ended', (event) => {
       this.stopChat();
@@ -142,6 +173,64 @@ class App {
     ui.authView.hidden = false;
     ui.authError.textContent = message;
     ui.authUsername.focus();
+  }
+
+  /**
+   * Signs in from the refresh cookie if this browser has a live one (a
+   * reload, a second tab) and reopens the room that was shown; else shows
+   * the sign-in form.
+   */
+  async restore() {
+    if (!(await this.session.restore())) {
+      this.showAuth('');
+      return;
+    }
+    const kept = this.memory.recall(this.me()); // before startChat shows no room
+    this.startChat();
+    if (!kept) return;
+    if (!(await this.openRoom(kept.room))) {
+      this.memory.remember(this.me(), null);
+      return;
+    }
+    const vm = this.rooms.shown;
+    if (vm && vm.name === kept.room) this.#restorePlace(vm, kept.place);
+  }
+
+  /** The anchor of the shown room's scroll position (see restore.js). */
+  #placeOf(vm) {
+    const { scroller } = this.chat.ui;
+    if (this.chat.pinned) return 'bottom';
+    const top = scroller.getBoundingClientRect().top;
+    for (const item of this.chat.listOf(vm)?.querySelectorAll('li[data-seq]') ?? []) {
+      const box = item.getBoundingClientRect();
+      if (box.bottom > top) return { seq: Number(item.dataset.seq), offset: Math.round(box.top - top) };
+    }
+    return null;
+  }
+
+  #restorePlace(vm, place) {
+    const { scroller } = this.chat.ui;
+    if (place === 'bottom') {
+      this.chat.scrollToBottom();
+      this.chat.pinned = true;
+      return;
+    }
+    if (!place || !Number.isFinite(place.seq)) return;
+    const item = this.chat.item(vm, place.seq);
+    if (!item) return; // older than the page loaded: the view stays where it opened
+    const top = scroller.getBoundingClientRect().top;
+    scroller.scrollTop += item.getBoundingClientRect().top - top - place.offset;
+  }
+
+  #rememberPlace() {
+    if (!this.session.signedIn) return;
+    const vm = this.rooms.shown;
+    this.memory.remember(this.me(), vm?.name ?? null, vm ? this.#placeOf(vm) : null);
+  }
+
+  #showUnreadInTitle() {
+    const unread = this.session.signedIn ? this.rooms.totalUnread() : 0;
+    document.title = unread > 0 ? `(${unread}) ${TITLE}` : TITLE;
   }
 
   startChat() {
@@ -171,6 +260,11 @@ class App {
     on('message', ({ room, message }) => this.rooms.open.get(room)?.receive(message));
     on('activity', ({ room, signal }) => this.rooms.open.get(room)?.activity(signal));
     on('revoked', ({ room, reason }) => this.rooms.close(room, reason));
+    on('update', (update) => this.rooms.apply(update));
+    // The user destination keeps nothing: what it said while we were away is read.
+    on('connected', ({ again }) => {
+      if (again) this.rooms.load();
+    });
     on('problem', ({ kind, text }) => {
       const el = this.rooms.current ? ui.chatError : ui.roomsError;
       el.textContent = text;
@@ -183,21 +277,19 @@ class App {
     ui.roomsTitle.focus();
     this.rooms.load();
     this.blocks.load();
-    this.roomsTimer = setInterval(() => {
-      if (this.connection?.status === 'online') this.rooms.load();
-    }, ROOMS_REFRESH_MS);
   }
 
   stopChat() {
     // Not awaited: a dead connection must not hold up signing out.
     this.connection?.stop();
     this.connection = null;
-    clearInterval(this.roomsTimer);
-    this.roomsTimer = null;
+    clearTimeout(this.placeTimer);
+    this.placeTimer = null;
     this.blocks.clear();
     this.search.close();
     for (const vm of this.rooms.open.values()) this.chat.detach(vm);
     this.rooms.clear();
+    document.title = TITLE;
   }
 
   showStatus(status) {
@@ -249,6 +341,7 @@ class App {
     this.members.close();
     this.roomsView.render();
     this.chat.show(vm, previous);
+    if (this.session.signedIn) this.memory.remember(this.me(), vm?.name ?? null, vm ? this.#placeOf(vm) : null);
     if (!vm) return;
     this.composer.show(vm);
     this.composer.focus();
@@ -341,7 +434,7 @@ async function boot() {
       return app.connection?.status ?? 'offline';
     },
   };
-  app.showAuth('');
+  await app.restore();
 }
 
 boot();

@@ -40,6 +40,7 @@ const SENTENCES = {
   rate_limited: 'You are sending too fast. Wait a moment and try again.',
   too_many_connections: 'Too many pages are open for this account. Close one and try again.',
   network_error: 'Cannot reach the server. Check your connection and try again.',
+  forbidden_origin: 'This page’s address is not allowed to use this server. Open Parley at its own address.',
 };
 
 /** What to tell a person about a failed call (an ApiError of api.js, or any error). */

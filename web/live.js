@@ -19,6 +19,12 @@
 // Each followed room's activity destination is subscribed too: ephemeral
 // signals (typing, read-marker moves, presence, membership changes), never
 // replayed, so it is subscribed without `since-seq`.
+//
+// The user destination `/user/queue/updates` is subscribed on every
+// CONNECTED: what changes my own room list (`room_added`, `room_removed`,
+// `room_updated`), from any instance. Nothing of it is stored or replayed,
+// so after a reconnect (`connected` with `again: true`) the room list is
+// read again.
 
 const { Client, ReconnectionTimeMode } = globalThis.StompJs;
 
@@ -37,6 +43,10 @@ export function newClientId() {
 }
 
 const destination = (room) => `/topic/rooms/${room}`;
+/** What changes my own room list (the README, "Staying signed in, and a live
+ * view of one's own rooms"). */
+export const USER_UPDATES = '/user/queue/updates';
+const UPDATE_TYPES = new Set(['room_added', 'room_removed', 'room_updated']);
 const activityDestination = (room) => `/topic/rooms/${room}/activity`;
 
 /** A SEND the server refused; `code` is the ERROR's `message` header
@@ -56,7 +66,10 @@ const revokedText = (room, reason) =>
 
 /**
  * Events: `status` (detail: 'connecting' | 'online' | 'reconnecting' |
- * 'offline'), `activity` (detail: { room, signal }: a signal of the room's
+ * 'offline'), `connected` (detail: { again }: CONNECTED, `again` after a
+ * drop: what the user destination said meanwhile is lost), `update` (detail:
+ * a user destination update: { type: 'room_added' | 'room_removed' |
+ * 'room_updated', room, reason? }), `activity` (detail: { room, signal }: a signal of the room's
  * activity destination: typing, read, presence or member), `message`
  * (detail: { room, message }: any event of the room's
  * log, its `type` in the JSON as in the frame's `event-type`), `revoked`
@@ -240,10 +253,13 @@ export class Live extends EventTarget {
   }
 
   #onConnect() {
+    const again = this.#everConnected;
     this.#everConnected = true;
+    queueMicrotask(() => this.dispatchEvent(new CustomEvent('connected', { detail: { again } })));
     this.#subscriptions.clear(); // the old socket's subscriptions died with it
     this.#activity.clear();
     this.#setStatus('online');
+    this.#subscribeUpdates();
     for (const room of this.#followed.keys()) this.#subscribe(room);
     for (const clientId of this.#outbox.keys()) this.#transmit(clientId);
   }
@@ -296,6 +312,25 @@ export class Live extends EventTarget {
       { id: `activity-${room}-${n}` },
     );
     this.#activity.set(room, activity);
+  }
+
+  /** The user destination, on this socket (its subscription dies with it). */
+  #subscribeUpdates() {
+    this.#client.subscribe(
+      USER_UPDATES,
+      (frame) => {
+        let update;
+        try {
+          update = JSON.parse(frame.body);
+        } catch {
+          return;
+        }
+        const type = frame.headers['event-type'] ?? update?.type;
+        if (!update || !UPDATE_TYPES.has(type)) return;
+        this.dispatchEvent(new CustomEvent('update', { detail: { ...update, type } }));
+      },
+      { id: `user-updates-${++this.#subscriptionCount}` },
+    );
   }
 
   #transmit(clientId) {

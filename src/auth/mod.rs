@@ -1,12 +1,15 @@
 //! Authentication: password hashing, access tokens (JWT), refresh tokens,
-//! login rate limits, and [`AuthUser`] (the authenticated user) with its
+//! the signing key kept in the database when none is configured, login
+//! rate limits, and [`AuthUser`] (the authenticated user) with its
 //! extractor for REST routes.
 
+pub mod cookie;
 pub mod extractor;
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;
 pub mod refresh;
+pub mod secret;
 pub mod user;
 
 pub use jwt::{Claims, JwtKeys, TokenError};

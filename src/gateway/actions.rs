@@ -118,6 +118,12 @@ impl Connection {
                     tracing::info!(user = %user.username, version = version.as_str(), "stomp session open");
                 }
                 Action::Subscribe(req) => self.subscribe(req).await?,
+                Action::SubscribeUserUpdates { id, ack, receipt } => {
+                    let (user_id, version) = (self.user().id, self.session.version());
+                    let updates = &self.state.user_updates;
+                    (self.subscriptions).register_user_updates(updates, user_id, &id, ack, version);
+                    self.write_receipt(receipt);
+                }
                 Action::Acked { id } => self.acked(&id),
                 Action::Typing { room, receipt } => {
                     self.typing(&room, receipt.as_deref()).await?;

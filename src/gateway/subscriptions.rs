@@ -1,7 +1,8 @@
 //! A connection's live subscriptions: their registration with the broker,
 //! the connection's delivery queue, and the rule that each subscription gets
 //! each message exactly once, in seq order, across the `since-seq` replay
-//! seam.
+//! seam. A subscription of the user destination is registered with
+//! `user_updates` instead of the broker, and delivered like activity.
 //!
 //! A subscription is registered with the broker before its replay starts, so
 //! every message is in the replay or the live stream (or both). While the
@@ -23,12 +24,20 @@ use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, Subsc
 use crate::session::{AckMode, SubscribeRequest};
 use crate::stomp::{SubscriptionHeader, Version};
 use crate::store::{Event, Room};
+use crate::user_updates::{Listening, UserUpdates};
 use crate::viewers::Viewer;
+
+/// Where a subscription is registered.
+enum Registration {
+    /// With the broker, as a subscriber of a room's log or activity.
+    Room { room_id: i64, key: SubscriberKey },
+    /// With the user destination's listeners (until dropped).
+    UserUpdates(Listening),
+}
 
 /// The delivery state of one subscription of this connection.
 struct LiveSubscription {
-    room_id: i64,
-    key: SubscriberKey,
+    registration: Registration,
     recipient: Arc<Recipient>,
     /// Highest seq written.
     last_seq: Option<i64>,
@@ -124,12 +133,43 @@ impl LiveSubscriptions {
         };
         let key = self.broker.subscribe(room_id, subscriber).await;
         let sub = LiveSubscription {
-            room_id,
-            key,
+            registration: Registration::Room { room_id, key },
             recipient,
             last_seq: since,
             replaying: since.is_some(),
             marks_read: ack == AckMode::Client && !req.activity,
+        };
+        self.live.insert(id.to_string(), sub);
+    }
+
+    /// Registers subscription `id` of the user destination: `user_id`'s
+    /// room-list updates, delivered like activity (no seq, no replay).
+    pub fn register_user_updates(
+        &mut self,
+        updates: &Arc<UserUpdates>,
+        user_id: i64,
+        id: &str,
+        ack: AckMode,
+        version: Version,
+    ) {
+        let recipient = Arc::new(Recipient {
+            room: Box::from(""),
+            header: SubscriptionHeader::new(version, id),
+            id: id.to_string(),
+            wants_ack: ack != AckMode::Auto,
+        });
+        let listening = updates.listen(
+            user_id,
+            Arc::clone(&recipient),
+            self.queue.clone(),
+            Arc::clone(&self.overflow),
+        );
+        let sub = LiveSubscription {
+            registration: Registration::UserUpdates(listening),
+            recipient,
+            last_seq: None,
+            replaying: false,
+            marks_read: false,
         };
         self.live.insert(id.to_string(), sub);
     }
@@ -143,14 +183,14 @@ impl LiveSubscriptions {
     /// Stops delivering to subscription `id`.
     pub fn unregister(&mut self, id: &str) {
         if let Some(sub) = self.live.remove(id) {
-            self.broker.unsubscribe(sub.room_id, sub.key);
+            release(&self.broker, sub.registration);
         }
     }
 
     /// Stops delivering to every subscription (the connection ends).
     pub fn unregister_all(&mut self) {
         for (_, sub) in self.live.drain() {
-            self.broker.unsubscribe(sub.room_id, sub.key);
+            release(&self.broker, sub.registration);
         }
     }
 
@@ -251,6 +291,13 @@ impl LiveSubscriptions {
             sub.replaying = false;
         }
         true
+    }
+}
+
+fn release(broker: &DynBroker, registration: Registration) {
+    match registration {
+        Registration::Room { room_id, key } => broker.unsubscribe(room_id, key),
+        Registration::UserUpdates(listening) => drop(listening),
     }
 }
 

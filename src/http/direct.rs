@@ -78,6 +78,10 @@ pub async fn open(
     let (room, created) = state.store.open_direct(user.id, peer.id).await?;
     let status = if created {
         tracing::info!(room = %room.name, "direct conversation opened");
+        // A new room in both users' lists (the user destination).
+        for who in [(peer.id, peer.username.as_str()), (user.id, &user.username)] {
+            state.user_updates.room_added(who, &room).await;
+        }
         StatusCode::CREATED
     } else {
         StatusCode::OK

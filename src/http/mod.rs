@@ -11,6 +11,7 @@ mod direct;
 mod health;
 mod history;
 mod integer;
+mod me_events;
 mod members;
 mod metrics;
 pub(crate) mod openapi;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(auth::rotate_refresh)
                 .service(auth::logout)
                 .service(auth::me)
+                .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)
                 .service(rooms::get)

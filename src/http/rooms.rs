@@ -104,6 +104,8 @@ pub async fn create(
         .create_room(&name, body.private, user.id)
         .await?;
     tracing::info!(room = %room.name, private = room.private, "room created");
+    let me = (user.id, user.username.as_str());
+    state.user_updates.room_added(me, &room).await;
     room_response(&state, &user, &room, StatusCode::CREATED).await
 }
 

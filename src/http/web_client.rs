@@ -55,6 +55,7 @@ const ASSETS: &[Asset] = &[
     embed!("api.js", JAVASCRIPT),
     embed!("errors.js", JAVASCRIPT),
     embed!("live.js", JAVASCRIPT),
+    embed!("restore.js", JAVASCRIPT),
     embed!("timeline.js", JAVASCRIPT),
     embed!("domain/blocks.js", JAVASCRIPT),
     embed!("domain/room.js", JAVASCRIPT),

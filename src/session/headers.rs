@@ -2,7 +2,7 @@
 //! validate is a [`Fatal`]: the session answers ERROR with its message and
 //! closes.
 
-use crate::destination::{DESTINATION_PREFIX, Destination};
+use crate::destination::{DESTINATION_PREFIX, Destination, USER_UPDATES};
 use crate::domain::{IdError, MAX_ID_CHARS, check_id};
 use crate::stomp::ClientFrame;
 
@@ -74,13 +74,13 @@ pub(super) fn optional_id<'a>(
 }
 
 /// The room log or activity a `/topic/rooms/{name}[/activity]`
-/// destination names.
+/// destination names, or the user destination.
 pub(super) fn destination(frame: &ClientFrame) -> Result<Destination, Fatal> {
     let destination = required(frame, "destination")?;
     crate::destination::parse(destination).ok_or_else(|| {
         Fatal::new("unknown destination").detail(format!(
-            "destinations are {DESTINATION_PREFIX}{{room}} and \
-             {DESTINATION_PREFIX}{{room}}/activity, got {destination}"
+            "destinations are {DESTINATION_PREFIX}{{room}}, \
+             {DESTINATION_PREFIX}{{room}}/activity and {USER_UPDATES}, got {destination}"
         ))
     })
 }

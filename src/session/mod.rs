@@ -74,6 +74,13 @@ pub enum Action {
     /// Authorise and register a subscription (already recorded here); send
     /// the receipt when done, or fail the session.
     Subscribe(SubscribeRequest),
+    /// Register subscription `id` of the user destination (the user's own
+    /// room list; already recorded here), then send the receipt if any.
+    SubscribeUserUpdates {
+        id: String,
+        ack: AckMode,
+        receipt: Option<String>,
+    },
     /// The client acknowledged the MESSAGE whose `ack` (1.2) or `message-id`
     /// (1.1) is `id`: with `ack:client`, everything up to it on that
     /// subscription (a read marker moves).
@@ -256,6 +263,9 @@ impl Session {
         let room = match destination(frame)? {
             Destination::Room(room) => room,
             Destination::Activity(room) => return typing(frame, room),
+            Destination::UserUpdates => {
+                return Err(Fatal::new("the user destination takes no SEND"));
+            }
         };
         let body = MessageBody::parse(&frame.body, self.config.max_body_bytes)
             .map_err(|e| Fatal::new(e.to_string()))?;

@@ -237,6 +237,11 @@ fn step(model: &mut Model, frame: &ClientFrame, actions: &[Action]) -> Result<()
                 );
                 prop_assert!(model.subscriptions.len() <= MAX_SUBSCRIPTIONS);
             }
+            Action::SubscribeUserUpdates { id, .. } => {
+                prop_assert!(is_id(id), "subscription id {:?} accepted", id);
+                prop_assert!(model.subscriptions.insert(id.clone()), "id {} reused", id);
+                prop_assert!(model.subscriptions.len() <= MAX_SUBSCRIPTIONS);
+            }
             Action::Unsubscribe { id, .. } => {
                 prop_assert!(model.subscriptions.remove(id), "unsubscribed unknown {id}");
             }

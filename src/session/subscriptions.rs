@@ -2,7 +2,7 @@
 //! its room and ack mode; SUBSCRIBE and UNSUBSCRIBE, and their bound. The
 //! live delivery of a subscription is the gateway's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::domain::RoomName;
 use crate::stomp::ClientFrame;
@@ -52,6 +52,9 @@ pub struct Subscription {
 /// The session's subscriptions, by id.
 pub(super) struct Subscriptions {
     by_id: HashMap<String, Subscription>,
+    /// Subscriptions of the user destination (no room); they count against
+    /// the bound like the others.
+    user_updates: HashSet<String>,
     max: usize,
 }
 
@@ -59,6 +62,7 @@ impl Subscriptions {
     pub(super) fn new(max: usize) -> Self {
         Subscriptions {
             by_id: HashMap::new(),
+            user_updates: HashSet::new(),
             max,
         }
     }
@@ -69,29 +73,38 @@ impl Subscriptions {
 
     pub(super) fn subscribe(&mut self, frame: &ClientFrame) -> Outcome {
         let id = required_id(frame, "id")?.to_string();
-        let (room, activity) = match destination(frame)? {
-            Destination::Room(room) => (room, false),
-            Destination::Activity(room) => (room, true),
-        };
+        let target = destination(frame)?;
         let ack = AckMode::parse(frame.header("ack"))
             .ok_or_else(|| Fatal::new("ack must be auto, client or client-individual"))?;
+        if self.by_id.contains_key(&id) || self.user_updates.contains(&id) {
+            return Err(Fatal::new(format!(
+                "subscription id {id} is already in use"
+            )));
+        }
+        if self.by_id.len() + self.user_updates.len() >= self.max {
+            return Err(Fatal::new(format!(
+                "too many subscriptions (at most {})",
+                self.max
+            )));
+        }
+        let (room, activity) = match target {
+            Destination::Room(room) => (room, false),
+            Destination::Activity(room) => (room, true),
+            Destination::UserUpdates => {
+                self.user_updates.insert(id.clone());
+                return Ok(vec![Action::SubscribeUserUpdates {
+                    id,
+                    ack,
+                    receipt: frame.header("receipt").map(str::to_string),
+                }]);
+            }
+        };
         let since_seq = frame
             .header("since-seq")
             .map(|v| crate::domain::parse_seq(v, 0))
             .map(|v| v.ok_or_else(|| Fatal::new("since-seq must be a non-negative integer")))
             .transpose()?
             .filter(|_| !activity); // signals are never replayed
-        if self.by_id.contains_key(&id) {
-            return Err(Fatal::new(format!(
-                "subscription id {id} is already in use"
-            )));
-        }
-        if self.by_id.len() >= self.max {
-            return Err(Fatal::new(format!(
-                "too many subscriptions (at most {})",
-                self.max
-            )));
-        }
         self.by_id.insert(
             id.clone(),
             Subscription {
@@ -111,7 +124,7 @@ impl Subscriptions {
 
     pub(super) fn unsubscribe(&mut self, frame: &ClientFrame) -> Outcome {
         let id = required_id(frame, "id")?.to_string();
-        if self.by_id.remove(&id).is_none() {
+        if self.by_id.remove(&id).is_none() && !self.user_updates.remove(&id) {
             return Err(Fatal::new(format!("no subscription with id {id}")));
         }
         Ok(vec![Action::Unsubscribe {

@@ -25,6 +25,7 @@ mod refresh;
 pub mod retention;
 mod rows;
 pub mod search;
+pub mod server_settings;
 mod sqlite;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use retention::{
     DroppedPartition, LogPartitions, PartitionLayout, Pruned, RetentionPolicy, RetentionStore,
 };
 pub use search::{Found, SearchQuery, SearchStore, SearchTerms};
+pub use server_settings::ServerSettings;
 pub use sqlite::SqliteStore;
 
 pub type Timestamp = DateTime<Utc>;
@@ -269,6 +271,7 @@ pub trait Store:
     + SearchStore
     + RetentionStore
     + LogPartitions
+    + ServerSettings
 {
 }
 
@@ -282,6 +285,7 @@ impl<T> Store for T where
         + SearchStore
         + RetentionStore
         + LogPartitions
+        + ServerSettings
         + ?Sized
 {
 }

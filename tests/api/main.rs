@@ -7,6 +7,7 @@ mod helpers;
 mod wrapped_store;
 
 mod auth;
+mod auth_session;
 mod awareness;
 mod client_config;
 mod hardening_http;

@@ -13,7 +13,8 @@ use parley::store::{
     Appended, DroppedPartition, DynStore, Event, Found, HistoryPage, HistoryQuery, LogPartitions,
     MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState,
     ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
-    SearchQuery, SearchStore, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
+    SearchQuery, SearchStore, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp,
+    User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -258,5 +259,12 @@ impl LogPartitions for WrappedStore {
     }
     async fn drop_partitions(&self, cutoff: Timestamp) -> StoreResult<Vec<DroppedPartition>> {
         self.inner.drop_partitions(cutoff).await
+    }
+}
+
+#[async_trait]
+impl ServerSettings for WrappedStore {
+    async fn keep_setting(&self, name: &str, proposed: &str) -> StoreResult<String> {
+        self.inner.keep_setting(name, proposed).await
     }
 }

@@ -21,6 +21,7 @@ mod idle;
 mod membership;
 mod redis_outage;
 mod relay;
+mod room_list;
 mod room_log;
 mod sharded;
 mod shutdown;

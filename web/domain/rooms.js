@@ -1,8 +1,10 @@
 // The rooms list's view model: the rooms and conversations I can see (GET
-// /rooms), the rooms open in this tab (each a RoomViewModel), which one is
-// shown, and each room's counts. Events: `change` (the list or a count
-// changed), `error` {text}, `closed` {name, text} (access to an open room is
-// gone; `text` says why).
+// /rooms, then kept live by the user destination's updates: `apply`), the
+// rooms open in this tab (each a RoomViewModel), which one is shown, and
+// each room's counts (`totalUnread` for the tab's title). Events: `change`
+// (the list or a count changed), `error` {text}, `closed` {name, text}
+// (access to an open room is gone; `text` says why), `added` {room} (a room
+// or conversation appeared in my list by someone else's doing).
 
 import { describeError } from '../api.js';
 import { RoomViewModel, isDirect, roomPath } from './room.js';
@@ -45,6 +47,12 @@ export class RoomsViewModel extends EventTarget {
     this.deleting = new Set();
     /** Bumped whenever a room closes: a list read before that may still name it. */
     this.version = 0;
+    /** Updates that arrived while GET /rooms was under way: applied again
+     * over its answer, which may be older than they are. */
+    this.replay = null;
+    /** Rooms I am creating, and people I am opening a conversation with. */
+    this.creating = new Set();
+    this.calling = new Set();
   }
 
   #emit(type, detail = {}) {
@@ -80,15 +88,75 @@ export class RoomsViewModel extends EventTarget {
 
   async load() {
     const version = this.version;
+    const replay = [];
+    this.replay = replay;
     try {
       const { rooms } = await this.app.session.request('GET', '/rooms');
       if (version !== this.version) return;
       this.index = new Map(rooms.map((r) => [r.name, r]));
       for (const room of rooms) this.open.get(room.name)?.takeRoom(room);
+      for (const update of replay) this.#applyToIndex(update);
       this.#emit('change');
     } catch (err) {
       this.#emit('error', { text: describeError(err) });
+    } finally {
+      if (this.replay === replay) this.replay = null;
     }
+  }
+
+  /**
+   * An update of the user destination: `room_added` / `room_updated` (the
+   * room as GET /rooms/{name} shows it to me) or `room_removed` (name and
+   * reason). An open room that was removed closes, as on `access_revoked`
+   * (whichever comes first; the other finds it closed).
+   */
+  apply(update) {
+    this.replay?.push(update);
+    if (update.type === 'room_removed') {
+      if (this.open.has(update.room)) {
+        this.close(update.room, update.reason);
+        return;
+      }
+    } else if (update.type === 'room_added' && update.room?.name && !this.index.has(update.room.name)) {
+      const room = update.room;
+      // Not news when it is my own doing (the update may beat the answer).
+      const mine =
+        this.opening.has(room.name) || this.creating.has(room.name) || (isDirect(room) && this.calling.has(room.peer));
+      this.#applyToIndex(update);
+      if (!mine) this.#emit('added', { room });
+      this.#emit('change');
+      return;
+    }
+    if (this.#applyToIndex(update)) this.#emit('change');
+  }
+
+  /** Puts `update` into the index; whether anything changed. */
+  #applyToIndex(update) {
+    if (update.type === 'room_removed') {
+      const room = this.index.get(update.room);
+      const rejoinable =
+        room && !room.private && !isDirect(room) && (update.reason === 'left' || update.reason === 'removed');
+      if (!room) return false;
+      if (rejoinable) {
+        // Still listed (public), no longer mine.
+        this.index.set(update.room, { ...room, membership: null });
+        return true;
+      }
+      return this.index.delete(update.room);
+    }
+    const room = update.room;
+    if (!room?.name) return false;
+    this.index.set(room.name, room);
+    this.open.get(room.name)?.takeRoom(room);
+    return true;
+  }
+
+  /** Unread messages in all my rooms and conversations (the tab's title). */
+  totalUnread() {
+    const { rooms, dms } = this.lists();
+    let total = 0;
+    for (const name of [...rooms, ...dms]) total += this.countsOf(name).unread;
+    return total;
   }
 
   add(room) {
@@ -97,16 +165,26 @@ export class RoomsViewModel extends EventTarget {
   }
 
   async create(name, isPrivate) {
-    const room = await this.app.session.request('POST', '/rooms', { name, private: isPrivate });
-    this.index.set(room.name, room);
-    return room;
+    this.creating.add(name);
+    try {
+      const room = await this.app.session.request('POST', '/rooms', { name, private: isPrivate });
+      this.index.set(room.name, room);
+      return room;
+    } finally {
+      this.creating.delete(name);
+    }
   }
 
   /** Opens (or finds) the direct conversation with `username`. */
   async conversation(username) {
-    const room = await this.app.session.request('POST', '/dms', { username });
-    this.add(room);
-    return room;
+    this.calling.add(username);
+    try {
+      const room = await this.app.session.request('POST', '/dms', { username });
+      this.add(room);
+      return room;
+    } finally {
+      this.calling.delete(username);
+    }
   }
 
   /**

@@ -13,6 +13,7 @@ on_sqlite!(
     online_on_connect_and_offline_on_the_last_disconnect,
     a_socket_before_connected_is_not_online,
     an_event_stream_makes_its_user_online,
+    a_user_event_stream_is_presence_until_its_client_goes_away,
     presence_lists_members_only,
 );
 
@@ -102,12 +103,9 @@ async fn an_event_stream_makes_its_user_online(backend: Backend) {
     let f = expect_signal(&mut w, "presence", "bobby").await;
     assert_eq!(f.json()["online"], true, "{f}");
     drop(stream);
-    // A client that just goes away is noticed when a write to its socket
-    // fails: the first keep-alive after the close (every 15 s) can still be
-    // accepted by the kernel (the peer answers it with a reset), so at the
-    // latest the second one fails.
-    let noticed_within = Duration::from_secs(45);
-    let (f, seen) = signal_where(&mut w, noticed_within, |b| b["type"] == "presence").await;
+    // A client that just goes away is noticed at its connection's close,
+    // not at the next keep-alive write (every 15 s).
+    let (f, seen) = signal_where(&mut w, SHOWS_WITHIN, |b| b["type"] == "presence").await;
     let f = f.unwrap_or_else(|| panic!("offline after the stream closed; saw {}", describe(&seen)));
     assert_eq!(
         f.json(),
@@ -119,6 +117,40 @@ async fn an_event_stream_makes_its_user_online(backend: Backend) {
         ["alice"]
     );
     w.close().await;
+}
+
+async fn a_user_event_stream_is_presence_until_its_client_goes_away(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bobby").await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    // A client of its own, so dropping the response closes its connection.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let stream = client
+        .get(format!("{}/api/v1/me/events", app.base))
+        .bearer_auth(&bob.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200, "GET /me/events");
+    assert_eq!(
+        online_becomes(&app, &alice, "general", &["bobby"], SHOWS_WITHIN).await,
+        ["bobby"],
+        "an open user event stream is presence"
+    );
+    drop(stream);
+    drop(client);
+    let closed = Instant::now();
+    assert_eq!(
+        online_becomes(&app, &alice, "general", &[], SHOWS_WITHIN).await,
+        Vec::<String>::new(),
+        "offline within 2 s of the client going away"
+    );
+    assert!(closed.elapsed() < SHOWS_WITHIN + Duration::from_millis(500));
 }
 
 /// `GET /rooms/{room}/events` on a raw socket (so dropping it surely

@@ -6,6 +6,7 @@
 mod blocking;
 mod dms;
 mod revocation;
+mod room_list;
 mod routes;
 
 use std::time::Duration;

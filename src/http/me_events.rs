@@ -1,0 +1,148 @@
+//! `GET /api/v1/me/events`: the user destination over Server-Sent Events
+//! (README, "A live view of one's own rooms"), the same updates as STOMP's
+//! `/user/queue/updates`: `event: room_added | room_removed |
+//! room_updated`, `data:` the update's JSON. Nothing is stored, so there
+//! is no `id:` and no resume: a client that reconnects reads `GET /rooms`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
+
+use crate::auth::AuthUser;
+use crate::broker::{Delivery, Recipient};
+use crate::error::{ApiError, Body as ErrorBody};
+use crate::http::responses::{InternalError, Unauthorized};
+use crate::state::AppState;
+use crate::stomp::{SubscriptionHeader, Version};
+
+/// Comment line interval that keeps proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Chunks buffered towards the client before the body takes them.
+const SSE_BUFFER: usize = 64;
+/// Longest the last event of an ending stream may wait for the client.
+const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Server-Sent Events: changes of the caller's own room list, live.
+///
+/// `event: room_added` (`data: {"type":"room_added","room":{room}}`: joined,
+/// added by someone, a direct conversation opened), `event: room_removed`
+/// (`data: {"type":"room_removed","room":NAME,"reason":"left"|"removed"|
+/// "banned"|"room_deleted"}`) and `event: room_updated` (`data:
+/// {"type":"room_updated","room":{room}}`: the caller's role changed), from
+/// any instance, within 2 s. The room object is the one `GET /rooms/{name}`
+/// gives the caller. Nothing is stored: no `id:`, no resume. A comment line
+/// every 15 s keeps proxies from closing the stream; it ends at shutdown,
+/// when the client falls too far behind, or when the access token expires
+/// (a last `event: error` with `data: {"code":"token_expired"}`). It keeps
+/// the caller online and counts against `MAX_CONNECTIONS_PER_USER`.
+#[utoipa::path(
+    tag = "rooms",
+    operation_id = "stream_my_updates",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event stream: `retry: 2000`, then \
+            `event: room_added|room_removed|room_updated` / `data: {update JSON}` blocks",
+            content_type = "text/event-stream", body = String),
+        Unauthorized,
+        (status = 429, description = "`too_many_connections`: the user already has \
+            `MAX_CONNECTIONS_PER_USER` WebSockets, event streams and held long polls open \
+            on this instance", body = ErrorBody),
+        InternalError,
+    ),
+)]
+#[get("/me/events")]
+pub async fn my_events(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let slot = state
+        .connections
+        .try_open(user.id)
+        .ok_or(ApiError::TooManyConnections)?;
+    let (queue_tx, mut queue) = mpsc::channel::<Delivery>(state.config.limits.outbound_queue);
+    let overflow = Arc::new(Notify::new());
+    let recipient = Arc::new(Recipient {
+        id: String::new(),
+        room: Box::from(""),
+        header: SubscriptionHeader::new(Version::V1_2, ""),
+        wants_ack: false,
+    });
+    let listening = state
+        .user_updates
+        .listen(user.id, recipient, queue_tx, Arc::clone(&overflow));
+    let presence = state.presence.arrive(user.id, &user.username);
+    let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
+    let state = state.into_inner();
+    let expires_at = user.expires_at;
+    actix_web::rt::spawn(async move {
+        let _slot = slot;
+        let _online = presence;
+        let _listening = listening;
+        let _gauge = crate::metrics::ConnectionGauge::open("sse");
+        let left = Duration::from_secs((expires_at - crate::auth::jwt::now_secs()).max(0) as u64);
+        let mut shutdown = state.shutdown_signal();
+        let reason: &'static str = tokio::select! {
+            ended = pump(&mut queue, &overflow, &tx) => ended.err().unwrap_or("done"),
+            _ = tokio::time::sleep(left) => {
+                crate::metrics::auth_failure("sse_token_expired");
+                let _ = tokio::time::timeout(END_WRITE_TIMEOUT, tx.send(Bytes::from_static(
+                    b"event: error\ndata: {\"code\":\"token_expired\"}\n\n",
+                )))
+                .await;
+                "token expired"
+            }
+            _ = shutdown.wait_for(|s| *s) => "shutdown",
+        };
+        tracing::debug!(reason, "user event stream ended");
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, Infallible>(chunk), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// Forwards the listener's updates, with keep-alives, until the client
+/// leaves or falls behind (the caller also ends it at shutdown and token
+/// expiry).
+async fn pump(
+    queue: &mut mpsc::Receiver<Delivery>,
+    overflow: &Notify,
+    tx: &mpsc::Sender<Bytes>,
+) -> Result<(), &'static str> {
+    let send = |chunk: Bytes| async move { tx.send(chunk).await.map_err(|_| "client gone") };
+    send(Bytes::from_static(b"retry: 2000\n: connected\n\n")).await?;
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    keep_alive.tick().await;
+    loop {
+        tokio::select! {
+            _ = overflow.notified() => return Err("slow consumer"),
+            _ = tx.closed() => return Err("client gone"),
+            _ = keep_alive.tick() => send(Bytes::from_static(b": keep-alive\n\n")).await?,
+            delivery = queue.recv() => {
+                let Some(d) = delivery else { return Err("listener closed") };
+                send(sse_event(d.message.event_type, &d.message.json)).await?;
+            }
+        }
+    }
+}
+
+/// One update as an SSE event: `event:` its type, `data:` its JSON.
+fn sse_event(event_type: &str, json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 32);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event_type.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
