@@ -1,11 +1,11 @@
-//! Sign-up, login, refresh-token rotation, logout and `/me`. The refresh
-//! token is also kept in a browser cookie (`auth::cookie`), which refresh
-//! and logout take when the body names no token.
+//! Sign-up, login and `/me`: the token answers, which also set the refresh
+//! token as a browser cookie (`auth::cookie`). Rotation and logout are
+//! `http/refresh.rs`.
 
 use std::time::Instant;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,7 +15,7 @@ use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::client_ip::client_key;
 use crate::http::responses::{HashingBusy, InternalError, InvalidRequest, JsonBodyRefused};
 use crate::state::AppState;
-use crate::store::{Rotation, StoreError, User};
+use crate::store::{StoreError, User};
 use crate::views::UserView;
 
 /// A username and a password. Login accepts any strings (an impossible
@@ -37,53 +37,9 @@ pub struct Credentials {
     password: String,
 }
 
-/// The refresh token to rotate or revoke; `{}` uses the `parley_refresh`
-/// cookie instead (a token given here wins over the cookie).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
-    /// A refresh token from a token response; omit it to use the cookie.
-    refresh_token: Option<String>,
-}
-
-/// Where a refresh or logout found its token.
-enum Presented {
-    Body(String),
-    Cookie(String),
-}
-
-impl Presented {
-    /// The body's token, else the cookie's. A cookie comes from a browser
-    /// by itself, so it is refused from an `Origin` not in
-    /// `ALLOWED_ORIGINS` (a page elsewhere cannot spend it); no token at
-    /// all is an invalid one.
-    fn of(req: &HttpRequest, state: &AppState, body: RefreshRequest) -> Result<Self, ApiError> {
-        if let Some(token) = body.refresh_token {
-            return Ok(Presented::Body(token));
-        }
-        let token = cookie::read(req).ok_or(ApiError::InvalidRefreshToken)?;
-        let origin = req.headers().get(header::ORIGIN);
-        let allowed = origin.is_none_or(|o| {
-            o.to_str()
-                .is_ok_and(|o| state.config.allowed_origins.allows(o))
-        });
-        if !allowed {
-            tracing::info!(origin = ?origin, "refresh cookie refused: origin not allowed");
-            return Err(ApiError::ForbiddenOrigin);
-        }
-        Ok(Presented::Cookie(token))
-    }
-
-    fn token(&self) -> &str {
-        match self {
-            Presented::Body(t) | Presented::Cookie(t) => t,
-        }
-    }
-}
-
 /// `body` answered through `response`, setting the refresh cookie to
 /// `token`.
-fn with_cookie(
+pub(super) fn with_cookie(
     req: &HttpRequest,
     state: &AppState,
     mut response: actix_web::HttpResponseBuilder,
@@ -99,22 +55,9 @@ fn with_cookie(
         .json(body)
 }
 
-/// `response` with the refresh cookie cleared.
-fn clearing_cookie(
-    req: &HttpRequest,
-    state: &AppState,
-    mut response: HttpResponse,
-) -> HttpResponse {
-    let secure = cookie::over_https(req, &state.config.limits.trusted_proxies);
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, cookie::clear(secure));
-    response
-}
-
 /// The answer to sign-up, login and refresh.
 #[derive(Serialize, ToSchema)]
-struct TokenResponse<'a> {
+pub(super) struct TokenResponse<'a> {
     user: UserView<'a>,
     /// HS256 JWT for `Authorization: Bearer` (and STOMP CONNECT).
     access_token: String,
@@ -128,7 +71,11 @@ struct TokenResponse<'a> {
 }
 
 /// The token response for `user` with a fresh access token.
-fn token_response(state: &AppState, user: &User, refresh_token: String) -> serde_json::Value {
+pub(super) fn token_response(
+    state: &AppState,
+    user: &User,
+    refresh_token: String,
+) -> serde_json::Value {
     let body = TokenResponse {
         user: user.into(),
         access_token: state.jwt.issue(user.id, &user.username, now_secs()),
@@ -331,120 +278,6 @@ fn hash_error(e: password::HashError) -> ApiError {
         }
         e @ password::HashError::Failed(_) => ApiError::internal(e),
     }
-}
-
-/// Rotate a refresh token: a new access token and a new refresh token.
-///
-/// The token is the body's `refresh_token`, else (body `{}`) the
-/// `parley_refresh` cookie; the answer sets the cookie to the new token.
-/// The presented token stops working. Presenting an already-rotated token
-/// revokes every token of its login.
-#[utoipa::path(
-    tag = "auth",
-    operation_id = "refresh",
-    responses(
-        (status = 200, description = "Rotated", body = TokenResponse,
-            headers(("Set-Cookie" = String, description = "`parley_refresh=<the refresh token>; \
-                Path=/api/v1/auth; Max-Age=<REFRESH_TTL_SECS>; HttpOnly; SameSite=Strict`, plus \
-                `; Secure` when the request came over HTTPS (directly or per a trusted proxy's \
-                `X-Forwarded-Proto`)"))),
-        InvalidRequest,
-        (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
-            already rotated (which revokes its whole login), or none given (no body token, \
-            no cookie); a cookie that failed is cleared", body = ErrorBody,
-            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; \
-                Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser \
-                forgets the cookie"))),
-        (status = 403, description = "`forbidden_origin`: the token came from the cookie and \
-            the request's `Origin` is not in `ALLOWED_ORIGINS`", body = ErrorBody),
-        JsonBodyRefused,
-        InternalError,
-    ),
-)]
-#[post("/auth/refresh")]
-pub async fn rotate_refresh(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let presented = Presented::of(&req, &state, body.into_inner())?;
-    let old = refresh::hash(presented.token());
-    let new = refresh::generate();
-    let expires = chrono::Utc::now() + state.refresh_ttl;
-    let error = match state
-        .store
-        .rotate_refresh_token(&old, &new.hash, expires, chrono::Utc::now())
-        .await?
-    {
-        Rotation::Rotated(user) => {
-            // The store saved the new token in the old one's family.
-            let body = token_response(&state, &user, new.token.clone());
-            return Ok(with_cookie(
-                &req,
-                &state,
-                HttpResponse::Ok(),
-                &new.token,
-                body,
-            ));
-        }
-        Rotation::Reused => {
-            tracing::warn!("refresh token reuse detected; family revoked");
-            ApiError::InvalidRefreshToken
-        }
-        Rotation::Invalid => ApiError::InvalidRefreshToken,
-    };
-    Ok(match presented {
-        // The browser should stop presenting a dead cookie.
-        Presented::Cookie(_) => clearing_cookie(&req, &state, error.error_response()),
-        Presented::Body(_) => error.error_response(),
-    })
-}
-
-/// Log out: revokes the refresh token and every token of its login.
-///
-/// The token is the body's `refresh_token`, else (body `{}`) the
-/// `parley_refresh` cookie; the answer clears the cookie. An
-/// already-rotated token is refused but revokes its whole login, as on
-/// refresh: whoever presents it is not (only) the legitimate client.
-#[utoipa::path(
-    tag = "auth",
-    responses(
-        (status = 204, description = "Revoked; the cookie is cleared",
-            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; \
-                Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser \
-                forgets the cookie"))),
-        InvalidRequest,
-        (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or \
-            already rotated (which revokes its whole login, as on refresh), or none given; \
-            a cookie that failed is cleared", body = ErrorBody,
-            headers(("Set-Cookie" = String, description = "`parley_refresh=; Path=/api/v1/auth; \
-                Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser \
-                forgets the cookie"))),
-        (status = 403, description = "`forbidden_origin`: the token came from the cookie and \
-            the request's `Origin` is not in `ALLOWED_ORIGINS`", body = ErrorBody),
-        JsonBodyRefused,
-        InternalError,
-    ),
-)]
-#[post("/auth/logout")]
-pub async fn logout(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let presented = Presented::of(&req, &state, body.into_inner())?;
-    let hash = refresh::hash(presented.token());
-    let revoked = state
-        .store
-        .revoke_refresh_family(&hash, chrono::Utc::now())
-        .await?;
-    Ok(match (revoked, presented) {
-        (true, _) => clearing_cookie(&req, &state, HttpResponse::NoContent().finish()),
-        (false, Presented::Cookie(_)) => {
-            clearing_cookie(&req, &state, ApiError::InvalidRefreshToken.error_response())
-        }
-        (false, Presented::Body(_)) => ApiError::InvalidRefreshToken.error_response(),
-    })
 }
 
 /// The caller.

@@ -15,6 +15,7 @@ mod me_events;
 mod members;
 mod metrics;
 pub(crate) mod openapi;
+mod refresh;
 mod responses;
 mod room_log;
 mod rooms;
@@ -51,8 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(client_config::client_config)
                 .service(auth::signup)
                 .service(auth::login)
-                .service(auth::rotate_refresh)
-                .service(auth::logout)
+                .service(refresh::rotate_refresh)
+                .service(refresh::logout)
                 .service(auth::me)
                 .service(me_events::my_events)
                 .service(rooms::create)
