@@ -4,27 +4,19 @@
 //! room_updated`, `data:` the update's JSON. Nothing is stored, so there
 //! is no `id:` and no resume: a client that reconnects reads `GET /rooms`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
+use super::sse::{self, KEEP_ALIVE};
 use crate::auth::AuthUser;
 use crate::broker::{Delivery, Recipient};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, Unauthorized};
 use crate::state::AppState;
 use crate::stomp::{SubscriptionHeader, Version};
-
-/// Comment line interval that keeps proxies from closing an idle stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Chunks buffered towards the client before the body takes them.
-const SSE_BUFFER: usize = 64;
-/// Longest the last event of an ending stream may wait for the client.
-const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Server-Sent Events: changes of the caller's own room list, live.
 ///
@@ -75,40 +67,13 @@ pub async fn my_events(
         .user_updates
         .listen(user.id, recipient, queue_tx, Arc::clone(&overflow));
     let presence = state.presence.arrive(user.id, &user.username);
-    let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
-    let state = state.into_inner();
-    let expires_at = user.expires_at;
-    actix_web::rt::spawn(async move {
-        let _slot = slot;
-        let _online = presence;
-        let _listening = listening;
-        let _gauge = crate::metrics::ConnectionGauge::open("sse");
-        let left = Duration::from_secs((expires_at - crate::auth::jwt::now_secs()).max(0) as u64);
-        let mut shutdown = state.shutdown_signal();
-        let reason: &'static str = tokio::select! {
-            ended = pump(&mut queue, &overflow, &tx) => ended.err().unwrap_or("done"),
-            _ = tokio::time::sleep(left) => {
-                crate::metrics::auth_failure("sse_token_expired");
-                let _ = tokio::time::timeout(END_WRITE_TIMEOUT, tx.send(Bytes::from_static(
-                    b"event: error\ndata: {\"code\":\"token_expired\"}\n\n",
-                )))
-                .await;
-                "token expired"
-            }
-            _ = shutdown.wait_for(|s| *s) => "shutdown",
-        };
-        tracing::debug!(reason, "user event stream ended");
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(chunk), rx))
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+    Ok(sse::respond(
+        state.into_inner(),
+        user.expires_at,
+        (slot, presence, listening),
+        "user",
+        move |tx| async move { pump(&mut queue, &overflow, &tx).await },
+    ))
 }
 
 /// Forwards the listener's updates, with keep-alives, until the client

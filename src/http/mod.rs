@@ -20,6 +20,7 @@ mod responses;
 mod room_log;
 mod rooms;
 mod search;
+mod sse;
 mod stream;
 mod web_client;
 mod writing;

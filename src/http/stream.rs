@@ -2,9 +2,7 @@
 //! Server-Sent Events. Both use the same send path, broker and resume logic
 //! as STOMP, so messages flow between the two in both directions.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
@@ -12,6 +10,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
+use super::sse::{self, KEEP_ALIVE};
 use super::writing::{charge_send, chat_error, enter, enter_to_write, parse_body};
 use crate::auth::AuthUser;
 use crate::broker::{Published, RoomFeed};
@@ -24,13 +23,6 @@ use crate::state::AppState;
 use crate::store::{Appended, Room};
 use crate::viewers::Viewer;
 use crate::views::{EventView, MessageView};
-
-/// Comment line interval that keeps proxies from closing an idle stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Events buffered towards a slow SSE client before its stream is ended.
-const SSE_BUFFER: usize = 64;
-/// Longest the last event of an ending stream may wait for the client.
-const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 // The body of `POST /rooms/{name}/messages` (a plain comment: a doc comment
 // would become the schema's description).
@@ -245,44 +237,15 @@ pub async fn events(
         return Err(ApiError::RoomNotFound);
     }
     let presence = state.presence.arrive(user.id, &user.username);
-    let (tx, rx) = mpsc::channel::<Bytes>(SSE_BUFFER);
     let state = state.into_inner();
-    let expires_at = user.expires_at;
-    actix_web::rt::spawn(async move {
-        let _slot = slot;
-        let _online = presence;
-        let _gauge = crate::metrics::ConnectionGauge::open("sse");
-        let left = Duration::from_secs((expires_at - crate::auth::jwt::now_secs()).max(0) as u64);
-        let mut shutdown = state.shutdown_signal();
-        let reason = tokio::select! {
-            ended = pump_events(&state, room, &viewer, feed, since, &tx) => match ended {
-                Ok(()) => "done",
-                Err(reason) => reason,
-            },
-            // The stream lives as long as its token, like a STOMP session;
-            // this also ends a replay stuck on a client that stopped reading.
-            _ = tokio::time::sleep(left) => {
-                crate::metrics::auth_failure("sse_token_expired");
-                let _ = tokio::time::timeout(END_WRITE_TIMEOUT, tx.send(Bytes::from_static(
-                    b"event: error\ndata: {\"code\":\"token_expired\"}\n\n",
-                )))
-                .await;
-                "token expired"
-            }
-            _ = shutdown.wait_for(|s| *s) => "shutdown",
-        };
-        tracing::debug!(reason, "event stream ended");
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(chunk), rx))
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+    let pumping = Arc::clone(&state);
+    Ok(sse::respond(
+        state,
+        user.expires_at,
+        (slot, presence),
+        "room",
+        move |tx| async move { pump_events(&pumping, room, &viewer, feed, since, &tx).await },
+    ))
 }
 
 /// Replays from `since`, then forwards live messages, with keep-alives,
