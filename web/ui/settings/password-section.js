@@ -32,7 +32,7 @@ function field(form, id, label, autocomplete, hint) {
 
 export const passwordSection = {
   id: 'password',
-  title: 'Password',
+  title: 'Change password',
   /** @param {object} shell  { session, announcer } */
   create(shell) {
     const form = document.createElement('form');

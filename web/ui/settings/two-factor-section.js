@@ -74,7 +74,7 @@ export const twoFactorSection = {
     const element = document.createElement('div');
     const state = document.createElement('p');
     const body = document.createElement('div');
-    body.className = 'stack';
+    body.className = 'stack totp-body';
     const error = document.createElement('p');
     error.className = 'error';
     error.setAttribute('role', 'alert');
