@@ -48,7 +48,18 @@ async fn signup_returns_user_and_tokens(backend: Backend) {
         .get("/api/v1/me", r.body["access_token"].as_str().unwrap())
         .await;
     assert_eq!(me.status, 200);
-    assert_eq!(me.body, r.body["user"], "/me answers the signed-up user");
+    // The owner also sees what only they may (README, "Accounts").
+    let mut seen_by_all = me.body.clone();
+    for owner_only in ["email", "email_verified", "totp_enabled"] {
+        seen_by_all.as_object_mut().unwrap().remove(owner_only);
+    }
+    assert_eq!(
+        seen_by_all, r.body["user"],
+        "/me answers the signed-up user"
+    );
+    assert_eq!(me.body["email"], serde_json::Value::Null);
+    assert_eq!(me.body["email_verified"], false);
+    assert_eq!(me.body["totp_enabled"], false);
 }
 
 async fn signup_stores_only_an_argon2id_hash(backend: Backend) {
@@ -373,9 +384,14 @@ async fn me_requires_a_valid_access_token(backend: Backend) {
     assert_eq!((none.status.as_u16(), none.code()), (401, "unauthorized"));
     let now = chrono::Utc::now().timestamp();
     let secret = app.state.config.jwt_secret.bytes.clone();
-    let expired = JwtKeys::new(&secret, 60).issue(s.user_id, "alice", now - 120);
-    let forged =
-        JwtKeys::new(b"some-other-secret-some-other-secret", 60).issue(s.user_id, "alice", now);
+    let expired =
+        JwtKeys::new(&secret, 60).issue(s.user_id, "alice", parley::store::LoginId(0), now - 120);
+    let forged = JwtKeys::new(b"some-other-secret-some-other-secret", 60).issue(
+        s.user_id,
+        "alice",
+        parley::store::LoginId(0),
+        now,
+    );
     let payload = s.access_token.split('.').nth(1).unwrap();
     let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
     for (what, token) in [

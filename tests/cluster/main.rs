@@ -23,5 +23,6 @@ mod redis_outage;
 mod relay;
 mod room_list;
 mod room_log;
+mod sessions;
 mod sharded;
 mod shutdown;
