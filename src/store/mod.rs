@@ -27,6 +27,7 @@ mod rows;
 pub mod search;
 pub mod server_settings;
 mod sqlite;
+mod threads;
 
 use std::sync::Arc;
 
@@ -35,7 +36,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
-pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
+pub use event::{
+    Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal, ThreadSummary,
+};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
@@ -45,6 +48,7 @@ pub use retention::{
 pub use search::{Found, SearchQuery, SearchStore, SearchTerms};
 pub use server_settings::ServerSettings;
 pub use sqlite::SqliteStore;
+pub use threads::{FollowedThread, Following, ThreadStore};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -272,6 +276,7 @@ pub trait Store:
     + RetentionStore
     + LogPartitions
     + ServerSettings
+    + ThreadStore
 {
 }
 
@@ -286,6 +291,7 @@ impl<T> Store for T where
         + RetentionStore
         + LogPartitions
         + ServerSettings
+        + ThreadStore
         + ?Sized
 {
 }

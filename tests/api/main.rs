@@ -24,3 +24,4 @@ mod rooms;
 mod search;
 mod stomp;
 mod store;
+mod threads;
