@@ -33,9 +33,7 @@ pub(super) use known::{
     Known, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs, referenced,
 };
 use known::{client_key, distinct, reaction_ref, reference};
-pub(super) use threads::{
-    Follow, MentionFollow, PARTICIPANTS_SHOWN, ThreadEffects, ThreadRow, summary_row, thread_keys,
-};
+pub(super) use threads::{ThreadEffects, summary_row, thread_keys};
 use threads::{Reply, Threads};
 
 /// What becomes of one event of a batch.

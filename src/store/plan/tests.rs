@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 
+use super::threads::PARTICIPANTS_SHOWN;
 use super::*;
 use crate::store::{ThreadSummary, Timestamp};
 
