@@ -131,7 +131,7 @@ onBothBackends(
       assert.equal(await link.locator('.thread-link-who').textContent(), 'bob');
       await link.click();
       await alice.page.getByRole('heading', { name: `Thread # ${room}` }).waitFor();
-      assert.deepEqual(await panelBodies(alice), ['At the station']);
+      await eventually('the thread is read', () => panelBodies(alice), ['At the station']);
 
       // Bob's next reply arrives in Alice's open panel, and under her message.
       await replyInThread(bob, 'See you at noon');

@@ -128,8 +128,12 @@ function renderThreadLink(vm, m, ctx) {
   const who = document.createElement('span');
   who.className = 'thread-link-who';
   who.textContent = participants.slice(0, 3).join(', ') + (participants.length > 3 ? '…' : '');
-  link.append(count, ' ', who);
-  link.setAttribute('aria-label', `${count.textContent} from ${participants.join(', ')}. Open the thread`);
+  const hint = document.createElement('span');
+  hint.className = 'visually-hidden';
+  hint.textContent = ': open the thread';
+  // The name is the text shown, then what the button does.
+  link.append(count, ' ', who, hint);
+  link.title = `Replies from ${participants.join(', ')}`;
   link.addEventListener('click', () => ctx.openThread(vm, m.seq));
   return link;
 }
