@@ -110,7 +110,8 @@ pub(super) trait AppendTx: WriteTx {
     async fn targets(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Target>>;
     /// The stored summaries of the threads `(room id, root seq)` of `at`
     /// that exist.
-    async fn threads(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<((i64, i64), ThreadSummary)>>;
+    async fn threads(&mut self, at: &[(i64, i64)])
+    -> StoreResult<Vec<((i64, i64), ThreadSummary)>>;
     /// Which of `reactions` exist, with the seq of the event that added each.
     async fn reactions(
         &mut self,

@@ -33,8 +33,8 @@ pub(super) use known::{
     Known, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs, referenced,
 };
 use known::{client_key, distinct, reaction_ref, reference};
-pub(super) use threads::{ThreadEffects, summary_row, thread_keys};
 use threads::{Reply, Threads};
+pub(super) use threads::{ThreadEffects, summary_row, thread_keys};
 
 /// What becomes of one event of a batch.
 #[derive(Debug, PartialEq)]

@@ -64,8 +64,7 @@ pub trait ThreadStore: Send + Sync + 'static {
     /// reply not deleted, the root not sent by a user they block), by
     /// latest reply, newest first, at most `limit`; `unread`: replies after
     /// their marker, not deleted, not their own, not from users they block.
-    async fn followed_threads(&self, user_id: i64, limit: i64)
-    -> StoreResult<Vec<FollowedThread>>;
+    async fn followed_threads(&self, user_id: i64, limit: i64) -> StoreResult<Vec<FollowedThread>>;
     /// Moves each `(room, root, user, seq)` marker to max(marker, min(seq,
     /// the thread's last reply)), in one transaction; answers the markers
     /// of those who follow, as they now are (`(room, root, user, marker)`).

@@ -26,7 +26,13 @@ on_both_backends!(
 
 // ------------------------------------------------------------ REST calls --
 
-async fn post(app: &TestApp, who: &TestUser, room: &str, body: &str, reply_to: Option<i64>) -> Value {
+async fn post(
+    app: &TestApp,
+    who: &TestUser,
+    room: &str,
+    body: &str,
+    reply_to: Option<i64>,
+) -> Value {
     let mut json = json!({"body": body});
     if let Some(to) = reply_to {
         json["reply_to"] = json!(to);
@@ -42,8 +48,15 @@ async fn post(app: &TestApp, who: &TestUser, room: &str, body: &str, reply_to: O
     r.body
 }
 
-async fn call(app: &TestApp, method: Method, who: &TestUser, path: &str, body: Option<Value>) -> Reply {
-    app.request(method, path, Some(&who.access_token), body).await
+async fn call(
+    app: &TestApp,
+    method: Method,
+    who: &TestUser,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    app.request(method, path, Some(&who.access_token), body)
+        .await
 }
 
 #[track_caller]
@@ -62,7 +75,10 @@ async fn thread(app: &TestApp, who: &TestUser, room: &str, seq: impl ToString) -
 
 async fn message(app: &TestApp, who: &TestUser, room: &str, seq: i64) -> Value {
     let r = app
-        .get(&format!("/api/v1/rooms/{room}/messages/{seq}"), &who.access_token)
+        .get(
+            &format!("/api/v1/rooms/{room}/messages/{seq}"),
+            &who.access_token,
+        )
         .await;
     ok(&r, 200, "GET message")
 }
@@ -134,9 +150,7 @@ fn seqs_of(list: &Value) -> Vec<i64> {
 
 // ----------------------------------------------------------------- tests --
 
-async fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_root_is_summarised(
-    backend: Backend,
-) {
+async fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_root_is_summarised(backend: Backend) {
     let app = app(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
@@ -152,7 +166,10 @@ async fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_root_is_summarised
     assert_eq!(r2["thread"], 1, "a reply to a root joins its thread");
     assert_eq!(r2["thread_summary"], Value::Null);
     let r3 = post(&app, &carol, "general", "to the answer", Some(2)).await;
-    assert_eq!(r3["thread"], 1, "a reply to a reply joins the root's thread");
+    assert_eq!(
+        r3["thread"], 1,
+        "a reply to a reply joins the root's thread"
+    );
     post(&app, &bob, "general", "outside", None).await; // 4
     post(&app, &bob, "general", "again", Some(3)).await; // 5
 
@@ -180,8 +197,14 @@ async fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_root_is_summarised
         .iter()
         .map(|m| m["thread"].clone())
         .collect();
-    assert_eq!(threads, [json!(null), json!(1), json!(1), json!(null), json!(1)]);
-    assert_eq!(page["messages"][0]["thread_summary"], root["thread_summary"]);
+    assert_eq!(
+        threads,
+        [json!(null), json!(1), json!(1), json!(null), json!(1)]
+    );
+    assert_eq!(
+        page["messages"][0]["thread_summary"],
+        root["thread_summary"]
+    );
 
     // The thread page: the root and its replies in seq order.
     let page = ok(&thread(&app, &carol, "general", 1).await, 200, "thread 1");
@@ -209,12 +232,22 @@ async fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_root_is_summarised
         );
     }
     let bad = app
-        .get("/api/v1/rooms/general/threads/1?limit=0", &alice.access_token)
+        .get(
+            "/api/v1/rooms/general/threads/1?limit=0",
+            &alice.access_token,
+        )
         .await;
     refused(&bad, 400, "invalid_query", "limit 0");
 
     // A deleted reply no longer counts; the last activity stays.
-    let d = call(&app, Method::DELETE, &bob, "/api/v1/rooms/general/messages/5", None).await;
+    let d = call(
+        &app,
+        Method::DELETE,
+        &bob,
+        "/api/v1/rooms/general/messages/5",
+        None,
+    )
+    .await;
     ok(&d, 200, "delete 5");
     let root = message(&app, &alice, "general", 1).await;
     assert_eq!(summary(&root).0, 2, "two replies are not deleted");
@@ -246,9 +279,16 @@ async fn a_rooms_threads_are_listed_by_latest_reply_and_paged(backend: Backend) 
         }
     };
     let all = list("").await;
-    assert_eq!(seqs_of(&all["threads"]), [2, 3, 1], "by latest reply, newest first");
+    assert_eq!(
+        seqs_of(&all["threads"]),
+        [2, 3, 1],
+        "by latest reply, newest first"
+    );
     assert_eq!(all["has_more"], false);
-    assert_eq!(summary(&all["threads"][0]), (2, 8, vec!["alice".to_string()]));
+    assert_eq!(
+        summary(&all["threads"][0]),
+        (2, 8, vec!["alice".to_string()])
+    );
 
     let first = list("?limit=2").await;
     assert_eq!(seqs_of(&first["threads"]), [2, 3]);
@@ -268,7 +308,14 @@ async fn a_rooms_threads_are_listed_by_latest_reply_and_paged(backend: Backend) 
     }
 
     // A thread whose every reply is deleted is listed no more.
-    let d = call(&app, Method::DELETE, &alice, "/api/v1/rooms/general/messages/6", None).await;
+    let d = call(
+        &app,
+        Method::DELETE,
+        &alice,
+        "/api/v1/rooms/general/messages/6",
+        None,
+    )
+    .await;
     ok(&d, 200, "delete 6");
     assert_eq!(seqs_of(&list("").await["threads"]), [2, 3]);
 }
@@ -294,26 +341,67 @@ async fn repliers_root_senders_and_mentioned_users_follow_with_unread_counts(bac
     post(&app, &bob, "general", "hi @carol", Some(1)).await; // 2
 
     let g = "general".to_string();
-    assert_eq!(my_threads(&app, &alice).await, [(g.clone(), 1, 1)], "root sender");
-    assert_eq!(my_threads(&app, &bob).await, [(g.clone(), 1, 0)], "own reply");
-    assert_eq!(my_threads(&app, &carol).await, [(g.clone(), 1, 1)], "mentioned");
-    assert!(my_threads(&app, &dave).await.is_empty(), "dave takes no part");
+    assert_eq!(
+        my_threads(&app, &alice).await,
+        [(g.clone(), 1, 1)],
+        "root sender"
+    );
+    assert_eq!(
+        my_threads(&app, &bob).await,
+        [(g.clone(), 1, 0)],
+        "own reply"
+    );
+    assert_eq!(
+        my_threads(&app, &carol).await,
+        [(g.clone(), 1, 1)],
+        "mentioned"
+    );
+    assert!(
+        my_threads(&app, &dave).await.is_empty(),
+        "dave takes no part"
+    );
 
-    ok(&follow(&app, &dave, "general", 1, true).await, 204, "dave follows");
-    ok(&follow(&app, &dave, "general", 1, true).await, 204, "idempotent");
-    assert_eq!(my_threads(&app, &dave).await, [(g.clone(), 1, 0)], "nothing unread at first");
+    ok(
+        &follow(&app, &dave, "general", 1, true).await,
+        204,
+        "dave follows",
+    );
+    ok(
+        &follow(&app, &dave, "general", 1, true).await,
+        204,
+        "idempotent",
+    );
+    assert_eq!(
+        my_threads(&app, &dave).await,
+        [(g.clone(), 1, 0)],
+        "nothing unread at first"
+    );
     let page = ok(&thread(&app, &dave, "general", 1).await, 200, "thread");
-    assert_eq!((&page["following"], &page["last_read_seq"]), (&json!(true), &json!(2)));
+    assert_eq!(
+        (&page["following"], &page["last_read_seq"]),
+        (&json!(true), &json!(2))
+    );
 
     post(&app, &bob, "general", "more", Some(2)).await; // 3
     post(&app, &carol, "general", "mine", Some(1)).await; // 4
     assert_eq!(my_threads(&app, &alice).await, [(g.clone(), 1, 3)]);
     assert_eq!(my_threads(&app, &dave).await, [(g.clone(), 1, 2)]);
-    assert_eq!(my_threads(&app, &carol).await, [(g.clone(), 1, 2)], "not her own");
+    assert_eq!(
+        my_threads(&app, &carol).await,
+        [(g.clone(), 1, 2)],
+        "not her own"
+    );
 
     // A deleted reply is unread no more; a blocked sender's never is.
     ok(
-        &call(&app, Method::DELETE, &bob, "/api/v1/rooms/general/messages/3", None).await,
+        &call(
+            &app,
+            Method::DELETE,
+            &bob,
+            "/api/v1/rooms/general/messages/3",
+            None,
+        )
+        .await,
         200,
         "delete 3",
     );
@@ -326,13 +414,29 @@ async fn repliers_root_senders_and_mentioned_users_follow_with_unread_counts(bac
     assert_eq!(my_threads(&app, &dave).await, [(g.clone(), 1, 0)]);
 
     // Unfollowing: gone from the list, and the marker cannot move.
-    ok(&follow(&app, &alice, "general", 1, false).await, 204, "alice unfollows");
-    ok(&follow(&app, &alice, "general", 1, false).await, 204, "idempotent");
+    ok(
+        &follow(&app, &alice, "general", 1, false).await,
+        204,
+        "alice unfollows",
+    );
+    ok(
+        &follow(&app, &alice, "general", 1, false).await,
+        204,
+        "idempotent",
+    );
     assert!(my_threads(&app, &alice).await.is_empty());
-    refused(&mark(&app, &alice, "general", 1, 4).await, 403, "not_following", "marker");
+    refused(
+        &mark(&app, &alice, "general", 1, 4).await,
+        403,
+        "not_following",
+        "marker",
+    );
     // Another reply does not make the root's sender follow again…
     post(&app, &bob, "general", "still here?", Some(1)).await; // 5
-    assert!(my_threads(&app, &alice).await.is_empty(), "unfollowed stays so");
+    assert!(
+        my_threads(&app, &alice).await.is_empty(),
+        "unfollowed stays so"
+    );
     // …her own does.
     post(&app, &alice, "general", "yes", Some(1)).await; // 6
     assert_eq!(my_threads(&app, &alice).await, [(g.clone(), 1, 0)]);
@@ -365,7 +469,11 @@ async fn the_thread_read_marker_never_moves_back_nor_past_the_last_reply(backend
     let at = |r: Reply| ok(&r, 200, "mark")["last_read_seq"].as_i64().unwrap();
     assert_eq!(at(mark(&app, &alice, "general", 1, 3).await), 3);
     assert_eq!(my_threads(&app, &alice).await[0].2, 1, "one reply after 3");
-    assert_eq!(at(mark(&app, &alice, "general", 1, 2).await), 3, "never back");
+    assert_eq!(
+        at(mark(&app, &alice, "general", 1, 2).await),
+        3,
+        "never back"
+    );
     assert_eq!(
         at(mark(&app, &alice, "general", 1, 1000).await),
         4,
@@ -386,12 +494,15 @@ async fn the_thread_read_marker_never_moves_back_nor_past_the_last_reply(backend
         let r = call(&app, Method::PUT, &alice, path, Some(body.clone())).await;
         assert_eq!(r.status, 400, "{body}: {:?}", r.body);
     }
-    refused(&mark(&app, &alice, "general", 2, 1).await, 404, "thread_not_found", "a reply");
+    refused(
+        &mark(&app, &alice, "general", 2, 1).await,
+        404,
+        "thread_not_found",
+        "a reply",
+    );
 }
 
-async fn threads_of_a_private_room_are_invisible_and_following_needs_membership(
-    backend: Backend,
-) {
+async fn threads_of_a_private_room_are_invisible_and_following_needs_membership(backend: Backend) {
     let app = app(backend).await;
     let alice = app.signup("alice").await;
     let eve = app.signup("eve").await;
@@ -412,14 +523,29 @@ async fn threads_of_a_private_room_are_invisible_and_following_needs_membership(
         refused(&r, 404, "room_not_found", "a private room's thread");
     }
     // A public room's threads are readable like its history…
-    let list = ok(&app.get("/api/v1/rooms/open/threads", &eve.access_token).await, 200, "list");
+    let list = ok(
+        &app.get("/api/v1/rooms/open/threads", &eve.access_token)
+            .await,
+        200,
+        "list",
+    );
     assert_eq!(seqs_of(&list["threads"]), [1]);
     let page = ok(&thread(&app, &eve, "open", 1).await, 200, "thread");
     assert_eq!(page["following"], false);
     assert_eq!(page["last_read_seq"], Value::Null);
     // …following it is for members.
-    refused(&follow(&app, &eve, "open", 1, true).await, 403, "not_a_member", "follow");
-    refused(&mark(&app, &eve, "open", 1, 2).await, 403, "not_a_member", "mark");
+    refused(
+        &follow(&app, &eve, "open", 1, true).await,
+        403,
+        "not_a_member",
+        "follow",
+    );
+    refused(
+        &mark(&app, &eve, "open", 1, 2).await,
+        403,
+        "not_a_member",
+        "mark",
+    );
     let unauth = app
         .request(Method::GET, "/api/v1/me/threads", None, None)
         .await;
@@ -462,7 +588,10 @@ async fn replies_carry_their_thread_live_in_replays_and_over_sse(backend: Backen
         "a live MESSAGE shows the root as committed"
     );
     let streamed = sse.events(3).await;
-    let threads: Vec<Value> = streamed.iter().map(|(_, _, d)| d["thread"].clone()).collect();
+    let threads: Vec<Value> = streamed
+        .iter()
+        .map(|(_, _, d)| d["thread"].clone())
+        .collect();
     assert_eq!(threads, [json!(null), json!(1), json!(1)], "SSE");
 
     // A replay shows the root in its current state, with its summary.
@@ -479,7 +608,10 @@ async fn replies_carry_their_thread_live_in_replays_and_over_sse(backend: Backen
         ))
         .await;
     let frames = replay.expect_messages(3).await;
-    assert_eq!(summary(&frames[0].json()), (2, 3, vec!["bob".into(), "alice".into()]));
+    assert_eq!(
+        summary(&frames[0].json()),
+        (2, 3, vec!["bob".into(), "alice".into()])
+    );
     assert_eq!(frames[2].json()["thread"], 1);
     let mut resumed = Sse::open(&app, &bob, "general", Some(0)).await;
     let got = resumed.events(3).await;
@@ -516,8 +648,15 @@ async fn concurrent_replies_are_all_counted(backend: Backend) {
         async move { post(app, who, "general", &format!("r{i}"), Some(to)).await }
     });
     let stored = join_all(replies).await;
-    let last = stored.iter().map(|m| m["seq"].as_i64().unwrap()).max().unwrap();
-    assert!(stored.iter().all(|m| m["thread"] == 1), "every reply in thread 1");
+    let last = stored
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        stored.iter().all(|m| m["thread"] == 1),
+        "every reply in thread 1"
+    );
     let root = message(&app, &users[0], "general", 1).await;
     let (count, last_reply, participants) = summary(&root);
     assert_eq!(count, 41, "every reply counted once");

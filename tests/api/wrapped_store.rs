@@ -306,11 +306,7 @@ impl ThreadStore for WrappedStore {
     async fn unfollow(&self, room_id: i64, root_seq: i64, user_id: i64) -> StoreResult<()> {
         self.inner.unfollow(room_id, root_seq, user_id).await
     }
-    async fn followed_threads(
-        &self,
-        user_id: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<FollowedThread>> {
+    async fn followed_threads(&self, user_id: i64, limit: i64) -> StoreResult<Vec<FollowedThread>> {
         self.inner.followed_threads(user_id, limit).await
     }
     async fn mark_threads_read(

@@ -24,5 +24,5 @@ mod relay;
 mod room_list;
 mod room_log;
 mod sharded;
-mod threads;
 mod shutdown;
+mod threads;

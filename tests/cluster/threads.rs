@@ -23,7 +23,11 @@ async fn post(port: u16, token: &str, body: &str, reply_to: Option<i64>) -> Valu
         json["reply_to"] = json!(to);
     }
     let path = "/api/v1/rooms/lobby/messages";
-    ok(call(port, Method::POST, path, token, Some(json)).await, 201, body)
+    ok(
+        call(port, Method::POST, path, token, Some(json)).await,
+        201,
+        body,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +55,14 @@ async fn a_reply_on_one_instance_arrives_with_its_thread_on_the_other() {
 
     for port in [a, b] {
         let root = ok(
-            call(port, Method::GET, "/api/v1/rooms/lobby/messages/1", &alice, None).await,
+            call(
+                port,
+                Method::GET,
+                "/api/v1/rooms/lobby/messages/1",
+                &alice,
+                None,
+            )
+            .await,
             200,
             "root",
         );

@@ -379,11 +379,11 @@ fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_summary_follows() {
         ..Known::default()
     };
     let batch = [
-        reply_by(9, 3, "to the reply"),  // 4: thread 2
-        reply_by(8, 2, "to the root"),   // 5: thread 2
-        message(1, None),                // 6: no thread
-        reply_by(9, 6, "a new thread"),  // 7: thread 6
-        reply_by(8, 7, "deeper"),        // 8: thread 6
+        reply_by(9, 3, "to the reply"), // 4: thread 2
+        reply_by(8, 2, "to the root"),  // 5: thread 2
+        message(1, None),               // 6: no thread
+        reply_by(9, 6, "a new thread"), // 7: thread 6
+        reply_by(8, 7, "deeper"),       // 8: thread 6
     ];
     let plan = Plan::new(&batch, &[(1, 3)], known);
     assert_eq!(seqs(&plan), [Some(4), Some(5), Some(6), Some(7), Some(8)]);
@@ -404,7 +404,11 @@ fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_summary_follows() {
         }
     );
     assert_eq!(
-        (rows[1].root_seq, rows[1].summary.reply_count, rows[1].summary.last_reply_seq),
+        (
+            rows[1].root_seq,
+            rows[1].summary.reply_count,
+            rows[1].summary.last_reply_seq
+        ),
         (6, 2, 8)
     );
     let follows: Vec<(i64, i64, i64)> = plan
@@ -475,7 +479,10 @@ fn a_refused_tied_group_leaves_no_thread_change() {
         targets: HashMap::from([target(1, 2, 7)]),
         ..Known::default()
     };
-    let batch = [tied(reply_by(8, 2, "re")), reply_by(8, 99, "no such message")];
+    let batch = [
+        tied(reply_by(8, 2, "re")),
+        reply_by(8, 99, "no such message"),
+    ];
     let plan = Plan::new(&batch, &[(1, 3)], known);
     assert!(plan.rows.is_empty());
     let t = &plan.effects.threads;

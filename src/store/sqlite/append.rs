@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::{INSERT_ROWS_PER_STATEMENT, Millis, SqliteTx, now, reactions_json};
 use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
-use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::plan::{ThreadEffects, summary_row};
+use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreError, StoreResult, ThreadSummary};
 
 #[async_trait]
