@@ -44,11 +44,9 @@ struct ThreadList<'a> {
 struct ThreadPage<'a> {
     /// The root, with its `thread_summary` (a `hidden` placeholder when the
     /// caller blocks its sender).
-    #[schema(value_type = MessageView)]
     root: EventView<'a>,
     /// Replies in seq order (deleted ones as tombstones, blocked senders'
     /// as `hidden`), those after `after`, at most `limit`.
-    #[schema(value_type = Vec<MessageView>)]
     replies: Vec<EventView<'a>>,
     /// More replies follow the page: ask again with `after` = the last
     /// reply's seq.
