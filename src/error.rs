@@ -36,6 +36,12 @@ pub enum ApiError {
     NotAMember,
     #[error("room not found")]
     RoomNotFound,
+    /// No message at that seq is a thread's root.
+    #[error("thread not found")]
+    ThreadNotFound,
+    /// A thread read marker moved by one who does not follow the thread.
+    #[error("you do not follow this thread")]
+    NotFollowing,
     #[error("user not found")]
     UserNotFound,
     #[error("not found")]
@@ -91,6 +97,8 @@ impl ApiError {
             ApiError::ForbiddenOrigin => "forbidden_origin",
             ApiError::NotAMember => "not_a_member",
             ApiError::RoomNotFound => "room_not_found",
+            ApiError::ThreadNotFound => "thread_not_found",
+            ApiError::NotFollowing => "not_following",
             ApiError::UserNotFound => "user_not_found",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -143,10 +151,12 @@ impl ResponseError for ApiError {
             ApiError::Forbidden
             | ApiError::Blocked
             | ApiError::NotAMember
+            | ApiError::NotFollowing
             | ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
-            ApiError::RoomNotFound | ApiError::UserNotFound | ApiError::NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::RoomNotFound
+            | ApiError::ThreadNotFound
+            | ApiError::UserNotFound
+            | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -25,6 +25,7 @@ mod sessions;
 mod sse;
 mod stream;
 mod two_factor;
+mod threads;
 mod web_client;
 mod writing;
 
@@ -94,6 +95,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(room_log::remove_reaction)
                 .service(search::search)
                 .service(search::mentions)
+                .service(threads::list)
+                .service(threads::get)
+                .service(threads::follow)
+                .service(threads::unfollow)
+                .service(threads::mark_read)
+                .service(threads::mine)
                 .service(stream::post_message)
                 .service(stream::events)
                 .service(openapi::document),

@@ -49,6 +49,8 @@ pub const BEARER: &str = "bearer";
         (name = "direct", description = "Direct conversations and blocking"),
         (name = "messages", description = "History, posting, long polling and Server-Sent \
             Events: chat without WebSocket"),
+        (name = "threads", description = "Threads of replies, following them and their \
+            read markers"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]

@@ -29,6 +29,7 @@ mod rows;
 pub mod search;
 pub mod server_settings;
 mod sqlite;
+mod threads;
 
 use std::sync::Arc;
 
@@ -38,7 +39,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::{RoomName, Username};
 
 pub use accounts::{AccountInfo, AccountStore, TotpState};
-pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
+pub use event::{
+    Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal, ThreadSummary,
+};
 pub use logins::{EndLogins, Login, LoginId, LoginStore};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
@@ -49,6 +52,7 @@ pub use retention::{
 pub use search::{Found, SearchQuery, SearchStore, SearchTerms};
 pub use server_settings::ServerSettings;
 pub use sqlite::SqliteStore;
+pub use threads::{FollowedThread, Following, ThreadStore};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -279,6 +283,7 @@ pub trait Store:
     + RetentionStore
     + LogPartitions
     + ServerSettings
+    + ThreadStore
 {
 }
 
@@ -295,6 +300,7 @@ impl<T> Store for T where
         + RetentionStore
         + LogPartitions
         + ServerSettings
+        + ThreadStore
         + ?Sized
 {
 }

@@ -31,6 +31,7 @@ use super::{Backend, Event, StoreResult, Timestamp};
 
 mod accounts;
 mod append;
+mod threads;
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,7 +41,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Starts a transaction holding the write lock from its first statement.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-/// Rows per INSERT: 12 parameters each, well under SQLite's 32,766.
+/// Rows per INSERT: 13 parameters each, well under SQLite's 32,766.
 const INSERT_ROWS_PER_STATEMENT: usize = 500;
 
 pub struct SqliteStore {

@@ -26,3 +26,4 @@ mod search;
 mod sessions;
 mod stomp;
 mod store;
+mod threads;

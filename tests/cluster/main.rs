@@ -26,3 +26,4 @@ mod room_log;
 mod sessions;
 mod sharded;
 mod shutdown;
+mod threads;
