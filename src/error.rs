@@ -32,6 +32,8 @@ pub enum ApiError {
     RoomNotFound,
     #[error("user not found")]
     UserNotFound,
+    #[error("push subscription not found")]
+    SubscriptionNotFound,
     #[error("not found")]
     NotFound,
     /// A known path, a method it does not serve; `allow` lists those it does.
@@ -84,6 +86,7 @@ impl ApiError {
             ApiError::NotAMember => "not_a_member",
             ApiError::RoomNotFound => "room_not_found",
             ApiError::UserNotFound => "user_not_found",
+            ApiError::SubscriptionNotFound => "subscription_not_found",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -135,9 +138,10 @@ impl ResponseError for ApiError {
             | ApiError::Blocked
             | ApiError::NotAMember
             | ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
-            ApiError::RoomNotFound | ApiError::UserNotFound | ApiError::NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::RoomNotFound
+            | ApiError::UserNotFound
+            | ApiError::SubscriptionNotFound
+            | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

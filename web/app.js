@@ -18,6 +18,7 @@ import { Session, describeError, loadClientConfig } from './api.js';
 import { Live } from './live.js';
 import { ViewMemory } from './restore.js';
 import { BlocksViewModel } from './domain/blocks.js';
+import { NotificationsViewModel } from './domain/notifications.js';
 import { isDirect } from './domain/room.js';
 import { RoomsViewModel } from './domain/rooms.js';
 import { SearchViewModel } from './domain/search.js';
@@ -26,6 +27,7 @@ import { ChatView } from './ui/chat-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
+import { NotifyView } from './ui/notify-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SignInView } from './ui/signin-view.js';
@@ -82,6 +84,7 @@ class App {
     this.rooms = new RoomsViewModel(context);
     this.blocks = new BlocksViewModel(context);
     this.search = new SearchViewModel(context);
+    this.notifications = new NotificationsViewModel(context);
     this.announcer = new Announcer($('announcer'));
     // What views need: the view models and the routes between views.
     const shell = {
@@ -90,6 +93,7 @@ class App {
       rooms: this.rooms,
       blocks: this.blocks,
       search: this.search,
+      notifications: this.notifications,
       announcer: this.announcer,
       me: () => this.me(),
       live: () => this.connection,
@@ -104,6 +108,7 @@ class App {
     shell.chat = this.chat = new ChatView(shell);
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
+    this.notifyView = new NotifyView(shell);
     this.signIn = new SignInView();
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
     this.rooms.addEventListener('change', () => this.#showUnreadInTitle());
@@ -154,6 +159,12 @@ class App {
       }, PLACE_SAVE_MS);
     });
     window.addEventListener('pagehide', () => this.#rememberPlace());
+    // A notification clicked while this tab is open (sw.js).
+    navigator.serviceWorker?.addEventListener('message', ({ data }) => {
+      if (data?.type === 'open-room' && this.session.signedIn && data.room) {
+        this.jumpToMessage(String(data.room), Number(data.seq));
+      }
+    });
     // Counts of rooms not open here were the server's when last read: a tab
     // coming back into view reads them again (no polling while it is not).
     document.addEventListener('visibilitychange', () => {
@@ -187,6 +198,13 @@ class App {
     }
     const kept = this.memory.recall(this.me()); // before startChat shows no room
     this.startChat();
+    // Opened from a notification (sw.js): that room, at that message.
+    const asked = new URLSearchParams(location.search);
+    if (asked.has('room')) {
+      history.replaceState(null, '', '/');
+      await this.jumpToMessage(asked.get('room'), Number(asked.get('seq')));
+      return;
+    }
     if (!kept) return;
     if (!(await this.openRoom(kept.room))) {
       this.memory.remember(this.me(), null);
@@ -277,6 +295,7 @@ class App {
     ui.roomsTitle.focus();
     this.rooms.load();
     this.blocks.load();
+    this.notifyView.start();
   }
 
   stopChat() {
@@ -339,6 +358,7 @@ class App {
     this.rooms.current = name;
     const vm = this.rooms.shown;
     this.members.close();
+    this.notifyView.close();
     this.roomsView.render();
     this.chat.show(vm, previous);
     if (this.session.signedIn) this.memory.remember(this.me(), vm?.name ?? null, vm ? this.#placeOf(vm) : null);

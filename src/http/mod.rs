@@ -14,7 +14,9 @@ mod integer;
 mod me_events;
 mod members;
 mod metrics;
+mod notifications;
 pub(crate) mod openapi;
+mod push;
 mod refresh;
 mod responses;
 mod room_log;
@@ -71,6 +73,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(members::ban)
                 .service(members::unban)
                 .service(awareness::mark_read)
+                .service(notifications::get_notifications)
+                .service(notifications::set_notifications)
+                .service(push::vapid_key)
+                .service(push::add_subscription)
+                .service(push::list_subscriptions)
+                .service(push::delete_subscription)
                 .service(awareness::typing)
                 .service(awareness::presence)
                 .service(direct::open)

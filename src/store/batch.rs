@@ -126,6 +126,16 @@ pub(super) trait AppendTx: WriteTx {
     /// erasures (which overwrite the text of the message and of all its
     /// edit events, and remove its reactions).
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()>;
+    /// Queues a push (README, "Notifications") on each subscription of each
+    /// member due one for the new message `(room id, seq, sender id,
+    /// mentions JSON)`: the other user of a direct conversation, those it
+    /// mentions, those at level `all`; never the sender, users who block
+    /// them, members at `none` or muted. A few indexed reads per message,
+    /// however many members the room has: each reason is looked up through
+    /// its own index (the room's row, usernames, the partial index of
+    /// members at `all`), and only their memberships, blocks and
+    /// subscriptions are read.
+    async fn queue_pushes(&mut self, messages: &[(i64, i64, i64, &str)]) -> StoreResult<()>;
     /// The events at `(room id, seq)` of `at`, in their current state.
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>>;
 }
@@ -191,6 +201,15 @@ pub(super) async fn append<B: Backend>(
     if !plan.rows.is_empty() {
         inserted = tx.insert_events(&plan.last_seqs, &plan.rows).await?;
         tx.apply(&plan.effects).await?;
+        let messages: Vec<(i64, i64, i64, &str)> = plan
+            .rows
+            .iter()
+            .filter(|r| r.kind == EventKind::Message)
+            .map(|r| (r.room_id, r.seq, r.sender_id, r.mentions.as_str()))
+            .collect();
+        if !messages.is_empty() {
+            tx.queue_pushes(&messages).await?;
+        }
     }
     let originals = if plan.originals.is_empty() {
         Vec::new()

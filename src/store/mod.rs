@@ -19,6 +19,7 @@ mod membership;
 pub mod moderation;
 mod plan;
 mod postgres;
+pub mod push;
 mod queries;
 mod read_state;
 mod refresh;
@@ -38,6 +39,7 @@ use crate::domain::{RoomName, Username};
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
+pub use push::{ClaimedPush, PushStore, PushSubscription};
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use retention::{
     DroppedPartition, LogPartitions, PartitionLayout, Pruned, RetentionPolicy, RetentionStore,
@@ -272,6 +274,7 @@ pub trait Store:
     + RetentionStore
     + LogPartitions
     + ServerSettings
+    + PushStore
 {
 }
 
@@ -286,6 +289,7 @@ impl<T> Store for T where
         + RetentionStore
         + LogPartitions
         + ServerSettings
+        + PushStore
         + ?Sized
 {
 }

@@ -17,6 +17,7 @@ mod http_chat;
 mod input;
 mod membership;
 mod metrics;
+mod notifications;
 mod openapi;
 mod retention;
 mod room_log;

@@ -256,6 +256,21 @@ impl AppendTx for PgTx {
         Ok(())
     }
 
+    async fn queue_pushes(&mut self, messages: &[(i64, i64, i64, &str)]) -> StoreResult<()> {
+        let rooms: Vec<i64> = messages.iter().map(|m| m.0).collect();
+        let seqs: Vec<i64> = messages.iter().map(|m| m.1).collect();
+        let senders: Vec<i64> = messages.iter().map(|m| m.2).collect();
+        let mentions: Vec<&str> = messages.iter().map(|m| m.3).collect();
+        sqlx::query(crate::store::postgres::QUEUE_PUSHES)
+            .bind(&rooms)
+            .bind(&seqs)
+            .bind(&senders)
+            .bind(&mentions)
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>> {
         let (rooms, seqs): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
         let rows: Vec<EventRow<Timestamp>> = sqlx::query_as(select_events!(

@@ -35,7 +35,7 @@ mod partitions;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresStore {
@@ -191,7 +191,9 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
 // partition; a join lets the planner hash every partition whole once there
 // are several (BENCHMARKS.md, "Retention: the room log in time partitions").
 const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
-    read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, c.unread, c.mentions \
+    read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, c.unread, c.mentions, \
+                         ms.notify_level, \
+                         (extract(epoch FROM ms.muted_until) * 1000)::int8 \
                   FROM memberships ms \
                   CROSS JOIN LATERAL \
                       (SELECT count(*) AS unread, \
@@ -378,3 +380,37 @@ impl SearchIndex for PostgresStore {
 }
 
 impl_search!(store: PostgresStore, time: Timestamp, mentions: MENTIONS);
+
+/// `AppendTx::queue_pushes` for a batch's new messages, as arrays (room
+/// ids, seqs, sender ids, mentions JSON). Each reason is read through its
+/// own index (the room's row; `lower(username)`; the partial
+/// `memberships_notify_all_idx`), never the room's whole membership; rank
+/// picks one reason per user (README, "Notifications").
+pub(super) const QUEUE_PUSHES: &str = "\
+    WITH e (room_id, seq, sender_id, mentions) AS \
+         (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[])) \
+    INSERT INTO push_outbox (subscription_id, room_id, seq, reason) \
+    SELECT p.id, d.room_id, d.seq, \
+           CASE d.rank WHEN 1 THEN 'dm' WHEN 2 THEN 'mention' WHEN 3 THEN 'thread' \
+                ELSE 'room' END \
+    FROM (SELECT c.room_id, c.seq, c.sender_id, c.user_id, min(c.rank) AS rank FROM ( \
+              SELECT e.room_id, e.seq, e.sender_id, \
+                     CASE WHEN r.direct_a = e.sender_id THEN r.direct_b ELSE r.direct_a END \
+                         AS user_id, \
+                     1 AS rank \
+              FROM e JOIN rooms r ON r.id = e.room_id WHERE r.direct_a IS NOT NULL \
+              UNION ALL \
+              SELECT e.room_id, e.seq, e.sender_id, u.id, 2 \
+              FROM e CROSS JOIN LATERAL jsonb_array_elements_text(e.mentions::jsonb) n (name) \
+              JOIN users u ON lower(u.username) = lower(n.name) \
+              UNION ALL \
+              SELECT e.room_id, e.seq, e.sender_id, ms.user_id, 4 \
+              FROM e JOIN memberships ms ON ms.room_id = e.room_id AND ms.notify_level = 'all' \
+          ) c GROUP BY c.room_id, c.seq, c.sender_id, c.user_id) d \
+    JOIN memberships ms ON ms.room_id = d.room_id AND ms.user_id = d.user_id \
+    JOIN push_subscriptions p ON p.user_id = d.user_id \
+    WHERE d.user_id <> d.sender_id \
+      AND ms.notify_level IS DISTINCT FROM 'none' \
+      AND (ms.muted_until IS NULL OR ms.muted_until <= now()) \
+      AND NOT EXISTS (SELECT 1 FROM blocks b \
+                      WHERE b.blocker_id = d.user_id AND b.blocked_id = d.sender_id)";

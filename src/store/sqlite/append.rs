@@ -253,6 +253,21 @@ impl AppendTx for SqliteTx {
         Ok(())
     }
 
+    async fn queue_pushes(&mut self, messages: &[(i64, i64, i64, &str)]) -> StoreResult<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        for &(room_id, seq, sender_id, mentions) in messages {
+            sqlx::query(QUEUE_PUSHES)
+                .bind(room_id)
+                .bind(seq)
+                .bind(sender_id)
+                .bind(mentions)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>> {
         let mut found = Vec::with_capacity(at.len());
         for &(room_id, seq) in at {
@@ -269,3 +284,30 @@ impl AppendTx for SqliteTx {
         Ok(found)
     }
 }
+
+/// `AppendTx::queue_pushes` for one message: (room id, seq, sender id,
+/// mentions JSON, now in epoch ms). Each reason is read through its own
+/// index (the room's row; `users.username`; `memberships_notify_all_idx`);
+/// rank picks one reason per user (README, "Notifications").
+const QUEUE_PUSHES: &str = "\
+    INSERT INTO push_outbox (subscription_id, room_id, seq, reason, created_at, not_before) \
+    SELECT p.id, ?1, ?2, \
+           CASE d.rank WHEN 1 THEN 'dm' WHEN 2 THEN 'mention' WHEN 3 THEN 'thread' \
+                ELSE 'room' END, \
+           ?5, ?5 \
+    FROM (SELECT c.user_id, min(c.rank) AS rank FROM ( \
+              SELECT CASE WHEN r.direct_a = ?3 THEN r.direct_b ELSE r.direct_a END AS user_id, \
+                     1 AS rank \
+              FROM rooms r WHERE r.id = ?1 AND r.direct_a IS NOT NULL \
+              UNION ALL \
+              SELECT u.id, 2 FROM json_each(?4) n JOIN users u ON u.username = n.value \
+              UNION ALL \
+              SELECT ms.user_id, 4 FROM memberships ms \
+              WHERE ms.room_id = ?1 AND ms.notify_level = 'all' \
+          ) c GROUP BY c.user_id) d \
+    JOIN memberships ms ON ms.room_id = ?1 AND ms.user_id = d.user_id \
+    JOIN push_subscriptions p ON p.user_id = d.user_id \
+    WHERE d.user_id <> ?3 \
+      AND (ms.notify_level IS NULL OR ms.notify_level <> 'none') \
+      AND (ms.muted_until IS NULL OR ms.muted_until <= ?5) \
+      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = d.user_id AND b.blocked_id = ?3)";
