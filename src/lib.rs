@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod destination;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod gateway;
 pub mod healthcheck;
