@@ -12,9 +12,10 @@
 // the path); Chromium: /usr/bin/chromium or CHROMIUM_BIN.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { launchBrowser } from './support/browser.mjs';
+import { launchBrowser, passwordOf } from './support/browser.mjs';
 import {
   closePeople,
   conversationButton,
@@ -32,6 +33,17 @@ const TEST_TIMEOUT_MS = 120_000;
 const SUITE_TIMEOUT_MS = 600_000;
 const EACH = { timeout: TEST_TIMEOUT_MS };
 const SCREENSHOTS = process.env.PARLEY_SCREENSHOTS;
+const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** axe-core's serious and critical violations on the page as it is now. */
+async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE_PATH });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
 
 /** Opens the shown room's notification menu (unless open). */
 async function openMenu(person) {
@@ -136,8 +148,31 @@ onBothBackends(
       const res = await rest(server(), 'POST', '/dms', { token, body: { username: 'alice' } });
       assert.ok(res.status === 200 || res.status === 201, 'bob opens the conversation');
       await conversationButton(alice, 'bob').click();
+      await alice.page.getByRole('heading', { name: '@bob' }).waitFor();
       await openMenu(alice);
       assert.equal(await checkedLevel(alice), 'all');
+    });
+
+    test('the menu is accessible at desktop and phone widths', EACH, async () => {
+      // A context of its own: CSP bypassed only so that axe-core can be injected.
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true });
+      const page = await context.newPage();
+      try {
+        await page.goto(server().base);
+        await page.getByLabel('Username').fill('carol');
+        await page.getByLabel('Password', { exact: true }).fill(passwordOf('carol'));
+        await page.getByRole('button', { name: 'Create account' }).click();
+        await page.getByText('Signed in as carol').waitFor();
+        const carol = { page };
+        await joinRoom(carol, 'lobby');
+        await openMenu(carol);
+        for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+          await page.setViewportSize(viewport);
+          assert.deepEqual(await axeViolations(page), [], `the menu at ${viewport.width}x${viewport.height}`);
+        }
+      } finally {
+        await context.close();
+      }
     });
 
     test('the service worker registers at the root scope', EACH, async () => {
