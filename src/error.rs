@@ -30,6 +30,12 @@ pub enum ApiError {
     NotAMember,
     #[error("room not found")]
     RoomNotFound,
+    /// No message at that seq is a thread's root.
+    #[error("thread not found")]
+    ThreadNotFound,
+    /// A thread read marker moved by one who does not follow the thread.
+    #[error("you do not follow this thread")]
+    NotFollowing,
     #[error("user not found")]
     UserNotFound,
     #[error("push subscription not found")]
@@ -85,6 +91,8 @@ impl ApiError {
             ApiError::ForbiddenOrigin => "forbidden_origin",
             ApiError::NotAMember => "not_a_member",
             ApiError::RoomNotFound => "room_not_found",
+            ApiError::ThreadNotFound => "thread_not_found",
+            ApiError::NotFollowing => "not_following",
             ApiError::UserNotFound => "user_not_found",
             ApiError::SubscriptionNotFound => "subscription_not_found",
             ApiError::NotFound => "not_found",
@@ -137,8 +145,10 @@ impl ResponseError for ApiError {
             ApiError::Forbidden
             | ApiError::Blocked
             | ApiError::NotAMember
+            | ApiError::NotFollowing
             | ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
             ApiError::RoomNotFound
+            | ApiError::ThreadNotFound
             | ApiError::UserNotFound
             | ApiError::SubscriptionNotFound
             | ApiError::NotFound => StatusCode::NOT_FOUND,

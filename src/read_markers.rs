@@ -4,6 +4,10 @@
 //! transaction (`ReadStateStore::mark_read`), answers the callers that
 //! wait, and announces each marker that moved on the room's activity. A
 //! burst of ACKs is one write, and none is on the send path's transaction.
+//!
+//! Thread read markers (README, "Threads") are queued and written the same
+//! way (`ThreadStore::mark_threads_read`), in their own transaction of the
+//! same round; they are not announced.
 
 use std::collections::HashMap;
 
@@ -24,6 +28,8 @@ pub type MarkResult = Result<Option<i64>, StoreError>;
 
 struct Mark {
     room_id: i64,
+    /// A thread's marker: the root's seq; None for the room's.
+    thread: Option<i64>,
     user_id: i64,
     username: String,
     seq: i64,
@@ -49,11 +55,38 @@ impl ReadMarkers {
         let (answer, result) = oneshot::channel();
         let mark = Mark {
             room_id,
+            thread: None,
             user_id,
             username: username.to_string(),
             seq,
             answer: Some(answer),
         };
+        self.submit(mark, result).await
+    }
+
+    /// Moves the thread read marker of `user_id` in the thread of `root_seq`
+    /// to `seq` (never back, never past the thread's latest reply) and
+    /// answers where it now is (None: the user does not follow the thread).
+    pub async fn mark_thread(
+        &self,
+        room_id: i64,
+        root_seq: i64,
+        user_id: i64,
+        seq: i64,
+    ) -> MarkResult {
+        let (answer, result) = oneshot::channel();
+        let mark = Mark {
+            room_id,
+            thread: Some(root_seq),
+            user_id,
+            username: String::new(),
+            seq,
+            answer: Some(answer),
+        };
+        self.submit(mark, result).await
+    }
+
+    async fn submit(&self, mark: Mark, result: oneshot::Receiver<MarkResult>) -> MarkResult {
         if self.queue.send(mark).await.is_err() {
             return Err(StoreError::Unavailable);
         }
@@ -64,6 +97,7 @@ impl ReadMarkers {
     pub fn mark_later(&self, room_id: i64, user_id: i64, username: &str, seq: i64) {
         let mark = Mark {
             room_id,
+            thread: None,
             user_id,
             username: username.to_string(),
             seq,
@@ -78,6 +112,10 @@ impl ReadMarkers {
 async fn write_loop(store: DynStore, broker: DynBroker, mut queue: mpsc::Receiver<Mark>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while queue.recv_many(&mut batch, BATCH_MAX).await > 0 {
+        write_thread_marks(store.as_ref(), &mut batch).await;
+        if batch.is_empty() {
+            continue;
+        }
         let mut highest: HashMap<(i64, i64), (i64, String)> = HashMap::new();
         for m in &batch {
             let entry = highest
@@ -120,6 +158,48 @@ async fn write_loop(store: DynStore, broker: DynBroker, mut queue: mpsc::Receive
                 };
                 let _ = answer.send(answered);
             }
+        }
+    }
+}
+
+/// Takes the thread marks out of `batch`, writes the highest per (room,
+/// thread, user) in one transaction, and answers them.
+async fn write_thread_marks(store: &dyn crate::store::Store, batch: &mut Vec<Mark>) {
+    let (threads, rooms): (Vec<Mark>, Vec<Mark>) =
+        batch.drain(..).partition(|m| m.thread.is_some());
+    *batch = rooms;
+    if threads.is_empty() {
+        return;
+    }
+    let mut highest: HashMap<(i64, i64, i64), i64> = HashMap::new();
+    for m in &threads {
+        let root = m.thread.unwrap_or_default();
+        let entry = highest.entry((m.room_id, root, m.user_id)).or_insert(m.seq);
+        *entry = (*entry).max(m.seq);
+    }
+    let marks: Vec<(i64, i64, i64, i64)> = highest
+        .iter()
+        .map(|(&(room, root, user), &seq)| (room, root, user, seq))
+        .collect();
+    let result = store.mark_threads_read(&marks).await;
+    let now: HashMap<(i64, i64, i64), i64> = match &result {
+        Ok(moved) => moved
+            .iter()
+            .map(|&(room, root, user, after)| ((room, root, user), after))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, marks = marks.len(), "writing thread read markers failed");
+            HashMap::new()
+        }
+    };
+    for m in threads {
+        let key = (m.room_id, m.thread.unwrap_or_default(), m.user_id);
+        let answered = match &result {
+            Ok(_) => Ok(now.get(&key).copied()),
+            Err(_) => Err(StoreError::Unavailable),
+        };
+        if let Some(answer) = m.answer {
+            let _ = answer.send(answered);
         }
     }
 }

@@ -15,7 +15,8 @@ pub(crate) mod words;
 pub use activity::Activity;
 pub use events::{
     AccessRevokedView, DeleteView, EditView, EventView, HiddenView, HorizonView, MessageView,
-    ReactionEventView, ReactionView, event_json, hidden_json, horizon_json, revoked_json,
+    ReactionEventView, ReactionView, ThreadSummaryView, event_json, hidden_json, horizon_json,
+    revoked_json,
 };
 
 /// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z`.

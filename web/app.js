@@ -22,6 +22,7 @@ import { NotificationsViewModel } from './domain/notifications.js';
 import { isDirect } from './domain/room.js';
 import { RoomsViewModel } from './domain/rooms.js';
 import { SearchViewModel } from './domain/search.js';
+import { FollowedThreadsViewModel } from './domain/threads.js';
 import { BlockedView } from './ui/blocked-view.js';
 import { ChatView } from './ui/chat-view.js';
 import { ComposerView } from './ui/composer-view.js';
@@ -31,6 +32,8 @@ import { NotifyView } from './ui/notify-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SignInView } from './ui/signin-view.js';
+import { ThreadView } from './ui/thread-view.js';
+import { ThreadsView } from './ui/threads-view.js';
 
 /** The page's own title; "(3) Parley" while 3 messages are unread. */
 const TITLE = 'Parley';
@@ -85,6 +88,7 @@ class App {
     this.blocks = new BlocksViewModel(context);
     this.search = new SearchViewModel(context);
     this.notifications = new NotificationsViewModel(context);
+    this.followed = new FollowedThreadsViewModel(context);
     this.announcer = new Announcer($('announcer'));
     // What views need: the view models and the routes between views.
     const shell = {
@@ -94,6 +98,7 @@ class App {
       blocks: this.blocks,
       search: this.search,
       notifications: this.notifications,
+      followed: this.followed,
       announcer: this.announcer,
       me: () => this.me(),
       live: () => this.connection,
@@ -101,6 +106,8 @@ class App {
       openConversation: (name) => this.openConversation(name),
       setBlocked: (name, block) => this.setBlocked(name, block),
       jumpToMessage: (room, seq) => this.jumpToMessage(room, seq),
+      openThread: (room, seq) => this.openThread(room, seq),
+      composerInput: () => $('composer-input'),
     };
     this.roomsView = new RoomsView(shell);
     shell.composer = this.composer = new ComposerView(shell);
@@ -109,6 +116,8 @@ class App {
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
     this.notifyView = new NotifyView(shell);
+    this.threadView = new ThreadView(shell);
+    this.threadsView = new ThreadsView(shell);
     this.signIn = new SignInView();
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
     this.rooms.addEventListener('change', () => this.#showUnreadInTitle());
@@ -168,7 +177,10 @@ class App {
     // Counts of rooms not open here were the server's when last read: a tab
     // coming back into view reads them again (no polling while it is not).
     document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible' && this.connection?.status === 'online') this.rooms.load();
+      if (document.visibilityState === 'visible' && this.connection?.status === 'online') {
+        this.rooms.load();
+        this.followed.load();
+      }
     });
     this.session.addEventListener('ended', (event) => {
       this.stopChat();
@@ -275,13 +287,19 @@ class App {
       // Once connected, a connection problem shown earlier is over.
       if (status === 'online' && problem && problem.el.textContent === problem.text) problem.el.textContent = '';
     });
-    on('message', ({ room, message }) => this.rooms.open.get(room)?.receive(message));
+    on('message', ({ room, message }) => {
+      this.rooms.open.get(room)?.receive(message);
+      this.followed.received(message);
+    });
     on('activity', ({ room, signal }) => this.rooms.open.get(room)?.activity(signal));
     on('revoked', ({ room, reason }) => this.rooms.close(room, reason));
     on('update', (update) => this.rooms.apply(update));
     // The user destination keeps nothing: what it said while we were away is read.
     on('connected', ({ again }) => {
-      if (again) this.rooms.load();
+      if (again) {
+        this.rooms.load();
+        this.followed.load();
+      }
     });
     on('problem', ({ kind, text }) => {
       const el = this.rooms.current ? ui.chatError : ui.roomsError;
@@ -296,6 +314,7 @@ class App {
     this.rooms.load();
     this.blocks.load();
     this.notifyView.start();
+    this.followed.load();
   }
 
   stopChat() {
@@ -306,6 +325,8 @@ class App {
     this.placeTimer = null;
     this.blocks.clear();
     this.search.close();
+    this.threadView.close();
+    this.followed.clear();
     for (const vm of this.rooms.open.values()) this.chat.detach(vm);
     this.rooms.clear();
     document.title = TITLE;
@@ -359,6 +380,8 @@ class App {
     const vm = this.rooms.shown;
     this.members.close();
     this.notifyView.close();
+    // The thread panel belongs to the room it was opened in.
+    if (this.threadView.room && this.threadView.room !== vm) this.threadView.close();
     this.roomsView.render();
     this.chat.show(vm, previous);
     if (this.session.signedIn) this.memory.remember(this.me(), vm?.name ?? null, vm ? this.#placeOf(vm) : null);
@@ -370,6 +393,7 @@ class App {
   /** An open room closed (access lost): say why, where the person looks. */
   #closed({ name, vm, text }) {
     const { ui } = this;
+    if (this.threadView.room === vm) this.threadView.close();
     this.chat.detach(vm);
     this.members.forget(vm);
     if (this.rooms.current === name) {
@@ -420,6 +444,13 @@ class App {
       if (vm && this.members.shows(vm)) this.ui.membersError.textContent = text;
       else this.ui.blockedError.textContent = text;
     }
+  }
+
+  /** Shows the room `name` with the thread of `seq` open beside it. */
+  async openThread(name, seq) {
+    if (this.rooms.shown?.name !== name && !(await this.openRoom(name))) return;
+    const vm = this.rooms.open.get(name);
+    if (vm) this.threadView.open(vm, seq);
   }
 
   /** Opens the room of a search result and shows its message, paging back to it. */

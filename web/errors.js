@@ -33,6 +33,8 @@ const SENTENCES = {
   reaction_not_found: 'You had not reacted with that.',
   invalid_reaction: 'That reaction cannot be used.',
   invalid_reply: 'The message you replied to is not in this room.',
+  thread_not_found: 'That thread is not in this room.',
+  not_following: 'You do not follow this thread. Choose Follow first.',
   // The server's reason ("message body is over 4096 bytes", "… is empty").
   invalid_body: (err) => `The server refused this message: ${err.message}.`,
   invalid_query: 'The server cannot answer that request: it asks for too much or too little.',

@@ -20,6 +20,12 @@
 // messages are released strictly in seq order: one that arrives after a
 // jump waits in `pending` until the gap is filled (`?after=newest`).
 //
+// Threads: a reply carries `thread`, its root's seq, and a root carries its
+// `thread_summary` as of when it was read. A reply or a deletion of a reply
+// taken in live (or to fill a gap: newer than anything loaded) is folded
+// into the root held: a reply after the summary's `last_reply_seq` counts
+// once more, a deleted reply once less (the README, "Threads").
+//
 // Retention: the server may prune a room's oldest events. Every history page
 // says up to which seq they are gone (`horizon_seq`), and a resubscription
 // from below it starts with a `horizon` notice. Nothing at or below the
@@ -184,8 +190,44 @@ export class Timeline {
     this.newest = message.seq;
     this.oldest ??= message.seq;
     // The newest event so far: it applies on top of everything held.
-    if (isMessage(message)) this.#hold(message);
-    else this.#record(message) && this.#apply(this.current.get(message.target), message);
+    if (isMessage(message)) {
+      this.#hold(message);
+      this.#foldReply(message);
+      return;
+    }
+    const target = this.current.get(message.target);
+    const uncounts = message.type === 'delete' && Number.isInteger(target?.thread) && !target.deleted;
+    if (this.#record(message)) this.#apply(target, message);
+    if (uncounts) this.#foldDeletion(target.thread);
+  }
+
+  /** A new reply counts in its root's summary (once: by its seq). */
+  #foldReply(reply) {
+    const root = this.current.get(reply.thread);
+    if (!Number.isInteger(reply.thread) || !root) return;
+    const before = root.thread_summary ?? { reply_count: 0, last_reply_seq: 0, participants: [] };
+    if (reply.seq <= before.last_reply_seq) return;
+    const participants = before.participants.includes(reply.sender)
+      ? [...before.participants]
+      : [...before.participants, reply.sender];
+    root.thread_summary = { reply_count: before.reply_count + 1, last_reply_seq: reply.seq, participants };
+  }
+
+  /** A reply of the thread of `rootSeq` was deleted: it counts no more. */
+  #foldDeletion(rootSeq) {
+    const root = this.current.get(rootSeq);
+    const before = root?.thread_summary;
+    if (!before) return;
+    root.thread_summary = { ...before, reply_count: Math.max(0, before.reply_count - 1) };
+  }
+
+  /** The root of the thread an event touches (a reply's, or the root's
+   * own), or null. */
+  threadOf(event) {
+    const m = isMessage(event) ? event : this.current.get(event.target);
+    if (!m) return null;
+    if (Number.isInteger(m.thread)) return m.thread;
+    return m.thread_summary ? m.seq : null;
   }
 
   /**

@@ -24,6 +24,7 @@ mod rooms;
 mod search;
 mod sse;
 mod stream;
+mod threads;
 mod web_client;
 mod writing;
 
@@ -93,6 +94,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(room_log::remove_reaction)
                 .service(search::search)
                 .service(search::mentions)
+                .service(threads::list)
+                .service(threads::get)
+                .service(threads::follow)
+                .service(threads::unfollow)
+                .service(threads::mark_read)
+                .service(threads::mine)
                 .service(stream::post_message)
                 .service(stream::events)
                 .service(openapi::document),

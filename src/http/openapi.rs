@@ -50,6 +50,8 @@ pub const BEARER: &str = "bearer";
         (name = "notifications", description = "Notification levels and Web Push"),
         (name = "messages", description = "History, posting, long polling and Server-Sent \
             Events: chat without WebSocket"),
+        (name = "threads", description = "Threads of replies, following them and their \
+            read markers"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]

@@ -1,7 +1,9 @@
 //! Appending a batch of events, the same on both backends: lock the batch's
 //! rooms, read what the batch depends on (client ids already stored, the
 //! messages it targets or replies to, the reactions it adds or removes, the
-//! members it may mention, whether its deleters moderate the room), decide every event in input order (`plan.rs`),
+//! members it may mention, whether its deleters moderate the room, the
+//! summaries of the threads it may change), decide every event in input
+//! order (`plan.rs`),
 //! write the events and their effects on the messages they change, commit,
 //! and answer in input order. A backend supplies only the SQL of each step
 //! ([`AppendTx`]) and how its transaction holds the rooms until commit.
@@ -16,10 +18,10 @@ use async_trait::async_trait;
 
 use super::event::{Appended, Event, EventKind, NewEvent};
 use super::plan::{
-    Known, Plan, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs,
-    referenced,
+    Known, Plan, ThreadEffects, client_keys, deleters, mention_candidates, names_to_look_up,
+    reaction_refs, referenced, thread_keys,
 };
-use super::{Backend, StoreError, StoreResult, Timestamp, WriteTx};
+use super::{Backend, StoreError, StoreResult, ThreadSummary, Timestamp, WriteTx};
 
 /// (room id, sender id, client id): the idempotency key of a message.
 pub(super) type ClientKey = (i64, i64, String);
@@ -35,6 +37,8 @@ pub(super) struct Target {
     pub kind: EventKind,
     pub sender_id: i64,
     pub deleted: bool,
+    /// The root of the message's thread, if it is a reply.
+    pub thread: Option<i64>,
 }
 
 /// An event to insert, with the seq it was given.
@@ -46,11 +50,24 @@ pub(super) struct NewRow<'a> {
     pub body: &'a str,
     pub client_id: Option<&'a str>,
     pub reply_to: Option<i64>,
+    /// A reply: the root of its thread (decided by the plan).
+    pub thread_root: Option<i64>,
     pub target: Option<i64>,
     /// JSON array of canonical usernames.
     pub mentions: String,
     pub key: Option<&'a str>,
     pub added: Option<bool>,
+}
+
+/// A new message whose pushes `AppendTx::queue_pushes` decides.
+pub(super) struct DueCheck<'a> {
+    pub room_id: i64,
+    pub seq: i64,
+    pub sender_id: i64,
+    /// JSON array of canonical usernames.
+    pub mentions: &'a str,
+    /// The root of its thread, if it is a reply.
+    pub thread_root: Option<i64>,
 }
 
 /// What the database assigned to an inserted event (on Postgres, the
@@ -85,6 +102,8 @@ pub(super) struct Effects<'a> {
     /// (room id, seq) of deleted messages: their text, the text of their
     /// edits and their reactions are erased.
     pub erased: Vec<(i64, i64)>,
+    /// Thread summaries and follows (`plan/threads.rs`).
+    pub threads: ThreadEffects,
 }
 
 /// The steps of an append, each one statement (or a few) of SQL, all in
@@ -100,6 +119,10 @@ pub(super) trait AppendTx: WriteTx {
     -> StoreResult<Vec<(ClientKey, Event)>>;
     /// The events at `(room id, seq)` of `at` that exist.
     async fn targets(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Target>>;
+    /// The stored summaries of the threads `(room id, root seq)` of `at`
+    /// that exist.
+    async fn threads(&mut self, at: &[(i64, i64)])
+    -> StoreResult<Vec<((i64, i64), ThreadSummary)>>;
     /// Which of `reactions` exist, with the seq of the event that added each.
     async fn reactions(
         &mut self,
@@ -124,18 +147,21 @@ pub(super) trait AppendTx: WriteTx {
     ) -> StoreResult<Vec<Inserted>>;
     /// Applies `effects`: edits, then reactions added and removed, then
     /// erasures (which overwrite the text of the message and of all its
-    /// edit events, and remove its reactions).
+    /// edit events, and remove its reactions), then the thread summaries
+    /// (their `last_reply_at` from the event at `last_reply_seq`) and
+    /// follows, a follow that exists left as it is.
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()>;
     /// Queues a push (README, "Notifications") on each subscription of each
-    /// member due one for the new message `(room id, seq, sender id,
-    /// mentions JSON)`: the other user of a direct conversation, those it
-    /// mentions, those at level `all`; never the sender, users who block
-    /// them, members at `none` or muted. A few indexed reads per message,
-    /// however many members the room has: each reason is looked up through
-    /// its own index (the room's row, usernames, the partial index of
-    /// members at `all`), and only their memberships, blocks and
-    /// subscriptions are read.
-    async fn queue_pushes(&mut self, messages: &[(i64, i64, i64, &str)]) -> StoreResult<()>;
+    /// member due one for the new message: the other user of a direct
+    /// conversation, those it mentions, the followers of its thread (after
+    /// this batch's follows are written), those at level `all`; never the
+    /// sender, users who block them, members at `none` or muted. A few
+    /// indexed reads per message, however many members the room has: each
+    /// reason is looked up through its own index (the room's row,
+    /// usernames, `thread_follows`' key, the partial index of members at
+    /// `all`), and only their memberships, blocks and subscriptions are
+    /// read.
+    async fn queue_pushes(&mut self, messages: &[DueCheck<'_>]) -> StoreResult<()>;
     /// The events at `(room id, seq)` of `at`, in their current state.
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>>;
 }
@@ -181,7 +207,12 @@ pub(super) async fn append<B: Backend>(
         candidates: mention_candidates(batch),
         members: HashMap::new(),
         moderators: HashSet::new(),
+        threads: HashMap::new(),
     };
+    let threads = thread_keys(known.targets.values());
+    if !threads.is_empty() {
+        known.threads = tx.threads(&threads).await?.into_iter().collect();
+    }
     let deleters = deleters(batch);
     if !deleters.is_empty() {
         known.moderators = tx.moderators(&deleters).await?.into_iter().collect();
@@ -201,11 +232,17 @@ pub(super) async fn append<B: Backend>(
     if !plan.rows.is_empty() {
         inserted = tx.insert_events(&plan.last_seqs, &plan.rows).await?;
         tx.apply(&plan.effects).await?;
-        let messages: Vec<(i64, i64, i64, &str)> = plan
+        let messages: Vec<DueCheck> = plan
             .rows
             .iter()
             .filter(|r| r.kind == EventKind::Message)
-            .map(|r| (r.room_id, r.seq, r.sender_id, r.mentions.as_str()))
+            .map(|r| DueCheck {
+                room_id: r.room_id,
+                seq: r.seq,
+                sender_id: r.sender_id,
+                mentions: r.mentions.as_str(),
+                thread_root: r.thread_root,
+            })
             .collect();
         if !messages.is_empty() {
             tx.queue_pushes(&messages).await?;

@@ -46,6 +46,18 @@ pub struct ReactionGroup {
     pub users: Vec<String>,
 }
 
+/// A thread's root's summary (README, "Threads"), kept current by the
+/// transactions that store and delete its replies.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ThreadSummary {
+    /// Replies not deleted.
+    pub reply_count: i64,
+    /// The latest reply's seq (deleted or not).
+    pub last_reply_seq: i64,
+    /// The first repliers, in order of their first reply (bounded).
+    pub participants: Vec<String>,
+}
+
 /// One entry of a room's log. Fields that do not apply to the event's kind
 /// are empty (`None`, `""`, `[]`, `false`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +77,11 @@ pub struct Event {
     pub client_id: Option<String>,
     /// `message`: the seq of the message it replies to.
     pub reply_to: Option<i64>,
+    /// `message`: the root of its thread (a reply); None for a root or a
+    /// message outside any thread.
+    pub thread: Option<i64>,
+    /// `message`: its thread's summary, if it is a thread's root.
+    pub thread_summary: Option<ThreadSummary>,
     /// `edit`, `delete`, `reaction`: the seq of the message it changes.
     pub target: Option<i64>,
     /// `message`, `edit`: canonical usernames mentioned by `body`.

@@ -28,6 +28,7 @@ mod rows;
 pub mod search;
 pub mod server_settings;
 mod sqlite;
+mod threads;
 
 use std::sync::Arc;
 
@@ -36,7 +37,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
-pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
+pub use event::{
+    Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal, ThreadSummary,
+};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use push::{ClaimedPush, PushStore, PushSubscription};
@@ -47,6 +50,7 @@ pub use retention::{
 pub use search::{Found, SearchQuery, SearchStore, SearchTerms};
 pub use server_settings::ServerSettings;
 pub use sqlite::SqliteStore;
+pub use threads::{FollowedThread, Following, ThreadStore};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -275,6 +279,7 @@ pub trait Store:
     + LogPartitions
     + ServerSettings
     + PushStore
+    + ThreadStore
 {
 }
 
@@ -290,6 +295,7 @@ impl<T> Store for T where
         + LogPartitions
         + ServerSettings
         + PushStore
+        + ThreadStore
         + ?Sized
 {
 }

@@ -14,6 +14,9 @@
 //! ([`NewEvent::tied_to_next`]: a STOMP transaction's SENDs) are stored all
 //! or none: a refusal of one refuses the group, and what its other events
 //! decided is undone.
+//!
+//! Threads are decided here too (`plan/threads.rs`): the thread a reply
+//! joins, stored with it, its root's summary and who follows it.
 
 use std::collections::HashMap;
 
@@ -21,12 +24,17 @@ use super::batch::{ClientKey, Edited, Effects, Inserted, NewRow, ReactionRef, Ta
 use super::event::{Appended, Event, EventKind, LogWrite, NewEvent, Refusal};
 use crate::mentions;
 
+mod check;
 mod known;
+mod threads;
 
+pub(super) use check::check;
 pub(super) use known::{
     Known, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs, referenced,
 };
 use known::{client_key, distinct, reaction_ref, reference};
+use threads::{Reply, Threads};
+pub(super) use threads::{ThreadEffects, summary_row, thread_keys};
 
 /// What becomes of one event of a batch.
 #[derive(Debug, PartialEq)]
@@ -79,6 +87,7 @@ struct Decided<'a> {
     /// The events the batch targets or replies to, and the messages it
     /// stores (later events may target them).
     targets: HashMap<(i64, i64), Target>,
+    threads: Threads,
     rows: Vec<NewRow<'a>>,
     effects: Effects<'a>,
 }
@@ -91,6 +100,7 @@ struct Mark<'a> {
     reactions: HashMap<ReactionRef, Reaction>,
     edits: HashMap<(i64, i64), Edited<'a>>,
     targets: HashMap<(i64, i64), Target>,
+    threads: Threads,
     rows: usize,
     erased: usize,
 }
@@ -104,6 +114,7 @@ impl<'a> Plan<'a> {
             reactions: HashMap::new(),
             edits: HashMap::new(),
             targets: std::mem::take(&mut known.targets),
+            threads: Threads::new(std::mem::take(&mut known.threads)),
             rows: Vec::new(),
             effects: Effects::default(),
         };
@@ -135,10 +146,12 @@ impl<'a> Plan<'a> {
             reactions,
             edits,
             targets,
+            threads,
             rows,
             mut effects,
             ..
         } = decided;
+        effects.threads = threads.into_effects();
 
         // Net effect of the batch's reactions against what was stored.
         for (r, state) in reactions {
@@ -226,6 +239,7 @@ impl<'a> Decided<'a> {
             reactions: self.reactions.clone(),
             edits: self.edits.clone(),
             targets: self.targets.clone(),
+            threads: self.threads.clone(),
             rows: self.rows.len(),
             erased: self.effects.erased.len(),
         }
@@ -238,6 +252,7 @@ impl<'a> Decided<'a> {
         self.reactions = mark.reactions;
         self.edits = mark.edits;
         self.targets = mark.targets;
+        self.threads = mark.threads;
         self.rows.truncate(mark.rows);
         self.effects.erased.truncate(mark.erased);
     }
@@ -254,7 +269,7 @@ impl<'a> Decided<'a> {
                 return Slot::SameAs(earlier);
             }
         }
-        let target = reference(event).and_then(|seq| self.targets.get(&(room, seq)));
+        let target = reference(event).and_then(|seq| self.targets.get(&(room, seq)).cloned());
         let reaction = reaction_ref(event).map(|r| {
             let state = self.reactions.get(&r).copied().unwrap_or_else(|| {
                 known
@@ -265,7 +280,7 @@ impl<'a> Decided<'a> {
             (r, state)
         });
         let moderator = known.moderators.contains(&(room, event.sender_id));
-        if let Err(refusal) = check(event, target, moderator) {
+        if let Err(refusal) = check(event, target.as_ref(), moderator) {
             return Slot::Refused(refusal);
         }
         // A reaction added again answers with the event that added it.
@@ -301,6 +316,7 @@ impl<'a> Decided<'a> {
             body: "",
             client_id: None,
             reply_to: None,
+            thread_root: None,
             target: None,
             mentions: mentions_json.clone(),
             key: None,
@@ -315,6 +331,16 @@ impl<'a> Decided<'a> {
                 row.body = body;
                 row.client_id = client_id.as_deref();
                 row.reply_to = *reply_to;
+                // Checked above: a reply's target is a message of the room.
+                row.thread_root = target.as_ref().map(|t| {
+                    let reply = Reply {
+                        seq,
+                        sender_id: event.sender_id,
+                        sender: &event.sender,
+                        mentions: !mentions.is_empty(),
+                    };
+                    self.threads.reply(t, reply)
+                });
                 if let Some(key) = client_key(event) {
                     self.first_in_batch.insert(key, index);
                 }
@@ -327,6 +353,7 @@ impl<'a> Decided<'a> {
                         kind: EventKind::Message,
                         sender_id: event.sender_id,
                         deleted: false,
+                        thread: row.thread_root,
                     },
                 );
             }
@@ -350,6 +377,7 @@ impl<'a> Decided<'a> {
                 row.target = Some(*target);
                 if let Some(t) = self.targets.get_mut(&(room, *target)) {
                     t.deleted = true;
+                    self.threads.deleted(t);
                 }
                 self.edits.remove(&(room, *target));
                 // Its reactions go with it.
@@ -382,49 +410,6 @@ impl<'a> Decided<'a> {
     }
 }
 
-/// Whether `event` may be stored, given the event it targets or replies to
-/// (None: no event at that seq in the room) and whether its sender is the
-/// room's owner or a moderator.
-pub(super) fn check(
-    event: &NewEvent,
-    target: Option<&Target>,
-    moderator: bool,
-) -> Result<(), Refusal> {
-    let message = target.filter(|t| t.kind == EventKind::Message);
-    match &event.change {
-        LogWrite::Message { reply_to: None, .. } => Ok(()),
-        LogWrite::Message { .. } => message.map(|_| ()).ok_or(Refusal::InvalidReply),
-        LogWrite::Edit { .. } => {
-            let t = message.ok_or(Refusal::MessageNotFound)?;
-            if t.deleted {
-                Err(Refusal::MessageDeleted)
-            } else if t.sender_id != event.sender_id {
-                Err(Refusal::Forbidden)
-            } else {
-                Ok(())
-            }
-        }
-        LogWrite::Delete { .. } => {
-            let t = message.ok_or(Refusal::MessageNotFound)?;
-            if t.deleted {
-                Err(Refusal::MessageDeleted)
-            } else if t.sender_id != event.sender_id && !moderator {
-                Err(Refusal::Forbidden)
-            } else {
-                Ok(())
-            }
-        }
-        LogWrite::React { .. } => {
-            let t = message.ok_or(Refusal::MessageNotFound)?;
-            if t.deleted {
-                Err(Refusal::MessageDeleted)
-            } else {
-                Ok(())
-            }
-        }
-    }
-}
-
 /// The event as committed (what a live MESSAGE frame shows).
 fn committed(event: &NewEvent, row: &NewRow, mentions: Vec<String>, stored: &Inserted) -> Event {
     Event {
@@ -436,6 +421,8 @@ fn committed(event: &NewEvent, row: &NewRow, mentions: Vec<String>, stored: &Ins
         body: row.body.to_owned(),
         client_id: row.client_id.map(str::to_owned),
         reply_to: row.reply_to,
+        thread: row.thread_root,
+        thread_summary: None,
         target: row.target,
         mentions,
         key: row.key.map(str::to_owned),

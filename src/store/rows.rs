@@ -7,20 +7,24 @@ use sqlx::FromRow;
 
 use super::batch::{ClientKey, Target};
 use super::membership::Member;
-use super::{DirectPair, Event, EventKind, Room, StoreError, Timestamp, User};
+use super::{DirectPair, Event, EventKind, Room, StoreError, ThreadSummary, Timestamp, User};
 use crate::domain::Role;
 
 /// `SELECT` of full [`Event`]s in their current state (aliases `m`, `r`,
-/// `u`; `$reactions` names the backend's macro for the `reactions` JSON of
+/// `u`, and `th` for a root's thread summary; `$reactions` names the backend's macro for the `reactions` JSON of
 /// message `m`), followed by `$rest`. With `keyed`, the ids of a message's
 /// idempotency key come first (see [`KeyedEventRow`]); with `horizon`, the
-/// room's retention horizon (see [`HorizonEventRow`]).
+/// room's retention horizon (see [`HorizonEventRow`]); with `unread`, the
+/// column given (`… AS unread, `, see [`UnreadEventRow`]).
 macro_rules! select_events {
     ($reactions:ident, $rest:literal) => {
         $crate::store::rows::select_events!(@ $reactions, "", $rest)
     };
     (horizon $reactions:ident, $rest:literal) => {
         $crate::store::rows::select_events!(@ $reactions, "r.horizon_seq, ", $rest)
+    };
+    (unread $reactions:ident, $unread:literal, $rest:literal) => {
+        $crate::store::rows::select_events!(@ $reactions, $unread, $rest)
     };
     (keyed $reactions:ident, $rest:literal) => {
         $crate::store::rows::select_events!(@ $reactions, "m.room_id, m.sender_id, ", $rest)
@@ -31,11 +35,14 @@ macro_rules! select_events {
             $key,
             "m.id, r.name AS room, m.seq, m.kind, u.username AS sender, m.body, m.client_id, \
              m.reply_to, m.target_seq AS target, m.mentions, m.reaction_key AS key, m.added, \
-             m.edited_at, m.deleted, m.created_at, \
+             m.edited_at, m.deleted, m.created_at, m.thread_root AS thread, \
+             th.reply_count AS thread_reply_count, th.last_reply_seq AS thread_last_reply_seq, \
+             th.participants AS thread_participants, \
              CASE WHEN m.kind = 'message' AND NOT m.deleted THEN ",
             $reactions!(),
             " ELSE '[]' END AS reactions \
-             FROM messages m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.sender_id ",
+             FROM messages m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.sender_id \
+             LEFT JOIN threads th ON th.room_id = m.room_id AND th.root_seq = m.seq ",
             $rest
         )
     };
@@ -179,6 +186,12 @@ pub(super) struct EventRow<T> {
     /// JSON array of `{key, count, users}`.
     reactions: String,
     created_at: T,
+    thread: Option<i64>,
+    /// The summary's columns, when the message is a thread's root.
+    thread_reply_count: Option<i64>,
+    thread_last_reply_seq: Option<i64>,
+    /// JSON array of usernames.
+    thread_participants: Option<String>,
 }
 
 impl<T: Into<Timestamp>> From<EventRow<T>> for Event {
@@ -193,6 +206,18 @@ impl<T: Into<Timestamp>> From<EventRow<T>> for Event {
             body: row.body,
             client_id: row.client_id,
             reply_to: row.reply_to,
+            thread: row.thread,
+            thread_summary: match (row.thread_reply_count, row.thread_last_reply_seq) {
+                (Some(reply_count), Some(last_reply_seq)) => Some(ThreadSummary {
+                    reply_count,
+                    last_reply_seq,
+                    participants: row
+                        .thread_participants
+                        .and_then(|p| serde_json::from_str(&p).ok())
+                        .unwrap_or_default(),
+                }),
+                _ => None,
+            },
             target: row.target,
             mentions: serde_json::from_str(&row.mentions).unwrap_or_default(),
             key: row.key,
@@ -222,6 +247,14 @@ impl<T: Into<Timestamp>> KeyedEventRow<T> {
     }
 }
 
+/// A followed thread's root with the follower's unread replies.
+#[derive(FromRow)]
+pub(super) struct UnreadEventRow<T> {
+    pub(super) unread: i64,
+    #[sqlx(flatten)]
+    pub(super) event: EventRow<T>,
+}
+
 /// A history row with the room's retention horizon, read in the same
 /// statement (so the two agree: every event with seq <= it is gone).
 #[derive(FromRow)]
@@ -245,13 +278,14 @@ pub(super) struct TargetRow {
     kind: String,
     sender_id: i64,
     deleted: bool,
+    thread_root: Option<i64>,
 }
 
 /// `SELECT` of [`TargetRow`]s, followed by `$rest`.
 macro_rules! select_targets {
     ($rest:literal) => {
         concat!(
-            "SELECT room_id, seq, kind, sender_id, deleted FROM messages ",
+            "SELECT room_id, seq, kind, sender_id, deleted, thread_root FROM messages ",
             $rest
         )
     };
@@ -266,6 +300,7 @@ impl From<TargetRow> for Target {
             kind: EventKind::parse(&row.kind).unwrap_or(EventKind::Message),
             sender_id: row.sender_id,
             deleted: row.deleted,
+            thread: row.thread_root,
         }
     }
 }

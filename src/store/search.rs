@@ -354,6 +354,8 @@ mod tests {
             body: body.into(),
             client_id: None,
             reply_to: None,
+            thread: None,
+            thread_summary: None,
             target: None,
             mentions: vec![],
             key: None,

@@ -55,6 +55,32 @@ pub struct MessageView<'a> {
     pub deleted: bool,
     /// Grouped by key in order of first use.
     pub reactions: Vec<ReactionView<'a>>,
+    /// A reply: the seq of its thread's root (replying to a reply stays in
+    /// the root's thread); null for a root and for a message outside any
+    /// thread.
+    #[schema(required = true, example = json!(null))]
+    pub thread: Option<i64>,
+    /// A thread's root: its summary; null for any other message. A live
+    /// MESSAGE shows the message as committed: clients fold later replies
+    /// (`thread` = this seq) into it (README, "Threads").
+    #[schema(required = true)]
+    pub thread_summary: Option<ThreadSummaryView<'a>>,
+}
+
+/// The summary of a thread, on its root.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ThreadSummary)]
+pub struct ThreadSummaryView<'a> {
+    /// Replies not deleted.
+    #[schema(example = 3, minimum = 0)]
+    pub reply_count: i64,
+    /// The seq of the latest reply (deleted or not: the thread's last
+    /// activity).
+    #[schema(example = 12, minimum = 1)]
+    pub last_reply_seq: i64,
+    /// The first repliers (at most 10), in order of their first reply.
+    #[schema(example = json!(["bob", "carol"]))]
+    pub participants: &'a [String],
 }
 
 /// The users who reacted to a message with one key.
@@ -272,6 +298,12 @@ impl<'a> From<&'a Event> for EventView<'a> {
                         users: &r.users,
                     })
                     .collect(),
+                thread: e.thread,
+                thread_summary: e.thread_summary.as_ref().map(|t| ThreadSummaryView {
+                    reply_count: t.reply_count,
+                    last_reply_seq: t.last_reply_seq,
+                    participants: &t.participants,
+                }),
             }),
             EventKind::Edit => EventView::Edit(EditView {
                 id: e.id,

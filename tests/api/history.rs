@@ -99,6 +99,8 @@ async fn history_message_has_the_contract_shape(backend: Backend) {
         "room",
         "sender",
         "seq",
+        "thread",
+        "thread_summary",
         "type",
     ]
     .map(String::from)

@@ -25,3 +25,4 @@ mod rooms;
 mod search;
 mod stomp;
 mod store;
+mod threads;

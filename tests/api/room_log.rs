@@ -175,6 +175,8 @@ fn fields_of(kind: &str) -> Vec<String> {
             "edited_at",
             "deleted",
             "reactions",
+            "thread",
+            "thread_summary",
         ],
         "edit" => vec![
             "id",
@@ -229,13 +231,18 @@ fn types(events: &[Value]) -> Vec<String> {
 // ------------------------------------------------------------------- SSE --
 
 /// An open `GET …/events` stream: every event as (event type, id, data).
-struct Sse {
+pub(crate) struct Sse {
     resp: reqwest::Response,
     buf: String,
 }
 
 impl Sse {
-    async fn open(app: &TestApp, who: &TestUser, room: &str, last_event_id: Option<i64>) -> Sse {
+    pub(crate) async fn open(
+        app: &TestApp,
+        who: &TestUser,
+        room: &str,
+        last_event_id: Option<i64>,
+    ) -> Sse {
         let mut req = app
             .client
             .get(format!("{}/api/v1/rooms/{room}/events", app.base))
@@ -252,7 +259,7 @@ impl Sse {
     }
 
     /// The next `n` events; panics after [`WAIT`].
-    async fn events(&mut self, n: usize) -> Vec<(String, i64, Value)> {
+    pub(crate) async fn events(&mut self, n: usize) -> Vec<(String, i64, Value)> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {

@@ -16,6 +16,7 @@ use parley::store::{
     RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, ServerSettings, StoreError,
     StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
+use parley::store::{FollowedThread, Following, ThreadStore};
 
 pub struct WrappedStore {
     inner: DynStore,
@@ -308,5 +309,52 @@ impl PushStore for WrappedStore {
     }
     async fn push_retry(&self, id: i64, at: Timestamp) -> StoreResult<()> {
         self.inner.push_retry(id, at).await
+    }
+}
+
+#[async_trait]
+impl ThreadStore for WrappedStore {
+    async fn room_threads(
+        &self,
+        room_id: i64,
+        viewer_id: i64,
+        before: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Event>> {
+        self.inner
+            .room_threads(room_id, viewer_id, before, limit)
+            .await
+    }
+    async fn replies(
+        &self,
+        room_id: i64,
+        root_seq: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Event>> {
+        self.inner.replies(room_id, root_seq, after, limit).await
+    }
+    async fn following(
+        &self,
+        room_id: i64,
+        root_seq: i64,
+        user_id: i64,
+    ) -> StoreResult<Option<Following>> {
+        self.inner.following(room_id, root_seq, user_id).await
+    }
+    async fn follow(&self, room_id: i64, root_seq: i64, user_id: i64) -> StoreResult<bool> {
+        self.inner.follow(room_id, root_seq, user_id).await
+    }
+    async fn unfollow(&self, room_id: i64, root_seq: i64, user_id: i64) -> StoreResult<()> {
+        self.inner.unfollow(room_id, root_seq, user_id).await
+    }
+    async fn followed_threads(&self, user_id: i64, limit: i64) -> StoreResult<Vec<FollowedThread>> {
+        self.inner.followed_threads(user_id, limit).await
+    }
+    async fn mark_threads_read(
+        &self,
+        marks: &[(i64, i64, i64, i64)],
+    ) -> StoreResult<Vec<(i64, i64, i64, i64)>> {
+        self.inner.mark_threads_read(marks).await
     }
 }

@@ -26,3 +26,4 @@ mod room_list;
 mod room_log;
 mod sharded;
 mod shutdown;
+mod threads;

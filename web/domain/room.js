@@ -11,6 +11,8 @@
 //   `error`    {text}          something to tell the person
 //   `lost`     {reason}        access to the room is gone
 //
+// A thread panel (domain/thread.js) follows the same `events`.
+//
 // What a member may do comes from the server: my role as the members list
 // reports it and the server's permission table (`GET /config`); the server
 // still decides every call, and its refusal is what the person reads.
@@ -141,6 +143,11 @@ export class RoomViewModel extends EventTarget {
     }
     this.#emit('events', { events, live });
     const changed = new Set(events.filter((e) => !isMessage(e) && !isHidden(e)).map((e) => e.target));
+    // A root whose summary the timeline folded a reply (or its deletion) into.
+    for (const e of events) {
+      const root = isMessage(e) ? e.thread : e.type === 'delete' ? this.timeline.message(e.target)?.thread : null;
+      if (Number.isInteger(root)) changed.add(root);
+    }
     for (const seq of changed) this.redraw(seq);
     if (counted) this.#emit('unread');
   }

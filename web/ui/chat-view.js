@@ -79,6 +79,7 @@ export class ChatView {
       openMenu: (vm, seq) => this.openMenu(vm, seq),
       toggleMenu: (vm, seq) => (this.menuOf(vm, seq) ? this.closeMenu() : this.openMenu(vm, seq)),
       closeMenu: (vm, seq) => Boolean(this.menuOf(vm, seq)) && this.closeMenu(),
+      openThread: (vm, seq) => shell.openThread(vm.name, seq),
     };
     /** "Jump to latest": shown while the reader is scrolled up, with how
      * many messages of others arrived since (`unseen`). */

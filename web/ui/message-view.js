@@ -4,6 +4,7 @@
 // editor while it is edited in place, reactions and the reaction picker.
 // Nothing here holds state: `ctx` carries what the chat view owns.
 
+import { threadRootOf } from '../domain/thread.js';
 import { isHidden } from '../timeline.js';
 import { renderAvatar } from './avatar.js';
 import { badge, button } from './dom.js';
@@ -112,7 +113,29 @@ export function renderMessage(vm, m, ctx, { pending = false } = {}) {
 
   if (m.reactions?.length > 0) content.append(renderReactions(vm, m, me));
   if (vm.pickerFor === m.seq) content.append(renderPicker(vm, m, ctx));
+  if (m.thread_summary?.reply_count > 0) content.append(renderThreadLink(vm, m, ctx));
   return item;
+}
+
+/** Under a thread's root: "3 replies" and who replied; opens the thread. */
+function renderThreadLink(vm, m, ctx) {
+  const { reply_count: n, participants } = m.thread_summary;
+  const link = button('', 'quiet thread-link');
+  link.dataset.focus = 'thread';
+  const count = document.createElement('span');
+  count.className = 'thread-link-count';
+  count.textContent = n === 1 ? '1 reply' : `${n} replies`;
+  const who = document.createElement('span');
+  who.className = 'thread-link-who';
+  who.textContent = participants.slice(0, 3).join(', ') + (participants.length > 3 ? '…' : '');
+  const hint = document.createElement('span');
+  hint.className = 'visually-hidden';
+  hint.textContent = ': open the thread';
+  // The name is the text shown, then what the button does.
+  link.append(count, ' ', who, hint);
+  link.title = `Replies from ${participants.join(', ')}`;
+  link.addEventListener('click', () => ctx.openThread(vm, m.seq));
+  return link;
 }
 
 /** A long press with a finger (or a touch screen's context menu) opens the menu. */
@@ -221,6 +244,7 @@ function renderActions(vm, m, ctx) {
     return b;
   };
   action('reply', 'Reply', '↩', () => ctx.startReply(vm, m.seq));
+  action('thread', 'Thread', '💬', () => ctx.openThread(vm, threadRootOf(m)));
   const picker = action('react', 'Add a reaction', '☺+', () => ctx.togglePicker(vm, m.seq));
   picker.setAttribute('aria-expanded', String(vm.pickerFor === m.seq));
   if (vm.mayEdit(m)) action('edit', 'Edit message', '✎', () => ctx.startEdit(vm, m.seq));

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::mentions;
+use crate::store::ThreadSummary;
 use crate::store::batch::{ClientKey, ReactionRef, Target};
 use crate::store::event::{Event, LogWrite, NewEvent};
 
@@ -105,6 +106,9 @@ pub(in crate::store) struct Known {
     /// (room id, user id) of the batch's deleters who are the room's owner
     /// or a moderator ([`deleters`]).
     pub(in crate::store) moderators: HashSet<(i64, i64)>,
+    /// The stored summaries of the threads of the targets
+    /// ([`super::thread_keys`]), by (room id, root seq).
+    pub(in crate::store) threads: HashMap<(i64, i64), ThreadSummary>,
 }
 
 /// The distinct `(room id, sender id)` of the batch's deletions: whose

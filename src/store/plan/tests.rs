@@ -1,7 +1,8 @@
 use std::collections::HashSet;
 
+use super::threads::PARTICIPANTS_SHOWN;
 use super::*;
-use crate::store::Timestamp;
+use crate::store::{ThreadSummary, Timestamp};
 
 fn message(room_id: i64, client_id: Option<&str>) -> NewEvent {
     by(
@@ -33,6 +34,7 @@ fn target(room_id: i64, seq: i64, sender_id: i64) -> ((i64, i64), Target) {
         kind: EventKind::Message,
         sender_id,
         deleted: false,
+        thread: None,
     };
     ((room_id, seq), t)
 }
@@ -335,4 +337,154 @@ fn only_the_sender_or_a_moderator_may_delete() {
     let plan = Plan::new(&batch, &[(1, 3)], known);
     assert_eq!(plan.slots[0], Slot::Refused(Refusal::Forbidden));
     assert_eq!(seqs(&plan), [None, Some(4), Some(5)]);
+}
+
+fn reply_by(sender_id: i64, to: i64, body: &str) -> NewEvent {
+    by(
+        sender_id,
+        1,
+        LogWrite::Message {
+            body: body.into(),
+            client_id: None,
+            reply_to: Some(to),
+        },
+    )
+}
+
+fn threads_of(plan: &Plan) -> Vec<Option<i64>> {
+    plan.slots
+        .iter()
+        .map(|s| match s {
+            Slot::New { row, .. } => plan.rows[*row].thread_root,
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_summary_follows() {
+    // Seq 2 is alice's (7) root; 3 is a stored reply to it by user 8.
+    let mut stored_reply = target(1, 3, 8);
+    stored_reply.1.thread = Some(2);
+    let known = Known {
+        targets: HashMap::from([target(1, 2, 7), stored_reply]),
+        threads: HashMap::from([(
+            (1, 2),
+            ThreadSummary {
+                reply_count: 1,
+                last_reply_seq: 3,
+                participants: vec!["user-8".into()],
+            },
+        )]),
+        ..Known::default()
+    };
+    let batch = [
+        reply_by(9, 3, "to the reply"), // 4: thread 2
+        reply_by(8, 2, "to the root"),  // 5: thread 2
+        message(1, None),               // 6: no thread
+        reply_by(9, 6, "a new thread"), // 7: thread 6
+        reply_by(8, 7, "deeper"),       // 8: thread 6
+    ];
+    let plan = Plan::new(&batch, &[(1, 3)], known);
+    assert_eq!(seqs(&plan), [Some(4), Some(5), Some(6), Some(7), Some(8)]);
+    assert_eq!(
+        threads_of(&plan),
+        [Some(2), Some(2), None, Some(6), Some(6)],
+        "a reply to a reply joins the root's thread"
+    );
+    let rows = &plan.effects.threads.rows;
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].room_id, rows[0].root_seq), (1, 2));
+    assert_eq!(
+        rows[0].summary,
+        ThreadSummary {
+            reply_count: 3,
+            last_reply_seq: 5,
+            participants: vec!["user-8".into(), "user-9".into()],
+        }
+    );
+    assert_eq!(
+        (
+            rows[1].root_seq,
+            rows[1].summary.reply_count,
+            rows[1].summary.last_reply_seq
+        ),
+        (6, 2, 8)
+    );
+    let follows: Vec<(i64, i64, i64)> = plan
+        .effects
+        .threads
+        .follows
+        .iter()
+        .map(|f| (f.root_seq, f.user_id, f.last_read_seq))
+        .collect();
+    assert_eq!(
+        follows,
+        [(2, 9, 4), (2, 8, 5), (6, 7, 6), (6, 9, 7), (6, 8, 8)],
+        "repliers at their reply; the new thread's root sender at the root"
+    );
+    let mentioned: Vec<(i64, i64)> = plan
+        .effects
+        .threads
+        .mention_follows
+        .iter()
+        .map(|f| (f.seq, f.root_seq))
+        .collect();
+    assert_eq!(mentioned, [(6, 6)], "the new root's mentions follow it");
+}
+
+#[test]
+fn participants_are_bounded_and_a_deleted_reply_no_longer_counts() {
+    let mut stored_reply = target(1, 3, 8);
+    stored_reply.1.thread = Some(2);
+    let full: Vec<String> = (0..PARTICIPANTS_SHOWN).map(|i| format!("p{i}")).collect();
+    let known = Known {
+        targets: HashMap::from([target(1, 2, 7), stored_reply]),
+        threads: HashMap::from([(
+            (1, 2),
+            ThreadSummary {
+                reply_count: 5,
+                last_reply_seq: 3,
+                participants: full.clone(),
+            },
+        )]),
+        ..Known::default()
+    };
+    let batch = [
+        reply_by(99, 2, "one too many"),
+        by(8, 1, LogWrite::Delete { target: 3 }),
+        by(7, 1, LogWrite::Delete { target: 2 }),
+    ];
+    let plan = Plan::new(&batch, &[(1, 3)], known);
+    let rows = &plan.effects.threads.rows;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].summary,
+        ThreadSummary {
+            reply_count: 5,
+            last_reply_seq: 4,
+            participants: full,
+        },
+        "one reply more, one deleted; deleting the root changes no count"
+    );
+}
+
+#[test]
+fn a_refused_tied_group_leaves_no_thread_change() {
+    let tied = |mut e: NewEvent| {
+        e.tied_to_next = true;
+        e
+    };
+    let known = Known {
+        targets: HashMap::from([target(1, 2, 7)]),
+        ..Known::default()
+    };
+    let batch = [
+        tied(reply_by(8, 2, "re")),
+        reply_by(8, 99, "no such message"),
+    ];
+    let plan = Plan::new(&batch, &[(1, 3)], known);
+    assert!(plan.rows.is_empty());
+    let t = &plan.effects.threads;
+    assert!(t.rows.is_empty() && t.follows.is_empty() && t.mention_follows.is_empty());
 }

@@ -6,9 +6,12 @@
 use async_trait::async_trait;
 
 use super::{PgTx, reactions_json};
-use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use crate::store::batch::{
+    AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target,
+};
+use crate::store::plan::{ThreadEffects, summary_row};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
-use crate::store::{Event, StoreResult, Timestamp};
+use crate::store::{Event, StoreResult, ThreadSummary, Timestamp};
 
 #[async_trait]
 impl AppendTx for PgTx {
@@ -63,6 +66,22 @@ impl AppendTx for PgTx {
         .fetch_all(&mut **self)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn threads(
+        &mut self,
+        at: &[(i64, i64)],
+    ) -> StoreResult<Vec<((i64, i64), ThreadSummary)>> {
+        let (rooms, roots): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
+        let rows: Vec<(i64, i64, i64, i64, String)> = sqlx::query_as(
+            "SELECT room_id, root_seq, reply_count, last_reply_seq, participants FROM threads \
+             WHERE (room_id, root_seq) IN (SELECT * FROM UNNEST($1::int8[], $2::int8[]))",
+        )
+        .bind(&rooms)
+        .bind(&roots)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows.into_iter().map(summary_row).collect())
     }
 
     async fn reactions(
@@ -135,6 +154,7 @@ impl AppendTx for PgTx {
         let bodies: Vec<&str> = rows.iter().map(|r| r.body).collect();
         let client_ids: Vec<Option<&str>> = rows.iter().map(|r| r.client_id).collect();
         let replies: Vec<Option<i64>> = rows.iter().map(|r| r.reply_to).collect();
+        let threads: Vec<Option<i64>> = rows.iter().map(|r| r.thread_root).collect();
         let targets: Vec<Option<i64>> = rows.iter().map(|r| r.target).collect();
         let mentions: Vec<&str> = rows.iter().map(|r| r.mentions.as_str()).collect();
         let keys: Vec<Option<&str>> = rows.iter().map(|r| r.key).collect();
@@ -146,15 +166,16 @@ impl AppendTx for PgTx {
                              FROM UNNEST($12::int8[], $13::int8[]) AS b(id, last_seq) \
                              WHERE rooms.id = b.id) \
              INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                                   target_seq, mentions, reaction_key, added, created_at) \
+                                   target_seq, mentions, reaction_key, added, thread_root, \
+                                   created_at) \
              SELECT room_id, seq, kind, sender_id, body, client_id, reply_to, target_seq, \
-                    mentions, reaction_key, added, \
+                    mentions, reaction_key, added, thread_root, \
                     date_trunc('milliseconds', statement_timestamp()) \
              FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
                          $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
-                         $11::bool[]) \
+                         $11::bool[], $14::int8[]) \
                   AS new(room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                         target_seq, mentions, reaction_key, added) \
+                         target_seq, mentions, reaction_key, added, thread_root) \
              RETURNING id, room_id, seq, created_at",
         )
         .bind(&rooms)
@@ -170,6 +191,7 @@ impl AppendTx for PgTx {
         .bind(&added)
         .bind(&bumped_ids)
         .bind(&bumped_seqs)
+        .bind(&threads)
         .fetch_all(&mut **self)
         .await?)
     }
@@ -253,19 +275,24 @@ impl AppendTx for PgTx {
             .execute(&mut **self)
             .await?;
         }
+        if !effects.threads.is_empty() {
+            apply_threads(self, &effects.threads).await?;
+        }
         Ok(())
     }
 
-    async fn queue_pushes(&mut self, messages: &[(i64, i64, i64, &str)]) -> StoreResult<()> {
-        let rooms: Vec<i64> = messages.iter().map(|m| m.0).collect();
-        let seqs: Vec<i64> = messages.iter().map(|m| m.1).collect();
-        let senders: Vec<i64> = messages.iter().map(|m| m.2).collect();
-        let mentions: Vec<&str> = messages.iter().map(|m| m.3).collect();
+    async fn queue_pushes(&mut self, messages: &[DueCheck<'_>]) -> StoreResult<()> {
+        let rooms: Vec<i64> = messages.iter().map(|m| m.room_id).collect();
+        let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
+        let senders: Vec<i64> = messages.iter().map(|m| m.sender_id).collect();
+        let mentions: Vec<&str> = messages.iter().map(|m| m.mentions).collect();
+        let threads: Vec<Option<i64>> = messages.iter().map(|m| m.thread_root).collect();
         sqlx::query(crate::store::postgres::QUEUE_PUSHES)
             .bind(&rooms)
             .bind(&seqs)
             .bind(&senders)
             .bind(&mentions)
+            .bind(&threads)
             .execute(&mut **self)
             .await?;
         Ok(())
@@ -283,6 +310,82 @@ impl AppendTx for PgTx {
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
+}
+
+/// The thread summaries, then the follows (which refer to them).
+async fn apply_threads(tx: &mut PgTx, effects: &ThreadEffects) -> StoreResult<()> {
+    if !effects.rows.is_empty() {
+        let r = &effects.rows;
+        let rooms: Vec<i64> = r.iter().map(|t| t.room_id).collect();
+        let roots: Vec<i64> = r.iter().map(|t| t.root_seq).collect();
+        let counts: Vec<i64> = r.iter().map(|t| t.summary.reply_count).collect();
+        let lasts: Vec<i64> = r.iter().map(|t| t.summary.last_reply_seq).collect();
+        let participants: Vec<String> = r
+            .iter()
+            .map(|t| serde_json::to_string(&t.summary.participants).expect("names serialise"))
+            .collect();
+        sqlx::query(
+            "INSERT INTO threads (room_id, root_seq, reply_count, last_reply_seq, \
+                                  last_reply_at, participants) \
+             SELECT t.room_id, t.root_seq, t.reply_count, t.last_reply_seq, \
+                    last.created_at, t.participants \
+             FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[]) \
+                  AS t(room_id, root_seq, reply_count, last_reply_seq, participants) \
+             JOIN messages last ON last.room_id = t.room_id AND last.seq = t.last_reply_seq \
+             ON CONFLICT (room_id, root_seq) DO UPDATE \
+             SET reply_count = EXCLUDED.reply_count, last_reply_seq = EXCLUDED.last_reply_seq, \
+                 last_reply_at = EXCLUDED.last_reply_at, participants = EXCLUDED.participants",
+        )
+        .bind(&rooms)
+        .bind(&roots)
+        .bind(&counts)
+        .bind(&lasts)
+        .bind(&participants)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !effects.follows.is_empty() {
+        let f = &effects.follows;
+        let rooms: Vec<i64> = f.iter().map(|f| f.room_id).collect();
+        let roots: Vec<i64> = f.iter().map(|f| f.root_seq).collect();
+        let users: Vec<i64> = f.iter().map(|f| f.user_id).collect();
+        let marks: Vec<i64> = f.iter().map(|f| f.last_read_seq).collect();
+        sqlx::query(
+            "INSERT INTO thread_follows (room_id, root_seq, user_id, last_read_seq) \
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&rooms)
+        .bind(&roots)
+        .bind(&users)
+        .bind(&marks)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !effects.mention_follows.is_empty() {
+        let f = &effects.mention_follows;
+        let rooms: Vec<i64> = f.iter().map(|f| f.room_id).collect();
+        let seqs: Vec<i64> = f.iter().map(|f| f.seq).collect();
+        let roots: Vec<i64> = f.iter().map(|f| f.root_seq).collect();
+        let marks: Vec<i64> = f.iter().map(|f| f.last_read_seq).collect();
+        // `mentions` is kept by triggers in this transaction (migration 0005).
+        sqlx::query(
+            "INSERT INTO thread_follows (room_id, root_seq, user_id, last_read_seq) \
+             SELECT f.room_id, f.root_seq, x.user_id, f.last_read_seq \
+             FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[]) \
+                  AS f(room_id, seq, root_seq, last_read_seq) \
+             JOIN messages m ON m.room_id = f.room_id AND m.seq = f.seq \
+             JOIN mentions x ON x.message_id = m.id \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&rooms)
+        .bind(&seqs)
+        .bind(&roots)
+        .bind(&marks)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Reaction refs as one array per column, for `UNNEST`.

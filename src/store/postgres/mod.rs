@@ -25,6 +25,7 @@ use super::read_state::{ReadStateQueries, impl_read_state};
 use super::retention::{RetentionQueries, impl_retention};
 use super::rows::{EventRow, select_events, select_refresh_tokens, select_rooms};
 use super::search::{SearchIndex, impl_search, like_pattern};
+use super::threads::{ThreadQueries, impl_threads};
 use super::{Backend, Event, StoreResult};
 
 mod append;
@@ -215,13 +216,63 @@ const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
 
 impl_read_state!(store: PostgresStore, sql: READ_STATE_SQL);
 
+// Above the horizon only, as history (a partition being dropped). A room's
+// threads: `threads_room_latest_idx` backwards, each root through
+// `(room_id, seq)`; replies and unread ranges: `messages_thread_idx`.
+const THREADS_SQL: ThreadQueries = ThreadQueries {
+    room_threads: select_events!(
+        reactions_json,
+        "WHERE m.room_id = $1 AND th.reply_count > 0 AND th.last_reply_seq < $3 \
+           AND m.seq > r.horizon_seq \
+           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $2 \
+                                                   AND b.blocked_id = m.sender_id) \
+         ORDER BY th.last_reply_seq DESC LIMIT $4"
+    ),
+    replies: select_events!(
+        reactions_json,
+        "WHERE m.room_id = $1 AND m.thread_root = $2 AND m.seq > $3 AND m.seq > r.horizon_seq \
+         ORDER BY m.seq LIMIT $4"
+    ),
+    following: "SELECT last_read_seq FROM thread_follows \
+                WHERE room_id = $1 AND root_seq = $2 AND user_id = $3",
+    follow: "INSERT INTO thread_follows (room_id, root_seq, user_id, last_read_seq) \
+             SELECT room_id, root_seq, $3, last_reply_seq FROM threads \
+             WHERE room_id = $1 AND root_seq = $2 \
+             ON CONFLICT (room_id, root_seq, user_id) \
+             DO UPDATE SET last_read_seq = thread_follows.last_read_seq \
+             RETURNING root_seq",
+    unfollow: "DELETE FROM thread_follows WHERE room_id = $1 AND root_seq = $2 AND user_id = $3",
+    followed: select_events!(
+        unread reactions_json,
+        "(SELECT count(*) FROM messages x \
+          WHERE x.room_id = f.room_id AND x.thread_root = f.root_seq \
+            AND x.seq > f.last_read_seq AND NOT x.deleted AND x.sender_id <> $1 \
+            AND x.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = $1)) AS unread, ",
+        "JOIN thread_follows f ON f.room_id = m.room_id AND f.root_seq = m.seq \
+         WHERE f.user_id = $1 AND th.reply_count > 0 AND m.seq > r.horizon_seq \
+           AND EXISTS (SELECT 1 FROM memberships ms \
+                       WHERE ms.room_id = f.room_id AND ms.user_id = $1) \
+           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 \
+                                                   AND b.blocked_id = m.sender_id) \
+         ORDER BY th.last_reply_at DESC, m.id DESC LIMIT $2"
+    ),
+    move_marker: "UPDATE thread_follows f \
+                  SET last_read_seq = GREATEST(f.last_read_seq, LEAST($4, th.last_reply_seq)) \
+                  FROM threads th \
+                  WHERE th.room_id = f.room_id AND th.root_seq = f.root_seq \
+                    AND f.room_id = $1 AND f.root_seq = $2 AND f.user_id = $3 \
+                  RETURNING f.last_read_seq",
+};
+
+impl_threads!(store: PostgresStore, time: Timestamp, sql: THREADS_SQL);
+
 // The room's row lock is the one writers take (`lock_rooms`): a prune batch
 // waits for the batch being committed and the next one waits for it. The
 // age of a room's oldest event is read through `(room_id, seq)`. By age,
 // rows are only deleted below `messages_row_pruned_before()`, in the legacy
 // partition (migration 0008): newer events go with their partition
-// (`partitions.rs`). A batch deletes its events' reactions and mentions too
-// (they have no foreign key to them).
+// (`partitions.rs`). A batch deletes its events' reactions, mentions and
+// thread summaries (with their follows) too (they have no foreign key to them).
 const RETENTION_SQL: RetentionQueries = RetentionQueries {
     rooms_to_prune: "SELECT r.id FROM rooms r \
                      WHERE r.id > $1 AND r.last_seq > r.horizon_seq \
@@ -241,7 +292,9 @@ const RETENTION_SQL: RetentionQueries = RetentionQueries {
                                      WHERE room_id = $1 AND target_seq > $2 AND target_seq <= $3), \
                          mentioned AS (DELETE FROM mentions WHERE message_id IN \
                                        (SELECT id FROM messages \
-                                        WHERE room_id = $1 AND seq > $2 AND seq <= $3)) \
+                                        WHERE room_id = $1 AND seq > $2 AND seq <= $3)), \
+                         threaded AS (DELETE FROM threads \
+                                      WHERE room_id = $1 AND root_seq > $2 AND root_seq <= $3) \
                     DELETE FROM messages WHERE room_id = $1 AND seq > $2 AND seq <= $3",
     set_horizon: "UPDATE rooms SET horizon_seq = $2 WHERE id = $1",
 };
@@ -382,13 +435,14 @@ impl SearchIndex for PostgresStore {
 impl_search!(store: PostgresStore, time: Timestamp, mentions: MENTIONS);
 
 /// `AppendTx::queue_pushes` for a batch's new messages, as arrays (room
-/// ids, seqs, sender ids, mentions JSON). Each reason is read through its
-/// own index (the room's row; `lower(username)`; the partial
-/// `memberships_notify_all_idx`), never the room's whole membership; rank
-/// picks one reason per user (README, "Notifications").
+/// ids, seqs, sender ids, mentions JSON, thread roots). Each reason is read
+/// through its own index (the room's row; `lower(username)`;
+/// `thread_follows`' key; the partial `memberships_notify_all_idx`), never
+/// the room's whole membership; rank picks one reason per user (README,
+/// "Notifications").
 pub(super) const QUEUE_PUSHES: &str = "\
-    WITH e (room_id, seq, sender_id, mentions) AS \
-         (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[])) \
+    WITH e (room_id, seq, sender_id, mentions, thread_root) AS \
+         (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[])) \
     INSERT INTO push_outbox (subscription_id, room_id, seq, reason) \
     SELECT p.id, d.room_id, d.seq, \
            CASE d.rank WHEN 1 THEN 'dm' WHEN 2 THEN 'mention' WHEN 3 THEN 'thread' \
@@ -403,6 +457,10 @@ pub(super) const QUEUE_PUSHES: &str = "\
               SELECT e.room_id, e.seq, e.sender_id, u.id, 2 \
               FROM e CROSS JOIN LATERAL jsonb_array_elements_text(e.mentions::jsonb) n (name) \
               JOIN users u ON lower(u.username) = lower(n.name) \
+              UNION ALL \
+              SELECT e.room_id, e.seq, e.sender_id, f.user_id, 3 \
+              FROM e JOIN thread_follows f \
+                   ON f.room_id = e.room_id AND f.root_seq = e.thread_root \
               UNION ALL \
               SELECT e.room_id, e.seq, e.sender_id, ms.user_id, 4 \
               FROM e JOIN memberships ms ON ms.room_id = e.room_id AND ms.notify_level = 'all' \

@@ -14,7 +14,7 @@
 //!    it), so the rows still in the partition are invisible;
 //! 3. `DETACH PARTITION … CONCURRENTLY`, which waits for the transactions
 //!    that may still read it without blocking anyone, then `DROP TABLE`;
-//! 4. delete the reactions and mentions of the dropped events (they have no
+//! 4. delete the reactions, mentions and thread summaries of the dropped events (they have no
 //!    foreign key to them; read only joined to their message, they were
 //!    invisible already).
 //!
@@ -268,6 +268,14 @@ async fn forget_dropped(conn: &mut PgConnection, contents: &Contents) -> StoreRe
     sqlx::query(
         "DELETE FROM reactions x USING rooms r \
          WHERE r.id = ANY($1) AND x.room_id = r.id AND x.target_seq <= r.horizon_seq",
+    )
+    .bind(&contents.rooms)
+    .execute(&mut *conn)
+    .await?;
+    // Their follows cascade.
+    sqlx::query(
+        "DELETE FROM threads x USING rooms r \
+         WHERE r.id = ANY($1) AND x.room_id = r.id AND x.root_seq <= r.horizon_seq",
     )
     .bind(&contents.rooms)
     .execute(&mut *conn)

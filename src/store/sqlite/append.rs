@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::{INSERT_ROWS_PER_STATEMENT, Millis, SqliteTx, now, reactions_json};
-use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use crate::store::batch::{
+    AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target,
+};
+use crate::store::plan::{ThreadEffects, summary_row};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
-use crate::store::{Event, StoreError, StoreResult};
+use crate::store::{Event, StoreError, StoreResult, ThreadSummary};
 
 #[async_trait]
 impl AppendTx for SqliteTx {
@@ -56,6 +59,25 @@ impl AppendTx for SqliteTx {
                     .fetch_optional(&mut **self)
                     .await?;
             found.extend(row.map(Target::from));
+        }
+        Ok(found)
+    }
+
+    async fn threads(
+        &mut self,
+        at: &[(i64, i64)],
+    ) -> StoreResult<Vec<((i64, i64), ThreadSummary)>> {
+        let mut found = Vec::with_capacity(at.len());
+        for &(room_id, root_seq) in at {
+            let row: Option<(i64, i64, i64, i64, String)> = sqlx::query_as(
+                "SELECT room_id, root_seq, reply_count, last_reply_seq, participants \
+                 FROM threads WHERE room_id = ? AND root_seq = ?",
+            )
+            .bind(room_id)
+            .bind(root_seq)
+            .fetch_optional(&mut **self)
+            .await?;
+            found.extend(row.map(summary_row));
         }
         Ok(found)
     }
@@ -141,14 +163,15 @@ impl AppendTx for SqliteTx {
         for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                                       target_seq, mentions, reaction_key, added, created_at) \
+                                       target_seq, mentions, reaction_key, added, thread_root, \
+                                       created_at) \
                  VALUES ",
             );
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             }
             sql.push_str(" RETURNING room_id, seq, id");
             let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
@@ -165,6 +188,7 @@ impl AppendTx for SqliteTx {
                     .bind(&row.mentions)
                     .bind(row.key)
                     .bind(row.added)
+                    .bind(row.thread_root)
                     .bind(created_at);
             }
             // RETURNING gives the rows in no promised order: match by key.
@@ -250,18 +274,19 @@ impl AppendTx for SqliteTx {
                 .execute(&mut **self)
                 .await?;
         }
-        Ok(())
+        apply_threads(self, &effects.threads).await
     }
 
-    async fn queue_pushes(&mut self, messages: &[(i64, i64, i64, &str)]) -> StoreResult<()> {
+    async fn queue_pushes(&mut self, messages: &[DueCheck<'_>]) -> StoreResult<()> {
         let now = chrono::Utc::now().timestamp_millis();
-        for &(room_id, seq, sender_id, mentions) in messages {
+        for m in messages {
             sqlx::query(QUEUE_PUSHES)
-                .bind(room_id)
-                .bind(seq)
-                .bind(sender_id)
-                .bind(mentions)
+                .bind(m.room_id)
+                .bind(m.seq)
+                .bind(m.sender_id)
+                .bind(m.mentions)
                 .bind(now)
+                .bind(m.thread_root)
                 .execute(&mut **self)
                 .await?;
         }
@@ -286,9 +311,10 @@ impl AppendTx for SqliteTx {
 }
 
 /// `AppendTx::queue_pushes` for one message: (room id, seq, sender id,
-/// mentions JSON, now in epoch ms). Each reason is read through its own
-/// index (the room's row; `users.username`; `memberships_notify_all_idx`);
-/// rank picks one reason per user (README, "Notifications").
+/// mentions JSON, now in epoch ms, thread root or NULL). Each reason is
+/// read through its own index (the room's row; `users.username`;
+/// `thread_follows`' key; `memberships_notify_all_idx`); rank picks one
+/// reason per user (README, "Notifications").
 const QUEUE_PUSHES: &str = "\
     INSERT INTO push_outbox (subscription_id, room_id, seq, reason, created_at, not_before) \
     SELECT p.id, ?1, ?2, \
@@ -302,6 +328,9 @@ const QUEUE_PUSHES: &str = "\
               UNION ALL \
               SELECT u.id, 2 FROM json_each(?4) n JOIN users u ON u.username = n.value \
               UNION ALL \
+              SELECT f.user_id, 3 FROM thread_follows f \
+              WHERE ?6 IS NOT NULL AND f.room_id = ?1 AND f.root_seq = ?6 \
+              UNION ALL \
               SELECT ms.user_id, 4 FROM memberships ms \
               WHERE ms.room_id = ?1 AND ms.notify_level = 'all' \
           ) c GROUP BY c.user_id) d \
@@ -311,3 +340,52 @@ const QUEUE_PUSHES: &str = "\
       AND (ms.notify_level IS NULL OR ms.notify_level <> 'none') \
       AND (ms.muted_until IS NULL OR ms.muted_until <= ?5) \
       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = d.user_id AND b.blocked_id = ?3)";
+
+/// The thread summaries, then the follows (which refer to them).
+async fn apply_threads(tx: &mut SqliteTx, effects: &ThreadEffects) -> StoreResult<()> {
+    for t in &effects.rows {
+        let participants = serde_json::to_string(&t.summary.participants).expect("names serialise");
+        sqlx::query(
+            "INSERT INTO threads (room_id, root_seq, reply_count, last_reply_seq, \
+                                  last_reply_at, participants) \
+             SELECT ?1, ?2, ?3, ?4, created_at, ?5 FROM messages WHERE room_id = ?1 AND seq = ?4 \
+             ON CONFLICT (room_id, root_seq) DO UPDATE \
+             SET reply_count = excluded.reply_count, last_reply_seq = excluded.last_reply_seq, \
+                 last_reply_at = excluded.last_reply_at, participants = excluded.participants",
+        )
+        .bind(t.room_id)
+        .bind(t.root_seq)
+        .bind(t.summary.reply_count)
+        .bind(t.summary.last_reply_seq)
+        .bind(participants)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for f in &effects.follows {
+        sqlx::query(
+            "INSERT OR IGNORE INTO thread_follows (room_id, root_seq, user_id, last_read_seq) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(f.room_id)
+        .bind(f.root_seq)
+        .bind(f.user_id)
+        .bind(f.last_read_seq)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for f in &effects.mention_follows {
+        // `mentions` is kept by triggers in this transaction (migration 0005).
+        sqlx::query(
+            "INSERT OR IGNORE INTO thread_follows (room_id, root_seq, user_id, last_read_seq) \
+             SELECT ?1, ?3, x.user_id, ?4 FROM messages m JOIN mentions x ON x.message_id = m.id \
+             WHERE m.room_id = ?1 AND m.seq = ?2",
+        )
+        .bind(f.room_id)
+        .bind(f.seq)
+        .bind(f.root_seq)
+        .bind(f.last_read_seq)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}

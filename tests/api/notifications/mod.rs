@@ -21,6 +21,7 @@ on_both_backends!(
     endpoints_on_forbidden_addresses_are_refused,
     the_vapid_key_is_generated_once_and_kept,
     a_due_event_is_pushed_once_encrypted_and_signed,
+    a_reply_in_a_followed_thread_is_pushed,
     nothing_is_pushed_for_level_none_a_mute_a_blocked_sender_or_an_undue_message,
     nothing_is_pushed_to_an_online_user,
     a_gone_subscription_is_deleted,
@@ -547,6 +548,36 @@ async fn a_due_event_is_pushed_once_encrypted_and_signed(backend: Backend) {
         receiver.all().iter().all(|r| r.path != "/push/bob"),
         "the sender is never pushed"
     );
+}
+
+async fn a_reply_in_a_followed_thread_is_pushed(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = app(backend, &receiver).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let phone = receiver.subscriber("phone");
+    subscribe(&app, &alice, &phone).await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    // Alice's own message: she follows its thread once it has one.
+    let root = say(&app, &alice, "general", "lunch anyone?").await;
+    let r = app
+        .post(
+            "/api/v1/rooms/general/messages",
+            Some(&bob.access_token),
+            json!({"body": "yes, noon", "reply_to": root}),
+        )
+        .await;
+    let reply = status(&r, 201, "reply")["seq"].as_i64().unwrap();
+    let got = receiver.wait_for(&phone.path, 1, WITHIN).await;
+    assert_eq!(got.len(), 1, "the reply is pushed to the thread's follower");
+    let p = phone.decrypt(&got[0].body);
+    assert_eq!((&p["seq"], &p["reason"]), (&json!(reply), &json!("thread")));
+    assert_eq!(got[0].headers["urgency"], "normal");
+    // A message outside the thread at the default level is not due.
+    say(&app, &bob, "general", "unrelated").await;
+    settled(&app).await;
+    assert_eq!(receiver.received(&phone.path).len(), 1);
 }
 
 async fn nothing_is_pushed_for_level_none_a_mute_a_blocked_sender_or_an_undue_message(
