@@ -22,6 +22,7 @@ on_both_backends!(
     the_vapid_key_is_generated_once_and_kept,
     a_due_event_is_pushed_once_encrypted_and_signed,
     a_reply_in_a_followed_thread_is_pushed,
+    without_preview_a_push_carries_no_text,
     nothing_is_pushed_for_level_none_a_mute_a_blocked_sender_or_an_undue_message,
     nothing_is_pushed_to_an_online_user,
     a_gone_subscription_is_deleted,
@@ -578,6 +579,28 @@ async fn a_reply_in_a_followed_thread_is_pushed(backend: Backend) {
     say(&app, &bob, "general", "unrelated").await;
     settled(&app).await;
     assert_eq!(receiver.received(&phone.path).len(), 1);
+}
+
+async fn without_preview_a_push_carries_no_text(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let host = receiver.host();
+    let app = spawn_app_with(backend, move |c| {
+        c.push.allowed_hosts = host;
+        c.push.preview = false;
+    })
+    .await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let phone = receiver.subscriber("phone");
+    subscribe(&app, &alice, &phone).await;
+    let room = dm(&app, &bob, &alice).await;
+    let seq = say(&app, &bob, &room, "my secret plans").await;
+    let got = receiver.wait_for(&phone.path, 1, WITHIN).await;
+    assert_eq!(got.len(), 1);
+    let p = phone.decrypt(&got[0].body);
+    assert_eq!(p["seq"], seq);
+    assert_eq!(p["body"], Value::Null, "PUSH_PREVIEW=false: no text");
+    assert_eq!(p["sender"], "bob");
 }
 
 async fn nothing_is_pushed_for_level_none_a_mute_a_blocked_sender_or_an_undue_message(
