@@ -137,6 +137,8 @@ onBothBackends(
       await replyInThread(bob, 'See you at noon');
       await eventually('the reply shows in Alice’s panel', () => panelBodies(alice), ['At the station', 'See you at noon']);
       await eventually('two replies under the root', () => link.locator('.thread-link-count').textContent(), '2 replies');
+      // Open, focused and at its latest reply, the thread is read.
+      await eventually('nothing unread while the panel shows it all', () => threadsBadge(alice), '');
       assert.deepEqual(await axeViolations(alice.page), [], 'the thread panel at desktop width');
       await shoot(alice.page, 'thread-desktop', DESKTOP);
       await alice.page.setViewportSize(PHONE);

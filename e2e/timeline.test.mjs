@@ -182,4 +182,22 @@ describe('Timeline applies the room log', () => {
     assert.equal(t.message(1).body, 'm1', 'the message before it is unchanged');
     assert.equal(isHidden(hidden(9)) && !isMessage(hidden(9)), true);
   });
+  test('a reply taken in live counts once in its root’s summary, and its deletion takes it off', () => {
+    const t = new Timeline();
+    const root = { ...msg(1), thread_summary: { reply_count: 1, last_reply_seq: 2, participants: ['b'] } };
+    const first = { ...msg(2), sender: 'b', reply_to: 1, thread: 1 };
+    t.addLatest({ messages: [root, first], has_more: false });
+    assert.equal(t.message(1).thread_summary.reply_count, 1, 'as the server read it');
+    t.add({ ...msg(3), sender: 'c', reply_to: 2, thread: 1 });
+    assert.deepEqual(t.message(1).thread_summary, { reply_count: 2, last_reply_seq: 3, participants: ['b', 'c'] });
+    t.add({ ...msg(3), sender: 'c', reply_to: 2, thread: 1 });
+    assert.equal(t.message(1).thread_summary.reply_count, 2, 'a replayed reply is not counted again');
+    t.add({ seq: 4, room: 'r', type: 'delete', sender: 'c', target: 3 });
+    assert.equal(t.message(1).thread_summary.reply_count, 1, 'a deleted reply counts no more');
+    assert.equal(t.message(1).thread_summary.last_reply_seq, 3, 'the last activity stays');
+    t.add({ seq: 5, room: 'r', type: 'delete', sender: 'c', target: 3 });
+    assert.equal(t.message(1).thread_summary.reply_count, 1, 'deleted once only');
+    assert.equal(t.threadOf(t.message(2)), 1);
+    assert.equal(t.threadOf(t.message(1)), 1, 'a root is its own thread');
+  });
 });

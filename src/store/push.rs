@@ -1,8 +1,8 @@
 //! Notification levels, push subscriptions and the push outbox (README,
 //! "Notifications"): [`PushStore`] on both backends. Which stored events are
 //! due to whom is decided in the append transaction (`queue_pushes` of
-//! `batch.rs`, SQL in each backend's `append.rs`); this module owns what
-//! happens to the rows afterwards: claimed with a lease, then deleted once
+//! `batch.rs`, with each backend's statement here); this module also owns
+//! what happens to the rows afterwards: claimed with a lease, then deleted once
 //! sent or retried later (docs/ARCHITECTURE.md, "The push outbox").
 
 use async_trait::async_trait;
@@ -87,6 +87,76 @@ pub trait PushStore: Send + Sync + 'static {
     /// The row is tried again at `at`.
     async fn push_retry(&self, id: i64, at: Timestamp) -> StoreResult<()>;
 }
+
+/// `AppendTx::queue_pushes` for a batch's new messages, as arrays (room
+/// ids, seqs, sender ids, mentions JSON, thread roots). Each reason is read
+/// through its own index (the room's row; `lower(username)`;
+/// `thread_follows`' key; the partial `memberships_notify_all_idx`), never
+/// the room's whole membership; rank picks one reason per user (README,
+/// "Notifications").
+pub(super) const POSTGRES_QUEUE_PUSHES: &str = "\
+    WITH e (room_id, seq, sender_id, mentions, thread_root) AS \
+         (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[])) \
+    INSERT INTO push_outbox (subscription_id, room_id, seq, reason) \
+    SELECT p.id, d.room_id, d.seq, \
+           CASE d.rank WHEN 1 THEN 'dm' WHEN 2 THEN 'mention' WHEN 3 THEN 'thread' \
+                ELSE 'room' END \
+    FROM (SELECT c.room_id, c.seq, c.sender_id, c.user_id, min(c.rank) AS rank FROM ( \
+              SELECT e.room_id, e.seq, e.sender_id, \
+                     CASE WHEN r.direct_a = e.sender_id THEN r.direct_b ELSE r.direct_a END \
+                         AS user_id, \
+                     1 AS rank \
+              FROM e JOIN rooms r ON r.id = e.room_id WHERE r.direct_a IS NOT NULL \
+              UNION ALL \
+              SELECT e.room_id, e.seq, e.sender_id, u.id, 2 \
+              FROM e CROSS JOIN LATERAL jsonb_array_elements_text(e.mentions::jsonb) n (name) \
+              JOIN users u ON lower(u.username) = lower(n.name) \
+              UNION ALL \
+              SELECT e.room_id, e.seq, e.sender_id, f.user_id, 3 \
+              FROM e JOIN thread_follows f \
+                   ON f.room_id = e.room_id AND f.root_seq = e.thread_root \
+              UNION ALL \
+              SELECT e.room_id, e.seq, e.sender_id, ms.user_id, 4 \
+              FROM e JOIN memberships ms ON ms.room_id = e.room_id AND ms.notify_level = 'all' \
+          ) c GROUP BY c.room_id, c.seq, c.sender_id, c.user_id) d \
+    JOIN memberships ms ON ms.room_id = d.room_id AND ms.user_id = d.user_id \
+    JOIN push_subscriptions p ON p.user_id = d.user_id \
+    WHERE d.user_id <> d.sender_id \
+      AND ms.notify_level IS DISTINCT FROM 'none' \
+      AND (ms.muted_until IS NULL OR ms.muted_until <= now()) \
+      AND NOT EXISTS (SELECT 1 FROM blocks b \
+                      WHERE b.blocker_id = d.user_id AND b.blocked_id = d.sender_id)";
+
+/// `AppendTx::queue_pushes` for one message: (room id, seq, sender id,
+/// mentions JSON, now in epoch ms, thread root or NULL). Each reason is
+/// read through its own index (the room's row; `users.username`;
+/// `thread_follows`' key; `memberships_notify_all_idx`); rank picks one
+/// reason per user (README, "Notifications").
+pub(super) const SQLITE_QUEUE_PUSHES: &str = "\
+    INSERT INTO push_outbox (subscription_id, room_id, seq, reason, created_at, not_before) \
+    SELECT p.id, ?1, ?2, \
+           CASE d.rank WHEN 1 THEN 'dm' WHEN 2 THEN 'mention' WHEN 3 THEN 'thread' \
+                ELSE 'room' END, \
+           ?5, ?5 \
+    FROM (SELECT c.user_id, min(c.rank) AS rank FROM ( \
+              SELECT CASE WHEN r.direct_a = ?3 THEN r.direct_b ELSE r.direct_a END AS user_id, \
+                     1 AS rank \
+              FROM rooms r WHERE r.id = ?1 AND r.direct_a IS NOT NULL \
+              UNION ALL \
+              SELECT u.id, 2 FROM json_each(?4) n JOIN users u ON u.username = n.value \
+              UNION ALL \
+              SELECT f.user_id, 3 FROM thread_follows f \
+              WHERE ?6 IS NOT NULL AND f.room_id = ?1 AND f.root_seq = ?6 \
+              UNION ALL \
+              SELECT ms.user_id, 4 FROM memberships ms \
+              WHERE ms.room_id = ?1 AND ms.notify_level = 'all' \
+          ) c GROUP BY c.user_id) d \
+    JOIN memberships ms ON ms.room_id = ?1 AND ms.user_id = d.user_id \
+    JOIN push_subscriptions p ON p.user_id = d.user_id \
+    WHERE d.user_id <> ?3 \
+      AND (ms.notify_level IS NULL OR ms.notify_level <> 'none') \
+      AND (ms.muted_until IS NULL OR ms.muted_until <= ?5) \
+      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = d.user_id AND b.blocked_id = ?3)";
 
 const SUBSCRIPTION_COLUMNS: &str = "id, user_id, endpoint, p256dh, auth, expiration_time";
 

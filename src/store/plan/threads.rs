@@ -16,6 +16,7 @@
 //!   mentions. A follow that exists is left as it is (its read marker too).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use crate::store::ThreadSummary;
 use crate::store::batch::Target;
@@ -103,36 +104,33 @@ impl Threads {
         let room = target.room_id;
         let root = Self::root_of(target);
         let key = (room, root);
-        if !self.summaries.contains_key(&key) {
-            if target.thread.is_some() {
-                // The root was pruned by retention (its summary with it):
-                // the reply still joins its thread, which has no summary.
-                return root;
-            }
-            // The first reply: the thread starts, and the root's sender
-            // and the users it mentions follow it.
-            self.summaries.insert(
-                key,
-                ThreadSummary {
+        let summary = match self.summaries.entry(key) {
+            Entry::Occupied(stored) => stored.into_mut(),
+            // The root was pruned by retention (its summary with it): the
+            // reply still joins its thread, which has no summary.
+            Entry::Vacant(_) if target.thread.is_some() => return root,
+            Entry::Vacant(new) => {
+                // The first reply: the thread starts, and the root's sender
+                // and the users it mentions follow it.
+                self.follows.push(Follow {
+                    room_id: room,
+                    root_seq: root,
+                    user_id: target.sender_id,
+                    last_read_seq: root,
+                });
+                self.mention_follows.push(MentionFollow {
+                    room_id: room,
+                    seq: root,
+                    root_seq: root,
+                    last_read_seq: root,
+                });
+                new.insert(ThreadSummary {
                     reply_count: 0,
                     last_reply_seq: reply.seq,
                     participants: Vec::new(),
-                },
-            );
-            self.follows.push(Follow {
-                room_id: room,
-                root_seq: root,
-                user_id: target.sender_id,
-                last_read_seq: root,
-            });
-            self.mention_follows.push(MentionFollow {
-                room_id: room,
-                seq: root,
-                root_seq: root,
-                last_read_seq: root,
-            });
-        }
-        let summary = self.summaries.get_mut(&key).expect("inserted above");
+                })
+            }
+        };
         summary.reply_count += 1;
         summary.last_reply_seq = reply.seq;
         if summary.participants.len() < PARTICIPANTS_SHOWN

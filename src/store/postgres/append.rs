@@ -287,7 +287,7 @@ impl AppendTx for PgTx {
         let senders: Vec<i64> = messages.iter().map(|m| m.sender_id).collect();
         let mentions: Vec<&str> = messages.iter().map(|m| m.mentions).collect();
         let threads: Vec<Option<i64>> = messages.iter().map(|m| m.thread_root).collect();
-        sqlx::query(crate::store::postgres::QUEUE_PUSHES)
+        sqlx::query(crate::store::push::POSTGRES_QUEUE_PUSHES)
             .bind(&rooms)
             .bind(&seqs)
             .bind(&senders)

@@ -280,7 +280,7 @@ impl AppendTx for SqliteTx {
     async fn queue_pushes(&mut self, messages: &[DueCheck<'_>]) -> StoreResult<()> {
         let now = chrono::Utc::now().timestamp_millis();
         for m in messages {
-            sqlx::query(QUEUE_PUSHES)
+            sqlx::query(crate::store::push::SQLITE_QUEUE_PUSHES)
                 .bind(m.room_id)
                 .bind(m.seq)
                 .bind(m.sender_id)
@@ -309,37 +309,6 @@ impl AppendTx for SqliteTx {
         Ok(found)
     }
 }
-
-/// `AppendTx::queue_pushes` for one message: (room id, seq, sender id,
-/// mentions JSON, now in epoch ms, thread root or NULL). Each reason is
-/// read through its own index (the room's row; `users.username`;
-/// `thread_follows`' key; `memberships_notify_all_idx`); rank picks one
-/// reason per user (README, "Notifications").
-const QUEUE_PUSHES: &str = "\
-    INSERT INTO push_outbox (subscription_id, room_id, seq, reason, created_at, not_before) \
-    SELECT p.id, ?1, ?2, \
-           CASE d.rank WHEN 1 THEN 'dm' WHEN 2 THEN 'mention' WHEN 3 THEN 'thread' \
-                ELSE 'room' END, \
-           ?5, ?5 \
-    FROM (SELECT c.user_id, min(c.rank) AS rank FROM ( \
-              SELECT CASE WHEN r.direct_a = ?3 THEN r.direct_b ELSE r.direct_a END AS user_id, \
-                     1 AS rank \
-              FROM rooms r WHERE r.id = ?1 AND r.direct_a IS NOT NULL \
-              UNION ALL \
-              SELECT u.id, 2 FROM json_each(?4) n JOIN users u ON u.username = n.value \
-              UNION ALL \
-              SELECT f.user_id, 3 FROM thread_follows f \
-              WHERE ?6 IS NOT NULL AND f.room_id = ?1 AND f.root_seq = ?6 \
-              UNION ALL \
-              SELECT ms.user_id, 4 FROM memberships ms \
-              WHERE ms.room_id = ?1 AND ms.notify_level = 'all' \
-          ) c GROUP BY c.user_id) d \
-    JOIN memberships ms ON ms.room_id = ?1 AND ms.user_id = d.user_id \
-    JOIN push_subscriptions p ON p.user_id = d.user_id \
-    WHERE d.user_id <> ?3 \
-      AND (ms.notify_level IS NULL OR ms.notify_level <> 'none') \
-      AND (ms.muted_until IS NULL OR ms.muted_until <= ?5) \
-      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = d.user_id AND b.blocked_id = ?3)";
 
 /// The thread summaries, then the follows (which refer to them).
 async fn apply_threads(tx: &mut SqliteTx, effects: &ThreadEffects) -> StoreResult<()> {
