@@ -12,14 +12,18 @@ use clap::Parser;
 
 mod flags;
 pub mod proxies;
+mod push;
 mod retention;
 
 pub use flags::{Cli, Command, Settings};
 pub use proxies::{InvalidCidr, TrustedProxies};
+pub use push::{PushFlags, PushSettings};
 pub use retention::{PartitionLayout, RetentionSettings};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    #[error("{0}")]
+    Push(String),
     #[error("BIND_ADDR {0:?} is not a socket address like 127.0.0.1:8080")]
     BindAddr(String),
     #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite:")]
@@ -170,6 +174,7 @@ pub struct Config {
     pub limits: Limits,
     pub commit: CommitSettings,
     pub retention: RetentionSettings,
+    pub push: PushSettings,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -278,7 +283,9 @@ impl Settings {
         if redis_url.is_some() && !redis_cluster_nodes.is_empty() {
             return Err(ConfigError::RedisBoth);
         }
+        let push = self.push.validate().map_err(ConfigError::Push)?;
         Ok(Config {
+            push,
             bind_addr,
             database_url: self.database_url.clone(),
             database_max_connections: self.database_max_connections,

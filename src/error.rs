@@ -44,6 +44,8 @@ pub enum ApiError {
     NotFollowing,
     #[error("user not found")]
     UserNotFound,
+    #[error("push subscription not found")]
+    SubscriptionNotFound,
     #[error("not found")]
     NotFound,
     /// A known path, a method it does not serve; `allow` lists those it does.
@@ -100,6 +102,7 @@ impl ApiError {
             ApiError::ThreadNotFound => "thread_not_found",
             ApiError::NotFollowing => "not_following",
             ApiError::UserNotFound => "user_not_found",
+            ApiError::SubscriptionNotFound => "subscription_not_found",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -156,6 +159,7 @@ impl ResponseError for ApiError {
             ApiError::RoomNotFound
             | ApiError::ThreadNotFound
             | ApiError::UserNotFound
+            | ApiError::SubscriptionNotFound
             | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,

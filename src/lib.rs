@@ -19,6 +19,7 @@ pub mod membership;
 pub mod mentions;
 pub mod metrics;
 pub mod presence;
+pub mod push;
 pub mod read_markers;
 pub mod replay;
 pub mod retention;

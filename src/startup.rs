@@ -34,6 +34,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Redis(#[from] crate::broker::RedisUrlError),
+    #[error(transparent)]
+    Push(#[from] crate::push::PushStartError),
 }
 
 impl Application {
@@ -69,10 +71,12 @@ impl Application {
             ),
             None => Broker::local(store.clone()),
         };
-        let state = web::Data::new(AppState::new(config, store, broker, jwt.clone()));
+        let push = crate::push::PushSetup::load(&config.push, &store).await?;
+        let state = web::Data::new(AppState::new(config, store, broker, jwt.clone(), push));
         // Tokens of logins ended shortly before this start stay refused.
         state.logins.reload().await?;
         let logins = web::Data::from(state.logins.clone());
+        state.push.start_sending(state.shutdown_signal());
         crate::retention::start(
             state.store.clone(),
             state.config.retention,

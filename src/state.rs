@@ -18,6 +18,7 @@ use crate::connections::UserConnections;
 use crate::logins::Logins;
 use crate::membership::Membership;
 use crate::presence::Presence;
+use crate::push::{Push, PushSetup};
 use crate::read_markers::ReadMarkers;
 use crate::revocation::Revocations;
 use crate::store::DynStore;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// The user destination (`/user/queue/updates`, `/me/events`): what
     /// changes a user's own room list, on every instance.
     pub user_updates: Arc<UserUpdates>,
+    /// Web Push: the VAPID key, endpoint checks, the outbox's sender.
+    pub push: Arc<Push>,
     /// Typing signals per user and room (None when TYPING_RATE is 0).
     pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
@@ -68,7 +71,13 @@ impl AppState {
     /// Wires the shared state from the configuration, the opened store and
     /// the broker; the services register for their signals here, before
     /// the instance serves anyone.
-    pub fn new(config: Config, store: DynStore, broker: DynBroker, jwt: JwtKeys) -> Self {
+    pub fn new(
+        config: Config,
+        store: DynStore,
+        broker: DynBroker,
+        jwt: JwtKeys,
+        push: PushSetup,
+    ) -> Self {
         let limits = &config.limits;
         let send_limiter = (limits.send_rate > 0).then(|| {
             // GCRA: a burst of SEND_BURST, refilled at SEND_RATE per second.
@@ -83,6 +92,7 @@ impl AppState {
         let logins = Logins::start(store.clone(), broker.clone(), config.jwt_ttl);
         let viewers = Viewers::start(store.clone(), broker.clone());
         let user_updates = UserUpdates::start(store.clone(), broker.clone());
+        let push = Push::new(push, store.clone(), Arc::clone(&presence));
         let membership = Membership::new(
             store.clone(),
             broker.clone(),
@@ -104,6 +114,7 @@ impl AppState {
             viewers,
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
             user_updates,
+            push,
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             send_limiter,

@@ -108,6 +108,41 @@ pub struct MembershipView {
     /// Those of them that mention the caller.
     #[schema(example = 0)]
     pub mentions: i64,
+    /// When the caller is notified of the room's messages.
+    pub notifications: NotificationsView,
+}
+
+/// A member's notification setting in a room (README, "Notifications").
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Notifications)]
+pub struct NotificationsView {
+    /// `all`, `mentions` or `none`; the default is `all` in a direct
+    /// conversation and `mentions` elsewhere.
+    #[schema(schema_with = crate::views::words::notify_level)]
+    pub level: &'static str,
+    /// No notification before this time (RFC 3339, UTC, milliseconds);
+    /// null when not muted.
+    #[serde(serialize_with = "optional_time")]
+    #[schema(value_type = Option<String>, format = DateTime, example = json!(null))]
+    pub muted_until: Option<Timestamp>,
+}
+
+impl NotificationsView {
+    /// The setting as stored (`level` `None`: the default of the room's
+    /// kind); a mute that has ended shows as null.
+    pub fn of(direct: bool, level: Option<&str>, muted_until: Option<Timestamp>) -> Self {
+        let level = match level {
+            Some("all") => "all",
+            Some("none") => "none",
+            Some(_) => "mentions",
+            None if direct => "all",
+            None => "mentions",
+        };
+        NotificationsView {
+            level,
+            muted_until: muted_until.filter(|t| *t > chrono::Utc::now()),
+        }
+    }
 }
 
 impl<'a> RoomView<'a> {
@@ -127,6 +162,11 @@ impl<'a> RoomView<'a> {
                 last_read_seq: s.last_read_seq,
                 unread: s.unread,
                 mentions: s.mentions,
+                notifications: NotificationsView::of(
+                    r.direct.is_some(),
+                    s.notify_level.as_deref(),
+                    s.muted_until,
+                ),
             }),
         }
     }

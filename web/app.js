@@ -18,6 +18,7 @@ import { Session, describeError, loadClientConfig } from './api.js';
 import { Live } from './live.js';
 import { ViewMemory } from './restore.js';
 import { BlocksViewModel } from './domain/blocks.js';
+import { NotificationsViewModel } from './domain/notifications.js';
 import { isDirect } from './domain/room.js';
 import { RoomsViewModel } from './domain/rooms.js';
 import { SearchViewModel } from './domain/search.js';
@@ -27,6 +28,7 @@ import { ChatView } from './ui/chat-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
+import { NotifyView } from './ui/notify-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SettingsView } from './ui/settings-view.js';
@@ -86,6 +88,7 @@ class App {
     this.rooms = new RoomsViewModel(context);
     this.blocks = new BlocksViewModel(context);
     this.search = new SearchViewModel(context);
+    this.notifications = new NotificationsViewModel(context);
     this.followed = new FollowedThreadsViewModel(context);
     this.announcer = new Announcer($('announcer'));
     // What views need: the view models and the routes between views.
@@ -95,6 +98,7 @@ class App {
       rooms: this.rooms,
       blocks: this.blocks,
       search: this.search,
+      notifications: this.notifications,
       followed: this.followed,
       announcer: this.announcer,
       me: () => this.me(),
@@ -114,6 +118,7 @@ class App {
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
     this.settings = new SettingsView(shell);
+    this.notifyView = new NotifyView(shell);
     this.threadView = new ThreadView(shell);
     this.threadsView = new ThreadsView(shell);
     this.signIn = new SignInView();
@@ -173,6 +178,12 @@ class App {
       }, PLACE_SAVE_MS);
     });
     window.addEventListener('pagehide', () => this.#rememberPlace());
+    // A notification clicked while this tab is open (sw.js).
+    navigator.serviceWorker?.addEventListener('message', ({ data }) => {
+      if (data?.type === 'open-room' && this.session.signedIn && data.room) {
+        this.jumpToMessage(String(data.room), Number(data.seq));
+      }
+    });
     // Counts of rooms not open here were the server's when last read: a tab
     // coming back into view reads them again (no polling while it is not).
     document.addEventListener('visibilitychange', () => {
@@ -210,6 +221,13 @@ class App {
     }
     const kept = this.memory.recall(this.me()); // before startChat shows no room
     this.startChat();
+    // Opened from a notification (sw.js): that room, at that message.
+    const asked = new URLSearchParams(location.search);
+    if (asked.has('room')) {
+      history.replaceState(null, '', '/');
+      await this.jumpToMessage(asked.get('room'), Number(asked.get('seq')));
+      return;
+    }
     if (!kept) return;
     if (!(await this.openRoom(kept.room))) {
       this.memory.remember(this.me(), null);
@@ -306,6 +324,7 @@ class App {
     ui.roomsTitle.focus();
     this.rooms.load();
     this.blocks.load();
+    this.notifyView.start();
     this.followed.load();
   }
 
@@ -383,6 +402,7 @@ class App {
     this.rooms.current = name;
     const vm = this.rooms.shown;
     this.members.close();
+    this.notifyView.close();
     // The thread panel belongs to the room it was opened in.
     if (this.threadView.room && this.threadView.room !== vm) this.threadView.close();
     this.roomsView.render();

@@ -182,4 +182,7 @@ pub struct Settings {
     /// Postgres always, as it adds the room log's time partitions ahead).
     #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 60)]
     pub retention_interval_secs: u64,
+
+    #[command(flatten)]
+    pub push: super::PushFlags,
 }

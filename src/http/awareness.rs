@@ -35,7 +35,11 @@ fn not_a_member() -> ApiError {
 }
 
 /// The room, which the caller must be a member of (403 `not_a_member`).
-async fn as_member(state: &AppState, name: &str, user: &AuthUser) -> Result<VisibleRoom, ApiError> {
+pub(super) async fn as_member(
+    state: &AppState,
+    name: &str,
+    user: &AuthUser,
+) -> Result<VisibleRoom, ApiError> {
     let found = find_visible(state, name, user).await?;
     if !found.is_member() {
         return Err(not_a_member());

@@ -14,8 +14,10 @@ mod integer;
 mod me_events;
 mod members;
 mod metrics;
+mod notifications;
 pub(crate) mod openapi;
 mod password;
+mod push;
 mod refresh;
 mod responses;
 mod room_log;
@@ -24,8 +26,8 @@ mod search;
 mod sessions;
 mod sse;
 mod stream;
-mod two_factor;
 mod threads;
+mod two_factor;
 mod web_client;
 mod writing;
 
@@ -81,6 +83,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(members::ban)
                 .service(members::unban)
                 .service(awareness::mark_read)
+                .service(notifications::get_notifications)
+                .service(notifications::set_notifications)
+                .service(push::vapid_key)
+                .service(push::add_subscription)
+                .service(push::list_subscriptions)
+                .service(push::delete_subscription)
                 .service(awareness::typing)
                 .service(awareness::presence)
                 .service(direct::open)

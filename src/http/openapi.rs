@@ -47,6 +47,7 @@ pub const BEARER: &str = "bearer";
         (name = "rooms", description = "Rooms"),
         (name = "members", description = "Members, roles, leaving, removal and bans"),
         (name = "direct", description = "Direct conversations and blocking"),
+        (name = "notifications", description = "Notification levels and Web Push"),
         (name = "messages", description = "History, posting, long polling and Server-Sent \
             Events: chat without WebSocket"),
         (name = "threads", description = "Threads of replies, following them and their \

@@ -49,6 +49,10 @@ macro_rules! embed {
 /// The page itself, served at `/`.
 const INDEX: Asset = embed!("index.html", HTML);
 
+/// The service worker (README, "Notifications"), served at `/sw.js`: a
+/// worker's scope is at most its own path's folder, and it must cover `/`.
+const SERVICE_WORKER: Asset = embed!("sw.js", JAVASCRIPT);
+
 /// Everything the page loads, served at `/assets/{path}`.
 const ASSETS: &[Asset] = &[
     embed!("app.js", JAVASCRIPT),
@@ -61,6 +65,7 @@ const ASSETS: &[Asset] = &[
     embed!("domain/sessions.js", JAVASCRIPT),
     embed!("domain/room.js", JAVASCRIPT),
     embed!("domain/grouping.js", JAVASCRIPT),
+    embed!("domain/notifications.js", JAVASCRIPT),
     embed!("domain/rooms.js", JAVASCRIPT),
     embed!("domain/search.js", JAVASCRIPT),
     embed!("domain/thread.js", JAVASCRIPT),
@@ -72,6 +77,7 @@ const ASSETS: &[Asset] = &[
     embed!("ui/confirm.js", JAVASCRIPT),
     embed!("ui/dom.js", JAVASCRIPT),
     embed!("ui/members-view.js", JAVASCRIPT),
+    embed!("ui/notify-view.js", JAVASCRIPT),
     embed!("ui/message-view.js", JAVASCRIPT),
     embed!("ui/rooms-view.js", JAVASCRIPT),
     embed!("ui/search-view.js", JAVASCRIPT),
@@ -98,7 +104,8 @@ const ASSETS: &[Asset] = &[
 
 /// Strong ETags from the content, computed once.
 static ETAGS: LazyLock<HashMap<&'static str, HeaderValue>> = LazyLock::new(|| {
-    std::iter::once(&INDEX)
+    [&INDEX, &SERVICE_WORKER]
+        .into_iter()
         .chain(ASSETS)
         .map(|asset| {
             let digest = Sha256::digest(asset.body);
@@ -116,6 +123,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/sw.js")
+            .route(read().to(service_worker))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/assets/{path:.+}")
             .route(read().to(asset))
             .default_service(web::to(method_not_allowed)),
@@ -129,6 +141,10 @@ fn read() -> Route {
 
 async fn index(req: HttpRequest) -> HttpResponse {
     serve(&req, &INDEX)
+}
+
+async fn service_worker(req: HttpRequest) -> HttpResponse {
+    serve(&req, &SERVICE_WORKER)
 }
 
 async fn asset(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -59,6 +59,17 @@ pub(super) struct NewRow<'a> {
     pub added: Option<bool>,
 }
 
+/// A new message whose pushes `AppendTx::queue_pushes` decides.
+pub(super) struct DueCheck<'a> {
+    pub room_id: i64,
+    pub seq: i64,
+    pub sender_id: i64,
+    /// JSON array of canonical usernames.
+    pub mentions: &'a str,
+    /// The root of its thread, if it is a reply.
+    pub thread_root: Option<i64>,
+}
+
 /// What the database assigned to an inserted event (on Postgres, the
 /// columns its INSERT returns).
 #[derive(sqlx::FromRow)]
@@ -140,6 +151,17 @@ pub(super) trait AppendTx: WriteTx {
     /// (their `last_reply_at` from the event at `last_reply_seq`) and
     /// follows, a follow that exists left as it is.
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()>;
+    /// Queues a push (README, "Notifications") on each subscription of each
+    /// member due one for the new message: the other user of a direct
+    /// conversation, those it mentions, the followers of its thread (after
+    /// this batch's follows are written), those at level `all`; never the
+    /// sender, users who block them, members at `none` or muted. A few
+    /// indexed reads per message, however many members the room has: each
+    /// reason is looked up through its own index (the room's row,
+    /// usernames, `thread_follows`' key, the partial index of members at
+    /// `all`), and only their memberships, blocks and subscriptions are
+    /// read.
+    async fn queue_pushes(&mut self, messages: &[DueCheck<'_>]) -> StoreResult<()>;
     /// The events at `(room id, seq)` of `at`, in their current state.
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>>;
 }
@@ -210,6 +232,21 @@ pub(super) async fn append<B: Backend>(
     if !plan.rows.is_empty() {
         inserted = tx.insert_events(&plan.last_seqs, &plan.rows).await?;
         tx.apply(&plan.effects).await?;
+        let messages: Vec<DueCheck> = plan
+            .rows
+            .iter()
+            .filter(|r| r.kind == EventKind::Message)
+            .map(|r| DueCheck {
+                room_id: r.room_id,
+                seq: r.seq,
+                sender_id: r.sender_id,
+                mentions: r.mentions.as_str(),
+                thread_root: r.thread_root,
+            })
+            .collect();
+        if !messages.is_empty() {
+            tx.queue_pushes(&messages).await?;
+        }
     }
     let originals = if plan.originals.is_empty() {
         Vec::new()

@@ -21,6 +21,7 @@ mod membership;
 pub mod moderation;
 mod plan;
 mod postgres;
+pub mod push;
 mod queries;
 mod read_state;
 mod refresh;
@@ -45,6 +46,7 @@ pub use event::{
 pub use logins::{EndLogins, Login, LoginId, LoginStore};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
+pub use push::{ClaimedPush, PushStore, PushSubscription};
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use retention::{
     DroppedPartition, LogPartitions, PartitionLayout, Pruned, RetentionPolicy, RetentionStore,
@@ -283,6 +285,7 @@ pub trait Store:
     + RetentionStore
     + LogPartitions
     + ServerSettings
+    + PushStore
     + ThreadStore
 {
 }
@@ -300,6 +303,7 @@ impl<T> Store for T where
         + RetentionStore
         + LogPartitions
         + ServerSettings
+        + PushStore
         + ThreadStore
         + ?Sized
 {

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::{StoreResult, Timestamp};
 use crate::domain::Role;
 
 /// A user's standing in one room they belong to, as room objects show it.
@@ -18,6 +18,11 @@ pub struct ReadState {
     pub unread: i64,
     /// Those of them that mention the user.
     pub mentions: i64,
+    /// The notification level they chose (`all`, `mentions`, `none`);
+    /// `None`: the default (README, "Notifications").
+    pub notify_level: Option<String>,
+    /// Notifications are off until then.
+    pub muted_until: Option<Timestamp>,
 }
 
 /// A read marker that a batch of [`ReadStateStore::mark_read`] moved.
@@ -51,7 +56,8 @@ pub trait ReadStateStore: Send + Sync + 'static {
 /// One backend's SQL for [`ReadStateStore`].
 pub(super) struct ReadStateQueries {
     /// (user_id, mention pattern, room_id or NULL) → (room_id, role,
-    /// last_read_seq, unread, mentions).
+    /// last_read_seq, unread, mentions, notify_level, muted_until as epoch
+    /// milliseconds).
     pub read_states: &'static str,
     /// (room_id, user_id) → (last_read_seq), the row locked until commit.
     pub marker: &'static str,
@@ -88,7 +94,16 @@ macro_rules! impl_read_state {
                     username: &str,
                     room_id: Option<i64>,
                 ) -> StoreResult<Vec<ReadState>> {
-                    let rows: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as($sql.read_states)
+                    #[allow(clippy::type_complexity)]
+                    let rows: Vec<(
+                        i64,
+                        String,
+                        i64,
+                        i64,
+                        i64,
+                        Option<String>,
+                        Option<i64>,
+                    )> = sqlx::query_as($sql.read_states)
                         .bind(user_id)
                         .bind(mention_pattern(username))
                         .bind(room_id)
@@ -97,12 +112,17 @@ macro_rules! impl_read_state {
                     Ok(rows
                         .into_iter()
                         .map(
-                            |(room_id, role, last_read_seq, unread, mentions)| ReadState {
-                                room_id,
-                                role: Role::parse(&role).unwrap_or(Role::Member),
-                                last_read_seq,
-                                unread,
-                                mentions,
+                            |(room_id, role, last_read_seq, unread, mentions, level, muted)| {
+                                ReadState {
+                                    room_id,
+                                    role: Role::parse(&role).unwrap_or(Role::Member),
+                                    last_read_seq,
+                                    unread,
+                                    mentions,
+                                    notify_level: level,
+                                    muted_until: muted
+                                        .and_then(chrono::DateTime::from_timestamp_millis),
+                                }
                             },
                         )
                         .collect())

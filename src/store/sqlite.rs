@@ -45,7 +45,7 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 const INSERT_ROWS_PER_STATEMENT: usize = 500;
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -286,13 +286,15 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
 const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
     read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, \
                          count(x.seq) AS unread, \
-                         coalesce(sum(x.mentions LIKE ?2 ESCAPE '\\'), 0) AS mentions \
+                         coalesce(sum(x.mentions LIKE ?2 ESCAPE '\\'), 0) AS mentions, \
+                         ms.notify_level, ms.muted_until \
                   FROM memberships ms \
                   LEFT JOIN messages x ON x.room_id = ms.room_id AND x.seq > ms.last_read_seq \
                        AND x.kind = 'message' AND x.deleted = 0 AND x.sender_id <> ?1 \
                        AND x.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = ?1) \
                   WHERE ms.user_id = ?1 AND (?3 IS NULL OR ms.room_id = ?3) \
-                  GROUP BY ms.room_id, ms.role, ms.last_read_seq",
+                  GROUP BY ms.room_id, ms.role, ms.last_read_seq, ms.notify_level, \
+                           ms.muted_until",
     marker: "SELECT last_read_seq FROM memberships WHERE room_id = ?1 AND user_id = ?2",
     move_marker: "UPDATE memberships \
                   SET last_read_seq = max(last_read_seq, \

@@ -34,6 +34,8 @@ words! {
     role => ["owner", "moderator", "member"];
     /// The roles the owner can give (never a second owner).
     assignable_role => ["moderator", "member"];
+    /// A member's notification level (`views::NotificationsView`).
+    notify_level => ["all", "mentions", "none"];
     /// `RoomView::kind`.
     room_kind => ["room", "direct"];
     /// Why an `access_revoked` notice ended a subscription.

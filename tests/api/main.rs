@@ -18,6 +18,7 @@ mod http_chat;
 mod input;
 mod membership;
 mod metrics;
+mod notifications;
 mod openapi;
 mod retention;
 mod room_log;

@@ -53,11 +53,12 @@ const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE",
 ];
 
-/// Routes deliberately not in the document: the browser client's page and
-/// assets (`src/http/web_client.rs`) and the STOMP WebSocket endpoint
-/// (registered in `startup.rs`, listed here in case it moves).
+/// Routes deliberately not in the document: the browser client's page, its
+/// service worker and assets (`src/http/web_client.rs`) and the STOMP
+/// WebSocket endpoint (registered in `startup.rs`, listed here in case it
+/// moves).
 fn undocumented(path: &str) -> bool {
-    path == "/" || path.starts_with("/assets/") || path == "/ws"
+    path == "/" || path.starts_with("/assets/") || path == "/sw.js" || path == "/ws"
 }
 
 /// Header by which the probe app's default service tells itself apart.

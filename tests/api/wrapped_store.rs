@@ -10,11 +10,12 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
-    AccountInfo, AccountStore, Appended, DroppedPartition, DynStore, EndLogins, Event, Found,
-    HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove, Member,
-    MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState, ReadStateStore, RetentionPolicy,
-    RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, ServerSettings,
-    StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
+    AccountInfo, AccountStore, Appended, ClaimedPush, DroppedPartition, DynStore, EndLogins, Event,
+    Found, HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove,
+    Member, MembershipStore, NewEvent, PartitionLayout, Pruned, PushStore, PushSubscription,
+    ReadState, ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
+    SearchQuery, SearchStore, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp,
+    TotpState, User, UserStore,
 };
 use parley::store::{FollowedThread, Following, ThreadStore};
 
@@ -346,6 +347,48 @@ impl AccountStore for WrappedStore {
     }
     async fn disable_totp(&self, user_id: i64) -> StoreResult<()> {
         self.inner.disable_totp(user_id).await
+    }
+}
+
+#[async_trait]
+impl PushStore for WrappedStore {
+    async fn set_notifications(
+        &self,
+        room_id: i64,
+        user_id: i64,
+        level: Option<&str>,
+        muted_until: Option<Timestamp>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_notifications(room_id, user_id, level, muted_until)
+            .await
+    }
+    async fn add_push_subscription(
+        &self,
+        user_id: i64,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+        expiration_time: Option<i64>,
+    ) -> StoreResult<PushSubscription> {
+        self.inner
+            .add_push_subscription(user_id, endpoint, p256dh, auth, expiration_time)
+            .await
+    }
+    async fn push_subscriptions(&self, user_id: i64) -> StoreResult<Vec<PushSubscription>> {
+        self.inner.push_subscriptions(user_id).await
+    }
+    async fn delete_push_subscription(&self, id: i64, user_id: Option<i64>) -> StoreResult<bool> {
+        self.inner.delete_push_subscription(id, user_id).await
+    }
+    async fn claim_pushes(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
+        self.inner.claim_pushes(limit, lease_ms).await
+    }
+    async fn push_done(&self, id: i64) -> StoreResult<()> {
+        self.inner.push_done(id).await
+    }
+    async fn push_retry(&self, id: i64, at: Timestamp) -> StoreResult<()> {
+        self.inner.push_retry(id, at).await
     }
 }
 

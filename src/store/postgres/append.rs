@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 
 use super::{PgTx, reactions_json};
-use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use crate::store::batch::{
+    AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target,
+};
 use crate::store::plan::{ThreadEffects, summary_row};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreResult, ThreadSummary, Timestamp};
@@ -276,6 +278,23 @@ impl AppendTx for PgTx {
         if !effects.threads.is_empty() {
             apply_threads(self, &effects.threads).await?;
         }
+        Ok(())
+    }
+
+    async fn queue_pushes(&mut self, messages: &[DueCheck<'_>]) -> StoreResult<()> {
+        let rooms: Vec<i64> = messages.iter().map(|m| m.room_id).collect();
+        let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
+        let senders: Vec<i64> = messages.iter().map(|m| m.sender_id).collect();
+        let mentions: Vec<&str> = messages.iter().map(|m| m.mentions).collect();
+        let threads: Vec<Option<i64>> = messages.iter().map(|m| m.thread_root).collect();
+        sqlx::query(crate::store::push::POSTGRES_QUEUE_PUSHES)
+            .bind(&rooms)
+            .bind(&seqs)
+            .bind(&senders)
+            .bind(&mentions)
+            .bind(&threads)
+            .execute(&mut **self)
+            .await?;
         Ok(())
     }
 

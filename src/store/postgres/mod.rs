@@ -37,7 +37,7 @@ mod partitions;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresStore {
@@ -194,7 +194,9 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
 // partition; a join lets the planner hash every partition whole once there
 // are several (BENCHMARKS.md, "Retention: the room log in time partitions").
 const READ_STATE_SQL: ReadStateQueries = ReadStateQueries {
-    read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, c.unread, c.mentions \
+    read_states: "SELECT ms.room_id, ms.role, ms.last_read_seq, c.unread, c.mentions, \
+                         ms.notify_level, \
+                         (extract(epoch FROM ms.muted_until) * 1000)::int8 \
                   FROM memberships ms \
                   CROSS JOIN LATERAL \
                       (SELECT count(*) AS unread, \

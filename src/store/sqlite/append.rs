@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::{INSERT_ROWS_PER_STATEMENT, Millis, SqliteTx, now, reactions_json};
-use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use crate::store::batch::{
+    AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target,
+};
 use crate::store::plan::{ThreadEffects, summary_row};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreError, StoreResult, ThreadSummary};
@@ -273,6 +275,22 @@ impl AppendTx for SqliteTx {
                 .await?;
         }
         apply_threads(self, &effects.threads).await
+    }
+
+    async fn queue_pushes(&mut self, messages: &[DueCheck<'_>]) -> StoreResult<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        for m in messages {
+            sqlx::query(crate::store::push::SQLITE_QUEUE_PUSHES)
+                .bind(m.room_id)
+                .bind(m.seq)
+                .bind(m.sender_id)
+                .bind(m.mentions)
+                .bind(now)
+                .bind(m.thread_root)
+                .execute(&mut **self)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>> {
