@@ -22,6 +22,9 @@ pub enum ApiError {
     Forbidden,
     #[error("this user blocks you")]
     Blocked,
+    /// An administrator deactivated the account (README, "Administration").
+    #[error("this account is deactivated")]
+    AccountDeactivated,
     /// A refresh or logout by cookie from a browser origin not in
     /// `ALLOWED_ORIGINS`.
     #[error("this Origin may not use the refresh cookie")]
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::InvalidRefreshToken => "invalid_refresh_token",
             ApiError::Forbidden => "forbidden",
             ApiError::Blocked => "blocked",
+            ApiError::AccountDeactivated => "account_deactivated",
             ApiError::ForbiddenOrigin => "forbidden_origin",
             ApiError::NotAMember => "not_a_member",
             ApiError::RoomNotFound => "room_not_found",
@@ -132,6 +136,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden
+            | ApiError::AccountDeactivated
             | ApiError::Blocked
             | ApiError::NotAMember
             | ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,

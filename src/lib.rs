@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod presence;
 pub mod read_markers;
 pub mod replay;
+pub mod reports;
 pub mod retention;
 pub mod revocation;
 pub mod session;

@@ -20,12 +20,16 @@ import { ViewMemory } from './restore.js';
 import { BlocksViewModel } from './domain/blocks.js';
 import { isDirect } from './domain/room.js';
 import { RoomsViewModel } from './domain/rooms.js';
+import { AccountsViewModel, ModerationViewModel } from './domain/moderation.js';
 import { SearchViewModel } from './domain/search.js';
+import { AdminView } from './ui/admin-view.js';
 import { BlockedView } from './ui/blocked-view.js';
 import { ChatView } from './ui/chat-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
+import { ReportView } from './ui/report-view.js';
+import { RoomModerationView } from './ui/room-moderation-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SignInView } from './ui/signin-view.js';
@@ -99,6 +103,13 @@ class App {
       jumpToMessage: (room, seq) => this.jumpToMessage(room, seq),
     };
     this.roomsView = new RoomsView(shell);
+    shell.report = new ReportView(shell);
+    shell.roomModeration = new RoomModerationView(shell);
+    this.adminView = new AdminView({
+      accounts: new AccountsViewModel(context),
+      moderation: new ModerationViewModel(context, '/admin'),
+      me: () => this.me(),
+    });
     shell.composer = this.composer = new ComposerView(shell);
     shell.members = this.members = new MembersView(shell);
     shell.chat = this.chat = new ChatView(shell);
@@ -238,6 +249,7 @@ class App {
     ui.authView.hidden = true;
     ui.accountName.textContent = this.me();
     ui.account.hidden = false;
+    this.adminView.setAdmin(this.session.user?.admin === true);
     ui.chatApp.hidden = false;
     ui.chatApp.dataset.view = 'rooms';
     this.showRoom(null);
@@ -280,6 +292,7 @@ class App {
   }
 
   stopChat() {
+    this.adminView.setAdmin(false);
     // Not awaited: a dead connection must not hold up signing out.
     this.connection?.stop();
     this.connection = null;

@@ -40,6 +40,8 @@ const SENTENCES = {
   rate_limited: 'You are sending too fast. Wait a moment and try again.',
   too_many_connections: 'Too many pages are open for this account. Close one and try again.',
   network_error: 'Cannot reach the server. Check your connection and try again.',
+  account_deactivated: 'This account has been deactivated by an administrator.',
+  invalid_reason: 'Say why in 1 to 500 characters.',
   forbidden_origin: 'This page’s address is not allowed to use this server. Open Parley at its own address.',
 };
 

@@ -182,4 +182,8 @@ pub struct Settings {
     /// Postgres always, as it adds the room log's time partitions ahead).
     #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 60)]
     pub retention_interval_secs: u64,
+
+    /// Comma-separated usernames of the server's administrators (the /api/v1/admin routes).
+    #[arg(long, env = "ADMIN_USERS", default_value = "")]
+    pub admin_users: String,
 }

@@ -77,7 +77,7 @@ pub(super) fn token_response(
     refresh_token: String,
 ) -> serde_json::Value {
     let body = TokenResponse {
-        user: user.into(),
+        user: UserView::new(user, &state.config.admins),
         access_token: state.jwt.issue(user.id, &user.username, now_secs()),
         token_type: "Bearer",
         expires_in: state.jwt.ttl_secs(),
@@ -179,6 +179,8 @@ pub async fn signup(
         InvalidRequest,
         (status = 401, description = "`invalid_credentials`: unknown user or wrong password",
             body = ErrorBody),
+        (status = 403, description = "`account_deactivated`: the password is right but an \
+            administrator deactivated the account", body = ErrorBody),
         JsonBodyRefused,
         (status = 429, description = "`too_many_attempts`: too many failed logins for this \
             username (`LOGIN_FAILURES_PER_USER` per 5 min) or attempts from this address \
@@ -248,6 +250,11 @@ pub async fn login(
     match (ok, user) {
         (true, Some(user)) => {
             refund();
+            // Told only to whoever knows the password.
+            if state.store.is_deactivated(user.id).await? {
+                tracing::info!(user_id = user.id, "login refused: account deactivated");
+                return Err(ApiError::AccountDeactivated);
+            }
             tracing::info!(user_id = user.id, "login succeeded");
             start_login(&req, &state, &user, HttpResponse::Ok()).await
         }
@@ -299,5 +306,5 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
         .user_by_id(user.id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+    Ok(HttpResponse::Ok().json(UserView::new(&user, &state.config.admins)))
 }

@@ -3,6 +3,7 @@
 //! handler validates its input into domain types and maps failures to
 //! `ApiError`.
 
+mod admin;
 mod auth;
 mod awareness;
 mod client_config;
@@ -16,6 +17,7 @@ mod members;
 mod metrics;
 pub(crate) mod openapi;
 mod refresh;
+mod reports;
 mod responses;
 mod room_log;
 mod rooms;
@@ -83,6 +85,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(room_log::delete_message)
                 .service(room_log::add_reaction)
                 .service(room_log::remove_reaction)
+                .service(reports::report_message)
+                .service(reports::room_reports)
+                .service(reports::resolve_room_report)
+                .service(reports::room_audit)
+                .service(admin::users)
+                .service(admin::deactivate)
+                .service(admin::reactivate)
+                .service(admin::reports)
+                .service(admin::resolve_report)
+                .service(admin::audit)
                 .service(search::search)
                 .service(search::mentions)
                 .service(stream::post_message)

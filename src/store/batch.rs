@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
+use super::audit::NewAuditEntry;
 use super::event::{Appended, Event, EventKind, NewEvent};
 use super::plan::{
     Known, Plan, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs,
@@ -85,6 +86,9 @@ pub(super) struct Effects<'a> {
     /// (room id, seq) of deleted messages: their text, the text of their
     /// edits and their reactions are erased.
     pub erased: Vec<(i64, i64)>,
+    /// Audit entries of messages deleted by someone other than their
+    /// sender (`audit.rs`), written in the same transaction.
+    pub audited: Vec<NewAuditEntry>,
 }
 
 /// The steps of an append, each one statement (or a few) of SQL, all in
@@ -126,6 +130,8 @@ pub(super) trait AppendTx: WriteTx {
     /// erasures (which overwrite the text of the message and of all its
     /// edit events, and remove its reactions).
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()>;
+    /// Writes `entries` to the audit log.
+    async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()>;
     /// The events at `(room id, seq)` of `at`, in their current state.
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>>;
 }
@@ -191,6 +197,9 @@ pub(super) async fn append<B: Backend>(
     if !plan.rows.is_empty() {
         inserted = tx.insert_events(&plan.last_seqs, &plan.rows).await?;
         tx.apply(&plan.effects).await?;
+        if !plan.effects.audited.is_empty() {
+            tx.record(&plan.effects.audited).await?;
+        }
     }
     let originals = if plan.originals.is_empty() {
         Vec::new()

@@ -13,6 +13,8 @@
 //! `postgres/` and `sqlite.rs` (with `sqlite/append.rs`) hold only their
 //! SQL, their timestamps and how a write transaction locks.
 
+pub mod administration;
+pub mod audit;
 mod batch;
 mod event;
 mod membership;
@@ -35,6 +37,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
+pub use administration::{AdminStore, AdminUser, Report, ReportAction, UserQuery};
+pub use audit::{AuditAction, AuditEntry};
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
@@ -266,6 +270,7 @@ pub trait Store:
     + UserStore
     + RoomStore
     + MembershipStore
+    + AdminStore
     + ReadStateStore
     + RoomLog
     + SearchStore
@@ -280,6 +285,7 @@ impl<T> Store for T where
         + UserStore
         + RoomStore
         + MembershipStore
+        + AdminStore
         + ReadStateStore
         + RoomLog
         + SearchStore

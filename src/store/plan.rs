@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use super::audit::NewAuditEntry;
 use super::batch::{ClientKey, Edited, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::event::{Appended, Event, EventKind, LogWrite, NewEvent, Refusal};
 use crate::mentions;
@@ -93,6 +94,7 @@ struct Mark<'a> {
     targets: HashMap<(i64, i64), Target>,
     rows: usize,
     erased: usize,
+    audited: usize,
 }
 
 impl<'a> Plan<'a> {
@@ -228,6 +230,7 @@ impl<'a> Decided<'a> {
             targets: self.targets.clone(),
             rows: self.rows.len(),
             erased: self.effects.erased.len(),
+            audited: self.effects.audited.len(),
         }
     }
 
@@ -240,6 +243,7 @@ impl<'a> Decided<'a> {
         self.targets = mark.targets;
         self.rows.truncate(mark.rows);
         self.effects.erased.truncate(mark.erased);
+        self.effects.audited.truncate(mark.audited);
     }
 
     /// Decides the event at `index` of the batch against the log as the
@@ -264,7 +268,7 @@ impl<'a> Decided<'a> {
             });
             (r, state)
         });
-        let moderator = known.moderators.contains(&(room, event.sender_id));
+        let moderator = event.moderates || known.moderators.contains(&(room, event.sender_id));
         if let Err(refusal) = check(event, target, moderator) {
             return Slot::Refused(refusal);
         }
@@ -350,6 +354,15 @@ impl<'a> Decided<'a> {
                 row.target = Some(*target);
                 if let Some(t) = self.targets.get_mut(&(room, *target)) {
                     t.deleted = true;
+                    // Deleted by someone else: audited with the deletion.
+                    if t.sender_id != event.sender_id {
+                        self.effects.audited.push(NewAuditEntry::message_deleted(
+                            event.sender_id,
+                            room,
+                            t.sender_id,
+                            *target,
+                        ));
+                    }
                 }
                 self.edits.remove(&(room, *target));
                 // Its reactions go with it.

@@ -5,7 +5,9 @@
 
 use async_trait::async_trait;
 
+use super::administration::RECORD_AUDIT;
 use super::{PgTx, reactions_json};
+use crate::store::audit::{NewAuditEntry, record_audit};
 use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreResult, Timestamp};
@@ -172,6 +174,14 @@ impl AppendTx for PgTx {
         .bind(&bumped_seqs)
         .fetch_all(&mut **self)
         .await?)
+    }
+
+    async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()> {
+        // Only deletions by someone other than the sender: rare, one each.
+        for entry in entries {
+            record_audit!(&mut **self, RECORD_AUDIT, entry)?;
+        }
+        Ok(())
     }
 
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()> {
