@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::auth::totp::TotpKey;
 use crate::auth::{JwtKeys, password::Hashing, rate_limit::RateLimiter};
 use crate::broker::DynBroker;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
+use crate::logins::Logins;
 use crate::membership::Membership;
 use crate::presence::Presence;
 use crate::read_markers::ReadMarkers;
@@ -34,6 +36,9 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// Who lost access to which room, and cutting them off.
     pub revocations: Arc<Revocations>,
+    /// Logins (sessions) ended: their tokens refused, their connections
+    /// ended, on every instance.
+    pub logins: Arc<Logins>,
     /// Each connected user's blocked senders.
     pub viewers: Arc<Viewers>,
     /// The user destination (`/user/queue/updates`, `/me/events`): what
@@ -44,6 +49,8 @@ pub struct AppState {
     /// Per-user SEND rate (None when SEND_RATE is 0).
     pub send_limiter: Option<RateLimiter>,
     pub jwt: JwtKeys,
+    /// Encrypts the stored TOTP secrets (derived from the access-token key).
+    pub totp_key: TotpKey,
     pub config: Config,
     pub refresh_ttl: chrono::Duration,
     pub login_per_ip: RateLimiter,
@@ -73,6 +80,7 @@ impl AppState {
         });
         let presence = Presence::start(store.clone(), broker.clone());
         let revocations = Revocations::start(store.clone(), broker.clone());
+        let logins = Logins::start(store.clone(), broker.clone(), config.jwt_ttl);
         let viewers = Viewers::start(store.clone(), broker.clone());
         let user_updates = UserUpdates::start(store.clone(), broker.clone());
         let membership = Membership::new(
@@ -92,6 +100,7 @@ impl AppState {
             membership,
             presence,
             revocations,
+            logins,
             viewers,
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
             user_updates,
@@ -99,6 +108,7 @@ impl AppState {
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             send_limiter,
             store,
+            totp_key: TotpKey::derive(&config.jwt_secret.bytes),
             jwt,
             refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
                 .unwrap_or(chrono::Duration::days(30)),

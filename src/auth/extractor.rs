@@ -1,5 +1,6 @@
 //! The [`AuthUser`] of an authenticated REST route, taken from
-//! `Authorization: Bearer <access token>`. Anything else is 401.
+//! `Authorization: Bearer <access token>`. Anything else, or a token of a
+//! login that was ended (`logins`), is 401.
 
 use std::future::{Ready, ready};
 
@@ -8,6 +9,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use super::AuthUser;
 use super::jwt::{JwtKeys, bearer_token, now_secs};
 use crate::error::ApiError;
+use crate::logins::Logins;
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
@@ -32,5 +34,13 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         crate::metrics::auth_failure("rest_token_invalid");
         ApiError::Unauthorized
     })?;
-    AuthUser::from_claims(claims).map_err(|_| ApiError::Unauthorized)
+    let user = AuthUser::from_claims(claims).map_err(|_| ApiError::Unauthorized)?;
+    let logins = req
+        .app_data::<web::Data<Logins>>()
+        .ok_or(ApiError::Unavailable)?;
+    if logins.refuses(user.login) {
+        crate::metrics::auth_failure("rest_login_ended");
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(user)
 }

@@ -1,5 +1,5 @@
 //! Who may open a STOMP session on this connection: the CONNECT frame's
-//! access token is verified, and the user takes one of their
+//! access token is verified (its login not ended), and the user takes one of their
 //! `MAX_CONNECTIONS_PER_USER` places (held until the connection ends).
 //!
 //! It answers the session's credential question only; the session decides
@@ -44,5 +44,10 @@ fn verify_token(state: &AppState, token: &str) -> Result<AuthUser, TokenError> {
             TokenError::Invalid => "stomp_token_invalid",
         })
     })?;
-    AuthUser::from_claims(claims)
+    let user = AuthUser::from_claims(claims)?;
+    if state.logins.refuses(user.login) {
+        crate::metrics::auth_failure("stomp_login_ended");
+        return Err(TokenError::Invalid);
+    }
+    Ok(user)
 }

@@ -14,7 +14,7 @@ use super::responses::{InternalError, InvalidRequest, JsonBodyRefused, Unauthori
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::state::AppState;
-use crate::store::UserQuery;
+use crate::store::{EndLogins, UserQuery};
 use crate::views::{AdminUserView, AuditEntryView, ReportView};
 
 /// Users per page of `GET /admin/users`.
@@ -98,8 +98,10 @@ pub async fn users(
     }))
 }
 
-/// Deactivate an account (administrators only): it can no longer log in
-/// or refresh (403 `account_deactivated`); idempotent.
+/// Deactivate an account (administrators only): every login of it ends at
+/// once on every instance (refresh tokens revoked, access tokens refused,
+/// live connections closed), and it can no longer log in or refresh (403
+/// `account_deactivated`); idempotent.
 #[utoipa::path(
     tag = "admin",
     operation_id = "deactivate_user",
@@ -109,7 +111,7 @@ pub async fn users(
         (status = 204, description = "Deactivated"),
         Unauthorized,
         (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`", body = ErrorBody),
+        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
         InternalError,
     ),
 )]
@@ -132,7 +134,7 @@ pub async fn deactivate(
         (status = 204, description = "Reactivated"),
         Unauthorized,
         (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`", body = ErrorBody),
+        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
         InternalError,
     ),
 )]
@@ -158,6 +160,11 @@ async fn set_deactivated(
         .store
         .set_deactivated(admin.id, target.id, deactivated)
         .await?;
+    if deactivated {
+        // Every login ends: refresh tokens revoked, access tokens refused,
+        // live connections closed on every instance (README, "Sessions").
+        state.logins.end(target.id, EndLogins::All).await?;
+    }
     if changed {
         tracing::info!(
             admin = %admin.username,

@@ -16,14 +16,17 @@ mod me_events;
 mod members;
 mod metrics;
 pub(crate) mod openapi;
+mod password;
 mod refresh;
 mod reports;
 mod responses;
 mod room_log;
 mod rooms;
 mod search;
+mod sessions;
 mod sse;
 mod stream;
+mod two_factor;
 mod web_client;
 mod writing;
 
@@ -58,6 +61,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(refresh::rotate_refresh)
                 .service(refresh::logout)
                 .service(auth::me)
+                .service(sessions::list)
+                .service(sessions::end)
+                .service(password::change_password)
+                .service(two_factor::setup)
+                .service(two_factor::confirm)
+                .service(two_factor::disable)
                 .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)

@@ -31,6 +31,8 @@ impl ReportAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminUser {
     pub user: User,
+    /// The address last given (`PUT /me/email`), verified or not.
+    pub email: Option<String>,
     pub deactivated: bool,
 }
 

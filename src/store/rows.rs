@@ -322,6 +322,7 @@ pub(super) fn unique_violation(taken: StoreError) -> impl FnOnce(sqlx::Error) ->
 pub(super) struct AdminUserRow<T> {
     #[sqlx(flatten)]
     user: UserRow<T>,
+    email: Option<String>,
     deactivated: bool,
 }
 
@@ -329,6 +330,7 @@ impl<T: Into<Timestamp>> From<AdminUserRow<T>> for super::administration::AdminU
     fn from(row: AdminUserRow<T>) -> Self {
         super::administration::AdminUser {
             user: row.user.into(),
+            email: row.email,
             deactivated: row.deactivated,
         }
     }

@@ -14,6 +14,9 @@ use crate::store::{AdminUser, AuditEntry, Report, Timestamp};
 pub struct AdminUserView<'a> {
     #[serde(flatten)]
     pub user: UserView<'a>,
+    /// The address the user last gave (verified or not); null if none.
+    #[schema(example = "alice@example.com")]
+    pub email: Option<&'a str>,
     /// An administrator deactivated the account.
     pub deactivated: bool,
 }
@@ -22,6 +25,7 @@ impl<'a> AdminUserView<'a> {
     pub fn new(u: &'a AdminUser, admins: &Administrators) -> Self {
         AdminUserView {
             user: UserView::new(&u.user, admins),
+            email: u.email.as_deref(),
             deactivated: u.deactivated,
         }
     }

@@ -6,6 +6,7 @@ mod hardening_auth;
 mod helpers;
 mod wrapped_store;
 
+mod accounts;
 mod administration;
 mod auth;
 mod auth_session;
@@ -23,5 +24,6 @@ mod retention;
 mod room_log;
 mod rooms;
 mod search;
+mod sessions;
 mod stomp;
 mod store;

@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
-    Appended, DroppedPartition, DynStore, Event, Found, HistoryPage, HistoryQuery, LogPartitions,
-    MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState,
-    ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
-    SearchQuery, SearchStore, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp,
-    User, UserStore,
+    AccountInfo, AccountStore, Appended, DroppedPartition, DynStore, EndLogins, Event, Found,
+    HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove, Member,
+    MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState, ReadStateStore, RetentionPolicy,
+    RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, ServerSettings,
+    StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -327,5 +327,84 @@ impl parley::store::AdminStore for WrappedStore {
         limit: i64,
     ) -> StoreResult<Vec<parley::store::AuditEntry>> {
         self.inner.audit_log(room_id, before, limit).await
+    }
+}
+
+#[async_trait]
+impl LoginStore for WrappedStore {
+    async fn start_login(
+        &self,
+        user_id: i64,
+        user_agent: Option<&str>,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<LoginId> {
+        (self.inner)
+            .start_login(user_id, user_agent, token_hash, expires_at, now)
+            .await
+    }
+    async fn live_logins(&self, user_id: i64, now: Timestamp) -> StoreResult<Vec<Login>> {
+        self.inner.live_logins(user_id, now).await
+    }
+    async fn end_logins(
+        &self,
+        user_id: i64,
+        which: EndLogins,
+        now: Timestamp,
+    ) -> StoreResult<Vec<LoginId>> {
+        self.inner.end_logins(user_id, which, now).await
+    }
+    async fn logins_ended_since(&self, since: Timestamp) -> StoreResult<Vec<(i64, LoginId)>> {
+        self.inner.logins_ended_since(since).await
+    }
+    async fn login_of_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(i64, LoginId)>> {
+        self.inner.login_of_refresh_token(token_hash).await
+    }
+}
+
+#[async_trait]
+impl AccountStore for WrappedStore {
+    async fn account_info(&self, user_id: i64) -> StoreResult<AccountInfo> {
+        self.inner.account_info(user_id).await
+    }
+    async fn password_hash(&self, user_id: i64) -> StoreResult<Option<String>> {
+        self.inner.password_hash(user_id).await
+    }
+    async fn set_password_hash(&self, user_id: i64, hash: &str) -> StoreResult<()> {
+        self.inner.set_password_hash(user_id, hash).await
+    }
+    async fn totp_state(&self, user_id: i64) -> StoreResult<TotpState> {
+        self.inner.totp_state(user_id).await
+    }
+    async fn set_totp_secret(&self, user_id: i64, secret: &[u8]) -> StoreResult<bool> {
+        self.inner.set_totp_secret(user_id, secret).await
+    }
+    async fn enable_totp(
+        &self,
+        user_id: i64,
+        step: i64,
+        recovery_hashes: &[Vec<u8>],
+    ) -> StoreResult<bool> {
+        (self.inner)
+            .enable_totp(user_id, step, recovery_hashes)
+            .await
+    }
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> StoreResult<bool> {
+        self.inner.use_totp_step(user_id, step).await
+    }
+    async fn use_recovery_code(
+        &self,
+        user_id: i64,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner.use_recovery_code(user_id, hash, now).await
+    }
+    async fn disable_totp(&self, user_id: i64) -> StoreResult<()> {
+        self.inner.disable_totp(user_id).await
     }
 }

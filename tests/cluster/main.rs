@@ -13,6 +13,7 @@ mod actors;
 mod cluster;
 mod http;
 
+mod administration;
 mod awareness;
 mod catch_up;
 mod churn;
@@ -23,5 +24,6 @@ mod redis_outage;
 mod relay;
 mod room_list;
 mod room_log;
+mod sessions;
 mod sharded;
 mod shutdown;

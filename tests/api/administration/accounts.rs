@@ -103,11 +103,23 @@ async fn deactivation_refuses_login_and_refresh_until_reactivated(backend: Backe
     let app = app(backend).await;
     let root = app.signup(ADMIN).await;
     let bob = app.signup("bob").await;
+    status(
+        &app.get("/api/v1/me", &bob.access_token).await,
+        200,
+        "before",
+    );
     let deactivate = "/api/v1/admin/users/BOB/deactivate";
     for _ in 0..2 {
         let r = call(&app, &root, Method::POST, deactivate, None).await;
         assert_eq!(r.status, 204, "deactivate (idempotent): {:?}", r.body);
     }
+    let r = app.get("/api/v1/me", &bob.access_token).await;
+    refused(
+        &r,
+        401,
+        "unauthorized",
+        "bob's access token is refused at once",
+    );
     let login = |password: &str| json!({"username": "bob", "password": password});
     let r = app
         .post("/api/v1/auth/login", None, login(&bob.password))
