@@ -152,7 +152,7 @@ onBothBackends(
         // Dave's open tab is signed out, and he cannot log in again.
         await dave.page.locator('#auth-view').waitFor({ state: 'visible', timeout: WAIT_MS });
         await dave.page.getByLabel('Username').fill('dave');
-        await dave.page.getByLabel('Password', { exact: true }).fill('pw-dave-secret');
+        await dave.page.locator('#auth-view').getByLabel('Password', { exact: true }).fill('pw-dave-secret');
         await dave.page.getByRole('button', { name: 'Log in', exact: true }).click();
         await dave.page.getByText('This account has been deactivated by an administrator.').waitFor();
 
