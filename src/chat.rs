@@ -222,6 +222,26 @@ impl Chat {
             .await
     }
 
+    /// Deletes the message at `seq` to resolve a report of it (README,
+    /// "Administration"): as any deletion, decided by the room log's plan;
+    /// `administrator` (checked by the caller) may delete whatever their
+    /// role in the room.
+    pub async fn delete_reported(
+        &self,
+        resolver: &AuthUser,
+        room: &Room,
+        seq: i64,
+        administrator: bool,
+    ) -> Result<Appended, ChatError> {
+        let deletion = NewEvent {
+            moderates: administrator,
+            ..event(resolver, room, LogWrite::Delete { target: seq })
+        };
+        let pending = self.committer.submit(vec![deletion]).await;
+        let mut appended = pending.await.map_err(|_| ChatError::Task)??;
+        appended.pop().ok_or(ChatError::Task)
+    }
+
     /// Adds (`added`) or removes the sender's reaction `key` on message `seq`.
     pub async fn react(
         &self,
@@ -262,5 +282,6 @@ fn event(sender: &AuthUser, room: &Room, change: LogWrite) -> NewEvent {
         sender: sender.username.clone(),
         change,
         tied_to_next: false,
+        moderates: false,
     }
 }

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod admins;
 mod flags;
 pub mod proxies;
 mod push;
 mod retention;
 
+pub use admins::Administrators;
 pub use flags::{Cli, Command, Settings};
 pub use proxies::{InvalidCidr, TrustedProxies};
 pub use push::{PushFlags, PushSettings};
@@ -175,6 +177,8 @@ pub struct Config {
     pub commit: CommitSettings,
     pub retention: RetentionSettings,
     pub push: PushSettings,
+    /// `ADMIN_USERS` (README, "Administration").
+    pub admins: Administrators,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -296,6 +300,7 @@ impl Settings {
             refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
             allowed_origins: AllowedOrigins::parse(&self.allowed_origins)?,
             json_logs: self.log_format == "json",
+            admins: Administrators::parse(&self.admin_users),
             limits: Limits {
                 max_connections: self.max_connections,
                 max_frame_bytes: self.max_frame_bytes,

@@ -28,6 +28,9 @@ pub enum ApiError {
     Forbidden,
     #[error("this user blocks you")]
     Blocked,
+    /// An administrator deactivated the account (README, "Administration").
+    #[error("this account is deactivated")]
+    AccountDeactivated,
     /// A refresh or logout by cookie from a browser origin not in
     /// `ALLOWED_ORIGINS`.
     #[error("this Origin may not use the refresh cookie")]
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::MailUnavailable => "mail_unavailable",
             ApiError::Forbidden => "forbidden",
             ApiError::Blocked => "blocked",
+            ApiError::AccountDeactivated => "account_deactivated",
             ApiError::ForbiddenOrigin => "forbidden_origin",
             ApiError::NotAMember => "not_a_member",
             ApiError::RoomNotFound => "room_not_found",
@@ -152,6 +156,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidRefreshToken
             | ApiError::TotpRequired => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden
+            | ApiError::AccountDeactivated
             | ApiError::Blocked
             | ApiError::NotAMember
             | ApiError::NotFollowing

@@ -22,6 +22,7 @@ pub mod presence;
 pub mod push;
 pub mod read_markers;
 pub mod replay;
+pub mod reports;
 pub mod retention;
 pub mod revocation;
 pub mod session;

@@ -6,13 +6,16 @@
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
+use crate::config::Administrators;
 use crate::store::{Member, ReadState, Room, Timestamp, User};
 
 mod activity;
+mod admin;
 mod events;
 pub(crate) mod words;
 
 pub use activity::Activity;
+pub use admin::{AdminUserView, AuditEntryView, ReportView};
 pub use events::{
     AccessRevokedView, DeleteView, EditView, EventView, HiddenView, HorizonView, MessageView,
     ReactionEventView, ReactionView, ThreadSummaryView, event_json, hidden_json, horizon_json,
@@ -48,14 +51,21 @@ pub struct UserView<'a> {
     #[serde(serialize_with = "time")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
+    /// Present (and true) only for a server administrator (`ADMIN_USERS`),
+    /// shown to everyone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
+    pub admin: bool,
 }
 
-impl<'a> From<&'a User> for UserView<'a> {
-    fn from(u: &'a User) -> Self {
+impl<'a> UserView<'a> {
+    /// `u` as everyone sees them; `admins` tells whether they are one.
+    pub fn new(u: &'a User, admins: &Administrators) -> Self {
         UserView {
             id: u.id,
             username: &u.username,
             created_at: u.created_at,
+            admin: admins.contains(&u.username),
         }
     }
 }
@@ -187,10 +197,10 @@ pub struct MemberView<'a> {
     pub last_read_seq: i64,
 }
 
-impl<'a> From<&'a Member> for MemberView<'a> {
-    fn from(m: &'a Member) -> Self {
+impl<'a> MemberView<'a> {
+    pub fn new(m: &'a Member, admins: &Administrators) -> Self {
         MemberView {
-            user: UserView::from(&m.user),
+            user: UserView::new(&m.user, admins),
             role: m.role.as_str(),
             last_read_seq: m.last_read_seq,
         }

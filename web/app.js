@@ -21,14 +21,18 @@ import { BlocksViewModel } from './domain/blocks.js';
 import { NotificationsViewModel } from './domain/notifications.js';
 import { isDirect } from './domain/room.js';
 import { RoomsViewModel } from './domain/rooms.js';
+import { AccountsViewModel, ModerationViewModel } from './domain/moderation.js';
 import { SearchViewModel } from './domain/search.js';
 import { FollowedThreadsViewModel } from './domain/threads.js';
+import { AdminView } from './ui/admin-view.js';
 import { BlockedView } from './ui/blocked-view.js';
 import { ChatView } from './ui/chat-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
 import { NotifyView } from './ui/notify-view.js';
+import { ReportView } from './ui/report-view.js';
+import { RoomModerationView } from './ui/room-moderation-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SettingsView } from './ui/settings-view.js';
@@ -112,6 +116,13 @@ class App {
       composerInput: () => $('composer-input'),
     };
     this.roomsView = new RoomsView(shell);
+    shell.report = new ReportView(shell);
+    shell.roomModeration = new RoomModerationView(shell);
+    this.adminView = new AdminView({
+      accounts: new AccountsViewModel(context),
+      moderation: new ModerationViewModel(context, '/admin'),
+      me: () => this.me(),
+    });
     shell.composer = this.composer = new ComposerView(shell);
     shell.members = this.members = new MembersView(shell);
     shell.chat = this.chat = new ChatView(shell);
@@ -279,6 +290,7 @@ class App {
     ui.authView.hidden = true;
     ui.accountName.textContent = this.me();
     ui.account.hidden = false;
+    this.adminView.setAdmin(this.session.user?.admin === true);
     ui.chatApp.hidden = false;
     ui.chatApp.dataset.view = 'rooms';
     this.showRoom(null);
@@ -329,6 +341,7 @@ class App {
   }
 
   stopChat() {
+    this.adminView.setAdmin(false);
     // Not awaited: a dead connection must not hold up signing out.
     this.connection?.stop();
     this.connection = null;

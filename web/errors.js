@@ -42,6 +42,8 @@ const SENTENCES = {
   rate_limited: 'You are sending too fast. Wait a moment and try again.',
   too_many_connections: 'Too many pages are open for this account. Close one and try again.',
   network_error: 'Cannot reach the server. Check your connection and try again.',
+  account_deactivated: 'This account has been deactivated by an administrator.',
+  invalid_reason: 'Say why in 1 to 500 characters.',
   totp_required: 'Enter the 6-digit code from your authenticator app, or one of your recovery codes.',
   invalid_code: 'That code is not right, or it was already used. Wait for the next code and try again.',
   totp_enabled: 'Two-factor authentication is already on.',

@@ -45,7 +45,7 @@ export async function openPerson(browser, server, username) {
   page.on('pageerror', (err) => person.pageErrors.push(err.message));
   await page.goto(server.base);
   await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(passwordOf(username));
+  await page.locator('#auth-view').getByLabel('Password', { exact: true }).fill(passwordOf(username));
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByText(`Signed in as ${username}`).waitFor();
   await page.locator('#connection-status').filter({ hasText: 'Connected' }).waitFor();
@@ -61,7 +61,7 @@ export async function signIn(browser, server, username) {
   page.on('pageerror', (err) => person.pageErrors.push(err.message));
   await page.goto(server.base);
   await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(passwordOf(username));
+  await page.locator('#auth-view').getByLabel('Password', { exact: true }).fill(passwordOf(username));
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByText(`Signed in as ${username}`).waitFor();
   await page.locator('#connection-status').filter({ hasText: 'Connected' }).waitFor();

@@ -185,4 +185,7 @@ pub struct Settings {
 
     #[command(flatten)]
     pub push: super::PushFlags,
+    /// Comma-separated usernames of the server's administrators (the /api/v1/admin routes).
+    #[arg(long, env = "ADMIN_USERS", default_value = "")]
+    pub admin_users: String,
 }

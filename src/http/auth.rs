@@ -93,7 +93,7 @@ pub(super) fn token_response(
     refresh_token: String,
 ) -> serde_json::Value {
     let body = TokenResponse {
-        user: user.into(),
+        user: UserView::new(user, &state.config.admins),
         access_token: state
             .jwt
             .issue(user.id, &user.username, session, now_secs()),
@@ -212,6 +212,8 @@ pub async fn signup(
         (status = 401, description = "`invalid_credentials`: unknown user, wrong password, or a \
             wrong two-factor code (counted like a wrong password); `totp_required`: the password \
             is right and the account has two-factor on: send `totp` too", body = ErrorBody),
+        (status = 403, description = "`account_deactivated`: the password is right but an \
+            administrator deactivated the account", body = ErrorBody),
         JsonBodyRefused,
         (status = 429, description = "`too_many_attempts`: too many failed logins for this \
             username (`LOGIN_FAILURES_PER_USER` per 5 min) or attempts from this address \
@@ -285,6 +287,11 @@ pub async fn login(
     match (ok, user) {
         (true, Some(user)) => {
             refund();
+            // Told only to whoever knows the password.
+            if state.store.is_deactivated(user.id).await? {
+                tracing::info!(user_id = user.id, "login refused: account deactivated");
+                return Err(ApiError::AccountDeactivated);
+            }
             two_factor::second_factor(&state, &user, totp.as_deref()).await?;
             tracing::info!(user_id = user.id, "login succeeded");
             start_login(&req, &state, &user, HttpResponse::Ok()).await
@@ -338,7 +345,7 @@ pub(super) struct OwnUserView<'a> {
 pub(super) async fn own_user(state: &AppState, user: &User) -> Result<HttpResponse, ApiError> {
     let info = state.store.account_info(user.id).await?;
     Ok(HttpResponse::Ok().json(OwnUserView {
-        user: user.into(),
+        user: UserView::new(user, &state.config.admins),
         email: info.email,
         email_verified: info.email_verified,
         totp_enabled: info.totp_enabled,

@@ -3,6 +3,7 @@
 //! handler validates its input into domain types and maps failures to
 //! `ApiError`.
 
+mod admin;
 mod auth;
 mod awareness;
 mod client_config;
@@ -19,6 +20,7 @@ pub(crate) mod openapi;
 mod password;
 mod push;
 mod refresh;
+mod reports;
 mod responses;
 mod room_log;
 mod rooms;
@@ -101,6 +103,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(room_log::delete_message)
                 .service(room_log::add_reaction)
                 .service(room_log::remove_reaction)
+                .service(reports::report_message)
+                .service(reports::room_reports)
+                .service(reports::resolve_room_report)
+                .service(reports::room_audit)
+                .service(admin::users)
+                .service(admin::deactivate)
+                .service(admin::reactivate)
+                .service(admin::reports)
+                .service(admin::resolve_report)
+                .service(admin::audit)
                 .service(search::search)
                 .service(search::mentions)
                 .service(threads::list)

@@ -46,6 +46,9 @@ pub const BEARER: &str = "bearer";
         (name = "auth", description = "Accounts, access and refresh tokens"),
         (name = "rooms", description = "Rooms"),
         (name = "members", description = "Members, roles, leaving, removal and bans"),
+        (name = "moderation", description = "Reports of messages and a room's audit log"),
+        (name = "admin", description = "Administrators (`ADMIN_USERS`): accounts, every \
+            room's reports, the audit log"),
         (name = "direct", description = "Direct conversations and blocking"),
         (name = "notifications", description = "Notification levels and Web Push"),
         (name = "messages", description = "History, posting, long polling and Server-Sent \

@@ -94,7 +94,8 @@ fn clearing_cookie(
                 Max-Age=0; HttpOnly; SameSite=Strict` (and `; Secure` over HTTPS): the browser \
                 forgets the cookie"))),
         (status = 403, description = "`forbidden_origin`: the token came from the cookie and \
-            the request's `Origin` is not in `ALLOWED_ORIGINS`", body = ErrorBody),
+            the request's `Origin` is not in `ALLOWED_ORIGINS`; `account_deactivated`: an \
+            administrator deactivated the token's account", body = ErrorBody),
         JsonBodyRefused,
         InternalError,
     ),
@@ -107,6 +108,10 @@ pub async fn rotate_refresh(
 ) -> Result<HttpResponse, ApiError> {
     let presented = Presented::of(&req, &state, body.into_inner())?;
     let old = refresh::hash(presented.token());
+    // Before the rotation: deactivation also revoked the token.
+    if state.store.refresh_owner_deactivated(&old).await? {
+        return Err(ApiError::AccountDeactivated);
+    }
     let new = refresh::generate();
     let expires = chrono::Utc::now() + state.refresh_ttl;
     let error = match state

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
+use super::audit::NewAuditEntry;
 use super::event::{Appended, Event, EventKind, NewEvent};
 use super::plan::{
     Known, Plan, ThreadEffects, client_keys, deleters, mention_candidates, names_to_look_up,
@@ -104,6 +105,9 @@ pub(super) struct Effects<'a> {
     pub erased: Vec<(i64, i64)>,
     /// Thread summaries and follows (`plan/threads.rs`).
     pub threads: ThreadEffects,
+    /// Audit entries of messages deleted by someone other than their
+    /// sender (`audit.rs`), written in the same transaction.
+    pub audited: Vec<NewAuditEntry>,
 }
 
 /// The steps of an append, each one statement (or a few) of SQL, all in
@@ -162,6 +166,8 @@ pub(super) trait AppendTx: WriteTx {
     /// `all`), and only their memberships, blocks and subscriptions are
     /// read.
     async fn queue_pushes(&mut self, messages: &[DueCheck<'_>]) -> StoreResult<()>;
+    /// Writes `entries` to the audit log.
+    async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()>;
     /// The events at `(room id, seq)` of `at`, in their current state.
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>>;
 }
@@ -246,6 +252,9 @@ pub(super) async fn append<B: Backend>(
             .collect();
         if !messages.is_empty() {
             tx.queue_pushes(&messages).await?;
+        }
+        if !plan.effects.audited.is_empty() {
+            tx.record(&plan.effects.audited).await?;
         }
     }
     let originals = if plan.originals.is_empty() {

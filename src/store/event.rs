@@ -134,6 +134,10 @@ pub struct NewEvent {
     /// transaction's SENDs are all stored or all refused (every one but
     /// the last is tied to the next).
     pub tied_to_next: bool,
+    /// The writer may delete any message of the room, whatever their role:
+    /// set only when an administrator resolves a report by deleting its
+    /// message (README, "Administration"), after checking they are one.
+    pub moderates: bool,
 }
 
 impl NewEvent {

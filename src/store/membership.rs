@@ -61,6 +61,9 @@ pub(super) struct MembershipQueries {
     /// (room_id) → (is direct), the room locked until commit (or, where
     /// the transaction holds the only write lock already, just read).
     pub lock_room: &'static str,
+    /// (actor_id, action, room_id, target_id, detail): the action's audit
+    /// entry (`audit.rs`), written before its statements.
+    pub record_audit: &'static str,
     /// (room_id, user_id) → (role or NULL, banned).
     pub standing: &'static str,
     /// (room_id, user_id, role): a membership starting at the room's last
@@ -110,6 +113,7 @@ macro_rules! impl_membership {
             use super::$time as Stored;
             use super::{$sql, $store};
             use $crate::domain::{Role, RoomName};
+            use $crate::store::audit::{NewAuditEntry, record_audit};
             use $crate::store::membership::{Member, MembershipStore};
             use $crate::store::moderation::{self, Denial, Effect, MembershipRequest, Standing};
             use $crate::store::rows::{MemberRow, RoomRow, UserRow};
@@ -187,6 +191,13 @@ macro_rules! impl_membership {
                         Ok(effect) => effect,
                         Err(refusal) => return Ok(Err(refusal)),
                     };
+                    // The entry goes in with the action (README, "Administration"):
+                    // before a room deletion, while the room's name is there.
+                    if let Some(entry) =
+                        NewAuditEntry::of_membership(action, effect, room_id, actor_id, target_id)
+                    {
+                        record_audit!(&mut *tx, $sql.record_audit, &entry)?;
+                    }
                     let run = |sql: &'static str| sqlx::query(sql).bind(room_id).bind(target_id);
                     match effect {
                         Effect::Nothing => {}

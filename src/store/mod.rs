@@ -14,6 +14,8 @@
 //! SQL, their timestamps and how a write transaction locks.
 
 pub mod accounts;
+pub mod administration;
+pub mod audit;
 mod batch;
 mod event;
 pub mod logins;
@@ -40,6 +42,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::{RoomName, Username};
 
 pub use accounts::{AccountInfo, AccountStore, TotpState};
+pub use administration::{AdminStore, AdminUser, Report, ReportAction, UserQuery};
+pub use audit::{AuditAction, AuditEntry};
 pub use event::{
     Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal, ThreadSummary,
 };
@@ -279,6 +283,7 @@ pub trait Store:
     + AccountStore
     + RoomStore
     + MembershipStore
+    + AdminStore
     + ReadStateStore
     + RoomLog
     + SearchStore
@@ -297,6 +302,7 @@ impl<T> Store for T where
         + AccountStore
         + RoomStore
         + MembershipStore
+        + AdminStore
         + ReadStateStore
         + RoomLog
         + SearchStore

@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 
+use super::audit::NewAuditEntry;
 use super::batch::{ClientKey, Edited, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::event::{Appended, Event, EventKind, LogWrite, NewEvent, Refusal};
 use crate::mentions;
@@ -103,6 +104,7 @@ struct Mark<'a> {
     threads: Threads,
     rows: usize,
     erased: usize,
+    audited: usize,
 }
 
 impl<'a> Plan<'a> {
@@ -242,6 +244,7 @@ impl<'a> Decided<'a> {
             threads: self.threads.clone(),
             rows: self.rows.len(),
             erased: self.effects.erased.len(),
+            audited: self.effects.audited.len(),
         }
     }
 
@@ -255,6 +258,7 @@ impl<'a> Decided<'a> {
         self.threads = mark.threads;
         self.rows.truncate(mark.rows);
         self.effects.erased.truncate(mark.erased);
+        self.effects.audited.truncate(mark.audited);
     }
 
     /// Decides the event at `index` of the batch against the log as the
@@ -279,7 +283,7 @@ impl<'a> Decided<'a> {
             });
             (r, state)
         });
-        let moderator = known.moderators.contains(&(room, event.sender_id));
+        let moderator = event.moderates || known.moderators.contains(&(room, event.sender_id));
         if let Err(refusal) = check(event, target.as_ref(), moderator) {
             return Slot::Refused(refusal);
         }
@@ -378,6 +382,15 @@ impl<'a> Decided<'a> {
                 if let Some(t) = self.targets.get_mut(&(room, *target)) {
                     t.deleted = true;
                     self.threads.deleted(t);
+                    // Deleted by someone else: audited with the deletion.
+                    if t.sender_id != event.sender_id {
+                        self.effects.audited.push(NewAuditEntry::message_deleted(
+                            event.sender_id,
+                            room,
+                            t.sender_id,
+                            *target,
+                        ));
+                    }
                 }
                 self.edits.remove(&(room, *target));
                 // Its reactions go with it.

@@ -351,3 +351,80 @@ pub(super) fn unique_violation(taken: StoreError) -> impl FnOnce(sqlx::Error) ->
         _ => err.into(),
     }
 }
+
+/// A user with their administration state (`administration.rs`).
+#[derive(FromRow)]
+pub(super) struct AdminUserRow<T> {
+    #[sqlx(flatten)]
+    user: UserRow<T>,
+    email: Option<String>,
+    deactivated: bool,
+}
+
+impl<T: Into<Timestamp>> From<AdminUserRow<T>> for super::administration::AdminUser {
+    fn from(row: AdminUserRow<T>) -> Self {
+        super::administration::AdminUser {
+            user: row.user.into(),
+            email: row.email,
+            deactivated: row.deactivated,
+        }
+    }
+}
+
+/// A report with its room, reporter and message (`administration.rs`).
+#[derive(FromRow)]
+pub(super) struct ReportRow<T> {
+    id: i64,
+    room_id: i64,
+    room: String,
+    seq: i64,
+    reporter: String,
+    reason: String,
+    created_at: T,
+    action: Option<String>,
+    sender: Option<String>,
+    body: Option<String>,
+}
+
+impl<T: Into<Timestamp>> From<ReportRow<T>> for super::administration::Report {
+    fn from(row: ReportRow<T>) -> Self {
+        super::administration::Report {
+            id: row.id,
+            room_id: row.room_id,
+            room: row.room,
+            seq: row.seq,
+            reporter: row.reporter,
+            reason: row.reason,
+            created_at: row.created_at.into(),
+            action: row.action,
+            sender: row.sender,
+            body: row.body,
+        }
+    }
+}
+
+/// An audit entry with its users' names (`audit.rs`).
+#[derive(FromRow)]
+pub(super) struct AuditRow<T> {
+    id: i64,
+    at: T,
+    actor: Option<String>,
+    action: String,
+    room: Option<String>,
+    target: Option<String>,
+    detail: Option<String>,
+}
+
+impl<T: Into<Timestamp>> From<AuditRow<T>> for super::audit::AuditEntry {
+    fn from(row: AuditRow<T>) -> Self {
+        super::audit::AuditEntry {
+            id: row.id,
+            at: row.at.into(),
+            actor: row.actor,
+            action: row.action,
+            room: row.room,
+            target: row.target,
+            detail: row.detail,
+        }
+    }
+}

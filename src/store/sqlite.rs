@@ -168,6 +168,8 @@ macro_rules! now_millis {
     };
 }
 
+mod administration;
+
 /// Timestamps are epoch milliseconds (`Millis`); `username` is a NOCASE
 /// column, so `=` on it and ORDER BY it are case-insensitive. `?n` numbers a
 /// bind where the statement uses them out of order.
@@ -232,6 +234,7 @@ impl_store!(store: SqliteStore, db: Sqlite, time: Millis, sql: SQL);
 // row is locking it.
 const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
     lock_room: "SELECT direct_a IS NOT NULL FROM rooms WHERE id = ?1",
+    record_audit: administration::RECORD_AUDIT,
     standing: "SELECT (SELECT role FROM memberships WHERE room_id = ?1 AND user_id = ?2), \
                       EXISTS (SELECT 1 FROM bans WHERE room_id = ?1 AND user_id = ?2)",
     insert_member: concat!(

@@ -82,6 +82,7 @@ impl Fixture {
                 reply_to: None,
             },
             tied_to_next: false,
+            moderates: false,
         }];
         let appended = self.committer.submit(batch).await.await.unwrap().unwrap();
         appended[0].event().expect("stored").seq
@@ -313,6 +314,7 @@ async fn last_seqs_reads_the_newest_seq_of_many_rooms_at_once(backend: Backend) 
                     reply_to: None,
                 },
                 tied_to_next: false,
+                moderates: false,
             })
             .collect();
         store.append_batch(&batch).await.unwrap();

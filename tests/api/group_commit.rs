@@ -80,6 +80,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
                 reply_to: None,
             },
             tied_to_next: false,
+            moderates: false,
         }];
         pending.push(committer.submit(batch).await);
     }
@@ -253,6 +254,7 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
                         reply_to: None,
                     },
                     tied_to_next: false,
+                    moderates: false,
                 }])
                 .await,
         );

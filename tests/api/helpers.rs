@@ -277,6 +277,7 @@ impl TestApp {
                     reply_to: None,
                 },
                 tied_to_next: false,
+                moderates: false,
             })
             .collect();
         self.state.store.append_batch(&batch).await.unwrap();

@@ -7,6 +7,7 @@ mod helpers;
 mod wrapped_store;
 
 mod accounts;
+mod administration;
 mod auth;
 mod auth_session;
 mod awareness;

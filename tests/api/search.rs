@@ -468,6 +468,7 @@ async fn store_bodies(
                     reply_to: None,
                 },
                 tied_to_next: false,
+                moderates: false,
             })
             .collect();
         for a in app.state.store.append_batch(&batch).await.unwrap() {

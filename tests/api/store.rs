@@ -129,6 +129,7 @@ fn message(room: &Room, sender: &User, body: &str, client_id: Option<&str>) -> N
             reply_to: None,
         },
         tied_to_next: false,
+        moderates: false,
     }
 }
 

@@ -272,6 +272,67 @@ impl ServerSettings for WrappedStore {
 }
 
 #[async_trait]
+impl parley::store::AdminStore for WrappedStore {
+    async fn is_deactivated(&self, user_id: i64) -> StoreResult<bool> {
+        self.inner.is_deactivated(user_id).await
+    }
+    async fn refresh_owner_deactivated(&self, token_hash: &[u8]) -> StoreResult<bool> {
+        self.inner.refresh_owner_deactivated(token_hash).await
+    }
+    async fn set_deactivated(
+        &self,
+        actor_id: i64,
+        target_id: i64,
+        deactivated: bool,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_deactivated(actor_id, target_id, deactivated)
+            .await
+    }
+    async fn admin_users(
+        &self,
+        query: &parley::store::UserQuery,
+    ) -> StoreResult<Vec<parley::store::AdminUser>> {
+        self.inner.admin_users(query).await
+    }
+    async fn report(
+        &self,
+        room_id: i64,
+        seq: i64,
+        reporter_id: i64,
+        reason: &str,
+    ) -> StoreResult<(parley::store::Report, bool)> {
+        self.inner.report(room_id, seq, reporter_id, reason).await
+    }
+    async fn report_by_id(&self, id: i64) -> StoreResult<Option<parley::store::Report>> {
+        self.inner.report_by_id(id).await
+    }
+    async fn reports(
+        &self,
+        room_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<parley::store::Report>> {
+        self.inner.reports(room_id, limit).await
+    }
+    async fn resolve_report(
+        &self,
+        id: i64,
+        actor_id: i64,
+        action: parley::store::ReportAction,
+    ) -> StoreResult<Option<parley::store::Report>> {
+        self.inner.resolve_report(id, actor_id, action).await
+    }
+    async fn audit_log(
+        &self,
+        room_id: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<parley::store::AuditEntry>> {
+        self.inner.audit_log(room_id, before, limit).await
+    }
+}
+
+#[async_trait]
 impl LoginStore for WrappedStore {
     async fn start_login(
         &self,

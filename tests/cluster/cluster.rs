@@ -598,6 +598,11 @@ impl Cluster {
     /// Starts `n` instances at once (as a deployment does: migrations from
     /// several instances must not trip over each other).
     pub async fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[]).await
+    }
+
+    /// The same with more environment for every instance.
+    pub async fn start_with(n: usize, env: &[(&str, &str)]) -> Cluster {
         let dir = TempDir::new("run");
         let redis = RedisServer::start(dir.path()).await;
         let shared = Shared {
@@ -606,9 +611,12 @@ impl Cluster {
             dir: dir.path().to_path_buf(),
         };
         let names: Vec<String> = (0..n).map(|i| format!("parley-{}", i + 1)).collect();
-        let instances =
-            futures_util::future::join_all(names.iter().map(|name| Instance::start(name, &shared)))
-                .await;
+        let instances = futures_util::future::join_all(
+            names
+                .iter()
+                .map(|name| Instance::start_with(name, &shared, env)),
+        )
+        .await;
         Cluster {
             instances,
             redis,

@@ -13,6 +13,7 @@ mod actors;
 mod cluster;
 mod http;
 
+mod administration;
 mod awareness;
 mod catch_up;
 mod churn;

@@ -264,6 +264,11 @@ export class RoomViewModel extends EventTarget {
     return this.changeMessage('DELETE', `${seq}`);
   }
 
+  /** Reports message `seq` to the room's moderators; throws what the server said. */
+  reportMessage(seq, reason) {
+    return this.#request('POST', `/messages/${seq}/report`, { reason });
+  }
+
   startReply(seq) {
     this.replyTo = seq;
     this.#emit('reply');
@@ -400,6 +405,11 @@ export class RoomViewModel extends EventTarget {
 
   mayEdit(m) {
     return m.sender === this.app.me();
+  }
+
+  /** Anyone may report someone else's message (not a deleted one). */
+  mayReport(m) {
+    return m.sender !== this.app.me() && !m.deleted;
   }
 
   mayDelete(m) {

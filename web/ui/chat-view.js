@@ -74,6 +74,7 @@ export class ChatView {
       },
       saveEdit: (vm, seq) => this.saveEdit(vm, seq),
       confirmDelete: (vm, seq) => this.confirmDelete(vm, seq),
+      report: (vm, m, back) => shell.report.open(vm, m, back),
       focusIn: (vm, seq, selector) => this.focusIn(vm, seq, selector),
       editInput: (vm, m) => this.editInput(vm, m),
       openMenu: (vm, seq) => this.openMenu(vm, seq),

@@ -116,11 +116,13 @@ export class MembersView {
     ui.list.replaceChildren();
     ui.banList.replaceChildren();
     this.#renderRoomActions(vm);
+    this.shell.roomModeration?.show(vm);
     await this.refresh(vm);
   }
 
   close() {
     this.closeMenu();
+    this.shell.roomModeration?.hide();
     this.ui.panel.hidden = true;
     this.ui.toggle.setAttribute('aria-expanded', 'false');
   }

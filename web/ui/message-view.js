@@ -248,6 +248,9 @@ function renderActions(vm, m, ctx) {
   const picker = action('react', 'Add a reaction', '☺+', () => ctx.togglePicker(vm, m.seq));
   picker.setAttribute('aria-expanded', String(vm.pickerFor === m.seq));
   if (vm.mayEdit(m)) action('edit', 'Edit message', '✎', () => ctx.startEdit(vm, m.seq));
+  if (vm.mayReport(m)) {
+    const report = action('report', 'Report message', '⚑', () => ctx.report(vm, m, report));
+  }
   if (vm.mayDelete(m)) action('delete', 'Delete message', '🗑', () => ctx.confirmDelete(vm, m.seq));
   // On a desktop the actions show on hover or keyboard focus; on a phone this
   // one button (or a long press) opens them as a menu.

@@ -24,6 +24,7 @@ fn by(sender_id: i64, room_id: i64, change: LogWrite) -> NewEvent {
         sender: format!("user-{sender_id}"),
         change,
         tied_to_next: false,
+        moderates: false,
     }
 }
 
@@ -277,6 +278,7 @@ fn mentions_are_the_members_of_the_events_room() {
 fn a_tied_group_with_a_refusal_stores_none_of_its_events() {
     let reply = |to, tied| NewEvent {
         tied_to_next: tied,
+        moderates: false,
         ..by(
             7,
             1,

@@ -5,10 +5,13 @@
 
 use async_trait::async_trait;
 
+use super::administration::RECORD_AUDIT;
 use super::{PgTx, reactions_json};
+use crate::store::audit::{NewAuditEntry, record_audit};
 use crate::store::batch::{
     AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target,
 };
+use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
 use crate::store::plan::{ThreadEffects, summary_row};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreResult, ThreadSummary, Timestamp};
@@ -194,6 +197,14 @@ impl AppendTx for PgTx {
         .bind(&threads)
         .fetch_all(&mut **self)
         .await?)
+    }
+
+    async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()> {
+        // Only deletions by someone other than the sender: rare, one each.
+        for entry in entries {
+            record_audit!(&mut **self, RECORD_AUDIT, entry)?;
+        }
+        Ok(())
     }
 
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()> {

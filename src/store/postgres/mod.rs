@@ -29,6 +29,7 @@ use super::threads::{ThreadQueries, impl_threads};
 use super::{Backend, Event, StoreResult};
 
 mod accounts;
+mod administration;
 mod append;
 mod partitions;
 
@@ -143,6 +144,7 @@ impl_store!(store: PostgresStore, db: Postgres, time: Timestamp, sql: SQL);
 // column sorts.
 const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
     lock_room: "SELECT direct_a IS NOT NULL FROM rooms WHERE id = $1 FOR UPDATE",
+    record_audit: administration::RECORD_AUDIT,
     standing: "SELECT (SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2), \
                       EXISTS (SELECT 1 FROM bans WHERE room_id = $1 AND user_id = $2)",
     insert_member: "INSERT INTO memberships (room_id, user_id, role, last_read_seq) \

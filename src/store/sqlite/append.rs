@@ -6,10 +6,13 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use super::administration::RECORD_AUDIT;
 use super::{INSERT_ROWS_PER_STATEMENT, Millis, SqliteTx, now, reactions_json};
+use crate::store::audit::{NewAuditEntry, record_audit};
 use crate::store::batch::{
     AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target,
 };
+use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
 use crate::store::plan::{ThreadEffects, summary_row};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreError, StoreResult, ThreadSummary};
@@ -212,6 +215,14 @@ impl AppendTx for SqliteTx {
                 })
             })
             .collect()
+    }
+
+    async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()> {
+        // Only deletions by someone other than the sender: rare, one each.
+        for entry in entries {
+            record_audit!(&mut **self, RECORD_AUDIT, entry)?;
+        }
+        Ok(())
     }
 
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()> {

@@ -427,6 +427,7 @@ async fn stalled_replay() -> (TestApp, TestUser, TestUser, StompClient) {
                     reply_to: None,
                 },
                 tied_to_next: false,
+                moderates: false,
             })
             .collect();
         app.state.store.append_batch(&batch).await.unwrap();

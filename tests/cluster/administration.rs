@@ -1,0 +1,91 @@
+//! Deactivation across instances (README, "Administration"): an account an
+//! administrator deactivates through one instance is cut off on every other
+//! within 2 s: its STOMP session gets ERROR `session revoked` and closes,
+//! its access token is refused everywhere, and login and refresh answer 403
+//! `account_deactivated` on any instance.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::cluster::Cluster;
+use crate::http;
+use stomp_client::{Event, StompClient};
+
+const END_WITHIN: Duration = Duration::from_secs(2);
+
+/// Logs `username` in on `port`: (status, body).
+async fn login(port: u16, username: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", http::base(port)))
+        .json(&json!({"username": username, "password": format!("pw-{username}-secret")}))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("login request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_deactivated_account_is_cut_off_on_every_instance() {
+    let cluster = Cluster::start_with(2, &[("ADMIN_USERS", "root")]).await;
+    let (a, b) = (cluster.port(0), cluster.port(1));
+    let root = http::signup(a, "root").await;
+    let bob = http::signup(a, "bob").await;
+    http::create_room(a, &root, "general").await;
+    let (status, on_b) = login(b, "bob").await;
+    assert_eq!(status, 200, "{on_b}");
+    let token = on_b["access_token"].as_str().unwrap().to_string();
+    let refresh = on_b["refresh_token"].as_str().unwrap().to_string();
+    let mut stomp = StompClient::connect(b, &token).await;
+    stomp.subscribe("s", "general").await;
+
+    let path = "/api/v1/admin/users/bob/deactivate";
+    let (status, body) = http::call(a, Method::POST, path, &root, None).await;
+    assert_eq!(status, 204, "{body}");
+    let start = Instant::now();
+
+    let mut frames = Vec::new();
+    loop {
+        let left = END_WITHIN.saturating_sub(start.elapsed());
+        match stomp.next_event(left).await {
+            Some(Event::Frame(f)) => frames.push(f),
+            Some(Event::Closed(_)) => break,
+            None => panic!("bob's STOMP session on B still open after {END_WITHIN:?}: {frames:?}"),
+        }
+    }
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].command, "ERROR");
+    assert_eq!(
+        frames[0].header("message").as_deref(),
+        Some("session revoked")
+    );
+
+    for (port, token) in [(a, &bob), (b, &token)] {
+        let (status, _) = http::call(port, Method::GET, "/api/v1/me", token, None).await;
+        assert_eq!(status, 401, "bob's token refused on {port}");
+    }
+    for port in [a, b] {
+        let (status, body) = login(port, "bob").await;
+        assert_eq!(status, 403, "login on {port}: {body}");
+        assert_eq!(body["error"]["code"], "account_deactivated");
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/refresh", http::base(b)))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "refresh");
+
+    // Reactivated, bob logs in again; root was never affected.
+    let path = "/api/v1/admin/users/bob/reactivate";
+    let (status, body) = http::call(b, Method::POST, path, &root, None).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(login(a, "bob").await.0, 200);
+    let (status, _) = http::call(b, Method::GET, "/api/v1/me", &root, None).await;
+    assert_eq!(status, 200);
+}
