@@ -22,7 +22,10 @@ use super::event::{Appended, Event, EventKind, LogWrite, NewEvent, Refusal};
 use crate::mentions;
 
 mod attachments;
+mod check;
 mod known;
+
+pub(super) use check::check;
 
 pub(super) use known::{
     Known, attachment_ids, client_keys, deleters, mention_candidates, names_to_look_up,
@@ -400,49 +403,6 @@ impl<'a> Decided<'a> {
         Slot::New {
             row: self.rows.len() - 1,
             mentions,
-        }
-    }
-}
-
-/// Whether `event` may be stored, given the event it targets or replies to
-/// (None: no event at that seq in the room) and whether its sender is the
-/// room's owner or a moderator.
-pub(super) fn check(
-    event: &NewEvent,
-    target: Option<&Target>,
-    moderator: bool,
-) -> Result<(), Refusal> {
-    let message = target.filter(|t| t.kind == EventKind::Message);
-    match &event.change {
-        LogWrite::Message { reply_to: None, .. } => Ok(()),
-        LogWrite::Message { .. } => message.map(|_| ()).ok_or(Refusal::InvalidReply),
-        LogWrite::Edit { .. } => {
-            let t = message.ok_or(Refusal::MessageNotFound)?;
-            if t.deleted {
-                Err(Refusal::MessageDeleted)
-            } else if t.sender_id != event.sender_id {
-                Err(Refusal::Forbidden)
-            } else {
-                Ok(())
-            }
-        }
-        LogWrite::Delete { .. } => {
-            let t = message.ok_or(Refusal::MessageNotFound)?;
-            if t.deleted {
-                Err(Refusal::MessageDeleted)
-            } else if t.sender_id != event.sender_id && !moderator {
-                Err(Refusal::Forbidden)
-            } else {
-                Ok(())
-            }
-        }
-        LogWrite::React { .. } => {
-            let t = message.ok_or(Refusal::MessageNotFound)?;
-            if t.deleted {
-                Err(Refusal::MessageDeleted)
-            } else {
-                Ok(())
-            }
         }
     }
 }
