@@ -11,6 +11,7 @@ pub mod destination;
 pub mod domain;
 pub mod egress;
 pub mod error;
+pub mod files;
 pub mod gateway;
 pub mod healthcheck;
 pub mod http;

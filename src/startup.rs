@@ -36,6 +36,8 @@ pub enum StartError {
     Redis(#[from] crate::broker::RedisUrlError),
     #[error(transparent)]
     Push(#[from] crate::push::PushStartError),
+    #[error("cannot open the file storage (STORAGE_URL): {0}")]
+    Storage(#[from] crate::files::storage::StorageError),
 }
 
 impl Application {
@@ -63,6 +65,8 @@ impl Application {
         config.jwt_secret.bytes =
             crate::auth::secret::signing_key(store.as_ref(), &config.jwt_secret).await?;
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
+        crate::files::signing::install(&config.jwt_secret.bytes, config.files.url_ttl.as_secs());
+        let storage = crate::files::storage::Storage::open(&config.files.location)?;
         let broker: DynBroker = match &config.redis_url {
             Some(url) => Broker::relayed(Transport::single(url)?, store.clone()),
             None if !config.redis_cluster_nodes.is_empty() => Broker::relayed(
@@ -72,11 +76,19 @@ impl Application {
             None => Broker::local(store.clone()),
         };
         let push = crate::push::PushSetup::load(&config.push, &store).await?;
-        let state = web::Data::new(AppState::new(config, store, broker, jwt.clone(), push));
+        let state = web::Data::new(AppState::new(
+            config,
+            store,
+            broker,
+            jwt.clone(),
+            push,
+            storage,
+        ));
         // Tokens of logins ended shortly before this start stay refused.
         state.logins.reload().await?;
         let logins = web::Data::from(state.logins.clone());
         state.push.start_sending(state.shutdown_signal());
+        crate::files::sweeper::start(state.files.clone(), state.shutdown_signal());
         crate::retention::start(
             state.store.clone(),
             state.config.retention,

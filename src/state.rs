@@ -15,6 +15,7 @@ use crate::broker::DynBroker;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
+use crate::files::{Files, storage::Storage};
 use crate::logins::Logins;
 use crate::membership::Membership;
 use crate::presence::Presence;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub user_updates: Arc<UserUpdates>,
     /// Web Push: the VAPID key, endpoint checks, the outbox's sender.
     pub push: Arc<Push>,
+    /// Uploaded files: their storage, uploads, erasure.
+    pub files: Files,
     /// Typing signals per user and room (None when TYPING_RATE is 0).
     pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
@@ -77,6 +80,7 @@ impl AppState {
         broker: DynBroker,
         jwt: JwtKeys,
         push: PushSetup,
+        storage: Storage,
     ) -> Self {
         let limits = &config.limits;
         let send_limiter = (limits.send_rate > 0).then(|| {
@@ -115,6 +119,7 @@ impl AppState {
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
             user_updates,
             push,
+            files: Files::new(storage, store.clone(), config.files.clone()),
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             send_limiter,

@@ -12,6 +12,7 @@ use crate::store::{Member, ReadState, Room, Timestamp, User};
 mod activity;
 mod admin;
 mod events;
+mod files;
 pub(crate) mod words;
 
 pub use activity::Activity;
@@ -21,6 +22,7 @@ pub use events::{
     ReactionEventView, ReactionView, ThreadSummaryView, event_json, hidden_json, horizon_json,
     revoked_json,
 };
+pub use files::{FileView, ImageView};
 
 /// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z`.
 pub fn format_time(t: &Timestamp) -> String {

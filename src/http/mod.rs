@@ -9,6 +9,7 @@ mod awareness;
 mod client_config;
 pub mod client_ip;
 mod direct;
+mod files;
 mod health;
 mod history;
 mod integer;
@@ -122,6 +123,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(threads::mark_read)
                 .service(threads::mine)
                 .service(stream::post_message)
+                .service(files::upload)
+                .service(files::download)
+                .service(files::thumbnail)
                 .service(stream::events)
                 .service(openapi::document),
         );

@@ -55,6 +55,7 @@ pub const BEARER: &str = "bearer";
             Events: chat without WebSocket"),
         (name = "threads", description = "Threads of replies, following them and their \
             read markers"),
+        (name = "files", description = "Uploads, downloads and thumbnails"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]

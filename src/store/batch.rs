@@ -18,9 +18,10 @@ use async_trait::async_trait;
 
 use super::audit::NewAuditEntry;
 use super::event::{Appended, Event, EventKind, NewEvent};
+use super::files::Attachable;
 use super::plan::{
-    Known, Plan, ThreadEffects, client_keys, deleters, mention_candidates, names_to_look_up,
-    reaction_refs, referenced, thread_keys,
+    Known, Plan, ThreadEffects, attachment_ids, client_keys, deleters, mention_candidates,
+    names_to_look_up, reaction_refs, referenced, thread_keys,
 };
 use super::{Backend, StoreError, StoreResult, ThreadSummary, Timestamp, WriteTx};
 
@@ -58,6 +59,8 @@ pub(super) struct NewRow<'a> {
     pub mentions: String,
     pub key: Option<&'a str>,
     pub added: Option<bool>,
+    /// JSON array of the files a message carries (`FileMeta`).
+    pub attachments: String,
 }
 
 /// A new message whose pushes `AppendTx::queue_pushes` decides.
@@ -101,13 +104,15 @@ pub(super) struct Effects<'a> {
     pub reacted: Vec<(ReactionRef, i64)>,
     pub unreacted: Vec<ReactionRef>,
     /// (room id, seq) of deleted messages: their text, the text of their
-    /// edits and their reactions are erased.
+    /// edits, their reactions and their files are erased.
     pub erased: Vec<(i64, i64)>,
     /// Thread summaries and follows (`plan/threads.rs`).
     pub threads: ThreadEffects,
     /// Audit entries of messages deleted by someone other than their
     /// sender (`audit.rs`), written in the same transaction.
     pub audited: Vec<NewAuditEntry>,
+    /// (file id, room id, seq of the message now carrying it).
+    pub attached: Vec<(String, i64, i64)>,
 }
 
 /// The steps of an append, each one statement (or a few) of SQL, all in
@@ -138,6 +143,9 @@ pub(super) trait AppendTx: WriteTx {
         &mut self,
         names: &[(i64, String)],
     ) -> StoreResult<Vec<(i64, String, String)>>;
+    /// The files of `ids` that exist and may still be attached (uploaded
+    /// less than a day ago, so the sweeper does not take them meanwhile).
+    async fn attachable(&mut self, ids: &[String]) -> StoreResult<Vec<Attachable>>;
     /// Of the `(room id, user id)` pairs, those whose user is the room's
     /// owner or one of its moderators.
     async fn moderators(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<(i64, i64)>>;
@@ -151,9 +159,10 @@ pub(super) trait AppendTx: WriteTx {
     ) -> StoreResult<Vec<Inserted>>;
     /// Applies `effects`: edits, then reactions added and removed, then
     /// erasures (which overwrite the text of the message and of all its
-    /// edit events, and remove its reactions), then the thread summaries
-    /// (their `last_reply_at` from the event at `last_reply_seq`) and
-    /// follows, a follow that exists left as it is.
+    /// edit events, and remove its reactions and its files), then files
+    /// attached, then the thread summaries (their `last_reply_at` from the
+    /// event at `last_reply_seq`) and follows, a follow that exists left as
+    /// it is.
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()>;
     /// Queues a push (README, "Notifications") on each subscription of each
     /// member due one for the new message: the other user of a direct
@@ -214,10 +223,20 @@ pub(super) async fn append<B: Backend>(
         members: HashMap::new(),
         moderators: HashSet::new(),
         threads: HashMap::new(),
+        files: HashMap::new(),
     };
     let threads = thread_keys(known.targets.values());
     if !threads.is_empty() {
         known.threads = tx.threads(&threads).await?.into_iter().collect();
+    }
+    let files = attachment_ids(batch);
+    if !files.is_empty() {
+        known.files = tx
+            .attachable(&files)
+            .await?
+            .into_iter()
+            .map(|f| (f.meta.id.clone(), f))
+            .collect();
     }
     let deleters = deleters(batch);
     if !deleters.is_empty() {

@@ -18,6 +18,7 @@ pub mod administration;
 pub mod audit;
 mod batch;
 mod event;
+pub mod files;
 pub mod logins;
 mod membership;
 pub mod moderation;
@@ -47,6 +48,7 @@ pub use audit::{AuditAction, AuditEntry};
 pub use event::{
     Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal, ThreadSummary,
 };
+pub use files::FileStore;
 pub use logins::{EndLogins, Login, LoginId, LoginStore};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
@@ -292,6 +294,7 @@ pub trait Store:
     + ServerSettings
     + PushStore
     + ThreadStore
+    + FileStore
 {
 }
 
@@ -311,6 +314,7 @@ impl<T> Store for T where
         + ServerSettings
         + PushStore
         + ThreadStore
+        + FileStore
         + ?Sized
 {
 }

@@ -18,20 +18,23 @@
 //! Threads are decided here too (`plan/threads.rs`): the thread a reply
 //! joins, stored with it, its root's summary and who follows it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::audit::NewAuditEntry;
 use super::batch::{ClientKey, Edited, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::event::{Appended, Event, EventKind, LogWrite, NewEvent, Refusal};
 use crate::mentions;
 
+mod attachments;
 mod check;
 mod known;
 mod threads;
 
 pub(super) use check::check;
+
 pub(super) use known::{
-    Known, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs, referenced,
+    Known, attachment_ids, client_keys, deleters, mention_candidates, names_to_look_up,
+    reaction_refs, referenced,
 };
 use known::{client_key, distinct, reaction_ref, reference};
 use threads::{Reply, Threads};
@@ -89,6 +92,8 @@ struct Decided<'a> {
     /// stores (later events may target them).
     targets: HashMap<(i64, i64), Target>,
     threads: Threads,
+    /// Files attached by the batch so far.
+    claimed: HashSet<String>,
     rows: Vec<NewRow<'a>>,
     effects: Effects<'a>,
 }
@@ -102,9 +107,11 @@ struct Mark<'a> {
     edits: HashMap<(i64, i64), Edited<'a>>,
     targets: HashMap<(i64, i64), Target>,
     threads: Threads,
+    claimed: HashSet<String>,
     rows: usize,
     erased: usize,
     audited: usize,
+    attached: usize,
 }
 
 impl<'a> Plan<'a> {
@@ -117,6 +124,7 @@ impl<'a> Plan<'a> {
             edits: HashMap::new(),
             targets: std::mem::take(&mut known.targets),
             threads: Threads::new(std::mem::take(&mut known.threads)),
+            claimed: HashSet::new(),
             rows: Vec::new(),
             effects: Effects::default(),
         };
@@ -242,9 +250,11 @@ impl<'a> Decided<'a> {
             edits: self.edits.clone(),
             targets: self.targets.clone(),
             threads: self.threads.clone(),
+            claimed: self.claimed.clone(),
             rows: self.rows.len(),
             erased: self.effects.erased.len(),
             audited: self.effects.audited.len(),
+            attached: self.effects.attached.len(),
         }
     }
 
@@ -256,9 +266,11 @@ impl<'a> Decided<'a> {
         self.edits = mark.edits;
         self.targets = mark.targets;
         self.threads = mark.threads;
+        self.claimed = mark.claimed;
         self.rows.truncate(mark.rows);
         self.effects.erased.truncate(mark.erased);
         self.effects.audited.truncate(mark.audited);
+        self.effects.attached.truncate(mark.attached);
     }
 
     /// Decides the event at `index` of the batch against the log as the
@@ -287,6 +299,10 @@ impl<'a> Decided<'a> {
         if let Err(refusal) = check(event, target.as_ref(), moderator) {
             return Slot::Refused(refusal);
         }
+        let files = match attachments::claim(event, known, &self.claimed) {
+            Ok(files) => files,
+            Err(refusal) => return Slot::Refused(refusal),
+        };
         // A reaction added again answers with the event that added it.
         match (&event.change, &reaction) {
             (LogWrite::React { added: true, .. }, Some((_, Reaction::Stored(seq)))) => {
@@ -325,13 +341,20 @@ impl<'a> Decided<'a> {
             mentions: mentions_json.clone(),
             key: None,
             added: None,
+            attachments: String::from("[]"),
         };
         match &event.change {
             LogWrite::Message {
                 body,
                 client_id,
                 reply_to,
+                ..
             } => {
+                for file in &files {
+                    self.claimed.insert(file.id.clone());
+                    self.effects.attached.push((file.id.clone(), room, seq));
+                }
+                row.attachments = serde_json::to_string(&files).expect("files serialise");
                 row.body = body;
                 row.client_id = client_id.as_deref();
                 row.reply_to = *reply_to;
@@ -443,6 +466,7 @@ fn committed(event: &NewEvent, row: &NewRow, mentions: Vec<String>, stored: &Ins
         edited_at: None,
         deleted: false,
         reactions: Vec::new(),
+        attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
         created_at: stored.created_at,
     }
 }

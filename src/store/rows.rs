@@ -35,7 +35,7 @@ macro_rules! select_events {
             $key,
             "m.id, r.name AS room, m.seq, m.kind, u.username AS sender, m.body, m.client_id, \
              m.reply_to, m.target_seq AS target, m.mentions, m.reaction_key AS key, m.added, \
-             m.edited_at, m.deleted, m.created_at, m.thread_root AS thread, \
+             m.edited_at, m.deleted, m.created_at, m.attachments, m.thread_root AS thread, \
              th.reply_count AS thread_reply_count, th.last_reply_seq AS thread_last_reply_seq, \
              th.participants AS thread_participants, \
              CASE WHEN m.kind = 'message' AND NOT m.deleted THEN ",
@@ -185,6 +185,8 @@ pub(super) struct EventRow<T> {
     deleted: bool,
     /// JSON array of `{key, count, users}`.
     reactions: String,
+    /// JSON array of `FileMeta` (`store/files.rs`).
+    attachments: String,
     created_at: T,
     thread: Option<i64>,
     /// The summary's columns, when the message is a thread's root.
@@ -225,6 +227,7 @@ impl<T: Into<Timestamp>> From<EventRow<T>> for Event {
             edited_at: row.edited_at.map(Into::into),
             deleted: row.deleted,
             reactions: serde_json::from_str(&row.reactions).unwrap_or_default(),
+            attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
             created_at: row.created_at.into(),
         }
     }

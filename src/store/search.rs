@@ -363,6 +363,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             reactions: vec![],
+            attachments: vec![],
             created_at: chrono::DateTime::UNIX_EPOCH,
         }
     }

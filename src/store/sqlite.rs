@@ -31,6 +31,7 @@ use super::{Backend, Event, StoreResult, Timestamp};
 
 mod accounts;
 mod append;
+mod files;
 mod threads;
 
 /// How long a request waits for a pooled connection before failing.

@@ -8,6 +8,7 @@ use crate::mentions;
 use crate::store::ThreadSummary;
 use crate::store::batch::{ClientKey, ReactionRef, Target};
 use crate::store::event::{Event, LogWrite, NewEvent};
+use crate::store::files::Attachable;
 
 pub(in crate::store) fn client_key(event: &NewEvent) -> Option<ClientKey> {
     match &event.change {
@@ -109,6 +110,23 @@ pub(in crate::store) struct Known {
     /// The stored summaries of the threads of the targets
     /// ([`super::thread_keys`]), by (room id, root seq).
     pub(in crate::store) threads: HashMap<(i64, i64), ThreadSummary>,
+    /// The files the batch attaches that exist and may be attached, by id
+    /// ([`attachment_ids`]).
+    pub(in crate::store) files: HashMap<String, Attachable>,
+}
+
+/// The distinct file ids the batch's messages attach.
+pub(in crate::store) fn attachment_ids(batch: &[NewEvent]) -> Vec<String> {
+    let mut ids: Vec<String> = batch
+        .iter()
+        .flat_map(|e| match &e.change {
+            LogWrite::Message { attachments, .. } => attachments.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// The distinct `(room id, sender id)` of the batch's deletions: whose

@@ -31,6 +31,7 @@ use super::{Backend, Event, StoreResult};
 mod accounts;
 mod administration;
 mod append;
+mod files;
 mod partitions;
 
 /// How long a request waits for a pooled connection before failing, instead
