@@ -23,12 +23,14 @@ import { RoomsViewModel } from './domain/rooms.js';
 import { SearchViewModel } from './domain/search.js';
 import { BlockedView } from './ui/blocked-view.js';
 import { ChatView } from './ui/chat-view.js';
+import { ImageViewer } from './ui/attachments-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SignInView } from './ui/signin-view.js';
+import { UploadView } from './ui/upload-view.js';
 
 /** The page's own title; "(3) Parley" while 3 messages are unread. */
 const TITLE = 'Parley';
@@ -98,10 +100,12 @@ class App {
       setBlocked: (name, block) => this.setBlocked(name, block),
       jumpToMessage: (room, seq) => this.jumpToMessage(room, seq),
     };
+    shell.viewer = this.viewer = new ImageViewer();
     this.roomsView = new RoomsView(shell);
     shell.composer = this.composer = new ComposerView(shell);
     shell.members = this.members = new MembersView(shell);
     shell.chat = this.chat = new ChatView(shell);
+    this.uploadView = new UploadView(shell);
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
     this.signIn = new SignInView();
@@ -287,6 +291,7 @@ class App {
     this.placeTimer = null;
     this.blocks.clear();
     this.search.close();
+    this.viewer.close();
     for (const vm of this.rooms.open.values()) this.chat.detach(vm);
     this.rooms.clear();
     document.title = TITLE;
@@ -341,6 +346,7 @@ class App {
     this.members.close();
     this.roomsView.render();
     this.chat.show(vm, previous);
+    this.uploadView.show(vm);
     if (this.session.signedIn) this.memory.remember(this.me(), vm?.name ?? null, vm ? this.#placeOf(vm) : null);
     if (!vm) return;
     this.composer.show(vm);
