@@ -1,6 +1,7 @@
 // A message's files, drawn under its body: an image as its thumbnail (a
 // button that opens the full image in the image dialog), any other file as
-// a card with an icon, its name, its size and a download link. Every address
+// a card with an icon (its extension on a page), its name, its size and a
+// download link. Every address
 // is the one the server put in the `file` object: a signed URL of this
 // origin that works without a token for a while (the README, "Files"), so
 // <img> and <a download> use it as it is. The server decides how a file is
@@ -18,15 +19,14 @@ import { $, button } from './dom.js';
 const THUMB_WIDTH = 320;
 const THUMB_HEIGHT = 240;
 
-/** An emoji for a kind of file (the card's icon; not read out). */
-function iconOf(type = '') {
-  if (type.startsWith('image/')) return '🖼️';
-  if (type.startsWith('video/')) return '🎞️';
-  if (type.startsWith('audio/')) return '🎵';
-  if (type === 'application/pdf') return '📕';
-  if (/zip|compressed|tar|gzip|7z|rar/.test(type)) return '🗜️';
-  if (type.startsWith('text/') || type.includes('json')) return '📝';
-  return '📄';
+/** What the card's icon says: the name's extension (at most 4 letters), or
+ * the kind of file. */
+function labelOf(file) {
+  const ext = /\.([A-Za-z0-9]{1,4})$/.exec(file.name ?? '')?.[1];
+  if (ext) return ext.toUpperCase();
+  const type = file.content_type ?? '';
+  if (type.startsWith('text/')) return 'TXT';
+  return type.split('/')[0] === 'application' ? 'FILE' : (type.split('/')[0] || 'FILE').toUpperCase().slice(0, 4);
 }
 
 /** The size an image is drawn at: within the thumbnail box, proportions kept. */
@@ -78,7 +78,7 @@ function renderFile(file) {
   const icon = document.createElement('span');
   icon.className = 'file-icon';
   icon.setAttribute('aria-hidden', 'true');
-  icon.textContent = iconOf(file.content_type);
+  icon.textContent = labelOf(file);
   const about = document.createElement('div');
   about.className = 'file-about';
   const name = document.createElement('span');

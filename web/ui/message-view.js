@@ -27,7 +27,7 @@ export function summary(m) {
   const line = firstLine(m.body ?? '');
   const files = m.attachments ?? [];
   if (line.trim() !== '' || files.length === 0) return line;
-  return `📎 ${files.map((f) => f.name).join(', ')}`;
+  return `${files.length === 1 ? 'File' : 'Files'}: ${files.map((f) => f.name).join(', ')}`;
 }
 
 export const mentionsMe = (m, me) => (m.mentions ?? []).some((u) => u.toLowerCase() === me.toLowerCase());

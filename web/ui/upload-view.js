@@ -1,12 +1,13 @@
 // Adding files to the next message of the room shown, and the files waiting
-// for it: the 📎 button (a file picker), files dropped on the message list,
-// an image pasted into the composer. Each file is uploaded at once by the
-// room's view model (`upload`); here each one is a chip above the composer
-// with its name and size, a progress bar while it uploads, and one button:
-// "Cancel upload" while it runs (the request is aborted and the file
-// dropped), "Remove" once it is uploaded or was refused. The chips draw the
-// room's upload queue (domain/uploads.js) and are updated in place, so a
-// keyboard user's focus stays on the button they are on.
+// for it: the paperclip button ("Attach files": a file picker), files
+// dropped on the message list, an image pasted into the composer. Each file
+// is uploaded at once by the room's view model (`upload`); here each one is
+// a chip above the composer with its name and size, a progress bar while it
+// uploads, and one button: "Cancel upload" while it runs (the request is
+// aborted and the file dropped), "Remove" once it is uploaded or was
+// refused. The chips draw the room's upload queue (domain/uploads.js) and
+// are updated in place, so a keyboard user's focus stays on the button
+// they are on.
 
 import { describeError } from '../api.js';
 import { FAILED, READY, UPLOADING, formatSize, fraction } from '../domain/uploads.js';
