@@ -167,6 +167,23 @@ describe('a room’s uploads and attachments', () => {
     ]);
   });
 
+  test('expired file links are read again with the message, at most once a minute', async () => {
+    const { vm, calls } = room();
+    vm.timeline.addLatest({ messages: [{ type: 'message', seq: 1, sender: 'a', body: '', attachments: [stored(1, 'old.png', 3)] }], has_more: false });
+    const fresh = { type: 'message', seq: 1, sender: 'a', body: '', attachments: [{ ...stored(1, 'old.png', 3), url: '/fresh' }] };
+    vm.app.session.request = async (method, route) => {
+      calls.push([method, route]);
+      return fresh;
+    };
+    const redrawn = [];
+    vm.addEventListener('redraw', (event) => redrawn.push(event.detail.seq));
+    assert.deepEqual((await vm.refreshFiles(1)).map((f) => f.url), ['/fresh']);
+    assert.equal(vm.timeline.message(1).attachments[0].url, '/fresh');
+    assert.deepEqual(redrawn, [1]);
+    assert.equal(await vm.refreshFiles(1), null, 'not again within a minute');
+    assert.deepEqual(calls, [['GET', '/rooms/general/messages/1']]);
+  });
+
   test('closing the room stops its uploads', () => {
     const { vm, uploads } = room();
     vm.upload(file('a', 10));

@@ -28,6 +28,8 @@ const MEMBERS_TTL_MS = 15_000;
 const TYPING_SHOWN_MS = 6_000;
 /** "I am typing" is sent at most this often while composing. */
 const TYPING_EVERY_MS = 2_000;
+/** A message's file links are read again at most this often. */
+const FILES_REFRESH_MS = 60_000;
 
 export const roomPath = (name) => `/rooms/${encodeURIComponent(name)}`;
 export const isDirect = (room) => room?.kind === 'direct';
@@ -90,6 +92,8 @@ export class RoomViewModel extends EventTarget {
     });
     /** Upload key → how to stop it, while it runs. */
     this.uploadAborts = new Map();
+    /** Message seq → when its files' links were last read again. */
+    this.filesRefreshed = new Map();
   }
 
   get name() {
@@ -358,6 +362,29 @@ export class RoomViewModel extends EventTarget {
       },
     ).finally(() => this.uploadAborts.delete(item.key));
     return item;
+  }
+
+  /**
+   * The links of message `seq`'s files stopped working (they are signed for
+   * a while only: the README, "Files"): reads the message again for fresh
+   * ones and redraws it. Resolves to its files (null if it could not); at
+   * most once a minute per message, so a file that is gone is not asked
+   * for again and again.
+   */
+  async refreshFiles(seq) {
+    const last = this.filesRefreshed.get(seq) ?? -Infinity;
+    if (Date.now() - last < FILES_REFRESH_MS) return null;
+    this.filesRefreshed.set(seq, Date.now());
+    try {
+      const fresh = await this.#request('GET', `/messages/${seq}`);
+      const state = this.timeline.message(seq);
+      if (!state || state.deleted || !Array.isArray(fresh?.attachments)) return null;
+      state.attachments = fresh.deleted ? [] : fresh.attachments;
+      this.redraw(seq);
+      return state.attachments;
+    } catch {
+      return null;
+    }
   }
 
   /** Cancels an upload that runs, or takes a file off the next message. */

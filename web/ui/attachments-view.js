@@ -40,19 +40,23 @@ export function thumbnailSize(image) {
 /** Whether a file is shown as an image (the server measured it as one). */
 const isImage = (file) => Boolean(file.image && (file.thumbnail_url || file.url));
 
-/** The files of message `m` as one group; `openImage(file, opener)` opens one. */
-export function renderAttachments(files, openImage) {
+/**
+ * A message's files as one group. `on.open(file, opener)` opens an image in
+ * the dialog; `on.expired()` is called when a thumbnail does not load (its
+ * link expired: the message is read again and drawn anew).
+ */
+export function renderAttachments(files, on) {
   const group = document.createElement('div');
   group.className = 'attachments';
   group.setAttribute('role', 'group');
   group.setAttribute('aria-label', files.length === 1 ? 'Attached file' : `${files.length} attached files`);
   for (const file of files) {
-    group.append(isImage(file) ? renderImage(file, openImage) : renderFile(file));
+    group.append(isImage(file) ? renderImage(file, on) : renderFile(file));
   }
   return group;
 }
 
-function renderImage(file, openImage) {
+function renderImage(file, on) {
   const open = button('', 'attachment-image');
   open.dataset.focus = `file:${file.id}`;
   open.dataset.fileId = String(file.id);
@@ -65,9 +69,16 @@ function renderImage(file, openImage) {
   img.alt = file.name;
   img.decoding = 'async';
   img.src = file.thumbnail_url ?? file.url;
-  img.addEventListener('error', () => open.classList.add('broken'), { once: true });
+  img.addEventListener(
+    'error',
+    () => {
+      open.classList.add('broken');
+      on.expired();
+    },
+    { once: true },
+  );
   open.append(img);
-  open.addEventListener('click', () => openImage(file, open));
+  open.addEventListener('click', () => on.open(file, open));
   return open;
 }
 
@@ -111,18 +122,18 @@ export class ImageViewer {
       close: $('image-close'),
       error: $('image-error'),
     };
-    /** The file shown, and the element to give the focus back to. */
+    /** The file shown, the element to give the focus back to, and how to
+     * get fresh links for it. */
     this.file = null;
     this.opener = null;
+    this.fresh = async () => null;
     const { ui } = this;
     ui.close.addEventListener('click', () => ui.dialog.close());
     // A click on the backdrop (the dialog itself, outside its content) closes it.
     ui.dialog.addEventListener('click', (event) => {
       if (event.target === ui.dialog) ui.dialog.close();
     });
-    ui.img.addEventListener('error', () => {
-      if (this.file) ui.error.textContent = 'This image cannot be shown: it was removed, or its link expired (reload the page).';
-    });
+    ui.img.addEventListener('error', () => this.#failed());
     ui.dialog.addEventListener('close', () => {
       const opener = this.opener;
       this.file = null;
@@ -132,11 +143,14 @@ export class ImageViewer {
     });
   }
 
-  /** Shows `file` full size; `opener` gets the focus back on closing. */
-  open(file, opener) {
+  /** Shows `file` full size; `opener` gets the focus back on closing.
+   * `fresh()` resolves to the file with fresh links (or nothing), asked once
+   * if the image does not load. */
+  open(file, opener, fresh = async () => null) {
     const { ui } = this;
     this.file = file;
     this.opener = opener;
+    this.fresh = fresh;
     ui.error.textContent = '';
     ui.title.textContent = file.name;
     ui.img.alt = file.name;
@@ -154,6 +168,23 @@ export class ImageViewer {
 
   close() {
     if (this.ui.dialog.open) this.ui.dialog.close();
+  }
+
+  /** The image did not load: once with fresh links, then say so. */
+  async #failed() {
+    const file = this.file;
+    if (!file) return;
+    const fresh = this.fresh;
+    this.fresh = async () => null;
+    const again = await fresh();
+    if (this.file !== file) return; // closed or another image meanwhile
+    if (again?.url && again.url !== file.url) {
+      this.file = again;
+      this.ui.img.src = again.url;
+      this.ui.download.href = again.url;
+      return;
+    }
+    this.ui.error.textContent = 'This image cannot be shown: it has been removed, or the server cannot be reached.';
   }
 
   /** Closes the dialog when its image is no longer on the page (its

@@ -79,7 +79,8 @@ export class ChatView {
       openMenu: (vm, seq) => this.openMenu(vm, seq),
       toggleMenu: (vm, seq) => (this.menuOf(vm, seq) ? this.closeMenu() : this.openMenu(vm, seq)),
       closeMenu: (vm, seq) => Boolean(this.menuOf(vm, seq)) && this.closeMenu(),
-      openImage: (file, opener) => shell.viewer.open(file, opener),
+      openImage: (vm, seq, file, opener) =>
+        shell.viewer.open(file, opener, async () => (await vm.refreshFiles(seq))?.find((f) => f.id === file.id)),
     };
     /** "Jump to latest": shown while the reader is scrolled up, with how
      * many messages of others arrived since (`unseen`). */

@@ -120,7 +120,14 @@ export function renderMessage(vm, m, ctx, { pending = false } = {}) {
     body.append(renderBody(m.body, m.mentions ?? [], me));
     content.append(body);
   }
-  if (files.length > 0) content.append(renderAttachments(files, ctx.openImage));
+  if (files.length > 0) {
+    content.append(
+      renderAttachments(files, {
+        open: (file, opener) => ctx.openImage(vm, m.seq, file, opener),
+        expired: () => pending || vm.refreshFiles(m.seq),
+      }),
+    );
+  }
   if (pending) return item;
 
   if (m.reactions?.length > 0) content.append(renderReactions(vm, m, me));
