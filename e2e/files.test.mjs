@@ -282,7 +282,7 @@ onBothBackends(
 
     test('files dropped on the messages and an image pasted into the composer go with a message of files alone', EACH, async () => {
       const notes = Buffer.from(`minutes of ${backend}\nall agreed\n`.repeat(40));
-      const sticker = png(96, 64);
+      const sticker = png(480, 300);
       // Drop a text file on the message list: the list says where it goes.
       const dropped = await dataTransfer(alice, [{ name: 'minutes.txt', type: 'text/plain', base64: notes.toString('base64') }]);
       await alice.page.locator('#message-scroller').dispatchEvent('dragenter', { dataTransfer: dropped });
@@ -298,9 +298,21 @@ onBothBackends(
       }, clipboard);
       await chip(alice, 'image.png').and(alice.page.locator('[data-state="ready"]')).waitFor();
       assert.equal(await composer(alice).inputValue(), '', 'nothing pasted as text');
+      // One more, slowly: how the composer looks while a file uploads.
+      await slowUploads(alice, SLOW_UPLOAD);
+      await attach(alice, { name: 'site-visit.mov', mimeType: 'video/quicktime', buffer: randomBytes(6 * 1024 * 1024) });
+      const slow = chip(alice, 'site-visit.mov');
+      await slow.locator('progress').waitFor();
+      await composer(alice).fill('Notes from today, and the plan');
       await assertAccessible(alice.page, 'the composer with files waiting');
       await shoot(alice.page, 'files-composer-desktop');
       await shoot(alice.page, 'files-composer-phone', PHONE);
+      await composer(alice).press('Enter');
+      await alice.page.getByText('Wait until your files have uploaded, or cancel them, then send.').waitFor();
+      await slow.getByRole('button', { name: 'Cancel upload of site-visit.mov' }).click();
+      await slow.waitFor({ state: 'detached' });
+      await slowUploads(alice, null);
+      await composer(alice).fill('');
 
       // Enter with no text sends the files alone.
       await composer(alice).press('Enter');
