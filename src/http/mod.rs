@@ -8,6 +8,7 @@ mod awareness;
 mod client_config;
 pub mod client_ip;
 mod direct;
+mod files;
 mod health;
 mod history;
 mod integer;
@@ -86,6 +87,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(search::search)
                 .service(search::mentions)
                 .service(stream::post_message)
+                .service(files::upload)
+                .service(files::download)
+                .service(files::thumbnail)
                 .service(stream::events)
                 .service(openapi::document),
         );

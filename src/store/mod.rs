@@ -15,6 +15,7 @@
 
 mod batch;
 mod event;
+pub mod files;
 mod membership;
 pub mod moderation;
 mod plan;
@@ -36,6 +37,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{RoomName, Username};
 
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
+pub use files::FileStore;
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
@@ -272,6 +274,7 @@ pub trait Store:
     + RetentionStore
     + LogPartitions
     + ServerSettings
+    + FileStore
 {
 }
 
@@ -286,6 +289,7 @@ impl<T> Store for T where
         + RetentionStore
         + LogPartitions
         + ServerSettings
+        + FileStore
         + ?Sized
 {
 }

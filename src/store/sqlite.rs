@@ -30,6 +30,7 @@ use super::search::{SearchIndex, fts_query, impl_search};
 use super::{Backend, Event, StoreResult, Timestamp};
 
 mod append;
+mod files;
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -28,6 +28,7 @@ use super::search::{SearchIndex, impl_search, like_pattern};
 use super::{Backend, Event, StoreResult};
 
 mod append;
+mod files;
 mod partitions;
 
 /// How long a request waits for a pooled connection before failing, instead
