@@ -182,6 +182,10 @@ async function assertAccessible(page, where) {
 async function shoot(page, name, viewport = DESKTOP) {
   if (!SHOTS) return;
   await page.setViewportSize(viewport);
+  await page.mouse.move(1, 1); // no message hovered or focused
+  await page.evaluate(() => {
+    if (document.activeElement?.closest('.message-list')) document.activeElement.blur();
+  });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
   await page.setViewportSize(DESKTOP);
 }
@@ -303,7 +307,7 @@ onBothBackends(
       await attach(alice, { name: 'site-visit.mov', mimeType: 'video/quicktime', buffer: randomBytes(6 * 1024 * 1024) });
       const slow = chip(alice, 'site-visit.mov');
       await slow.locator('progress').waitFor();
-      await composer(alice).fill('Notes from today, and the plan');
+      await composer(alice).fill('Notes from today');
       await assertAccessible(alice.page, 'the composer with files waiting');
       await shoot(alice.page, 'files-composer-desktop');
       await shoot(alice.page, 'files-composer-phone', PHONE);
