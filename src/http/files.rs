@@ -120,14 +120,14 @@ pub struct SignedQuery {
 /// Download a file.
 ///
 /// With `Authorization: Bearer` (a user who may see the file's room), or
-/// as the `url` of a `file` object (signed: no token needed until it
-/// expires). `Range` (one range) answers 206; `If-None-Match` with the
+/// as the `url` of a `file` object (signed with `expires` and `sig`: no
+/// token needed until it expires). `Range` (one range) answers 206; `If-None-Match` with the
 /// `ETag` (the sha256) answers 304. PNG, JPEG, GIF, WebP and plain text are
 /// served `inline`, everything else as an `attachment`.
 #[utoipa::path(
     tag = "files",
     operation_id = "download_file",
-    security((), ("bearer" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "File id"), SignedQuery,
         ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, one range")),
     responses(
@@ -141,7 +141,8 @@ pub struct SignedQuery {
             body = ErrorBody),
         (status = 404, description = "`file_not_found`: no such file, removed, or in a room \
             the caller may not see", body = ErrorBody),
-        (status = 416, description = "`range_not_satisfiable`", body = ErrorBody),
+        (status = 416, description = "`range_not_satisfiable`: the range starts past the \
+            end", body = ErrorBody),
         InternalError,
     ),
 )]
@@ -163,7 +164,7 @@ pub async fn download(
 #[utoipa::path(
     tag = "files",
     operation_id = "download_thumbnail",
-    security((), ("bearer" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "File id"), SignedQuery,
         ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, one range")),
     responses(
@@ -177,7 +178,8 @@ pub async fn download(
             body = ErrorBody),
         (status = 404, description = "`file_not_found`: no such file or no thumbnail, \
             removed, or in a room the caller may not see", body = ErrorBody),
-        (status = 416, description = "`range_not_satisfiable`", body = ErrorBody),
+        (status = 416, description = "`range_not_satisfiable`: the range starts past the \
+            end", body = ErrorBody),
         InternalError,
     ),
 )]

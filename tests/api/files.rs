@@ -540,14 +540,17 @@ async fn raw_upload(app: &TestApp, user: &TestUser, declared: usize, body: &[u8]
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.write_all(head.as_bytes()).unwrap();
-        let _ = s.write_all(&body);
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        String::from_utf8_lossy(&out)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string()
+        // The declared bytes, then the answer, then the bytes beyond them
+        // (which the server must not take as part of the file).
+        let (declared_part, extra) = body.split_at(declared.min(body.len()));
+        s.write_all(declared_part).unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+            line.push(byte[0]);
+        }
+        let _ = s.write_all(extra);
+        String::from_utf8_lossy(&line).trim().to_string()
     })
     .await
     .unwrap()

@@ -87,6 +87,7 @@ async fn history_message_has_the_contract_shape(backend: Backend) {
     let m = &r.body["messages"][0];
     let keys: Vec<_> = m.as_object().unwrap().keys().cloned().collect();
     let mut expected = [
+        "attachments",
         "body",
         "client_id",
         "created_at",

@@ -175,6 +175,7 @@ fn fields_of(kind: &str) -> Vec<String> {
             "edited_at",
             "deleted",
             "reactions",
+            "attachments",
         ],
         "edit" => vec![
             "id",
