@@ -61,7 +61,11 @@ async function call(method, path, { token, body } = {}) {
   } catch {
     throw new ApiError(0, 'network_error', 'Cannot reach the server.');
   }
-  const text = await res.text();
+  return answer(res.status, await res.text(), res.headers.get('retry-after'));
+}
+
+/** The parsed JSON body of a 2xx answer (or null); else throws its ApiError. */
+function answer(status, text, retryAfterHeader) {
   let json = null;
   if (text) {
     try {
@@ -70,15 +74,44 @@ async function call(method, path, { token, body } = {}) {
       // e.g. a proxy's HTML error page
     }
   }
-  if (res.ok) return json;
-  const retryAfter = Number.parseInt(res.headers.get('retry-after') ?? '', 10);
+  if (status >= 200 && status < 300) return json;
+  const retryAfter = Number.parseInt(retryAfterHeader ?? '', 10);
   const error = json?.error;
   throw new ApiError(
-    res.status,
-    error?.code ?? (res.status === 429 ? 'too_many_attempts' : 'http_error'),
-    error?.message ?? `The server answered ${res.status}.`,
+    status,
+    error?.code ?? (status === 429 ? 'too_many_attempts' : status === 413 ? 'file_too_large' : 'http_error'),
+    error?.message ?? `The server answered ${status}.`,
     Number.isFinite(retryAfter) ? retryAfter : null,
   );
+}
+
+/**
+ * POSTs `file` (a Blob) as the raw request body, its type as Content-Type,
+ * through XMLHttpRequest: fetch cannot report how much of a body was sent.
+ * `onProgress(loaded)` follows the bytes; `abort` stops it (the promise
+ * then rejects with code `aborted`).
+ */
+function sendFile(path, file, token, onProgress) {
+  let xhr = null;
+  const promise = new Promise((resolve, reject) => {
+    xhr = new XMLHttpRequest();
+    xhr.open('POST', API + path);
+    xhr.setRequestHeader('accept', 'application/json');
+    xhr.setRequestHeader('authorization', `Bearer ${token}`);
+    xhr.setRequestHeader('content-type', file.type || 'application/octet-stream');
+    xhr.upload.addEventListener('progress', (event) => onProgress?.(event.loaded));
+    xhr.addEventListener('load', () => {
+      try {
+        resolve(answer(xhr.status, xhr.responseText, xhr.getResponseHeader('retry-after')));
+      } catch (err) {
+        reject(err);
+      }
+    });
+    xhr.addEventListener('error', () => reject(new ApiError(0, 'network_error', 'Cannot reach the server.')));
+    xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'The upload was cancelled.')));
+    xhr.send(file);
+  });
+  return { promise, abort: () => xhr.abort() };
 }
 
 /** Tries to read the server's limits and rules before giving up. */
@@ -186,6 +219,34 @@ export class Session extends EventTarget {
       if (!(err instanceof ApiError) || err.code !== 'unauthorized' || !this.signedIn) throw err;
       return call(method, path, { token: await this.accessToken({ force: true }), body });
     }
+  }
+
+  /**
+   * Uploads `file` (a Blob) to `path` as the raw body, with progress
+   * (`onProgress(loaded)`): `{ promise, abort }`. The promise resolves to
+   * the server's answer; rejects with an ApiError (`aborted` once
+   * `abort()` is called). A 401 is retried once with a renewed token.
+   */
+  upload(path, file, onProgress) {
+    let current = null;
+    let aborted = false;
+    const attempt = async (force) => {
+      const token = await this.accessToken({ force });
+      if (aborted) throw new ApiError(0, 'aborted', 'The upload was cancelled.');
+      current = sendFile(path, file, token, onProgress);
+      return current.promise;
+    };
+    const promise = attempt(false).catch((err) => {
+      if (aborted || !(err instanceof ApiError) || err.code !== 'unauthorized' || !this.signedIn) throw err;
+      return attempt(true);
+    });
+    return {
+      promise,
+      abort: () => {
+        aborted = true;
+        current?.abort();
+      },
+    };
   }
 
   async #doRefresh(restoring) {

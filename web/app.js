@@ -27,6 +27,7 @@ import { FollowedThreadsViewModel } from './domain/threads.js';
 import { AdminView } from './ui/admin-view.js';
 import { BlockedView } from './ui/blocked-view.js';
 import { ChatView } from './ui/chat-view.js';
+import { ImageViewer } from './ui/attachments-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
@@ -39,6 +40,7 @@ import { SettingsView } from './ui/settings-view.js';
 import { SignInView } from './ui/signin-view.js';
 import { ThreadView } from './ui/thread-view.js';
 import { ThreadsView } from './ui/threads-view.js';
+import { UploadView } from './ui/upload-view.js';
 
 /** The page's own title; "(3) Parley" while 3 messages are unread. */
 const TITLE = 'Parley';
@@ -115,6 +117,7 @@ class App {
       openThread: (room, seq) => this.openThread(room, seq),
       composerInput: () => $('composer-input'),
     };
+    shell.viewer = this.viewer = new ImageViewer();
     this.roomsView = new RoomsView(shell);
     shell.report = new ReportView(shell);
     shell.roomModeration = new RoomModerationView(shell);
@@ -126,6 +129,7 @@ class App {
     shell.composer = this.composer = new ComposerView(shell);
     shell.members = this.members = new MembersView(shell);
     shell.chat = this.chat = new ChatView(shell);
+    this.uploadView = new UploadView(shell);
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
     this.settings = new SettingsView(shell);
@@ -351,6 +355,7 @@ class App {
     this.search.close();
     this.threadView.close();
     this.followed.clear();
+    this.viewer.close();
     for (const vm of this.rooms.open.values()) this.chat.detach(vm);
     this.rooms.clear();
     document.title = TITLE;
@@ -420,6 +425,7 @@ class App {
     if (this.threadView.room && this.threadView.room !== vm) this.threadView.close();
     this.roomsView.render();
     this.chat.show(vm, previous);
+    this.uploadView.show(vm);
     if (this.session.signedIn) this.memory.remember(this.me(), vm?.name ?? null, vm ? this.#placeOf(vm) : null);
     if (!vm) return;
     this.composer.show(vm);

@@ -4,6 +4,8 @@
 // which room) passes `overrides` (code → text). An unknown code falls back
 // to the server's own message.
 
+import { formatSize } from './domain/uploads.js';
+
 /** code → sentence, or a function of the error for the ones that need its details. */
 const SENTENCES = {
   invalid_credentials: 'Wrong username or password.',
@@ -41,6 +43,17 @@ const SENTENCES = {
   invalid_seq: 'That position is not in this room.',
   rate_limited: 'You are sending too fast. Wait a moment and try again.',
   too_many_connections: 'Too many pages are open for this account. Close one and try again.',
+  // Files (the README, "Files"): the server's limits are in its message.
+  file_too_large: (err) =>
+    err.limit ? `That file is too large: this server takes files up to ${formatSize(err.limit)}.` : 'That file is too large for this server.',
+  too_many_attachments: (err) =>
+    err.limit ? `A message can carry at most ${err.limit} files.` : 'A message cannot carry that many files.',
+  quota_exceeded: 'Your files take all the space this server gives you. Delete some messages with files first.',
+  invalid_filename: 'That file name cannot be used: rename the file and try again.',
+  invalid_attachment: 'A file could not be attached: it was sent already, or it belongs to another room.',
+  file_not_found: 'That file is no longer available.',
+  invalid_signature: 'That file link has expired. Reload the page to get a fresh one.',
+  aborted: 'The upload was cancelled.',
   network_error: 'Cannot reach the server. Check your connection and try again.',
   account_deactivated: 'This account has been deactivated by an administrator.',
   invalid_reason: 'Say why in 1 to 500 characters.',

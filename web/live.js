@@ -174,12 +174,14 @@ export class Live extends EventTarget {
 
   /**
    * Sends `body` to `room`, now or as soon as the connection is back; with
-   * `replyTo`, as a reply to the message of that seq (`in-reply-to`).
+   * `replyTo`, as a reply to the message of that seq (`in-reply-to`); with
+   * `attachments` (ids of files uploaded to the room), carrying them
+   * (`attachments:id1,id2`; the body may then be empty).
    * Resolves with `{ seq, messageId }` once the server has stored it.
    */
-  send(room, body, clientId = newClientId(), { replyTo = null } = {}) {
+  send(room, body, clientId = newClientId(), { replyTo = null, attachments = [] } = {}) {
     return new Promise((resolve, reject) => {
-      this.#outbox.set(clientId, { room, body, replyTo, resolve, reject });
+      this.#outbox.set(clientId, { room, body, replyTo, attachments, resolve, reject });
       if (this.#client.connected) this.#transmit(clientId);
     });
   }
@@ -334,10 +336,11 @@ export class Live extends EventTarget {
   }
 
   #transmit(clientId) {
-    const { room, body, replyTo } = this.#outbox.get(clientId);
+    const { room, body, replyTo, attachments } = this.#outbox.get(clientId);
     const receipt = `send-${clientId}`;
     const headers = { receipt, 'client-id': clientId };
     if (replyTo !== null) headers['in-reply-to'] = String(replyTo);
+    if (attachments.length > 0) headers.attachments = attachments.join(',');
     this.#client.watchForReceipt(receipt, (frame) => {
       const entry = this.#outbox.get(clientId);
       if (!entry) return;

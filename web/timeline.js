@@ -9,6 +9,9 @@
 // must be idempotent: an edit sets the body, a delete is final, a reaction
 // sets whether one user has one key (last event wins).
 //
+// A message's `attachments` (files) go with it, and a deletion takes them
+// away with the text.
+//
 // A fifth type, `hidden`, stands for an event of someone the reader blocks:
 // only its seq, no sender, no content. It takes its place in the sequence
 // like any other event (so `newest` moves past it and nothing looks
@@ -269,6 +272,7 @@ export class Timeline {
       edited_at: message.edited_at ?? null,
       deleted: Boolean(message.deleted),
       reactions: (message.reactions ?? []).map((r) => ({ key: r.key, users: [...r.users] })),
+      attachments: message.deleted ? [] : [...(message.attachments ?? [])],
     };
     this.current.set(message.seq, state);
     for (const e of this.changes.get(message.seq) ?? []) this.#apply(state, e);
@@ -293,6 +297,7 @@ export class Timeline {
         state.body = '';
         state.mentions = [];
         state.reactions = [];
+        state.attachments = []; // the server erases its files too
         break;
       case 'reaction': {
         let reaction = state.reactions.find((r) => r.key === event.key);

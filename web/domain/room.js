@@ -20,6 +20,7 @@
 import { describeError } from '../api.js';
 import { Timeline, isHidden, isMessage } from '../timeline.js';
 import { UnreadCount } from './unread.js';
+import { UPLOADING, UploadQueue } from './uploads.js';
 
 /** Read-marker moves are sent at most this often (one PUT per burst). */
 const READ_EVERY_MS = 500;
@@ -29,6 +30,8 @@ const MEMBERS_TTL_MS = 15_000;
 const TYPING_SHOWN_MS = 6_000;
 /** "I am typing" is sent at most this often while composing. */
 const TYPING_EVERY_MS = 2_000;
+/** A message's file links are read again at most this often. */
+const FILES_REFRESH_MS = 60_000;
 
 export const roomPath = (name) => `/rooms/${encodeURIComponent(name)}`;
 export const isDirect = (room) => room?.kind === 'direct';
@@ -83,6 +86,16 @@ export class RoomViewModel extends EventTarget {
     this.members = null;
     this.loadingMembers = null;
     this.myRole = null;
+    /** Files for the next message (uploading, ready or refused), kept while
+     * other rooms are shown; the server's limits when `GET /config` says them. */
+    this.uploads = new UploadQueue({
+      maxBytes: app.config.max_upload_bytes,
+      maxCount: app.config.max_attachments,
+    });
+    /** Upload key → how to stop it, while it runs. */
+    this.uploadAborts = new Map();
+    /** Message seq → when its files' links were last read again. */
+    this.filesRefreshed = new Map();
   }
 
   get name() {
@@ -325,10 +338,11 @@ export class RoomViewModel extends EventTarget {
    * with U+0000: an ERROR would end the session) goes by HTTP instead, so
    * that the server, not this page, says what is wrong with it.
    */
-  send(text, clientId, replyTo) {
+  send(text, clientId, replyTo, attachments = []) {
     const bytes = new TextEncoder().encode(text).length;
     if (bytes > this.app.config.max_body_bytes || text.includes('\u0000')) {
       const body = replyTo === null ? { body: text } : { body: text, reply_to: replyTo };
+      if (attachments.length > 0) body.attachments = attachments;
       return this.#request('POST', '/messages', body).then((event) => {
         this.receive(event);
         return { byHttp: true };
@@ -339,7 +353,56 @@ export class RoomViewModel extends EventTarget {
     const rate = this.app.config.typing_rate;
     const gap = rate > 0 ? Math.ceil(1000 / rate) + 100 : 0;
     this.typingNextAt = Math.min(this.typingNextAt, this.typingSentAt + gap);
-    return this.app.live().send(this.name, text, clientId, { replyTo });
+    return this.app.live().send(this.name, text, clientId, { replyTo, attachments });
+  }
+
+  // ------------------------------------------------------------ uploads --
+
+  /** Uploads `file` (a File) to this room for the next message (`POST
+   * …/files?filename=`); its progress and outcome land in `uploads`. */
+  upload(file) {
+    const item = this.uploads.add(file);
+    if (item.state !== UPLOADING) return item;
+    const route = `${this.path}/files?filename=${encodeURIComponent(item.name)}`;
+    const running = this.app.session.upload(route, file, (loaded) => this.uploads.progress(item.key, loaded));
+    this.uploadAborts.set(item.key, running.abort);
+    running.promise.then(
+      (stored) => this.uploads.done(item.key, stored),
+      (err) => {
+        if (err.code === 'room_not_found') this.#emit('lost', { reason: 'unavailable' });
+        if (err.code !== 'aborted') this.uploads.failed(item.key, err);
+      },
+    ).finally(() => this.uploadAborts.delete(item.key));
+    return item;
+  }
+
+  /**
+   * The links of message `seq`'s files stopped working (they are signed for
+   * a while only: the README, "Files"): reads the message again for fresh
+   * ones and redraws it. Resolves to its files (null if it could not); at
+   * most once a minute per message, so a file that is gone is not asked
+   * for again and again.
+   */
+  async refreshFiles(seq) {
+    const last = this.filesRefreshed.get(seq) ?? -Infinity;
+    if (Date.now() - last < FILES_REFRESH_MS) return null;
+    this.filesRefreshed.set(seq, Date.now());
+    try {
+      const fresh = await this.#request('GET', `/messages/${seq}`);
+      const state = this.timeline.message(seq);
+      if (!state || state.deleted || !Array.isArray(fresh?.attachments)) return null;
+      state.attachments = fresh.deleted ? [] : fresh.attachments;
+      this.redraw(seq);
+      return state.attachments;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Cancels an upload that runs, or takes a file off the next message. */
+  removeUpload(key) {
+    this.uploads.remove(key);
+    this.uploadAborts.get(key)?.();
   }
 
   /** While composing, tells the room so, at most every TYPING_EVERY_MS. */
@@ -521,6 +584,8 @@ export class RoomViewModel extends EventTarget {
 
   /** Stops what the room's timers would still do (it closes, or I sign out). */
   dispose() {
+    for (const abort of this.uploadAborts.values()) abort();
+    this.uploads.clear();
     clearTimeout(this.readTimer);
     this.readTimer = null;
     for (const timer of this.typists.values()) clearTimeout(timer);

@@ -10,7 +10,7 @@ import { isShown } from '../domain/room.js';
 import { roomLabel } from '../domain/rooms.js';
 import { $, button } from './dom.js';
 import { regroup } from './grouping-view.js';
-import { firstLine, mentionsMe, renderEvent, renderMessage } from './message-view.js';
+import { mentionsMe, renderEvent, renderMessage, summary } from './message-view.js';
 
 /** Within this many pixels of the bottom, new messages keep the view pinned there. */
 const STICKY_PX = 80;
@@ -81,6 +81,8 @@ export class ChatView {
       toggleMenu: (vm, seq) => (this.menuOf(vm, seq) ? this.closeMenu() : this.openMenu(vm, seq)),
       closeMenu: (vm, seq) => Boolean(this.menuOf(vm, seq)) && this.closeMenu(),
       openThread: (vm, seq) => shell.openThread(vm.name, seq),
+      openImage: (vm, seq, file, opener) =>
+        shell.viewer.open(file, opener, async () => (await vm.refreshFiles(seq))?.find((f) => f.id === file.id)),
     };
     /** "Jump to latest": shown while the reader is scrolled up, with how
      * many messages of others arrived since (`unseen`). */
@@ -265,7 +267,7 @@ export class ChatView {
       const me = this.shell.me();
       const others = events.filter((m) => isMessage(m) && m.sender !== me);
       const place = vm.direct ? `your conversation with ${vm.room.peer}` : `#${vm.name}`;
-      this.shell.announcer.messages(others, (m) => `${m.sender}${mentionsMe(m, me) ? ' mentioned you' : ''}: ${m.body}`, place);
+      this.shell.announcer.messages(others, (m) => `${m.sender}${mentionsMe(m, me) ? ' mentioned you' : ''}: ${m.body.trim() ? m.body : summary(m)}`, place);
     }
     regroup(list);
     if (pinned) this.scrollToBottom();
@@ -307,14 +309,15 @@ export class ChatView {
       (again ?? item).focus({ preventScroll: true });
     }
     if (vm.replyTo === seq && this.isShownRoom(vm)) this.shell.composer.renderReplyBar(vm);
+    if (m.deleted) this.shell.viewer.closeIfGone(item);
     if (pinned) this.scrollToBottom();
   }
 
   /** A message still being sent: shown as "Sending…" until it comes back. */
-  addPending(vm, text, clientId, replyTo) {
+  addPending(vm, text, clientId, replyTo, attachments = []) {
     const item = renderMessage(
       vm,
-      { seq: 0, sender: 'Sending…', body: text, reply_to: replyTo, created_at: new Date().toISOString() },
+      { seq: 0, sender: 'Sending…', body: text, reply_to: replyTo, attachments, created_at: new Date().toISOString() },
       this.ctx,
       { pending: true },
     );
@@ -414,7 +417,7 @@ export class ChatView {
     const m = vm.timeline.message(seq);
     if (!m || m.deleted) return;
     this.deleting = { vm, seq };
-    this.ui.deletePreview.textContent = `${m.sender}: ${firstLine(m.body)}`;
+    this.ui.deletePreview.textContent = `${m.sender}: ${summary(m)}`;
     this.ui.deleteDialog.showModal();
     this.ui.deleteCancel.focus();
   }

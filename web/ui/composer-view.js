@@ -1,4 +1,5 @@
-// The composer of the room shown: writing and sending (Enter), the reply
+// The composer of the room shown: writing and sending (Enter) with the files
+// uploaded for the message (ui/upload-view.js draws and adds them), the reply
 // preview above it, @-autocomplete of the room's members, "I am typing"
 // signals, and who else is typing below it. What is sent is for the server to
 // accept or refuse; its refusal is said in words a person understands.
@@ -6,7 +7,7 @@
 import { describeError } from '../api.js';
 import { SendRefused, newClientId } from '../live.js';
 import { $ } from './dom.js';
-import { firstLine } from './message-view.js';
+import { summary } from './message-view.js';
 
 /** At most this many people are offered for an @-mention. */
 const MENTION_CHOICES = 8;
@@ -83,23 +84,30 @@ export class ComposerView {
     this.renderTyping(vm);
   }
 
-  /** Sends what is written. Nothing written is nothing to send; anything
-   * else goes to the server, which stores it or says why not. */
+  /** Sends what is written, with the files uploaded for it. Nothing written
+   * and no file is nothing to send; anything else goes to the server, which
+   * stores it or says why not. A message waits for its files to finish. */
   send() {
     const vm = this.vm;
     const text = this.ui.input.value;
-    if (!vm || !this.shell.live() || text === '') return;
+    if (!vm || !this.shell.live()) return;
+    if (vm.uploads.busy) {
+      this.ui.error.textContent = 'Wait until your files have uploaded, or cancel them, then send.';
+      return;
+    }
+    const files = vm.uploads.take();
+    if (text === '' && files.length === 0) return;
     this.ui.error.textContent = '';
     const clientId = newClientId();
     const replyTo = vm.replyTo;
-    const placeholder = this.shell.chat.addPending(vm, text, clientId, replyTo);
+    const placeholder = this.shell.chat.addPending(vm, text, clientId, replyTo, files);
     this.ui.input.value = '';
     this.autoGrow();
     this.closeMentions();
     if (replyTo !== null) this.cancelReply();
     // Shown once the server stores it and its MESSAGE comes back; until then
     // it waits in live's outbox, across reconnects if need be.
-    vm.send(text, clientId, replyTo).then(
+    vm.send(text, clientId, replyTo, files.map((f) => f.id)).then(
       (answer) => {
         // Sent by HTTP instead: its answer was the stored message itself.
         if (answer?.byHttp) placeholder.remove();
@@ -107,6 +115,9 @@ export class ComposerView {
       (err) => {
         placeholder.classList.add('failed');
         placeholder.querySelector('.sender').textContent = 'Not sent';
+        // Nothing was stored: the files wait for the next try, unless they
+        // were what the server refused.
+        if (!/attachment/.test(`${err.code ?? ''} ${err.message ?? ''}`)) vm.uploads.putBack(files);
         if (this.vm !== vm) return;
         this.ui.error.textContent = this.#refusal(vm, err, text);
       },
@@ -148,7 +159,7 @@ export class ComposerView {
     this.ui.replyBar.hidden = !original;
     if (!original) return;
     this.ui.replySender.textContent = original.sender;
-    this.ui.replyText.textContent = original.deleted ? 'message deleted' : firstLine(original.body);
+    this.ui.replyText.textContent = original.deleted ? 'message deleted' : summary(original);
   }
 
   // -------------------------------------------------------------- typing --

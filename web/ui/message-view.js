@@ -1,11 +1,13 @@
 // One message as a list item, from its current state in the room's view
 // model: the quote of what it replies to, sender and time, the actions I may
-// take (as the room's view model says), the body with mentions marked, the
-// editor while it is edited in place, reactions and the reaction picker.
+// take (as the room's view model says), the body with mentions marked, its
+// files (attachments-view.js), the editor while it is edited in place,
+// reactions and the reaction picker.
 // Nothing here holds state: `ctx` carries what the chat view owns.
 
 import { threadRootOf } from '../domain/thread.js';
 import { isHidden } from '../timeline.js';
+import { renderAttachments } from './attachments-view.js';
 import { renderAvatar } from './avatar.js';
 import { badge, button } from './dom.js';
 import { renderBody } from './markdown.js';
@@ -18,6 +20,15 @@ const QUOTE_CHARS = 120;
 export function firstLine(text) {
   const line = text.split('\n', 1)[0];
   return line.length > QUOTE_CHARS ? `${line.slice(0, QUOTE_CHARS)}…` : line;
+}
+
+/** A message in one line: its first line, or the names of its files when it
+ * has no text. */
+export function summary(m) {
+  const line = firstLine(m.body ?? '');
+  const files = m.attachments ?? [];
+  if (line.trim() !== '' || files.length === 0) return line;
+  return `${files.length === 1 ? 'File' : 'Files'}: ${files.map((f) => f.name).join(', ')}`;
 }
 
 export const mentionsMe = (m, me) => (m.mentions ?? []).some((u) => u.toLowerCase() === me.toLowerCase());
@@ -102,12 +113,21 @@ export function renderMessage(vm, m, ctx, { pending = false } = {}) {
     content.append(body);
     return item;
   }
+  const files = m.attachments ?? [];
   if (vm.editing?.seq === m.seq) content.append(renderEditor(vm, m, ctx));
-  else {
+  else if (m.body !== '' || files.length === 0) {
     const body = document.createElement('div');
     body.className = 'body';
     body.append(renderBody(m.body, m.mentions ?? [], me));
     content.append(body);
+  }
+  if (files.length > 0) {
+    content.append(
+      renderAttachments(files, {
+        open: (file, opener) => ctx.openImage(vm, m.seq, file, opener),
+        expired: () => pending || vm.refreshFiles(m.seq),
+      }),
+    );
   }
   if (pending) return item;
 
@@ -186,12 +206,12 @@ function renderQuote(vm, seq, ctx) {
     if (!missing) queueMicrotask(() => vm.fetchOriginal(seq));
   } else {
     who.textContent = original.sender;
-    text.textContent = original.deleted ? 'message deleted' : firstLine(original.body);
+    text.textContent = original.deleted ? 'message deleted' : summary(original);
     if (original.deleted) text.classList.add('tombstone');
   }
   quote.append(who, ' ', text);
   const said = original
-    ? `${original.sender}: ${original.deleted ? 'message deleted' : firstLine(original.body)}`
+    ? `${original.sender}: ${original.deleted ? 'message deleted' : summary(original)}`
     : hidden
       ? 'a blocked message'
       : `message ${seq}`;
