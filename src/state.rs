@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::auth::{JwtKeys, password::Hashing, rate_limit::RateLimiter};
+use crate::avatars::AvatarLinks;
 use crate::broker::DynBroker;
 use crate::chat::Chat;
 use crate::config::Config;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// Per-user SEND rate (None when SEND_RATE is 0).
     pub send_limiter: Option<RateLimiter>,
     pub jwt: JwtKeys,
+    /// Signs the `avatar_url` of `user` objects and checks it when asked.
+    pub avatars: AvatarLinks,
     pub config: Config,
     pub refresh_ttl: chrono::Duration,
     pub login_per_ip: RateLimiter,
@@ -100,6 +103,7 @@ impl AppState {
             send_limiter,
             store,
             jwt,
+            avatars: AvatarLinks::new(&config.jwt_secret.bytes, crate::avatars::URL_TTL_SECS),
             refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
                 .unwrap_or(chrono::Duration::days(30)),
             login_per_ip: RateLimiter::new(limits.login_attempts_per_ip, Duration::from_secs(60)),

@@ -6,6 +6,7 @@
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
+use crate::avatars::AvatarLinks;
 use crate::store::{Member, ReadState, Room, Timestamp, User};
 
 mod activity;
@@ -34,7 +35,7 @@ fn optional_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S:
     }
 }
 
-/// A user.
+/// A user: the account and its profile (README, "Accounts").
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = User)]
 pub struct UserView<'a> {
@@ -47,16 +48,42 @@ pub struct UserView<'a> {
     #[serde(serialize_with = "time")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
+    /// 1–64 characters without control characters, or null. Clients show
+    /// it beside the username, never instead of it.
+    #[schema(min_length = 1, max_length = 64, example = "Alice Liddell")]
+    pub display_name: Option<&'a str>,
+    /// Up to 140 characters without control characters, or null.
+    #[schema(max_length = 140, example = "in the garden")]
+    pub status: Option<&'a str>,
+    /// A square image of at most 256 px, at a signed URL that works without
+    /// a token until it expires (`FILE_URL_TTL_SECS`); null when the user
+    /// has none.
+    #[schema(example = "/api/v1/avatars/4f0c…?expires=1796140800&sig=9a1e…")]
+    pub avatar_url: Option<String>,
 }
 
-impl<'a> From<&'a User> for UserView<'a> {
-    fn from(u: &'a User) -> Self {
+impl<'a> UserView<'a> {
+    /// `u` as clients see it, its avatar's URL signed by `avatars`.
+    pub fn new(u: &'a User, avatars: &AvatarLinks) -> Self {
         UserView {
             id: u.id,
             username: &u.username,
             created_at: u.created_at,
+            display_name: u.profile.display_name.as_deref(),
+            status: u.profile.status.as_deref(),
+            avatar_url: u
+                .profile
+                .avatar_key
+                .as_deref()
+                .map(|key| avatars.url(key, now_secs())),
         }
     }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A chat room, as one user sees it.
@@ -146,10 +173,11 @@ pub struct MemberView<'a> {
     pub last_read_seq: i64,
 }
 
-impl<'a> From<&'a Member> for MemberView<'a> {
-    fn from(m: &'a Member) -> Self {
+impl<'a> MemberView<'a> {
+    /// `m` as clients see it, its avatar's URL signed by `avatars`.
+    pub fn new(m: &'a Member, avatars: &AvatarLinks) -> Self {
         MemberView {
-            user: UserView::from(&m.user),
+            user: UserView::new(&m.user, avatars),
             role: m.role.as_str(),
             last_read_seq: m.last_read_seq,
         }

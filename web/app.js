@@ -18,6 +18,8 @@ import { Session, describeError, loadClientConfig } from './api.js';
 import { Live } from './live.js';
 import { ViewMemory } from './restore.js';
 import { BlocksViewModel } from './domain/blocks.js';
+import { PeopleViewModel } from './domain/people.js';
+import { ProfileViewModel } from './domain/profile.js';
 import { isDirect } from './domain/room.js';
 import { RoomsViewModel } from './domain/rooms.js';
 import { SearchViewModel } from './domain/search.js';
@@ -26,6 +28,8 @@ import { ChatView } from './ui/chat-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
+import { PeopleView, personName } from './ui/people-view.js';
+import { ProfileSettings } from './ui/profile-settings.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SignInView } from './ui/signin-view.js';
@@ -82,6 +86,10 @@ class App {
     this.rooms = new RoomsViewModel(context);
     this.blocks = new BlocksViewModel(context);
     this.search = new SearchViewModel(context);
+    // Names and faces (display names beside usernames), kept live by `user_updated`.
+    this.people = new PeopleViewModel(context);
+    this.peopleView = new PeopleView(this.people);
+    this.profile = new ProfileViewModel(context);
     this.announcer = new Announcer($('announcer'));
     // What views need: the view models and the routes between views.
     const shell = {
@@ -90,6 +98,7 @@ class App {
       rooms: this.rooms,
       blocks: this.blocks,
       search: this.search,
+      people: this.people,
       announcer: this.announcer,
       me: () => this.me(),
       live: () => this.connection,
@@ -105,6 +114,10 @@ class App {
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
     this.signIn = new SignInView();
+    this.profileSettings = new ProfileSettings(this.profile, {
+      signedOut: (text) => this.#signedOut(text),
+    });
+    this.profile.addEventListener('change', ({ detail: { user } }) => this.people.apply(user));
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
     this.rooms.addEventListener('change', () => this.#showUnreadInTitle());
     this.rooms.addEventListener('added', ({ detail: { room } }) => {
@@ -163,6 +176,14 @@ class App {
       this.stopChat();
       this.showAuth(event.detail);
     });
+  }
+
+  /** My account is gone (deleted here): back to the sign-in page, saying so. */
+  async #signedOut(text) {
+    this.memory.forget(this.me());
+    this.stopChat();
+    await this.session.logout();
+    this.showAuth(text);
   }
 
   showAuth(message) {
@@ -236,7 +257,8 @@ class App {
   startChat() {
     const { ui } = this;
     ui.authView.hidden = true;
-    ui.accountName.textContent = this.me();
+    this.people.apply(this.session.user);
+    ui.accountName.replaceChildren(personName(this.people, this.me()));
     ui.account.hidden = false;
     ui.chatApp.hidden = false;
     ui.chatApp.dataset.view = 'rooms';
@@ -260,7 +282,12 @@ class App {
     on('message', ({ room, message }) => this.rooms.open.get(room)?.receive(message));
     on('activity', ({ room, signal }) => this.rooms.open.get(room)?.activity(signal));
     on('revoked', ({ room, reason }) => this.rooms.close(room, reason));
-    on('update', (update) => this.rooms.apply(update));
+    on('update', (update) => {
+      if (update.type !== 'user_updated') return this.rooms.apply(update);
+      // Someone I share a room with (or I, in another tab) changed their profile.
+      this.session.updateUser(update.user);
+      this.people.apply(update.user);
+    });
     // The user destination keeps nothing: what it said while we were away is read.
     on('connected', ({ again }) => {
       if (again) this.rooms.load();
@@ -286,6 +313,7 @@ class App {
     clearTimeout(this.placeTimer);
     this.placeTimer = null;
     this.blocks.clear();
+    this.people.clear();
     this.search.close();
     for (const vm of this.rooms.open.values()) this.chat.detach(vm);
     this.rooms.clear();

@@ -77,7 +77,7 @@ pub(super) fn token_response(
     refresh_token: String,
 ) -> serde_json::Value {
     let body = TokenResponse {
-        user: user.into(),
+        user: UserView::new(user, &state.avatars),
         access_token: state.jwt.issue(user.id, &user.username, now_secs()),
         token_type: "Bearer",
         expires_in: state.jwt.ttl_secs(),
@@ -141,9 +141,10 @@ pub async fn signup(
         Username::parse(&username).map_err(|m| ApiError::bad_request("invalid_username", m))?;
     let password =
         Password::parse(&password).map_err(|m| ApiError::bad_request("weak_password", m))?;
-    // A taken name costs one indexed read, not a hash (the unique
-    // constraint still decides between concurrent signups of a free name).
-    if state.store.user_by_name(username.as_str()).await?.is_some() {
+    // A taken name (a closed account's stays taken) costs one indexed
+    // read, not a hash (the unique constraint still decides between
+    // concurrent signups of a free name).
+    if state.store.name_reserved(username.as_str()).await? {
         return Err(StoreError::UsernameTaken.into());
     }
     let ip = client_key(&req, &state.config.limits.trusted_proxies);
@@ -259,7 +260,7 @@ pub async fn login(
     }
 }
 
-fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
+pub(super) fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
     crate::metrics::rate_limited(scope);
     tracing::warn!(scope, "auth rate limit hit");
     ApiError::TooManyAttempts {
@@ -267,7 +268,7 @@ fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
     }
 }
 
-fn hash_error(e: password::HashError) -> ApiError {
+pub(super) fn hash_error(e: password::HashError) -> ApiError {
     match e {
         password::HashError::Busy => {
             crate::metrics::rate_limited("password_hash");
@@ -299,5 +300,5 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
         .user_by_id(user.id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+    Ok(HttpResponse::Ok().json(UserView::new(&user, &state.avatars)))
 }

@@ -106,7 +106,10 @@ pub async fn list_blocks(
 ) -> Result<HttpResponse, ApiError> {
     let blocks = state.store.blocks(user.id).await?;
     Ok(HttpResponse::Ok().json(Blocks {
-        blocks: blocks.iter().map(UserView::from).collect(),
+        blocks: blocks
+            .iter()
+            .map(|u| UserView::new(u, &state.avatars))
+            .collect(),
     }))
 }
 

@@ -94,14 +94,20 @@ async fn act(
 async fn members_response(state: &AppState, room_id: i64) -> Result<HttpResponse, ApiError> {
     let members = state.store.members(room_id).await?;
     Ok(HttpResponse::Ok().json(Members {
-        members: members.iter().map(MemberView::from).collect(),
+        members: members
+            .iter()
+            .map(|m| MemberView::new(m, &state.avatars))
+            .collect(),
     }))
 }
 
 async fn bans_response(state: &AppState, room_id: i64) -> Result<HttpResponse, ApiError> {
     let bans = state.store.bans(room_id).await?;
     Ok(HttpResponse::Ok().json(Bans {
-        bans: bans.iter().map(UserView::from).collect(),
+        bans: bans
+            .iter()
+            .map(|u| UserView::new(u, &state.avatars))
+            .collect(),
     }))
 }
 
@@ -297,7 +303,7 @@ pub async fn set_role(
     .await?;
     let member = state.store.member(found.room.id, target.id).await?;
     let member = member.ok_or(ApiError::UserNotFound)?;
-    Ok(HttpResponse::Ok().json(MemberView::from(&member)))
+    Ok(HttpResponse::Ok().json(MemberView::new(&member, &state.avatars)))
 }
 
 /// The users banned from a room (the owner and moderators).

@@ -8,6 +8,7 @@ mod awareness;
 mod client_config;
 pub mod client_ip;
 mod direct;
+mod export;
 mod health;
 mod history;
 mod integer;
@@ -15,6 +16,7 @@ mod me_events;
 mod members;
 mod metrics;
 pub(crate) mod openapi;
+mod profile;
 mod refresh;
 mod responses;
 mod room_log;
@@ -56,6 +58,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(refresh::rotate_refresh)
                 .service(refresh::logout)
                 .service(auth::me)
+                .service(profile::update_me)
+                .service(profile::delete_me)
+                .service(profile::get_user)
+                .service(export::export)
                 .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)

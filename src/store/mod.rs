@@ -13,6 +13,7 @@
 //! `postgres/` and `sqlite.rs` (with `sqlite/append.rs`) hold only their
 //! SQL, their timestamps and how a write transaction locks.
 
+pub mod accounts;
 mod batch;
 mod event;
 mod membership;
@@ -35,6 +36,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
+pub use accounts::{AccountStore, ClosedAccount, Departure, ProfileChange, SentMessage};
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
@@ -53,6 +55,19 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub created_at: Timestamp,
+    /// What the user shows of themself (README, "Accounts").
+    pub profile: Profile,
+}
+
+/// A user's profile: shown beside (never instead of) their username.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// 1–64 characters, no control characters (`domain::DisplayName`).
+    pub display_name: Option<String>,
+    /// Up to 140 characters, no control characters (`domain::Status`).
+    pub status: Option<String>,
+    /// The avatar's object key in the files storage.
+    pub avatar_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +279,7 @@ pub trait RoomLog: Send + Sync + 'static {
 pub trait Store:
     StoreHealth
     + UserStore
+    + AccountStore
     + RoomStore
     + MembershipStore
     + ReadStateStore
@@ -278,6 +294,7 @@ pub trait Store:
 impl<T> Store for T where
     T: StoreHealth
         + UserStore
+        + AccountStore
         + RoomStore
         + MembershipStore
         + ReadStateStore

@@ -6,6 +6,7 @@ mod hardening_auth;
 mod helpers;
 mod wrapped_store;
 
+mod accounts;
 mod auth;
 mod auth_session;
 mod awareness;

@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
-    Appended, DroppedPartition, DynStore, Event, Found, HistoryPage, HistoryQuery, LogPartitions,
-    MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState,
-    ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
-    SearchQuery, SearchStore, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp,
-    User, UserStore,
+    AccountStore, Appended, ClosedAccount, Departure, DroppedPartition, DynStore, Event, Found,
+    HistoryPage, HistoryQuery, LogPartitions, MarkerMove, Member, MembershipStore, NewEvent,
+    PartitionLayout, ProfileChange, Pruned, ReadState, ReadStateStore, RetentionPolicy,
+    RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage,
+    ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -266,5 +266,55 @@ impl LogPartitions for WrappedStore {
 impl ServerSettings for WrappedStore {
     async fn keep_setting(&self, name: &str, proposed: &str) -> StoreResult<String> {
         self.inner.keep_setting(name, proposed).await
+    }
+}
+
+#[async_trait]
+impl AccountStore for WrappedStore {
+    async fn name_reserved(&self, username: &str) -> StoreResult<bool> {
+        self.inner.name_reserved(username).await
+    }
+    async fn update_profile(
+        &self,
+        user_id: i64,
+        change: &ProfileChange,
+    ) -> StoreResult<Option<User>> {
+        self.inner.update_profile(user_id, change).await
+    }
+    async fn set_avatar(
+        &self,
+        user_id: i64,
+        key: Option<&str>,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        self.inner.set_avatar(user_id, key).await
+    }
+    async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Room>> {
+        self.inner.memberships_of(user_id).await
+    }
+    async fn messages_of(&self, user_id: i64, after: i64, limit: i64) -> StoreResult<Vec<Event>> {
+        self.inner.messages_of(user_id, after, limit).await
+    }
+    async fn messages_to_erase(
+        &self,
+        user_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<SentMessage>> {
+        self.inner.messages_to_erase(user_id, after, limit).await
+    }
+    async fn room_peers(&self, user_id: i64) -> StoreResult<Vec<i64>> {
+        self.inner.room_peers(user_id).await
+    }
+    async fn close_account(&self, user_id: i64) -> StoreResult<Option<ClosedAccount>> {
+        self.inner.close_account(user_id).await
+    }
+    async fn depart(&self, room_id: i64, user_id: i64) -> StoreResult<Departure> {
+        self.inner.depart(room_id, user_id).await
+    }
+    async fn mark_erased(&self, user_id: i64) -> StoreResult<()> {
+        self.inner.mark_erased(user_id).await
+    }
+    async fn erasures_pending(&self) -> StoreResult<Vec<(i64, String)>> {
+        self.inner.erasures_pending().await
     }
 }

@@ -19,6 +19,7 @@ mod churn;
 mod failover;
 mod idle;
 mod membership;
+mod profiles;
 mod redis_outage;
 mod relay;
 mod room_list;
