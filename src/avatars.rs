@@ -17,9 +17,6 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// How long an avatar URL works at most, in seconds.
-pub const URL_TTL_SECS: u64 = 3600;
-
 /// Why a signed avatar URL is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {

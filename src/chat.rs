@@ -24,7 +24,7 @@ use crate::auth::AuthUser;
 use crate::broker::DynBroker;
 use crate::committer::{CommitResult, Committer};
 use crate::config::CommitSettings;
-use crate::domain::{ClientId, MessageBody, ReactionKey, RoomName};
+use crate::domain::{Attachments, ClientId, MessageBody, ReactionKey, RoomName};
 use crate::membership::{Membership, MembershipError};
 use crate::store::moderation::MembershipRequest;
 use crate::store::{Appended, DynStore, LogWrite, NewEvent, Room, StoreError};
@@ -38,6 +38,9 @@ pub struct Post {
     /// The seq of the message it replies to (checked under the room's
     /// lock: `invalid_reply` otherwise).
     pub reply_to: Option<i64>,
+    /// Files to attach (checked under the room's lock:
+    /// `invalid_attachment` otherwise).
+    pub attachments: Attachments,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +188,7 @@ impl Chat {
                     body: p.body.into_string(),
                     client_id: p.client_id.map(ClientId::into_string),
                     reply_to: p.reply_to,
+                    attachments: p.attachments.into_vec(),
                 };
                 NewEvent {
                     tied_to_next: i < last,

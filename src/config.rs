@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod files;
 mod flags;
 pub mod proxies;
 mod retention;
 
+pub use files::{FileSettings, StorageLocation};
 pub use flags::{Cli, Command, Settings};
 pub use proxies::{InvalidCidr, TrustedProxies};
 pub use retention::{PartitionLayout, RetentionSettings};
@@ -38,6 +40,8 @@ pub enum ConfigError {
     RedisBoth,
     #[error("REDIS_CLUSTER_NODES: {0}")]
     RedisClusterNodes(String),
+    #[error("STORAGE_URL: {0}")]
+    StorageUrl(String),
 }
 
 /// `REDIS_CLUSTER_NODES`: comma-separated `host:port` seeds (an IPv6 host
@@ -170,6 +174,8 @@ pub struct Config {
     pub limits: Limits,
     pub commit: CommitSettings,
     pub retention: RetentionSettings,
+    /// Uploaded files: where they are kept and their limits.
+    pub files: FileSettings,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -265,6 +271,9 @@ impl Settings {
                 self.retention_max_events_per_room.map_or(1, u64::from),
             ),
             ("RETENTION_INTERVAL_SECS", self.retention_interval_secs),
+            ("MAX_UPLOAD_BYTES", self.max_upload_bytes),
+            ("FILE_URL_TTL_SECS", self.file_url_ttl_secs),
+            ("MAX_AVATAR_BYTES", self.max_avatar_bytes),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -330,6 +339,7 @@ impl Settings {
                     partitions: PartitionLayout::for_max_age(max_age),
                 }
             },
+            files: files::settings(self)?,
         })
     }
 }
@@ -353,6 +363,16 @@ impl Config {
         .validate()
         .expect("test config is valid");
         config.database_max_connections = 5;
+        // Each test app keeps its files in a folder of its own.
+        config.files.location = StorageLocation::Folder(
+            std::env::temp_dir()
+                .join(format!(
+                    "parley-test-files-{}",
+                    uuid::Uuid::new_v4().simple()
+                ))
+                .to_string_lossy()
+                .into_owned(),
+        );
         config
     }
 }

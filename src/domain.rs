@@ -158,7 +158,68 @@ impl MessageBody {
         }
         Ok(MessageBody(s.to_string()))
     }
+    /// [`parse`](Self::parse), except that a message with attachments may
+    /// have an empty body (README, "Files").
+    pub fn parse_with(
+        bytes: &[u8],
+        max: usize,
+        attachments: &Attachments,
+    ) -> Result<Self, BodyError> {
+        if bytes.is_empty() && !attachments.is_empty() {
+            return Ok(MessageBody(String::new()));
+        }
+        Self::parse(bytes, max)
+    }
+
     pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Most files one message carries (README, "Files").
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// The file ids a message attaches: at most [`MAX_ATTACHMENTS`], each a
+/// file id (32 lowercase hex digits), none twice. Whether each is a file
+/// the sender may attach is the log's question (`invalid_attachment`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attachments(Vec<String>);
+
+impl Attachments {
+    pub fn parse<S: AsRef<str>>(ids: &[S]) -> Result<Self, &'static str> {
+        if ids.len() > MAX_ATTACHMENTS {
+            return Err("at most 10 attachments");
+        }
+        let mut out: Vec<String> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id = id.as_ref();
+            let valid = id.len() == 32
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !valid || out.iter().any(|o| o == id) {
+                return Err("attachments must be distinct file ids");
+            }
+            out.push(id.to_string());
+        }
+        Ok(Attachments(out))
+    }
+
+    /// The STOMP header's form: `id1,id2` (empty: none).
+    pub fn parse_header(value: &str) -> Result<Self, &'static str> {
+        let ids: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        Self::parse(&ids)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
         self.0
     }
 }

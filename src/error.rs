@@ -41,6 +41,16 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("file not found")]
+    FileNotFound,
+    #[error("the file URL is altered or expired")]
+    InvalidSignature,
+    #[error("the file is larger than MAX_UPLOAD_BYTES")]
+    FileTooLarge,
+    #[error("your files would exceed USER_QUOTA_BYTES")]
+    QuotaExceeded,
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable { size: u64 },
     #[error("unsupported media type: send application/json")]
     UnsupportedMediaType,
     #[error("too many attempts, try again later")]
@@ -87,6 +97,11 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::FileNotFound => "file_not_found",
+            ApiError::InvalidSignature => "invalid_signature",
+            ApiError::FileTooLarge => "file_too_large",
+            ApiError::QuotaExceeded => "quota_exceeded",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::TooManyRequests { .. } => "rate_limited",
@@ -99,6 +114,7 @@ impl ApiError {
                 Refusal::MessageDeleted => "message_deleted",
                 Refusal::ReactionNotFound => "reaction_not_found",
                 Refusal::InvalidReply => "invalid_reply",
+                Refusal::InvalidAttachment => "invalid_attachment",
             },
             ApiError::Internal(_) => "internal_error",
         }
@@ -140,7 +156,12 @@ impl ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::FileTooLarge | ApiError::QuotaExceeded => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::FileNotFound => StatusCode::NOT_FOUND,
+            ApiError::InvalidSignature => StatusCode::FORBIDDEN,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyAttempts { .. }
             | ApiError::TooManyRequests { .. }
@@ -150,7 +171,7 @@ impl ResponseError for ApiError {
                 Refusal::MessageNotFound | Refusal::ReactionNotFound => StatusCode::NOT_FOUND,
                 Refusal::Forbidden => StatusCode::FORBIDDEN,
                 Refusal::MessageDeleted => StatusCode::CONFLICT,
-                Refusal::InvalidReply => StatusCode::BAD_REQUEST,
+                Refusal::InvalidReply | Refusal::InvalidAttachment => StatusCode::BAD_REQUEST,
             },
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -166,6 +187,12 @@ impl ResponseError for ApiError {
         | ApiError::Busy { retry_after_secs } = self
         {
             resp.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        if let ApiError::RangeNotSatisfiable { size } = self {
+            resp.insert_header((
+                actix_web::http::header::CONTENT_RANGE,
+                format!("bytes */{size}"),
+            ));
         }
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));

@@ -12,6 +12,7 @@ pub mod connections;
 pub mod destination;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod gateway;
 pub mod healthcheck;
 pub mod http;

@@ -34,6 +34,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Redis(#[from] crate::broker::RedisUrlError),
+    #[error("cannot open the file storage (STORAGE_URL): {0}")]
+    Storage(#[from] crate::files::storage::StorageError),
 }
 
 impl Application {
@@ -61,6 +63,8 @@ impl Application {
         config.jwt_secret.bytes =
             crate::auth::secret::signing_key(store.as_ref(), &config.jwt_secret).await?;
         let jwt = JwtKeys::new(&config.jwt_secret.bytes, config.jwt_ttl.as_secs());
+        crate::files::signing::install(&config.jwt_secret.bytes, config.files.url_ttl.as_secs());
+        let storage = crate::files::storage::Storage::open(&config.files.location)?;
         let broker: DynBroker = match &config.redis_url {
             Some(url) => Broker::relayed(Transport::single(url)?, store.clone()),
             None if !config.redis_cluster_nodes.is_empty() => Broker::relayed(
@@ -69,7 +73,8 @@ impl Application {
             ),
             None => Broker::local(store.clone()),
         };
-        let state = web::Data::new(AppState::new(config, store, broker, jwt.clone()));
+        let state = web::Data::new(AppState::new(config, store, broker, jwt.clone(), storage));
+        crate::files::sweeper::start(state.files.clone(), state.shutdown_signal());
         crate::retention::start(
             state.store.clone(),
             state.config.retention,

@@ -15,6 +15,7 @@ use crate::broker::DynBroker;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
+use crate::files::{Files, storage::Storage};
 use crate::membership::Membership;
 use crate::presence::Presence;
 use crate::read_markers::ReadMarkers;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// The user destination (`/user/queue/updates`, `/me/events`): what
     /// changes a user's own room list, on every instance.
     pub user_updates: Arc<UserUpdates>,
+    /// Uploaded files: their storage, uploads, erasure.
+    pub files: Files,
     /// Typing signals per user and room (None when TYPING_RATE is 0).
     pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
@@ -64,7 +67,13 @@ impl AppState {
     /// Wires the shared state from the configuration, the opened store and
     /// the broker; the services register for their signals here, before
     /// the instance serves anyone.
-    pub fn new(config: Config, store: DynStore, broker: DynBroker, jwt: JwtKeys) -> Self {
+    pub fn new(
+        config: Config,
+        store: DynStore,
+        broker: DynBroker,
+        jwt: JwtKeys,
+        storage: Storage,
+    ) -> Self {
         let limits = &config.limits;
         let send_limiter = (limits.send_rate > 0).then(|| {
             // GCRA: a burst of SEND_BURST, refilled at SEND_RATE per second.
@@ -98,12 +107,13 @@ impl AppState {
             viewers,
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
             user_updates,
+            files: Files::new(storage, store.clone(), config.files.clone()),
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             send_limiter,
             store,
             jwt,
-            avatars: AvatarLinks::new(&config.jwt_secret.bytes, crate::avatars::URL_TTL_SECS),
+            avatars: AvatarLinks::new(&config.jwt_secret.bytes, config.files.url_ttl.as_secs()),
             refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
                 .unwrap_or(chrono::Duration::days(30)),
             login_per_ip: RateLimiter::new(limits.login_attempts_per_ip, Duration::from_secs(60)),

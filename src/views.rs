@@ -11,6 +11,7 @@ use crate::store::{Member, ReadState, Room, Timestamp, User};
 
 mod activity;
 mod events;
+mod files;
 pub(crate) mod words;
 
 pub use activity::Activity;
@@ -18,6 +19,7 @@ pub use events::{
     AccessRevokedView, DeleteView, EditView, EventView, HiddenView, HorizonView, MessageView,
     ReactionEventView, ReactionView, event_json, hidden_json, horizon_json, revoked_json,
 };
+pub use files::{FileView, ImageView};
 
 /// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z`.
 pub fn format_time(t: &Timestamp) -> String {

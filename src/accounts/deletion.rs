@@ -7,7 +7,8 @@
 //! transaction: every message it sent is deleted through the room log
 //! like any deletion (`chat`: the events stay as deleted ones, subscribers
 //! see the `delete` events live, the files go with them), [`ERASE_PAGE`]
-//! at a time; then it leaves every room through `membership` (an owned
+//! at a time; every file it uploaded is queued for erasure (the files'
+//! sweeper removes it from storage); then it leaves every room through `membership` (an owned
 //! room passes on, or is deleted when nobody else is in it). The account
 //! is marked erased last, so an erasure that a restart interrupts is
 //! resumed at start ([`resume_erasures`]); each step can be taken twice.
@@ -87,6 +88,9 @@ pub fn resume_erasures(state: Arc<AppState>) {
 /// erased.
 async fn erase(state: &AppState, user_id: i64, username: &str) -> Result<(), DeletionError> {
     erase_messages(state, (user_id, username)).await?;
+    // Whatever it uploaded, attached or not: out of storage within a minute
+    // (the files' erasure queue, README "Files").
+    state.store.erase_user_files(user_id).await?;
     for room in state.store.memberships_of(user_id).await? {
         match state.membership.depart(&room, (user_id, username)).await {
             Ok(()) | Err(MembershipError::RoomNotFound | MembershipError::Refused(_)) => {}

@@ -182,4 +182,41 @@ pub struct Settings {
     /// Postgres always, as it adds the room log's time partitions ahead).
     #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 60)]
     pub retention_interval_secs: u64,
+
+    /// Where uploaded files are kept: `file://FOLDER` (relative to the working directory) or
+    /// `s3://BUCKET/PREFIX` for any S3-compatible store.
+    #[arg(long, env = "STORAGE_URL", default_value = "file://parley-files")]
+    pub storage_url: String,
+
+    /// With an `s3://` STORAGE_URL: the store's endpoint (unset: AWS S3 itself).
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// With an `s3://` STORAGE_URL: the region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub aws_region: String,
+
+    /// With an `s3://` STORAGE_URL: the access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub aws_access_key_id: Option<String>,
+
+    /// With an `s3://` STORAGE_URL: the secret access key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+
+    /// Largest upload in bytes (413 `file_too_large` beyond it).
+    #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = 26_214_400)]
+    pub max_upload_bytes: u64,
+
+    /// What one user's stored files may total, in bytes (413 `quota_exceeded` beyond it).
+    #[arg(long, env = "USER_QUOTA_BYTES", default_value_t = 1_073_741_824)]
+    pub user_quota_bytes: u64,
+
+    /// Seconds a signed file URL works after it was issued.
+    #[arg(long, env = "FILE_URL_TTL_SECS", default_value_t = 3600)]
+    pub file_url_ttl_secs: u64,
+
+    /// Largest avatar image accepted, in bytes (413 `file_too_large` beyond it).
+    #[arg(long, env = "MAX_AVATAR_BYTES", default_value_t = 5_242_880)]
+    pub max_avatar_bytes: u64,
 }

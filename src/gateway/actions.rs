@@ -232,19 +232,21 @@ impl Connection {
     async fn store(&mut self, sends: Vec<SendRequest>, then_receipt: Option<String>) -> Flow {
         let mut posts = Vec::with_capacity(sends.len());
         let mut receipts = Vec::with_capacity(sends.len());
-        // Whether a SEND names `in-reply-to`: the log decides it at commit.
+        // Whether a SEND names `in-reply-to` or attachments: the log decides
+        // them at commit.
         let mut replies = false;
         for send in sends {
             let receipt = send.receipt.as_deref();
             let (room, _) = self.room(&send.room, Purpose::Send, receipt).await?;
             self.check_writer(&room, receipt).await?;
-            replies |= send.reply_to.is_some();
+            replies |= send.reply_to.is_some() || !send.attachments.is_empty();
             receipts.push(send.receipt);
             posts.push(Post {
                 room,
                 body: send.body,
                 client_id: send.client_id,
                 reply_to: send.reply_to,
+                attachments: send.attachments,
             });
         }
         let sender = self.session.user().expect(AFTER_CONNECT);
@@ -255,7 +257,7 @@ impl Connection {
         self.stores
             .submit(&self.state.chat, sender, posts, receipts, then_receipt, out)
             .await?;
-        // A bad `in-reply-to` ends the session (its ERROR when the log
+        // A bad `in-reply-to` or attachment ends the session (its ERROR when the log
         // refuses it): nothing after this SEND may be stored before that
         // is known, so the next frame waits for the answer.
         if replies {

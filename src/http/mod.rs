@@ -4,11 +4,13 @@
 //! `ApiError`.
 
 mod auth;
+mod avatar;
 mod awareness;
 mod client_config;
 pub mod client_ip;
 mod direct;
 mod export;
+mod files;
 mod health;
 mod history;
 mod integer;
@@ -61,6 +63,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(profile::update_me)
                 .service(profile::delete_me)
                 .service(profile::get_user)
+                .service(avatar::set_avatar)
+                .service(avatar::remove_avatar)
+                .service(avatar::avatar)
                 .service(export::export)
                 .service(me_events::my_events)
                 .service(rooms::create)
@@ -92,6 +97,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(search::search)
                 .service(search::mentions)
                 .service(stream::post_message)
+                .service(files::upload)
+                .service(files::download)
+                .service(files::thumbnail)
                 .service(stream::events)
                 .service(openapi::document),
         );

@@ -51,6 +51,7 @@ pub const BEARER: &str = "bearer";
         (name = "direct", description = "Direct conversations and blocking"),
         (name = "messages", description = "History, posting, long polling and Server-Sent \
             Events: chat without WebSocket"),
+        (name = "files", description = "Uploads, downloads and thumbnails"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]

@@ -11,11 +11,11 @@ use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
 use super::sse::{self, KEEP_ALIVE};
-use super::writing::{charge_send, chat_error, enter, enter_to_write, parse_body};
+use super::writing::{charge_send, chat_error, enter, enter_to_write};
 use crate::auth::AuthUser;
 use crate::broker::{Published, RoomFeed};
 use crate::chat::Post;
-use crate::domain::ClientId;
+use crate::domain::{Attachments, ClientId, MessageBody};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
 use crate::replay::{self, Replay};
@@ -29,9 +29,16 @@ use crate::views::{EventView, MessageView};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
-    /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000.
-    #[schema(min_length = 1, pattern = r"^[^\u0000]+$", example = "hello")]
+    /// 1 to `MAX_BODY_BYTES` (default 4096) bytes of UTF-8, without U+0000;
+    /// may be empty (or left out) when `attachments` is not.
+    #[serde(default)]
+    #[schema(pattern = r"^[^\u0000]*$", example = "hello")]
     body: String,
+    /// Ids of files the sender uploaded to this room and has not attached
+    /// yet (at most 10).
+    #[serde(default)]
+    #[schema(max_items = 10, example = json!([]))]
+    attachments: Vec<String>,
     /// The seq of a message of this room this one replies to.
     #[serde(default, deserialize_with = "super::integer::optional")]
     #[schema(example = 7, minimum = 1)]
@@ -65,7 +72,9 @@ pub struct PostMessage {
         (status = 400, description = "`invalid_body`: empty, over `MAX_BODY_BYTES` or \
             containing U+0000; `invalid_idempotency_key`: `Idempotency-Key` not 1–64 \
             characters, or containing a control character; `invalid_reply`: `reply_to` is \
-            not the seq of a message of this room; `invalid_request`: malformed JSON, an \
+            not the seq of a message of this room; `invalid_attachment`: more than 10, or one \
+            that is not a file the sender uploaded to this room and has not attached yet; \
+            `invalid_request`: malformed JSON, an \
             unknown field or a missing one", body = ErrorBody),
         Unauthorized,
         RoomNotFound,
@@ -99,7 +108,14 @@ pub async fn post_message(
         })
         .transpose()
         .map_err(|message| ApiError::bad_request("invalid_idempotency_key", message))?;
-    let text = parse_body(&state, &body.body)?;
+    let attachments = Attachments::parse(&body.attachments)
+        .map_err(|m| ApiError::bad_request("invalid_attachment", m))?;
+    let text = MessageBody::parse_with(
+        body.body.as_bytes(),
+        state.config.limits.max_body_bytes,
+        &attachments,
+    )
+    .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     let room = enter_to_write(&state, &user, &name).await?;
     // `reply_to` is checked under the room's lock (`invalid_reply`).
     charge_send(&state, &user)?.await;
@@ -108,6 +124,7 @@ pub async fn post_message(
         body: text,
         client_id,
         reply_to: body.reply_to,
+        attachments,
     };
     let appended = state
         .chat

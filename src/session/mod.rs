@@ -17,7 +17,7 @@ mod subscriptions;
 mod transactions;
 
 use crate::auth::{AuthUser, TokenError};
-use crate::domain::{ClientId, MessageBody, RoomName};
+use crate::domain::{Attachments, ClientId, MessageBody, RoomName};
 use crate::stomp::{ClientCommand, ClientFrame, ServerFrame, Version};
 
 pub use connect::{
@@ -57,6 +57,9 @@ pub struct SendRequest {
     pub reply_to: Option<i64>,
     /// `receipt` header: answer with a RECEIPT once committed.
     pub receipt: Option<String>,
+    /// `attachments` header (`id1,id2`): files to attach (whether the
+    /// sender may is the log's question).
+    pub attachments: Attachments,
 }
 
 /// What the gateway must do, in order.
@@ -267,7 +270,13 @@ impl Session {
                 return Err(Fatal::new("the user destination takes no SEND"));
             }
         };
-        let body = MessageBody::parse(&frame.body, self.config.max_body_bytes)
+        let attachments = frame
+            .header("attachments")
+            .map(Attachments::parse_header)
+            .transpose()
+            .map_err(Fatal::new)?
+            .unwrap_or_default();
+        let body = MessageBody::parse_with(&frame.body, self.config.max_body_bytes, &attachments)
             .map_err(|e| Fatal::new(e.to_string()))?;
         let client_id = frame
             .header("client-id")
@@ -289,6 +298,7 @@ impl Session {
             client_id,
             reply_to,
             receipt: frame.header("receipt").map(str::to_string),
+            attachments,
         };
         match optional_id(frame, "transaction")? {
             Some(tx) => {

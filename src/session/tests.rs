@@ -112,6 +112,7 @@ fn send_request(room_name: &str, text: &str) -> SendRequest {
         client_id: None,
         reply_to: None,
         receipt: None,
+        attachments: Default::default(),
     }
 }
 
@@ -466,6 +467,7 @@ fn send_stores_a_validated_message() {
                 client_id: Some(ClientId::parse("c-1").unwrap()),
                 reply_to: None,
                 receipt: Some("r-1".into()),
+                attachments: Default::default(),
             }],
             then_receipt: None,
         }]

@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 
-use super::{Event, Room, StoreResult, User};
+use super::{Event, Room, StoreResult, Timestamp, User};
 use crate::domain::{DisplayName, Role, Status};
 
 /// A `PATCH /me`: each field `None` when absent (unchanged), `Some(None)`
@@ -69,9 +69,15 @@ pub trait AccountStore: Send + Sync + 'static {
         user_id: i64,
         change: &ProfileChange,
     ) -> StoreResult<Option<User>>;
+    /// Queues avatar object `key` of `user_id` for erasure at `due` (README,
+    /// "Files": the durable erasure queue), before the object is written:
+    /// if it is never recorded as the avatar (a crash), it goes anyway.
+    async fn expect_avatar(&self, key: &str, user_id: i64, due: Timestamp) -> StoreResult<()>;
     /// Sets (or with None, removes) a live account's avatar object: the
     /// user as it now is and the object it replaced, read and written in
-    /// one transaction (None: no such live account).
+    /// one transaction, which also takes `key` off the erasure queue and
+    /// queues the replaced object for erasure now (None: no such live
+    /// account).
     async fn set_avatar(
         &self,
         user_id: i64,
@@ -94,8 +100,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// they belong to any), each once.
     async fn room_peers(&self, user_id: i64) -> StoreResult<Vec<i64>>;
     /// Closes a live account in one transaction: marked deleted, its
-    /// password and profile gone, its refresh tokens and its blocks of
-    /// others deleted. None when there was no such live account.
+    /// password and profile gone (its avatar object queued for erasure),
+    /// its refresh tokens and its blocks of others deleted. None when there
+    /// was no such live account.
     async fn close_account(&self, user_id: i64) -> StoreResult<Option<ClosedAccount>>;
     /// Leaves `room_id` for a closing account, under the room's lock:
     /// an owned room passes to its oldest moderator, else its oldest
@@ -120,6 +127,12 @@ pub(super) struct AccountQueries {
     pub lock_account: &'static str,
     /// (id, avatar_key) → `UserRow`.
     pub set_avatar: &'static str,
+    /// (file_id, user_id, due_at): an object onto the erasure queue.
+    pub queue_erasure: &'static str,
+    /// (file_id): an object off the erasure queue.
+    pub unqueue_erasure: &'static str,
+    /// (file_id, user_id): an object onto the erasure queue, due now.
+    pub erase_now: &'static str,
     /// (user_id) → `RoomRow`s, by room id.
     pub memberships_of: &'static str,
     /// (user_id, after, limit) → `EventRow`s.
@@ -167,7 +180,7 @@ macro_rules! impl_accounts {
                 AccountStore, ClosedAccount, Departure, ProfileChange, SentMessage,
             };
             use $crate::store::rows::{EventRow, RoomRow, UserRow};
-            use $crate::store::{Backend, Event, Room, StoreError, StoreResult, User};
+            use $crate::store::{Backend, Event, Room, StoreError, StoreResult, Timestamp, User};
 
             #[async_trait]
             impl AccountStore for $store {
@@ -197,6 +210,21 @@ macro_rules! impl_accounts {
                     Ok(row.map(Into::into))
                 }
 
+                async fn expect_avatar(
+                    &self,
+                    key: &str,
+                    user_id: i64,
+                    due: Timestamp,
+                ) -> StoreResult<()> {
+                    sqlx::query($sql.queue_erasure)
+                        .bind(key)
+                        .bind(user_id)
+                        .bind(Stored::from(due))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
                 async fn set_avatar(
                     &self,
                     user_id: i64,
@@ -215,6 +243,19 @@ macro_rules! impl_accounts {
                         .bind(key)
                         .fetch_one(&mut *tx)
                         .await?;
+                    if let Some(key) = key {
+                        sqlx::query($sql.unqueue_erasure)
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if let Some(old) = &old {
+                        sqlx::query($sql.erase_now)
+                            .bind(old)
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     tx.commit().await?;
                     Ok(Some((row.into(), old)))
                 }
@@ -287,6 +328,13 @@ macro_rules! impl_accounts {
                         .bind(user_id)
                         .execute(&mut *tx)
                         .await?;
+                    if let Some(old) = &avatar_key {
+                        sqlx::query($sql.erase_now)
+                            .bind(old)
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     for sql in [$sql.delete_refresh_tokens, $sql.delete_blocks] {
                         sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
                     }

@@ -15,9 +15,10 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 
 use super::event::{Appended, Event, EventKind, NewEvent};
+use super::files::Attachable;
 use super::plan::{
-    Known, Plan, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs,
-    referenced,
+    Known, Plan, attachment_ids, client_keys, deleters, mention_candidates, names_to_look_up,
+    reaction_refs, referenced,
 };
 use super::{Backend, StoreError, StoreResult, Timestamp, WriteTx};
 
@@ -51,6 +52,8 @@ pub(super) struct NewRow<'a> {
     pub mentions: String,
     pub key: Option<&'a str>,
     pub added: Option<bool>,
+    /// JSON array of the files a message carries (`FileMeta`).
+    pub attachments: String,
 }
 
 /// What the database assigned to an inserted event (on Postgres, the
@@ -83,8 +86,10 @@ pub(super) struct Effects<'a> {
     pub reacted: Vec<(ReactionRef, i64)>,
     pub unreacted: Vec<ReactionRef>,
     /// (room id, seq) of deleted messages: their text, the text of their
-    /// edits and their reactions are erased.
+    /// edits, their reactions and their files are erased.
     pub erased: Vec<(i64, i64)>,
+    /// (file id, room id, seq of the message now carrying it).
+    pub attached: Vec<(String, i64, i64)>,
 }
 
 /// The steps of an append, each one statement (or a few) of SQL, all in
@@ -111,6 +116,9 @@ pub(super) trait AppendTx: WriteTx {
         &mut self,
         names: &[(i64, String)],
     ) -> StoreResult<Vec<(i64, String, String)>>;
+    /// The files of `ids` that exist and may still be attached (uploaded
+    /// less than a day ago, so the sweeper does not take them meanwhile).
+    async fn attachable(&mut self, ids: &[String]) -> StoreResult<Vec<Attachable>>;
     /// Of the `(room id, user id)` pairs, those whose user is the room's
     /// owner or one of its moderators.
     async fn moderators(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<(i64, i64)>>;
@@ -124,7 +132,8 @@ pub(super) trait AppendTx: WriteTx {
     ) -> StoreResult<Vec<Inserted>>;
     /// Applies `effects`: edits, then reactions added and removed, then
     /// erasures (which overwrite the text of the message and of all its
-    /// edit events, and remove its reactions).
+    /// edit events, and remove its reactions and its files), then files
+    /// attached.
     async fn apply(&mut self, effects: &Effects<'_>) -> StoreResult<()>;
     /// The events at `(room id, seq)` of `at`, in their current state.
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>>;
@@ -171,7 +180,17 @@ pub(super) async fn append<B: Backend>(
         candidates: mention_candidates(batch),
         members: HashMap::new(),
         moderators: HashSet::new(),
+        files: HashMap::new(),
     };
+    let files = attachment_ids(batch);
+    if !files.is_empty() {
+        known.files = tx
+            .attachable(&files)
+            .await?
+            .into_iter()
+            .map(|f| (f.meta.id.clone(), f))
+            .collect();
+    }
     let deleters = deleters(batch);
     if !deleters.is_empty() {
         known.moderators = tx.moderators(&deleters).await?.into_iter().collect();

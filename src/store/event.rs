@@ -5,6 +5,7 @@
 //! `reaction` events point at the message they change (`target`).
 
 use super::Timestamp;
+use super::files::FileMeta;
 
 /// What an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,6 +79,8 @@ pub struct Event {
     pub deleted: bool,
     /// `message`: grouped by key in order of first use.
     pub reactions: Vec<ReactionGroup>,
+    /// `message`: the files it carries (none once deleted).
+    pub attachments: Vec<FileMeta>,
     pub created_at: Timestamp,
 }
 
@@ -89,6 +92,9 @@ pub enum LogWrite {
         body: String,
         client_id: Option<String>,
         reply_to: Option<i64>,
+        /// Ids of files to attach: each one the sender uploaded to the same
+        /// room and not yet attached (checked under the room's lock).
+        attachments: Vec<String>,
     },
     /// New text for the message `target`; only its sender may.
     Edit { target: i64, body: String },
@@ -147,6 +153,10 @@ pub enum Refusal {
     /// `reply_to` is not a `message` event of the room.
     #[error("in-reply-to must be the seq of a message in this room")]
     InvalidReply,
+    /// An attachment is not a file the sender uploaded to this room, or
+    /// it is attached already.
+    #[error("each attachment must be a file you uploaded to this room and not yet attached")]
+    InvalidAttachment,
 }
 
 /// Outcome of appending one event of a batch.

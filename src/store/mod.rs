@@ -16,6 +16,7 @@
 pub mod accounts;
 mod batch;
 mod event;
+pub mod files;
 mod membership;
 pub mod moderation;
 mod plan;
@@ -38,6 +39,7 @@ use crate::domain::{RoomName, Username};
 
 pub use accounts::{AccountStore, ClosedAccount, Departure, ProfileChange, SentMessage};
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
+pub use files::FileStore;
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
@@ -288,6 +290,7 @@ pub trait Store:
     + RetentionStore
     + LogPartitions
     + ServerSettings
+    + FileStore
 {
 }
 
@@ -303,6 +306,7 @@ impl<T> Store for T where
         + RetentionStore
         + LogPartitions
         + ServerSettings
+        + FileStore
         + ?Sized
 {
 }

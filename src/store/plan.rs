@@ -15,16 +15,18 @@
 //! or none: a refusal of one refuses the group, and what its other events
 //! decided is undone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::batch::{ClientKey, Edited, Effects, Inserted, NewRow, ReactionRef, Target};
 use super::event::{Appended, Event, EventKind, LogWrite, NewEvent, Refusal};
 use crate::mentions;
 
+mod attachments;
 mod known;
 
 pub(super) use known::{
-    Known, client_keys, deleters, mention_candidates, names_to_look_up, reaction_refs, referenced,
+    Known, attachment_ids, client_keys, deleters, mention_candidates, names_to_look_up,
+    reaction_refs, referenced,
 };
 use known::{client_key, distinct, reaction_ref, reference};
 
@@ -79,6 +81,8 @@ struct Decided<'a> {
     /// The events the batch targets or replies to, and the messages it
     /// stores (later events may target them).
     targets: HashMap<(i64, i64), Target>,
+    /// Files attached by the batch so far.
+    claimed: HashSet<String>,
     rows: Vec<NewRow<'a>>,
     effects: Effects<'a>,
 }
@@ -91,8 +95,10 @@ struct Mark<'a> {
     reactions: HashMap<ReactionRef, Reaction>,
     edits: HashMap<(i64, i64), Edited<'a>>,
     targets: HashMap<(i64, i64), Target>,
+    claimed: HashSet<String>,
     rows: usize,
     erased: usize,
+    attached: usize,
 }
 
 impl<'a> Plan<'a> {
@@ -104,6 +110,7 @@ impl<'a> Plan<'a> {
             reactions: HashMap::new(),
             edits: HashMap::new(),
             targets: std::mem::take(&mut known.targets),
+            claimed: HashSet::new(),
             rows: Vec::new(),
             effects: Effects::default(),
         };
@@ -226,8 +233,10 @@ impl<'a> Decided<'a> {
             reactions: self.reactions.clone(),
             edits: self.edits.clone(),
             targets: self.targets.clone(),
+            claimed: self.claimed.clone(),
             rows: self.rows.len(),
             erased: self.effects.erased.len(),
+            attached: self.effects.attached.len(),
         }
     }
 
@@ -238,8 +247,10 @@ impl<'a> Decided<'a> {
         self.reactions = mark.reactions;
         self.edits = mark.edits;
         self.targets = mark.targets;
+        self.claimed = mark.claimed;
         self.rows.truncate(mark.rows);
         self.effects.erased.truncate(mark.erased);
+        self.effects.attached.truncate(mark.attached);
     }
 
     /// Decides the event at `index` of the batch against the log as the
@@ -268,6 +279,10 @@ impl<'a> Decided<'a> {
         if let Err(refusal) = check(event, target, moderator) {
             return Slot::Refused(refusal);
         }
+        let files = match attachments::claim(event, known, &self.claimed) {
+            Ok(files) => files,
+            Err(refusal) => return Slot::Refused(refusal),
+        };
         // A reaction added again answers with the event that added it.
         match (&event.change, &reaction) {
             (LogWrite::React { added: true, .. }, Some((_, Reaction::Stored(seq)))) => {
@@ -305,13 +320,20 @@ impl<'a> Decided<'a> {
             mentions: mentions_json.clone(),
             key: None,
             added: None,
+            attachments: String::from("[]"),
         };
         match &event.change {
             LogWrite::Message {
                 body,
                 client_id,
                 reply_to,
+                ..
             } => {
+                for file in &files {
+                    self.claimed.insert(file.id.clone());
+                    self.effects.attached.push((file.id.clone(), room, seq));
+                }
+                row.attachments = serde_json::to_string(&files).expect("files serialise");
                 row.body = body;
                 row.client_id = client_id.as_deref();
                 row.reply_to = *reply_to;
@@ -443,6 +465,7 @@ fn committed(event: &NewEvent, row: &NewRow, mentions: Vec<String>, stored: &Ins
         edited_at: None,
         deleted: false,
         reactions: Vec::new(),
+        attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
         created_at: stored.created_at,
     }
 }

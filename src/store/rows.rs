@@ -31,7 +31,7 @@ macro_rules! select_events {
             $key,
             "m.id, r.name AS room, m.seq, m.kind, u.username AS sender, m.body, m.client_id, \
              m.reply_to, m.target_seq AS target, m.mentions, m.reaction_key AS key, m.added, \
-             m.edited_at, m.deleted, m.created_at, \
+             m.edited_at, m.deleted, m.created_at, m.attachments, \
              CASE WHEN m.kind = 'message' AND NOT m.deleted THEN ",
             $reactions!(),
             " ELSE '[]' END AS reactions \
@@ -187,6 +187,8 @@ pub(super) struct EventRow<T> {
     deleted: bool,
     /// JSON array of `{key, count, users}`.
     reactions: String,
+    /// JSON array of `FileMeta` (`store/files.rs`).
+    attachments: String,
     created_at: T,
 }
 
@@ -209,6 +211,7 @@ impl<T: Into<Timestamp>> From<EventRow<T>> for Event {
             edited_at: row.edited_at.map(Into::into),
             deleted: row.deleted,
             reactions: serde_json::from_str(&row.reactions).unwrap_or_default(),
+            attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
             created_at: row.created_at.into(),
         }
     }

@@ -361,6 +361,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             reactions: vec![],
+            attachments: vec![],
             created_at: chrono::DateTime::UNIX_EPOCH,
         }
     }

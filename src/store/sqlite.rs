@@ -31,6 +31,7 @@ use super::{Backend, Event, StoreResult, Timestamp};
 
 mod accounts;
 mod append;
+mod files;
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::files::FileView;
 use super::{optional_time, time};
 use crate::store::{Event, EventKind, Timestamp};
 
@@ -55,6 +56,9 @@ pub struct MessageView<'a> {
     pub deleted: bool,
     /// Grouped by key in order of first use.
     pub reactions: Vec<ReactionView<'a>>,
+    /// The files it carries (`[]` when none, and once deleted); their URLs
+    /// are signed when the event is rendered.
+    pub attachments: Vec<FileView<'a>>,
 }
 
 /// The users who reacted to a message with one key.
@@ -272,6 +276,7 @@ impl<'a> From<&'a Event> for EventView<'a> {
                         users: &r.users,
                     })
                     .collect(),
+                attachments: e.attachments.iter().map(FileView::of).collect(),
             }),
             EventKind::Edit => EventView::Edit(EditView {
                 id: e.id,

@@ -80,6 +80,7 @@ impl Fixture {
                 body: body.to_string(),
                 client_id: None,
                 reply_to: None,
+                attachments: Vec::new(),
             },
             tied_to_next: false,
         }];
@@ -311,6 +312,7 @@ async fn last_seqs_reads_the_newest_seq_of_many_rooms_at_once(backend: Backend) 
                     body: format!("m{n}"),
                     client_id: None,
                     reply_to: None,
+                    attachments: Vec::new(),
                 },
                 tied_to_next: false,
             })

@@ -78,6 +78,7 @@ async fn concurrent_sends_share_a_transaction_and_keep_seq_order(backend: Backen
                 body: format!("m{i}"),
                 client_id,
                 reply_to: None,
+                attachments: Vec::new(),
             },
             tied_to_next: false,
         }];
@@ -251,6 +252,7 @@ async fn one_request_the_database_refuses_fails_alone_and_the_rest_of_its_batch_
                         body,
                         client_id: Some(format!("c{i}")),
                         reply_to: None,
+                        attachments: Vec::new(),
                     },
                     tied_to_next: false,
                 }])

@@ -275,6 +275,7 @@ impl TestApp {
                     body: format!("message {i}"),
                     client_id: None,
                     reply_to: None,
+                    attachments: Vec::new(),
                 },
                 tied_to_next: false,
             })

@@ -11,6 +11,7 @@ mod auth;
 mod auth_session;
 mod awareness;
 mod client_config;
+mod files;
 mod hardening_http;
 mod health;
 mod history;

@@ -466,6 +466,7 @@ async fn store_bodies(
                     body: body(n),
                     client_id: None,
                     reply_to: None,
+                    attachments: Vec::new(),
                 },
                 tied_to_next: false,
             })

@@ -127,6 +127,7 @@ fn message(room: &Room, sender: &User, body: &str, client_id: Option<&str>) -> N
             body: body.to_owned(),
             client_id: client_id.map(str::to_owned),
             reply_to: None,
+            attachments: Vec::new(),
         },
         tied_to_next: false,
     }

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
+use parley::store::files::{Erasure, NewFile, StoredFile};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
-    AccountStore, Appended, ClosedAccount, Departure, DroppedPartition, DynStore, Event, Found,
-    HistoryPage, HistoryQuery, LogPartitions, MarkerMove, Member, MembershipStore, NewEvent,
+    AccountStore, Appended, ClosedAccount, Departure, DroppedPartition, DynStore, Event, FileStore,
+    Found, HistoryPage, HistoryQuery, LogPartitions, MarkerMove, Member, MembershipStore, NewEvent,
     PartitionLayout, ProfileChange, Pruned, ReadState, ReadStateStore, RetentionPolicy,
     RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage,
     ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
@@ -281,6 +282,9 @@ impl AccountStore for WrappedStore {
     ) -> StoreResult<Option<User>> {
         self.inner.update_profile(user_id, change).await
     }
+    async fn expect_avatar(&self, key: &str, user_id: i64, due: Timestamp) -> StoreResult<()> {
+        self.inner.expect_avatar(key, user_id, due).await
+    }
     async fn set_avatar(
         &self,
         user_id: i64,
@@ -316,5 +320,54 @@ impl AccountStore for WrappedStore {
     }
     async fn erasures_pending(&self) -> StoreResult<Vec<(i64, String)>> {
         self.inner.erasures_pending().await
+    }
+}
+
+#[async_trait]
+impl FileStore for WrappedStore {
+    async fn reserve_upload(
+        &self,
+        file_id: &str,
+        user_id: i64,
+        bytes: i64,
+        quota: i64,
+        abandon_at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner
+            .reserve_upload(file_id, user_id, bytes, quota, abandon_at)
+            .await
+    }
+    async fn finish_upload(
+        &self,
+        file: &NewFile,
+        reserved: i64,
+    ) -> StoreResult<Option<StoredFile>> {
+        self.inner.finish_upload(file, reserved).await
+    }
+    async fn abandon_upload(&self, file_id: &str, objects_removed: bool) -> StoreResult<()> {
+        self.inner.abandon_upload(file_id, objects_removed).await
+    }
+    async fn file(&self, file_id: &str) -> StoreResult<Option<StoredFile>> {
+        self.inner.file(file_id).await
+    }
+    async fn erase_user_files(&self, user_id: i64) -> StoreResult<u64> {
+        self.inner.erase_user_files(user_id).await
+    }
+    async fn expire_files(&self, unattached_before: Timestamp) -> StoreResult<u64> {
+        self.inner.expire_files(unattached_before).await
+    }
+    async fn claim_erasures(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<Erasure>> {
+        self.inner.claim_erasures(now, lease_until, limit).await
+    }
+    async fn finish_erasures(&self, ids: &[i64]) -> StoreResult<()> {
+        self.inner.finish_erasures(ids).await
+    }
+    async fn file_bytes(&self, user_id: i64) -> StoreResult<i64> {
+        self.inner.file_bytes(user_id).await
     }
 }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use crate::mentions;
 use crate::store::batch::{ClientKey, ReactionRef, Target};
 use crate::store::event::{Event, LogWrite, NewEvent};
+use crate::store::files::Attachable;
 
 pub(in crate::store) fn client_key(event: &NewEvent) -> Option<ClientKey> {
     match &event.change {
@@ -105,6 +106,23 @@ pub(in crate::store) struct Known {
     /// (room id, user id) of the batch's deleters who are the room's owner
     /// or a moderator ([`deleters`]).
     pub(in crate::store) moderators: HashSet<(i64, i64)>,
+    /// The files the batch attaches that exist and may be attached, by id
+    /// ([`attachment_ids`]).
+    pub(in crate::store) files: HashMap<String, Attachable>,
+}
+
+/// The distinct file ids the batch's messages attach.
+pub(in crate::store) fn attachment_ids(batch: &[NewEvent]) -> Vec<String> {
+    let mut ids: Vec<String> = batch
+        .iter()
+        .flat_map(|e| match &e.change {
+            LogWrite::Message { attachments, .. } => attachments.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// The distinct `(room id, sender id)` of the batch's deletions: whose

@@ -11,6 +11,7 @@ fn message(room_id: i64, client_id: Option<&str>) -> NewEvent {
             body: "hi".into(),
             client_id: client_id.map(str::to_owned),
             reply_to: None,
+            attachments: Vec::new(),
         },
     )
 }
@@ -231,6 +232,7 @@ fn replies_need_a_message_of_the_room_even_one_stored_earlier_in_the_batch() {
                 body: "re".into(),
                 client_id: None,
                 reply_to: Some(to),
+                attachments: Vec::new(),
             },
         )
     };
@@ -249,6 +251,7 @@ fn mentions_are_the_members_of_the_events_room() {
             body: "@BOB and @carol".into(),
             client_id: None,
             reply_to: None,
+            attachments: Vec::new(),
         };
     }
     let candidates = mention_candidates(&batch);
@@ -282,6 +285,7 @@ fn a_tied_group_with_a_refusal_stores_none_of_its_events() {
                 body: "re".into(),
                 client_id: Some(format!("c{to}")),
                 reply_to: Some(to),
+                attachments: Vec::new(),
             },
         )
     };

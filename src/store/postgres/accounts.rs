@@ -27,6 +27,9 @@ const ACCOUNT_SQL: AccountQueries = AccountQueries {
         "UPDATE users SET avatar_key = $2 WHERE id = $1 RETURNING ",
         user_columns!()
     ),
+    queue_erasure: "INSERT INTO file_erasures (file_id, user_id, due_at) VALUES ($1, $2, $3)",
+    unqueue_erasure: "DELETE FROM file_erasures WHERE file_id = $1",
+    erase_now: "INSERT INTO file_erasures (file_id, user_id, due_at) VALUES ($1, $2, now())",
     memberships_of: select_rooms!(
         "JOIN memberships mm ON mm.room_id = r.id WHERE mm.user_id = $1 ORDER BY r.id"
     ),

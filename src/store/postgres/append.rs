@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::{PgTx, reactions_json};
 use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use crate::store::files::{Attachable, FileRow, select_files};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreResult, Timestamp};
 
@@ -90,6 +91,19 @@ impl AppendTx for PgTx {
             .collect())
     }
 
+    async fn attachable(&mut self, ids: &[String]) -> StoreResult<Vec<Attachable>> {
+        let rows: Vec<FileRow<Timestamp>> = sqlx::query_as(select_files!(
+            "WHERE f.id = ANY($1) AND f.created_at > now() - interval '23 hours'"
+        ))
+        .bind(ids)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::store::files::StoredFile::from(r).into())
+            .collect())
+    }
+
     async fn moderators(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<(i64, i64)>> {
         let (rooms, users): (Vec<i64>, Vec<i64>) = at.iter().copied().unzip();
         Ok(sqlx::query_as(
@@ -139,6 +153,7 @@ impl AppendTx for PgTx {
         let mentions: Vec<&str> = rows.iter().map(|r| r.mentions.as_str()).collect();
         let keys: Vec<Option<&str>> = rows.iter().map(|r| r.key).collect();
         let added: Vec<Option<bool>> = rows.iter().map(|r| r.added).collect();
+        let attachments: Vec<&str> = rows.iter().map(|r| r.attachments.as_str()).collect();
         // One statement, one round trip: the rooms' last_seq and the rows.
         // statement_timestamp(): taken after the room locks were granted.
         Ok(sqlx::query_as(
@@ -146,15 +161,16 @@ impl AppendTx for PgTx {
                              FROM UNNEST($12::int8[], $13::int8[]) AS b(id, last_seq) \
                              WHERE rooms.id = b.id) \
              INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                                   target_seq, mentions, reaction_key, added, created_at) \
+                                   target_seq, mentions, reaction_key, added, attachments, \
+                                   created_at) \
              SELECT room_id, seq, kind, sender_id, body, client_id, reply_to, target_seq, \
-                    mentions, reaction_key, added, \
+                    mentions, reaction_key, added, attachments, \
                     date_trunc('milliseconds', statement_timestamp()) \
              FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
                          $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
-                         $11::bool[]) \
+                         $11::bool[], $14::text[]) \
                   AS new(room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                         target_seq, mentions, reaction_key, added) \
+                         target_seq, mentions, reaction_key, added, attachments) \
              RETURNING id, room_id, seq, created_at",
         )
         .bind(&rooms)
@@ -170,6 +186,7 @@ impl AppendTx for PgTx {
         .bind(&added)
         .bind(&bumped_ids)
         .bind(&bumped_seqs)
+        .bind(&attachments)
         .fetch_all(&mut **self)
         .await?)
     }
@@ -228,12 +245,40 @@ impl AppendTx for PgTx {
             .execute(&mut **self)
             .await?;
         }
+        // Attached before erasures: a message deleted in the batch that
+        // stored it takes its files along.
+        if !effects.attached.is_empty() {
+            let ids: Vec<&str> = effects
+                .attached
+                .iter()
+                .map(|(id, ..)| id.as_str())
+                .collect();
+            let seqs: Vec<i64> = effects.attached.iter().map(|(_, _, seq)| *seq).collect();
+            sqlx::query(
+                "UPDATE files f SET message_seq = a.seq \
+                 FROM UNNEST($1::text[], $2::int8[]) AS a(id, seq) WHERE f.id = a.id",
+            )
+            .bind(&ids)
+            .bind(&seqs)
+            .execute(&mut **self)
+            .await?;
+        }
         if !effects.erased.is_empty() {
             let (rooms, seqs): (Vec<i64>, Vec<i64>) = effects.erased.iter().copied().unzip();
+            // Its files: the row's trigger queues their objects for the
+            // sweeper (migration 0010).
+            sqlx::query(
+                "DELETE FROM files WHERE (room_id, message_seq) IN \
+                 (SELECT * FROM UNNEST($1::int8[], $2::int8[]))",
+            )
+            .bind(&rooms)
+            .bind(&seqs)
+            .execute(&mut **self)
+            .await?;
             // The message, then every edit of it: the text is overwritten,
             // not flagged.
             sqlx::query(
-                "UPDATE messages m SET body = '', mentions = '[]', \
+                "UPDATE messages m SET body = '', mentions = '[]', attachments = '[]', \
                         deleted = (m.kind = 'message') \
                  FROM UNNEST($1::int8[], $2::int8[]) AS d(room_id, seq) \
                  WHERE m.room_id = d.room_id \

@@ -29,6 +29,7 @@ use super::{Backend, Event, StoreResult};
 
 mod accounts;
 mod append;
+mod files;
 mod partitions;
 
 /// How long a request waits for a pooled connection before failing, instead

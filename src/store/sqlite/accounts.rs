@@ -26,6 +26,13 @@ const ACCOUNT_SQL: AccountQueries = AccountQueries {
         "UPDATE users SET avatar_key = ?2 WHERE id = ?1 RETURNING ",
         user_columns!()
     ),
+    queue_erasure: "INSERT INTO file_erasures (file_id, user_id, due_at) VALUES (?, ?, ?)",
+    unqueue_erasure: "DELETE FROM file_erasures WHERE file_id = ?",
+    erase_now: concat!(
+        "INSERT INTO file_erasures (file_id, user_id, due_at) VALUES (?, ?, ",
+        now_millis!(),
+        ")"
+    ),
     memberships_of: select_rooms!(
         "JOIN memberships mm ON mm.room_id = r.id WHERE mm.user_id = ? ORDER BY r.id"
     ),

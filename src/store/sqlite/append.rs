@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::{INSERT_ROWS_PER_STATEMENT, Millis, SqliteTx, now, reactions_json};
 use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
+use crate::store::files::{Attachable, FileRow, StoredFile, select_files};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreError, StoreResult};
 
@@ -97,6 +98,22 @@ impl AppendTx for SqliteTx {
         Ok(found)
     }
 
+    async fn attachable(&mut self, ids: &[String]) -> StoreResult<Vec<Attachable>> {
+        let ids = serde_json::to_string(ids).expect("ids serialise");
+        let fresh = Millis::from(chrono::Utc::now() - chrono::Duration::hours(23));
+        let rows: Vec<FileRow<Millis>> = sqlx::query_as(select_files!(
+            "WHERE f.id IN (SELECT value FROM json_each(?1)) AND f.created_at > ?2"
+        ))
+        .bind(ids)
+        .bind(fresh)
+        .fetch_all(&mut **self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredFile::from(r).into())
+            .collect())
+    }
+
     async fn members_named(
         &mut self,
         names: &[(i64, String)],
@@ -141,14 +158,15 @@ impl AppendTx for SqliteTx {
         for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                                       target_seq, mentions, reaction_key, added, created_at) \
+                                       target_seq, mentions, reaction_key, added, attachments, \
+                                       created_at) \
                  VALUES ",
             );
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             }
             sql.push_str(" RETURNING room_id, seq, id");
             let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
@@ -165,6 +183,7 @@ impl AppendTx for SqliteTx {
                     .bind(&row.mentions)
                     .bind(row.key)
                     .bind(row.added)
+                    .bind(&row.attachments)
                     .bind(created_at);
             }
             // RETURNING gives the rows in no promised order: match by key.
@@ -232,11 +251,29 @@ impl AppendTx for SqliteTx {
             .execute(&mut **self)
             .await?;
         }
+        // Attached before erasures: a message deleted in the batch that
+        // stored it takes its files along.
+        for (id, room_id, seq) in &effects.attached {
+            sqlx::query("UPDATE files SET message_seq = ?3 WHERE id = ?1 AND room_id = ?2")
+                .bind(id)
+                .bind(room_id)
+                .bind(seq)
+                .execute(&mut **self)
+                .await?;
+        }
         for (room_id, seq) in &effects.erased {
+            // Its files: the row's trigger queues their objects for the
+            // sweeper (migration 0008).
+            sqlx::query("DELETE FROM files WHERE room_id = ?1 AND message_seq = ?2")
+                .bind(room_id)
+                .bind(seq)
+                .execute(&mut **self)
+                .await?;
             // The message, then every edit of it: the text is overwritten,
             // not flagged.
             sqlx::query(
-                "UPDATE messages SET body = '', mentions = '[]', deleted = (kind = 'message') \
+                "UPDATE messages SET body = '', mentions = '[]', attachments = '[]', \
+                        deleted = (kind = 'message') \
                  WHERE room_id = ?1 \
                    AND ((seq = ?2 AND kind = 'message') OR (target_seq = ?2 AND kind = 'edit'))",
             )

@@ -1,6 +1,7 @@
 //! Accounts (README, "Accounts"): profiles and how others see them change,
 //! the export, and deleting one's account.
 
+mod avatars;
 mod deletion;
 mod export;
 mod profiles;

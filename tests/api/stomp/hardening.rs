@@ -425,6 +425,7 @@ async fn stalled_replay() -> (TestApp, TestUser, TestUser, StompClient) {
                     body: format!("{} {body}", chunk * 500 + i),
                     client_id: None,
                     reply_to: None,
+                    attachments: Vec::new(),
                 },
                 tied_to_next: false,
             })
