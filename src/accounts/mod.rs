@@ -7,7 +7,7 @@
 //! calls) and resumes an erasure a restart interrupted. Both go through the
 //! existing owners of each rule: the room log's deletions through `chat`,
 //! leaving rooms through `membership`, the rows through the store's
-//! `AccountStore`. Nothing here speaks HTTP (`http/profile.rs`,
+//! `ProfileStore`. Nothing here speaks HTTP (`http/profile.rs`,
 //! `http/export.rs` do).
 
 mod deletion;

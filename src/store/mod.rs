@@ -13,7 +13,6 @@
 //! `postgres/` and `sqlite.rs` (with `sqlite/append.rs`) hold only their
 //! SQL, their timestamps and how a write transaction locks.
 
-pub mod accounts;
 mod batch;
 mod event;
 pub mod files;
@@ -21,6 +20,7 @@ mod membership;
 pub mod moderation;
 mod plan;
 mod postgres;
+pub mod profiles;
 mod queries;
 mod read_state;
 mod refresh;
@@ -37,11 +37,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
-pub use accounts::{AccountStore, ClosedAccount, Departure, ProfileChange, SentMessage};
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
 pub use files::FileStore;
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
+pub use profiles::{ClosedAccount, Departure, ProfileChange, ProfileStore, SentMessage};
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use retention::{
     DroppedPartition, LogPartitions, PartitionLayout, Pruned, RetentionPolicy, RetentionStore,
@@ -281,7 +281,7 @@ pub trait RoomLog: Send + Sync + 'static {
 pub trait Store:
     StoreHealth
     + UserStore
-    + AccountStore
+    + ProfileStore
     + RoomStore
     + MembershipStore
     + ReadStateStore
@@ -297,7 +297,7 @@ pub trait Store:
 impl<T> Store for T where
     T: StoreHealth
         + UserStore
-        + AccountStore
+        + ProfileStore
         + RoomStore
         + MembershipStore
         + ReadStateStore

@@ -29,9 +29,9 @@ use super::rows::{EventRow, select_events, select_refresh_tokens, select_rooms};
 use super::search::{SearchIndex, fts_query, impl_search};
 use super::{Backend, Event, StoreResult, Timestamp};
 
-mod accounts;
 mod append;
 mod files;
+mod profiles;
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -11,11 +11,11 @@ use parley::domain::{RoomName, Username};
 use parley::store::files::{Erasure, NewFile, StoredFile};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
-    AccountStore, Appended, ClosedAccount, Departure, DroppedPartition, DynStore, Event, FileStore,
-    Found, HistoryPage, HistoryQuery, LogPartitions, MarkerMove, Member, MembershipStore, NewEvent,
-    PartitionLayout, ProfileChange, Pruned, ReadState, ReadStateStore, RetentionPolicy,
-    RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage,
-    ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
+    Appended, ClosedAccount, Departure, DroppedPartition, DynStore, Event, FileStore, Found,
+    HistoryPage, HistoryQuery, LogPartitions, MarkerMove, Member, MembershipStore, NewEvent,
+    PartitionLayout, ProfileChange, ProfileStore, Pruned, ReadState, ReadStateStore,
+    RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore,
+    SentMessage, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -271,7 +271,7 @@ impl ServerSettings for WrappedStore {
 }
 
 #[async_trait]
-impl AccountStore for WrappedStore {
+impl ProfileStore for WrappedStore {
     async fn name_reserved(&self, username: &str) -> StoreResult<bool> {
         self.inner.name_reserved(username).await
     }

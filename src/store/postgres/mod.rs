@@ -27,10 +27,10 @@ use super::rows::{EventRow, select_events, select_refresh_tokens, select_rooms};
 use super::search::{SearchIndex, impl_search, like_pattern};
 use super::{Backend, Event, StoreResult};
 
-mod accounts;
 mod append;
 mod files;
 mod partitions;
+mod profiles;
 
 /// How long a request waits for a pooled connection before failing, instead
 /// of hanging when the database is unreachable or the pool is exhausted.

@@ -1,8 +1,8 @@
-//! [`crate::store::AccountStore`] on SQLite: its SQL. `BEGIN IMMEDIATE`
+//! [`crate::store::ProfileStore`] on SQLite: its SQL. `BEGIN IMMEDIATE`
 //! holds the database's only write lock, so reading a row is locking it.
 
 use super::{Millis, SqliteStore, now_millis, reactions_json};
-use crate::store::accounts::{AccountQueries, impl_accounts};
+use crate::store::profiles::{ProfileQueries, impl_profiles};
 use crate::store::rows::{select_events, select_rooms};
 
 /// The columns of a `UserRow`.
@@ -12,7 +12,7 @@ macro_rules! user_columns {
     };
 }
 
-const ACCOUNT_SQL: AccountQueries = AccountQueries {
+const PROFILE_SQL: ProfileQueries = ProfileQueries {
     // `username` is NOCASE.
     name_reserved: "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)",
     update_profile: concat!(
@@ -75,4 +75,4 @@ const ACCOUNT_SQL: AccountQueries = AccountQueries {
                        WHERE deleted_at IS NOT NULL AND erased_at IS NULL ORDER BY id",
 };
 
-impl_accounts!(store: SqliteStore, db: Sqlite, time: Millis, sql: ACCOUNT_SQL);
+impl_profiles!(store: SqliteStore, db: Sqlite, time: Millis, sql: PROFILE_SQL);

@@ -1,9 +1,9 @@
-//! [`crate::store::AccountStore`] on Postgres: its SQL.
+//! [`crate::store::ProfileStore`] on Postgres: its SQL.
 
 use super::PostgresStore;
 use super::reactions_json;
 use crate::store::Timestamp;
-use crate::store::accounts::{AccountQueries, impl_accounts};
+use crate::store::profiles::{ProfileQueries, impl_profiles};
 use crate::store::rows::{select_events, select_rooms};
 
 /// The columns of a `UserRow`.
@@ -13,7 +13,7 @@ macro_rules! user_columns {
     };
 }
 
-const ACCOUNT_SQL: AccountQueries = AccountQueries {
+const PROFILE_SQL: ProfileQueries = ProfileQueries {
     name_reserved: "SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1))",
     update_profile: concat!(
         "UPDATE users SET display_name = CASE WHEN $2::boolean THEN $3::text ELSE display_name END, \
@@ -65,4 +65,4 @@ const ACCOUNT_SQL: AccountQueries = AccountQueries {
                        WHERE deleted_at IS NOT NULL AND erased_at IS NULL ORDER BY id",
 };
 
-impl_accounts!(store: PostgresStore, db: Postgres, time: Timestamp, sql: ACCOUNT_SQL);
+impl_profiles!(store: PostgresStore, db: Postgres, time: Timestamp, sql: PROFILE_SQL);

@@ -1,7 +1,7 @@
 //! What an account holds besides its credentials (README, "Accounts"):
 //! the profile (display name, status, avatar), and what closing an account
-//! does to the rows it owns. [`AccountStore`] is written once for both
-//! backends from [`AccountQueries`], like `membership.rs`.
+//! does to the rows it owns. [`ProfileStore`] is written once for both
+//! backends from [`ProfileQueries`], like `membership.rs`.
 //!
 //! A closed account keeps its `users` row, so its name stays reserved and
 //! the room log's events keep their sender; it can no longer sign in, and
@@ -58,7 +58,7 @@ pub enum Departure {
 }
 
 #[async_trait]
-pub trait AccountStore: Send + Sync + 'static {
+pub trait ProfileStore: Send + Sync + 'static {
     /// Whether any account, live or closed, has `username` in any letter
     /// case.
     async fn name_reserved(&self, username: &str) -> StoreResult<bool>;
@@ -114,9 +114,9 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn erasures_pending(&self) -> StoreResult<Vec<(i64, String)>>;
 }
 
-/// One backend's SQL for [`AccountStore`]. Binds in order; "→ X" is the
+/// One backend's SQL for [`ProfileStore`]. Binds in order; "→ X" is the
 /// row each result row decodes into.
-pub(super) struct AccountQueries {
+pub(super) struct ProfileQueries {
     /// (username) → (bool).
     pub name_reserved: &'static str,
     /// (id, set display_name, display_name, set status, status) →
@@ -165,25 +165,25 @@ pub(super) struct AccountQueries {
     pub erasures_pending: &'static str,
 }
 
-/// Implements [`AccountStore`] for `$store` (with a `pool` field and a
+/// Implements [`ProfileStore`] for `$store` (with a `pool` field and a
 /// `Backend` whose transactions are on database `$db`) from `$sql` (an
-/// [`AccountQueries`]), timestamps stored as `$time`.
-macro_rules! impl_accounts {
+/// [`ProfileQueries`]), timestamps stored as `$time`.
+macro_rules! impl_profiles {
     (store: $store:ident, db: $db:ident, time: $time:ident, sql: $sql:ident $(,)?) => {
-        mod accounts_impl {
+        mod profiles_impl {
             use async_trait::async_trait;
 
             use super::$time as Stored;
             use super::{$sql, $store};
             use $crate::domain::Role;
-            use $crate::store::accounts::{
-                AccountStore, ClosedAccount, Departure, ProfileChange, SentMessage,
+            use $crate::store::profiles::{
+                ClosedAccount, Departure, ProfileChange, ProfileStore, SentMessage,
             };
             use $crate::store::rows::{EventRow, RoomRow, UserRow};
             use $crate::store::{Backend, Event, Room, StoreError, StoreResult, Timestamp, User};
 
             #[async_trait]
-            impl AccountStore for $store {
+            impl ProfileStore for $store {
                 async fn name_reserved(&self, username: &str) -> StoreResult<bool> {
                     let (taken,): (bool,) = sqlx::query_as($sql.name_reserved)
                         .bind(username)
@@ -410,4 +410,4 @@ macro_rules! impl_accounts {
         }
     };
 }
-pub(super) use impl_accounts;
+pub(super) use impl_profiles;
