@@ -246,6 +246,32 @@ impl Chat {
         appended.pop().ok_or(ChatError::Task)
     }
 
+    /// Deletes the messages `seqs` of `room` (id, name) as `sender` (id,
+    /// username) in one transaction, each as [`delete`](Self::delete)
+    /// would: closing an account erases what it wrote this way, page by
+    /// page (README, "Accounts"). Results are in input order.
+    pub async fn delete_many(
+        &self,
+        sender: (i64, &str),
+        room: (i64, &str),
+        seqs: &[i64],
+    ) -> Result<Vec<Appended>, ChatError> {
+        let batch = seqs
+            .iter()
+            .map(|&target| NewEvent {
+                room_id: room.0,
+                room: room.1.to_string(),
+                sender_id: sender.0,
+                sender: sender.1.to_string(),
+                change: LogWrite::Delete { target },
+                tied_to_next: false,
+                moderates: false,
+            })
+            .collect();
+        let pending = self.committer.submit(batch).await;
+        Ok(pending.await.map_err(|_| ChatError::Task)??)
+    }
+
     /// Adds (`added`) or removes the sender's reaction `key` on message `seq`.
     pub async fn react(
         &self,

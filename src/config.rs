@@ -282,6 +282,7 @@ impl Settings {
             ("RETENTION_INTERVAL_SECS", self.retention_interval_secs),
             ("MAX_UPLOAD_BYTES", self.max_upload_bytes),
             ("FILE_URL_TTL_SECS", self.file_url_ttl_secs),
+            ("MAX_AVATAR_BYTES", self.max_avatar_bytes),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));

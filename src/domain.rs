@@ -305,9 +305,87 @@ impl ReactionKey {
     }
 }
 
+/// A profile's display name (README, "Accounts"): 1–64 characters, none of
+/// them a control character. Shown beside the username, never instead of
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+newtype_str!(DisplayName);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let chars = s.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS {
+            return Err("display_name must be null or 1-64 characters");
+        }
+        if !shown_as_typed(s) {
+            return Err("display_name must not contain control characters");
+        }
+        Ok(DisplayName(s.to_string()))
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A profile's status line: up to 140 characters, none of them a control
+/// character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status(String);
+newtype_str!(Status);
+
+impl Status {
+    pub const MAX_CHARS: usize = 140;
+
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if s.chars().count() > Self::MAX_CHARS {
+            return Err("status must be null or at most 140 characters");
+        }
+        if !shown_as_typed(s) {
+            return Err("status must not contain control characters");
+        }
+        Ok(Status(s.to_string()))
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Whether `s` has no control character: none of Unicode's `Cc` (C0, DEL,
+/// C1: line breaks and tabs included), nor the characters that reorder or
+/// break the text around them when shown (bidirectional embeddings,
+/// overrides and isolates, line and paragraph separators), so a name
+/// cannot make the text beside it read otherwise.
+fn shown_as_typed(s: &str) -> bool {
+    !s.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_and_statuses() {
+        assert!(DisplayName::parse("Alice Liddell").is_ok());
+        assert!(
+            DisplayName::parse(&"é".repeat(64)).is_ok(),
+            "characters, not bytes"
+        );
+        assert!(DisplayName::parse("").is_err());
+        assert!(DisplayName::parse(&"a".repeat(65)).is_err());
+        assert!(DisplayName::parse("a\nb").is_err());
+        assert!(DisplayName::parse("a\u{0}b").is_err());
+        assert!(DisplayName::parse("evil\u{202E}txt.exe").is_err());
+        assert!(Status::parse("").is_ok());
+        assert!(Status::parse(&"ü".repeat(140)).is_ok());
+        assert!(Status::parse(&"a".repeat(141)).is_err());
+        assert!(Status::parse("away\tback soon").is_err());
+    }
 
     #[test]
     fn usernames() {

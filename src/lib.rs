@@ -1,7 +1,9 @@
 //! Parley: authenticated, persistent chat over STOMP 1.2 / WebSocket and HTTP.
 
 pub mod access;
+pub mod accounts;
 pub mod auth;
+pub mod avatars;
 pub mod broker;
 pub mod chat;
 pub mod committer;

@@ -13,7 +13,7 @@ use crate::broker::DynBroker;
 use crate::domain::Role;
 use crate::revocation::{Revocations, RevokeReason};
 use crate::store::moderation::{Denial, Effect, MembershipRequest};
-use crate::store::{DynStore, Member, Room, StoreError};
+use crate::store::{Departure, DynStore, Member, Room, StoreError};
 use crate::user_updates::UserUpdates;
 use crate::viewers::Viewers;
 use crate::views::Activity;
@@ -128,6 +128,57 @@ impl Membership {
             (_, Some(reason)) => (updates.room_removed(vec![target.0], &room.name, reason)).await,
             _ => {}
         }
+    }
+
+    /// `user` (id, username) leaves `room` because their account is
+    /// closing (README, "Accounts"), announced like a leave: a room they
+    /// own passes to its oldest moderator, else its oldest member (who is
+    /// told, on the activity and on their user destination), and one
+    /// with no other member is deleted like any room.
+    pub async fn depart(&self, room: &Room, user: (i64, &str)) -> Result<(), MembershipError> {
+        let (new_owner, role_before) = match self.store.depart(room.id, user.0).await? {
+            Departure::NotMember => return Ok(()),
+            Departure::Alone => {
+                self.act(room, user, user, MembershipRequest::Delete)
+                    .await?;
+                return Ok(());
+            }
+            Departure::Left => (None, None),
+            Departure::HandedOver { to, role_before } => (Some(to), Some(role_before)),
+        };
+        announce(
+            &self.broker,
+            room.id,
+            MembershipRequest::Leave,
+            Effect::Drop,
+            user.1,
+            user.1,
+        );
+        self.revocations
+            .revoke(room.id, &room.name, Some(user.0), RevokeReason::Left)
+            .await;
+        self.update_room_lists(
+            room,
+            user,
+            Effect::Drop,
+            Some(RevokeReason::Left),
+            Vec::new(),
+        )
+        .await;
+        if let (Some((id, name)), Some(before)) = (new_owner, role_before) {
+            tracing::info!(room = %room.name, new_owner = id, ?before, "room handed over");
+            let activity = Activity::Member {
+                user: name.clone(),
+                change: "role".to_string(),
+                role: Some(Role::Owner.as_str().to_string()),
+                by: None,
+            };
+            self.broker.publish_activity(room.id, &activity);
+            if let Some(room) = self.store.room_by_id(room.id).await? {
+                self.user_updates.room_updated((id, &name), &room).await;
+            }
+        }
+        Ok(())
     }
 
     /// The users `user_id` blocks changed: their deliveries follow on

@@ -94,6 +94,8 @@ impl Application {
             state.config.retention,
             state.shutdown_signal(),
         );
+        // Account deletions a restart interrupted (README, "Accounts").
+        crate::accounts::resume_erasures(state.clone().into_inner());
         let jwt = web::Data::new(jwt);
         let server_state = state.clone();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::auth::totp::TotpKey;
 use crate::auth::{JwtKeys, password::Hashing, rate_limit::RateLimiter};
+use crate::avatars::AvatarLinks;
 use crate::broker::DynBroker;
 use crate::chat::Chat;
 use crate::config::Config;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     /// Encrypts the stored TOTP secrets (derived from the access-token key).
     pub totp_key: TotpKey,
+    /// Signs the `avatar_url` of `user` objects and checks it when asked.
+    pub avatars: AvatarLinks,
     pub config: Config,
     pub refresh_ttl: chrono::Duration,
     pub login_per_ip: RateLimiter,
@@ -126,6 +129,7 @@ impl AppState {
             store,
             totp_key: TotpKey::derive(&config.jwt_secret.bytes),
             jwt,
+            avatars: AvatarLinks::new(&config.jwt_secret.bytes, config.files.url_ttl.as_secs()),
             refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
                 .unwrap_or(chrono::Duration::days(30)),
             login_per_ip: RateLimiter::new(limits.login_attempts_per_ip, Duration::from_secs(60)),

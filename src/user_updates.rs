@@ -10,6 +10,9 @@
 //! `room_updated` build the update (the room object exactly as
 //! `GET /rooms/{name}` shows it to that user) and raise the service's own
 //! signal, which every instance's handler applies in the order it arrives.
+//! A profile change is announced the same way (`user_updated`, to those
+//! who share a room with the user), so names and avatars shown in a
+//! client follow it live.
 //! Delivering: the service holds this instance's listeners per user; a
 //! listener is a connection's bounded delivery queue, unregistered when
 //! its [`Listening`] guard drops.
@@ -49,6 +52,9 @@ pub enum UserUpdate {
     /// The room's name-level data changed for the user (their role, the
     /// room's privacy, their notification level): the room as they see it.
     RoomUpdated { room: serde_json::Value },
+    /// A user who shares a room with them (or they themself) changed
+    /// their profile: the `user` object as it now is (README, "Accounts").
+    UserUpdated { user: serde_json::Value },
 }
 
 impl UserUpdate {
@@ -58,13 +64,14 @@ impl UserUpdate {
             UserUpdate::RoomAdded { .. } => "room_added",
             UserUpdate::RoomRemoved { .. } => "room_removed",
             UserUpdate::RoomUpdated { .. } => "room_updated",
+            UserUpdate::UserUpdated { .. } => "user_updated",
         }
     }
 }
 
 /// The event types an update may have, as `'static` names (an update
 /// arriving from another instance names its type in its JSON).
-const EVENT_TYPES: [&str; 3] = ["room_added", "room_removed", "room_updated"];
+const EVENT_TYPES: [&str; 4] = ["room_added", "room_removed", "room_updated", "user_updated"];
 
 /// `room` as `user` sees it, like `GET /rooms/{name}` (their membership and
 /// read state included).
@@ -162,6 +169,12 @@ impl UserUpdates {
                 tracing::warn!(error = %e, room = %room.name, "reading a room for a user update failed")
             }
         }
+    }
+
+    /// `user` (a `user` object) changed their profile: told to each of
+    /// `users` (those who share a room with them, and themself).
+    pub async fn user_updated(&self, users: Vec<i64>, user: serde_json::Value) {
+        self.signal(users, &UserUpdate::UserUpdated { user }).await;
     }
 
     /// `room` left the room list of each of `users`, for `reason`.

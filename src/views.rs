@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
 use crate::config::Administrators;
+use crate::avatars::AvatarLinks;
 use crate::store::{Member, ReadState, Room, Timestamp, User};
 
 mod activity;
@@ -40,7 +41,7 @@ fn optional_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S:
     }
 }
 
-/// A user.
+/// A user: the account and its profile (README, "Accounts").
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = User)]
 pub struct UserView<'a> {
@@ -58,18 +59,44 @@ pub struct UserView<'a> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(required = false)]
     pub admin: bool,
+    /// 1–64 characters without control characters, or null. Clients show
+    /// it beside the username, never instead of it.
+    #[schema(min_length = 1, max_length = 64, example = "Alice Liddell")]
+    pub display_name: Option<&'a str>,
+    /// Up to 140 characters without control characters, or null.
+    #[schema(max_length = 140, example = "in the garden")]
+    pub status: Option<&'a str>,
+    /// A square image of at most 256 px, at a signed URL that works without
+    /// a token until it expires (`FILE_URL_TTL_SECS`); null when the user
+    /// has none.
+    #[schema(example = "/api/v1/avatars/4f0c…?expires=1796140800&sig=9a1e…")]
+    pub avatar_url: Option<String>,
 }
 
 impl<'a> UserView<'a> {
-    /// `u` as everyone sees them; `admins` tells whether they are one.
-    pub fn new(u: &'a User, admins: &Administrators) -> Self {
+    /// `u` as clients see it: `admins` tells whether they are one, its
+    /// avatar's URL signed by `avatars`.
+    pub fn new(u: &'a User, admins: &Administrators, avatars: &AvatarLinks) -> Self {
         UserView {
             id: u.id,
             username: &u.username,
             created_at: u.created_at,
             admin: admins.contains(&u.username),
+            display_name: u.profile.display_name.as_deref(),
+            status: u.profile.status.as_deref(),
+            avatar_url: u
+                .profile
+                .avatar_key
+                .as_deref()
+                .map(|key| avatars.url(key, now_secs())),
         }
     }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A chat room, as one user sees it.
@@ -200,9 +227,10 @@ pub struct MemberView<'a> {
 }
 
 impl<'a> MemberView<'a> {
-    pub fn new(m: &'a Member, admins: &Administrators) -> Self {
+    /// `m` as clients see it, its avatar's URL signed by `avatars`.
+    pub fn new(m: &'a Member, admins: &Administrators, avatars: &AvatarLinks) -> Self {
         MemberView {
-            user: UserView::new(&m.user, admins),
+            user: UserView::new(&m.user, admins, avatars),
             role: m.role.as_str(),
             last_read_seq: m.last_read_seq,
         }

@@ -45,22 +45,28 @@ export class ApiError extends Error {
 // server's codes to sentences.
 export { describeError } from './errors.js';
 
-/** One HTTP call; resolves to the parsed JSON body (or null), throws ApiError. */
-async function call(method, path, { token, body } = {}) {
-  const headers = { accept: 'application/json' };
+/**
+ * One HTTP call; resolves to the parsed JSON body (or null), throws ApiError.
+ * A `Blob` body (an image) is sent as it is, with its own type; with `blob`,
+ * a successful answer resolves to its bytes as a Blob (a download).
+ */
+async function call(method, path, { token, body, blob = false } = {}) {
+  const headers = { accept: blob ? '*/*' : 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  const raw = body instanceof Blob;
+  if (body !== undefined) headers['content-type'] = raw ? body.type || 'application/octet-stream' : 'application/json';
   let res;
   try {
     res = await fetch(API + path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
       cache: 'no-store',
     });
   } catch {
     throw new ApiError(0, 'network_error', 'Cannot reach the server.');
   }
+  if (blob && res.ok) return res.blob();
   return answer(res.status, await res.text(), res.headers.get('retry-after'));
 }
 
@@ -211,13 +217,13 @@ export class Session extends EventTarget {
   }
 
   /** An authenticated API call; retried once with a renewed token on 401. */
-  async request(method, path, body) {
+  async request(method, path, body, { blob = false } = {}) {
     const token = await this.accessToken();
     try {
-      return await call(method, path, { token, body });
+      return await call(method, path, { token, body, blob });
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 'unauthorized' || !this.signedIn) throw err;
-      return call(method, path, { token: await this.accessToken({ force: true }), body });
+      return call(method, path, { token: await this.accessToken({ force: true }), body, blob });
     }
   }
 
@@ -247,6 +253,11 @@ export class Session extends EventTarget {
         current?.abort();
       },
     };
+  }
+
+  /** My `user` object changed (my profile): every view reading `user` sees it. */
+  updateUser(user) {
+    if (this.user && user?.id === this.user.id) this.user = user;
   }
 
   async #doRefresh(restoring) {

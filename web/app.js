@@ -19,6 +19,8 @@ import { Live } from './live.js';
 import { ViewMemory } from './restore.js';
 import { BlocksViewModel } from './domain/blocks.js';
 import { NotificationsViewModel } from './domain/notifications.js';
+import { PeopleViewModel } from './domain/people.js';
+import { ProfileViewModel } from './domain/profile.js';
 import { isDirect } from './domain/room.js';
 import { RoomsViewModel } from './domain/rooms.js';
 import { AccountsViewModel, ModerationViewModel } from './domain/moderation.js';
@@ -34,6 +36,8 @@ import { MembersView } from './ui/members-view.js';
 import { NotifyView } from './ui/notify-view.js';
 import { ReportView } from './ui/report-view.js';
 import { RoomModerationView } from './ui/room-moderation-view.js';
+import { PeopleView, personName } from './ui/people-view.js';
+import { ProfileSettings } from './ui/profile-settings.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { SettingsView } from './ui/settings-view.js';
@@ -96,6 +100,10 @@ class App {
     this.search = new SearchViewModel(context);
     this.notifications = new NotificationsViewModel(context);
     this.followed = new FollowedThreadsViewModel(context);
+    // Names and faces (display names beside usernames), kept live by `user_updated`.
+    this.people = new PeopleViewModel(context);
+    this.peopleView = new PeopleView(this.people);
+    this.profile = new ProfileViewModel(context);
     this.announcer = new Announcer($('announcer'));
     // What views need: the view models and the routes between views.
     const shell = {
@@ -106,6 +114,7 @@ class App {
       search: this.search,
       notifications: this.notifications,
       followed: this.followed,
+      people: this.people,
       announcer: this.announcer,
       me: () => this.me(),
       live: () => this.connection,
@@ -137,6 +146,10 @@ class App {
     this.threadView = new ThreadView(shell);
     this.threadsView = new ThreadsView(shell);
     this.signIn = new SignInView();
+    this.profileSettings = new ProfileSettings(this.profile, {
+      signedOut: (text) => this.#signedOut(text),
+    });
+    this.profile.addEventListener('change', ({ detail: { user } }) => this.people.apply(user));
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
     this.rooms.addEventListener('change', () => this.#showUnreadInTitle());
     this.rooms.addEventListener('added', ({ detail: { room } }) => {
@@ -211,6 +224,14 @@ class App {
       this.stopChat();
       this.showAuth(event.detail);
     });
+  }
+
+  /** My account is gone (deleted here): back to the sign-in page, saying so. */
+  async #signedOut(text) {
+    this.memory.forget(this.me());
+    this.stopChat();
+    await this.session.logout();
+    this.showAuth(text);
   }
 
   showAuth(message) {
@@ -292,7 +313,8 @@ class App {
   startChat() {
     const { ui } = this;
     ui.authView.hidden = true;
-    ui.accountName.textContent = this.me();
+    this.people.apply(this.session.user);
+    ui.accountName.replaceChildren(personName(this.people, this.me()));
     ui.account.hidden = false;
     this.adminView.setAdmin(this.session.user?.admin === true);
     ui.chatApp.hidden = false;
@@ -320,7 +342,12 @@ class App {
     });
     on('activity', ({ room, signal }) => this.rooms.open.get(room)?.activity(signal));
     on('revoked', ({ room, reason }) => this.rooms.close(room, reason));
-    on('update', (update) => this.rooms.apply(update));
+    on('update', (update) => {
+      if (update.type !== 'user_updated') return this.rooms.apply(update);
+      // Someone I share a room with (or I, in another tab) changed their profile.
+      this.session.updateUser(update.user);
+      this.people.apply(update.user);
+    });
     // The user destination keeps nothing: what it said while we were away is read.
     on('connected', ({ again }) => {
       if (again) {
@@ -352,6 +379,7 @@ class App {
     clearTimeout(this.placeTimer);
     this.placeTimer = null;
     this.blocks.clear();
+    this.people.clear();
     this.search.close();
     this.threadView.close();
     this.followed.clear();

@@ -46,7 +46,7 @@ const destination = (room) => `/topic/rooms/${room}`;
 /** What changes my own room list (the README, "Staying signed in, and a live
  * view of one's own rooms"). */
 export const USER_UPDATES = '/user/queue/updates';
-const UPDATE_TYPES = new Set(['room_added', 'room_removed', 'room_updated']);
+const UPDATE_TYPES = new Set(['room_added', 'room_removed', 'room_updated', 'user_updated']);
 const activityDestination = (room) => `/topic/rooms/${room}/activity`;
 
 /** A SEND the server refused; `code` is the ERROR's `message` header

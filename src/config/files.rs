@@ -49,6 +49,8 @@ pub struct FileSettings {
     pub user_quota_bytes: u64,
     /// `FILE_URL_TTL_SECS`.
     pub url_ttl: Duration,
+    /// `MAX_AVATAR_BYTES` (README, "Accounts").
+    pub max_avatar_bytes: u64,
 }
 
 pub(super) fn settings(s: &Settings) -> Result<FileSettings, ConfigError> {
@@ -57,6 +59,7 @@ pub(super) fn settings(s: &Settings) -> Result<FileSettings, ConfigError> {
         max_upload_bytes: s.max_upload_bytes,
         user_quota_bytes: s.user_quota_bytes,
         url_ttl: Duration::from_secs(s.file_url_ttl_secs),
+        max_avatar_bytes: s.max_avatar_bytes,
     })
 }
 

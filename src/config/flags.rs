@@ -220,4 +220,8 @@ pub struct Settings {
     /// Seconds a signed file URL works after it was issued.
     #[arg(long, env = "FILE_URL_TTL_SECS", default_value_t = 3600)]
     pub file_url_ttl_secs: u64,
+
+    /// Largest avatar image accepted, in bytes (413 `file_too_large` beyond it).
+    #[arg(long, env = "MAX_AVATAR_BYTES", default_value_t = 5_242_880)]
+    pub max_avatar_bytes: u64,
 }

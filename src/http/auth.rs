@@ -93,7 +93,7 @@ pub(super) fn token_response(
     refresh_token: String,
 ) -> serde_json::Value {
     let body = TokenResponse {
-        user: UserView::new(user, &state.config.admins),
+        user: UserView::new(user, &state.config.admins, &state.avatars),
         access_token: state
             .jwt
             .issue(user.id, &user.username, session, now_secs()),
@@ -173,9 +173,10 @@ pub async fn signup(
         Username::parse(&username).map_err(|m| ApiError::bad_request("invalid_username", m))?;
     let password =
         Password::parse(&password).map_err(|m| ApiError::bad_request("weak_password", m))?;
-    // A taken name costs one indexed read, not a hash (the unique
-    // constraint still decides between concurrent signups of a free name).
-    if state.store.user_by_name(username.as_str()).await?.is_some() {
+    // A taken name (a closed account's stays taken) costs one indexed
+    // read, not a hash (the unique constraint still decides between
+    // concurrent signups of a free name).
+    if state.store.name_reserved(username.as_str()).await? {
         return Err(StoreError::UsernameTaken.into());
     }
     let ip = client_key(&req, &state.config.limits.trusted_proxies);

@@ -23,8 +23,10 @@ use crate::stomp::{SubscriptionHeader, Version};
 /// `event: room_added` (`data: {"type":"room_added","room":{room}}`: joined,
 /// added by someone, a direct conversation opened), `event: room_removed`
 /// (`data: {"type":"room_removed","room":NAME,"reason":"left"|"removed"|
-/// "banned"|"room_deleted"}`) and `event: room_updated` (`data:
-/// {"type":"room_updated","room":{room}}`: the caller's role changed), from
+/// "banned"|"room_deleted"}`), `event: room_updated` (`data:
+/// {"type":"room_updated","room":{room}}`: the caller's role changed) and
+/// `event: user_updated` (`data: {"type":"user_updated","user":{user}}`: the
+/// caller or someone who shares a room with them changed their profile), from
 /// any instance, within 2 s. The room object is the one `GET /rooms/{name}`
 /// gives the caller. Nothing is stored: no `id:`, no resume. A comment line
 /// every 15 s keeps proxies from closing the stream; it ends at shutdown,
@@ -38,7 +40,8 @@ use crate::stomp::{SubscriptionHeader, Version};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The event stream: `retry: 2000`, then \
-            `event: room_added|room_removed|room_updated` / `data: {update JSON}` blocks",
+            `event: room_added|room_removed|room_updated|user_updated` / \
+            `data: {update JSON}` blocks",
             content_type = "text/event-stream", body = String),
         Unauthorized,
         (status = 429, description = "`too_many_connections`: the user already has \

@@ -5,10 +5,12 @@
 
 mod admin;
 mod auth;
+mod avatar;
 mod awareness;
 mod client_config;
 pub mod client_ip;
 mod direct;
+mod export;
 mod files;
 mod health;
 mod history;
@@ -20,6 +22,7 @@ mod notifications;
 pub(crate) mod openapi;
 mod password;
 mod push;
+mod profile;
 mod refresh;
 mod reports;
 mod responses;
@@ -71,6 +74,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(two_factor::setup)
                 .service(two_factor::confirm)
                 .service(two_factor::disable)
+                .service(profile::update_me)
+                .service(profile::delete_me)
+                .service(profile::get_user)
+                .service(avatar::set_avatar)
+                .service(avatar::remove_avatar)
+                .service(avatar::avatar)
+                .service(export::export)
                 .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)

@@ -44,6 +44,8 @@ pub const BEARER: &str = "bearer";
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, access and refresh tokens"),
+        (name = "accounts", description = "Profiles, avatars, the data export and deleting \
+            one's account"),
         (name = "rooms", description = "Rooms"),
         (name = "members", description = "Members, roles, leaving, removal and bans"),
         (name = "moderation", description = "Reports of messages and a room's audit log"),

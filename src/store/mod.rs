@@ -25,6 +25,7 @@ pub mod moderation;
 mod plan;
 mod postgres;
 pub mod push;
+pub mod profiles;
 mod queries;
 mod read_state;
 mod refresh;
@@ -53,6 +54,7 @@ pub use logins::{EndLogins, Login, LoginId, LoginStore};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use push::{ClaimedPush, PushStore, PushSubscription};
+pub use profiles::{ClosedAccount, Departure, ProfileChange, ProfileStore, SentMessage};
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use retention::{
     DroppedPartition, LogPartitions, PartitionLayout, Pruned, RetentionPolicy, RetentionStore,
@@ -69,6 +71,19 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub created_at: Timestamp,
+    /// What the user shows of themself (README, "Accounts").
+    pub profile: Profile,
+}
+
+/// A user's profile: shown beside (never instead of) their username.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// 1–64 characters, no control characters (`domain::DisplayName`).
+    pub display_name: Option<String>,
+    /// Up to 140 characters, no control characters (`domain::Status`).
+    pub status: Option<String>,
+    /// The avatar's object key in the files storage.
+    pub avatar_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,6 +298,7 @@ pub trait Store:
     + UserStore
     + LoginStore
     + AccountStore
+    + ProfileStore
     + RoomStore
     + MembershipStore
     + AdminStore
@@ -303,6 +319,7 @@ impl<T> Store for T where
         + UserStore
         + LoginStore
         + AccountStore
+        + ProfileStore
         + RoomStore
         + MembershipStore
         + AdminStore

@@ -130,6 +130,7 @@ mod tests {
                 id: 1,
                 username: "alice".into(),
                 created_at: Timestamp::UNIX_EPOCH,
+                profile: Default::default(),
             },
         }
     }

@@ -7,7 +7,9 @@ use sqlx::FromRow;
 
 use super::batch::{ClientKey, Target};
 use super::membership::Member;
-use super::{DirectPair, Event, EventKind, Room, StoreError, ThreadSummary, Timestamp, User};
+use super::{
+    DirectPair, Event, EventKind, Profile, Room, StoreError, ThreadSummary, Timestamp, User,
+};
 use crate::domain::Role;
 
 /// `SELECT` of full [`Event`]s in their current state (aliases `m`, `r`,
@@ -69,7 +71,8 @@ macro_rules! select_refresh_tokens {
     ($rest:literal) => {
         concat!(
             "SELECT t.family, t.expires_at, t.rotated_at, t.revoked_at, \
-                    u.id AS user_id, u.username, u.created_at AS user_created_at \
+                    u.id AS user_id, u.username, u.created_at AS user_created_at, \
+                    u.display_name, u.status, u.avatar_key \
              FROM refresh_tokens t JOIN users u ON u.id = t.user_id ",
             $rest
         )
@@ -82,6 +85,9 @@ pub(super) struct UserRow<T> {
     id: i64,
     username: String,
     created_at: T,
+    display_name: Option<String>,
+    status: Option<String>,
+    avatar_key: Option<String>,
 }
 
 impl<T: Into<Timestamp>> From<UserRow<T>> for User {
@@ -90,6 +96,11 @@ impl<T: Into<Timestamp>> From<UserRow<T>> for User {
             id: row.id,
             username: row.username,
             created_at: row.created_at.into(),
+            profile: Profile {
+                display_name: row.display_name,
+                status: row.status,
+                avatar_key: row.avatar_key,
+            },
         }
     }
 }
@@ -318,6 +329,9 @@ pub(super) struct RefreshRow<T> {
     user_id: i64,
     username: String,
     user_created_at: T,
+    display_name: Option<String>,
+    status: Option<String>,
+    avatar_key: Option<String>,
 }
 
 /// A refresh token as the rotation rules see it (`refresh.rs`).
@@ -341,6 +355,11 @@ impl<T: Into<Timestamp>> From<RefreshRow<T>> for RefreshToken {
                 id: row.user_id,
                 username: row.username,
                 created_at: row.user_created_at.into(),
+                profile: Profile {
+                    display_name: row.display_name,
+                    status: row.status,
+                    avatar_key: row.avatar_key,
+                },
             },
         }
     }

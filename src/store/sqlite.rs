@@ -33,6 +33,7 @@ mod accounts;
 mod append;
 mod files;
 mod threads;
+mod profiles;
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -168,6 +169,7 @@ macro_rules! now_millis {
         "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
     };
 }
+use now_millis;
 
 mod administration;
 
@@ -178,12 +180,15 @@ const SQL: Queries = Queries {
     create_user: concat!(
         "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ",
         now_millis!(),
-        ") RETURNING id, username, created_at"
+        ") RETURNING id, username, created_at, display_name, status, avatar_key"
     ),
-    user_credentials: "SELECT id, username, created_at, password_hash FROM users \
-                       WHERE username = ?",
-    user_by_name: "SELECT id, username, created_at FROM users WHERE username = ?",
-    user_by_id: "SELECT id, username, created_at FROM users WHERE id = ?",
+    user_credentials: "SELECT id, username, created_at, display_name, status, avatar_key, \
+                              password_hash FROM users \
+                       WHERE username = ? AND deleted_at IS NULL",
+    user_by_name: "SELECT id, username, created_at, display_name, status, avatar_key FROM users \
+                   WHERE username = ? AND deleted_at IS NULL",
+    user_by_id: "SELECT id, username, created_at, display_name, status, avatar_key FROM users \
+                 WHERE id = ? AND deleted_at IS NULL",
     insert_refresh_token: concat!(
         "INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at, created_at) \
          VALUES (?, ?, ?, ?, ",
@@ -253,14 +258,14 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
     ),
     delete_ban: "DELETE FROM bans WHERE room_id = ?1 AND user_id = ?2",
     delete_room: "DELETE FROM rooms WHERE id = ?1",
-    members: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
+    members: "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar_key, m.role, m.last_read_seq \
               FROM memberships m JOIN users u ON u.id = m.user_id \
               WHERE m.room_id = ?1 \
               ORDER BY u.username, u.id",
-    member: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
+    member: "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar_key, m.role, m.last_read_seq \
              FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.room_id = ?1 AND m.user_id = ?2",
-    bans: "SELECT u.id, u.username, u.created_at \
+    bans: "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar_key \
            FROM bans b JOIN users u ON u.id = b.user_id \
            WHERE b.room_id = ?1 \
            ORDER BY u.username, u.id",
@@ -276,7 +281,7 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
         ") ON CONFLICT DO NOTHING"
     ),
     delete_block: "DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2",
-    blocks: "SELECT u.id, u.username, u.created_at \
+    blocks: "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar_key \
              FROM blocks b JOIN users u ON u.id = b.blocked_id \
              WHERE b.blocker_id = ?1 \
              ORDER BY u.username, u.id",

@@ -11,12 +11,7 @@ use parley::domain::{RoomName, Username};
 use parley::store::files::{Erasure, NewFile, StoredFile};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
-    AccountInfo, AccountStore, Appended, ClaimedPush, DroppedPartition, DynStore, EndLogins, Event,
-    FileStore, Found, HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore,
-    MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, Pruned, PushStore,
-    PushSubscription, ReadState, ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog,
-    RoomStore, Rotation, SearchQuery, SearchStore, ServerSettings, StoreError, StoreHealth,
-    StoreResult, Timestamp, TotpState, User, UserStore,
+    AccountInfo, AccountStore, Appended, ClaimedPush, ClosedAccount, Departure, DroppedPartition, DynStore, EndLogins, Event, FileStore, Found, HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, ProfileChange, ProfileStore, Pruned, PushStore, PushSubscription, ReadState, ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
 };
 use parley::store::{FollowedThread, Following, ThreadStore};
 
@@ -498,6 +493,59 @@ impl ThreadStore for WrappedStore {
         marks: &[(i64, i64, i64, i64)],
     ) -> StoreResult<Vec<(i64, i64, i64, i64)>> {
         self.inner.mark_threads_read(marks).await
+    }
+}
+
+#[async_trait]
+impl ProfileStore for WrappedStore {
+    async fn name_reserved(&self, username: &str) -> StoreResult<bool> {
+        self.inner.name_reserved(username).await
+    }
+    async fn update_profile(
+        &self,
+        user_id: i64,
+        change: &ProfileChange,
+    ) -> StoreResult<Option<User>> {
+        self.inner.update_profile(user_id, change).await
+    }
+    async fn expect_avatar(&self, key: &str, user_id: i64, due: Timestamp) -> StoreResult<()> {
+        self.inner.expect_avatar(key, user_id, due).await
+    }
+    async fn set_avatar(
+        &self,
+        user_id: i64,
+        key: Option<&str>,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        self.inner.set_avatar(user_id, key).await
+    }
+    async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Room>> {
+        self.inner.memberships_of(user_id).await
+    }
+    async fn messages_of(&self, user_id: i64, after: i64, limit: i64) -> StoreResult<Vec<Event>> {
+        self.inner.messages_of(user_id, after, limit).await
+    }
+    async fn messages_to_erase(
+        &self,
+        user_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<SentMessage>> {
+        self.inner.messages_to_erase(user_id, after, limit).await
+    }
+    async fn room_peers(&self, user_id: i64) -> StoreResult<Vec<i64>> {
+        self.inner.room_peers(user_id).await
+    }
+    async fn close_account(&self, user_id: i64) -> StoreResult<Option<ClosedAccount>> {
+        self.inner.close_account(user_id).await
+    }
+    async fn depart(&self, room_id: i64, user_id: i64) -> StoreResult<Departure> {
+        self.inner.depart(room_id, user_id).await
+    }
+    async fn mark_erased(&self, user_id: i64) -> StoreResult<()> {
+        self.inner.mark_erased(user_id).await
+    }
+    async fn erasures_pending(&self) -> StoreResult<Vec<(i64, String)>> {
+        self.inner.erasures_pending().await
     }
 }
 

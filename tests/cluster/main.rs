@@ -21,6 +21,7 @@ mod failover;
 mod idle;
 mod membership;
 mod notifications;
+mod profiles;
 mod redis_outage;
 mod relay;
 mod room_list;

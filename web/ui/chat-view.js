@@ -58,6 +58,7 @@ export class ChatView {
     /** What message views need from here. */
     this.ctx = {
       me: shell.me,
+      people: shell.people,
       jumpTo: (vm, seq) => this.jumpTo(vm, seq),
       startReply: (vm, seq) => {
         vm.startReply(seq);

@@ -8,6 +8,7 @@ import { describeError } from '../api.js';
 import { SendRefused, newClientId } from '../live.js';
 import { $ } from './dom.js';
 import { summary } from './message-view.js';
+import { personText } from './people-view.js';
 
 /** At most this many people are offered for an @-mention. */
 const MENTION_CHOICES = 8;
@@ -166,7 +167,9 @@ export class ComposerView {
 
   /** "alice is typing…" under the composer of the room shown. */
   renderTyping(vm) {
-    const names = [...(vm?.typists.keys() ?? [])].sort((a, b) => a.localeCompare(b));
+    const names = [...(vm?.typists.keys() ?? [])]
+      .sort((a, b) => a.localeCompare(b))
+      .map((name) => personText(this.shell.people, name));
     let text = '';
     if (names.length === 1) text = `${names[0]} is typing…`;
     else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;

@@ -8,6 +8,7 @@ import { confirmAction } from './confirm.js';
 import { describeError } from '../api.js';
 import { roomPath } from '../domain/room.js';
 import { $, badge, button, nameList, setBusy } from './dom.js';
+import { personName } from './people-view.js';
 
 const ROLE_RANK = { owner: 0, moderator: 1, member: 2 };
 
@@ -180,9 +181,8 @@ export class MembersView {
     item.className = 'member';
     item.dataset.username = user.username;
     item.dataset.role = user.role;
-    const name = document.createElement('span');
-    name.className = 'member-name';
-    name.textContent = user.username;
+    this.shell.people.apply(user);
+    const name = personName(this.shell.people, user.username, 'member-name');
     if (vm.online) {
       const dot = document.createElement('span');
       dot.className = 'presence';

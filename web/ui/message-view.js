@@ -9,6 +9,7 @@ import { threadRootOf } from '../domain/thread.js';
 import { isHidden } from '../timeline.js';
 import { renderAttachments } from './attachments-view.js';
 import { renderAvatar } from './avatar.js';
+import { personName, personText } from './people-view.js';
 import { badge, button } from './dom.js';
 import { renderBody } from './markdown.js';
 
@@ -78,13 +79,11 @@ export function renderMessage(vm, m, ctx, { pending = false } = {}) {
 
   const content = document.createElement('div');
   content.className = 'content';
-  item.append(renderAvatar(pending ? me : m.sender), content);
+  item.append(renderAvatar(pending ? me : m.sender, ctx.people), content);
 
   const meta = document.createElement('div');
   meta.className = 'meta';
-  const sender = document.createElement('span');
-  sender.className = 'sender';
-  sender.textContent = m.sender;
+  const sender = personName(ctx.people, pending ? me : m.sender, 'sender');
   const time = document.createElement('time');
   const at = new Date(m.created_at);
   time.dateTime = m.created_at;
@@ -205,13 +204,13 @@ function renderQuote(vm, seq, ctx) {
     text.textContent = missing ? 'The original message cannot be loaded.' : 'Loading the original message…';
     if (!missing) queueMicrotask(() => vm.fetchOriginal(seq));
   } else {
-    who.textContent = original.sender;
+    who.textContent = personText(ctx.people, original.sender);
     text.textContent = original.deleted ? 'message deleted' : summary(original);
     if (original.deleted) text.classList.add('tombstone');
   }
   quote.append(who, ' ', text);
   const said = original
-    ? `${original.sender}: ${original.deleted ? 'message deleted' : summary(original)}`
+    ? `${personText(ctx.people, original.sender)}: ${original.deleted ? 'message deleted' : summary(original)}`
     : hidden
       ? 'a blocked message'
       : `message ${seq}`;

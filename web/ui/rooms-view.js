@@ -7,6 +7,7 @@ import { describeError } from '../api.js';
 import { isDirect } from '../domain/room.js';
 import { roomLabel } from '../domain/rooms.js';
 import { $, badge, quietBadge, setBusy } from './dom.js';
+import { personName } from './people-view.js';
 
 export class RoomsView {
   /** @param {object} shell  { rooms (RoomsViewModel), openRoom(name, form) } */
@@ -128,9 +129,10 @@ export class RoomsView {
       b.className = 'room-button';
       b.dataset.room = name;
       if (name === rooms.current) b.setAttribute('aria-current', 'true');
-      const label = document.createElement('span');
-      label.className = 'room-name';
-      label.textContent = roomLabel(room, name);
+      // A conversation by the other person's name (display name beside it).
+      const label = isDirect(room) ? personName(this.shell.people, room.peer, 'room-name', { handle: true }) : document.createElement('span');
+      label.classList.add('room-name');
+      if (!isDirect(room)) label.textContent = roomLabel(room, name);
       b.append(label);
       if (room?.private && !isDirect(room)) b.append(badge('private', 'private'));
       // The counts are the button's description, not its name: "# general"

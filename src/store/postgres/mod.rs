@@ -33,6 +33,7 @@ mod administration;
 mod append;
 mod files;
 mod partitions;
+mod profiles;
 
 /// How long a request waits for a pooled connection before failing, instead
 /// of hanging when the database is unreachable or the pool is exhausted.
@@ -88,11 +89,14 @@ use reactions_json;
 /// columns' defaults; names compare case-insensitively through `lower()`.
 const SQL: Queries = Queries {
     create_user: "INSERT INTO users (username, password_hash) VALUES ($1, $2) \
-                  RETURNING id, username, created_at",
-    user_credentials: "SELECT id, username, created_at, password_hash FROM users \
-                       WHERE lower(username) = lower($1)",
-    user_by_name: "SELECT id, username, created_at FROM users WHERE lower(username) = lower($1)",
-    user_by_id: "SELECT id, username, created_at FROM users WHERE id = $1",
+                  RETURNING id, username, created_at, display_name, status, avatar_key",
+    user_credentials: "SELECT id, username, created_at, display_name, status, avatar_key, \
+                              password_hash FROM users \
+                       WHERE lower(username) = lower($1) AND deleted_at IS NULL",
+    user_by_name: "SELECT id, username, created_at, display_name, status, avatar_key FROM users \
+                   WHERE lower(username) = lower($1) AND deleted_at IS NULL",
+    user_by_id: "SELECT id, username, created_at, display_name, status, avatar_key FROM users \
+                 WHERE id = $1 AND deleted_at IS NULL",
     insert_refresh_token: "INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at) \
                            VALUES ($1, $2, $3, $4)",
     // The family's advisory lock (first key "PRLY", second a hash of the
@@ -165,14 +169,14 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
                        mentioned AS (DELETE FROM mentions WHERE message_id IN \
                                      (SELECT id FROM messages WHERE room_id = $1)) \
                   DELETE FROM rooms WHERE id = $1",
-    members: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
+    members: "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar_key, m.role, m.last_read_seq \
               FROM memberships m JOIN users u ON u.id = m.user_id \
               WHERE m.room_id = $1 \
               ORDER BY lower(u.username) COLLATE \"C\", u.id",
-    member: "SELECT u.id, u.username, u.created_at, m.role, m.last_read_seq \
+    member: "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar_key, m.role, m.last_read_seq \
              FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.room_id = $1 AND m.user_id = $2",
-    bans: "SELECT u.id, u.username, u.created_at \
+    bans: "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar_key \
            FROM bans b JOIN users u ON u.id = b.user_id \
            WHERE b.room_id = $1 \
            ORDER BY lower(u.username) COLLATE \"C\", u.id",
@@ -182,7 +186,7 @@ const MEMBERSHIP_SQL: MembershipQueries = MembershipQueries {
     insert_block: "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) \
                    ON CONFLICT DO NOTHING",
     delete_block: "DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2",
-    blocks: "SELECT u.id, u.username, u.created_at \
+    blocks: "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar_key \
              FROM blocks b JOIN users u ON u.id = b.blocked_id \
              WHERE b.blocker_id = $1 \
              ORDER BY lower(u.username) COLLATE \"C\", u.id",

@@ -1,0 +1,17 @@
+//! Accounts beyond signing in (README, "Accounts"): profiles, which others
+//! see live, and closing an account, which erases what it wrote.
+//!
+//! `profile.rs` changes a profile and tells whoever shares a room with the
+//! user (`user_updated` on the user destination); `deletion.rs` closes an
+//! account ([`delete_account`], also what an administrator's deletion
+//! calls) and resumes an erasure a restart interrupted. Both go through the
+//! existing owners of each rule: the room log's deletions through `chat`,
+//! leaving rooms through `membership`, the rows through the store's
+//! `ProfileStore`. Nothing here speaks HTTP (`http/profile.rs`,
+//! `http/export.rs` do).
+
+mod deletion;
+mod profile;
+
+pub use deletion::{DeletionError, ERASE_PAGE, delete_account, resume_erasures};
+pub use profile::{announce_profile, update_profile};

@@ -1,0 +1,68 @@
+//! [`crate::store::ProfileStore`] on Postgres: its SQL.
+
+use super::PostgresStore;
+use super::reactions_json;
+use crate::store::Timestamp;
+use crate::store::profiles::{ProfileQueries, impl_profiles};
+use crate::store::rows::{select_events, select_rooms};
+
+/// The columns of a `UserRow`.
+macro_rules! user_columns {
+    () => {
+        "id, username, created_at, display_name, status, avatar_key"
+    };
+}
+
+const PROFILE_SQL: ProfileQueries = ProfileQueries {
+    name_reserved: "SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1))",
+    update_profile: concat!(
+        "UPDATE users SET display_name = CASE WHEN $2::boolean THEN $3::text ELSE display_name END, \
+                          status = CASE WHEN $4::boolean THEN $5::text ELSE status END \
+         WHERE id = $1 AND deleted_at IS NULL RETURNING ",
+        user_columns!()
+    ),
+    lock_account: "SELECT username, avatar_key FROM users WHERE id = $1 AND deleted_at IS NULL \
+                   FOR UPDATE",
+    set_avatar: concat!(
+        "UPDATE users SET avatar_key = $2 WHERE id = $1 RETURNING ",
+        user_columns!()
+    ),
+    queue_erasure: "INSERT INTO file_erasures (file_id, user_id, due_at) VALUES ($1, $2, $3)",
+    unqueue_erasure: "DELETE FROM file_erasures WHERE file_id = $1",
+    erase_now: "INSERT INTO file_erasures (file_id, user_id, due_at) VALUES ($1, $2, now())",
+    memberships_of: select_rooms!(
+        "JOIN memberships mm ON mm.room_id = r.id WHERE mm.user_id = $1 ORDER BY r.id"
+    ),
+    messages_of: select_events!(
+        reactions_json,
+        "WHERE m.sender_id = $1 AND m.kind = 'message' AND NOT m.deleted AND m.id > $2 \
+           AND m.seq > r.horizon_seq \
+         ORDER BY m.id LIMIT $3"
+    ),
+    messages_to_erase: "SELECT m.id, m.room_id, r.name, m.seq \
+                        FROM messages m JOIN rooms r ON r.id = m.room_id \
+                        WHERE m.sender_id = $1 AND m.kind = 'message' AND NOT m.deleted \
+                          AND m.id > $2 \
+                        ORDER BY m.id LIMIT $3",
+    room_peers: "SELECT DISTINCT b.user_id FROM memberships a \
+                 JOIN memberships b ON b.room_id = a.room_id WHERE a.user_id = $1",
+    close_account: "UPDATE users SET deleted_at = date_trunc('milliseconds', now()), \
+                    password_hash = '!', display_name = NULL, status = NULL, avatar_key = NULL \
+                    WHERE id = $1",
+    delete_refresh_tokens: "DELETE FROM refresh_tokens WHERE user_id = $1",
+    delete_blocks: "DELETE FROM blocks WHERE blocker_id = $1",
+    lock_room: "SELECT direct_a IS NOT NULL FROM rooms WHERE id = $1 FOR UPDATE",
+    role: "SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2",
+    successor: "SELECT m.user_id, u.username, m.role \
+                FROM memberships m JOIN users u ON u.id = m.user_id \
+                WHERE m.room_id = $1 AND m.user_id <> $2 AND u.deleted_at IS NULL \
+                ORDER BY (m.role = 'moderator') DESC, m.joined_at, m.user_id LIMIT 1",
+    promote_owner: "UPDATE memberships SET role = 'owner' WHERE room_id = $1 AND user_id = $2",
+    set_owner: "UPDATE rooms SET owner_id = $2 WHERE id = $1",
+    delete_member: "DELETE FROM memberships WHERE room_id = $1 AND user_id = $2",
+    mark_erased: "UPDATE users SET erased_at = date_trunc('milliseconds', now()) WHERE id = $1",
+    erasures_pending: "SELECT id, username FROM users \
+                       WHERE deleted_at IS NOT NULL AND erased_at IS NULL ORDER BY id",
+};
+
+impl_profiles!(store: PostgresStore, db: Postgres, time: Timestamp, sql: PROFILE_SQL);
