@@ -34,6 +34,6 @@ pub async fn announce_profile(state: &AppState, user: &User) {
         users.push(user.id);
     }
     let view =
-        serde_json::to_value(UserView::new(user, &state.avatars)).expect("user view serialises");
+        serde_json::to_value(UserView::new(user, &state.config.admins, &state.avatars)).expect("user view serialises");
     state.user_updates.user_updated(users, view).await;
 }

@@ -92,7 +92,7 @@ pub async fn users(
     Ok(HttpResponse::Ok().json(UserPage {
         users: found
             .iter()
-            .map(|u| AdminUserView::new(u, &state.config.admins))
+            .map(|u| AdminUserView::new(u, &state.config.admins, &state.avatars))
             .collect(),
         has_more,
     }))

@@ -346,7 +346,7 @@ pub(super) struct OwnUserView<'a> {
 pub(super) async fn own_user(state: &AppState, user: &User) -> Result<HttpResponse, ApiError> {
     let info = state.store.account_info(user.id).await?;
     Ok(HttpResponse::Ok().json(OwnUserView {
-        user: UserView::new(user, &state.config.admins),
+        user: UserView::new(user, &state.config.admins, &state.avatars),
         email: info.email,
         email_verified: info.email_verified,
         totp_enabled: info.totp_enabled,

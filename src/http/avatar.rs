@@ -52,7 +52,7 @@ async fn recorded(
         .await?
         .ok_or(ApiError::Unauthorized)?;
     accounts::announce_profile(state, &now).await;
-    Ok(HttpResponse::Ok().json(UserView::new(&now, &state.avatars)))
+    Ok(HttpResponse::Ok().json(UserView::new(&now, &state.config.admins, &state.avatars)))
 }
 
 /// Set the caller's picture.

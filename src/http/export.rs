@@ -69,7 +69,7 @@ pub async fn export(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRe
         .collect();
     let head = serde_json::json!({
         "exported_at": format_time(&chrono::Utc::now()),
-        "user": UserView::new(&me, &state.avatars),
+        "user": UserView::new(&me, &state.config.admins, &state.avatars),
         "rooms": rooms,
     });
     // The head without its closing brace, then the messages' array.

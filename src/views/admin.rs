@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{UserView, time};
+use crate::avatars::AvatarLinks;
 use crate::config::Administrators;
 use crate::store::{AdminUser, AuditEntry, Report, Timestamp};
 
@@ -22,9 +23,9 @@ pub struct AdminUserView<'a> {
 }
 
 impl<'a> AdminUserView<'a> {
-    pub fn new(u: &'a AdminUser, admins: &Administrators) -> Self {
+    pub fn new(u: &'a AdminUser, admins: &Administrators, avatars: &AvatarLinks) -> Self {
         AdminUserView {
-            user: UserView::new(&u.user, admins),
+            user: UserView::new(&u.user, admins, avatars),
             email: u.email.as_deref(),
             deactivated: u.deactivated,
         }

@@ -12,7 +12,6 @@ use crate::store::audit::{NewAuditEntry, record_audit};
 use crate::store::batch::{
     AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target,
 };
-use crate::store::batch::{AppendTx, ClientKey, Effects, Inserted, NewRow, ReactionRef, Target};
 use crate::store::files::{Attachable, FileRow, StoredFile, select_files};
 use crate::store::plan::{ThreadEffects, summary_row};
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
