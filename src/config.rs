@@ -170,6 +170,8 @@ pub struct Config {
     pub limits: Limits,
     pub commit: CommitSettings,
     pub retention: RetentionSettings,
+    /// `WEBHOOK_ALLOWED_HOSTS` as given (parsed by `egress` at start).
+    pub webhook_allowed_hosts: String,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -330,6 +332,7 @@ impl Settings {
                     partitions: PartitionLayout::for_max_age(max_age),
                 }
             },
+            webhook_allowed_hosts: self.webhook_allowed_hosts.clone(),
         })
     }
 }

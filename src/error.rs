@@ -53,6 +53,12 @@ pub enum ApiError {
     Unavailable,
     #[error("the server is busy, try again shortly")]
     Busy { retry_after_secs: u64 },
+    /// A slash command gave no answer in time (README, "Bots and webhooks").
+    #[error("the command did not answer in time")]
+    CommandTimeout,
+    /// A slash command answered with an error or something not a message.
+    #[error("{0}")]
+    CommandFailed(String),
     /// The room's log refused an edit, deletion, reaction or reply.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -93,6 +99,8 @@ impl ApiError {
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::Unavailable => "unavailable",
             ApiError::Busy { .. } => "busy",
+            ApiError::CommandTimeout => "command_timeout",
+            ApiError::CommandFailed(_) => "command_failed",
             ApiError::Refused(refusal) => match refusal {
                 Refusal::MessageNotFound => "message_not_found",
                 Refusal::Forbidden => "forbidden",
@@ -146,6 +154,8 @@ impl ResponseError for ApiError {
             | ApiError::TooManyRequests { .. }
             | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::CommandTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::CommandFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::Refused(refusal) => match refusal {
                 Refusal::MessageNotFound | Refusal::ReactionNotFound => StatusCode::NOT_FOUND,
                 Refusal::Forbidden => StatusCode::FORBIDDEN,

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod bots;
 pub mod broker;
 pub mod chat;
 pub mod committer;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod connections;
 pub mod destination;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod gateway;
 pub mod healthcheck;
@@ -31,3 +33,4 @@ pub mod typing;
 pub mod user_updates;
 pub mod viewers;
 pub mod views;
+pub mod webhooks;

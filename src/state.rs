@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::auth::{JwtKeys, password::Hashing, rate_limit::RateLimiter};
+use crate::bots::Bots;
 use crate::broker::DynBroker;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
+use crate::egress::Egress;
 use crate::membership::Membership;
 use crate::presence::Presence;
 use crate::read_markers::ReadMarkers;
@@ -21,6 +23,8 @@ use crate::revocation::Revocations;
 use crate::store::DynStore;
 use crate::user_updates::UserUpdates;
 use crate::viewers::Viewers;
+use crate::webhooks::commands::Commands;
+use crate::webhooks::deliver::Deliveries;
 
 /// What every handler shares.
 pub struct AppState {
@@ -39,6 +43,14 @@ pub struct AppState {
     /// The user destination (`/user/queue/updates`, `/me/events`): what
     /// changes a user's own room list, on every instance.
     pub user_updates: Arc<UserUpdates>,
+    /// Bots and their API tokens.
+    pub bots: Bots,
+    /// The client of webhooks and commands (`WEBHOOK_ALLOWED_HOSTS`).
+    pub webhook_egress: Egress,
+    /// Outgoing webhooks' delivery on this instance.
+    pub webhook_deliveries: Deliveries,
+    /// Slash commands.
+    pub commands: Commands,
     /// Typing signals per user and room (None when TYPING_RATE is 0).
     pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
@@ -82,19 +94,35 @@ impl AppState {
             Arc::clone(&viewers),
             Arc::clone(&user_updates),
         );
+        let chat = Chat::new(
+            store.clone(),
+            broker.clone(),
+            membership.clone(),
+            config.commit,
+        );
+        let webhook_egress = crate::webhooks::egress(&config.webhook_allowed_hosts)
+            .expect("WEBHOOK_ALLOWED_HOSTS is checked by Application::build");
         AppState {
-            chat: Chat::new(
+            commands: Commands::new(
+                store.clone(),
+                chat.clone(),
+                webhook_egress.clone(),
+                limits.max_body_bytes,
+            ),
+            webhook_deliveries: Deliveries::start(
                 store.clone(),
                 broker.clone(),
-                membership.clone(),
-                config.commit,
+                webhook_egress.clone(),
             ),
+            webhook_egress,
+            chat,
             membership,
             presence,
             revocations,
             viewers,
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
             user_updates,
+            bots: Bots::new(store.clone()),
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             send_limiter,

@@ -47,6 +47,8 @@ pub struct UserView<'a> {
     #[serde(serialize_with = "time")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     pub created_at: Timestamp,
+    /// True for a bot (README, "Bots and webhooks").
+    pub bot: bool,
 }
 
 impl<'a> From<&'a User> for UserView<'a> {
@@ -55,6 +57,7 @@ impl<'a> From<&'a User> for UserView<'a> {
             id: u.id,
             username: &u.username,
             created_at: u.created_at,
+            bot: u.bot,
         }
     }
 }

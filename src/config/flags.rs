@@ -182,4 +182,9 @@ pub struct Settings {
     /// Postgres always, as it adds the room log's time partitions ahead).
     #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 60)]
     pub retention_interval_secs: u64,
+
+    /// Hosts outgoing webhooks and slash commands may reach whatever their address, and over http:// too:
+    /// comma-separated `host` or `host:port` (others: https only, never a private or loopback address).
+    #[arg(long, env = "WEBHOOK_ALLOWED_HOSTS", default_value = "")]
+    pub webhook_allowed_hosts: String,
 }

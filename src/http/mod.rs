@@ -5,6 +5,7 @@
 
 mod auth;
 mod awareness;
+mod bots;
 mod client_config;
 pub mod client_ip;
 mod direct;
@@ -23,6 +24,7 @@ mod search;
 mod sse;
 mod stream;
 mod web_client;
+mod webhooks;
 mod writing;
 
 use actix_web::{HttpRequest, error::JsonPayloadError, web};
@@ -56,6 +58,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(refresh::rotate_refresh)
                 .service(refresh::logout)
                 .service(auth::me)
+                .service(bots::create)
+                .service(bots::list)
+                .service(bots::rotate)
+                .service(bots::delete_bot)
                 .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)
@@ -85,6 +91,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(room_log::remove_reaction)
                 .service(search::search)
                 .service(search::mentions)
+                .service(webhooks::create)
+                .service(webhooks::list)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::deliveries)
+                .service(webhooks::incoming)
                 .service(stream::post_message)
                 .service(stream::events)
                 .service(openapi::document),

@@ -14,6 +14,7 @@
 //! SQL, their timestamps and how a write transaction locks.
 
 mod batch;
+mod bots;
 mod event;
 mod membership;
 pub mod moderation;
@@ -27,6 +28,7 @@ mod rows;
 pub mod search;
 pub mod server_settings;
 mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
+pub use bots::{BotAccount, BotStore};
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
@@ -53,6 +56,9 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub created_at: Timestamp,
+    /// Not a person: a bot, or the sender of a room's webhooks (README,
+    /// "Bots and webhooks").
+    pub bot: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,6 +278,8 @@ pub trait Store:
     + RetentionStore
     + LogPartitions
     + ServerSettings
+    + BotStore
+    + webhooks::WebhookStore
 {
 }
 
@@ -286,6 +294,8 @@ impl<T> Store for T where
         + RetentionStore
         + LogPartitions
         + ServerSettings
+        + BotStore
+        + webhooks::WebhookStore
         + ?Sized
 {
 }

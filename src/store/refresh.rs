@@ -127,6 +127,7 @@ mod tests {
                 id: 1,
                 username: "alice".into(),
                 created_at: Timestamp::UNIX_EPOCH,
+                bot: false,
             },
         }
     }

@@ -75,6 +75,9 @@ pub(super) struct UserRow<T> {
     id: i64,
     username: String,
     created_at: T,
+    /// Selected where a `user` object is shown (`kind <> 'person' AS bot`).
+    #[sqlx(default)]
+    bot: bool,
 }
 
 impl<T: Into<Timestamp>> From<UserRow<T>> for User {
@@ -83,6 +86,7 @@ impl<T: Into<Timestamp>> From<UserRow<T>> for User {
             id: row.id,
             username: row.username,
             created_at: row.created_at.into(),
+            bot: row.bot,
         }
     }
 }
@@ -303,6 +307,8 @@ impl<T: Into<Timestamp>> From<RefreshRow<T>> for RefreshToken {
                 id: row.user_id,
                 username: row.username,
                 created_at: row.user_created_at.into(),
+                // Only people have refresh tokens.
+                bot: false,
             },
         }
     }

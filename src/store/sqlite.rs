@@ -43,7 +43,7 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 const INSERT_ROWS_PER_STATEMENT: usize = 500;
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -97,7 +97,7 @@ impl SqliteStore {
 /// later.
 #[derive(Debug, Clone, Copy, sqlx::Type)]
 #[sqlx(transparent)]
-struct Millis(i64);
+pub(super) struct Millis(i64);
 
 impl From<Timestamp> for Millis {
     fn from(at: Timestamp) -> Self {
@@ -175,10 +175,12 @@ const SQL: Queries = Queries {
         now_millis!(),
         ") RETURNING id, username, created_at"
     ),
+    // People only: bots and webhook senders never log in with a password.
     user_credentials: "SELECT id, username, created_at, password_hash FROM users \
-                       WHERE username = ?",
-    user_by_name: "SELECT id, username, created_at FROM users WHERE username = ?",
-    user_by_id: "SELECT id, username, created_at FROM users WHERE id = ?",
+                       WHERE username = ? AND kind = 'person'",
+    user_by_name: "SELECT id, username, created_at, kind <> 'person' AS bot FROM users \
+                   WHERE username = ?",
+    user_by_id: "SELECT id, username, created_at, kind <> 'person' AS bot FROM users WHERE id = ?",
     insert_refresh_token: concat!(
         "INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at, created_at) \
          VALUES (?, ?, ?, ?, ",

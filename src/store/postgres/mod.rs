@@ -35,7 +35,7 @@ mod partitions;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresStore {
@@ -85,10 +85,13 @@ use reactions_json;
 const SQL: Queries = Queries {
     create_user: "INSERT INTO users (username, password_hash) VALUES ($1, $2) \
                   RETURNING id, username, created_at",
+    // People only: bots and webhook senders never log in with a password.
     user_credentials: "SELECT id, username, created_at, password_hash FROM users \
-                       WHERE lower(username) = lower($1)",
-    user_by_name: "SELECT id, username, created_at FROM users WHERE lower(username) = lower($1)",
-    user_by_id: "SELECT id, username, created_at FROM users WHERE id = $1",
+                       WHERE lower(username) = lower($1) AND kind = 'person'",
+    user_by_name: "SELECT id, username, created_at, kind <> 'person' AS bot FROM users \
+                   WHERE lower(username) = lower($1)",
+    user_by_id: "SELECT id, username, created_at, kind <> 'person' AS bot FROM users \
+                 WHERE id = $1",
     insert_refresh_token: "INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at) \
                            VALUES ($1, $2, $3, $4)",
     // The family's advisory lock (first key "PRLY", second a hash of the
