@@ -34,6 +34,9 @@ pub enum ApiError {
     UserNotFound,
     #[error("not found")]
     NotFound,
+    /// No such webhook (README, "Bots and webhooks").
+    #[error("no such webhook")]
+    WebhookNotFound,
     /// A known path, a method it does not serve; `allow` lists those it does.
     #[error("method not allowed; this path allows {allow}")]
     MethodNotAllowed { allow: String },
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::RoomNotFound => "room_not_found",
             ApiError::UserNotFound => "user_not_found",
             ApiError::NotFound => "not_found",
+            ApiError::WebhookNotFound => "webhook_not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -143,9 +147,10 @@ impl ResponseError for ApiError {
             | ApiError::Blocked
             | ApiError::NotAMember
             | ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
-            ApiError::RoomNotFound | ApiError::UserNotFound | ApiError::NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::RoomNotFound
+            | ApiError::UserNotFound
+            | ApiError::NotFound
+            | ApiError::WebhookNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

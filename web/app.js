@@ -25,6 +25,7 @@ import { BlockedView } from './ui/blocked-view.js';
 import { ChatView } from './ui/chat-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
+import { IntegrationsView } from './ui/integrations-view.js';
 import { MembersView } from './ui/members-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
@@ -101,6 +102,7 @@ class App {
     this.roomsView = new RoomsView(shell);
     shell.composer = this.composer = new ComposerView(shell);
     shell.members = this.members = new MembersView(shell);
+    shell.integrations = this.integrations = new IntegrationsView(shell);
     shell.chat = this.chat = new ChatView(shell);
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
@@ -339,6 +341,7 @@ class App {
     this.rooms.current = name;
     const vm = this.rooms.shown;
     this.members.close();
+    this.integrations.show(vm);
     this.roomsView.render();
     this.chat.show(vm, previous);
     if (this.session.signedIn) this.memory.remember(this.me(), vm?.name ?? null, vm ? this.#placeOf(vm) : null);

@@ -68,6 +68,7 @@ const ASSETS: &[Asset] = &[
     embed!("ui/composer-view.js", JAVASCRIPT),
     embed!("ui/confirm.js", JAVASCRIPT),
     embed!("ui/dom.js", JAVASCRIPT),
+    embed!("ui/integrations-view.js", JAVASCRIPT),
     embed!("ui/members-view.js", JAVASCRIPT),
     embed!("ui/message-view.js", JAVASCRIPT),
     embed!("ui/rooms-view.js", JAVASCRIPT),

@@ -352,11 +352,11 @@ pub async fn list(
     }))
 }
 
-/// The room's webhook `id`, or 404 `not_found`.
+/// The room's webhook `id`, or 404 `webhook_not_found`.
 async fn room_webhook(state: &AppState, room: &Room, id: i64) -> Result<Webhook, ApiError> {
     match state.store.webhook(id).await? {
         Some(hook) if hook.room_id == room.id => Ok(hook),
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::WebhookNotFound),
     }
 }
 
@@ -376,7 +376,7 @@ async fn room_webhook(state: &AppState, room: &Room, id: i64) -> Result<Webhook,
         (status = 403, description = "`forbidden`: the caller is not the room's owner or a \
             moderator", body = ErrorBody),
         (status = 404, description = "`room_not_found`: as for every room route; \
-            `not_found`: the room has no such webhook", body = ErrorBody),
+            `webhook_not_found`: the room has no such webhook", body = ErrorBody),
         InternalError,
     ),
 )]
@@ -389,7 +389,7 @@ pub async fn delete_webhook(
     let (name, id) = path.into_inner();
     let room = moderated_room(&state, &user, &name).await?;
     if !state.store.delete_webhook(room.id, id).await? {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::WebhookNotFound);
     }
     tracing::info!(room = %room.name, webhook = id, "webhook deleted");
     Ok(HttpResponse::NoContent().finish())
@@ -410,7 +410,7 @@ pub async fn delete_webhook(
         (status = 403, description = "`forbidden`: the caller is not the room's owner or a \
             moderator", body = ErrorBody),
         (status = 404, description = "`room_not_found`: as for every room route; \
-            `not_found`: the room has no such webhook", body = ErrorBody),
+            `webhook_not_found`: the room has no such webhook", body = ErrorBody),
         InternalError,
     ),
 )]
@@ -456,7 +456,7 @@ pub struct IncomingMessage {
         (status = 400, description = "`invalid_body`: neither or both of `text` and `body`, \
             empty, over `MAX_BODY_BYTES` or containing U+0000; `invalid_request`: malformed \
             JSON or an unknown field", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such webhook (unknown, deleted, or the \
+        (status = 404, description = "`webhook_not_found`: no such webhook (unknown, deleted, or the \
             secret does not match)", body = ErrorBody),
         JsonBodyRefused,
         (status = 429, description = "`rate_limited`: the webhook's send rate", body = ErrorBody,
@@ -468,19 +468,20 @@ pub struct IncomingMessage {
 #[post("/hooks/{id}/{secret}")]
 pub async fn incoming(
     state: web::Data<AppState>,
-    path: web::Path<(i64, String)>,
+    path: web::Path<(String, String)>,
     body: web::Json<IncomingMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, secret) = path.into_inner();
+    let id: i64 = id.parse().map_err(|_| ApiError::WebhookNotFound)?;
     let hook = match state.store.webhook(id).await? {
         Some(h) if h.kind == WebhookKind::Incoming => h,
-        _ => return Err(ApiError::NotFound),
+        _ => return Err(ApiError::WebhookNotFound),
     };
     let (Some(stored), Some(user_id)) = (&hook.secret_hash, hook.user_id) else {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::WebhookNotFound);
     };
     if !secrets::url_secret_matches(&secret, stored) {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::WebhookNotFound);
     }
     let text = match (&body.text, &body.body) {
         (Some(t), None) | (None, Some(t)) => parse_body(&state, t)?,
@@ -495,7 +496,7 @@ pub async fn incoming(
         .store
         .room_by_id(hook.room_id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::WebhookNotFound)?;
     let sender = crate::webhooks::sender(user_id, &hook.name);
     state
         .chat

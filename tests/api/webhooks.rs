@@ -205,7 +205,7 @@ async fn only_the_owner_and_moderators_manage_webhooks(backend: Backend) {
     let r = app
         .request(Method::DELETE, &path, Some(&alice.access_token), None)
         .await;
-    refused(&r, 404, "not_found", "deleted twice");
+    refused(&r, 404, "webhook_not_found", "deleted twice");
 }
 
 async fn an_unknown_or_deleted_incoming_webhook_is_not_found(backend: Backend) {
@@ -247,7 +247,7 @@ async fn an_unknown_or_deleted_incoming_webhook_is_not_found(backend: Backend) {
     refused(
         &app.post(&path, None, json!({"text": "hi"})).await,
         404,
-        "not_found",
+        "webhook_not_found",
         "deleted",
     );
     assert_eq!(

@@ -17,6 +17,7 @@ mod awareness;
 mod catch_up;
 mod churn;
 mod failover;
+mod webhooks;
 mod idle;
 mod membership;
 mod redis_outage;
