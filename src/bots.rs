@@ -8,10 +8,13 @@
 //! one indexed lookup, so a rotation or deletion holds on every instance at
 //! once.
 
+use std::sync::Arc;
+
 use crate::auth::AuthUser;
-use crate::auth::bot_token;
 use crate::auth::jwt::now_secs;
+use crate::auth::{bot_token, refresh};
 use crate::domain::Username;
+use crate::logins::{EndLogins, LoginId, Logins};
 use crate::store::{BotAccount, DynStore, StoreResult, User};
 
 /// How long a bot token's session may stay open: tokens do not expire, so
@@ -23,11 +26,15 @@ const SESSION_SECS: i64 = 10 * 365 * 24 * 3600;
 #[derive(Clone)]
 pub struct Bots {
     store: DynStore,
+    logins: Arc<Logins>,
 }
 
 impl Bots {
-    pub fn new(store: DynStore) -> Self {
-        Bots { store }
+    /// `logins`: a bot token's sessions belong to a login of the bot, which
+    /// a rotation or deletion ends (so its live connections end on every
+    /// instance).
+    pub fn new(store: DynStore, logins: Arc<Logins>) -> Self {
+        Bots { store, logins }
     }
 
     /// The bot a presented token names, if it may act now. None for an
@@ -39,10 +46,14 @@ impl Bots {
         if !owner_may_act(&bot) {
             return Ok(None);
         }
+        if self.logins.refuses(bot.login) {
+            return Ok(None);
+        }
         Ok(Some(AuthUser {
             id: bot.user.id,
             username: bot.user.username,
             expires_at: now_secs() + SESSION_SECS,
+            login: bot.login,
         }))
     }
 
@@ -53,32 +64,59 @@ impl Bots {
         username: &Username,
     ) -> StoreResult<(User, String)> {
         let token = bot_token::generate();
-        let user = self
+        let bot = self
             .store
             .create_bot(owner.id, username, &token.hash)
             .await?;
-        Ok((user, token.token))
+        // Until its login is stored the token is refused; it is not shown
+        // before.
+        let login = self.new_login(bot.id).await?;
+        self.store
+            .replace_bot_token(bot.id, &token.hash, login)
+            .await?;
+        Ok((bot, token.token))
     }
 
-    /// A new token for `owner`'s bot `username`; the old one is refused
-    /// from the commit on. None when they own no such bot.
+    /// A new token for `owner`'s bot `username`: the old one is refused
+    /// from the commit on, and the sessions opened with it end on every
+    /// instance. None when they own no such bot.
     pub async fn rotate(
         &self,
         owner: &AuthUser,
         username: &str,
     ) -> StoreResult<Option<(User, String)>> {
+        let Some(bot) = self.store.owned_bot(owner.id, username).await? else {
+            return Ok(None);
+        };
         let token = bot_token::generate();
-        let bot = self
-            .store
-            .replace_bot_token(owner.id, username, &token.hash)
+        let login = self.new_login(bot.id).await?;
+        self.store
+            .replace_bot_token(bot.id, &token.hash, login)
             .await?;
-        Ok(bot.map(|bot| (bot, token.token)))
+        self.logins.end(bot.id, EndLogins::AllBut(login)).await?;
+        Ok(Some((bot, token.token)))
     }
 
     /// Deletes `owner`'s bot `username`: its token is refused from the
-    /// commit on. None when they own no such bot.
+    /// commit on and its sessions end everywhere. None when they own no
+    /// such bot.
     pub async fn delete(&self, owner: &AuthUser, username: &str) -> StoreResult<Option<User>> {
-        self.store.delete_bot(owner.id, username).await
+        let bot = self.store.delete_bot(owner.id, username).await?;
+        if let Some(bot) = &bot {
+            self.logins.end(bot.id, EndLogins::All).await?;
+        }
+        Ok(bot)
+    }
+
+    /// A login for a bot token's sessions. Logins carry a refresh token;
+    /// this one's is random and never handed out, so it can never be used.
+    async fn new_login(&self, bot_id: i64) -> StoreResult<LoginId> {
+        let unused = refresh::generate();
+        let now = chrono::Utc::now();
+        let never = now + chrono::Duration::days(SESSION_SECS / 86_400);
+        self.store
+            .start_login(bot_id, Some("bot token"), &unused.hash, never, now)
+            .await
     }
 }
 

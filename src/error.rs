@@ -18,6 +18,12 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("invalid refresh token")]
     InvalidRefreshToken,
+    /// The password was right; the account also needs a two-factor code.
+    #[error("a two-factor code is required")]
+    TotpRequired,
+    /// No `SMTP_URL`: the routes that send mail are off.
+    #[error("this server sends no mail")]
+    MailUnavailable,
     #[error("you may not do that in this room")]
     Forbidden,
     #[error("this user blocks you")]
@@ -87,6 +93,8 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InvalidRefreshToken => "invalid_refresh_token",
+            ApiError::TotpRequired => "totp_required",
+            ApiError::MailUnavailable => "mail_unavailable",
             ApiError::Forbidden => "forbidden",
             ApiError::Blocked => "blocked",
             ApiError::ForbiddenOrigin => "forbidden_origin",
@@ -142,7 +150,8 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized
             | ApiError::InvalidCredentials
-            | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidRefreshToken
+            | ApiError::TotpRequired => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden
             | ApiError::Blocked
             | ApiError::NotAMember
@@ -158,7 +167,9 @@ impl ResponseError for ApiError {
             ApiError::TooManyAttempts { .. }
             | ApiError::TooManyRequests { .. }
             | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Busy { .. } | ApiError::MailUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::CommandTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::CommandFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::Refused(refusal) => match refusal {

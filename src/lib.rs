@@ -15,6 +15,7 @@ pub mod error;
 pub mod gateway;
 pub mod healthcheck;
 pub mod http;
+pub mod logins;
 pub mod membership;
 pub mod mentions;
 pub mod metrics;

@@ -74,6 +74,9 @@ impl Application {
             None => Broker::local(store.clone()),
         };
         let state = web::Data::new(AppState::new(config, store, broker, jwt.clone()));
+        // Tokens of logins ended shortly before this start stay refused.
+        state.logins.reload().await?;
+        let logins = web::Data::from(state.logins.clone());
         crate::retention::start(
             state.store.clone(),
             state.config.retention,
@@ -90,6 +93,7 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(server_state.clone())
                 .app_data(jwt.clone())
+                .app_data(logins.clone())
                 .configure(crate::http::configure)
                 .service(crate::gateway::websocket)
                 .default_service(web::to(crate::http::not_found))

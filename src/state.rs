@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::auth::totp::TotpKey;
 use crate::auth::{JwtKeys, password::Hashing, rate_limit::RateLimiter};
 use crate::bots::Bots;
 use crate::broker::DynBroker;
@@ -16,6 +17,7 @@ use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
 use crate::egress::Egress;
+use crate::logins::Logins;
 use crate::membership::Membership;
 use crate::presence::Presence;
 use crate::read_markers::ReadMarkers;
@@ -38,6 +40,9 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// Who lost access to which room, and cutting them off.
     pub revocations: Arc<Revocations>,
+    /// Logins (sessions) ended: their tokens refused, their connections
+    /// ended, on every instance.
+    pub logins: Arc<Logins>,
     /// Each connected user's blocked senders.
     pub viewers: Arc<Viewers>,
     /// The user destination (`/user/queue/updates`, `/me/events`): what
@@ -56,6 +61,8 @@ pub struct AppState {
     /// Per-user SEND rate (None when SEND_RATE is 0).
     pub send_limiter: Option<RateLimiter>,
     pub jwt: JwtKeys,
+    /// Encrypts the stored TOTP secrets (derived from the access-token key).
+    pub totp_key: TotpKey,
     pub config: Config,
     pub refresh_ttl: chrono::Duration,
     pub login_per_ip: RateLimiter,
@@ -85,6 +92,8 @@ impl AppState {
         });
         let presence = Presence::start(store.clone(), broker.clone());
         let revocations = Revocations::start(store.clone(), broker.clone());
+        let logins = Logins::start(store.clone(), broker.clone(), config.jwt_ttl);
+        let bots = Bots::new(store.clone(), Arc::clone(&logins));
         let viewers = Viewers::start(store.clone(), broker.clone());
         let user_updates = UserUpdates::start(store.clone(), broker.clone());
         let membership = Membership::new(
@@ -119,14 +128,16 @@ impl AppState {
             membership,
             presence,
             revocations,
+            logins,
             viewers,
             read_markers: ReadMarkers::start(store.clone(), broker.clone()),
             user_updates,
-            bots: Bots::new(store.clone()),
+            bots,
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             send_limiter,
             store,
+            totp_key: TotpKey::derive(&config.jwt_secret.bytes),
             jwt,
             refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
                 .unwrap_or(chrono::Duration::days(30)),

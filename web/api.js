@@ -123,8 +123,15 @@ export class Session extends EventTarget {
     this.#start(await call('POST', '/auth/signup', { body: { username, password } }));
   }
 
-  async login(username, password) {
-    this.#start(await call('POST', '/auth/login', { body: { username, password } }));
+  /** `totp`: the two-factor code, once the server asked for it (`totp_required`). */
+  async login(username, password, totp) {
+    const body = totp ? { username, password, totp } : { username, password };
+    this.#start(await call('POST', '/auth/login', { body }));
+  }
+
+  /** Takes the tokens of a new session the server started (a password change). */
+  adopt(auth) {
+    this.#start(auth);
   }
 
   /**

@@ -29,6 +29,7 @@ import { IntegrationsView } from './ui/integrations-view.js';
 import { MembersView } from './ui/members-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
+import { SettingsView } from './ui/settings-view.js';
 import { SignInView } from './ui/signin-view.js';
 
 /** The page's own title; "(3) Parley" while 3 messages are unread. */
@@ -98,6 +99,7 @@ class App {
       openConversation: (name) => this.openConversation(name),
       setBlocked: (name, block) => this.setBlocked(name, block),
       jumpToMessage: (room, seq) => this.jumpToMessage(room, seq),
+      showSettings: (open) => this.showSettings(open),
     };
     this.roomsView = new RoomsView(shell);
     shell.composer = this.composer = new ComposerView(shell);
@@ -106,6 +108,7 @@ class App {
     shell.chat = this.chat = new ChatView(shell);
     this.searchView = new SearchView(shell);
     this.blockedView = new BlockedView(shell);
+    this.settings = new SettingsView(shell);
     this.signIn = new SignInView();
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
     this.rooms.addEventListener('change', () => this.#showUnreadInTitle());
@@ -131,13 +134,20 @@ class App {
       ui.authError.textContent = '';
       setBusy(ui.authForm, true);
       try {
-        await this.session[action](ui.authUsername.value.trim(), ui.authPassword.value);
+        await this.session[action](ui.authUsername.value.trim(), ui.authPassword.value, this.signIn.totp);
         ui.authPassword.value = '';
+        this.signIn.askForCode(false);
         this.startChat();
       } catch (err) {
         ui.authError.textContent = describeError(err, this.signIn.overrides(action));
-        ui.authPassword.select();
-        ui.authPassword.focus();
+        if (err.code === 'totp_required') {
+          this.signIn.askForCode(true); // the password stays: the code completes it
+        } else if (this.signIn.totp) {
+          this.signIn.askForCode(true);
+        } else {
+          ui.authPassword.select();
+          ui.authPassword.focus();
+        }
       } finally {
         setBusy(ui.authForm, false);
       }
@@ -169,6 +179,7 @@ class App {
 
   showAuth(message) {
     const { ui } = this;
+    this.settings.close();
     ui.chatApp.hidden = true;
     ui.account.hidden = true;
     ui.status.hidden = true;
@@ -292,6 +303,18 @@ class App {
     for (const vm of this.rooms.open.values()) this.chat.detach(vm);
     this.rooms.clear();
     document.title = TITLE;
+  }
+
+  /** Settings in place of the chat, or the chat back (focus on the room list). */
+  showSettings(open) {
+    if (open === this.settings.shown) return;
+    this.ui.chatApp.hidden = open;
+    if (open) {
+      this.settings.open();
+    } else {
+      this.settings.close();
+      this.ui.roomsTitle.focus();
+    }
   }
 
   showStatus(status) {

@@ -40,6 +40,10 @@ const SENTENCES = {
   rate_limited: 'You are sending too fast. Wait a moment and try again.',
   too_many_connections: 'Too many pages are open for this account. Close one and try again.',
   network_error: 'Cannot reach the server. Check your connection and try again.',
+  totp_required: 'Enter the 6-digit code from your authenticator app, or one of your recovery codes.',
+  invalid_code: 'That code is not right, or it was already used. Wait for the next code and try again.',
+  totp_enabled: 'Two-factor authentication is already on.',
+  not_found: 'That is no longer there.',
   forbidden_origin: 'This page’s address is not allowed to use this server. Open Parley at its own address.',
 };
 

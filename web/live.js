@@ -356,7 +356,8 @@ export class Live extends EventTarget {
     const text = frame.headers.message || 'connection error';
     const receiptId = frame.headers['receipt-id'] || '';
     if (text === 'token expired') return; // routine: reconnect with a fresh token
-    if (text === 'authentication failed') {
+    // Signed out (README, "Accounts"): the renewal is refused and the session ends.
+    if (text === 'authentication failed' || text === 'session revoked') {
       this.#tokenRefused = true;
       return;
     }

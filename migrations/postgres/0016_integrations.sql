@@ -17,6 +17,9 @@ CREATE INDEX users_owner_id_idx ON users (owner_id) WHERE owner_id IS NOT NULL;
 CREATE TABLE bot_tokens (
     user_id    BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     token_hash BYTEA NOT NULL UNIQUE,
+    -- The login (README, "Accounts") the token's sessions belong to, so that
+    -- ending it ends them everywhere; NULL until it is made (never shown).
+    login_id   BIGINT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT date_trunc('milliseconds', now())
 );
 

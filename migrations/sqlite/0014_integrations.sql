@@ -15,6 +15,9 @@ CREATE INDEX users_owner_id_idx ON users (owner_id) WHERE owner_id IS NOT NULL;
 CREATE TABLE bot_tokens (
     user_id    INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     token_hash BLOB NOT NULL UNIQUE,
+    -- The login (README, "Accounts") the token's sessions belong to, so that
+    -- ending it ends them everywhere; NULL until it is made (never shown).
+    login_id   INTEGER,
     created_at INTEGER NOT NULL
 ) STRICT;
 

@@ -1,6 +1,7 @@
 //! The [`AuthUser`] of an authenticated REST route, taken from
-//! `Authorization: Bearer <token>`: an access token (a JWT, verified here)
-//! or a bot's API token (looked up by `bots`). Anything else is 401.
+//! `Authorization: Bearer <token>`: an access token (a JWT, verified here,
+//! its login not ended: `logins`) or a bot's API token (looked up by
+//! `bots`). Anything else is 401.
 
 use std::future::{Ready, ready};
 
@@ -11,6 +12,7 @@ use super::AuthUser;
 use super::bot_token::is_bot_token;
 use super::jwt::{JwtKeys, bearer_token, now_secs};
 use crate::error::ApiError;
+use crate::logins::Logins;
 use crate::state::AppState;
 
 impl FromRequest for AuthUser {
@@ -60,5 +62,13 @@ fn verify_access_token(req: &HttpRequest, token: &str) -> Result<AuthUser, ApiEr
         crate::metrics::auth_failure("rest_token_invalid");
         ApiError::Unauthorized
     })?;
-    AuthUser::from_claims(claims).map_err(|_| ApiError::Unauthorized)
+    let user = AuthUser::from_claims(claims).map_err(|_| ApiError::Unauthorized)?;
+    let logins = req
+        .app_data::<web::Data<Logins>>()
+        .ok_or(ApiError::Unavailable)?;
+    if logins.refuses(user.login) {
+        crate::metrics::auth_failure("rest_login_ended");
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(user)
 }

@@ -1,9 +1,12 @@
 //! HS256 access tokens. Validation accepts only HS256 and checks signature,
 //! `exp` (no leeway), `iat` (present, at most 60 s in the future) and
-//! `iss: "parley"`.
+//! `iss: "parley"`, and that the token names its login (`sid`; whether
+//! that login was ended is the `logins` service's question).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+
+use crate::store::LoginId;
 
 pub const ISSUER: &str = "parley";
 const MAX_IAT_SKEW_SECS: i64 = 60;
@@ -17,6 +20,8 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
+    /// The login (session) the token was issued to (`logins.id`).
+    pub sid: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -56,8 +61,9 @@ impl JwtKeys {
     }
 
     /// Issues an access token for the user, valid for the configured TTL.
-    pub fn issue(&self, user_id: i64, username: &str, now: i64) -> String {
+    pub fn issue(&self, user_id: i64, username: &str, login: LoginId, now: i64) -> String {
         let claims = Claims {
+            sid: login.0,
             sub: user_id.to_string(),
             name: username.to_string(),
             iat: now,
@@ -118,7 +124,7 @@ mod tests {
     }
 
     fn claims(now: i64) -> serde_json::Value {
-        serde_json::json!({"sub":"1","name":"alice","iat":now,"exp":now+60,"iss":"parley"})
+        serde_json::json!({"sub":"1","name":"alice","iat":now,"exp":now+60,"iss":"parley","sid":1})
     }
 
     /// `claims` signed with `SECRET` by `alg`, whatever they say.
@@ -130,11 +136,22 @@ mod tests {
     fn issue_and_verify() {
         let k = JwtKeys::new(SECRET, 900);
         let now = now_secs();
-        let t = k.issue(7, "alice", now);
+        let t = k.issue(7, "alice", LoginId(3), now);
         let c = k.verify(&t, now).unwrap();
         assert_eq!(c.sub, "7");
         assert_eq!(c.name, "alice");
         assert_eq!(c.exp, now + 900);
+        assert_eq!(c.sid, 3);
+    }
+
+    #[test]
+    fn rejects_a_token_without_its_login() {
+        let k = JwtKeys::new(SECRET, 900);
+        let now = now_secs();
+        let mut c = claims(now);
+        c.as_object_mut().unwrap().remove("sid");
+        let t = sign(Algorithm::HS256, &c);
+        assert_eq!(k.verify(&t, now), Err(TokenError::Invalid));
     }
 
     #[test]
@@ -156,7 +173,12 @@ mod tests {
         let hs512 = sign(Algorithm::HS512, &c);
         let k = JwtKeys::new(SECRET, 900);
         assert_eq!(k.verify(&hs512, now), Err(TokenError::Invalid));
-        let other = JwtKeys::new(b"another-secret-another-secret-xx", 900).issue(1, "alice", now);
+        let other = JwtKeys::new(b"another-secret-another-secret-xx", 900).issue(
+            1,
+            "alice",
+            LoginId(1),
+            now,
+        );
         assert_eq!(k.verify(&other, now), Err(TokenError::Invalid));
     }
 
@@ -164,7 +186,7 @@ mod tests {
     fn rejects_expired_wrong_issuer_future_iat() {
         let k = JwtKeys::new(SECRET, 900);
         let now = now_secs();
-        let expired = k.issue(1, "alice", now - 1000);
+        let expired = k.issue(1, "alice", LoginId(1), now - 1000);
         assert_eq!(k.verify(&expired, now), Err(TokenError::Expired));
         let mut c = claims(now);
         c["iss"] = "someone-else".into();

@@ -1,4 +1,5 @@
 //! Authentication: password hashing, access tokens (JWT), refresh tokens,
+//! two-factor codes (TOTP and recovery codes),
 //! the signing key kept in the database when none is configured, login
 //! rate limits, and [`AuthUser`] (the authenticated user) with its
 //! extractor for REST routes.
@@ -11,6 +12,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod refresh;
 pub mod secret;
+pub mod totp;
 pub mod user;
 
 pub use jwt::{Claims, JwtKeys, TokenError};

@@ -3,6 +3,7 @@
 //! (from CONNECT's token) and the send path (the sender).
 
 use super::jwt::{Claims, TokenError};
+use crate::store::LoginId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
@@ -11,6 +12,8 @@ pub struct AuthUser {
     /// Unix seconds at which the access token expires (a STOMP session or
     /// an event stream opened with it ends then).
     pub expires_at: i64,
+    /// The login the token was issued to (README, "Accounts": sessions).
+    pub login: LoginId,
 }
 
 impl AuthUser {
@@ -20,6 +23,7 @@ impl AuthUser {
             id: claims.sub.parse().map_err(|_| TokenError::Invalid)?,
             username: claims.name,
             expires_at: claims.exp,
+            login: LoginId(claims.sid),
         })
     }
 }

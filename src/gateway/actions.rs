@@ -114,6 +114,7 @@ impl Connection {
                     })?;
                     self.subscriptions.set_viewer(viewer);
                     self.presence = Some(self.state.presence.arrive(user.id, &user.username));
+                    self.login = Some(self.state.logins.watch(user.login));
                     self.decoder.set_version(version);
                     self.timers.opened(heart_beat, user.expires_at);
                     tracing::info!(user = %user.username, version = version.as_str(), "stomp session open");

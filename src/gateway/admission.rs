@@ -1,8 +1,8 @@
 //! Who may open a STOMP session on this connection: the CONNECT frame's
-//! access token is verified (or its bot token looked up, before the
-//! session sees the frame: [`look_up_bot`]), and the user takes one of
-//! their `MAX_CONNECTIONS_PER_USER` places (held until the connection
-//! ends).
+//! access token is verified (its login not ended; or its bot token looked
+//! up, before the session sees the frame: [`look_up_bot`]), and the user
+//! takes one of their `MAX_CONNECTIONS_PER_USER` places (held until the
+//! connection ends).
 //!
 //! It answers the session's credential question only; the session decides
 //! what the client is told (`authentication failed`, `too many connections`).
@@ -77,5 +77,10 @@ fn verify_token(state: &AppState, token: &str) -> Result<AuthUser, TokenError> {
             TokenError::Invalid => "stomp_token_invalid",
         })
     })?;
-    AuthUser::from_claims(claims)
+    let user = AuthUser::from_claims(claims)?;
+    if state.logins.refuses(user.login) {
+        crate::metrics::auth_failure("stomp_login_ended");
+        return Err(TokenError::Invalid);
+    }
+    Ok(user)
 }

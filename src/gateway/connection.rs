@@ -30,6 +30,7 @@ use super::subscriptions::LiveSubscriptions;
 use super::timers::{Timers, until};
 use super::upgrade::CLOSE_LINGER;
 use crate::connections::ConnectionSlot;
+use crate::logins::LoginWatch;
 use crate::presence::PresenceGuard;
 use crate::session::Session;
 use crate::state::AppState;
@@ -43,6 +44,8 @@ pub struct Connection {
     pub(super) slot: Option<ConnectionSlot>,
     /// Keeps the user online while the session is open (from CONNECTED).
     pub(super) presence: Option<PresenceGuard>,
+    /// Resolves when the session's login is ended (from CONNECTED).
+    pub(super) login: Option<LoginWatch>,
     pub(super) subscriptions: LiveSubscriptions,
     pub(super) rooms: Rooms,
     pub(super) outbox: Outbox,
@@ -77,6 +80,7 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
         session: Session::new(config, session_id),
         slot: None,
         presence: None,
+        login: None,
         subscriptions: LiveSubscriptions::new(state.chat.broker().clone(), queue_tx),
         rooms: Rooms::default(),
         outbox: Outbox::new(socket, limits.outbound_queue),
@@ -103,6 +107,11 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
         let flow = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stopping| *stopping) => Err(End::Restart),
+            // Signed out elsewhere, password changed, … (README, "Accounts").
+            _ = crate::logins::ended(&mut conn.login) => {
+                tracing::info!("login ended; closing the session");
+                Err(End::error("session revoked", None))
+            }
             _ = conn.subscriptions.overflowed() => Err(conn.slow_consumer()),
             written = conn.outbox.written() => written.map_err(|_| End::Close),
             _ = until(stall) => {

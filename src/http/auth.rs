@@ -14,8 +14,9 @@ use crate::domain::{Password, Username};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::client_ip::client_key;
 use crate::http::responses::{HashingBusy, InternalError, InvalidRequest, JsonBodyRefused};
+use crate::http::two_factor;
 use crate::state::AppState;
-use crate::store::{StoreError, User};
+use crate::store::{LoginId, StoreError, User};
 use crate::views::UserView;
 
 /// A username and a password. Login accepts any strings (an impossible
@@ -35,6 +36,20 @@ pub struct Credentials {
     /// 8–128 characters.
     #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
     password: String,
+}
+
+/// A login: [`Credentials`], and for an account with two-factor on, a
+/// current code or an unused recovery code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(example = "alice")]
+    username: String,
+    #[schema(example = "correct horse battery")]
+    password: String,
+    /// Needed once two-factor is on: a 6-digit code or a recovery code.
+    #[schema(example = "123456")]
+    totp: Option<String>,
 }
 
 /// `body` answered through `response`, setting the refresh cookie to
@@ -70,15 +85,18 @@ pub(super) struct TokenResponse<'a> {
     refresh_token: String,
 }
 
-/// The token response for `user` with a fresh access token.
+/// The token response for `user` with a fresh access token of `login`.
 pub(super) fn token_response(
     state: &AppState,
     user: &User,
+    session: LoginId,
     refresh_token: String,
 ) -> serde_json::Value {
     let body = TokenResponse {
         user: user.into(),
-        access_token: state.jwt.issue(user.id, &user.username, now_secs()),
+        access_token: state
+            .jwt
+            .issue(user.id, &user.username, session, now_secs()),
         token_type: "Bearer",
         expires_in: state.jwt.ttl_secs(),
         refresh_token,
@@ -86,21 +104,35 @@ pub(super) fn token_response(
     serde_json::to_value(body).expect("token response serialises")
 }
 
-/// Starts a new refresh-token family (a login) and answers `status` with
-/// both tokens, the refresh token also as the cookie.
-async fn start_login(
+/// Longest `User-Agent` kept with a login (the rest is cut off).
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Starts a new login (with its first refresh token) and answers `status`
+/// with both tokens, the refresh token also as the cookie.
+pub(super) async fn start_login(
     req: &HttpRequest,
     state: &AppState,
     user: &User,
     status: actix_web::HttpResponseBuilder,
 ) -> Result<HttpResponse, ApiError> {
     let refresh = refresh::generate();
-    let expires = chrono::Utc::now() + state.refresh_ttl;
-    state
+    let now = chrono::Utc::now();
+    let agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
+    let session = state
         .store
-        .insert_refresh_token(&refresh.hash, user.id, &refresh::new_family(), expires)
+        .start_login(
+            user.id,
+            agent.as_deref(),
+            &refresh.hash,
+            now + state.refresh_ttl,
+            now,
+        )
         .await?;
-    let body = token_response(state, user, refresh.token.clone());
+    let body = token_response(state, user, session, refresh.token.clone());
     Ok(with_cookie(req, state, status, &refresh.token, body))
 }
 
@@ -177,8 +209,9 @@ pub async fn signup(
                 `; Secure` when the request came over HTTPS (directly or per a trusted proxy's \
                 `X-Forwarded-Proto`)"))),
         InvalidRequest,
-        (status = 401, description = "`invalid_credentials`: unknown user or wrong password",
-            body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: unknown user, wrong password, or a \
+            wrong two-factor code (counted like a wrong password); `totp_required`: the password \
+            is right and the account has two-factor on: send `totp` too", body = ErrorBody),
         JsonBodyRefused,
         (status = 429, description = "`too_many_attempts`: too many failed logins for this \
             username (`LOGIN_FAILURES_PER_USER` per 5 min) or attempts from this address \
@@ -192,9 +225,13 @@ pub async fn signup(
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<Credentials>,
+    body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let Credentials { username, password } = body.into_inner();
+    let LoginRequest {
+        username,
+        password,
+        totp,
+    } = body.into_inner();
     let ip = client_key(&req, &state.config.limits.trusted_proxies);
     state
         .login_per_ip
@@ -248,6 +285,7 @@ pub async fn login(
     match (ok, user) {
         (true, Some(user)) => {
             refund();
+            two_factor::second_factor(&state, &user, totp.as_deref()).await?;
             tracing::info!(user_id = user.id, "login succeeded");
             start_login(&req, &state, &user, HttpResponse::Ok()).await
         }
@@ -259,7 +297,7 @@ pub async fn login(
     }
 }
 
-fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
+pub(super) fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
     crate::metrics::rate_limited(scope);
     tracing::warn!(scope, "auth rate limit hit");
     ApiError::TooManyAttempts {
@@ -267,7 +305,7 @@ fn too_many(retry: std::time::Duration, scope: &'static str) -> ApiError {
     }
 }
 
-fn hash_error(e: password::HashError) -> ApiError {
+pub(super) fn hash_error(e: password::HashError) -> ApiError {
     match e {
         password::HashError::Busy => {
             crate::metrics::rate_limited("password_hash");
@@ -280,12 +318,40 @@ fn hash_error(e: password::HashError) -> ApiError {
     }
 }
 
+/// The caller's own `user` object: what everyone sees of it, and what only
+/// its owner does.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OwnUser)]
+pub(super) struct OwnUserView<'a> {
+    #[serde(flatten)]
+    user: UserView<'a>,
+    /// The address last given (`PUT /me/email`), verified or not.
+    #[schema(example = "alice@example.com")]
+    email: Option<String>,
+    /// Whether its mailed code was confirmed.
+    email_verified: bool,
+    /// Whether logins need a two-factor code.
+    totp_enabled: bool,
+}
+
+/// `user` as its owner sees it.
+pub(super) async fn own_user(state: &AppState, user: &User) -> Result<HttpResponse, ApiError> {
+    let info = state.store.account_info(user.id).await?;
+    Ok(HttpResponse::Ok().json(OwnUserView {
+        user: user.into(),
+        email: info.email,
+        email_verified: info.email_verified,
+        totp_enabled: info.totp_enabled,
+    }))
+}
+
 /// The caller.
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The authenticated user", body = UserView),
+        (status = 200, description = "The authenticated user, with what only they see \
+            (`email`, `email_verified`, `totp_enabled`)", body = OwnUserView),
         (status = 401, description = "`unauthorized`: missing, malformed, expired or forged \
             access token, or its user no longer exists", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
@@ -299,5 +365,5 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
         .user_by_id(user.id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+    own_user(&state, &user).await
 }

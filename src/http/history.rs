@@ -188,7 +188,10 @@ pub async fn messages(
         .try_open(user.id)
         .ok_or(ApiError::TooManyConnections)?;
     let mut shutdown = state.shutdown_signal();
+    let mut login = state.logins.watch(user.login);
     tokio::select! {
+        // Signed out meanwhile: the token is no longer good.
+        _ = login.ended() => Err(ApiError::Unauthorized),
         delivery = feed.queue.recv() => {
             // The caller lost access to the room while waiting.
             if delivery.is_some_and(|d| d.message.revokes) {

@@ -29,7 +29,8 @@ use crate::stomp::{SubscriptionHeader, Version};
 /// gives the caller. Nothing is stored: no `id:`, no resume. A comment line
 /// every 15 s keeps proxies from closing the stream; it ends at shutdown,
 /// when the client falls too far behind, or when the access token expires
-/// (a last `event: error` with `data: {"code":"token_expired"}`). It keeps
+/// (a last `event: error` with `data: {"code":"token_expired"}`) or its
+/// login is ended (`{"code":"session_revoked"}`). It keeps
 /// the caller online and counts against `MAX_CONNECTIONS_PER_USER`.
 #[utoipa::path(
     tag = "rooms",
@@ -67,9 +68,11 @@ pub async fn my_events(
         .user_updates
         .listen(user.id, recipient, queue_tx, Arc::clone(&overflow));
     let presence = state.presence.arrive(user.id, &user.username);
+    let login = state.logins.watch(user.login);
     Ok(sse::respond(
         state.into_inner(),
         user.expires_at,
+        login,
         (slot, presence, listening),
         "user",
         move |tx| async move { pump(&mut queue, &overflow, &tx).await },

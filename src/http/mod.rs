@@ -16,13 +16,16 @@ mod me_events;
 mod members;
 mod metrics;
 pub(crate) mod openapi;
+mod password;
 mod refresh;
 mod responses;
 mod room_log;
 mod rooms;
 mod search;
+mod sessions;
 mod sse;
 mod stream;
+mod two_factor;
 mod web_client;
 mod webhooks;
 mod writing;
@@ -62,6 +65,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(bots::list)
                 .service(bots::rotate)
                 .service(bots::delete_bot)
+                .service(sessions::list)
+                .service(sessions::end)
+                .service(password::change_password)
+                .service(two_factor::setup)
+                .service(two_factor::confirm)
+                .service(two_factor::disable)
                 .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)

@@ -224,7 +224,7 @@ impl ServerSentEvent {
                 variant(&["access_revoked"], None, schema("AccessRevoked")),
                 variant(&["error"], None, json!({
                     "type": "object",
-                    "properties": {"code": {"type": "string", "enum": ["token_expired"]}},
+                    "properties": {"code": {"type": "string", "enum": ["token_expired", "session_revoked"]}},
                     "required": ["code"],
                 })),
             ],

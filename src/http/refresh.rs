@@ -12,7 +12,7 @@ use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::auth::{TokenResponse, token_response, with_cookie};
 use crate::http::responses::{InternalError, InvalidRequest, JsonBodyRefused};
 use crate::state::AppState;
-use crate::store::Rotation;
+use crate::store::{EndLogins, Rotation};
 
 /// The refresh token to rotate or revoke; `{}` uses the `parley_refresh`
 /// cookie instead (a token given here wins over the cookie).
@@ -114,9 +114,9 @@ pub async fn rotate_refresh(
         .rotate_refresh_token(&old, &new.hash, expires, chrono::Utc::now())
         .await?
     {
-        Rotation::Rotated(user) => {
+        Rotation::Rotated(user, Some(login)) => {
             // The store saved the new token in the old one's family.
-            let body = token_response(&state, &user, new.token.clone());
+            let body = token_response(&state, &user, login, new.token.clone());
             return Ok(with_cookie(
                 &req,
                 &state,
@@ -129,7 +129,8 @@ pub async fn rotate_refresh(
             tracing::warn!("refresh token reuse detected; family revoked");
             ApiError::InvalidRefreshToken
         }
-        Rotation::Invalid => ApiError::InvalidRefreshToken,
+        // A family without a login (never written by the server itself).
+        Rotation::Rotated(_, None) | Rotation::Invalid => ApiError::InvalidRefreshToken,
     };
     Ok(match presented {
         // The browser should stop presenting a dead cookie.
@@ -172,10 +173,15 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let presented = Presented::of(&req, &state, body.into_inner())?;
     let hash = refresh::hash(presented.token());
+    let login = state.store.login_of_refresh_token(&hash).await?;
     let revoked = state
         .store
         .revoke_refresh_family(&hash, chrono::Utc::now())
         .await?;
+    if revoked && let Some((user_id, login)) = login {
+        // The login ends with it: its access tokens too, on every instance.
+        state.logins.end(user_id, EndLogins::One(login)).await?;
+    }
     Ok(match (revoked, presented) {
         (true, _) => clearing_cookie(&req, &state, HttpResponse::NoContent().finish()),
         (false, Presented::Cookie(_)) => {

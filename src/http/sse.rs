@@ -1,7 +1,7 @@
 //! What every Server-Sent Events stream shares (a room's `GET …/events`,
 //! the user's `GET /me/events`): the task that runs its pump until the
 //! client leaves, its access token expires (a last `token_expired` event,
-//! like a STOMP session's ERROR) or the server shuts down, and the
+//! like a STOMP session's ERROR), its login is ended (`session_revoked`) or the server shuts down, and the
 //! streaming answer.
 
 use std::convert::Infallible;
@@ -13,6 +13,7 @@ use actix_web::HttpResponse;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::logins::LoginWatch;
 use crate::state::AppState;
 
 /// Comment line interval that keeps proxies from closing an idle stream.
@@ -23,12 +24,14 @@ const SSE_BUFFER: usize = 64;
 const END_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Answers with an event stream fed by `pump`, which writes chunks into the
-/// sender it is given and returns why it stopped. `hold` (the connection
+/// sender it is given and returns why it stopped; it also ends, with a last
+/// `session_revoked` event, when `login` is ended. `hold` (the connection
 /// slot, presence, a listener registration…) is dropped when the stream
 /// ends, whatever ends it; `what` names the stream in the log.
 pub(super) fn respond<H, F>(
     state: Arc<AppState>,
     expires_at: i64,
+    mut login: LoginWatch,
     hold: H,
     what: &'static str,
     pump: impl FnOnce(mpsc::Sender<Bytes>) -> F,
@@ -55,6 +58,13 @@ where
                 )))
                 .await;
                 "token expired"
+            }
+            _ = login.ended() => {
+                let _ = tokio::time::timeout(END_WRITE_TIMEOUT, tx.send(Bytes::from_static(
+                    b"event: error\ndata: {\"code\":\"session_revoked\"}\n\n",
+                )))
+                .await;
+                "login ended"
             }
             _ = shutdown.wait_for(|s| *s) => "shutdown",
         };

@@ -188,7 +188,8 @@ fn sse_event(event: &Published) -> Bytes {
 /// stream; it ends at shutdown, when the client falls too far behind, or
 /// when the access token expires (a last `event: error` with
 /// `data: {"code":"token_expired"}`: reconnect with a fresh token and
-/// `Last-Event-ID`). Opening it joins a public room. It counts against
+/// `Last-Event-ID`) or its login is ended (`{"code":"session_revoked"}`:
+/// signed out). Opening it joins a public room. It counts against
 /// `MAX_CONNECTIONS_PER_USER` while open.
 #[utoipa::path(
     tag = "messages",
@@ -268,11 +269,13 @@ pub async fn events(
         return Err(ApiError::RoomNotFound);
     }
     let presence = state.presence.arrive(user.id, &user.username);
+    let login = state.logins.watch(user.login);
     let state = state.into_inner();
     let pumping = Arc::clone(&state);
     Ok(sse::respond(
         state,
         user.expires_at,
+        login,
         (slot, presence),
         "room",
         move |tx| async move { pump_events(&pumping, room, &viewer, feed, since, &tx).await },

@@ -58,6 +58,7 @@ const ASSETS: &[Asset] = &[
     embed!("restore.js", JAVASCRIPT),
     embed!("timeline.js", JAVASCRIPT),
     embed!("domain/blocks.js", JAVASCRIPT),
+    embed!("domain/sessions.js", JAVASCRIPT),
     embed!("domain/room.js", JAVASCRIPT),
     embed!("domain/grouping.js", JAVASCRIPT),
     embed!("domain/rooms.js", JAVASCRIPT),
@@ -78,12 +79,18 @@ const ASSETS: &[Asset] = &[
     embed!("ui/avatar.js", JAVASCRIPT),
     embed!("ui/timeline.css", CSS),
     embed!("ui/signin-view.js", JAVASCRIPT),
+    embed!("ui/settings-view.js", JAVASCRIPT),
+    embed!("ui/settings/sessions-section.js", JAVASCRIPT),
+    embed!("ui/settings/password-section.js", JAVASCRIPT),
+    embed!("ui/settings/two-factor-section.js", JAVASCRIPT),
     embed!("ui/layout.css", CSS),
     embed!("style.css", CSS),
     embed!("vendor/stompjs/stomp.umd.min.js", JAVASCRIPT),
     embed!("vendor/stompjs/LICENSE", TEXT),
     embed!("vendor/markdown-it/markdown-it.min.js", JAVASCRIPT),
     embed!("vendor/markdown-it/LICENSE", TEXT),
+    embed!("vendor/qrcode-generator/qrcode.js", JAVASCRIPT),
+    embed!("vendor/qrcode-generator/LICENSE", TEXT),
 ];
 
 /// Strong ETags from the content, computed once.

@@ -29,5 +29,6 @@ pub(super) fn alice() -> AuthUser {
         id: 7,
         username: "alice".into(),
         expires_at: EXPIRES_AT,
+        login: crate::store::LoginId(1),
     }
 }

@@ -200,6 +200,7 @@ fn connected_carries_the_username_from_the_token() {
             id: 1,
             username: "bob".into(),
             expires_at: 5,
+            login: crate::store::LoginId(1),
         })
     });
     assert_eq!(connected_frame(&actions).header("user-name"), Some("bob"));

@@ -6,7 +6,9 @@
 
 use async_trait::async_trait;
 
-use super::{Backend, PostgresStore, SqliteStore, StoreError, StoreResult, Timestamp, User};
+use super::{
+    Backend, LoginId, PostgresStore, SqliteStore, StoreError, StoreResult, Timestamp, User,
+};
 use crate::domain::Username;
 
 /// A bot found by its token, with its owner (whose standing decides whether
@@ -15,6 +17,8 @@ use crate::domain::Username;
 pub struct BotAccount {
     pub user: User,
     pub owner_id: i64,
+    /// The login the token's sessions belong to.
+    pub login: LoginId,
 }
 
 #[async_trait]
@@ -31,14 +35,16 @@ pub trait BotStore: Send + Sync + 'static {
     async fn bots_of(&self, owner_id: i64) -> StoreResult<Vec<User>>;
     /// The bot whose current token hashes to `token_hash`.
     async fn bot_by_token(&self, token_hash: &[u8]) -> StoreResult<Option<BotAccount>>;
-    /// Replaces the token of `owner_id`'s bot `username` (the old one stops
-    /// working with the commit). None when they own no such bot.
+    /// `owner_id`'s bot `username`.
+    async fn owned_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>>;
+    /// Replaces bot `bot_id`'s token and login (the old token stops
+    /// working with the commit).
     async fn replace_bot_token(
         &self,
-        owner_id: i64,
-        username: &str,
+        bot_id: i64,
         token_hash: &[u8],
-    ) -> StoreResult<Option<User>>;
+        login: LoginId,
+    ) -> StoreResult<()>;
     /// Deletes `owner_id`'s bot `username`: its token goes and it is owned
     /// by no one (never listed or usable again; its name stays reserved and
     /// its messages stay). None when they own no such bot.
@@ -64,12 +70,13 @@ const SQLITE: BotQueries = BotQueries {
                    VALUES (?1, ?2, CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER))",
     bots_of: "SELECT id, username, created_at FROM users \
               WHERE owner_id = ?1 AND kind = 'bot' ORDER BY username",
-    by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id \
+    by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id, t.login_id \
                FROM bot_tokens t JOIN users b ON b.id = t.user_id \
-               JOIN users o ON o.id = b.owner_id WHERE t.token_hash = ?1",
+               JOIN users o ON o.id = b.owner_id \
+               WHERE t.token_hash = ?1 AND t.login_id IS NOT NULL",
     owned: "SELECT id, username, created_at FROM users \
             WHERE owner_id = ?1 AND kind = 'bot' AND username = ?2",
-    replace_token: "UPDATE bot_tokens SET token_hash = ?2 WHERE user_id = ?1",
+    replace_token: "UPDATE bot_tokens SET token_hash = ?2, login_id = ?3 WHERE user_id = ?1",
     delete_token: "DELETE FROM bot_tokens WHERE user_id = ?1",
     disown: "UPDATE users SET owner_id = NULL WHERE id = ?1",
 };
@@ -80,12 +87,13 @@ const POSTGRES: BotQueries = BotQueries {
     insert_token: "INSERT INTO bot_tokens (user_id, token_hash) VALUES ($1, $2)",
     bots_of: "SELECT id, username, created_at FROM users \
               WHERE owner_id = $1 AND kind = 'bot' ORDER BY lower(username)",
-    by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id \
+    by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id, t.login_id \
                FROM bot_tokens t JOIN users b ON b.id = t.user_id \
-               JOIN users o ON o.id = b.owner_id WHERE t.token_hash = $1",
+               JOIN users o ON o.id = b.owner_id \
+               WHERE t.token_hash = $1 AND t.login_id IS NOT NULL",
     owned: "SELECT id, username, created_at FROM users \
             WHERE owner_id = $1 AND kind = 'bot' AND lower(username) = lower($2)",
-    replace_token: "UPDATE bot_tokens SET token_hash = $2 WHERE user_id = $1",
+    replace_token: "UPDATE bot_tokens SET token_hash = $2, login_id = $3 WHERE user_id = $1",
     delete_token: "DELETE FROM bot_tokens WHERE user_id = $1",
     disown: "UPDATE users SET owner_id = NULL WHERE id = $1",
 };
@@ -113,6 +121,7 @@ struct TokenRow<T> {
     #[sqlx(flatten)]
     bot: BotRow<T>,
     owner_id: i64,
+    login_id: i64,
 }
 
 macro_rules! impl_bots {
@@ -156,30 +165,33 @@ macro_rules! impl_bots {
                     .await?;
                 Ok(row.map(|r| BotAccount {
                     owner_id: r.owner_id,
+                    login: LoginId(r.login_id),
                     user: r.bot.into(),
                 }))
             }
 
-            async fn replace_bot_token(
-                &self,
-                owner_id: i64,
-                username: &str,
-                token_hash: &[u8],
-            ) -> StoreResult<Option<User>> {
-                let mut tx = self.begin_write().await?;
+            async fn owned_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>> {
                 let row: Option<BotRow<$time>> = sqlx::query_as($sql.owned)
                     .bind(owner_id)
                     .bind(username)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&self.pool)
                     .await?;
-                let Some(row) = row else { return Ok(None) };
+                Ok(row.map(Into::into))
+            }
+
+            async fn replace_bot_token(
+                &self,
+                bot_id: i64,
+                token_hash: &[u8],
+                login: LoginId,
+            ) -> StoreResult<()> {
                 sqlx::query($sql.replace_token)
-                    .bind(row.id)
+                    .bind(bot_id)
                     .bind(token_hash)
-                    .execute(&mut *tx)
+                    .bind(login.0)
+                    .execute(&self.pool)
                     .await?;
-                tx.commit().await?;
-                Ok(Some(row.into()))
+                Ok(())
             }
 
             async fn delete_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>> {

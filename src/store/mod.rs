@@ -13,9 +13,11 @@
 //! `postgres/` and `sqlite.rs` (with `sqlite/append.rs`) hold only their
 //! SQL, their timestamps and how a write transaction locks.
 
+pub mod accounts;
 mod batch;
 mod bots;
 mod event;
+pub mod logins;
 mod membership;
 pub mod moderation;
 mod plan;
@@ -37,8 +39,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{RoomName, Username};
 
+pub use accounts::{AccountInfo, AccountStore, TotpState};
 pub use bots::{BotAccount, BotStore};
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
+pub use logins::{EndLogins, Login, LoginId, LoginStore};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
@@ -153,8 +157,9 @@ impl HistoryPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was live: it is now rotated (dead) and `new_hash` is live in
-    /// the same family.
-    Rotated(User),
+    /// the same family, whose login (None for tokens stored without one) is
+    /// marked used.
+    Rotated(User, Option<LoginId>),
     /// The token had already been rotated: its whole family is now revoked.
     Reused,
     /// Unknown, expired or revoked.
@@ -270,6 +275,8 @@ pub trait RoomLog: Send + Sync + 'static {
 pub trait Store:
     StoreHealth
     + UserStore
+    + LoginStore
+    + AccountStore
     + RoomStore
     + MembershipStore
     + ReadStateStore
@@ -286,6 +293,8 @@ pub trait Store:
 impl<T> Store for T where
     T: StoreHealth
         + UserStore
+        + LoginStore
+        + AccountStore
         + RoomStore
         + MembershipStore
         + ReadStateStore

@@ -30,6 +30,8 @@ pub(super) struct Queries {
     pub retire_refresh_token: &'static str,
     /// (family, now): revokes every token of the family not revoked yet.
     pub revoke_refresh_family: &'static str,
+    /// (family, now) → (id): marks the family's login used.
+    pub touch_login: &'static str,
     /// (name, private, owner_id) → (id). A taken name violates a unique
     /// constraint.
     pub insert_room: &'static str,
@@ -78,9 +80,9 @@ macro_rules! impl_store {
                 UserRow, unique_violation,
             };
             use $crate::store::{
-                Appended, Backend, Event, HistoryPage, HistoryQuery, NewEvent, Room, RoomLog,
-                RoomStore, Rotation, StoreError, StoreHealth, StoreResult, Timestamp, User,
-                UserStore, batch,
+                Appended, Backend, Event, HistoryPage, HistoryQuery, LoginId, NewEvent, Room,
+                RoomLog, RoomStore, Rotation, StoreError, StoreHealth, StoreResult, Timestamp,
+                User, UserStore, batch,
             };
 
             /// The row that `sql` finds for `key`, if any, as a `T`.
@@ -229,6 +231,19 @@ macro_rules! impl_store {
                     expires_at: Timestamp,
                 ) -> StoreResult<()> {
                     insert_refresh_token(&mut **self, token_hash, user_id, family, expires_at).await
+                }
+
+                async fn touch_login(
+                    &mut self,
+                    family: &str,
+                    now: Timestamp,
+                ) -> StoreResult<Option<LoginId>> {
+                    let row: Option<(i64,)> = sqlx::query_as($sql.touch_login)
+                        .bind(family)
+                        .bind(Stored::from(now))
+                        .fetch_optional(&mut **self)
+                        .await?;
+                    Ok(row.map(|(id,)| LoginId(id)))
                 }
 
                 async fn revoke_family(&mut self, family: &str, now: Timestamp) -> StoreResult<()> {

@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 
 use super::rows::RefreshToken;
-use super::{Backend, Rotation, StoreResult, Timestamp, WriteTx};
+use super::{Backend, LoginId, Rotation, StoreResult, Timestamp, WriteTx};
 
 /// The state of a presented token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,8 @@ pub(super) trait RefreshTx: WriteTx {
     ) -> StoreResult<()>;
     /// Revokes (at `now`) every not yet revoked token of `family`.
     async fn revoke_family(&mut self, family: &str, now: Timestamp) -> StoreResult<()>;
+    /// Marks the login of `family` used at `now`; its id, if it has one.
+    async fn touch_login(&mut self, family: &str, now: Timestamp) -> StoreResult<Option<LoginId>>;
 }
 
 /// [`super::UserStore::rotate_refresh_token`] on `backend`.
@@ -84,8 +86,9 @@ pub(super) async fn rotate<B: Backend>(
     }
     tx.insert_token(new_hash, token.user.id, &token.family, new_expires_at)
         .await?;
+    let login = tx.touch_login(&token.family, now).await?;
     tx.commit().await?;
-    Ok(Rotation::Rotated(token.user))
+    Ok(Rotation::Rotated(token.user, login))
 }
 
 /// [`super::UserStore::revoke_refresh_family`] on `backend`.

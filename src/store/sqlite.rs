@@ -29,6 +29,7 @@ use super::rows::{EventRow, select_events, select_refresh_tokens, select_rooms};
 use super::search::{SearchIndex, fts_query, impl_search};
 use super::{Backend, Event, StoreResult, Timestamp};
 
+mod accounts;
 mod append;
 
 /// How long a request waits for a pooled connection before failing.
@@ -194,6 +195,7 @@ const SQL: Queries = Queries {
                            WHERE token_hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL",
     revoke_refresh_family: "UPDATE refresh_tokens SET revoked_at = ?2 \
                             WHERE family = ?1 AND revoked_at IS NULL",
+    touch_login: "UPDATE logins SET last_used_at = ?2 WHERE family = ?1 RETURNING id",
     insert_room: concat!(
         "INSERT INTO rooms (name, private, owner_id, created_at) VALUES (?, ?, ?, ",
         now_millis!(),

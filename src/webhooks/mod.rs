@@ -40,8 +40,9 @@ pub fn sender(user_id: i64, name: &str) -> AuthUser {
     AuthUser {
         id: user_id,
         username: sender_name(name),
-        // Not a session: nothing waits for it to expire.
+        // Not a session: nothing waits for it to expire, and no login.
         expires_at: now_secs() + 60,
+        login: crate::store::LoginId(0),
     }
 }
 

@@ -373,9 +373,14 @@ async fn me_requires_a_valid_access_token(backend: Backend) {
     assert_eq!((none.status.as_u16(), none.code()), (401, "unauthorized"));
     let now = chrono::Utc::now().timestamp();
     let secret = app.state.config.jwt_secret.bytes.clone();
-    let expired = JwtKeys::new(&secret, 60).issue(s.user_id, "alice", now - 120);
-    let forged =
-        JwtKeys::new(b"some-other-secret-some-other-secret", 60).issue(s.user_id, "alice", now);
+    let expired =
+        JwtKeys::new(&secret, 60).issue(s.user_id, "alice", parley::store::LoginId(0), now - 120);
+    let forged = JwtKeys::new(b"some-other-secret-some-other-secret", 60).issue(
+        s.user_id,
+        "alice",
+        parley::store::LoginId(0),
+        now,
+    );
     let payload = s.access_token.split('.').nth(1).unwrap();
     let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
     for (what, token) in [

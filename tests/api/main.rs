@@ -6,6 +6,7 @@ mod hardening_auth;
 mod helpers;
 mod wrapped_store;
 
+mod accounts;
 mod auth;
 mod auth_session;
 mod awareness;
@@ -23,6 +24,7 @@ mod retention;
 mod room_log;
 mod rooms;
 mod search;
+mod sessions;
 mod stomp;
 mod store;
 mod webhooks;

@@ -813,14 +813,18 @@ async fn rotating_a_live_refresh_token_retires_it(db: TestDb) {
         .unwrap();
     assert_eq!(
         rotation,
-        Rotation::Rotated(alice.clone()),
+        Rotation::Rotated(alice.clone(), None),
         "a live token rotates"
     );
     let rotation = store
         .rotate_refresh_token(b"t2", b"t3", in_an_hour(), Utc::now())
         .await
         .unwrap();
-    assert_eq!(rotation, Rotation::Rotated(alice), "its successor is live");
+    assert_eq!(
+        rotation,
+        Rotation::Rotated(alice, None),
+        "its successor is live"
+    );
     assert!(
         store
             .revoke_refresh_family(b"t3", Utc::now())
@@ -846,7 +850,7 @@ async fn logging_out_with_a_rotated_refresh_token_revokes_its_family(db: TestDb)
             .rotate_refresh_token(old, new, in_an_hour(), Utc::now())
             .await
             .unwrap();
-        assert!(matches!(rotation, Rotation::Rotated(_)), "{rotation:?}");
+        assert!(matches!(rotation, Rotation::Rotated(..)), "{rotation:?}");
     }
 
     assert!(
@@ -876,7 +880,7 @@ async fn logging_out_with_a_rotated_refresh_token_revokes_its_family(db: TestDb)
             .rotate_refresh_token(b"other", b"other-2", in_an_hour(), Utc::now())
             .await
             .unwrap(),
-        Rotation::Rotated(alice),
+        Rotation::Rotated(alice, None),
         "another login is unaffected"
     );
 }
@@ -896,7 +900,7 @@ async fn presenting_a_rotated_refresh_token_revokes_its_family(db: TestDb) {
         .rotate_refresh_token(b"t1", b"t2", in_an_hour(), Utc::now())
         .await
         .unwrap();
-    assert!(matches!(rotation, Rotation::Rotated(_)));
+    assert!(matches!(rotation, Rotation::Rotated(..)));
 
     let reuse = store
         .rotate_refresh_token(b"t1", b"t3", in_an_hour(), Utc::now())
@@ -928,7 +932,7 @@ async fn presenting_a_rotated_refresh_token_revokes_its_family(db: TestDb) {
         .unwrap();
     assert_eq!(
         other,
-        Rotation::Rotated(alice),
+        Rotation::Rotated(alice, None),
         "another login is unaffected"
     );
 }
@@ -1023,7 +1027,7 @@ async fn revoking_a_family_kills_every_token_in_it(db: TestDb) {
             .rotate_refresh_token(b"other", b"other-2", in_an_hour(), Utc::now())
             .await
             .unwrap(),
-        Rotation::Rotated(alice),
+        Rotation::Rotated(alice, None),
         "another login is unaffected"
     );
 }
@@ -1065,7 +1069,7 @@ async fn concurrent_rotations_of_one_token_let_exactly_one_win(db: TestDb) {
         for contender in contenders {
             let (new, rotation) = contender.await.expect("rotation task");
             match rotation {
-                Rotation::Rotated(user) => {
+                Rotation::Rotated(user, _) => {
                     assert_eq!(user, alice);
                     winners.push(new);
                 }

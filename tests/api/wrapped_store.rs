@@ -11,11 +11,12 @@ use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::webhooks::{Delivery, NewWebhook, Webhook, WebhookStore};
 use parley::store::{
-    Appended, BotAccount, BotStore, DroppedPartition, DynStore, Event, Found, HistoryPage,
-    HistoryQuery, LogPartitions, MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout,
-    Pruned, ReadState, ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore,
-    Rotation, SearchQuery, SearchStore, ServerSettings, StoreError, StoreHealth, StoreResult,
-    Timestamp, User, UserStore,
+    AccountInfo, AccountStore, Appended, BotAccount, BotStore, DroppedPartition, DynStore,
+    EndLogins, Event, Found, HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore,
+    MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState,
+    ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
+    SearchQuery, SearchStore, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp,
+    TotpState, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -271,6 +272,85 @@ impl ServerSettings for WrappedStore {
 }
 
 #[async_trait]
+impl LoginStore for WrappedStore {
+    async fn start_login(
+        &self,
+        user_id: i64,
+        user_agent: Option<&str>,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<LoginId> {
+        (self.inner)
+            .start_login(user_id, user_agent, token_hash, expires_at, now)
+            .await
+    }
+    async fn live_logins(&self, user_id: i64, now: Timestamp) -> StoreResult<Vec<Login>> {
+        self.inner.live_logins(user_id, now).await
+    }
+    async fn end_logins(
+        &self,
+        user_id: i64,
+        which: EndLogins,
+        now: Timestamp,
+    ) -> StoreResult<Vec<LoginId>> {
+        self.inner.end_logins(user_id, which, now).await
+    }
+    async fn logins_ended_since(&self, since: Timestamp) -> StoreResult<Vec<(i64, LoginId)>> {
+        self.inner.logins_ended_since(since).await
+    }
+    async fn login_of_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(i64, LoginId)>> {
+        self.inner.login_of_refresh_token(token_hash).await
+    }
+}
+
+#[async_trait]
+impl AccountStore for WrappedStore {
+    async fn account_info(&self, user_id: i64) -> StoreResult<AccountInfo> {
+        self.inner.account_info(user_id).await
+    }
+    async fn password_hash(&self, user_id: i64) -> StoreResult<Option<String>> {
+        self.inner.password_hash(user_id).await
+    }
+    async fn set_password_hash(&self, user_id: i64, hash: &str) -> StoreResult<()> {
+        self.inner.set_password_hash(user_id, hash).await
+    }
+    async fn totp_state(&self, user_id: i64) -> StoreResult<TotpState> {
+        self.inner.totp_state(user_id).await
+    }
+    async fn set_totp_secret(&self, user_id: i64, secret: &[u8]) -> StoreResult<bool> {
+        self.inner.set_totp_secret(user_id, secret).await
+    }
+    async fn enable_totp(
+        &self,
+        user_id: i64,
+        step: i64,
+        recovery_hashes: &[Vec<u8>],
+    ) -> StoreResult<bool> {
+        (self.inner)
+            .enable_totp(user_id, step, recovery_hashes)
+            .await
+    }
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> StoreResult<bool> {
+        self.inner.use_totp_step(user_id, step).await
+    }
+    async fn use_recovery_code(
+        &self,
+        user_id: i64,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner.use_recovery_code(user_id, hash, now).await
+    }
+    async fn disable_totp(&self, user_id: i64) -> StoreResult<()> {
+        self.inner.disable_totp(user_id).await
+    }
+}
+
+#[async_trait]
 impl BotStore for WrappedStore {
     async fn create_bot(
         &self,
@@ -286,14 +366,17 @@ impl BotStore for WrappedStore {
     async fn bot_by_token(&self, token_hash: &[u8]) -> StoreResult<Option<BotAccount>> {
         self.inner.bot_by_token(token_hash).await
     }
+    async fn owned_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>> {
+        self.inner.owned_bot(owner_id, username).await
+    }
     async fn replace_bot_token(
         &self,
-        owner_id: i64,
-        username: &str,
+        bot_id: i64,
         token_hash: &[u8],
-    ) -> StoreResult<Option<User>> {
+        login: LoginId,
+    ) -> StoreResult<()> {
         self.inner
-            .replace_bot_token(owner_id, username, token_hash)
+            .replace_bot_token(bot_id, token_hash, login)
             .await
     }
     async fn delete_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>> {

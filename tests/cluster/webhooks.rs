@@ -89,9 +89,7 @@ async fn a_killed_deliverer_is_replaced_within_15_s_in_order() {
     let killed = Instant::now();
     let before = receiver.received().len();
     receiver.answer(Answer::Status(200));
-    let got = receiver
-        .wait_for(before + 5, Duration::from_secs(40))
-        .await;
+    let got = receiver.wait_for(before + 5, Duration::from_secs(40)).await;
     let after: Vec<_> = got[before..].to_vec();
     assert!(!after.is_empty(), "B never delivered");
     let took = after[0].at.duration_since(killed);
@@ -101,7 +99,11 @@ async fn a_killed_deliverer_is_replaced_within_15_s_in_order() {
     );
     let mut ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
     ids.dedup();
-    assert_eq!(ids, ["ops:1", "ops:2", "ops:3", "ops:4", "ops:5"], "in seq order");
+    assert_eq!(
+        ids,
+        ["ops:1", "ops:2", "ops:3", "ops:4", "ops:5"],
+        "in seq order"
+    );
     assert!(got.iter().all(|r| r.verified), "all signed");
     assert_eq!(receiver.max_in_flight(), 1, "never two requests at a time");
     let bodies: Vec<String> = after

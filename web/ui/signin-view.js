@@ -39,6 +39,8 @@ export class SignInView {
       switchLine: $('auth-switch'),
       switchText: $('auth-switch-text'),
       error: $('auth-error'),
+      totpField: $('auth-totp-field'),
+      totp: $('auth-totp'),
       buttons: { login: $('auth-login'), signup: $('auth-signup') },
     };
     this.mode = 'login';
@@ -52,6 +54,7 @@ export class SignInView {
     const other = mode === 'login' ? 'signup' : 'login';
     this.mode = mode;
     ui.view.dataset.mode = mode;
+    if (mode !== 'login') this.askForCode(false);
     ui.title.textContent = m.title;
     ui.lead.textContent = m.lead;
     ui.switchText.textContent = m.switchText;
@@ -83,12 +86,27 @@ export class SignInView {
     return null;
   }
 
+  /** The two-factor code typed, once asked for (else undefined). */
+  get totp() {
+    return this.ui.totpField.hidden ? undefined : this.ui.totp.value.trim() || undefined;
+  }
+
+  /** Asks for the two-factor code (the server answered `totp_required`), or stops asking. */
+  askForCode(ask) {
+    this.ui.totpField.hidden = !ask;
+    this.ui.totp.value = '';
+    this.ui.totp.required = ask;
+    if (ask) this.ui.totp.focus();
+  }
+
   /** Sentences that depend on the mode (errors.js words the rest). */
   overrides(action) {
     return action === 'login'
       ? {
-          invalid_credentials:
-            'Wrong username or password. If you are new here, this name may have no account yet: choose “Create account” to make one.',
+          invalid_credentials: this.totp
+            ? 'Wrong password or two-factor code. Codes change every 30 seconds and each works once.'
+            : 'Wrong username or password. If you are new here, this name may have no account yet: choose “Create account” to make one.',
+          totp_required: 'This account has two-factor authentication. Enter the code from your authenticator app.',
         }
       : {};
   }

@@ -27,6 +27,7 @@ use super::rows::{EventRow, select_events, select_refresh_tokens, select_rooms};
 use super::search::{SearchIndex, impl_search, like_pattern};
 use super::{Backend, Event, StoreResult};
 
+mod accounts;
 mod append;
 mod partitions;
 
@@ -107,6 +108,7 @@ const SQL: Queries = Queries {
                            WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
     revoke_refresh_family: "UPDATE refresh_tokens SET revoked_at = $2 \
                             WHERE family = $1 AND revoked_at IS NULL",
+    touch_login: "UPDATE logins SET last_used_at = $2 WHERE family = $1 RETURNING id",
     insert_room: "INSERT INTO rooms (name, private, owner_id) VALUES ($1, $2, $3) RETURNING id",
     insert_membership: "INSERT INTO memberships (room_id, user_id, role) VALUES ($1, $2, 'owner')",
     room_by_id: select_rooms!("WHERE r.id = $1"),

@@ -303,7 +303,12 @@ async fn connect_with_expired_token_fails_authentication(backend: Backend) {
     let alice = app.signup("alice").await;
     let keys = JwtKeys::new(&app.state.config.jwt_secret.bytes, 900);
     // Issued 1000 s ago with a 900 s lifetime: expired 100 s ago.
-    let expired = keys.issue(alice.user_id, "alice", now_secs() - 1000);
+    let expired = keys.issue(
+        alice.user_id,
+        "alice",
+        parley::store::LoginId(0),
+        now_secs() - 1000,
+    );
     assert_auth_failed(&app, connect_frame(&expired), "expired token").await;
 }
 
@@ -313,6 +318,7 @@ async fn connect_with_forged_token_fails_authentication(backend: Backend) {
     let forged = JwtKeys::new(b"somebody-elses-secret-of-32-bytes!!", 900).issue(
         alice.user_id,
         "alice",
+        parley::store::LoginId(0),
         now_secs(),
     );
     assert_auth_failed(

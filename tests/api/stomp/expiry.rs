@@ -22,6 +22,7 @@ async fn session_ends_with_token_expired_error_when_the_token_expires(backend: B
     let short = JwtKeys::new(&app.state.config.jwt_secret.bytes, 3).issue(
         alice.user_id,
         "alice",
+        parley::store::LoginId(0),
         now_secs(),
     );
     let mut client = StompClient::connect(&app, &short).await;
@@ -57,8 +58,12 @@ async fn client_resumes_without_a_gap_after_its_token_expires(backend: Backend) 
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
-    let short =
-        JwtKeys::new(&app.state.config.jwt_secret.bytes, 3).issue(bob.user_id, "bob", now_secs());
+    let short = JwtKeys::new(&app.state.config.jwt_secret.bytes, 3).issue(
+        bob.user_id,
+        "bob",
+        parley::store::LoginId(0),
+        now_secs(),
+    );
     let mut bob_c = StompClient::connect(&app, &short).await;
     bob_c.subscribe("s", "general").await;
     let mut alice_c = StompClient::connect(&app, &alice.access_token).await;

@@ -1,0 +1,245 @@
+//! Logins ended (README, "Accounts": sessions, password change): when a
+//! user signs a session out, changes or resets their password, or an
+//! administrator acts on the account, [`Logins::end`] ends those logins
+//! everywhere: their refresh tokens are revoked in the store, their access
+//! tokens refused from then on, and their live STOMP sessions (ERROR
+//! `session revoked`), event streams and long polls end, on every instance.
+//!
+//! The service owns the record of ended logins that every authentication
+//! asks ([`Logins::refuses`]: the REST extractor, STOMP CONNECT) and its
+//! signal, [`LoginsEnded`]. A login's access tokens were all issued before
+//! it ended and live at most `JWT_TTL_SECS`, so an entry is kept that long
+//! (and a little more, for the `iat` skew the tokens allow): the record is
+//! bounded by the logins ended in one access-token lifetime. It is read
+//! from the store when the instance starts and again after the relay was
+//! away (a signal may have been missed meanwhile), like `revocation.rs`.
+//!
+//! Connections wait on a [`LoginWatch`]: each end wakes them, and each
+//! checks the record for its own login (ends are rare; the check is one
+//! map lookup).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::broker::{DynBroker, Signal};
+use crate::store::{DynStore, StoreResult};
+pub use crate::store::{EndLogins, Login, LoginId};
+
+/// Beyond an access token's lifetime, how long an ended login is still
+/// remembered: a token may say it was issued up to 60 s in the future
+/// (`auth/jwt.rs`).
+const SKEW: Duration = Duration::from_secs(60);
+
+/// These logins of `user_id` were ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct LoginsEnded {
+    user_id: i64,
+    logins: Vec<LoginId>,
+}
+
+impl Signal for LoginsEnded {
+    const NAME: &'static str = "logins_ended";
+}
+
+/// The login service of this instance.
+pub struct Logins {
+    broker: DynBroker,
+    store: DynStore,
+    /// How long an ended login's access tokens may still be presented.
+    keep: Duration,
+    /// Each ended login, and when this instance learnt of it.
+    ended: RwLock<HashMap<LoginId, Instant>>,
+    /// Bumped after each change of `ended`: wakes the [`LoginWatch`]es.
+    changed: watch::Sender<u64>,
+}
+
+impl Logins {
+    /// The service, registered for its signal (and for the relay's
+    /// "signals may have been missed"). `access_ttl`: `JWT_TTL_SECS`.
+    pub fn start(store: DynStore, broker: DynBroker, access_ttl: Duration) -> Arc<Self> {
+        let service = Arc::new(Logins {
+            broker: Arc::clone(&broker),
+            store,
+            keep: access_ttl + SKEW,
+            ended: RwLock::new(HashMap::new()),
+            changed: watch::channel(0).0,
+        });
+        let me = Arc::downgrade(&service);
+        broker.signals().handle::<LoginsEnded>(move |ended| {
+            if let Some(me) = me.upgrade() {
+                me.apply(&ended.logins);
+            }
+            None
+        });
+        let me: Weak<Self> = Arc::downgrade(&service);
+        broker.signals().on_missed(move || {
+            if let Some(me) = me.upgrade() {
+                tokio::spawn(async move {
+                    if let Err(e) = me.reload().await {
+                        tracing::warn!(error = %e, "rereading ended logins failed");
+                    }
+                });
+            }
+        });
+        service
+    }
+
+    /// Ends `which` of the user's logins on every instance (on this one
+    /// before this returns): refresh tokens revoked, access tokens
+    /// refused, live connections ended.
+    pub async fn end(&self, user_id: i64, which: EndLogins) -> StoreResult<()> {
+        self.end_logins(user_id, which).await.map(drop)
+    }
+
+    /// Ends the user's login `id`; false if it is not one of theirs that
+    /// was still open.
+    pub async fn end_one(&self, user_id: i64, id: LoginId) -> StoreResult<bool> {
+        Ok(!self
+            .end_logins(user_id, EndLogins::One(id))
+            .await?
+            .is_empty())
+    }
+
+    async fn end_logins(&self, user_id: i64, which: EndLogins) -> StoreResult<Vec<LoginId>> {
+        let logins = self
+            .store
+            .end_logins(user_id, which, chrono::Utc::now())
+            .await?;
+        if !logins.is_empty() {
+            tracing::info!(user_id, count = logins.len(), "logins ended");
+            let ended = LoginsEnded {
+                user_id,
+                logins: logins.clone(),
+            };
+            self.broker.signal(ended).await;
+        }
+        Ok(logins)
+    }
+
+    /// Whether access tokens of `login` are refused (it was ended).
+    pub fn refuses(&self, login: LoginId) -> bool {
+        let ended = self.ended.read().expect("logins lock");
+        ended.contains_key(&login)
+    }
+
+    /// A watch that resolves once `login` is ended, for a connection.
+    pub fn watch(self: &Arc<Self>, login: LoginId) -> LoginWatch {
+        LoginWatch {
+            login,
+            changed: self.changed.subscribe(),
+            logins: Arc::clone(self),
+        }
+    }
+
+    /// Reads the logins ended within an access token's lifetime from the
+    /// store (at start, and after the relay was away).
+    pub async fn reload(&self) -> StoreResult<()> {
+        let keep = chrono::Duration::from_std(self.keep).unwrap_or(chrono::Duration::hours(1));
+        let ended = self
+            .store
+            .logins_ended_since(chrono::Utc::now() - keep)
+            .await?;
+        let logins: Vec<LoginId> = ended.into_iter().map(|(_, id)| id).collect();
+        if !logins.is_empty() {
+            self.apply(&logins);
+        }
+        Ok(())
+    }
+
+    /// Records the logins (dropping entries older than `keep`), then wakes
+    /// the watches. Taking a signal twice changes nothing.
+    fn apply(&self, logins: &[LoginId]) {
+        let now = Instant::now();
+        {
+            let mut ended = self.ended.write().expect("logins lock");
+            ended.retain(|_, at| now.duration_since(*at) < self.keep);
+            for &login in logins {
+                ended.entry(login).or_insert(now);
+            }
+        }
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// What a connection holds to learn that its login was ended.
+pub struct LoginWatch {
+    login: LoginId,
+    changed: watch::Receiver<u64>,
+    logins: Arc<Logins>,
+}
+
+impl LoginWatch {
+    /// Resolves once the login is ended (at once if it already is).
+    /// Cancel-safe: a `select!` loop may drop it and call it again.
+    pub async fn ended(&mut self) {
+        loop {
+            self.changed.borrow_and_update();
+            if self.logins.refuses(self.login) {
+                return;
+            }
+            if self.changed.changed().await.is_err() {
+                return std::future::pending().await; // the service is gone
+            }
+        }
+    }
+}
+
+/// [`LoginWatch::ended`] of a connection that may not be authenticated
+/// yet: never resolves without a watch.
+pub async fn ended(watch: &mut Option<LoginWatch>) {
+    match watch {
+        Some(watch) => watch.ended().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::Broker;
+    use crate::domain::Username;
+
+    #[tokio::test]
+    async fn ending_a_login_refuses_it_and_wakes_its_watch_only() {
+        let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+        let ann = store
+            .create_user(&Username::parse("ann").unwrap(), "x")
+            .await
+            .unwrap();
+        let now = chrono::Utc::now();
+        let later = now + chrono::Duration::hours(1);
+        let one = store
+            .start_login(ann.id, Some("a"), b"1", later, now)
+            .await
+            .unwrap();
+        let two = store
+            .start_login(ann.id, None, b"2", later, now)
+            .await
+            .unwrap();
+        let logins = Logins::start(
+            store.clone(),
+            Broker::local(store),
+            Duration::from_secs(900),
+        );
+        let mut first = logins.watch(one);
+        let mut second = logins.watch(two);
+
+        logins.end(ann.id, EndLogins::AllBut(two)).await.unwrap();
+        assert!(logins.refuses(one));
+        assert!(!logins.refuses(two));
+        tokio::time::timeout(Duration::from_secs(1), first.ended())
+            .await
+            .expect("the ended login's watch resolves");
+        let still = tokio::time::timeout(Duration::from_millis(50), second.ended()).await;
+        assert!(still.is_err(), "the kept login goes on");
+        assert!(
+            !logins.end_one(ann.id + 1, two).await.unwrap(),
+            "another user cannot end it"
+        );
+        assert!(logins.end_one(ann.id, two).await.unwrap());
+        assert!(!logins.end_one(ann.id, two).await.unwrap(), "ended once");
+    }
+}
