@@ -80,6 +80,7 @@ const ASSETS: &[Asset] = &[
     embed!("ui/timeline.css", CSS),
     embed!("ui/signin-view.js", JAVASCRIPT),
     embed!("ui/settings-view.js", JAVASCRIPT),
+    embed!("ui/settings/bots-section.js", JAVASCRIPT),
     embed!("ui/settings/sessions-section.js", JAVASCRIPT),
     embed!("ui/settings/password-section.js", JAVASCRIPT),
     embed!("ui/settings/two-factor-section.js", JAVASCRIPT),

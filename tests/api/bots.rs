@@ -163,6 +163,7 @@ async fn rotating_a_token_refuses_the_old_one_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.signup("alice").await;
     let (_, old) = create_bot(&app, &alice, "rotor").await;
+    let mut live = StompClient::connect(&app, &old).await;
     let r = app
         .post(
             "/api/v1/bots/rotor/token",
@@ -180,6 +181,11 @@ async fn rotating_a_token_refuses_the_old_one_at_once(backend: Backend) {
     let err = StompClient::try_connect(&app, &old).await.err();
     assert!(err.is_some(), "the old token cannot open a STOMP session");
     StompClient::connect(&app, &new).await;
+    let frames = live.expect_closed_within(Duration::from_secs(3)).await;
+    assert!(
+        frames.iter().any(|f| f.command == "ERROR"),
+        "the session opened with the old token ends: {frames:?}"
+    );
 }
 
 async fn another_users_bot_is_not_found(backend: Backend) {
