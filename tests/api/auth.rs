@@ -48,7 +48,18 @@ async fn signup_returns_user_and_tokens(backend: Backend) {
         .get("/api/v1/me", r.body["access_token"].as_str().unwrap())
         .await;
     assert_eq!(me.status, 200);
-    assert_eq!(me.body, r.body["user"], "/me answers the signed-up user");
+    // The owner also sees what only they may (README, "Accounts").
+    let mut seen_by_all = me.body.clone();
+    for owner_only in ["email", "email_verified", "totp_enabled"] {
+        seen_by_all.as_object_mut().unwrap().remove(owner_only);
+    }
+    assert_eq!(
+        seen_by_all, r.body["user"],
+        "/me answers the signed-up user"
+    );
+    assert_eq!(me.body["email"], serde_json::Value::Null);
+    assert_eq!(me.body["email_verified"], false);
+    assert_eq!(me.body["totp_enabled"], false);
 }
 
 async fn signup_stores_only_an_argon2id_hash(backend: Backend) {
