@@ -185,6 +185,8 @@ pub struct Config {
     pub admins: Administrators,
     /// Uploaded files: where they are kept and their limits.
     pub files: FileSettings,
+    /// `WEBHOOK_ALLOWED_HOSTS` as given (parsed by `egress` at start).
+    pub webhook_allowed_hosts: String,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -352,6 +354,7 @@ impl Settings {
                 }
             },
             files: files::settings(self)?,
+            webhook_allowed_hosts: self.webhook_allowed_hosts.clone(),
         })
     }
 }

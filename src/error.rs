@@ -51,6 +51,9 @@ pub enum ApiError {
     SubscriptionNotFound,
     #[error("not found")]
     NotFound,
+    /// No such webhook (README, "Bots and webhooks").
+    #[error("no such webhook")]
+    WebhookNotFound,
     /// A known path, a method it does not serve; `allow` lists those it does.
     #[error("method not allowed; this path allows {allow}")]
     MethodNotAllowed { allow: String },
@@ -80,6 +83,12 @@ pub enum ApiError {
     Unavailable,
     #[error("the server is busy, try again shortly")]
     Busy { retry_after_secs: u64 },
+    /// A slash command gave no answer in time (README, "Bots and webhooks").
+    #[error("the command did not answer in time")]
+    CommandTimeout,
+    /// A slash command answered with an error or something not a message.
+    #[error("{0}")]
+    CommandFailed(String),
     /// The room's log refused an edit, deletion, reaction or reply.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -118,6 +127,7 @@ impl ApiError {
             ApiError::UserNotFound => "user_not_found",
             ApiError::SubscriptionNotFound => "subscription_not_found",
             ApiError::NotFound => "not_found",
+            ApiError::WebhookNotFound => "webhook_not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::FileNotFound => "file_not_found",
@@ -131,6 +141,8 @@ impl ApiError {
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::Unavailable => "unavailable",
             ApiError::Busy { .. } => "busy",
+            ApiError::CommandTimeout => "command_timeout",
+            ApiError::CommandFailed(_) => "command_failed",
             ApiError::Refused(refusal) => match refusal {
                 Refusal::MessageNotFound => "message_not_found",
                 Refusal::Forbidden => "forbidden",
@@ -181,7 +193,8 @@ impl ResponseError for ApiError {
             | ApiError::ThreadNotFound
             | ApiError::UserNotFound
             | ApiError::SubscriptionNotFound
-            | ApiError::NotFound => StatusCode::NOT_FOUND,
+            | ApiError::NotFound
+            | ApiError::WebhookNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge | ApiError::FileTooLarge | ApiError::QuotaExceeded => {
@@ -197,6 +210,8 @@ impl ResponseError for ApiError {
             ApiError::Unavailable | ApiError::Busy { .. } | ApiError::MailUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::CommandTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::CommandFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::Refused(refusal) => match refusal {
                 Refusal::MessageNotFound | Refusal::ReactionNotFound => StatusCode::NOT_FOUND,
                 Refusal::Forbidden => StatusCode::FORBIDDEN,

@@ -38,12 +38,16 @@ pub enum StartError {
     Push(#[from] crate::push::PushStartError),
     #[error("cannot open the file storage (STORAGE_URL): {0}")]
     Storage(#[from] crate::files::storage::StorageError),
+    #[error("WEBHOOK_ALLOWED_HOSTS: {0}")]
+    WebhookAllowedHosts(String),
 }
 
 impl Application {
     /// Opens the database (running migrations), binds `config.bind_addr`
     /// (port 0 picks a free port) and builds the server.
     pub async fn build(mut config: Config) -> Result<Self, StartError> {
+        crate::webhooks::egress(&config.webhook_allowed_hosts)
+            .map_err(StartError::WebhookAllowedHosts)?;
         let store = store::connect_with(
             &config.database_url,
             config.database_max_connections,

@@ -12,10 +12,12 @@ use std::time::Duration;
 use crate::auth::totp::TotpKey;
 use crate::auth::{JwtKeys, password::Hashing, rate_limit::RateLimiter};
 use crate::avatars::AvatarLinks;
+use crate::bots::Bots;
 use crate::broker::DynBroker;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
+use crate::egress::Egress;
 use crate::files::{Files, storage::Storage};
 use crate::logins::Logins;
 use crate::membership::Membership;
@@ -26,6 +28,8 @@ use crate::revocation::Revocations;
 use crate::store::DynStore;
 use crate::user_updates::UserUpdates;
 use crate::viewers::Viewers;
+use crate::webhooks::commands::Commands;
+use crate::webhooks::deliver::Deliveries;
 
 /// What every handler shares.
 pub struct AppState {
@@ -51,6 +55,14 @@ pub struct AppState {
     pub push: Arc<Push>,
     /// Uploaded files: their storage, uploads, erasure.
     pub files: Files,
+    /// Bots and their API tokens.
+    pub bots: Bots,
+    /// The client of webhooks and commands (`WEBHOOK_ALLOWED_HOSTS`).
+    pub webhook_egress: Egress,
+    /// Outgoing webhooks' delivery on this instance.
+    pub webhook_deliveries: Deliveries,
+    /// Slash commands.
+    pub commands: Commands,
     /// Typing signals per user and room (None when TYPING_RATE is 0).
     pub typing_limiter: Option<RateLimiter>,
     /// Per-user SEND rate (None when SEND_RATE is 0).
@@ -97,6 +109,7 @@ impl AppState {
         let presence = Presence::start(store.clone(), broker.clone());
         let revocations = Revocations::start(store.clone(), broker.clone());
         let logins = Logins::start(store.clone(), broker.clone(), config.jwt_ttl);
+        let bots = Bots::new(store.clone(), Arc::clone(&logins));
         let viewers = Viewers::start(store.clone(), broker.clone());
         let user_updates = UserUpdates::start(store.clone(), broker.clone());
         let push = Push::new(push, store.clone(), Arc::clone(&presence));
@@ -107,13 +120,28 @@ impl AppState {
             Arc::clone(&viewers),
             Arc::clone(&user_updates),
         );
+        let chat = Chat::new(
+            store.clone(),
+            broker.clone(),
+            membership.clone(),
+            config.commit,
+        );
+        let webhook_egress = crate::webhooks::egress(&config.webhook_allowed_hosts)
+            .expect("WEBHOOK_ALLOWED_HOSTS is checked by Application::build");
         AppState {
-            chat: Chat::new(
+            commands: Commands::new(
+                store.clone(),
+                chat.clone(),
+                webhook_egress.clone(),
+                limits.max_body_bytes,
+            ),
+            webhook_deliveries: Deliveries::start(
                 store.clone(),
                 broker.clone(),
-                membership.clone(),
-                config.commit,
+                webhook_egress.clone(),
             ),
+            webhook_egress,
+            chat,
             membership,
             presence,
             revocations,
@@ -123,6 +151,7 @@ impl AppState {
             user_updates,
             push,
             files: Files::new(storage, store.clone(), config.files.clone()),
+            bots,
             typing_limiter: (limits.typing_rate > 0)
                 .then(|| RateLimiter::new(limits.typing_rate, Duration::from_secs(1))),
             send_limiter,

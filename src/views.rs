@@ -6,8 +6,8 @@
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::config::Administrators;
 use crate::avatars::AvatarLinks;
+use crate::config::Administrators;
 use crate::store::{Member, ReadState, Room, Timestamp, User};
 
 mod activity;
@@ -71,6 +71,8 @@ pub struct UserView<'a> {
     /// has none.
     #[schema(example = "/api/v1/avatars/4f0c…?expires=1796140800&sig=9a1e…")]
     pub avatar_url: Option<String>,
+    /// True for a bot (README, "Bots and webhooks").
+    pub bot: bool,
 }
 
 impl<'a> UserView<'a> {
@@ -89,6 +91,7 @@ impl<'a> UserView<'a> {
                 .avatar_key
                 .as_deref()
                 .map(|key| avatars.url(key, now_secs())),
+            bot: u.bot,
         }
     }
 }

@@ -32,6 +32,7 @@ import { ChatView } from './ui/chat-view.js';
 import { ImageViewer } from './ui/attachments-view.js';
 import { ComposerView } from './ui/composer-view.js';
 import { $, Announcer, setBusy } from './ui/dom.js';
+import { IntegrationsView } from './ui/integrations-view.js';
 import { MembersView } from './ui/members-view.js';
 import { NotifyView } from './ui/notify-view.js';
 import { ReportView } from './ui/report-view.js';
@@ -137,6 +138,7 @@ class App {
     });
     shell.composer = this.composer = new ComposerView(shell);
     shell.members = this.members = new MembersView(shell);
+    shell.integrations = this.integrations = new IntegrationsView(shell);
     shell.chat = this.chat = new ChatView(shell);
     this.uploadView = new UploadView(shell);
     this.searchView = new SearchView(shell);
@@ -451,6 +453,7 @@ class App {
     this.notifyView.close();
     // The thread panel belongs to the room it was opened in.
     if (this.threadView.room && this.threadView.room !== vm) this.threadView.close();
+    this.integrations.show(vm);
     this.roomsView.render();
     this.chat.show(vm, previous);
     this.uploadView.show(vm);

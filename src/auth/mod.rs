@@ -4,6 +4,7 @@
 //! rate limits, and [`AuthUser`] (the authenticated user) with its
 //! extractor for REST routes.
 
+pub mod bot_token;
 pub mod cookie;
 pub mod extractor;
 pub mod jwt;

@@ -224,4 +224,8 @@ pub struct Settings {
     /// Largest avatar image accepted, in bytes (413 `file_too_large` beyond it).
     #[arg(long, env = "MAX_AVATAR_BYTES", default_value_t = 5_242_880)]
     pub max_avatar_bytes: u64,
+    /// Hosts outgoing webhooks and slash commands may reach whatever their address, and over http:// too:
+    /// comma-separated `host` or `host:port` (others: https only, never a private or loopback address).
+    #[arg(long, env = "WEBHOOK_ALLOWED_HOSTS", default_value = "")]
+    pub webhook_allowed_hosts: String,
 }

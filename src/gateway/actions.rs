@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use actix_http::ws::ProtocolError;
 
-use super::admission::admit;
+use super::admission::{admit, look_up_bot};
 use super::connection::Connection;
 use super::ending::{End, Flow};
 use super::pipeline::Answers;
@@ -84,10 +84,11 @@ impl Connection {
             metrics::counter!(crate::metrics::FRAMES_IN, "command" => frame.command.as_str())
                 .increment(1);
             let state = Arc::clone(&self.state);
+            let bot = look_up_bot(&state, &frame).await;
             let slot = &mut self.slot;
             let actions = self
                 .session
-                .handle_admitting(frame, |token| admit(&state, slot, token));
+                .handle_admitting(frame, |token| admit(&state, slot, token, bot));
             self.execute(actions).await?;
         }
     }
@@ -231,6 +232,16 @@ impl Connection {
     }
 
     async fn store(&mut self, sends: Vec<SendRequest>, then_receipt: Option<String>) -> Flow {
+        // A lone SEND (not a transaction's) may invoke a slash command.
+        if let ([send], None) = (sends.as_slice(), &then_receipt) {
+            let (room, _) = self
+                .room(&send.room, Purpose::Send, send.receipt.as_deref())
+                .await?;
+            self.check_writer(&room, send.receipt.as_deref()).await?;
+            if let Some(call) = self.invoked_command(&room, send).await? {
+                return self.run_command(&room, &call, send.receipt.clone()).await;
+            }
+        }
         let mut posts = Vec::with_capacity(sends.len());
         let mut receipts = Vec::with_capacity(sends.len());
         // Whether a SEND names `in-reply-to` or attachments: the log decides
@@ -306,7 +317,7 @@ impl Connection {
     }
 
     /// The session's user.
-    fn user(&self) -> &AuthUser {
+    pub(super) fn user(&self) -> &AuthUser {
         self.session.user().expect(AFTER_CONNECT)
     }
 
@@ -319,7 +330,7 @@ impl Connection {
         self.stores.settle(out).await
     }
 
-    fn write_receipt(&mut self, receipt: Option<String>) {
+    pub(super) fn write_receipt(&mut self, receipt: Option<String>) {
         if let Some(r) = receipt {
             self.write(&Session::receipt(&r));
         }

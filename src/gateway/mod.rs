@@ -17,6 +17,7 @@
 
 mod actions;
 mod admission;
+mod commands;
 mod connection;
 mod ending;
 mod outbox;

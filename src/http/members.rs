@@ -303,7 +303,11 @@ pub async fn set_role(
     .await?;
     let member = state.store.member(found.room.id, target.id).await?;
     let member = member.ok_or(ApiError::UserNotFound)?;
-    Ok(HttpResponse::Ok().json(MemberView::new(&member, &state.config.admins, &state.avatars)))
+    Ok(HttpResponse::Ok().json(MemberView::new(
+        &member,
+        &state.config.admins,
+        &state.avatars,
+    )))
 }
 
 /// The users banned from a room (the owner and moderators).

@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod avatar;
 mod awareness;
+mod bots;
 mod client_config;
 pub mod client_ip;
 mod direct;
@@ -21,8 +22,8 @@ mod metrics;
 mod notifications;
 pub(crate) mod openapi;
 mod password;
-mod push;
 mod profile;
+mod push;
 mod refresh;
 mod reports;
 mod responses;
@@ -35,6 +36,7 @@ mod stream;
 mod threads;
 mod two_factor;
 mod web_client;
+mod webhooks;
 mod writing;
 
 use actix_web::{HttpRequest, error::JsonPayloadError, web};
@@ -68,6 +70,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(refresh::rotate_refresh)
                 .service(refresh::logout)
                 .service(auth::me)
+                .service(bots::create)
+                .service(bots::list)
+                .service(bots::rotate)
+                .service(bots::delete_bot)
                 .service(sessions::list)
                 .service(sessions::end)
                 .service(password::change_password)
@@ -132,6 +138,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(threads::unfollow)
                 .service(threads::mark_read)
                 .service(threads::mine)
+                .service(webhooks::create)
+                .service(webhooks::list)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::deliveries)
+                .service(webhooks::incoming)
                 .service(stream::post_message)
                 .service(files::upload)
                 .service(files::download)

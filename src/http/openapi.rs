@@ -37,7 +37,7 @@ pub const BEARER: &str = "bearer";
             \"human text\"}}` with the status; every operation lists, per status, the codes \
             it can answer with. Request bodies are JSON (`Content-Type: application/json`), \
             at most 64 KiB; unknown fields are rejected. Authenticated operations take \
-            `Authorization: Bearer <access token>`. A private room is invisible to \
+            `Authorization: Bearer <access token>` (or a bot's API token). A private room is invisible to \
             non-members, and every room to the users banned from it: they get 404 \
             `room_not_found`, exactly as for a room that does not exist.",
     ),
@@ -53,6 +53,9 @@ pub const BEARER: &str = "bearer";
             room's reports, the audit log"),
         (name = "direct", description = "Direct conversations and blocking"),
         (name = "notifications", description = "Notification levels and Web Push"),
+        (name = "bots", description = "Bots and their API tokens"),
+        (name = "webhooks", description = "A room's incoming and outgoing webhooks and slash \
+            commands"),
         (name = "messages", description = "History, posting, long polling and Server-Sent \
             Events: chat without WebSocket"),
         (name = "threads", description = "Threads of replies, following them and their \

@@ -23,6 +23,7 @@ use crate::state::AppState;
 use crate::store::{Appended, Room};
 use crate::viewers::Viewer;
 use crate::views::{EventView, MessageView};
+use crate::webhooks::commands::{CommandError, Invocation};
 
 // The body of `POST /rooms/{name}/messages` (a plain comment: a doc comment
 // would become the schema's description).
@@ -66,7 +67,9 @@ pub struct PostMessage {
                 original message"),
     ),
     responses(
-        (status = 201, description = "Stored: the `message` event", body = MessageView),
+        (status = 201, description = "Stored: the `message` event; for a message invoking one \
+            of the room's slash commands (`/NAME …`), nothing of it is stored and this is the \
+            command's stored answer (from `webhook:NAME`)", body = MessageView),
         (status = 200, description = "A retry with an `Idempotency-Key` already used: the \
             original message, nothing stored", body = MessageView),
         (status = 400, description = "`invalid_body`: empty, over `MAX_BODY_BYTES` or \
@@ -83,8 +86,12 @@ pub struct PostMessage {
             over 5 s to refill", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
         InternalError,
+        (status = 502, description = "`command_failed`: the slash command answered an error \
+            or no JSON `{\"text\"}` message", body = ErrorBody),
         (status = 503, description = "`unavailable`: the send task failed; the message may \
             or may not be stored (retry with the same `Idempotency-Key`)", body = ErrorBody),
+        (status = 504, description = "`command_timeout`: the slash command did not answer \
+            within 10 s", body = ErrorBody),
     ),
 )]
 #[post("/rooms/{name}/messages")]
@@ -119,6 +126,9 @@ pub async fn post_message(
     let room = enter_to_write(&state, &user, &name).await?;
     // `reply_to` is checked under the room's lock (`invalid_reply`).
     charge_send(&state, &user)?.await;
+    if let Some(call) = state.commands.invoked(&room, text.as_str()).await? {
+        return run_command(&state, &room, &user, &call).await;
+    }
     let post = Post {
         room,
         body: text,
@@ -138,6 +148,27 @@ pub async fn post_message(
         Appended::Duplicate(m) => HttpResponse::Ok().json(EventView::from(m)),
         Appended::Refused(refusal) => return Err((*refusal).into()),
     })
+}
+
+/// A slash command the message invoked (README, "Bots and webhooks"):
+/// 201 with its stored answer, 504 `command_timeout`, 502 `command_failed`.
+async fn run_command(
+    state: &AppState,
+    room: &Room,
+    user: &AuthUser,
+    call: &Invocation,
+) -> Result<HttpResponse, ApiError> {
+    match state.commands.run(room, user, call).await {
+        Ok(Appended::Stored(m) | Appended::Duplicate(m)) => {
+            Ok(HttpResponse::Created().json(EventView::from(&m)))
+        }
+        Ok(Appended::Refused(refusal)) => Err(refusal.into()),
+        Err(CommandError::Timeout) => Err(ApiError::CommandTimeout),
+        Err(CommandError::Failed(why)) => Err(ApiError::CommandFailed(format!(
+            "the command failed: {why}"
+        ))),
+        Err(CommandError::Chat(e)) => Err(chat_error(e)),
+    }
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -54,12 +54,7 @@ impl Session {
             })?;
         let heart_beat = negotiate_heart_beat(frame.header("heart-beat"), self.config.heartbeat_ms)
             .ok_or_else(|| Fatal::new("invalid heart-beat header"))?;
-        let token = frame
-            .header("Authorization")
-            .or_else(|| frame.header("authorization"))
-            .and_then(crate::auth::jwt::bearer_token)
-            .or_else(|| frame.header("passcode"))
-            .ok_or_else(|| Fatal::new(AUTH_FAILED))?;
+        let token = credential(frame).ok_or_else(|| Fatal::new(AUTH_FAILED))?;
         let user = verify(token).map_err(|e| {
             Fatal::new(match e {
                 ConnectRefusal::Auth => AUTH_FAILED,
@@ -90,6 +85,16 @@ impl Session {
             },
         ])
     }
+}
+
+/// The token a CONNECT (or STOMP) frame presents: `Authorization: Bearer
+/// <token>`, else `passcode` (an access token or a bot's API token).
+pub fn credential(frame: &ClientFrame) -> Option<&str> {
+    frame
+        .header("Authorization")
+        .or_else(|| frame.header("authorization"))
+        .and_then(crate::auth::jwt::bearer_token)
+        .or_else(|| frame.header("passcode"))
 }
 
 /// The README, "Real-time chat": for a client `heart-beat:cx,cy`, the server sends

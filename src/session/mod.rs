@@ -21,7 +21,7 @@ use crate::domain::{Attachments, ClientId, MessageBody, RoomName};
 use crate::stomp::{ClientCommand, ClientFrame, ServerFrame, Version};
 
 pub use connect::{
-    AUTH_FAILED, ConnectRefusal, HeartBeat, TOKEN_EXPIRED, TOO_MANY_CONNECTIONS,
+    AUTH_FAILED, ConnectRefusal, HeartBeat, TOKEN_EXPIRED, TOO_MANY_CONNECTIONS, credential,
     negotiate_heart_beat,
 };
 pub use subscriptions::{AckMode, SubscribeRequest, Subscription};

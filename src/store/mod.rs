@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod administration;
 pub mod audit;
 mod batch;
+mod bots;
 mod event;
 pub mod files;
 pub mod logins;
@@ -24,8 +25,8 @@ mod membership;
 pub mod moderation;
 mod plan;
 mod postgres;
-pub mod push;
 pub mod profiles;
+pub mod push;
 mod queries;
 mod read_state;
 mod refresh;
@@ -35,6 +36,7 @@ pub mod search;
 pub mod server_settings;
 mod sqlite;
 mod threads;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -46,6 +48,7 @@ use crate::domain::{RoomName, Username};
 pub use accounts::{AccountInfo, AccountStore, TotpState};
 pub use administration::{AdminStore, AdminUser, Report, ReportAction, UserQuery};
 pub use audit::{AuditAction, AuditEntry};
+pub use bots::{BotAccount, BotStore};
 pub use event::{
     Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal, ThreadSummary,
 };
@@ -53,8 +56,8 @@ pub use files::FileStore;
 pub use logins::{EndLogins, Login, LoginId, LoginStore};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
-pub use push::{ClaimedPush, PushStore, PushSubscription};
 pub use profiles::{ClosedAccount, Departure, ProfileChange, ProfileStore, SentMessage};
+pub use push::{ClaimedPush, PushStore, PushSubscription};
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use retention::{
     DroppedPartition, LogPartitions, PartitionLayout, Pruned, RetentionPolicy, RetentionStore,
@@ -71,6 +74,9 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub created_at: Timestamp,
+    /// Not a person: a bot, or the sender of a room's webhooks (README,
+    /// "Bots and webhooks").
+    pub bot: bool,
     /// What the user shows of themself (README, "Accounts").
     pub profile: Profile,
 }
@@ -311,6 +317,8 @@ pub trait Store:
     + PushStore
     + ThreadStore
     + FileStore
+    + BotStore
+    + webhooks::WebhookStore
 {
 }
 
@@ -332,6 +340,8 @@ impl<T> Store for T where
         + PushStore
         + ThreadStore
         + FileStore
+        + BotStore
+        + webhooks::WebhookStore
         + ?Sized
 {
 }

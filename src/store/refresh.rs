@@ -131,6 +131,7 @@ mod tests {
                 username: "alice".into(),
                 created_at: Timestamp::UNIX_EPOCH,
                 profile: Default::default(),
+                bot: false,
             },
         }
     }

@@ -88,6 +88,9 @@ pub(super) struct UserRow<T> {
     display_name: Option<String>,
     status: Option<String>,
     avatar_key: Option<String>,
+    /// Selected where a `user` object is shown (`kind <> 'person' AS bot`).
+    #[sqlx(default)]
+    bot: bool,
 }
 
 impl<T: Into<Timestamp>> From<UserRow<T>> for User {
@@ -101,6 +104,7 @@ impl<T: Into<Timestamp>> From<UserRow<T>> for User {
                 status: row.status,
                 avatar_key: row.avatar_key,
             },
+            bot: row.bot,
         }
     }
 }
@@ -360,6 +364,8 @@ impl<T: Into<Timestamp>> From<RefreshRow<T>> for RefreshToken {
                     status: row.status,
                     avatar_key: row.avatar_key,
                 },
+                // Only people have refresh tokens.
+                bot: false,
             },
         }
     }

@@ -32,8 +32,8 @@ use super::{Backend, Event, StoreResult, Timestamp};
 mod accounts;
 mod append;
 mod files;
-mod threads;
 mod profiles;
+mod threads;
 
 /// How long a request waits for a pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,7 +101,7 @@ impl SqliteStore {
 /// later.
 #[derive(Debug, Clone, Copy, sqlx::Type)]
 #[sqlx(transparent)]
-struct Millis(i64);
+pub(super) struct Millis(i64);
 
 impl From<Timestamp> for Millis {
     fn from(at: Timestamp) -> Self {
@@ -182,12 +182,15 @@ const SQL: Queries = Queries {
         now_millis!(),
         ") RETURNING id, username, created_at, display_name, status, avatar_key"
     ),
+    // People only: bots and webhook senders never log in with a password.
     user_credentials: "SELECT id, username, created_at, display_name, status, avatar_key, \
                               password_hash FROM users \
-                       WHERE username = ? AND deleted_at IS NULL",
-    user_by_name: "SELECT id, username, created_at, display_name, status, avatar_key FROM users \
+                       WHERE username = ? AND deleted_at IS NULL AND kind = 'person'",
+    user_by_name: "SELECT id, username, created_at, display_name, status, avatar_key, \
+                          kind <> 'person' AS bot FROM users \
                    WHERE username = ? AND deleted_at IS NULL",
-    user_by_id: "SELECT id, username, created_at, display_name, status, avatar_key FROM users \
+    user_by_id: "SELECT id, username, created_at, display_name, status, avatar_key, \
+                        kind <> 'person' AS bot FROM users \
                  WHERE id = ? AND deleted_at IS NULL",
     insert_refresh_token: concat!(
         "INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at, created_at) \

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::files::{Erasure, NewFile, StoredFile};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
+use parley::store::webhooks::{Delivery, NewWebhook, Webhook, WebhookStore};
 use parley::store::{
-    AccountInfo, AccountStore, Appended, ClaimedPush, ClosedAccount, Departure, DroppedPartition, DynStore, EndLogins, Event, FileStore, Found, HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, ProfileChange, ProfileStore, Pruned, PushStore, PushSubscription, ReadState, ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
+    AccountInfo, AccountStore, Appended, BotAccount, BotStore, ClaimedPush, ClosedAccount, Departure, DroppedPartition, DynStore, EndLogins, Event, FileStore, Found, HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, ProfileChange, ProfileStore, Pruned, PushStore, PushSubscription, ReadState, ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
 };
 use parley::store::{FollowedThread, Following, ThreadStore};
 
@@ -595,5 +596,85 @@ impl FileStore for WrappedStore {
     }
     async fn file_bytes(&self, user_id: i64) -> StoreResult<i64> {
         self.inner.file_bytes(user_id).await
+    }
+}
+
+#[async_trait]
+impl BotStore for WrappedStore {
+    async fn create_bot(
+        &self,
+        owner_id: i64,
+        username: &Username,
+        token_hash: &[u8],
+    ) -> StoreResult<User> {
+        self.inner.create_bot(owner_id, username, token_hash).await
+    }
+    async fn bots_of(&self, owner_id: i64) -> StoreResult<Vec<User>> {
+        self.inner.bots_of(owner_id).await
+    }
+    async fn bot_by_token(&self, token_hash: &[u8]) -> StoreResult<Option<BotAccount>> {
+        self.inner.bot_by_token(token_hash).await
+    }
+    async fn owned_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>> {
+        self.inner.owned_bot(owner_id, username).await
+    }
+    async fn replace_bot_token(
+        &self,
+        bot_id: i64,
+        token_hash: &[u8],
+        login: LoginId,
+    ) -> StoreResult<()> {
+        self.inner
+            .replace_bot_token(bot_id, token_hash, login)
+            .await
+    }
+    async fn delete_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>> {
+        self.inner.delete_bot(owner_id, username).await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for WrappedStore {
+    async fn create_webhook(&self, new: &NewWebhook<'_>) -> StoreResult<Option<Webhook>> {
+        self.inner.create_webhook(new).await
+    }
+    async fn webhooks_of(&self, room_id: i64) -> StoreResult<Vec<Webhook>> {
+        self.inner.webhooks_of(room_id).await
+    }
+    async fn webhook(&self, id: i64) -> StoreResult<Option<Webhook>> {
+        self.inner.webhook(id).await
+    }
+    async fn command_webhook(&self, room_id: i64, command: &str) -> StoreResult<Option<Webhook>> {
+        self.inner.command_webhook(room_id, command).await
+    }
+    async fn delete_webhook(&self, room_id: i64, id: i64) -> StoreResult<bool> {
+        self.inner.delete_webhook(room_id, id).await
+    }
+    async fn outgoing_webhooks(&self) -> StoreResult<Vec<(i64, i64)>> {
+        self.inner.outgoing_webhooks().await
+    }
+    async fn take_lease(&self, id: i64, holder: &str, ttl_ms: i64) -> StoreResult<Option<Webhook>> {
+        self.inner.take_lease(id, holder, ttl_ms).await
+    }
+    async fn release_lease(&self, id: i64, holder: &str) -> StoreResult<()> {
+        self.inner.release_lease(id, holder).await
+    }
+    async fn record_delivery(
+        &self,
+        id: i64,
+        holder: &str,
+        seq: i64,
+        delivery: (bool, Option<i32>),
+        done: bool,
+    ) -> StoreResult<bool> {
+        self.inner
+            .record_delivery(id, holder, seq, delivery, done)
+            .await
+    }
+    async fn advance_cursor(&self, id: i64, holder: &str, seq: i64) -> StoreResult<bool> {
+        self.inner.advance_cursor(id, holder, seq).await
+    }
+    async fn deliveries(&self, id: i64, limit: i64) -> StoreResult<Vec<Delivery>> {
+        self.inner.deliveries(id, limit).await
     }
 }

@@ -30,3 +30,4 @@ mod sessions;
 mod sharded;
 mod shutdown;
 mod threads;
+mod webhooks;

@@ -111,6 +111,7 @@ export class MembersView {
     const vm = this.vm;
     if (!vm) return;
     const { ui } = this;
+    this.shell.integrations?.close();
     ui.panel.hidden = false;
     ui.toggle.setAttribute('aria-expanded', 'true');
     ui.error.textContent = '';

@@ -10,11 +10,12 @@
 // file to ASSETS in src/http/web_client.rs.
 
 import { $ } from './dom.js';
+import { botsSection } from './settings/bots-section.js';
 import { passwordSection } from './settings/password-section.js';
 import { sessionsSection } from './settings/sessions-section.js';
 import { twoFactorSection } from './settings/two-factor-section.js';
 
-const SECTIONS = [sessionsSection, passwordSection, twoFactorSection];
+const SECTIONS = [sessionsSection, passwordSection, twoFactorSection, botsSection];
 
 export class SettingsView {
   /** @param {object} shell  { session, config, announcer, … } and showSettings(open) */

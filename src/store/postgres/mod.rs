@@ -90,12 +90,16 @@ use reactions_json;
 const SQL: Queries = Queries {
     create_user: "INSERT INTO users (username, password_hash) VALUES ($1, $2) \
                   RETURNING id, username, created_at, display_name, status, avatar_key",
+    // People only: bots and webhook senders never log in with a password.
     user_credentials: "SELECT id, username, created_at, display_name, status, avatar_key, \
                               password_hash FROM users \
-                       WHERE lower(username) = lower($1) AND deleted_at IS NULL",
-    user_by_name: "SELECT id, username, created_at, display_name, status, avatar_key FROM users \
+                       WHERE lower(username) = lower($1) AND deleted_at IS NULL \
+                         AND kind = 'person'",
+    user_by_name: "SELECT id, username, created_at, display_name, status, avatar_key, \
+                          kind <> 'person' AS bot FROM users \
                    WHERE lower(username) = lower($1) AND deleted_at IS NULL",
-    user_by_id: "SELECT id, username, created_at, display_name, status, avatar_key FROM users \
+    user_by_id: "SELECT id, username, created_at, display_name, status, avatar_key, \
+                        kind <> 'person' AS bot FROM users \
                  WHERE id = $1 AND deleted_at IS NULL",
     insert_refresh_token: "INSERT INTO refresh_tokens (token_hash, user_id, family, expires_at) \
                            VALUES ($1, $2, $3, $4)",

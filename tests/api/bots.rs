@@ -1,0 +1,344 @@
+//! Bots and their API tokens: the README, "Bots and webhooks".
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use stomp_client::{StompClient, connect_frame};
+
+use crate::db::Backend;
+use crate::helpers::{TestApp, TestUser, on_both_backends, spawn_app};
+
+on_both_backends!(
+    a_bot_gets_a_token_shown_once_that_works_as_a_bearer_token,
+    a_bot_token_is_stored_only_as_a_hash,
+    a_bot_connects_over_stomp_with_its_token_and_posts,
+    rotating_a_token_refuses_the_old_one_at_once,
+    another_users_bot_is_not_found,
+    bots_cannot_log_in_with_a_password,
+    a_deleted_bot_is_refused_and_its_name_stays_taken,
+    bot_names_follow_the_username_rules,
+    concurrent_creations_of_one_name_make_one_bot,
+);
+
+/// Creates `name` owned by `owner`: (the user object, the token).
+async fn create_bot(app: &TestApp, owner: &TestUser, name: &str) -> (serde_json::Value, String) {
+    let r = app
+        .post(
+            "/api/v1/bots",
+            Some(&owner.access_token),
+            json!({"username": name}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "create bot {name}: {:?}", r.body);
+    let token = r.body["token"].as_str().expect("a token").to_string();
+    (r.body["user"].clone(), token)
+}
+
+async fn a_bot_gets_a_token_shown_once_that_works_as_a_bearer_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let (user, token) = create_bot(&app, &alice, "deploybot").await;
+    assert_eq!(user["username"], "deploybot");
+    assert_eq!(user["bot"], true, "a bot's user object says so: {user}");
+    assert!(
+        token.starts_with("parley_bot_"),
+        "a recognisable prefix: {token}"
+    );
+    assert!(
+        token.len() >= "parley_bot_".len() + 43,
+        "at least 256 bits: {token}"
+    );
+
+    let me = app.get("/api/v1/me", &token).await;
+    assert_eq!(me.status, 200, "the token is a Bearer token: {:?}", me.body);
+    assert_eq!(me.body["username"], "deploybot");
+    assert_eq!(me.body["bot"], true);
+    let alice_me = app.get("/api/v1/me", &alice.access_token).await;
+    assert_eq!(alice_me.body["bot"], false, "people are not bots");
+
+    let list = app.get("/api/v1/bots", &alice.access_token).await;
+    assert_eq!(list.status, 200);
+    let bots = list.body["bots"].as_array().unwrap();
+    assert_eq!(bots.len(), 1);
+    assert_eq!(bots[0]["username"], "deploybot");
+    assert!(bots[0].get("token").is_none(), "a token is shown only once");
+    let none = app.get("/api/v1/bots", &token).await;
+    assert_eq!(none.body["bots"], json!([]), "a bot owns no bots");
+
+    // A bot acts like a user: it creates a room and posts.
+    app.create_room(
+        &TestUser {
+            access_token: token.clone(),
+            ..alice.clone()
+        },
+        "ops",
+        false,
+    )
+    .await;
+    let posted = app
+        .post(
+            "/api/v1/rooms/ops/messages",
+            Some(&token),
+            json!({"body": "deployed"}),
+        )
+        .await;
+    assert_eq!(posted.status, 201, "{:?}", posted.body);
+    assert_eq!(posted.body["sender"], "deploybot");
+}
+
+async fn a_bot_token_is_stored_only_as_a_hash(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let (user, token) = create_bot(&app, &alice, "hashbot").await;
+    let id = user["id"].as_i64().unwrap();
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM bot_tokens WHERE user_id = {id}"
+        ))
+        .await,
+        1
+    );
+    let hash = parley::auth::bot_token::hash(&token);
+    let stored = app.state.store.bot_by_token(&hash).await.unwrap();
+    assert_eq!(stored.map(|b| b.user.username).as_deref(), Some("hashbot"));
+    // No column holds the token itself.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM users WHERE password_hash LIKE '%{}%'",
+            &token["parley_bot_".len()..]
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM bot_tokens WHERE length(token_hash) <> 32")
+            .await,
+        0,
+        "only SHA-256 hashes are stored"
+    );
+}
+
+async fn a_bot_connects_over_stomp_with_its_token_and_posts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let (_, token) = create_bot(&app, &alice, "chatbot").await;
+
+    let (mut bot, connected) = StompClient::connect_returning(&app, &token).await;
+    assert_eq!(connected.command, "CONNECTED");
+    assert_eq!(connected.header("user-name").as_deref(), Some("chatbot"));
+    let receipt = bot.send_chat("general", "hello from a bot", "r1").await;
+    assert_eq!(receipt.command, "RECEIPT", "{receipt}");
+
+    // As the passcode too.
+    let passcode = stomp_client::frame(
+        "CONNECT",
+        &[
+            ("accept-version", "1.2"),
+            ("host", "localhost"),
+            ("passcode", &token),
+        ],
+        "",
+    );
+    let (_b, first) = StompClient::open_and_send(&app, passcode).await;
+    assert_eq!(first.command, "CONNECTED", "{first}");
+
+    let history = super::stomp::history(&app, &alice.access_token, "general").await;
+    assert_eq!(history.last().unwrap()["sender"], "chatbot");
+    assert_eq!(history.last().unwrap()["body"], "hello from a bot");
+
+    // A made-up token with the prefix is refused like any bad token.
+    let (mut fake, first) =
+        StompClient::open_and_send(&app, connect_frame("parley_bot_not-a-real-token")).await;
+    assert_eq!(first.command, "ERROR", "{first}");
+    assert_eq!(
+        first.header("message").as_deref(),
+        Some("authentication failed")
+    );
+    fake.expect_closed().await;
+}
+
+async fn rotating_a_token_refuses_the_old_one_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let (_, old) = create_bot(&app, &alice, "rotor").await;
+    let mut live = StompClient::connect(&app, &old).await;
+    let r = app
+        .post(
+            "/api/v1/bots/rotor/token",
+            Some(&alice.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let new = r.body["token"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    let refused = app.get("/api/v1/me", &old).await;
+    assert_eq!(refused.status, 401, "the old token stops working at once");
+    assert_eq!(refused.code(), "unauthorized");
+    assert_eq!(app.get("/api/v1/me", &new).await.status, 200);
+    let err = StompClient::try_connect(&app, &old).await.err();
+    assert!(err.is_some(), "the old token cannot open a STOMP session");
+    StompClient::connect(&app, &new).await;
+    let frames = live.expect_closed_within(Duration::from_secs(3)).await;
+    assert!(
+        frames.iter().any(|f| f.command == "ERROR"),
+        "the session opened with the old token ends: {frames:?}"
+    );
+}
+
+async fn another_users_bot_is_not_found(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let mallory = app.signup("mallory").await;
+    let (_, token) = create_bot(&app, &alice, "alicebot").await;
+    for (method, path) in [
+        (Method::POST, "/api/v1/bots/alicebot/token"),
+        (Method::DELETE, "/api/v1/bots/alicebot"),
+        (Method::POST, "/api/v1/bots/nobody/token"),
+        (Method::DELETE, "/api/v1/bots/alice"),
+    ] {
+        let r = app
+            .request(method.clone(), path, Some(&mallory.access_token), None)
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (404, "user_not_found"),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(app.get("/api/v1/me", &token).await.status, 200, "untouched");
+    let list = app.get("/api/v1/bots", &mallory.access_token).await;
+    assert_eq!(list.body["bots"], json!([]));
+}
+
+async fn bots_cannot_log_in_with_a_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    create_bot(&app, &alice, "nologin").await;
+    for password in ["", "whatever-password", "pw-nologin-secret"] {
+        let r = app
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": "nologin", "password": password}),
+            )
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (401, "invalid_credentials"),
+            "{password:?}"
+        );
+    }
+}
+
+async fn a_deleted_bot_is_refused_and_its_name_stays_taken(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let (_, token) = create_bot(&app, &alice, "gonebot").await;
+    let mut live = StompClient::connect(&app, &token).await;
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/bots/gonebot",
+            Some(&alice.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    assert_eq!(app.get("/api/v1/me", &token).await.status, 401);
+    assert_eq!(
+        app.get("/api/v1/bots", &alice.access_token).await.body["bots"],
+        json!([])
+    );
+    let again = app
+        .request(
+            Method::DELETE,
+            "/api/v1/bots/gonebot",
+            Some(&alice.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(again.code(), "user_not_found");
+    let signup = app
+        .post(
+            "/api/v1/auth/signup",
+            None,
+            json!({"username": "GoneBot", "password": "long-enough-password"}),
+        )
+        .await;
+    assert_eq!(signup.code(), "username_taken", "the name stays reserved");
+    live.expect_closed_within(Duration::from_secs(5)).await;
+}
+
+async fn bot_names_follow_the_username_rules(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    for name in ["ab", "has space", "webhook:x", &"a".repeat(33)] {
+        let r = app
+            .post(
+                "/api/v1/bots",
+                Some(&alice.access_token),
+                json!({"username": name}),
+            )
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "invalid_username"),
+            "{name:?}"
+        );
+    }
+    let taken = app
+        .post(
+            "/api/v1/bots",
+            Some(&alice.access_token),
+            json!({"username": "ALICE"}),
+        )
+        .await;
+    assert_eq!(
+        (taken.status.as_u16(), taken.code()),
+        (409, "username_taken")
+    );
+    let unknown = app
+        .post(
+            "/api/v1/bots",
+            Some(&alice.access_token),
+            json!({"username": "okbot", "admin": true}),
+        )
+        .await;
+    assert_eq!(
+        unknown.code(),
+        "invalid_request",
+        "unknown fields are refused"
+    );
+    let anonymous = app
+        .post("/api/v1/bots", None, json!({"username": "okbot"}))
+        .await;
+    assert_eq!(anonymous.status, 401);
+}
+
+async fn concurrent_creations_of_one_name_make_one_bot(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let tries = (0..20).map(|_| {
+        app.post(
+            "/api/v1/bots",
+            Some(&alice.access_token),
+            json!({"username": "racebot"}),
+        )
+    });
+    let replies = futures_util::future::join_all(tries).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let taken = replies
+        .iter()
+        .filter(|r| r.code() == "username_taken")
+        .count();
+    assert_eq!((created, taken), (1, 19), "one bot, the rest 409");
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE username = 'racebot'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM bot_tokens").await, 1);
+}
