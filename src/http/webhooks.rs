@@ -11,7 +11,7 @@ use super::rooms::find_visible;
 use super::writing::{charge_send, chat_error, parse_body};
 use crate::auth::AuthUser;
 use crate::chat::Post;
-use crate::domain::Role;
+use crate::domain::{Attachments, Role};
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, RoomNotFound, Unauthorized};
 use crate::state::AppState;
@@ -509,6 +509,7 @@ pub async fn incoming(
         body: text,
         client_id: None,
         reply_to: None,
+        attachments: Attachments::default(),
     };
     let appended = state
         .chat

@@ -112,6 +112,7 @@ impl<T: Into<Timestamp>> From<BotRow<T>> for User {
             username: row.username,
             created_at: row.created_at.into(),
             bot: true,
+            profile: Default::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::deliver::signed_headers;
 use crate::auth::AuthUser;
 use crate::chat::{Chat, ChatError, Post};
-use crate::domain::MessageBody;
+use crate::domain::{Attachments, MessageBody};
 use crate::egress::{Egress, Failure};
 use crate::store::webhooks::Webhook;
 use crate::store::{Appended, DynStore, Room, StoreResult};
@@ -132,6 +132,7 @@ impl Commands {
             body,
             client_id: None,
             reply_to: None,
+            attachments: Attachments::default(),
         };
         let mut stored = self.chat.post(&sender, vec![post]).await?;
         stored.pop().ok_or(CommandError::Chat(ChatError::Task))

@@ -1,7 +1,9 @@
-//! Accounts (README, "Accounts"): profiles and how others see them change,
+//! Accounts (README, "Accounts"): password change and two-factor
+//! (`credentials`), profiles and how others see them change,
 //! the export, and deleting one's account.
 
 mod avatars;
+mod credentials;
 mod deletion;
 mod export;
 mod profiles;
