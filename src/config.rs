@@ -11,10 +11,12 @@ use std::time::Duration;
 use clap::Parser;
 
 mod flags;
+mod mail;
 pub mod proxies;
 mod retention;
 
 pub use flags::{Cli, Command, Settings};
+pub use mail::MailSettings;
 pub use proxies::{InvalidCidr, TrustedProxies};
 pub use retention::{PartitionLayout, RetentionSettings};
 
@@ -36,6 +38,8 @@ pub enum ConfigError {
     TrustedProxies(#[from] InvalidCidr),
     #[error("set REDIS_URL (one Redis server) or REDIS_CLUSTER_NODES (a Redis Cluster), not both")]
     RedisBoth,
+    #[error("{0}")]
+    Mail(String),
     #[error("REDIS_CLUSTER_NODES: {0}")]
     RedisClusterNodes(String),
 }
@@ -170,6 +174,8 @@ pub struct Config {
     pub limits: Limits,
     pub commit: CommitSettings,
     pub retention: RetentionSettings,
+    /// Set when `SMTP_URL` is: email codes and password resets.
+    pub mail: Option<MailSettings>,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -191,6 +197,7 @@ pub struct Limits {
     pub login_failures_per_user: u32,
     pub login_attempts_per_ip: u32,
     pub signups_per_ip: u32,
+    pub password_resets_per_ip: u32,
     pub password_hash_concurrency: usize,
     pub password_hash_queue: usize,
     pub trusted_proxies: TrustedProxies,
@@ -253,6 +260,7 @@ impl Settings {
             ),
             ("LOGIN_ATTEMPTS_PER_IP", self.login_attempts_per_ip as u64),
             ("SIGNUPS_PER_IP", self.signups_per_ip as u64),
+            ("PASSWORD_RESETS_PER_IP", self.password_resets_per_ip as u64),
             (
                 "PASSWORD_HASH_CONCURRENCY",
                 self.password_hash_concurrency.unwrap_or(1) as u64,
@@ -278,7 +286,13 @@ impl Settings {
         if redis_url.is_some() && !redis_cluster_nodes.is_empty() {
             return Err(ConfigError::RedisBoth);
         }
+        let mail = MailSettings::parse(
+            self.smtp_url.as_deref(),
+            &self.mail_from,
+            &self.public_url,
+        )?;
         Ok(Config {
+            mail,
             bind_addr,
             database_url: self.database_url.clone(),
             database_max_connections: self.database_max_connections,
@@ -305,6 +319,7 @@ impl Settings {
                 login_failures_per_user: self.login_failures_per_user,
                 login_attempts_per_ip: self.login_attempts_per_ip,
                 signups_per_ip: self.signups_per_ip,
+                password_resets_per_ip: self.password_resets_per_ip,
                 password_hash_concurrency: self
                     .password_hash_concurrency
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

@@ -16,6 +16,7 @@ use crate::chat::Chat;
 use crate::config::Config;
 use crate::connections::UserConnections;
 use crate::logins::Logins;
+use crate::mail::Mailer;
 use crate::membership::Membership;
 use crate::presence::Presence;
 use crate::read_markers::ReadMarkers;
@@ -58,6 +59,9 @@ pub struct AppState {
     /// Open WebSockets, SSE streams and held long polls per user.
     pub connections: Arc<UserConnections>,
     pub signups_per_ip: RateLimiter,
+    pub password_resets_per_ip: RateLimiter,
+    /// Outgoing mail (None without `SMTP_URL`).
+    pub mailer: Option<Mailer>,
     /// The bounded pool every password hash (signup, login) goes through.
     pub hashing: Hashing,
     shutting_down: AtomicBool,
@@ -119,6 +123,11 @@ impl AppState {
             ),
             connections: UserConnections::new(limits.max_connections_per_user),
             signups_per_ip: RateLimiter::new(limits.signups_per_ip, Duration::from_secs(3600)),
+            password_resets_per_ip: RateLimiter::new(
+                limits.password_resets_per_ip,
+                Duration::from_secs(3600),
+            ),
+            mailer: config.mail.as_ref().map(Mailer::start),
             hashing: Hashing::new(limits.password_hash_concurrency, limits.password_hash_queue),
             config,
             shutting_down: AtomicBool::new(false),

@@ -7,6 +7,7 @@
 pub mod cookie;
 pub mod extractor;
 pub mod jwt;
+pub mod mail_secrets;
 pub mod password;
 pub mod rate_limit;
 pub mod refresh;

@@ -15,7 +15,9 @@ mod me_events;
 mod members;
 mod metrics;
 pub(crate) mod openapi;
+mod email;
 mod password;
+mod password_reset;
 mod refresh;
 mod responses;
 mod room_log;
@@ -65,6 +67,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(two_factor::setup)
                 .service(two_factor::confirm)
                 .service(two_factor::disable)
+                .service(email::set_email)
+                .service(email::verify_email)
+                .service(password_reset::request_reset)
+                .service(password_reset::confirm_reset)
                 .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)

@@ -17,6 +17,7 @@ pub mod accounts;
 mod batch;
 mod event;
 pub mod logins;
+pub mod mail_tokens;
 mod membership;
 pub mod moderation;
 mod plan;
@@ -40,6 +41,7 @@ use crate::domain::{RoomName, Username};
 pub use accounts::{AccountInfo, AccountStore, TotpState};
 pub use event::{Appended, Event, EventKind, LogWrite, NewEvent, ReactionGroup, Refusal};
 pub use logins::{EndLogins, Login, LoginId, LoginStore};
+pub use mail_tokens::{CodeCheck, MailKind, MailTokenStore, NewMailToken};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
@@ -271,6 +273,7 @@ pub trait Store:
     + UserStore
     + LoginStore
     + AccountStore
+    + MailTokenStore
     + RoomStore
     + MembershipStore
     + ReadStateStore
@@ -287,6 +290,7 @@ impl<T> Store for T where
         + UserStore
         + LoginStore
         + AccountStore
+        + MailTokenStore
         + RoomStore
         + MembershipStore
         + ReadStateStore

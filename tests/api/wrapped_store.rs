@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
-    AccountInfo, AccountStore, Appended, DroppedPartition, DynStore, EndLogins, Event, Found,
+    AccountInfo, AccountStore, Appended, CodeCheck, MailTokenStore, NewMailToken, DroppedPartition, DynStore, EndLogins, Event, Found,
     HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove, Member,
     MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState, ReadStateStore, RetentionPolicy,
     RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, ServerSettings,
@@ -345,5 +345,37 @@ impl AccountStore for WrappedStore {
     }
     async fn disable_totp(&self, user_id: i64) -> StoreResult<()> {
         self.inner.disable_totp(user_id).await
+    }
+}
+
+#[async_trait]
+impl MailTokenStore for WrappedStore {
+    async fn issue_mail_token(&self, token: NewMailToken<'_>) -> StoreResult<bool> {
+        self.inner.issue_mail_token(token).await
+    }
+    async fn check_email_code(
+        &self,
+        user_id: i64,
+        matches: &(dyn Fn(&[u8]) -> bool + Sync),
+        now: Timestamp,
+        max_attempts: u8,
+    ) -> StoreResult<CodeCheck> {
+        self.inner
+            .check_email_code(user_id, matches, now, max_attempts)
+            .await
+    }
+    async fn user_by_verified_email(&self, email: &str) -> StoreResult<Option<(i64, String)>> {
+        self.inner.user_by_verified_email(email).await
+    }
+    async fn reset_token_live(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+        self.inner.reset_token_live(hash, now).await
+    }
+    async fn reset_password(
+        &self,
+        hash: &[u8],
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>> {
+        self.inner.reset_password(hash, password_hash, now).await
     }
 }
