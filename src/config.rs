@@ -286,11 +286,8 @@ impl Settings {
         if redis_url.is_some() && !redis_cluster_nodes.is_empty() {
             return Err(ConfigError::RedisBoth);
         }
-        let mail = MailSettings::parse(
-            self.smtp_url.as_deref(),
-            &self.mail_from,
-            &self.public_url,
-        )?;
+        let mail =
+            MailSettings::parse(self.smtp_url.as_deref(), &self.mail_from, &self.public_url)?;
         Ok(Config {
             mail,
             bind_addr,

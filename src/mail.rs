@@ -46,7 +46,10 @@ impl Mailer {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.smtp_url)
             .expect("SMTP_URL validated by config")
             .build();
-        let from: Mailbox = settings.from.parse().expect("MAIL_FROM validated by config");
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .expect("MAIL_FROM validated by config");
         let (queue, rx) = mpsc::channel(QUEUE);
         tokio::spawn(send_all(transport, from, rx));
         Mailer {

@@ -28,6 +28,7 @@ import { $, Announcer, setBusy } from './ui/dom.js';
 import { MembersView } from './ui/members-view.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
+import { ResetView } from './ui/reset-view.js';
 import { SettingsView } from './ui/settings-view.js';
 import { SignInView } from './ui/signin-view.js';
 
@@ -108,6 +109,8 @@ class App {
     this.blockedView = new BlockedView(shell);
     this.settings = new SettingsView(shell);
     this.signIn = new SignInView();
+    this.resetView = new ResetView(config, () => this.showAuth(''));
+    this.signIn.onMode = (mode) => this.resetView.setMode(mode);
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
     this.rooms.addEventListener('change', () => this.#showUnreadInTitle());
     this.rooms.addEventListener('added', ({ detail: { room } }) => {
@@ -192,6 +195,8 @@ class App {
    * the sign-in form.
    */
   async restore() {
+    // Opened from a mailed reset link: the new-password form, signed in or not.
+    if (this.resetView.openFromLink()) return;
     if (!(await this.session.restore())) {
       this.showAuth('');
       return;

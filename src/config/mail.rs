@@ -63,8 +63,16 @@ mod tests {
 
     #[test]
     fn unset_is_none() {
-        assert!(MailSettings::parse(None, "a@b.c", "http://x").unwrap().is_none());
-        assert!(MailSettings::parse(Some(""), "a@b.c", "http://x").unwrap().is_none());
+        assert!(
+            MailSettings::parse(None, "a@b.c", "http://x")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            MailSettings::parse(Some(""), "a@b.c", "http://x")
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -81,6 +81,8 @@ const ASSETS: &[Asset] = &[
     embed!("ui/settings-view.js", JAVASCRIPT),
     embed!("ui/settings/sessions-section.js", JAVASCRIPT),
     embed!("ui/settings/password-section.js", JAVASCRIPT),
+    embed!("ui/settings/email-section.js", JAVASCRIPT),
+    embed!("ui/reset-view.js", JAVASCRIPT),
     embed!("ui/settings/two-factor-section.js", JAVASCRIPT),
     embed!("ui/layout.css", CSS),
     embed!("style.css", CSS),

@@ -66,7 +66,7 @@ pub trait MailTokenStore: Send + Sync + 'static {
     async fn check_email_code(
         &self,
         user_id: i64,
-        matches: &(dyn Fn(&[u8]) -> bool + Sync),
+        matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Sync),
         now: Timestamp,
         max_attempts: u8,
     ) -> StoreResult<CodeCheck>;
@@ -128,9 +128,7 @@ macro_rules! impl_mail_tokens {
 
             use super::$time as Stored;
             use super::{$sql, $store};
-            use $crate::store::mail_tokens::{
-                CodeCheck, MailKind, MailTokenStore, NewMailToken,
-            };
+            use $crate::store::mail_tokens::{CodeCheck, MailKind, MailTokenStore, NewMailToken};
             use $crate::store::{Backend, StoreResult, Timestamp};
 
             #[async_trait]
@@ -178,7 +176,7 @@ macro_rules! impl_mail_tokens {
                 async fn check_email_code(
                     &self,
                     user_id: i64,
-                    matches: &(dyn Fn(&[u8]) -> bool + Sync),
+                    matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Sync),
                     now: Timestamp,
                     max_attempts: u8,
                 ) -> StoreResult<CodeCheck> {

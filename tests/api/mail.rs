@@ -69,12 +69,8 @@ async fn verified_user(app: &TestApp, smtp: &SmtpCapture, name: &str, email: &st
 }
 
 async fn ask_reset(app: &TestApp, email: &str) -> crate::helpers::Reply {
-    app.post(
-        "/api/v1/auth/password-reset",
-        None,
-        json!({"email": email}),
-    )
-    .await
+    app.post("/api/v1/auth/password-reset", None, json!({"email": email}))
+        .await
 }
 
 async fn confirm(app: &TestApp, token: &str, password: &str) -> crate::helpers::Reply {
@@ -126,7 +122,12 @@ async fn a_mailed_code_verifies_the_address(backend: Backend) {
     assert_eq!(me.body["email"], "alice@example.com");
     assert_eq!(me.body["email_verified"], true);
     // Good once.
-    refused(&verify(&app, &alice, &code).await, 400, "invalid_code", "used code");
+    refused(
+        &verify(&app, &alice, &code).await,
+        400,
+        "invalid_code",
+        "used code",
+    );
     // Stored only as a hash.
     let clear = app
         .count(&format!(
@@ -157,7 +158,10 @@ async fn wrong_codes_are_refused_and_the_fifth_voids_the_code(backend: Backend) 
     let smtp = SmtpCapture::start().await;
     let app = mail_app(backend, &smtp).await;
     let alice = app.signup("alice").await;
-    assert_eq!(put_email(&app, &alice, "alice@example.com").await.status, 202);
+    assert_eq!(
+        put_email(&app, &alice, "alice@example.com").await.status,
+        202
+    );
     let code = code_in(&smtp.wait_for("alice@example.com", 1).await[0]);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     // Five wrong tries at once: each counted, none slips past.
@@ -174,7 +178,10 @@ async fn wrong_codes_are_refused_and_the_fifth_voids_the_code(backend: Backend) 
     let me = app.get("/api/v1/me", &alice.access_token).await;
     assert_eq!(me.body["email_verified"], false);
     // A new code works.
-    assert_eq!(put_email(&app, &alice, "alice@example.com").await.status, 202);
+    assert_eq!(
+        put_email(&app, &alice, "alice@example.com").await.status,
+        202
+    );
     let code = code_in(&smtp.wait_for("alice@example.com", 2).await[1]);
     assert_eq!(verify(&app, &alice, &code).await.status, 200);
 }
@@ -199,7 +206,12 @@ async fn a_verified_address_gets_a_reset_link_that_works_once_and_ends_every_ses
     );
     let token = reset_token_in(&mail);
     assert_eq!(token.len(), 43);
-    refused(&confirm(&app, &token, "short").await, 400, "weak_password", "weak");
+    refused(
+        &confirm(&app, &token, "short").await,
+        400,
+        "weak_password",
+        "weak",
+    );
     assert_eq!(confirm(&app, &token, "a-new-password").await.status, 204);
     // Every session ended: access and refresh tokens refused.
     refused(
@@ -256,7 +268,10 @@ async fn an_unknown_or_unverified_address_is_accepted_and_mailed_nothing(backend
     let _carol = verified_user(&app, &smtp, "carol", "carol@example.com").await;
     for email in ["nobody@example.com", "bob@example.com"] {
         let r = ask_reset(&app, email).await;
-        assert_eq!((r.status.as_u16(), &r.body), (202, &serde_json::Value::Null));
+        assert_eq!(
+            (r.status.as_u16(), &r.body),
+            (202, &serde_json::Value::Null)
+        );
     }
     // A verified address's mail arrives after theirs would have.
     assert_eq!(ask_reset(&app, "carol@example.com").await.status, 202);
@@ -303,7 +318,10 @@ async fn at_most_three_reset_mails_an_hour_per_account(backend: Backend) {
     smtp.wait_for("alice@example.com", 4).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while app.state.mailer.as_ref().unwrap().jobs_running() > 0 {
-        assert!(std::time::Instant::now() < deadline, "reset jobs never ended");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reset jobs never ended"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -318,20 +336,18 @@ async fn the_per_ip_limit_holds_under_fifty_concurrent_requests(backend: Backend
     let smtp = SmtpCapture::start().await;
     let url = smtp.url();
     let app = spawn_app_with(backend, move |c| {
-        c.mail = MailSettings::parse(Some(&url), "parley@example.com", "http://parley.test")
-            .unwrap();
+        c.mail =
+            MailSettings::parse(Some(&url), "parley@example.com", "http://parley.test").unwrap();
         c.limits.password_resets_per_ip = 10;
     })
     .await;
     let state = app.state.clone();
     // The limiter is built from the config at start.
     assert_eq!(state.config.limits.password_resets_per_ip, 10);
-    let replies = join_all(
-        (0..50).map(|i| {
-            let app = &app;
-            async move { ask_reset(app, &format!("n{i}@example.com")).await }
-        }),
-    )
+    let replies = join_all((0..50).map(|i| {
+        let app = &app;
+        async move { ask_reset(app, &format!("n{i}@example.com")).await }
+    }))
     .await;
     let accepted = replies.iter().filter(|r| r.status == 202).count();
     let limited = replies
@@ -339,7 +355,11 @@ async fn the_per_ip_limit_holds_under_fifty_concurrent_requests(backend: Backend
         .filter(|r| r.status == 429 && r.code() == "too_many_attempts")
         .count();
     assert_eq!((accepted, limited), (10, 40));
-    assert!(replies.iter().any(|r| r.headers.contains_key("retry-after")));
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.headers.contains_key("retry-after"))
+    );
 }
 
 async fn two_concurrent_confirms_of_one_token_one_wins(backend: Backend) {

@@ -10,11 +10,12 @@ use async_trait::async_trait;
 use parley::domain::{RoomName, Username};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::{
-    AccountInfo, AccountStore, Appended, CodeCheck, MailTokenStore, NewMailToken, DroppedPartition, DynStore, EndLogins, Event, Found,
-    HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove, Member,
-    MembershipStore, NewEvent, PartitionLayout, Pruned, ReadState, ReadStateStore, RetentionPolicy,
-    RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, ServerSettings,
-    StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
+    AccountInfo, AccountStore, Appended, CodeCheck, DroppedPartition, DynStore, EndLogins, Event,
+    Found, HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MailTokenStore,
+    MarkerMove, Member, MembershipStore, NewEvent, NewMailToken, PartitionLayout, Pruned,
+    ReadState, ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
+    SearchQuery, SearchStore, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp,
+    TotpState, User, UserStore,
 };
 
 pub struct WrappedStore {
@@ -356,7 +357,7 @@ impl MailTokenStore for WrappedStore {
     async fn check_email_code(
         &self,
         user_id: i64,
-        matches: &(dyn Fn(&[u8]) -> bool + Sync),
+        matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Sync),
         now: Timestamp,
         max_attempts: u8,
     ) -> StoreResult<CodeCheck> {
