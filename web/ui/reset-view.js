@@ -89,6 +89,10 @@ export class ResetView {
     for (const p of [this.forgot, this.reset]) p.back.addEventListener('click', () => this.#leave(''));
     this.forgot.form.addEventListener('submit', (event) => this.#askForLink(event));
     this.reset.form.addEventListener('submit', (event) => this.#setPassword(event));
+    // A link opened in this tab while the sign-in page shows.
+    window.addEventListener('hashchange', () => {
+      if (!this.ui.view.hidden) this.openFromLink();
+    });
   }
 
   /** The log-in mode is shown: offer "Forgot password?" there only. */
