@@ -11,6 +11,7 @@
 // /usr/bin/chromium or CHROMIUM_BIN; Python with aiosmtpd (PYTHON).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 
 import { launchBrowser } from './support/browser.mjs';
 import { closePeople, openPerson, WAIT_MS } from './support/person.mjs';
@@ -18,6 +19,17 @@ import { startServer, stopServer } from './support/server.mjs';
 import { startSmtp } from './support/smtp.mjs';
 
 const TIMEOUT_MS = 90_000;
+const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** axe-core's serious and critical violations on the page as it is now. */
+async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE_PATH });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
 const SHOTS = process.env.SCREENSHOTS_DIR;
 
 describe('email and password reset in the web client (Chromium)', { timeout: TIMEOUT_MS }, () => {
@@ -63,16 +75,21 @@ describe('email and password reset in the web client (Chromium)', { timeout: TIM
     }
 
     // Another device, signed out: Forgot password?
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    // (CSP bypassed only so that axe-core can be injected.)
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
     const phone = { username: 'alice', context, page: await context.newPage(), pageErrors: [] };
     people.push(phone);
     phone.page.setDefaultTimeout(WAIT_MS);
     phone.page.on('pageerror', (err) => phone.pageErrors.push(err.message));
     await phone.page.goto(server.base);
+    await phone.page.getByRole('button', { name: 'Forgot password?' }).waitFor();
+    assert.deepEqual(await axeViolations(phone.page), [], 'sign-in with Forgot password?');
+    if (SHOTS) await phone.page.screenshot({ path: `${SHOTS}/signin-forgot-phone.png` });
     await phone.page.getByRole('button', { name: 'Forgot password?' }).click();
     await phone.page.locator('#forgot-form').getByLabel('Email address').fill('alice@example.com');
     await phone.page.getByRole('button', { name: 'Send reset link' }).click();
     await phone.page.getByText(/a link is on its way/).waitFor();
+    assert.deepEqual(await axeViolations(phone.page), [], 'the Forgot password form');
     if (SHOTS) await phone.page.screenshot({ path: `${SHOTS}/forgot-password-phone.png` });
     const resetMail = (await smtp.waitFor('alice@example.com', 2))[1];
     const link = resetMail.body.match(/(http\S+#reset=[\w-]+)/)[1];
@@ -86,6 +103,7 @@ describe('email and password reset in the web client (Chromium)', { timeout: TIM
     await phone.page.goto(link);
     await phone.page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
     assert.ok(!phone.page.url().includes('#reset='), 'the token leaves the address bar');
+    assert.deepEqual(await axeViolations(phone.page), [], 'the new-password form');
     await phone.page.locator('#reset-form').getByLabel('New password').fill('a-brand-new-password');
     if (SHOTS) await phone.page.screenshot({ path: `${SHOTS}/reset-password-phone.png` });
     await phone.page.getByRole('button', { name: 'Set new password' }).click();
@@ -94,6 +112,7 @@ describe('email and password reset in the web client (Chromium)', { timeout: TIM
     await phone.page.getByLabel('Password', { exact: true }).fill('a-brand-new-password');
     await phone.page.getByRole('button', { name: 'Log in' }).click();
     await phone.page.getByText('Signed in as alice').waitFor();
+    if (SHOTS) await phone.page.screenshot({ path: `${SHOTS}/signed-in-after-reset-phone.png` });
 
     // The first device was signed out by the reset.
     await page.locator('#auth-view').waitFor({ state: 'visible', timeout: 15_000 });
