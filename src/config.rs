@@ -13,6 +13,7 @@ use clap::Parser;
 mod admins;
 mod files;
 mod flags;
+mod mail;
 pub mod proxies;
 mod push;
 mod retention;
@@ -20,6 +21,7 @@ mod retention;
 pub use admins::Administrators;
 pub use files::{FileSettings, StorageLocation};
 pub use flags::{Cli, Command, Settings};
+pub use mail::MailSettings;
 pub use proxies::{InvalidCidr, TrustedProxies};
 pub use push::{PushFlags, PushSettings};
 pub use retention::{PartitionLayout, RetentionSettings};
@@ -44,6 +46,8 @@ pub enum ConfigError {
     TrustedProxies(#[from] InvalidCidr),
     #[error("set REDIS_URL (one Redis server) or REDIS_CLUSTER_NODES (a Redis Cluster), not both")]
     RedisBoth,
+    #[error("{0}")]
+    Mail(String),
     #[error("REDIS_CLUSTER_NODES: {0}")]
     RedisClusterNodes(String),
     #[error("STORAGE_URL: {0}")]
@@ -187,6 +191,8 @@ pub struct Config {
     pub files: FileSettings,
     /// `WEBHOOK_ALLOWED_HOSTS` as given (parsed by `egress` at start).
     pub webhook_allowed_hosts: String,
+    /// Set when `SMTP_URL` is: email codes and password resets.
+    pub mail: Option<MailSettings>,
 }
 
 /// Every bound of the README's configuration table (what each protects:
@@ -208,6 +214,7 @@ pub struct Limits {
     pub login_failures_per_user: u32,
     pub login_attempts_per_ip: u32,
     pub signups_per_ip: u32,
+    pub password_resets_per_ip: u32,
     pub password_hash_concurrency: usize,
     pub password_hash_queue: usize,
     pub trusted_proxies: TrustedProxies,
@@ -270,6 +277,7 @@ impl Settings {
             ),
             ("LOGIN_ATTEMPTS_PER_IP", self.login_attempts_per_ip as u64),
             ("SIGNUPS_PER_IP", self.signups_per_ip as u64),
+            ("PASSWORD_RESETS_PER_IP", self.password_resets_per_ip as u64),
             (
                 "PASSWORD_HASH_CONCURRENCY",
                 self.password_hash_concurrency.unwrap_or(1) as u64,
@@ -299,8 +307,11 @@ impl Settings {
             return Err(ConfigError::RedisBoth);
         }
         let push = self.push.validate().map_err(ConfigError::Push)?;
+        let mail =
+            MailSettings::parse(self.smtp_url.as_deref(), &self.mail_from, &self.public_url)?;
         Ok(Config {
             push,
+            mail,
             bind_addr,
             database_url: self.database_url.clone(),
             database_max_connections: self.database_max_connections,
@@ -328,6 +339,7 @@ impl Settings {
                 login_failures_per_user: self.login_failures_per_user,
                 login_attempts_per_ip: self.login_attempts_per_ip,
                 signups_per_ip: self.signups_per_ip,
+                password_resets_per_ip: self.password_resets_per_ip,
                 password_hash_concurrency: self
                     .password_hash_concurrency
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

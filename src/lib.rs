@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod healthcheck;
 pub mod http;
 pub mod logins;
+pub mod mail;
 pub mod membership;
 pub mod mentions;
 pub mod metrics;

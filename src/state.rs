@@ -20,6 +20,7 @@ use crate::connections::UserConnections;
 use crate::egress::Egress;
 use crate::files::{Files, storage::Storage};
 use crate::logins::Logins;
+use crate::mail::Mailer;
 use crate::membership::Membership;
 use crate::presence::Presence;
 use crate::push::{Push, PushSetup};
@@ -79,6 +80,9 @@ pub struct AppState {
     /// Open WebSockets, SSE streams and held long polls per user.
     pub connections: Arc<UserConnections>,
     pub signups_per_ip: RateLimiter,
+    pub password_resets_per_ip: RateLimiter,
+    /// Outgoing mail (None without `SMTP_URL`).
+    pub mailer: Option<Mailer>,
     /// The bounded pool every password hash (signup, login) goes through.
     pub hashing: Hashing,
     shutting_down: AtomicBool,
@@ -168,6 +172,11 @@ impl AppState {
             ),
             connections: UserConnections::new(limits.max_connections_per_user),
             signups_per_ip: RateLimiter::new(limits.signups_per_ip, Duration::from_secs(3600)),
+            password_resets_per_ip: RateLimiter::new(
+                limits.password_resets_per_ip,
+                Duration::from_secs(3600),
+            ),
+            mailer: config.mail.as_ref().map(Mailer::start),
             hashing: Hashing::new(limits.password_hash_concurrency, limits.password_hash_queue),
             config,
             shutting_down: AtomicBool::new(false),

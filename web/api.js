@@ -120,6 +120,11 @@ function sendFile(path, file, token, onProgress) {
   return { promise, abort: () => xhr.abort() };
 }
 
+/** A call that needs no sign-in (password reset); resolves to the JSON body or null. */
+export function publicRequest(method, path, body) {
+  return call(method, path, { body });
+}
+
 /** Tries to read the server's limits and rules before giving up. */
 const CONFIG_ATTEMPTS = 5;
 const CONFIG_RETRY_MS = 1_000;

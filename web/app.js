@@ -41,6 +41,7 @@ import { PeopleView, personName } from './ui/people-view.js';
 import { ProfileSettings } from './ui/profile-settings.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
+import { ResetView } from './ui/reset-view.js';
 import { SettingsView } from './ui/settings-view.js';
 import { SignInView } from './ui/signin-view.js';
 import { ThreadView } from './ui/thread-view.js';
@@ -152,6 +153,8 @@ class App {
       signedOut: (text) => this.#signedOut(text),
     });
     this.profile.addEventListener('change', ({ detail: { user } }) => this.people.apply(user));
+    this.resetView = new ResetView(config, () => this.showAuth(''));
+    this.signIn.onMode = (mode) => this.resetView.setMode(mode);
     this.rooms.addEventListener('closed', (event) => this.#closed(event.detail));
     this.rooms.addEventListener('change', () => this.#showUnreadInTitle());
     this.rooms.addEventListener('added', ({ detail: { room } }) => {
@@ -253,6 +256,8 @@ class App {
    * the sign-in form.
    */
   async restore() {
+    // Opened from a mailed reset link: the new-password form, signed in or not.
+    if (this.resetView.openFromLink()) return;
     if (!(await this.session.restore())) {
       this.showAuth('');
       return;

@@ -8,6 +8,7 @@ pub mod bot_token;
 pub mod cookie;
 pub mod extractor;
 pub mod jwt;
+pub mod mail_secrets;
 pub mod password;
 pub mod rate_limit;
 pub mod refresh;

@@ -138,6 +138,22 @@ pub struct Settings {
     #[arg(long, env = "SIGNUPS_PER_IP", default_value_t = 100)]
     pub signups_per_ip: u32,
 
+    /// Password-reset requests per client IP per hour before 429.
+    #[arg(long, env = "PASSWORD_RESETS_PER_IP", default_value_t = 20)]
+    pub password_resets_per_ip: u32,
+
+    /// SMTP server for email codes and password-reset links: `smtp://host:port` (add `?tls=required` for STARTTLS), `smtps://user:pass@host` (TLS); unset: no mail (those routes answer 503 `mail_unavailable`).
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The From: mailbox of mails sent.
+    #[arg(long, env = "MAIL_FROM", default_value = "Parley <parley@localhost>")]
+    pub mail_from: String,
+
+    /// The web client's public address, for links in mails (`PUBLIC_URL/#reset=TOKEN`).
+    #[arg(long, env = "PUBLIC_URL", default_value = "http://localhost:8080")]
+    pub public_url: String,
+
     /// Password hashes (signup, login) computed at once; unset: the number of CPUs.
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,

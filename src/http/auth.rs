@@ -344,8 +344,17 @@ pub(super) struct OwnUserView<'a> {
 
 /// `user` as its owner sees it.
 pub(super) async fn own_user(state: &AppState, user: &User) -> Result<HttpResponse, ApiError> {
+    own_user_as(state, user, actix_web::http::StatusCode::OK).await
+}
+
+/// `user` as its owner sees it, answered with `status`.
+pub(super) async fn own_user_as(
+    state: &AppState,
+    user: &User,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, ApiError> {
     let info = state.store.account_info(user.id).await?;
-    Ok(HttpResponse::Ok().json(OwnUserView {
+    Ok(HttpResponse::build(status).json(OwnUserView {
         user: UserView::new(user, &state.config.admins, &state.avatars),
         email: info.email,
         email_verified: info.email_verified,

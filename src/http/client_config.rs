@@ -18,6 +18,11 @@ use crate::store::moderation::{self, MembershipRequest, Standing};
 // Fields in alphabetical order, the order the documented bodies show.
 #[derive(Serialize, ToSchema)]
 pub struct ClientConfig {
+    /// Whether this server sends mail (`SMTP_URL` is set): email
+    /// verification and password reset. Without it those routes answer 503
+    /// `mail_unavailable`, and a client hides them.
+    #[schema(example = true)]
+    mail: bool,
     /// Longest `client-id` / `Idempotency-Key`, in characters.
     #[schema(example = 64)]
     max_client_id_chars: usize,
@@ -144,6 +149,7 @@ fn permissions_of(role: Role) -> RolePermissions {
 pub async fn client_config(state: web::Data<AppState>) -> HttpResponse {
     let limits = &state.config.limits;
     HttpResponse::Ok().json(ClientConfig {
+        mail: state.mailer.is_some(),
         max_client_id_chars: ClientId::MAX_CHARS,
         max_body_bytes: limits.max_body_bytes,
         max_history_limit: history::MAX_LIMIT,

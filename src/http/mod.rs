@@ -11,6 +11,7 @@ mod bots;
 mod client_config;
 pub mod client_ip;
 mod direct;
+mod email;
 mod export;
 mod files;
 mod health;
@@ -22,6 +23,7 @@ mod metrics;
 mod notifications;
 pub(crate) mod openapi;
 mod password;
+mod password_reset;
 mod profile;
 mod push;
 mod refresh;
@@ -87,6 +89,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(avatar::remove_avatar)
                 .service(avatar::avatar)
                 .service(export::export)
+                .service(email::set_email)
+                .service(email::verify_email)
+                .service(password_reset::request_reset)
+                .service(password_reset::confirm_reset)
                 .service(me_events::my_events)
                 .service(rooms::create)
                 .service(rooms::list)

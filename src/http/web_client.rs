@@ -102,6 +102,8 @@ const ASSETS: &[Asset] = &[
     embed!("ui/settings/bots-section.js", JAVASCRIPT),
     embed!("ui/settings/sessions-section.js", JAVASCRIPT),
     embed!("ui/settings/password-section.js", JAVASCRIPT),
+    embed!("ui/settings/email-section.js", JAVASCRIPT),
+    embed!("ui/reset-view.js", JAVASCRIPT),
     embed!("ui/settings/two-factor-section.js", JAVASCRIPT),
     embed!("ui/layout.css", CSS),
     embed!("ui/files.css", CSS),

@@ -21,6 +21,7 @@ mod bots;
 mod event;
 pub mod files;
 pub mod logins;
+pub mod mail_tokens;
 mod membership;
 pub mod moderation;
 mod plan;
@@ -54,6 +55,7 @@ pub use event::{
 };
 pub use files::FileStore;
 pub use logins::{EndLogins, Login, LoginId, LoginStore};
+pub use mail_tokens::{CodeCheck, MailKind, MailTokenStore, NewMailToken};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use profiles::{ClosedAccount, Departure, ProfileChange, ProfileStore, SentMessage};
@@ -305,6 +307,7 @@ pub trait Store:
     + LoginStore
     + AccountStore
     + ProfileStore
+    + MailTokenStore
     + RoomStore
     + MembershipStore
     + AdminStore
@@ -328,6 +331,7 @@ impl<T> Store for T where
         + LoginStore
         + AccountStore
         + ProfileStore
+        + MailTokenStore
         + RoomStore
         + MembershipStore
         + AdminStore

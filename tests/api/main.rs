@@ -4,6 +4,7 @@ mod delivery;
 mod group_commit;
 mod hardening_auth;
 mod helpers;
+mod smtp;
 mod wrapped_store;
 
 mod accounts;
@@ -19,6 +20,7 @@ mod health;
 mod history;
 mod http_chat;
 mod input;
+mod mail;
 mod membership;
 mod metrics;
 mod notifications;

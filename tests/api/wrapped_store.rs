@@ -12,7 +12,13 @@ use parley::store::files::{Erasure, NewFile, StoredFile};
 use parley::store::moderation::{Denial, Effect, MembershipRequest, Standing};
 use parley::store::webhooks::{Delivery, NewWebhook, Webhook, WebhookStore};
 use parley::store::{
-    AccountInfo, AccountStore, Appended, BotAccount, BotStore, ClaimedPush, ClosedAccount, Departure, DroppedPartition, DynStore, EndLogins, Event, FileStore, Found, HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MarkerMove, Member, MembershipStore, NewEvent, PartitionLayout, ProfileChange, ProfileStore, Pruned, PushStore, PushSubscription, ReadState, ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage, ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
+    AccountInfo, AccountStore, Appended, BotAccount, BotStore, ClaimedPush, ClosedAccount,
+    CodeCheck, Departure, DroppedPartition, DynStore, EndLogins, Event, FileStore, Found,
+    HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MailTokenStore,
+    MarkerMove, Member, MembershipStore, NewEvent, NewMailToken, PartitionLayout, ProfileChange,
+    ProfileStore, Pruned, PushStore, PushSubscription, ReadState, ReadStateStore, RetentionPolicy,
+    RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage,
+    ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
 };
 use parley::store::{FollowedThread, Following, ThreadStore};
 
@@ -676,5 +682,37 @@ impl WebhookStore for WrappedStore {
     }
     async fn deliveries(&self, id: i64, limit: i64) -> StoreResult<Vec<Delivery>> {
         self.inner.deliveries(id, limit).await
+    }
+}
+
+#[async_trait]
+impl MailTokenStore for WrappedStore {
+    async fn issue_mail_token(&self, token: NewMailToken<'_>) -> StoreResult<bool> {
+        self.inner.issue_mail_token(token).await
+    }
+    async fn check_email_code(
+        &self,
+        user_id: i64,
+        matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Sync),
+        now: Timestamp,
+        max_attempts: u8,
+    ) -> StoreResult<CodeCheck> {
+        self.inner
+            .check_email_code(user_id, matches, now, max_attempts)
+            .await
+    }
+    async fn user_by_verified_email(&self, email: &str) -> StoreResult<Option<(i64, String)>> {
+        self.inner.user_by_verified_email(email).await
+    }
+    async fn reset_token_live(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+        self.inner.reset_token_live(hash, now).await
+    }
+    async fn reset_password(
+        &self,
+        hash: &[u8],
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>> {
+        self.inner.reset_password(hash, password_hash, now).await
     }
 }

@@ -3,7 +3,8 @@
 // each with its own heading. "Back to chat" (or Escape) returns.
 //
 // Adding a section: write a module under `ui/settings/` that exports
-//   { id, title, create(shell) → { element, open(), close() } }
+//   { id, title, available?(config), create(shell) → { element, open(), close() } }
+// (`available`: whether the server offers it, from GET /config; absent: always)
 // (`element` is put under the section's heading; `open` runs each time the
 // page opens, e.g. to load; `close` when it closes, e.g. to forget), import
 // it here and add it to SECTIONS in the order it should appear; add its
@@ -11,11 +12,12 @@
 
 import { $ } from './dom.js';
 import { botsSection } from './settings/bots-section.js';
+import { emailSection } from './settings/email-section.js';
 import { passwordSection } from './settings/password-section.js';
 import { sessionsSection } from './settings/sessions-section.js';
 import { twoFactorSection } from './settings/two-factor-section.js';
 
-const SECTIONS = [sessionsSection, passwordSection, twoFactorSection, botsSection];
+const SECTIONS = [sessionsSection, passwordSection, emailSection, twoFactorSection, botsSection];
 
 export class SettingsView {
   /** @param {object} shell  { session, config, announcer, … } and showSettings(open) */
@@ -28,7 +30,8 @@ export class SettingsView {
       back: $('settings-back'),
       open: $('settings-open'),
     };
-    this.sections = SECTIONS.map((section) => {
+    const offered = SECTIONS.filter((section) => section.available?.(shell.config) ?? true);
+    this.sections = offered.map((section) => {
       const made = section.create(shell);
       const wrap = document.createElement('section');
       wrap.className = 'settings-section';

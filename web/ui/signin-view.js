@@ -44,6 +44,8 @@ export class SignInView {
       buttons: { login: $('auth-login'), signup: $('auth-signup') },
     };
     this.mode = 'login';
+    /** Told each mode shown (app.js: "Forgot password?" only when logging in). */
+    this.onMode = null;
     this.setMode('login');
   }
 
@@ -53,6 +55,7 @@ export class SignInView {
     const m = MODES[mode];
     const other = mode === 'login' ? 'signup' : 'login';
     this.mode = mode;
+    this.onMode?.(mode);
     ui.view.dataset.mode = mode;
     if (mode !== 'login') this.askForCode(false);
     ui.title.textContent = m.title;

@@ -353,6 +353,7 @@ fn reply_by(sender_id: i64, to: i64, body: &str) -> NewEvent {
             body: body.into(),
             client_id: None,
             reply_to: Some(to),
+            attachments: Vec::new(),
         },
     )
 }

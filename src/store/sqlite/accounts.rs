@@ -5,6 +5,7 @@
 use super::{Millis, SqliteStore};
 use crate::store::accounts::{AccountQueries, impl_accounts};
 use crate::store::logins::{LoginQueries, impl_logins};
+use crate::store::mail_tokens::{MailTokenQueries, impl_mail_tokens};
 
 const LOGIN_SQL: LoginQueries = LoginQueries {
     insert_login: "INSERT INTO logins (user_id, family, user_agent, created_at, last_used_at) \
@@ -54,3 +55,39 @@ const ACCOUNT_SQL: AccountQueries = AccountQueries {
 };
 
 impl_accounts!(store: SqliteStore, time: Millis, sql: ACCOUNT_SQL);
+
+const MAIL_SQL: MailTokenQueries = MailTokenQueries {
+    lock_user: None,
+    count_since: "SELECT count(*) FROM account_tokens \
+                  WHERE user_id = ?1 AND kind = ?2 AND created_at > ?3",
+    void_email_codes: "UPDATE account_tokens SET used_at = ?2 \
+                       WHERE user_id = ?1 AND kind = 'email' AND used_at IS NULL",
+    set_email: "UPDATE users SET email = ?2, email_verified = 0 WHERE id = ?1",
+    insert_token: "INSERT INTO account_tokens \
+                       (token_hash, user_id, kind, email, expires_at, created_at) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                   ON CONFLICT (token_hash) DO UPDATE SET user_id = ?2, kind = ?3, email = ?4, \
+                       attempts = 0, expires_at = ?5, used_at = NULL, created_at = ?6",
+    live_email_code: "SELECT token_hash, email FROM account_tokens \
+                      WHERE user_id = ?1 AND kind = 'email' AND used_at IS NULL \
+                        AND expires_at > ?2 \
+                      ORDER BY created_at DESC LIMIT 1",
+    count_wrong: "UPDATE account_tokens SET attempts = attempts + 1, \
+                      used_at = CASE WHEN attempts + 1 >= ?3 THEN ?2 ELSE used_at END \
+                  WHERE token_hash = ?1",
+    use_token: "UPDATE account_tokens SET used_at = ?2 WHERE token_hash = ?1",
+    verify_email: "UPDATE users SET email_verified = 1 WHERE id = ?1 AND email = ?2",
+    user_by_verified_email: "SELECT id, email FROM users \
+                             WHERE lower(email) = lower(?1) AND email_verified",
+    reset_token_live: "SELECT 1 FROM account_tokens \
+                       WHERE token_hash = ?1 AND kind = 'reset' AND used_at IS NULL \
+                         AND expires_at > ?2",
+    consume_reset: "UPDATE account_tokens SET used_at = ?2 \
+                    WHERE token_hash = ?1 AND kind = 'reset' AND used_at IS NULL \
+                      AND expires_at > ?2 RETURNING user_id",
+    void_resets: "UPDATE account_tokens SET used_at = ?2 \
+                  WHERE user_id = ?1 AND kind = 'reset' AND used_at IS NULL",
+    set_password_hash: "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+};
+
+impl_mail_tokens!(store: SqliteStore, time: Millis, sql: MAIL_SQL);
