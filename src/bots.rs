@@ -123,8 +123,7 @@ impl Bots {
 /// Whether the bot's owner may act through it. The one place for the
 /// owner's standing: a deactivated owner's bots are refused here (the
 /// owner's columns come with the token lookup, `store/bots.rs`
-/// `by_token`, which joins the owner). Until accounts can be deactivated,
-/// every owner may.
-fn owner_may_act(_bot: &BotAccount) -> bool {
-    true
+/// `by_token`, which joins the owner).
+fn owner_may_act(bot: &BotAccount) -> bool {
+    !bot.barred
 }

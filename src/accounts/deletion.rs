@@ -42,10 +42,28 @@ pub const ERASE_PAGE: i64 = 100;
 /// The erasure runs in a task of its own, so it goes on if the caller
 /// (an HTTP request) goes away.
 pub async fn delete_account(state: &Arc<AppState>, user_id: i64) -> Result<bool, DeletionError> {
+    close_and_erase(state, user_id, None).await
+}
+
+/// As [`delete_account`], by administrator `admin_id`: the closing and its
+/// audit entry are one transaction (README, "Administration").
+pub async fn delete_account_as_admin(
+    state: &Arc<AppState>,
+    user_id: i64,
+    admin_id: i64,
+) -> Result<bool, DeletionError> {
+    close_and_erase(state, user_id, Some(admin_id)).await
+}
+
+async fn close_and_erase(
+    state: &Arc<AppState>,
+    user_id: i64,
+    closed_by: Option<i64>,
+) -> Result<bool, DeletionError> {
     let Some(user) = state.store.user_by_id(user_id).await? else {
         return Ok(false);
     };
-    let Some(closed) = state.store.close_account(user_id).await? else {
+    let Some(closed) = state.store.close_account(user_id, closed_by).await? else {
         return Ok(false);
     };
     tracing::info!(user_id, "account closed");

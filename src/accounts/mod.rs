@@ -13,5 +13,7 @@
 mod deletion;
 mod profile;
 
-pub use deletion::{DeletionError, ERASE_PAGE, delete_account, resume_erasures};
+pub use deletion::{
+    DeletionError, ERASE_PAGE, delete_account, delete_account_as_admin, resume_erasures,
+};
 pub use profile::{announce_profile, update_profile};

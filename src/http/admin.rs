@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -147,6 +147,42 @@ pub async fn reactivate(
     set_deactivated(&state, &user, &path, false).await
 }
 
+/// Delete an account (administrators only), as the user's own deletion
+/// (`DELETE /api/v1/me`): logins and live connections end, what they wrote
+/// is erased, their rooms are handed on, the username stays reserved. The
+/// audit entry is written with the closing, in one transaction.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "delete_user",
+    security(("bearer" = [])),
+    params(("username" = String, Path, description = "The account")),
+    responses(
+        (status = 204, description = "Deleted"),
+        Unauthorized,
+        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
+        InternalError,
+    ),
+)]
+#[delete("/admin/users/{username}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&state, &user)?;
+    let target = state.store.user_by_name(&path).await?;
+    let target = target.ok_or(ApiError::UserNotFound)?;
+    let deleted = crate::accounts::delete_account_as_admin(&state, target.id, user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    if !deleted {
+        return Err(ApiError::UserNotFound);
+    }
+    tracing::info!(admin = %user.username, user_id = target.id, "account deleted by an administrator");
+    Ok(HttpResponse::NoContent().finish())
+}
+
 async fn set_deactivated(
     state: &AppState,
     admin: &AuthUser,
@@ -164,6 +200,11 @@ async fn set_deactivated(
         // Every login ends: refresh tokens revoked, access tokens refused,
         // live connections closed on every instance (README, "Sessions").
         state.logins.end(target.id, EndLogins::All).await?;
+        // The bots they own stop at once too (their tokens are refused
+        // from now on: `bots::owner_may_act`).
+        for bot in state.store.bots_of(target.id).await? {
+            state.logins.end(bot.id, EndLogins::All).await?;
+        }
     }
     if changed {
         tracing::info!(

@@ -133,6 +133,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(admin::users)
                 .service(admin::deactivate)
                 .service(admin::reactivate)
+                .service(admin::delete_user)
                 .service(admin::reports)
                 .service(admin::resolve_report)
                 .service(admin::audit)

@@ -22,6 +22,8 @@ pub enum AuditAction {
     ReportResolved,
     UserDeactivated,
     UserReactivated,
+    /// An administrator deleted the account.
+    UserDeleted,
 }
 
 impl AuditAction {
@@ -37,6 +39,7 @@ impl AuditAction {
             AuditAction::ReportResolved => "report_resolved",
             AuditAction::UserDeactivated => "user_deactivated",
             AuditAction::UserReactivated => "user_reactivated",
+            AuditAction::UserDeleted => "user_deleted",
         }
     }
 }

@@ -19,6 +19,9 @@ pub struct BotAccount {
     pub owner_id: i64,
     /// The login the token's sessions belong to.
     pub login: LoginId,
+    /// The bot or its owner was deactivated by an administrator, or the
+    /// owner's account was deleted (README, "Administration").
+    pub barred: bool,
 }
 
 #[async_trait]
@@ -70,7 +73,9 @@ const SQLITE: BotQueries = BotQueries {
                    VALUES (?1, ?2, CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER))",
     bots_of: "SELECT id, username, created_at FROM users \
               WHERE owner_id = ?1 AND kind = 'bot' ORDER BY username",
-    by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id, t.login_id \
+    by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id, t.login_id, \
+                      (b.deactivated_at IS NOT NULL OR o.deactivated_at IS NOT NULL \
+                       OR o.deleted_at IS NOT NULL) AS barred \
                FROM bot_tokens t JOIN users b ON b.id = t.user_id \
                JOIN users o ON o.id = b.owner_id \
                WHERE t.token_hash = ?1 AND t.login_id IS NOT NULL",
@@ -87,7 +92,9 @@ const POSTGRES: BotQueries = BotQueries {
     insert_token: "INSERT INTO bot_tokens (user_id, token_hash) VALUES ($1, $2)",
     bots_of: "SELECT id, username, created_at FROM users \
               WHERE owner_id = $1 AND kind = 'bot' ORDER BY lower(username)",
-    by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id, t.login_id \
+    by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id, t.login_id, \
+                      (b.deactivated_at IS NOT NULL OR o.deactivated_at IS NOT NULL \
+                       OR o.deleted_at IS NOT NULL) AS barred \
                FROM bot_tokens t JOIN users b ON b.id = t.user_id \
                JOIN users o ON o.id = b.owner_id \
                WHERE t.token_hash = $1 AND t.login_id IS NOT NULL",
@@ -123,6 +130,7 @@ struct TokenRow<T> {
     bot: BotRow<T>,
     owner_id: i64,
     login_id: i64,
+    barred: bool,
 }
 
 macro_rules! impl_bots {
@@ -167,6 +175,7 @@ macro_rules! impl_bots {
                 Ok(row.map(|r| BotAccount {
                     owner_id: r.owner_id,
                     login: LoginId(r.login_id),
+                    barred: r.barred,
                     user: r.bot.into(),
                 }))
             }

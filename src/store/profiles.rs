@@ -103,7 +103,13 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// password and profile gone (its avatar object queued for erasure),
     /// its refresh tokens and its blocks of others deleted. None when there
     /// was no such live account.
-    async fn close_account(&self, user_id: i64) -> StoreResult<Option<ClosedAccount>>;
+    /// `closed_by`: the administrator who closed it, recorded in the
+    /// audit log in the same transaction (None: the user themself).
+    async fn close_account(
+        &self,
+        user_id: i64,
+        closed_by: Option<i64>,
+    ) -> StoreResult<Option<ClosedAccount>>;
     /// Leaves `room_id` for a closing account, under the room's lock:
     /// an owned room passes to its oldest moderator, else its oldest
     /// member.
@@ -143,6 +149,8 @@ pub(super) struct ProfileQueries {
     pub room_peers: &'static str,
     /// (id): a live account closed.
     pub close_account: &'static str,
+    /// One audit entry (`administration::RECORD_AUDIT` of the backend).
+    pub record_audit: &'static str,
     /// (user_id): its refresh tokens.
     pub delete_refresh_tokens: &'static str,
     /// (user_id): the blocks it made.
@@ -314,7 +322,11 @@ macro_rules! impl_profiles {
                     Ok(rows.into_iter().map(|(id,)| id).collect())
                 }
 
-                async fn close_account(&self, user_id: i64) -> StoreResult<Option<ClosedAccount>> {
+                async fn close_account(
+                    &self,
+                    user_id: i64,
+                    closed_by: Option<i64>,
+                ) -> StoreResult<Option<ClosedAccount>> {
                     let mut tx = self.begin_write().await?;
                     let closed: Option<(String, Option<String>)> =
                         sqlx::query_as($sql.lock_account)
@@ -328,6 +340,16 @@ macro_rules! impl_profiles {
                         .bind(user_id)
                         .execute(&mut *tx)
                         .await?;
+                    if let Some(actor_id) = closed_by {
+                        let entry = $crate::store::audit::NewAuditEntry {
+                            actor_id,
+                            action: $crate::store::audit::AuditAction::UserDeleted,
+                            room_id: None,
+                            target_id: Some(user_id),
+                            detail: None,
+                        };
+                        $crate::store::audit::record_audit!(&mut *tx, $sql.record_audit, &entry)?;
+                    }
                     if let Some(old) = &avatar_key {
                         sqlx::query($sql.erase_now)
                             .bind(old)

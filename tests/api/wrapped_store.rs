@@ -542,8 +542,12 @@ impl ProfileStore for WrappedStore {
     async fn room_peers(&self, user_id: i64) -> StoreResult<Vec<i64>> {
         self.inner.room_peers(user_id).await
     }
-    async fn close_account(&self, user_id: i64) -> StoreResult<Option<ClosedAccount>> {
-        self.inner.close_account(user_id).await
+    async fn close_account(
+        &self,
+        user_id: i64,
+        closed_by: Option<i64>,
+    ) -> StoreResult<Option<ClosedAccount>> {
+        self.inner.close_account(user_id, closed_by).await
     }
     async fn depart(&self, room_id: i64, user_id: i64) -> StoreResult<Departure> {
         self.inner.depart(room_id, user_id).await

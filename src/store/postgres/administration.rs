@@ -37,7 +37,9 @@ const SQL: AdminQueries = AdminQueries {
                  WHERE id = $1 AND deactivated_at IS NULL",
     reactivate: "UPDATE users SET deactivated_at = NULL \
                  WHERE id = $1 AND deactivated_at IS NOT NULL",
-    admin_users: "SELECT id, username, created_at, email, deactivated_at IS NOT NULL AS deactivated \
+    admin_users: "SELECT id, username, created_at, display_name, status, avatar_key, \
+                         kind <> 'person' AS bot, email, \
+                         deactivated_at IS NOT NULL AS deactivated \
                   FROM users \
                   WHERE ($1::text IS NULL OR lower(username) LIKE $1::text) \
                     AND ($2::int8 IS NULL OR id < $2::int8) \

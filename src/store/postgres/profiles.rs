@@ -46,6 +46,7 @@ const PROFILE_SQL: ProfileQueries = ProfileQueries {
                         ORDER BY m.id LIMIT $3",
     room_peers: "SELECT DISTINCT b.user_id FROM memberships a \
                  JOIN memberships b ON b.room_id = a.room_id WHERE a.user_id = $1",
+    record_audit: super::administration::RECORD_AUDIT,
     close_account: "UPDATE users SET deleted_at = date_trunc('milliseconds', now()), \
                     password_hash = '!', display_name = NULL, status = NULL, avatar_key = NULL \
                     WHERE id = $1",

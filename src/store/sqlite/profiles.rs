@@ -49,6 +49,7 @@ const PROFILE_SQL: ProfileQueries = ProfileQueries {
                         ORDER BY m.id LIMIT ?3",
     room_peers: "SELECT DISTINCT b.user_id FROM memberships a \
                  JOIN memberships b ON b.room_id = a.room_id WHERE a.user_id = ?",
+    record_audit: super::administration::RECORD_AUDIT,
     close_account: concat!(
         "UPDATE users SET deleted_at = ",
         now_millis!(),

@@ -114,8 +114,8 @@ async fn a_deleted_account_cannot_be_used_and_its_name_stays_taken(backend: Back
     refused(
         &delete_me(&app, &alice, &alice.password).await,
         401,
-        "invalid_credentials",
-        "deleting twice",
+        "unauthorized",
+        "deleting twice: its logins ended with the account",
     );
     let n = app
         .count(&format!(

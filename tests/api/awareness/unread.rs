@@ -25,7 +25,8 @@ async fn room_objects_carry_last_seq_and_membership(backend: Backend) {
     assert_eq!(created["last_seq"], 0, "{created}");
     assert_eq!(
         created["membership"],
-        json!({"role": "owner", "last_read_seq": 0, "unread": 0, "mentions": 0}),
+        json!({"role": "owner", "last_read_seq": 0, "unread": 0, "mentions": 0,
+               "notifications": {"level": "mentions", "muted_until": null}}),
         "{created}"
     );
     say(&app, &alice, "general", "one").await;
@@ -64,7 +65,8 @@ async fn a_joining_member_starts_with_nothing_unread(backend: Backend) {
     let joined = join(&app, &bob, "general").await;
     assert_eq!(
         joined["membership"],
-        json!({"role": "member", "last_read_seq": 3, "unread": 0, "mentions": 0}),
+        json!({"role": "member", "last_read_seq": 3, "unread": 0, "mentions": 0,
+               "notifications": {"level": "mentions", "muted_until": null}}),
         "{joined}"
     );
     add_member(&app, &alice, "secret", &carol).await;

@@ -55,7 +55,19 @@ async fn blocks_are_listed_by_username_and_idempotent(backend: Backend) {
         "by username, once each"
     );
     for u in list["blocks"].as_array().unwrap() {
-        assert_eq!(keys(u), ["created_at", "id", "username"], "plain user: {u}");
+        assert_eq!(
+            keys(u),
+            [
+                "avatar_url",
+                "bot",
+                "created_at",
+                "display_name",
+                "id",
+                "status",
+                "username"
+            ],
+            "plain user: {u}"
+        );
     }
     assert_eq!(list["blocks"][0]["id"], amy.user_id);
     assert_eq!(list["blocks"][1]["id"], zed.user_id);

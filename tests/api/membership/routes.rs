@@ -69,7 +69,17 @@ async fn members_list_shows_each_members_role_and_join_point(backend: Backend) {
     for m in &list {
         assert_eq!(
             keys(m),
-            ["created_at", "id", "last_read_seq", "role", "username"],
+            [
+                "avatar_url",
+                "bot",
+                "created_at",
+                "display_name",
+                "id",
+                "last_read_seq",
+                "role",
+                "status",
+                "username"
+            ],
             "member fields: {m}"
         );
     }
@@ -418,7 +428,17 @@ async fn only_the_owner_changes_roles(backend: Backend) {
     let member = status(&r, 200, "the owner promotes");
     assert_eq!(
         keys(&member),
-        ["created_at", "id", "last_read_seq", "role", "username"],
+        [
+            "avatar_url",
+            "bot",
+            "created_at",
+            "display_name",
+            "id",
+            "last_read_seq",
+            "role",
+            "status",
+            "username"
+        ],
         "{member}"
     );
     assert_eq!(
@@ -546,7 +566,15 @@ async fn bans_follow_the_removal_rules_and_remove_the_membership(backend: Backen
     let banned = &list["bans"][0];
     assert_eq!(
         keys(banned),
-        ["created_at", "id", "username"],
+        [
+            "avatar_url",
+            "bot",
+            "created_at",
+            "display_name",
+            "id",
+            "status",
+            "username"
+        ],
         "plain user: {banned}"
     );
     assert_eq!(banned["id"], mem1.user_id);
