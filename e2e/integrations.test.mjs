@@ -92,8 +92,9 @@ onBothBackends(
       await page.getByLabel("New outgoing webhook: where to send the room's events").fill(receiver.url);
       await page.getByRole('checkbox', { name: 'reactions' }).uncheck();
       await page.locator('#outgoing-form').getByRole('button', { name: 'Create' }).click();
-      const secret = await page.locator('#integration-secret-value').inputValue();
-      assert.match(secret, /^whsec_/, 'the signing secret is shown once');
+      // The box showed the incoming webhook's URL before: wait for the secret.
+      const secretBox = page.locator('#integration-secret-value');
+      await eventually('the signing secret is shown once', async () => /^whsec_/.test(await secretBox.inputValue()), true);
       await say(alice, 'release shipped');
       await eventually('the receiver got the message', () => receiver.received.some((r) => r.body.includes('release shipped')), true);
       const hook = page.getByRole('listitem').filter({ hasText: 'Outgoing webhook to' });
