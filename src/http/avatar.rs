@@ -155,6 +155,8 @@ pub struct AvatarQuery {
     responses(
         (status = 200, description = "The picture (PNG or JPEG)", content_type = "image/*",
             body = Vec<u8>),
+        (status = 400, description = "`invalid_query`: `expires` or `sig` malformed (e.g. \
+            repeated, or not a number)", body = ErrorBody),
         (status = 403, description = "`invalid_signature`: the URL is altered or expired",
             body = ErrorBody),
         (status = 404, description = "`not_found`: replaced or removed", body = ErrorBody),

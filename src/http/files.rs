@@ -127,7 +127,8 @@ pub struct SignedQuery {
 #[utoipa::path(
     tag = "files",
     operation_id = "download_file",
-    security(("bearer" = [])),
+    // A Bearer token, or none with a signed URL (`expires`, `sig`).
+    security(("bearer" = []), ()),
     params(("id" = String, Path, description = "File id"), SignedQuery,
         ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, one range")),
     responses(
@@ -136,6 +137,8 @@ pub struct SignedQuery {
         (status = 206, description = "The requested range", content_type = "application/octet-stream",
             body = Vec<u8>),
         (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "`invalid_query`: `expires` or `sig` malformed (e.g. \
+            repeated, or not a number)", body = ErrorBody),
         Unauthorized,
         (status = 403, description = "`invalid_signature`: a signed URL altered or expired",
             body = ErrorBody),
@@ -164,7 +167,8 @@ pub async fn download(
 #[utoipa::path(
     tag = "files",
     operation_id = "download_thumbnail",
-    security(("bearer" = [])),
+    // A Bearer token, or none with a signed URL (`expires`, `sig`).
+    security(("bearer" = []), ()),
     params(("id" = String, Path, description = "File id"), SignedQuery,
         ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, one range")),
     responses(
@@ -173,6 +177,8 @@ pub async fn download(
         (status = 206, description = "The requested range", content_type = "image/jpeg",
             body = Vec<u8>),
         (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "`invalid_query`: `expires` or `sig` malformed (e.g. \
+            repeated, or not a number)", body = ErrorBody),
         Unauthorized,
         (status = 403, description = "`invalid_signature`: a signed URL altered or expired",
             body = ErrorBody),
