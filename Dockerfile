@@ -20,7 +20,8 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /var/lib/parley --create-home parley
+    && useradd --system --uid 10001 --home-dir /var/lib/parley --create-home parley \
+    && install -d -o parley -g parley /var/lib/parley/parley-files
 COPY --from=builder /app/target/release/parley /usr/local/bin/parley
 USER 10001:10001
 WORKDIR /var/lib/parley

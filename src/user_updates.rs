@@ -1,4 +1,4 @@
-//! The user destination (README, "A live view of one's own rooms"): what
+//! The user destination (README, "Staying signed in"): what
 //! changes a user's own room list, pushed to every connection of theirs on
 //! every instance, over STOMP (`SUBSCRIBE /user/queue/updates`) and SSE
 //! (`GET /api/v1/me/events`). Nothing is stored and nothing has a seq: a

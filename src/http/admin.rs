@@ -198,7 +198,7 @@ async fn set_deactivated(
         .await?;
     if deactivated {
         // Every login ends: refresh tokens revoked, access tokens refused,
-        // live connections closed on every instance (README, "Sessions").
+        // live connections closed on every instance (README, "Accounts", sessions).
         state.logins.end(target.id, EndLogins::All).await?;
         // The bots they own stop at once too (their tokens are refused
         // from now on: `bots::owner_may_act`).

@@ -1,7 +1,7 @@
 //! `GET /api/v1/config`: the limits and rules a client needs to know before
 //! it asks, read from this instance's settings and from the server's own rule
-//! functions, so that no client restates them (README, "Client
-//! configuration"). Nothing here decides anything: the routes that act still
+//! functions, so that no client restates them (README, "REST API",
+//! `GET /config`). Nothing here decides anything: the routes that act still
 //! check every limit and rule themselves; a client uses this answer only to
 //! size its inputs and to hide what the server would refuse.
 

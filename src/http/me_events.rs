@@ -1,5 +1,5 @@
 //! `GET /api/v1/me/events`: the user destination over Server-Sent Events
-//! (README, "A live view of one's own rooms"), the same updates as STOMP's
+//! (README, "Staying signed in"), the same updates as STOMP's
 //! `/user/queue/updates`: `event: room_added | room_removed |
 //! room_updated`, `data:` the update's JSON. Nothing is stored, so there
 //! is no `id:` and no resume: a client that reconnects reads `GET /rooms`.

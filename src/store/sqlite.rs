@@ -58,7 +58,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: the WAL is synced at every commit, so a RECEIPT survives
-            // a power loss, not only a crash of the process (README, "SEND";
+            // a power loss, not only a crash of the process (README, "Real-time chat: STOMP over WebSocket", SEND;
             // the cost is in BENCHMARKS.md).
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)

@@ -1,5 +1,5 @@
 //! `GET /api/v1/config`: the limits a client reads instead of restating
-//! them (README, "Client configuration").
+//! them (README, "REST API", `GET /config`).
 
 use serde_json::json;
 

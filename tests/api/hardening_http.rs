@@ -1,4 +1,4 @@
-//! Limits of README "Limits" over HTTP: `Idempotency-Key` without control
+//! Limits of README "Configuration" over HTTP: `Idempotency-Key` without control
 //! characters, `MAX_CONNECTIONS_PER_USER` across WebSockets, SSE streams and
 //! held long polls, and event streams that end with their access token.
 

@@ -1,5 +1,5 @@
-//! Membership across instances (README, "Membership and moderation",
-//! "Direct conversations", "Blocking" and "Deploying"): loss of access made
+//! Membership across instances (README, "Members, moderation and
+//! blocking" and "Deploying"): loss of access made
 //! on one instance takes effect within 2 s on every other, for STOMP
 //! subscriptions, SSE streams and held long polls; two users opening their
 //! conversation at once on two instances get one room; a block made on one

@@ -1,5 +1,5 @@
-//! The user destination across instances (README, "A live view of one's own
-//! rooms"): a change of a user's room list made through one instance
+//! The user destination across instances (README, "Staying signed
+//! in"): a change of a user's room list made through one instance
 //! reaches their `/user/queue/updates` subscription and `/me/events` stream
 //! on another within 2 s, in the order the changes were made.
 

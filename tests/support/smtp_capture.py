@@ -1,4 +1,4 @@
-"""A loopback SMTP server for tests (README, "Tests"): aiosmtpd's Controller
+"""A loopback SMTP server for tests (README, "The two commands"): aiosmtpd's Controller
 on 127.0.0.1:PORT that appends each message it receives to FILE as one JSON
 line {"to": [...], "subject": ..., "body": ...} (the body decoded), prints
 "ready" once it listens, and stops when its stdin closes or on SIGTERM.

@@ -1,6 +1,6 @@
 //! Membership, roles and moderation, direct conversations and blocking: the
-//! README, "Membership and moderation", "Direct conversations" and
-//! "Blocking", as clients see them over REST, STOMP, Server-Sent Events and
+//! README, "Members, moderation and blocking" (direct conversations and
+//! blocking included), as clients see them over REST, STOMP, Server-Sent Events and
 //! long polling.
 
 mod blocking;

@@ -1,4 +1,4 @@
-//! The user destination (README, "A live view of one's own rooms"): what
+//! The user destination (README, "Staying signed in"): what
 //! changes a user's own room list reaches their `SUBSCRIBE
 //! /user/queue/updates` and `GET /api/v1/me/events` within 2 s; no other
 //! `/user/…` destination exists.

@@ -1,4 +1,4 @@
-//! Limits of README "Limits" over STOMP that one client must not get past:
+//! Limits of README "Configuration" over STOMP that one client must not get past:
 //! bounded transactions, ids without control characters, the receipt of an
 //! oversize SEND, per-user connection caps, a replay to a client that stops
 //! reading, and one connection's SENDs committed in the order it sent them.
