@@ -256,11 +256,11 @@ async fn respond(
         Variant::Thumbnail => format!("\"{}-thumbnail\"", meta.sha256),
     };
     if not_modified(req, &etag) {
-        let mut not_modified = HttpResponse::NotModified();
-        not_modified
+        let mut answer = HttpResponse::NotModified();
+        answer
             .insert_header((header::ETAG, etag.as_str()))
             .insert_header((header::CACHE_CONTROL, "private"));
-        return Ok(not_modified.finish());
+        return Ok(answer.finish());
     }
     let (content, size, content_type, name) = match variant {
         Variant::Original => (

@@ -1010,8 +1010,13 @@ async fn erase_on_delete(app: &TestApp) {
     );
     // Within a minute: the objects are gone and the quota is released.
     wait_erased(app, &id).await;
+    wait_quota_released(&app.state, &alice).await;
+}
+
+/// Waits (bounded: 20 s) until `user` holds no bytes of the quota.
+async fn wait_quota_released(state: &AppState, user: &TestUser) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while app.state.store.file_bytes(alice.user_id).await.unwrap() != 0 {
+    while state.store.file_bytes(user.user_id).await.unwrap() != 0 {
         assert!(Instant::now() < deadline, "the quota is released");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -1096,7 +1101,10 @@ async fn thumbnails_answer_range_and_if_none_match(backend: Backend) {
     assert_eq!(header(&h, "content-range"), format!("bytes */{size}"));
 
     let etag = header(&h_of(&app, url).await, "etag");
-    assert!(etag.ends_with("-thumbnail\""), "the thumbnail's own ETag: {etag}");
+    assert!(
+        etag.ends_with("-thumbnail\""),
+        "the thumbnail's own ETag: {etag}"
+    );
     let (status, h, body) = fetch(&app, url, None, &[("if-none-match", &etag)]).await;
     assert_eq!((status.as_u16(), body.len()), (304, 0), "not modified");
     assert_eq!(header(&h, "etag"), etag);
@@ -1121,7 +1129,13 @@ async fn attached_image(app: &TestApp, user: &TestUser, room: &str) -> (Value, i
         exists(app, id, Variant::Original).await && exists(app, id, Variant::Thumbnail).await,
         "both objects stored"
     );
-    let m = post_message(app, user, room, json!({"body": "look", "attachments": [id]})).await;
+    let m = post_message(
+        app,
+        user,
+        room,
+        json!({"body": "look", "attachments": [id]}),
+    )
+    .await;
     let m = crate::helpers::status(&m, 201, "the message with the file");
     (file, m["seq"].as_i64().unwrap())
 }
@@ -1167,11 +1181,7 @@ async fn erase_across_restart(backend: Backend, store: Store) {
     // bound, and gives its bytes back to the quota.
     let again = start_again(&first).await;
     wait_gone(&again, id).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while again.store.file_bytes(alice.user_id).await.unwrap() != 0 {
-        assert!(Instant::now() < deadline, "the quota is released");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_quota_released(&again, &alice).await;
     again.begin_shutdown();
 }
 
@@ -1193,10 +1203,9 @@ async fn files_never_attached_expire_after_a_day(backend: Backend) {
     // Both the unattached and the attached file age past a day.
     let day_ago = match backend {
         Backend::Postgres => "now() - interval '24 hours 1 minute'".to_string(),
-        Backend::Sqlite => format!(
-            "{}",
-            chrono::Utc::now().timestamp_millis() - (24 * 3600 + 60) * 1000
-        ),
+        Backend::Sqlite => {
+            (chrono::Utc::now().timestamp_millis() - (24 * 3600 + 60) * 1000).to_string()
+        }
     };
     for file in [&old, &attached] {
         app.exec(&format!(
@@ -1273,7 +1282,13 @@ async fn erase_with_retention(backend: Backend, store: Store) {
     let (pruned, seq) = attached_image(&app, &alice, "general").await;
     assert_eq!(seq, 1);
     for n in 0..2 {
-        let m = post_message(&app, &alice, "general", json!({"body": format!("more {n}")})).await;
+        let m = post_message(
+            &app,
+            &alice,
+            "general",
+            json!({"body": format!("more {n}")}),
+        )
+        .await;
         assert_eq!(m.status, 201);
     }
     let (kept, seq) = attached_image(&app, &alice, "general").await;
