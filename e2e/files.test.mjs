@@ -9,7 +9,8 @@
 //   message and the image disappears for both.
 // - Files dropped on the messages and an image pasted into the composer are
 //   attached too; a message of files alone (no text) shows a non-image file
-//   as a card with its name, size and a download link.
+//   as a card with its name, size and a download link, live and, after a
+//   reload, from history.
 // - Cancelling an upload aborts it and drops the file; removing a ready one
 //   keeps it off the message.
 //
@@ -336,8 +337,22 @@ onBothBackends(
         el.scrollTop = el.scrollHeight;
       });
       await assertAccessible(bob.page, 'a room with an image and a file card');
+      // Right after Alice's deleted message, her files read as a message of
+      // their own: her name above them, not under "message deleted".
+      const filesItem = bob.page.locator('.message-list li[data-seq]').filter({ has: bob.page.locator('.file-card').filter({ hasText: 'minutes.txt' }) });
+      assert.equal(await filesItem.evaluate((li) => li.classList.contains('continued')), false, 'the files start a group of their own');
       await shoot(bob.page, 'files-room-desktop');
       await shoot(bob.page, 'files-room-phone', PHONE);
+
+      // From history: after a reload Bob sees the same card and thumbnail.
+      await bob.page.reload();
+      await bob.page.getByRole('heading', { name: `# ${room}` }).waitFor();
+      await bob.page.locator('.message-list .file-card').filter({ hasText: 'minutes.txt' }).waitFor();
+      await bob.page.getByRole('button', { name: 'Open image image.png' }).waitFor();
+      const again = await downloaded(bob, () =>
+        bob.page.locator('.message-list .file-card').filter({ hasText: 'minutes.txt' }).getByRole('link', { name: /^Download minutes\.txt/ }).click(),
+      );
+      assert.ok(again.bytes.equals(notes), 'the file from history downloads the same bytes');
     });
 
     test('cancelling an upload stops it and drops the file; a removed file stays off the message', EACH, async () => {

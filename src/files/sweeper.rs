@@ -18,8 +18,12 @@ use super::Files;
 pub const INTERVAL: Duration = Duration::from_secs(10);
 /// Files never attached to a message are removed this long after upload.
 pub const UNATTACHED_TTL: Duration = Duration::from_secs(24 * 3600);
-/// How long a claimed erasure is left to its sweeper.
-const LEASE: Duration = Duration::from_secs(300);
+/// How long a claimed erasure is left to its sweeper. Short enough that
+/// the claims of a sweeper killed mid-pass (a crash, a SIGKILL) are taken
+/// again by the next start or another instance within the minute the
+/// erasure promises ([`INTERVAL`] + `LEASE` + a pass); a slow deletion
+/// taken twice meanwhile is harmless.
+const LEASE: Duration = Duration::from_secs(30);
 /// Erasures claimed at once.
 const CLAIM: i64 = 100;
 

@@ -5,6 +5,7 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -15,7 +16,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::files::storage::Variant;
 use crate::files::{Upload, UploadError, signing, sniff};
-use crate::http::responses::{InternalError, RoomNotFound, Unauthorized};
+use crate::http::responses::{DownloadRefused, InternalError, RoomNotFound, Unauthorized};
 use crate::state::AppState;
 use crate::store::files::StoredFile;
 use crate::views::FileView;
@@ -121,9 +122,10 @@ pub struct SignedQuery {
 ///
 /// With `Authorization: Bearer` (a user who may see the file's room), or
 /// as the `url` of a `file` object (signed with `expires` and `sig`: no
-/// token needed until it expires). `Range` (one range) answers 206; `If-None-Match` with the
-/// `ETag` (the sha256) answers 304. PNG, JPEG, GIF, WebP and plain text are
-/// served `inline`, everything else as an `attachment`.
+/// token needed until it expires). `Range` (one range) answers 206;
+/// `If-None-Match` with the `ETag` (the sha256) answers 304. PNG, JPEG,
+/// GIF, WebP and plain text are served `inline`, everything else as an
+/// `attachment`.
 #[utoipa::path(
     tag = "files",
     operation_id = "download_file",
@@ -137,15 +139,8 @@ pub struct SignedQuery {
         (status = 206, description = "The requested range", content_type = "application/octet-stream",
             body = Vec<u8>),
         (status = 304, description = "Not modified (`If-None-Match`)"),
-        (status = 400, description = "`invalid_query`: `expires` or `sig` malformed (e.g. \
-            repeated, or not a number)", body = ErrorBody),
         Unauthorized,
-        (status = 403, description = "`invalid_signature`: a signed URL altered or expired",
-            body = ErrorBody),
-        (status = 404, description = "`file_not_found`: no such file, removed, or in a room \
-            the caller may not see", body = ErrorBody),
-        (status = 416, description = "`range_not_satisfiable`: the range starts past the \
-            end", body = ErrorBody),
+        DownloadRefused,
         InternalError,
     ),
 )]
@@ -163,7 +158,8 @@ pub async fn download(
 /// Download an image's thumbnail.
 ///
 /// At most 320 px on its longer side, re-encoded (PNG or JPEG) without the
-/// original's metadata. Access as for the file itself.
+/// original's metadata. Access, `Range`, `ETag` and `If-None-Match` as for
+/// the file itself (its `ETag` is the file's sha256 with `-thumbnail`).
 #[utoipa::path(
     tag = "files",
     operation_id = "download_thumbnail",
@@ -177,15 +173,8 @@ pub async fn download(
         (status = 206, description = "The requested range", content_type = "image/jpeg",
             body = Vec<u8>),
         (status = 304, description = "Not modified (`If-None-Match`)"),
-        (status = 400, description = "`invalid_query`: `expires` or `sig` malformed (e.g. \
-            repeated, or not a number)", body = ErrorBody),
         Unauthorized,
-        (status = 403, description = "`invalid_signature`: a signed URL altered or expired",
-            body = ErrorBody),
-        (status = 404, description = "`file_not_found`: no such file or no thumbnail, \
-            removed, or in a room the caller may not see", body = ErrorBody),
-        (status = 416, description = "`range_not_satisfiable`: the range starts past the \
-            end", body = ErrorBody),
+        DownloadRefused,
         InternalError,
     ),
 )]
@@ -245,6 +234,16 @@ async fn serve(
     respond(req, state, &file, variant).await
 }
 
+/// Where the bytes of an answer come from.
+enum Content {
+    /// Streamed from the storage (the original, up to `MAX_UPLOAD_BYTES`).
+    Stored,
+    /// Already read whole (a thumbnail: small, and its type is in its bytes).
+    Read(Bytes),
+}
+
+/// One object of a file as served: the original or its thumbnail go
+/// through the same `ETag`, `If-None-Match`, `Range` and headers.
 async fn respond(
     req: &HttpRequest,
     state: &AppState,
@@ -252,44 +251,25 @@ async fn respond(
     variant: Variant,
 ) -> Result<HttpResponse, ApiError> {
     let meta = &file.meta;
-    let (etag, content_type, disposition) = match variant {
-        Variant::Original => (
-            format!("\"{}\"", meta.sha256),
-            meta.content_type.clone(),
-            sniff::disposition(&meta.content_type, &meta.name),
-        ),
-        Variant::Thumbnail => (
-            format!("\"{}-thumbnail\"", meta.sha256),
-            String::new(),
-            String::new(),
-        ),
+    let etag = match variant {
+        Variant::Original => format!("\"{}\"", meta.sha256),
+        Variant::Thumbnail => format!("\"{}-thumbnail\"", meta.sha256),
     };
-    let mut ok = HttpResponse::Ok();
-    ok.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "private"))
-        .insert_header((header::ETAG, etag.as_str()))
-        .insert_header((header::ACCEPT_RANGES, "bytes"));
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',').any(|t| {
-                let t = t.trim();
-                t == etag || t == "*" || t.trim_start_matches("W/") == etag
-            })
-        });
-    if matches {
-        let mut not_modified = HttpResponse::NotModified();
-        not_modified
+    if not_modified(req, &etag) {
+        let mut answer = HttpResponse::NotModified();
+        answer
             .insert_header((header::ETAG, etag.as_str()))
             .insert_header((header::CACHE_CONTROL, "private"));
-        return Ok(not_modified.finish());
+        return Ok(answer.finish());
     }
-    let size = match variant {
-        Variant::Original => u64::try_from(meta.size).unwrap_or(0),
+    let (content, size, content_type, name) = match variant {
+        Variant::Original => (
+            Content::Stored,
+            u64::try_from(meta.size).unwrap_or(0),
+            meta.content_type.clone(),
+            meta.name.clone(),
+        ),
         Variant::Thumbnail => {
-            // Thumbnails are small: read whole, served from memory.
             let bytes = state
                 .files
                 .storage
@@ -301,40 +281,70 @@ async fn respond(
             } else {
                 "image/jpeg"
             };
-            return Ok(ok
-                .insert_header((header::CONTENT_TYPE, kind))
-                .insert_header((
-                    header::CONTENT_DISPOSITION,
-                    sniff::disposition(kind, &format!("thumbnail-{}", meta.name)),
-                ))
-                .body(bytes));
+            let size = bytes.len() as u64;
+            (
+                Content::Read(bytes),
+                size,
+                kind.to_string(),
+                format!("thumbnail-{}", meta.name),
+            )
         }
     };
-    ok.insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::CONTENT_DISPOSITION, disposition));
-    let range = match requested_range(req, size)? {
-        Some(range) => {
-            ok.status(actix_web::http::StatusCode::PARTIAL_CONTENT);
-            ok.insert_header((
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{size}", range.start, range.end - 1),
-            ));
-            Some(range)
-        }
-        None => None,
-    };
+    let mut ok = HttpResponse::Ok();
+    ok.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "private"))
+        .insert_header((header::ETAG, etag.as_str()))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            sniff::disposition(&content_type, &name),
+        ))
+        .insert_header((header::CONTENT_TYPE, content_type));
+    let range = requested_range(req, size)?;
+    if let Some(range) = &range {
+        ok.status(actix_web::http::StatusCode::PARTIAL_CONTENT);
+        ok.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{size}", range.start, range.end - 1),
+        ));
+    }
     let length = range.as_ref().map_or(size, |r| r.end - r.start);
     if length == 0 {
         return Ok(ok.finish());
     }
-    let stream = state
-        .files
-        .storage
-        .get(&meta.id, Variant::Original, range)
-        .await
-        .map_err(not_found_or_internal)?;
-    ok.no_chunking(length);
-    Ok(ok.streaming(stream.map(|chunk| chunk.map_err(std::io::Error::other))))
+    match content {
+        Content::Read(bytes) => {
+            let bytes = match range {
+                // Within `size`, the length of `bytes`: `requested_range` says so.
+                Some(r) => bytes.slice(r.start as usize..r.end as usize),
+                None => bytes,
+            };
+            Ok(ok.body(bytes))
+        }
+        Content::Stored => {
+            let stream = state
+                .files
+                .storage
+                .get(&meta.id, variant, range)
+                .await
+                .map_err(not_found_or_internal)?;
+            ok.no_chunking(length);
+            Ok(ok.streaming(stream.map(|chunk| chunk.map_err(std::io::Error::other))))
+        }
+    }
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`).
+fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|t| {
+                let t = t.trim();
+                t == etag || t == "*" || t.trim_start_matches("W/") == etag
+            })
+        })
 }
 
 fn not_found_or_internal(e: crate::files::storage::StorageError) -> ApiError {

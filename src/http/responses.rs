@@ -76,3 +76,32 @@ pub(super) struct InternalError(ErrorBody<'static>);
         direct conversation, whose membership never changes"
 )]
 pub(super) struct ModerationForbidden(ErrorBody<'static>);
+
+/// The refusals of a file download (a file or its thumbnail, by token or
+/// signed URL).
+#[derive(IntoResponses)]
+pub(super) enum DownloadRefused {
+    #[response(
+        status = 400,
+        description = "`invalid_query`: `expires` or `sig` malformed (e.g. repeated, or not a \
+            number)"
+    )]
+    InvalidQuery(ErrorBody<'static>),
+    #[response(
+        status = 403,
+        description = "`invalid_signature`: a signed URL altered or expired"
+    )]
+    InvalidSignature(ErrorBody<'static>),
+    #[response(
+        status = 404,
+        description = "`file_not_found`: no such file (for a thumbnail: or no thumbnail), \
+            removed, or in a room the caller may not see"
+    )]
+    FileNotFound(ErrorBody<'static>),
+    #[response(
+        status = 416,
+        description = "`range_not_satisfiable`: the range starts past the end",
+        headers(("Content-Range" = String, description = "`bytes */SIZE`"))
+    )]
+    RangeNotSatisfiable(ErrorBody<'static>),
+}

@@ -205,3 +205,230 @@ pub trait FileStore: Send + Sync + 'static {
     /// `user_id`'s reserved and stored bytes (for tests and metrics).
     async fn file_bytes(&self, user_id: i64) -> StoreResult<i64>;
 }
+
+/// One backend's SQL for [`FileStore`]. Binds in order (`$n` on Postgres,
+/// `?n` on SQLite); "→ X" is what each row decodes into.
+pub(super) struct FileQueries {
+    /// (user_id, bytes, quota): adds `bytes` to the user's `file_bytes`
+    /// unless that passes `quota` (no row changed then).
+    pub reserve_quota: &'static str,
+    /// (file_id, user_id, release_bytes, due_at): queues the objects.
+    pub queue_erasure: &'static str,
+    /// (file_id, now): takes the upload's erasure off the queue if it is
+    /// not due yet.
+    pub take_erasure: &'static str,
+    /// (user_id, bytes): releases bytes of the user's quota (never below 0).
+    pub release_bytes: &'static str,
+    /// (id, room_id, uploader_id, name, content_type, size, sha256, width,
+    /// height, thumbnail, created_at).
+    pub insert_file: &'static str,
+    /// (id) → [`FileRow`].
+    pub file: &'static str,
+    /// (file_id): releases the quota its queued erasures hold.
+    pub release_file_erasures: &'static str,
+    /// (file_id): takes its erasures off the queue.
+    pub delete_file_erasures: &'static str,
+    /// (file_id, now): makes its erasures due.
+    pub due_file_erasures: &'static str,
+    /// (uploader_id): deletes the user's files.
+    pub delete_user_files: &'static str,
+    /// (created_before): deletes the files never attached.
+    pub expire_unattached: &'static str,
+    /// (): deletes the files of messages at or below their room's horizon.
+    pub expire_pruned: &'static str,
+    /// (now, lease_until, limit) → [`Erasure`]s: claims due erasures, ones
+    /// another sweeper is claiming skipped.
+    pub claim_erasures: &'static str,
+    /// (ids as a JSON array): releases the quota the erasures hold.
+    pub release_erased: &'static str,
+    /// (ids as a JSON array): deletes the erasures.
+    pub delete_erased: &'static str,
+    /// (user_id) → (file_bytes).
+    pub file_bytes: &'static str,
+}
+
+/// Implements [`FileStore`] for `$store` from `$sql`, timestamps stored as
+/// `$time`. Every write is one write transaction.
+macro_rules! impl_files {
+    (store: $store:ident, time: $time:ident, sql: $sql:ident $(,)?) => {
+        mod files_impl {
+            use async_trait::async_trait;
+
+            use super::$time as Stored;
+            use super::{$sql, $store};
+            use $crate::store::files::{Erasure, FileRow, FileStore, NewFile, StoredFile};
+            use $crate::store::{Backend, StoreResult, Timestamp};
+
+            #[async_trait]
+            impl FileStore for $store {
+                async fn reserve_upload(
+                    &self,
+                    file_id: &str,
+                    user_id: i64,
+                    bytes: i64,
+                    quota: i64,
+                    abandon_at: Timestamp,
+                ) -> StoreResult<bool> {
+                    // The update locks the user's row (Postgres) or runs
+                    // under the write lock (SQLite): concurrent reservations
+                    // each see the total the others left.
+                    let mut tx = self.begin_write().await?;
+                    let reserved = sqlx::query($sql.reserve_quota)
+                        .bind(user_id)
+                        .bind(bytes)
+                        .bind(quota)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                    if !reserved {
+                        return Ok(false); // rolled back
+                    }
+                    sqlx::query($sql.queue_erasure)
+                        .bind(file_id)
+                        .bind(user_id)
+                        .bind(bytes)
+                        .bind(Stored::from(abandon_at))
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn finish_upload(
+                    &self,
+                    file: &NewFile,
+                    reserved: i64,
+                ) -> StoreResult<Option<StoredFile>> {
+                    let now = Stored::from(chrono::Utc::now());
+                    let mut tx = self.begin_write().await?;
+                    let taken = sqlx::query($sql.take_erasure)
+                        .bind(&file.id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if taken == 0 {
+                        return Ok(None);
+                    }
+                    sqlx::query($sql.release_bytes)
+                        .bind(file.uploader_id)
+                        .bind(reserved - file.size)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query($sql.insert_file)
+                        .bind(&file.id)
+                        .bind(file.room_id)
+                        .bind(file.uploader_id)
+                        .bind(&file.name)
+                        .bind(&file.content_type)
+                        .bind(file.size)
+                        .bind(&file.sha256)
+                        .bind(file.image.map(|(w, _)| i64::from(w)))
+                        .bind(file.image.map(|(_, h)| i64::from(h)))
+                        .bind(file.thumbnail)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    let row: FileRow<Stored> = sqlx::query_as($sql.file)
+                        .bind(&file.id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(Some(row.into()))
+                }
+
+                async fn abandon_upload(
+                    &self,
+                    file_id: &str,
+                    objects_removed: bool,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    if objects_removed {
+                        for sql in [$sql.release_file_erasures, $sql.delete_file_erasures] {
+                            sqlx::query(sql).bind(file_id).execute(&mut *tx).await?;
+                        }
+                    } else {
+                        sqlx::query($sql.due_file_erasures)
+                            .bind(file_id)
+                            .bind(Stored::from(chrono::Utc::now()))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn file(&self, file_id: &str) -> StoreResult<Option<StoredFile>> {
+                    let row: Option<FileRow<Stored>> = sqlx::query_as($sql.file)
+                        .bind(file_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.map(Into::into))
+                }
+
+                async fn erase_user_files(&self, user_id: i64) -> StoreResult<u64> {
+                    let mut tx = self.begin_write().await?;
+                    let n = sqlx::query($sql.delete_user_files)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    tx.commit().await?;
+                    Ok(n)
+                }
+
+                async fn expire_files(&self, unattached_before: Timestamp) -> StoreResult<u64> {
+                    let mut tx = self.begin_write().await?;
+                    let unattached = sqlx::query($sql.expire_unattached)
+                        .bind(Stored::from(unattached_before))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    let pruned = sqlx::query($sql.expire_pruned)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    tx.commit().await?;
+                    Ok(unattached + pruned)
+                }
+
+                async fn claim_erasures(
+                    &self,
+                    now: Timestamp,
+                    lease_until: Timestamp,
+                    limit: i64,
+                ) -> StoreResult<Vec<Erasure>> {
+                    let mut tx = self.begin_write().await?;
+                    let claimed = sqlx::query_as($sql.claim_erasures)
+                        .bind(Stored::from(now))
+                        .bind(Stored::from(lease_until))
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(claimed)
+                }
+
+                async fn finish_erasures(&self, ids: &[i64]) -> StoreResult<()> {
+                    let ids = serde_json::to_string(ids).expect("ids serialise");
+                    let mut tx = self.begin_write().await?;
+                    for sql in [$sql.release_erased, $sql.delete_erased] {
+                        sqlx::query(sql).bind(&ids).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn file_bytes(&self, user_id: i64) -> StoreResult<i64> {
+                    Ok(sqlx::query_scalar($sql.file_bytes)
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .unwrap_or(0))
+                }
+            }
+        }
+    };
+}
+pub(super) use impl_files;

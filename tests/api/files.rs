@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use parley::config::{Config, StorageLocation};
 use parley::files::storage::Variant;
+use parley::startup::Application;
+use parley::state::AppState;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stomp_client::{StompClient, frame, topic};
 
+use crate::accounts::delete_me;
 use crate::db::Backend;
 use crate::helpers::{Reply, TestApp, TestUser, on_both_backends, refused, spawn_app_with};
 
@@ -32,6 +35,14 @@ on_both_backends!(
     deleting_the_message_erases_its_files,
     deleting_the_message_erases_its_files_on_s3,
     deleting_the_room_erases_its_files,
+    thumbnails_answer_range_and_if_none_match,
+    a_deletion_before_a_restart_is_erased_by_the_next_start,
+    a_deletion_before_a_restart_is_erased_by_the_next_start_on_s3,
+    files_never_attached_expire_after_a_day,
+    deleting_the_account_erases_its_files,
+    deleting_the_account_erases_its_files_on_s3,
+    retention_erases_the_files_of_pruned_messages,
+    retention_erases_the_files_of_pruned_messages_on_s3,
 );
 
 /// Where the app keeps files in a test.
@@ -160,14 +171,24 @@ fn error_code(body: &[u8]) -> String {
 }
 
 async fn exists(app: &TestApp, id: &str, variant: Variant) -> bool {
-    app.state.files.storage.exists(id, variant).await.unwrap()
+    stored(&app.state, id, variant).await
+}
+
+async fn stored(state: &AppState, id: &str, variant: Variant) -> bool {
+    state.files.storage.exists(id, variant).await.unwrap()
 }
 
 /// Waits (bounded: 40 s; the sweeper runs every 10 s) until the objects of
 /// `id` are gone from the storage.
 async fn wait_erased(app: &TestApp, id: &str) {
+    wait_gone(&app.state, id).await;
+}
+
+/// [`wait_erased`] through the storage of `state` (an app started again).
+async fn wait_gone(state: &AppState, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(40);
-    while exists(app, id, Variant::Original).await || exists(app, id, Variant::Thumbnail).await {
+    while stored(state, id, Variant::Original).await || stored(state, id, Variant::Thumbnail).await
+    {
         assert!(
             Instant::now() < deadline,
             "file {id} still in the storage after 40 s"
@@ -989,8 +1010,13 @@ async fn erase_on_delete(app: &TestApp) {
     );
     // Within a minute: the objects are gone and the quota is released.
     wait_erased(app, &id).await;
+    wait_quota_released(&app.state, &alice).await;
+}
+
+/// Waits (bounded: 20 s) until `user` holds no bytes of the quota.
+async fn wait_quota_released(state: &AppState, user: &TestUser) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while app.state.store.file_bytes(alice.user_id).await.unwrap() != 0 {
+    while state.store.file_bytes(user.user_id).await.unwrap() != 0 {
         assert!(Instant::now() < deadline, "the quota is released");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -1035,4 +1061,257 @@ async fn deleting_the_room_erases_its_files(backend: Backend) {
         assert_eq!(status, 404);
         wait_erased(&app, id).await;
     }
+}
+
+async fn thumbnails_answer_range_and_if_none_match(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let r = upload(
+        &app,
+        &alice,
+        "general",
+        "p.png",
+        "image/png",
+        png_bytes(640, 480),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let url = r.body["thumbnail_url"].as_str().expect("a thumbnail URL");
+    let (status, h, whole) = fetch(&app, url, None, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "accept-ranges"), "bytes");
+    assert_eq!(header(&h, "content-type"), "image/jpeg");
+    assert!(whole.len() > 100, "a thumbnail of {} bytes", whole.len());
+    let size = whole.len();
+
+    let (status, h, part) = fetch(&app, url, None, &[("range", "bytes=0-9")]).await;
+    assert_eq!(status.as_u16(), 206, "a range of the thumbnail");
+    assert_eq!(part, whole[..10], "its first ten bytes");
+    assert_eq!(header(&h, "content-range"), format!("bytes 0-9/{size}"));
+    assert_eq!(header(&h, "content-type"), "image/jpeg");
+    let (status, _, part) = fetch(&app, url, None, &[("range", "bytes=-4")]).await;
+    assert_eq!(
+        (status.as_u16(), part),
+        (206, whole[size - 4..].to_vec()),
+        "a suffix range"
+    );
+    let (status, h, _) = fetch(&app, url, None, &[("range", &format!("bytes={size}-"))]).await;
+    assert_eq!(status.as_u16(), 416, "past the end");
+    assert_eq!(header(&h, "content-range"), format!("bytes */{size}"));
+
+    let etag = header(&h_of(&app, url).await, "etag");
+    assert!(
+        etag.ends_with("-thumbnail\""),
+        "the thumbnail's own ETag: {etag}"
+    );
+    let (status, h, body) = fetch(&app, url, None, &[("if-none-match", &etag)]).await;
+    assert_eq!((status.as_u16(), body.len()), (304, 0), "not modified");
+    assert_eq!(header(&h, "etag"), etag);
+    // The original's ETag is not the thumbnail's.
+    let original = format!("\"{}\"", r.body["sha256"].as_str().unwrap());
+    let (status, _, _) = fetch(&app, url, None, &[("if-none-match", &original)]).await;
+    assert_eq!(status, 200);
+}
+
+/// The headers of a GET of `path`.
+async fn h_of(app: &TestApp, path: &str) -> reqwest::header::HeaderMap {
+    fetch(app, path, None, &[]).await.1
+}
+
+/// An image uploaded by `user` to `room` and attached to a message there:
+/// (the file object, the message's seq).
+async fn attached_image(app: &TestApp, user: &TestUser, room: &str) -> (Value, i64) {
+    let r = upload(app, user, room, "p.png", "image/png", png_bytes(400, 300)).await;
+    let file = crate::helpers::status(&r, 201, "upload");
+    let id = file["id"].as_str().unwrap();
+    assert!(
+        exists(app, id, Variant::Original).await && exists(app, id, Variant::Thumbnail).await,
+        "both objects stored"
+    );
+    let m = post_message(
+        app,
+        user,
+        room,
+        json!({"body": "look", "attachments": [id]}),
+    )
+    .await;
+    let m = crate::helpers::status(&m, 201, "the message with the file");
+    (file, m["seq"].as_i64().unwrap())
+}
+
+/// The app started again on `first`'s database and storage (a restart, or
+/// another instance), serving beside it; its state.
+async fn start_again(first: &TestApp) -> actix_web::web::Data<AppState> {
+    let mut config = Config::for_tests(&first.state.config.database_url);
+    config.files.location = first.state.config.files.location.clone();
+    config.limits.send_rate = 0;
+    let again = Application::build(config).await.expect("second start");
+    let state = again.state();
+    tokio::spawn(again.run());
+    state
+}
+
+async fn erase_across_restart(backend: Backend, store: Store) {
+    let first = app_with(backend, store, |_| {}).await;
+    let alice = first.signup("alice").await;
+    first.create_room(&alice, "general", false).await;
+    let (file, seq) = attached_image(&first, &alice, "general").await;
+    let id = file["id"].as_str().unwrap();
+    // The first start begins to stop: its sweeper is done (it stops at the
+    // shutdown signal), while requests in flight still finish. The message
+    // is deleted then, as it can be during a graceful shutdown.
+    first.state.begin_shutdown();
+    let r = first
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/rooms/general/messages/{seq}"),
+            Some(&alice.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (status, _, _) = fetch(&first, file["url"].as_str().unwrap(), None, &[]).await;
+    assert_eq!(status, 404, "the deleted file's URL answers 404 at once");
+    assert!(
+        exists(&first, id, Variant::Original).await,
+        "no sweeper ran after the deletion: the object waits in the durable queue"
+    );
+    // The next start (same database, same storage) erases it within the
+    // bound, and gives its bytes back to the quota.
+    let again = start_again(&first).await;
+    wait_gone(&again, id).await;
+    wait_quota_released(&again, &alice).await;
+    again.begin_shutdown();
+}
+
+async fn a_deletion_before_a_restart_is_erased_by_the_next_start(backend: Backend) {
+    erase_across_restart(backend, Store::Folder).await;
+}
+
+async fn a_deletion_before_a_restart_is_erased_by_the_next_start_on_s3(backend: Backend) {
+    erase_across_restart(backend, Store::S3).await;
+}
+
+async fn files_never_attached_expire_after_a_day(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let old = uploaded(&app, &alice, "general", "old.txt", b"uploaded a day ago").await;
+    let young = uploaded(&app, &alice, "general", "young.txt", b"uploaded just now").await;
+    let (attached, _) = attached_image(&app, &alice, "general").await;
+    // Both the unattached and the attached file age past a day.
+    let day_ago = match backend {
+        Backend::Postgres => "now() - interval '24 hours 1 minute'".to_string(),
+        Backend::Sqlite => {
+            (chrono::Utc::now().timestamp_millis() - (24 * 3600 + 60) * 1000).to_string()
+        }
+    };
+    for file in [&old, &attached] {
+        app.exec(&format!(
+            "UPDATE files SET created_at = {day_ago} WHERE id = '{}'",
+            file["id"].as_str().unwrap()
+        ))
+        .await;
+    }
+    let old_id = old["id"].as_str().unwrap();
+    wait_erased(&app, old_id).await;
+    let (status, _, body) = fetch(&app, old["url"].as_str().unwrap(), None, &[]).await;
+    assert_eq!(
+        (status.as_u16(), error_code(&body)),
+        (404, "file_not_found".into()),
+        "an expired file's URL"
+    );
+    // The same pass left the younger upload and the attached file alone.
+    for (file, what) in [(&young, "uploaded just now"), (&attached, "attached")] {
+        let id = file["id"].as_str().unwrap();
+        assert!(exists(&app, id, Variant::Original).await, "{what}: kept");
+        let (status, _, _) = fetch(&app, file["url"].as_str().unwrap(), None, &[]).await;
+        assert_eq!(status, 200, "{what}: still served");
+    }
+}
+
+async fn erase_with_the_account(backend: Backend, store: Store) {
+    let app = app_with(backend, store, |_| {}).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    app.create_room(&bob, "general", false).await;
+    let (attached, _) = attached_image(&app, &alice, "general").await;
+    let loose = uploaded(&app, &alice, "general", "loose.txt", b"never attached").await;
+    let (bobs, _) = attached_image(&app, &bob, "general").await;
+    let r = delete_me(&app, &alice, &alice.password).await;
+    assert_eq!(r.status, 204, "alice deletes her account: {:?}", r.body);
+    for file in [&attached, &loose] {
+        let id = file["id"].as_str().unwrap();
+        wait_erased(&app, id).await;
+        let (status, _, _) = fetch(&app, file["url"].as_str().unwrap(), None, &[]).await;
+        assert_eq!(status, 404, "alice's file {id} is gone");
+    }
+    let h = app
+        .get("/api/v1/rooms/general/messages", &bob.access_token)
+        .await;
+    let messages = h.body["messages"].as_array().unwrap();
+    let hers = messages
+        .iter()
+        .find(|m| m["seq"] == 1)
+        .expect("alice's message stays as a deleted one");
+    assert_eq!(hers["attachments"], json!([]), "no file shown: {hers}");
+    // Bob's file stays.
+    let id = bobs["id"].as_str().unwrap();
+    assert!(exists(&app, id, Variant::Original).await, "bob's file kept");
+    let (status, _, _) = fetch(&app, bobs["url"].as_str().unwrap(), None, &[]).await;
+    assert_eq!(status, 200, "bob's file still served");
+}
+
+async fn deleting_the_account_erases_its_files(backend: Backend) {
+    erase_with_the_account(backend, Store::Folder).await;
+}
+
+async fn deleting_the_account_erases_its_files_on_s3(backend: Backend) {
+    erase_with_the_account(backend, Store::S3).await;
+}
+
+async fn erase_with_retention(backend: Backend, store: Store) {
+    let app = app_with(backend, store, |c| {
+        c.retention.max_events = Some(2);
+        c.retention.interval = Duration::from_millis(50);
+    })
+    .await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let (pruned, seq) = attached_image(&app, &alice, "general").await;
+    assert_eq!(seq, 1);
+    for n in 0..2 {
+        let m = post_message(
+            &app,
+            &alice,
+            "general",
+            json!({"body": format!("more {n}")}),
+        )
+        .await;
+        assert_eq!(m.status, 201);
+    }
+    let (kept, seq) = attached_image(&app, &alice, "general").await;
+    assert_eq!(seq, 4);
+    // Only the newest two events stay: seq 1 is pruned, and its files go.
+    let id = pruned["id"].as_str().unwrap();
+    wait_erased(&app, id).await;
+    let (status, _, _) = fetch(&app, pruned["url"].as_str().unwrap(), None, &[]).await;
+    assert_eq!(status, 404, "a pruned message's file URL");
+    // The pass that erased it left the file above the horizon alone.
+    let id = kept["id"].as_str().unwrap();
+    assert!(
+        exists(&app, id, Variant::Original).await,
+        "above the horizon: kept"
+    );
+    let (status, _, _) = fetch(&app, kept["url"].as_str().unwrap(), None, &[]).await;
+    assert_eq!(status, 200, "above the horizon: served");
+}
+
+async fn retention_erases_the_files_of_pruned_messages(backend: Backend) {
+    erase_with_retention(backend, Store::Folder).await;
+}
+
+async fn retention_erases_the_files_of_pruned_messages_on_s3(backend: Backend) {
+    erase_with_retention(backend, Store::S3).await;
 }

@@ -167,6 +167,22 @@ impl TestApp {
         }
     }
 
+    /// Runs `sql` on the app's database (to set up what the API cannot,
+    /// such as a row's age).
+    pub async fn exec(&self, sql: &str) {
+        use sqlx::Connection;
+        let url = &self.state.config.database_url;
+        if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.ok();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.ok();
+        }
+    }
+
     pub async fn request(
         &self,
         method: Method,

@@ -91,19 +91,6 @@ async fn login(app: &TestApp, name: &str, password: &str) -> crate::helpers::Rep
     .await
 }
 
-/// Runs `sql` on the app's database.
-async fn exec(app: &TestApp, sql: &str) {
-    use sqlx::Connection;
-    let url = &app.state.config.database_url;
-    if url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    }
-}
-
 async fn a_mailed_code_verifies_the_address(backend: Backend) {
     let smtp = SmtpCapture::start().await;
     let app = mail_app(backend, &smtp).await;
@@ -294,10 +281,9 @@ async fn an_expired_reset_token_is_refused(backend: Backend) {
         Backend::Postgres => "now() - interval '1 second'",
         Backend::Sqlite => "0",
     };
-    exec(
-        &app,
-        &format!("UPDATE account_tokens SET expires_at = {past} WHERE kind = 'reset'"),
-    )
+    app.exec(&format!(
+        "UPDATE account_tokens SET expires_at = {past} WHERE kind = 'reset'"
+    ))
     .await;
     refused(
         &confirm(&app, &token, "a-new-password").await,

@@ -18,6 +18,7 @@ mod awareness;
 mod catch_up;
 mod churn;
 mod failover;
+mod files;
 mod idle;
 mod membership;
 mod notifications;

@@ -2,7 +2,9 @@
 // date separator before each day's first message, and `continued` on each
 // message that continues its sender's group (the chat view calls `regroup`
 // after every change to the list). A hidden event, the "New messages"
-// divider or a message still being sent ends a group.
+// divider or a message still being sent ends a group, and so does a deleted
+// message: what its sender sent next (files alone, say) must not read as
+// what was deleted.
 
 import { continuesGroup, dayKey, dayLabel } from '../domain/grouping.js';
 
@@ -23,7 +25,7 @@ export function regroup(list, now = Date.now()) {
       prev = null;
     }
     item.classList.toggle('continued', continuesGroup(prev, here) && !item.classList.contains('pending'));
-    prev = here;
+    prev = item.classList.contains('deleted') ? null : here;
   }
 }
 
