@@ -137,7 +137,6 @@ struct WebhookQueries {
     release_lease: &'static str,
     holds_lease: &'static str,
     insert_delivery: &'static str,
-    advance: &'static str,
     advance_held: &'static str,
     deliveries: &'static str,
 }
@@ -200,7 +199,6 @@ const SQLITE: WebhookQueries = WebhookQueries {
         sqlite_now!(),
         ")"
     ),
-    advance: "UPDATE webhooks SET cursor_seq = max(cursor_seq, ?2) WHERE id = ?1",
     advance_held: "UPDATE webhooks SET cursor_seq = max(cursor_seq, ?2) \
                    WHERE id = ?1 AND lease_holder = ?3",
     deliveries: "SELECT seq, status, code, at FROM webhook_deliveries WHERE webhook_id = ?1 \
@@ -243,7 +241,6 @@ const POSTGRES: WebhookQueries = WebhookQueries {
     holds_lease: "SELECT 1 FROM webhooks WHERE id = $1 AND lease_holder = $2 FOR UPDATE",
     insert_delivery: "INSERT INTO webhook_deliveries (webhook_id, seq, status, code) \
                       VALUES ($1, $2, $3, $4)",
-    advance: "UPDATE webhooks SET cursor_seq = greatest(cursor_seq, $2) WHERE id = $1",
     advance_held: "UPDATE webhooks SET cursor_seq = greatest(cursor_seq, $2) \
                    WHERE id = $1 AND lease_holder = $3",
     deliveries: "SELECT seq, status, code, at FROM webhook_deliveries WHERE webhook_id = $1 \
@@ -422,12 +419,26 @@ macro_rules! impl_webhooks {
                 done: bool,
             ) -> StoreResult<bool> {
                 let mut tx = self.begin_write().await?;
-                let held: Option<i32> = sqlx::query_scalar($sql.holds_lease)
-                    .bind(id)
-                    .bind(holder)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if held.is_none() {
+                // A finished event moves the cursor, checking the lease in
+                // the same statement; an attempt to retry only checks it.
+                let held = if done {
+                    sqlx::query($sql.advance_held)
+                        .bind(id)
+                        .bind(seq)
+                        .bind(holder)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0
+                } else {
+                    let held: Option<i32> = sqlx::query_scalar($sql.holds_lease)
+                        .bind(id)
+                        .bind(holder)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    held.is_some()
+                };
+                if !held {
                     return Ok(false);
                 }
                 sqlx::query($sql.insert_delivery)
@@ -437,13 +448,6 @@ macro_rules! impl_webhooks {
                     .bind(code)
                     .execute(&mut *tx)
                     .await?;
-                if done {
-                    sqlx::query($sql.advance)
-                        .bind(id)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 tx.commit().await?;
                 Ok(true)
             }

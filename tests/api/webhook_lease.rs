@@ -1,0 +1,97 @@
+//! The cost of an outgoing webhook's lease (README, "Bots and webhooks"):
+//! a busy webhook's deliverer renews its lease about once a second, not
+//! once per event, and still delivers every event once, in seq order.
+//! The deliverer runs here on a store that counts `take_lease` calls.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use parley::broker::{Broker, DynBroker};
+use parley::domain::{RoomName, Username};
+use parley::store::webhooks::{NewWebhook, WebhookKind};
+use parley::store::{self, DynStore, LogWrite, NewEvent};
+use parley::webhooks::deliver::Deliveries;
+
+use crate::db::{Backend, TestDatabase};
+use crate::helpers::on_both_backends;
+use crate::webhooks::webhook_receiver::{Answer, Receiver};
+use crate::wrapped_store::WrappedStore;
+
+on_both_backends!(a_busy_webhook_renews_its_lease_about_once_a_second);
+
+const EVENTS: usize = 60;
+
+async fn a_busy_webhook_renews_its_lease_about_once_a_second(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let inner = store::connect(&database.url, 4).await.unwrap();
+    let owner = inner
+        .create_user(&Username::parse("alice").unwrap(), "x")
+        .await
+        .unwrap();
+    let room = inner
+        .create_room(&RoomName::parse("ops").unwrap(), false, owner.id)
+        .await
+        .unwrap();
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let key = [7u8; 32];
+    receiver.set_key(&format!("whsec_{}", STANDARD.encode(key)));
+    let url = receiver.url("/hook");
+    let hook = inner
+        .create_webhook(&NewWebhook {
+            room_id: room.id,
+            kind: WebhookKind::Outgoing,
+            name: "audit",
+            secret_hash: None,
+            signing_key: Some(&key),
+            url: Some(&url),
+            events: None,
+            command: None,
+            created_by: owner.id,
+        })
+        .await
+        .unwrap()
+        .expect("created");
+    let batch: Vec<NewEvent> = (1..=EVENTS)
+        .map(|i| NewEvent {
+            room_id: room.id,
+            room: room.name.clone(),
+            sender_id: owner.id,
+            sender: owner.username.clone(),
+            change: LogWrite::Message {
+                body: format!("m{i}"),
+                client_id: None,
+                reply_to: None,
+                attachments: Vec::new(),
+            },
+            tied_to_next: false,
+            moderates: false,
+        })
+        .collect();
+    inner.append_batch(&batch).await.unwrap();
+
+    let counted = WrappedStore::new(Arc::clone(&inner));
+    let store: DynStore = counted.clone();
+    let broker: DynBroker = Broker::local(Arc::clone(&store));
+    let started = Instant::now();
+    let egress = parley::webhooks::egress("127.0.0.1").unwrap();
+    Deliveries::start(store, broker, egress).created(hook.id);
+    let got = receiver.wait_for(EVENTS, Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    let writes = counted.take_lease_calls.load(Ordering::SeqCst);
+
+    let ids: Vec<String> = got.iter().map(|r| r.id.clone()).collect();
+    let expected: Vec<String> = (1..=EVENTS).map(|i| format!("ops:{i}")).collect();
+    assert_eq!(ids, expected, "every event once, in seq order");
+    assert!(got.iter().all(|r| r.verified), "every request signed");
+    assert_eq!(receiver.max_in_flight(), 1, "one request at a time");
+    // The first take, then a renewal at most once a second while
+    // delivering (and one while waiting, at most every 2 s).
+    let bound = 2 + took.as_secs() as usize + took.as_secs() as usize / 2 + 1;
+    assert!(
+        writes <= bound && writes < EVENTS,
+        "{writes} lease writes for {EVENTS} events in {took:?}: renewed per event?"
+    );
+}
