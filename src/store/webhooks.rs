@@ -122,6 +122,8 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn advance_cursor(&self, id: i64, holder: &str, seq: i64) -> StoreResult<bool>;
     /// The newest `limit` attempts, newest first.
     async fn deliveries(&self, id: i64, limit: i64) -> StoreResult<Vec<Delivery>>;
+    /// Deletes all but the newest `keep` attempts of webhook `id`.
+    async fn trim_deliveries(&self, id: i64, keep: i64) -> StoreResult<()>;
 }
 
 struct WebhookQueries {
@@ -139,6 +141,7 @@ struct WebhookQueries {
     insert_delivery: &'static str,
     advance_held: &'static str,
     deliveries: &'static str,
+    trim_deliveries: &'static str,
 }
 
 macro_rules! columns {
@@ -203,6 +206,9 @@ const SQLITE: WebhookQueries = WebhookQueries {
                    WHERE id = ?1 AND lease_holder = ?3",
     deliveries: "SELECT seq, status, code, at FROM webhook_deliveries WHERE webhook_id = ?1 \
                  ORDER BY id DESC LIMIT ?2",
+    trim_deliveries: "DELETE FROM webhook_deliveries WHERE webhook_id = ?1 AND id < \
+                      (SELECT min(id) FROM (SELECT id FROM webhook_deliveries \
+                       WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2))",
 };
 
 const POSTGRES: WebhookQueries = WebhookQueries {
@@ -245,6 +251,9 @@ const POSTGRES: WebhookQueries = WebhookQueries {
                    WHERE id = $1 AND lease_holder = $3",
     deliveries: "SELECT seq, status, code, at FROM webhook_deliveries WHERE webhook_id = $1 \
                  ORDER BY id DESC LIMIT $2",
+    trim_deliveries: "DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND id < \
+                      (SELECT min(id) FROM (SELECT id FROM webhook_deliveries \
+                       WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2) newest)",
 };
 
 #[derive(sqlx::FromRow)]
@@ -477,6 +486,15 @@ macro_rules! impl_webhooks {
                         at: r.at.into(),
                     })
                     .collect())
+            }
+
+            async fn trim_deliveries(&self, id: i64, keep: i64) -> StoreResult<()> {
+                sqlx::query($sql.trim_deliveries)
+                    .bind(id)
+                    .bind(keep)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
         }
     };

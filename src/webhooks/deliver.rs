@@ -8,8 +8,9 @@
 //! Each event is POSTed (`sign.rs`), in seq order, until a 2xx answer:
 //! retried after about 1 s, then doubling up to 5 minutes, for 24 hours,
 //! then given up; every attempt is recorded in the delivery log, in the
-//! transaction that moves the cursor past a finished event. It must not
-//! send the next event before the previous one is done.
+//! transaction that moves the cursor past a finished event; the log keeps
+//! the newest [`LOG_KEPT`] attempts or so (trimmed once per that many). It
+//! must not send the next event before the previous one is done.
 //!
 //! **The lease.** At most one instance delivers a webhook at a time: it
 //! holds the webhook's lease row ([`LEASE_MS`]); the others try to take it
@@ -76,6 +77,9 @@ pub const SAFETY_POLL: Duration = Duration::from_secs(5);
 const DISCOVER_EVERY: Duration = Duration::from_secs(5);
 /// Events read from the log at a time.
 const PAGE: i64 = 100;
+/// A webhook's delivery log keeps its newest attempts, at least this many
+/// (trimmed once per this many attempts, so it never holds twice as many).
+pub const LOG_KEPT: i64 = 100;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(300);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -154,6 +158,25 @@ impl Lease {
     }
 }
 
+/// Keeps a webhook's delivery log short: one delete per [`LOG_KEPT`]
+/// attempts recorded, not one per attempt.
+struct LogTrim {
+    webhook: i64,
+    recorded: i64,
+}
+
+impl LogTrim {
+    /// Counts an attempt recorded; trims the log every [`LOG_KEPT`].
+    async fn recorded(&mut self, inner: &Inner) -> StoreResult<()> {
+        self.recorded += 1;
+        if self.recorded >= LOG_KEPT {
+            self.recorded = 0;
+            inner.store.trim_deliveries(self.webhook, LOG_KEPT).await?;
+        }
+        Ok(())
+    }
+}
+
 impl Deliveries {
     /// Starts the task that finds the outgoing webhooks and delivers them.
     pub fn start(store: DynStore, broker: DynBroker, egress: Egress) -> Self {
@@ -224,6 +247,11 @@ async fn deliver_while_held(inner: &Inner, hook: Webhook, mut lease: Lease) -> S
         return Ok(());
     };
     let target = Target { url, key };
+    // A new holder trims first what its predecessor left.
+    let mut log = LogTrim {
+        webhook: hook.id,
+        recorded: LOG_KEPT,
+    };
     let filter = EventFilter::from_stored(hook.events.as_deref());
     let mut cursor = hook.cursor_seq;
     let mut feed = RoomFeed::open(&inner.broker, &room, Arc::new(Wakeup), 64).await;
@@ -245,7 +273,7 @@ async fn deliver_while_held(inner: &Inner, hook: Webhook, mut lease: Lease) -> S
         let mut behind = false;
         for event in &page.events {
             if filter.delivers(event.kind) {
-                match deliver(inner, &target, &mut lease, event).await? {
+                match deliver(inner, &target, (&mut lease, &mut log), event).await? {
                     Outcome::Done => behind = false,
                     Outcome::LeaseLost => return Ok(()),
                 }
@@ -311,7 +339,7 @@ struct Target<'a> {
 async fn deliver(
     inner: &Inner,
     target: &Target<'_>,
-    lease: &mut Lease,
+    (lease, log): (&mut Lease, &mut LogTrim),
     event: &Event,
 ) -> StoreResult<Outcome> {
     let hook = lease.webhook;
@@ -343,6 +371,7 @@ async fn deliver(
         if !recorded {
             return Ok(Outcome::LeaseLost);
         }
+        log.recorded(inner).await?;
         if done {
             if give_up {
                 tracing::warn!(

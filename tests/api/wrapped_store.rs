@@ -663,6 +663,9 @@ impl WebhookStore for WrappedStore {
     async fn outgoing_webhooks(&self) -> StoreResult<Vec<(i64, i64)>> {
         self.inner.outgoing_webhooks().await
     }
+    async fn trim_deliveries(&self, id: i64, keep: i64) -> StoreResult<()> {
+        self.inner.trim_deliveries(id, keep).await
+    }
     async fn take_lease(&self, id: i64, holder: &str, ttl_ms: i64) -> StoreResult<Option<Webhook>> {
         self.take_lease_calls.fetch_add(1, Ordering::SeqCst);
         self.inner.take_lease(id, holder, ttl_ms).await
