@@ -127,7 +127,9 @@ pub async fn delete(
     let Some(bot) = state.store.owned_bot(owner.id, username).await? else {
         return Ok(None);
     };
-    Ok(accounts::delete_account(state, bot.id).await?.then_some(bot))
+    Ok(accounts::delete_account(state, bot.id)
+        .await?
+        .then_some(bot))
 }
 
 /// Whether the bot's owner may act through it. The one place for the

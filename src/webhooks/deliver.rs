@@ -221,10 +221,12 @@ async fn run(inner: &Inner, id: i64) {
     loop {
         let asked = Instant::now();
         match inner.store.take_lease(id, &inner.holder, LEASE_MS).await {
-            Ok(Some(hook)) => match deliver_while_held(inner, hook, Lease::taken(id, asked)).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(webhook = id, error = %e, "webhook delivery failed"),
-            },
+            Ok(Some(hook)) => {
+                match deliver_while_held(inner, hook, Lease::taken(id, asked)).await {
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!(webhook = id, error = %e, "webhook delivery failed"),
+                }
+            }
             Ok(None) => match inner.store.webhook(id).await {
                 Ok(None) => return,
                 Ok(Some(_)) => {}
@@ -243,7 +245,10 @@ async fn deliver_while_held(inner: &Inner, hook: Webhook, mut lease: Lease) -> S
     };
     // An outgoing webhook always has both (`http/webhooks.rs` makes them).
     let (Some(url), Some(key)) = (hook.url.as_deref(), hook.signing_key.as_deref()) else {
-        tracing::warn!(webhook = hook.id, "an outgoing webhook without a URL or key");
+        tracing::warn!(
+            webhook = hook.id,
+            "an outgoing webhook without a URL or key"
+        );
         return Ok(());
     };
     let target = Target { url, key };
@@ -374,11 +379,7 @@ async fn deliver(
         log.recorded(inner).await?;
         if done {
             if give_up {
-                tracing::warn!(
-                    webhook = hook,
-                    seq = event.seq,
-                    "webhook event given up on"
-                );
+                tracing::warn!(webhook = hook, seq = event.seq, "webhook event given up on");
             }
             return Ok(Outcome::Done);
         }

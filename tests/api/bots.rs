@@ -278,8 +278,10 @@ async fn a_deleted_bot_is_refused_and_its_name_stays_taken(backend: Backend) {
     live.expect_closed_within(Duration::from_secs(5)).await;
     let id = user["id"].as_i64().unwrap();
     assert_eq!(
-        app.count(&format!("SELECT count(*) FROM bot_tokens WHERE user_id = {id}"))
-            .await,
+        app.count(&format!(
+            "SELECT count(*) FROM bot_tokens WHERE user_id = {id}"
+        ))
+        .await,
         0,
         "its token's hash is gone"
     );
@@ -414,8 +416,10 @@ async fn concurrent_deletions_of_a_bot_delete_it_once(backend: Backend) {
         .count();
     assert_eq!((deleted, missing), (1, 9), "one deletion, the rest 404");
     assert_eq!(
-        app.count("SELECT count(*) FROM users WHERE username = 'twicebot' AND deleted_at IS NOT NULL")
-            .await,
+        app.count(
+            "SELECT count(*) FROM users WHERE username = 'twicebot' AND deleted_at IS NOT NULL"
+        )
+        .await,
         1
     );
 }

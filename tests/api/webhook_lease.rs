@@ -26,9 +26,7 @@ on_both_backends!(a_busy_webhook_renews_its_lease_about_once_a_second_and_trims_
 /// More than twice the attempts the log keeps.
 const EVENTS: usize = 250;
 
-async fn a_busy_webhook_renews_its_lease_about_once_a_second_and_trims_its_log(
-    backend: Backend,
-) {
+async fn a_busy_webhook_renews_its_lease_about_once_a_second_and_trims_its_log(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let inner = store::connect(&database.url, 4).await.unwrap();
     let owner = inner
@@ -108,7 +106,10 @@ async fn a_busy_webhook_renews_its_lease_about_once_a_second_and_trims_its_log(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(log.first().map(|d| (d.seq, d.delivered)), Some((EVENTS as i64, true)));
+    assert_eq!(
+        log.first().map(|d| (d.seq, d.delivered)),
+        Some((EVENTS as i64, true))
+    );
     let kept = parley::webhooks::deliver::LOG_KEPT as usize;
     assert!(
         (kept..2 * kept).contains(&log.len()),
@@ -116,6 +117,8 @@ async fn a_busy_webhook_renews_its_lease_about_once_a_second_and_trims_its_log(
         log.len()
     );
     let seqs: Vec<i64> = log.iter().map(|d| d.seq).collect();
-    let newest: Vec<i64> = (EVENTS as i64 + 1 - log.len() as i64..=EVENTS as i64).rev().collect();
+    let newest: Vec<i64> = (EVENTS as i64 + 1 - log.len() as i64..=EVENTS as i64)
+        .rev()
+        .collect();
     assert_eq!(seqs, newest, "the newest ones, newest first");
 }

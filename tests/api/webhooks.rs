@@ -60,7 +60,8 @@ fn path_of(url: &str) -> String {
 
 /// Alice, owner of the public room `ops`.
 async fn alice_in_ops(app: &TestApp) -> TestUser {
-    let alice = alice_in_ops(&app).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "ops", false).await;
     alice
 }
 
@@ -425,10 +426,7 @@ async fn outgoing_webhooks_deliver_signed_events_in_seq_order(backend: Backend) 
     );
 
     let log = deliveries(&app, &alice, "ops", id).await;
-    let seqs: Vec<i64> = log
-        .iter()
-        .map(|d| d["seq"].as_i64().unwrap())
-        .collect();
+    let seqs: Vec<i64> = log.iter().map(|d| d["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, [5, 4, 3, 2], "newest first");
     assert_eq!(log[0]["status"], "delivered");
     assert_eq!(log[0]["code"], 200);

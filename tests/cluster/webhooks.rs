@@ -217,7 +217,8 @@ async fn a_bots_token_rotated_or_the_bot_deleted_ends_its_sessions_everywhere() 
     }
 
     let mut live = sessions(&ports, &new).await;
-    let (status, body) = http::call(b, Method::DELETE, "/api/v1/bots/deploybot", &alice, None).await;
+    let (status, body) =
+        http::call(b, Method::DELETE, "/api/v1/bots/deploybot", &alice, None).await;
     assert_eq!(status, 204, "{body}");
     all_end(&mut live, "deleted").await;
     for port in &ports {
