@@ -11,13 +11,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use parley::broker::{Broker, DynBroker};
-use parley::domain::{RoomName, Username};
+use parley::store::DynStore;
 use parley::store::webhooks::{NewWebhook, WebhookKind};
-use parley::store::{self, DynStore, LogWrite, NewEvent};
 use parley::webhooks::deliver::Deliveries;
 
 use crate::db::{Backend, TestDatabase};
-use crate::helpers::on_both_backends;
+use crate::helpers::{messages, on_both_backends, store_with_room};
 use crate::webhooks::webhook_receiver::{Answer, Receiver};
 use crate::wrapped_store::WrappedStore;
 
@@ -28,15 +27,7 @@ const EVENTS: usize = 250;
 
 async fn a_busy_webhook_renews_its_lease_about_once_a_second_and_trims_its_log(backend: Backend) {
     let database = TestDatabase::new(backend).await;
-    let inner = store::connect(&database.url, 4).await.unwrap();
-    let owner = inner
-        .create_user(&Username::parse("alice").unwrap(), "x")
-        .await
-        .unwrap();
-    let room = inner
-        .create_room(&RoomName::parse("ops").unwrap(), false, owner.id)
-        .await
-        .unwrap();
+    let (inner, owner, room) = store_with_room(&database, "ops").await;
     let receiver = Receiver::start(Answer::Status(200)).await;
     let key = [7u8; 32];
     receiver.set_key(&format!("whsec_{}", STANDARD.encode(key)));
@@ -56,22 +47,7 @@ async fn a_busy_webhook_renews_its_lease_about_once_a_second_and_trims_its_log(b
         .await
         .unwrap()
         .expect("created");
-    let batch: Vec<NewEvent> = (1..=EVENTS)
-        .map(|i| NewEvent {
-            room_id: room.id,
-            room: room.name.clone(),
-            sender_id: owner.id,
-            sender: owner.username.clone(),
-            change: LogWrite::Message {
-                body: format!("m{i}"),
-                client_id: None,
-                reply_to: None,
-                attachments: Vec::new(),
-            },
-            tied_to_next: false,
-            moderates: false,
-        })
-        .collect();
+    let batch = messages(&room, (owner.id, &owner.username), EVENTS);
     inner.append_batch(&batch).await.unwrap();
 
     let counted = WrappedStore::new(Arc::clone(&inner));
