@@ -33,13 +33,15 @@ const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const EACH = { timeout: 120_000 };
 
-/** Saves `name`-desktop.png and `name`-phone.png of the page as it is now. */
-async function screenshots(person, name) {
+/** Saves `name`-desktop.png and `name`-phone.png of the page as it is now,
+ * `show()` bringing what matters into view at each size. */
+async function screenshots(person, name, show = async () => {}) {
   if (!SHOTS) return;
   const { page } = person;
   const before = page.viewportSize();
   for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     await page.setViewportSize(viewport);
+    await show();
     await page.screenshot({ path: path.join(SHOTS, `${name}-${size}.png`) });
   }
   await page.setViewportSize(before);
@@ -103,6 +105,7 @@ onBothBackends(
       const url = await shown.inputValue();
       assert.match(url, /\/api\/v1\/hooks\/\d+\/[A-Za-z0-9_-]{43}$/, 'the URL is shown to copy');
       await page.getByRole('listitem').filter({ hasText: 'Incoming webhook “ci”' }).waitFor();
+      if (backend === 'sqlite') await screenshots(alice, 'integrations-incoming', () => shown.scrollIntoViewIfNeeded());
 
       const res = await fetch(url, {
         method: 'POST',
@@ -153,7 +156,11 @@ onBothBackends(
       await messageWith(bob, 'deploying main').waitFor();
       assert.match(await messageWith(bob, 'deploying main').textContent(), /webhook:deploy/, 'from webhook:deploy');
       assert.equal(await messageWith(bob, '/deploy main').count(), 0, 'the command itself is not stored');
-      if (backend === 'sqlite') await screenshots(alice, 'integrations');
+      const hook = page.getByRole('listitem').filter({ hasText: 'Outgoing webhook to' });
+      await hook.getByRole('button', { name: 'Recent deliveries' }).click();
+      await eventually('the deliveries are listed', async () => /delivered \(200\)/.test(await hook.textContent()), true);
+      const title = page.getByRole('heading', { name: 'Integrations' });
+      if (backend === 'sqlite') await screenshots(alice, 'integrations', () => title.scrollIntoViewIfNeeded());
       assert.deepEqual(alice.pageErrors, [], 'no page errors');
     });
 
@@ -183,7 +190,7 @@ onBothBackends(
       assert.match(second, /^parley_bot_/);
       assert.equal((await rest(server(), 'GET', '/me', { token: first })).status, 401, 'the old token stops working');
       assert.equal((await rest(server(), 'GET', '/me', { token: second })).status, 200, 'the new one works');
-      if (backend === 'sqlite') await screenshots(alice, 'bots');
+      if (backend === 'sqlite') await screenshots(alice, 'bots', () => shown.scrollIntoViewIfNeeded());
 
       await section.getByRole('button', { name: 'Delete helperbot' }).click();
       const dialog = page.getByRole('dialog');
