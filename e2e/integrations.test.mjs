@@ -1,24 +1,54 @@
-// End-to-end: a room's Integrations panel (README, "Bots and webhooks") in
-// Chromium. Alice owns the room and adds an incoming webhook in the panel;
-// a POST to its URL (from the test, as a CI job would) appears live on
-// Bob's page. She adds an outgoing webhook to a receiver on 127.0.0.1
-// (allowed through WEBHOOK_ALLOWED_HOSTS) and sees its deliveries listed.
-// Screenshots of the panel at desktop and phone widths go to
-// docs/screenshots/ with SCREENSHOTS=1. On SQLite and on Postgres.
+// End-to-end: a room's Integrations panel and Settings › Bots (README, "Bots
+// and webhooks") in Chromium. Alice owns the room and adds an incoming
+// webhook in the panel; a POST to its URL (from the test, as a CI job would)
+// appears live on Bob's page. She adds an outgoing webhook to a receiver on
+// 127.0.0.1 (allowed through WEBHOOK_ALLOWED_HOSTS) and sees its deliveries
+// listed, and a slash command whose answer Bob sees. In Settings › Bots she
+// creates a bot (its token works), gives it a new token (the old one stops
+// working) and deletes it (asked first): Bob sees its message erased.
+//
+// With PARLEY_SCREENSHOTS=DIR set, it saves screenshots of the panel and of
+// the Bots section at desktop and phone widths there (docs/screenshots/
+// holds the ones the README shows). On SQLite and on Postgres.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { launchBrowser } from './support/browser.mjs';
-import { closePeople, createRoom, eventually, joinRoom, messageWith, openPerson, say } from './support/person.mjs';
+import {
+  closePeople,
+  createRoom,
+  eventually,
+  joinRoom,
+  messageWith,
+  openPerson,
+  rest,
+  say,
+} from './support/person.mjs';
 import { onBothBackends } from './support/server.mjs';
 
-const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'screenshots');
+const SHOTS = process.env.PARLEY_SCREENSHOTS || '';
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
 const EACH = { timeout: 120_000 };
 
-/** A webhook receiver on loopback that answers 200 and counts requests. */
+/** Saves `name`-desktop.png and `name`-phone.png of the page as it is now,
+ * `show()` bringing what matters into view at each size. */
+async function screenshots(person, name, show = async () => {}) {
+  if (!SHOTS) return;
+  const { page } = person;
+  const before = page.viewportSize();
+  for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+    await page.setViewportSize(viewport);
+    await show();
+    await page.screenshot({ path: path.join(SHOTS, `${name}-${size}.png`) });
+  }
+  await page.setViewportSize(before);
+}
+
+/** A webhook receiver on loopback that counts requests: `/hook` answers
+ * 200, `/cmd` (a slash command) `{"text": "deploying <its text>"}`. */
 function startReceiver() {
   const received = [];
   const server = http.createServer((req, res) => {
@@ -26,11 +56,19 @@ function startReceiver() {
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
       received.push({ id: req.headers['webhook-id'], signature: req.headers['webhook-signature'], body });
-      res.writeHead(200).end();
+      if (req.url === '/cmd') {
+        const { text } = JSON.parse(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ text: `deploying ${text}` }));
+      } else {
+        res.writeHead(200).end();
+      }
     });
   });
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve({ server, received, url: `http://127.0.0.1:${server.address().port}/hook` }));
+    server.listen(0, '127.0.0.1', () => {
+      const base = `http://127.0.0.1:${server.address().port}`;
+      resolve({ server, received, url: `${base}/hook`, commandUrl: `${base}/cmd` });
+    });
   });
 }
 
@@ -67,6 +105,7 @@ onBothBackends(
       const url = await shown.inputValue();
       assert.match(url, /\/api\/v1\/hooks\/\d+\/[A-Za-z0-9_-]{43}$/, 'the URL is shown to copy');
       await page.getByRole('listitem').filter({ hasText: 'Incoming webhook “ci”' }).waitFor();
+      if (backend === 'sqlite') await screenshots(alice, 'integrations-incoming', () => shown.scrollIntoViewIfNeeded());
 
       const res = await fetch(url, {
         method: 'POST',
@@ -104,13 +143,63 @@ onBothBackends(
         async () => /delivered \(200\)/.test(await hook.textContent()),
         true,
       );
-      if (process.env.SCREENSHOTS === '1' && backend === 'sqlite') {
-        await page.setViewportSize({ width: 1280, height: 800 });
-        await page.screenshot({ path: path.join(SHOTS, 'integrations.png') });
-        await page.setViewportSize({ width: 390, height: 844 });
-        await page.screenshot({ path: path.join(SHOTS, 'integrations-phone.png') });
-        await page.setViewportSize({ width: 1100, height: 800 });
-      }
+      assert.deepEqual(alice.pageErrors, [], 'no page errors');
+    });
+
+    test('a slash command made in the panel answers in the room', EACH, async () => {
+      const page = alice.page;
+      await page.getByLabel('New slash command: its name and URL').fill('/deploy');
+      await page.getByLabel('Command URL').fill(receiver.commandUrl);
+      await page.locator('#command-form').getByRole('button', { name: 'Add' }).click();
+      await page.getByRole('listitem').filter({ hasText: 'Slash command /deploy' }).waitFor();
+      await say(alice, '/deploy main');
+      await messageWith(bob, 'deploying main').waitFor();
+      assert.match(await messageWith(bob, 'deploying main').textContent(), /webhook:deploy/, 'from webhook:deploy');
+      assert.equal(await messageWith(bob, '/deploy main').count(), 0, 'the command itself is not stored');
+      const hook = page.getByRole('listitem').filter({ hasText: 'Outgoing webhook to' });
+      await hook.getByRole('button', { name: 'Recent deliveries' }).click();
+      await eventually('the deliveries are listed', async () => /delivered \(200\)/.test(await hook.textContent()), true);
+      const title = page.getByRole('heading', { name: 'Integrations' });
+      if (backend === 'sqlite') await screenshots(alice, 'integrations', () => title.scrollIntoViewIfNeeded());
+      assert.deepEqual(alice.pageErrors, [], 'no page errors');
+    });
+
+    test('Settings › Bots creates a bot, gives it a new token and deletes it', EACH, async () => {
+      const page = alice.page;
+      await page.getByRole('button', { name: 'Settings' }).click();
+      const section = page.getByRole('region', { name: 'Bots' });
+      await section.getByLabel('Name of a new bot').fill('helperbot');
+      await section.getByRole('button', { name: 'Create bot' }).click();
+      const shown = section.getByRole('textbox', { name: /The token of helperbot/ });
+      await eventually('the token is shown once', async () => /^parley_bot_/.test(await shown.inputValue()), true);
+      const first = await shown.inputValue();
+      await section.getByRole('listitem').filter({ hasText: 'helperbot' }).waitFor();
+      const me = await rest(server(), 'GET', '/me', { token: first });
+      assert.equal(me.status, 200, 'the token works');
+      assert.equal(me.json.bot, true);
+      const posted = await rest(server(), 'POST', '/rooms/deploys/messages', {
+        token: first,
+        body: { body: 'hello from helperbot' },
+      });
+      assert.equal(posted.status, 201, 'the bot posts with it');
+      await messageWith(bob, 'hello from helperbot').waitFor();
+
+      await section.getByRole('button', { name: 'New token for helperbot' }).click();
+      await eventually('a new token is shown', async () => (await shown.inputValue()) !== first, true);
+      const second = await shown.inputValue();
+      assert.match(second, /^parley_bot_/);
+      assert.equal((await rest(server(), 'GET', '/me', { token: first })).status, 401, 'the old token stops working');
+      assert.equal((await rest(server(), 'GET', '/me', { token: second })).status, 200, 'the new one works');
+      if (backend === 'sqlite') await screenshots(alice, 'bots', () => shown.scrollIntoViewIfNeeded());
+
+      await section.getByRole('button', { name: 'Delete helperbot' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('button', { name: 'Delete bot', exact: true }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      await section.getByRole('listitem').filter({ hasText: 'helperbot' }).waitFor({ state: 'detached' });
+      assert.equal((await rest(server(), 'GET', '/me', { token: second })).status, 401, 'a deleted bot is refused');
+      await messageWith(bob, 'hello from helperbot').waitFor({ state: 'detached' });
+      await page.getByRole('button', { name: 'Back to chat' }).click();
       assert.deepEqual(alice.pageErrors, [], 'no page errors');
     });
   },

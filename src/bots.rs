@@ -1,7 +1,8 @@
 //! Bots (README, "Bots and webhooks"): accounts a user owns that act
 //! through a long-lived API token instead of a password. This service owns
-//! the token's life (made and shown once, rotated, dropped with the bot)
-//! and is the one place a presented bot token becomes an [`AuthUser`], for
+//! the token's life (made and shown once, rotated; dropped when the bot's
+//! account is closed: [`delete`] goes through `accounts` like any account's
+//! deletion) and is the one place a presented bot token becomes an [`AuthUser`], for
 //! every edge (the REST extractor, STOMP CONNECT, SSE).
 //!
 //! It must not keep tokens or their hashes in memory: every presentation is
@@ -10,11 +11,13 @@
 
 use std::sync::Arc;
 
+use crate::accounts::{self, DeletionError};
 use crate::auth::AuthUser;
 use crate::auth::jwt::now_secs;
 use crate::auth::{bot_token, refresh};
 use crate::domain::Username;
 use crate::logins::{EndLogins, LoginId, Logins};
+use crate::state::AppState;
 use crate::store::{BotAccount, DynStore, StoreResult, User};
 
 /// How long a bot token's session may stay open: tokens do not expire, so
@@ -97,17 +100,6 @@ impl Bots {
         Ok(Some((bot, token.token)))
     }
 
-    /// Deletes `owner`'s bot `username`: its token is refused from the
-    /// commit on and its sessions end everywhere. None when they own no
-    /// such bot.
-    pub async fn delete(&self, owner: &AuthUser, username: &str) -> StoreResult<Option<User>> {
-        let bot = self.store.delete_bot(owner.id, username).await?;
-        if let Some(bot) = &bot {
-            self.logins.end(bot.id, EndLogins::All).await?;
-        }
-        Ok(bot)
-    }
-
     /// A login for a bot token's sessions. Logins carry a refresh token;
     /// this one's is random and never handed out, so it can never be used.
     async fn new_login(&self, bot_id: i64) -> StoreResult<LoginId> {
@@ -118,6 +110,26 @@ impl Bots {
             .start_login(bot_id, Some("bot token"), &unused.hash, never, now)
             .await
     }
+}
+
+/// Deletes `owner`'s bot `username` as an account is deleted
+/// (`accounts::delete_account`, README "Accounts"): its token is refused
+/// from the commit on (closing a bot's account drops it), its live
+/// connections end on every instance, the messages it sent are erased, it
+/// leaves its rooms, its name stays reserved; the messages of webhooks it
+/// made are the room's and stay. None when they own no such bot (or it is
+/// being deleted already).
+pub async fn delete(
+    state: &Arc<AppState>,
+    owner: &AuthUser,
+    username: &str,
+) -> Result<Option<User>, DeletionError> {
+    let Some(bot) = state.store.owned_bot(owner.id, username).await? else {
+        return Ok(None);
+    };
+    Ok(accounts::delete_account(state, bot.id)
+        .await?
+        .then_some(bot))
 }
 
 /// Whether the bot's owner may act through it. The one place for the

@@ -135,8 +135,9 @@ pub async fn rotate(
     Ok(HttpResponse::Ok().json(BotToken { token }))
 }
 
-/// Delete a bot: its token stops working and its live connections end;
-/// its name stays taken.
+/// Delete a bot, as an account is deleted: its token stops working, its
+/// live connections end within 2 s on every instance, the text of every
+/// message it sent is erased, it leaves its rooms; its name stays taken.
 #[utoipa::path(
     tag = "bots",
     operation_id = "delete_bot",
@@ -156,10 +157,9 @@ pub async fn delete_bot(
     user: AuthUser,
     username: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let bot = state
-        .bots
-        .delete(&user, &username)
-        .await?
+    let bot = crate::bots::delete(&state, &user, &username)
+        .await
+        .map_err(ApiError::internal)?
         .ok_or(ApiError::UserNotFound)?;
     tracing::info!(bot = %bot.username, "bot deleted");
     Ok(HttpResponse::NoContent().finish())

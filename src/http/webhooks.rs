@@ -20,8 +20,8 @@ use crate::store::{Appended, Room};
 use crate::views::{EventView, format_time};
 use crate::webhooks::{outgoing::EventFilter, secrets, valid_command, valid_name};
 
-/// How many delivery attempts `GET …/deliveries` shows.
-const DELIVERIES_SHOWN: i64 = 100;
+/// How many delivery attempts `GET …/deliveries` shows: all that are kept.
+const DELIVERIES_SHOWN: i64 = crate::webhooks::deliver::LOG_KEPT;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

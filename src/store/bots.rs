@@ -2,7 +2,8 @@
 //! "Bots and webhooks"). The token is kept as its SHA-256 in `bot_tokens`,
 //! whose unique index answers every lookup (no scan); `users.kind = 'bot'`
 //! keeps bots out of password logins (the credentials query reads people
-//! only).
+//! only). A bot is deleted as any account is (`ProfileStore::close_account`,
+//! which also drops its token and its owner).
 
 use async_trait::async_trait;
 
@@ -48,10 +49,6 @@ pub trait BotStore: Send + Sync + 'static {
         token_hash: &[u8],
         login: LoginId,
     ) -> StoreResult<()>;
-    /// Deletes `owner_id`'s bot `username`: its token goes and it is owned
-    /// by no one (never listed or usable again; its name stays reserved and
-    /// its messages stay). None when they own no such bot.
-    async fn delete_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>>;
 }
 
 struct BotQueries {
@@ -61,8 +58,6 @@ struct BotQueries {
     by_token: &'static str,
     owned: &'static str,
     replace_token: &'static str,
-    delete_token: &'static str,
-    disown: &'static str,
 }
 
 const SQLITE: BotQueries = BotQueries {
@@ -82,8 +77,6 @@ const SQLITE: BotQueries = BotQueries {
     owned: "SELECT id, username, created_at FROM users \
             WHERE owner_id = ?1 AND kind = 'bot' AND username = ?2",
     replace_token: "UPDATE bot_tokens SET token_hash = ?2, login_id = ?3 WHERE user_id = ?1",
-    delete_token: "DELETE FROM bot_tokens WHERE user_id = ?1",
-    disown: "UPDATE users SET owner_id = NULL WHERE id = ?1",
 };
 
 const POSTGRES: BotQueries = BotQueries {
@@ -101,8 +94,6 @@ const POSTGRES: BotQueries = BotQueries {
     owned: "SELECT id, username, created_at FROM users \
             WHERE owner_id = $1 AND kind = 'bot' AND lower(username) = lower($2)",
     replace_token: "UPDATE bot_tokens SET token_hash = $2, login_id = $3 WHERE user_id = $1",
-    delete_token: "DELETE FROM bot_tokens WHERE user_id = $1",
-    disown: "UPDATE users SET owner_id = NULL WHERE id = $1",
 };
 
 #[derive(sqlx::FromRow)]
@@ -202,24 +193,6 @@ macro_rules! impl_bots {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
-            }
-
-            async fn delete_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>> {
-                let mut tx = self.begin_write().await?;
-                let row: Option<BotRow<$time>> = sqlx::query_as($sql.owned)
-                    .bind(owner_id)
-                    .bind(username)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                for statement in [$sql.delete_token, $sql.disown] {
-                    sqlx::query(statement)
-                        .bind(row.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(Some(row.into()))
             }
         }
     };

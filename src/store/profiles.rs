@@ -101,8 +101,9 @@ pub trait ProfileStore: Send + Sync + 'static {
     async fn room_peers(&self, user_id: i64) -> StoreResult<Vec<i64>>;
     /// Closes a live account in one transaction: marked deleted, its
     /// password and profile gone (its avatar object queued for erasure),
-    /// its refresh tokens and its blocks of others deleted. None when there
-    /// was no such live account.
+    /// its refresh tokens and its blocks of others deleted; a bot's API
+    /// token deleted and its owner cleared (no longer listed). None when
+    /// there was no such live account.
     /// `closed_by`: the administrator who closed it, recorded in the
     /// audit log in the same transaction (None: the user themself).
     async fn close_account(
@@ -147,7 +148,7 @@ pub(super) struct ProfileQueries {
     pub messages_to_erase: &'static str,
     /// (user_id) → (user_id), distinct.
     pub room_peers: &'static str,
-    /// (id): a live account closed.
+    /// (id): a live account closed (a bot's owner cleared too).
     pub close_account: &'static str,
     /// One audit entry (`administration::RECORD_AUDIT` of the backend).
     pub record_audit: &'static str,
@@ -155,6 +156,8 @@ pub(super) struct ProfileQueries {
     pub delete_refresh_tokens: &'static str,
     /// (user_id): the blocks it made.
     pub delete_blocks: &'static str,
+    /// (user_id): a bot's API token.
+    pub delete_bot_token: &'static str,
     /// (room_id) → (is direct), the room locked until commit.
     pub lock_room: &'static str,
     /// (room_id, user_id) → (role).
@@ -357,7 +360,11 @@ macro_rules! impl_profiles {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    for sql in [$sql.delete_refresh_tokens, $sql.delete_blocks] {
+                    for sql in [
+                        $sql.delete_refresh_tokens,
+                        $sql.delete_blocks,
+                        $sql.delete_bot_token,
+                    ] {
                         sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
                     }
                     tx.commit().await?;

@@ -122,6 +122,8 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn advance_cursor(&self, id: i64, holder: &str, seq: i64) -> StoreResult<bool>;
     /// The newest `limit` attempts, newest first.
     async fn deliveries(&self, id: i64, limit: i64) -> StoreResult<Vec<Delivery>>;
+    /// Deletes all but the newest `keep` attempts of webhook `id`.
+    async fn trim_deliveries(&self, id: i64, keep: i64) -> StoreResult<()>;
 }
 
 struct WebhookQueries {
@@ -137,9 +139,9 @@ struct WebhookQueries {
     release_lease: &'static str,
     holds_lease: &'static str,
     insert_delivery: &'static str,
-    advance: &'static str,
     advance_held: &'static str,
     deliveries: &'static str,
+    trim_deliveries: &'static str,
 }
 
 macro_rules! columns {
@@ -200,11 +202,13 @@ const SQLITE: WebhookQueries = WebhookQueries {
         sqlite_now!(),
         ")"
     ),
-    advance: "UPDATE webhooks SET cursor_seq = max(cursor_seq, ?2) WHERE id = ?1",
     advance_held: "UPDATE webhooks SET cursor_seq = max(cursor_seq, ?2) \
                    WHERE id = ?1 AND lease_holder = ?3",
     deliveries: "SELECT seq, status, code, at FROM webhook_deliveries WHERE webhook_id = ?1 \
                  ORDER BY id DESC LIMIT ?2",
+    trim_deliveries: "DELETE FROM webhook_deliveries WHERE webhook_id = ?1 AND id < \
+                      (SELECT min(id) FROM (SELECT id FROM webhook_deliveries \
+                       WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2))",
 };
 
 const POSTGRES: WebhookQueries = WebhookQueries {
@@ -243,11 +247,13 @@ const POSTGRES: WebhookQueries = WebhookQueries {
     holds_lease: "SELECT 1 FROM webhooks WHERE id = $1 AND lease_holder = $2 FOR UPDATE",
     insert_delivery: "INSERT INTO webhook_deliveries (webhook_id, seq, status, code) \
                       VALUES ($1, $2, $3, $4)",
-    advance: "UPDATE webhooks SET cursor_seq = greatest(cursor_seq, $2) WHERE id = $1",
     advance_held: "UPDATE webhooks SET cursor_seq = greatest(cursor_seq, $2) \
                    WHERE id = $1 AND lease_holder = $3",
     deliveries: "SELECT seq, status, code, at FROM webhook_deliveries WHERE webhook_id = $1 \
                  ORDER BY id DESC LIMIT $2",
+    trim_deliveries: "DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND id < \
+                      (SELECT min(id) FROM (SELECT id FROM webhook_deliveries \
+                       WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2) newest)",
 };
 
 #[derive(sqlx::FromRow)]
@@ -422,12 +428,26 @@ macro_rules! impl_webhooks {
                 done: bool,
             ) -> StoreResult<bool> {
                 let mut tx = self.begin_write().await?;
-                let held: Option<i32> = sqlx::query_scalar($sql.holds_lease)
-                    .bind(id)
-                    .bind(holder)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if held.is_none() {
+                // A finished event moves the cursor, checking the lease in
+                // the same statement; an attempt to retry only checks it.
+                let held = if done {
+                    sqlx::query($sql.advance_held)
+                        .bind(id)
+                        .bind(seq)
+                        .bind(holder)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0
+                } else {
+                    let held: Option<i32> = sqlx::query_scalar($sql.holds_lease)
+                        .bind(id)
+                        .bind(holder)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    held.is_some()
+                };
+                if !held {
                     return Ok(false);
                 }
                 sqlx::query($sql.insert_delivery)
@@ -437,13 +457,6 @@ macro_rules! impl_webhooks {
                     .bind(code)
                     .execute(&mut *tx)
                     .await?;
-                if done {
-                    sqlx::query($sql.advance)
-                        .bind(id)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 tx.commit().await?;
                 Ok(true)
             }
@@ -473,6 +486,15 @@ macro_rules! impl_webhooks {
                         at: r.at.into(),
                     })
                     .collect())
+            }
+
+            async fn trim_deliveries(&self, id: i64, keep: i64) -> StoreResult<()> {
+                sqlx::query($sql.trim_deliveries)
+                    .bind(id)
+                    .bind(keep)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
         }
     };

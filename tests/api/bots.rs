@@ -7,7 +7,8 @@ use serde_json::json;
 use stomp_client::{StompClient, connect_frame};
 
 use crate::db::Backend;
-use crate::helpers::{TestApp, TestUser, on_both_backends, spawn_app};
+use crate::helpers::{TestApp, TestUser, on_both_backends, refused, spawn_app, status};
+use crate::membership::{join, members, say};
 
 on_both_backends!(
     a_bot_gets_a_token_shown_once_that_works_as_a_bearer_token,
@@ -17,6 +18,8 @@ on_both_backends!(
     another_users_bot_is_not_found,
     bots_cannot_log_in_with_a_password,
     a_deleted_bot_is_refused_and_its_name_stays_taken,
+    deleting_a_bot_deletes_its_account_but_not_its_webhooks_messages,
+    concurrent_deletions_of_a_bot_delete_it_once,
     bot_names_follow_the_username_rules,
     concurrent_creations_of_one_name_make_one_bot,
 );
@@ -33,6 +36,23 @@ async fn create_bot(app: &TestApp, owner: &TestUser, name: &str) -> (serde_json:
     assert_eq!(r.status, 201, "create bot {name}: {:?}", r.body);
     let token = r.body["token"].as_str().expect("a token").to_string();
     (r.body["user"].clone(), token)
+}
+
+/// The bot `user` (as created) acting with `token`.
+fn acting_as(user: &serde_json::Value, token: &str) -> TestUser {
+    TestUser {
+        username: user["username"].as_str().expect("a name").to_string(),
+        password: String::new(),
+        access_token: token.to_string(),
+        refresh_token: String::new(),
+        user_id: user["id"].as_i64().expect("an id"),
+    }
+}
+
+async fn delete_bot(app: &TestApp, owner: &TestUser, name: &str) -> crate::helpers::Reply {
+    let path = format!("/api/v1/bots/{name}");
+    app.request(Method::DELETE, &path, Some(&owner.access_token), None)
+        .await
 }
 
 async fn a_bot_gets_a_token_shown_once_that_works_as_a_bearer_token(backend: Backend) {
@@ -236,30 +256,16 @@ async fn bots_cannot_log_in_with_a_password(backend: Backend) {
 async fn a_deleted_bot_is_refused_and_its_name_stays_taken(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.signup("alice").await;
-    let (_, token) = create_bot(&app, &alice, "gonebot").await;
+    let (user, token) = create_bot(&app, &alice, "gonebot").await;
     let mut live = StompClient::connect(&app, &token).await;
-    let r = app
-        .request(
-            Method::DELETE,
-            "/api/v1/bots/gonebot",
-            Some(&alice.access_token),
-            None,
-        )
-        .await;
+    let r = delete_bot(&app, &alice, "gonebot").await;
     assert_eq!(r.status, 204, "{:?}", r.body);
     assert_eq!(app.get("/api/v1/me", &token).await.status, 401);
     assert_eq!(
         app.get("/api/v1/bots", &alice.access_token).await.body["bots"],
         json!([])
     );
-    let again = app
-        .request(
-            Method::DELETE,
-            "/api/v1/bots/gonebot",
-            Some(&alice.access_token),
-            None,
-        )
-        .await;
+    let again = delete_bot(&app, &alice, "gonebot").await;
     assert_eq!(again.code(), "user_not_found");
     let signup = app
         .post(
@@ -270,6 +276,152 @@ async fn a_deleted_bot_is_refused_and_its_name_stays_taken(backend: Backend) {
         .await;
     assert_eq!(signup.code(), "username_taken", "the name stays reserved");
     live.expect_closed_within(Duration::from_secs(5)).await;
+    let id = user["id"].as_i64().unwrap();
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM bot_tokens WHERE user_id = {id}"
+        ))
+        .await,
+        0,
+        "its token's hash is gone"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM users WHERE id = {id} AND deleted_at IS NOT NULL \
+             AND erased_at IS NOT NULL"
+        ))
+        .await,
+        1,
+        "closed and erased as an account"
+    );
+}
+
+async fn deleting_a_bot_deletes_its_account_but_not_its_webhooks_messages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    app.create_room(&alice, "general", false).await;
+    let (user, token) = create_bot(&app, &alice, "opsbot").await;
+    let bot = acting_as(&user, &token);
+    // The bot owns `ops` (alice joins it) and made its incoming webhook.
+    app.create_room(&bot, "ops", false).await;
+    status(&join(&app, &alice, "ops").await, 200, "alice joins ops");
+    let hook = app
+        .post(
+            "/api/v1/rooms/ops/webhooks",
+            Some(&token),
+            json!({"kind": "incoming", "name": "ci"}),
+        )
+        .await;
+    let url = status(&hook, 201, "the bot makes a webhook")["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hook_path = &url[url.find("/api/v1/hooks/").unwrap()..];
+    let r = app
+        .post(hook_path, None, json!({"text": "build green"}))
+        .await;
+    status(&r, 200, "through the bot's webhook");
+    let in_general = say(&app, &bot, "general", "opsbot's secret words").await;
+    say(&app, &bot, "ops", "opsbot's other secret").await;
+    let mut watcher = StompClient::connect(&app, &bob.access_token).await;
+    watcher.subscribe("g", "general").await;
+    let mut live = StompClient::connect(&app, &token).await;
+
+    let r = delete_bot(&app, &alice, "opsbot").await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+
+    let deleted = watcher.expect_message().await.json();
+    assert_eq!(
+        (deleted["type"].as_str(), deleted["target"].as_i64()),
+        (Some("delete"), in_general["seq"].as_i64()),
+        "subscribers see the bot's message deleted live: {deleted}"
+    );
+    let frames = live.expect_closed_within(Duration::from_secs(5)).await;
+    assert!(
+        frames.iter().any(|f| f.command == "ERROR"),
+        "the bot's session ends: {frames:?}"
+    );
+    let history = status(
+        &app.get("/api/v1/rooms/ops/messages", &alice.access_token)
+            .await,
+        200,
+        "ops history",
+    );
+    let events = history["messages"].as_array().unwrap();
+    let by = |sender: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == "message" && e["sender"] == sender)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let webhook = by("webhook:ci");
+    assert_eq!(webhook.len(), 1, "{events:?}");
+    assert_eq!(
+        (webhook[0]["body"].as_str(), webhook[0]["deleted"].as_bool()),
+        (Some("build green"), Some(false)),
+        "the webhook's message stays"
+    );
+    let own = by("opsbot");
+    assert_eq!(own.len(), 1, "{events:?}");
+    assert_eq!(
+        (own[0]["body"].as_str(), own[0]["deleted"].as_bool()),
+        (Some(""), Some(true)),
+        "the bot's own message is erased"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE body LIKE '%secret%'")
+            .await,
+        0,
+        "the bot's text is gone from storage"
+    );
+    let list = status(&members(&app, &alice, "ops").await, 200, "members");
+    let role_of = |name: &str| {
+        list["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["username"] == name)
+            .map(|m| m["role"].clone())
+    };
+    assert_eq!(role_of("opsbot"), None, "the bot left ops: {list}");
+    assert_eq!(
+        role_of("alice"),
+        Some(json!("owner")),
+        "ops passed to alice: {list}"
+    );
+    let r = app
+        .post(hook_path, None, json!({"text": "still here"}))
+        .await;
+    status(&r, 200, "the room's webhook goes on");
+    refused(
+        &app.get("/api/v1/users/opsbot", &bob.access_token).await,
+        404,
+        "user_not_found",
+        "nobody finds the deleted bot",
+    );
+}
+
+async fn concurrent_deletions_of_a_bot_delete_it_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    create_bot(&app, &alice, "twicebot").await;
+    let tries = (0..10).map(|_| delete_bot(&app, &alice, "twicebot"));
+    let replies = futures_util::future::join_all(tries).await;
+    let deleted = replies.iter().filter(|r| r.status == 204).count();
+    let missing = replies
+        .iter()
+        .filter(|r| r.code() == "user_not_found")
+        .count();
+    assert_eq!((deleted, missing), (1, 9), "one deletion, the rest 404");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM users WHERE username = 'twicebot' AND deleted_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
 }
 
 async fn bot_names_follow_the_username_rules(backend: Backend) {

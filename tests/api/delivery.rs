@@ -32,16 +32,7 @@ struct Fixture {
 /// A room with `stored` messages; the hub reads through a [`WrappedStore`].
 async fn fixture(stored: usize) -> Fixture {
     let database = TestDatabase::new(Backend::Sqlite).await;
-    let url = database.url.clone();
-    let store = store::connect(&url, 4).await.unwrap();
-    let owner = store
-        .create_user(&Username::parse("alice").unwrap(), "x")
-        .await
-        .unwrap();
-    let room = store
-        .create_room(&RoomName::parse("busy").unwrap(), false, owner.id)
-        .await
-        .unwrap();
+    let (store, owner, room) = crate::helpers::store_with_room(&database, "busy").await;
     let wrapped = WrappedStore::new(Arc::clone(&store));
     let broker: DynBroker = Broker::local(wrapped.clone());
     let committer = Committer::start(

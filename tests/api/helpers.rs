@@ -281,22 +281,58 @@ impl TestApp {
     /// Stores `n` messages from `sender` in `room` through the storage layer.
     pub async fn store_messages(&self, room: &str, sender: &TestUser, n: usize) {
         let room = self.stored_room(room).await;
-        let batch: Vec<_> = (1..=n)
-            .map(|i| parley::store::NewEvent {
-                room_id: room.id,
-                room: room.name.clone(),
-                sender_id: sender.user_id,
-                sender: sender.username.clone(),
-                change: parley::store::LogWrite::Message {
-                    body: format!("message {i}"),
-                    client_id: None,
-                    reply_to: None,
-                    attachments: Vec::new(),
-                },
-                tied_to_next: false,
-                moderates: false,
-            })
-            .collect();
+        let batch = messages(&room, (sender.user_id, &sender.username), n);
         self.state.store.append_batch(&batch).await.unwrap();
     }
+}
+
+/// `n` messages (`message 1`, …) from `sender` (id, name) to `room`, to
+/// store with `append_batch`.
+pub fn messages(
+    room: &parley::store::Room,
+    sender: (i64, &str),
+    n: usize,
+) -> Vec<parley::store::NewEvent> {
+    (1..=n)
+        .map(|i| parley::store::NewEvent {
+            room_id: room.id,
+            room: room.name.clone(),
+            sender_id: sender.0,
+            sender: sender.1.to_string(),
+            change: parley::store::LogWrite::Message {
+                body: format!("message {i}"),
+                client_id: None,
+                reply_to: None,
+                attachments: Vec::new(),
+            },
+            tied_to_next: false,
+            moderates: false,
+        })
+        .collect()
+}
+
+/// A store on `database` with the user `alice` owning the public room
+/// `room`, made through the storage layer.
+pub async fn store_with_room(
+    database: &TestDatabase,
+    room: &str,
+) -> (
+    parley::store::DynStore,
+    parley::store::User,
+    parley::store::Room,
+) {
+    let store = parley::store::connect(&database.url, 4).await.unwrap();
+    let owner = store
+        .create_user(&parley::domain::Username::parse("alice").unwrap(), "x")
+        .await
+        .unwrap();
+    let room = store
+        .create_room(
+            &parley::domain::RoomName::parse(room).unwrap(),
+            false,
+            owner.id,
+        )
+        .await
+        .unwrap();
+    (store, owner, room)
 }

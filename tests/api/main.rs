@@ -33,4 +33,5 @@ mod sessions;
 mod stomp;
 mod store;
 mod threads;
+mod webhook_lease;
 mod webhooks;

@@ -15,7 +15,7 @@ use crate::helpers::{
 };
 
 #[path = "../support/webhook_receiver.rs"]
-mod webhook_receiver;
+pub mod webhook_receiver;
 use webhook_receiver::{Answer, Receiver};
 
 on_both_backends!(
@@ -56,6 +56,36 @@ async fn create(app: &TestApp, who: &TestUser, room: &str, body: Value) -> crate
 fn path_of(url: &str) -> String {
     let at = url.find("/api/v1/hooks/").expect("a hooks URL");
     url[at..].to_string()
+}
+
+/// Alice, owner of the public room `ops`.
+async fn alice_in_ops(app: &TestApp) -> TestUser {
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "ops", false).await;
+    alice
+}
+
+/// An incoming webhook `name` of `room`, made by `who`: (its id, the path
+/// of its URL).
+async fn incoming(app: &TestApp, who: &TestUser, room: &str, name: &str) -> (i64, String) {
+    let body = json!({"kind": "incoming", "name": name});
+    let made = status(&create(app, who, room, body).await, 201, "create incoming");
+    let path = path_of(made["url"].as_str().expect("a URL"));
+    (made["id"].as_i64().expect("an id"), path)
+}
+
+/// Webhook `id`'s delivery log, as `who` reads it.
+async fn deliveries(app: &TestApp, who: &TestUser, room: &str, id: i64) -> Vec<Value> {
+    let path = format!("/api/v1/rooms/{room}/webhooks/{id}/deliveries");
+    let log = status(&app.get(&path, &who.access_token).await, 200, "deliveries");
+    log["deliveries"].as_array().expect("a list").clone()
+}
+
+/// The events of `room`'s history, as `who` reads them.
+async fn history(app: &TestApp, who: &TestUser, room: &str) -> Vec<Value> {
+    let path = format!("/api/v1/rooms/{room}/messages");
+    let page = status(&app.get(&path, &who.access_token).await, 200, "history");
+    page["messages"].as_array().expect("a list").clone()
 }
 
 async fn an_incoming_webhook_posts_from_webhook_name(backend: Backend) {
@@ -210,21 +240,8 @@ async fn only_the_owner_and_moderators_manage_webhooks(backend: Backend) {
 
 async fn an_unknown_or_deleted_incoming_webhook_is_not_found(backend: Backend) {
     let app = spawn_app(backend).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
-    let made = status(
-        &create(
-            &app,
-            &alice,
-            "ops",
-            json!({"kind": "incoming", "name": "ci"}),
-        )
-        .await,
-        201,
-        "create",
-    );
-    let path = path_of(made["url"].as_str().unwrap());
-    let id = made["id"].as_i64().unwrap();
+    let alice = alice_in_ops(&app).await;
+    let (id, path) = incoming(&app, &alice, "ops", "ci").await;
     let (base, secret) = path.rsplit_once('/').unwrap();
     let mut wrong = secret.to_string();
     wrong.replace_range(0..1, if secret.starts_with('A') { "B" } else { "A" });
@@ -259,20 +276,8 @@ async fn an_unknown_or_deleted_incoming_webhook_is_not_found(backend: Backend) {
 
 async fn incoming_messages_follow_the_body_rules(backend: Backend) {
     let app = spawn_app(backend).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
-    let made = status(
-        &create(
-            &app,
-            &alice,
-            "ops",
-            json!({"kind": "incoming", "name": "ci"}),
-        )
-        .await,
-        201,
-        "create",
-    );
-    let path = path_of(made["url"].as_str().unwrap());
+    let alice = alice_in_ops(&app).await;
+    let (_, path) = incoming(&app, &alice, "ops", "ci").await;
     let too_long = "x".repeat(app.state.config.limits.max_body_bytes + 1);
     for (body, code) in [
         (json!({"text": ""}), "invalid_body"),
@@ -321,20 +326,8 @@ async fn incoming_messages_follow_the_send_rate(backend: Backend) {
         c.limits.send_burst = 1;
     })
     .await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
-    let made = status(
-        &create(
-            &app,
-            &alice,
-            "ops",
-            json!({"kind": "incoming", "name": "ci"}),
-        )
-        .await,
-        201,
-        "create",
-    );
-    let path = path_of(made["url"].as_str().unwrap());
+    let alice = alice_in_ops(&app).await;
+    let (_, path) = incoming(&app, &alice, "ops", "ci").await;
     let posts = (0..12).map(|i| app.post(&path, None, json!({"text": format!("m{i}")})));
     let replies = futures_util::future::join_all(posts).await;
     let stored = replies.iter().filter(|r| r.status == 200).count();
@@ -378,21 +371,24 @@ async fn outgoing(
     made["id"].as_i64().unwrap()
 }
 
+/// `who` posts `body` to `room` over HTTP.
+async fn send(app: &TestApp, who: &TestUser, room: &str, body: &str) -> crate::helpers::Reply {
+    app.post(
+        &format!("/api/v1/rooms/{room}/messages"),
+        Some(&who.access_token),
+        json!({"body": body}),
+    )
+    .await
+}
+
+/// As [`send`], which must store it: the stored message.
 async fn post(app: &TestApp, who: &TestUser, room: &str, body: &str) -> Value {
-    let r = app
-        .post(
-            &format!("/api/v1/rooms/{room}/messages"),
-            Some(&who.access_token),
-            json!({"body": body}),
-        )
-        .await;
-    status(&r, 201, "post")
+    status(&send(app, who, room, body).await, 201, "post")
 }
 
 async fn outgoing_webhooks_deliver_signed_events_in_seq_order(backend: Backend) {
     let app = app_with_receivers(backend).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
+    let alice = alice_in_ops(&app).await;
     post(&app, &alice, "ops", "before the webhook").await;
     let receiver = Receiver::start(Answer::Status(200)).await;
     let id = outgoing(&app, &alice, "ops", &receiver, json!({"name": "audit"})).await;
@@ -429,19 +425,8 @@ async fn outgoing_webhooks_deliver_signed_events_in_seq_order(backend: Backend) 
         "webhook-timestamp is now, in seconds: {ts}"
     );
 
-    let log = app
-        .get(
-            &format!("/api/v1/rooms/ops/webhooks/{id}/deliveries"),
-            &alice.access_token,
-        )
-        .await;
-    let log = status(&log, 200, "deliveries")["deliveries"].clone();
-    let seqs: Vec<i64> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["seq"].as_i64().unwrap())
-        .collect();
+    let log = deliveries(&app, &alice, "ops", id).await;
+    let seqs: Vec<i64> = log.iter().map(|d| d["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, [5, 4, 3, 2], "newest first");
     assert_eq!(log[0]["status"], "delivered");
     assert_eq!(log[0]["code"], 200);
@@ -460,8 +445,7 @@ async fn outgoing_webhooks_deliver_signed_events_in_seq_order(backend: Backend) 
 
 async fn retries_keep_the_order_and_the_id(backend: Backend) {
     let app = app_with_receivers(backend).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
+    let alice = alice_in_ops(&app).await;
     let receiver = Receiver::start(Answer::Status(503)).await;
     let id = outgoing(&app, &alice, "ops", &receiver, json!({})).await;
     for i in 1..=3 {
@@ -486,13 +470,7 @@ async fn retries_keep_the_order_and_the_id(backend: Backend) {
         "in order, retries of one id together: {ids:?}"
     );
     assert_eq!(receiver.max_in_flight(), 1, "one request at a time");
-    let log = app
-        .get(
-            &format!("/api/v1/rooms/ops/webhooks/{id}/deliveries"),
-            &alice.access_token,
-        )
-        .await;
-    let log = log.body["deliveries"].as_array().unwrap().clone();
+    let log = deliveries(&app, &alice, "ops", id).await;
     let last = log.last().unwrap();
     assert_eq!(
         (
@@ -508,8 +486,7 @@ async fn retries_keep_the_order_and_the_id(backend: Backend) {
 
 async fn the_events_filter_chooses_what_is_delivered(backend: Backend) {
     let app = app_with_receivers(backend).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
+    let alice = alice_in_ops(&app).await;
     let receiver = Receiver::start(Answer::Status(200)).await;
     outgoing(
         &app,
@@ -552,8 +529,7 @@ async fn the_events_filter_chooses_what_is_delivered(backend: Backend) {
 
 async fn addresses_are_checked_and_redirects_not_followed(backend: Backend) {
     let strict = spawn_app(backend).await;
-    let alice = strict.signup("alice").await;
-    strict.create_room(&alice, "ops", false).await;
+    let alice = alice_in_ops(&strict).await;
     let receiver = Receiver::start(Answer::Status(200)).await;
     for url in [
         receiver.url("/hook"),
@@ -575,8 +551,7 @@ async fn addresses_are_checked_and_redirects_not_followed(backend: Backend) {
     }
 
     let app = app_with_receivers(Backend::Sqlite).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
+    let alice = alice_in_ops(&app).await;
     let elsewhere = Receiver::start(Answer::Status(200)).await;
     let redirecting = Receiver::start(Answer::Redirect(elsewhere.url("/taken"))).await;
     let id = outgoing(&app, &alice, "ops", &redirecting, json!({})).await;
@@ -586,13 +561,7 @@ async fn addresses_are_checked_and_redirects_not_followed(backend: Backend) {
         elsewhere.received().is_empty(),
         "a redirect is not followed"
     );
-    let log = app
-        .get(
-            &format!("/api/v1/rooms/ops/webhooks/{id}/deliveries"),
-            &alice.access_token,
-        )
-        .await;
-    let first = log.body["deliveries"][0].clone();
+    let first = deliveries(&app, &alice, "ops", id).await[0].clone();
     assert_eq!(
         (first["status"].as_str(), first["code"].as_i64()),
         (Some("failed"), Some(302))
@@ -608,8 +577,7 @@ async fn command(app: &TestApp, owner: &TestUser, room: &str, receiver: &Receive
 
 async fn slash_commands_answer_over_http(backend: Backend) {
     let app = app_with_receivers(backend).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
+    let alice = alice_in_ops(&app).await;
     let receiver = Receiver::start(Answer::Json(200, r#"{"text":"deploying main"}"#.into())).await;
     command(&app, &alice, "ops", &receiver).await;
     let again = json!({"kind": "command", "command": "deploy", "url": receiver.url("/x")});
@@ -630,12 +598,8 @@ async fn slash_commands_answer_over_http(backend: Backend) {
         got[0].json(),
         json!({"room": "ops", "user": "alice", "text": "main now"})
     );
-    let history = app
-        .get("/api/v1/rooms/ops/messages", &alice.access_token)
-        .await;
-    let bodies: Vec<&str> = history.body["messages"]
-        .as_array()
-        .unwrap()
+    let history = history(&app, &alice, "ops").await;
+    let bodies: Vec<&str> = history
         .iter()
         .map(|m| m["body"].as_str().unwrap())
         .collect();
@@ -654,61 +618,30 @@ async fn slash_commands_answer_over_http(backend: Backend) {
     assert_eq!(plain["sender"], "alice", "a longer name is another command");
 
     receiver.answer(Answer::Status(500));
-    let r = app
-        .post(
-            "/api/v1/rooms/ops/messages",
-            Some(&alice.access_token),
-            json!({"body": "/deploy"}),
-        )
-        .await;
+    let r = send(&app, &alice, "ops", "/deploy").await;
     refused(&r, 502, "command_failed", "an error answer");
     receiver.answer(Answer::Json(200, "not json".into()));
-    let r = app
-        .post(
-            "/api/v1/rooms/ops/messages",
-            Some(&alice.access_token),
-            json!({"body": "/deploy"}),
-        )
-        .await;
+    let r = send(&app, &alice, "ops", "/deploy").await;
     refused(&r, 502, "command_failed", "not JSON");
 }
 
 async fn slash_commands_answer_over_stomp_before_the_receipt(backend: Backend) {
     let app = app_with_receivers(backend).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
+    let alice = alice_in_ops(&app).await;
     let receiver = Receiver::start(Answer::Json(200, r#"{"text":"pong"}"#.into())).await;
     command(&app, &alice, "ops", &receiver).await;
     let mut client = StompClient::connect(&app, &alice.access_token).await;
     client.subscribe("s", "ops").await;
-    client
-        .send(stomp_client::frame(
-            "SEND",
-            &[("destination", "/topic/rooms/ops"), ("receipt", "r1")],
-            "/deploy ping",
-        ))
-        .await;
-    let receipt = client.expect_receipt("r1").await;
+    let receipt = client.send_chat("ops", "/deploy ping", "r1").await;
     assert_eq!(receipt.command, "RECEIPT");
     // The RECEIPT comes after the answer is stored.
-    let history = app
-        .get("/api/v1/rooms/ops/messages", &alice.access_token)
-        .await;
-    let last = history.body["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .cloned()
-        .unwrap();
+    let history = history(&app, &alice, "ops").await;
+    let last = history.last().cloned().unwrap();
     assert_eq!(
         (last["sender"].as_str(), last["body"].as_str()),
         (Some("webhook:deploy"), Some("pong"))
     );
-    assert_eq!(
-        history.body["messages"].as_array().unwrap().len(),
-        1,
-        "the command is not stored"
-    );
+    assert_eq!(history.len(), 1, "the command is not stored");
     let live = client.expect_message().await;
     assert!(
         live.body_text().contains("pong"),
@@ -719,17 +652,10 @@ async fn slash_commands_answer_over_stomp_before_the_receipt(backend: Backend) {
 
 async fn a_command_that_times_out_is_504_and_a_notice_over_stomp(backend: Backend) {
     let app = app_with_receivers(backend).await;
-    let alice = app.signup("alice").await;
-    app.create_room(&alice, "ops", false).await;
+    let alice = alice_in_ops(&app).await;
     let receiver = Receiver::start(Answer::Hang).await;
     command(&app, &alice, "ops", &receiver).await;
-    let r = app
-        .post(
-            "/api/v1/rooms/ops/messages",
-            Some(&alice.access_token),
-            json!({"body": "/deploy"}),
-        )
-        .await;
+    let r = send(&app, &alice, "ops", "/deploy").await;
     refused(&r, 504, "command_timeout", "a hanging command");
     assert_eq!(
         app.count("SELECT count(*) FROM messages").await,
@@ -753,10 +679,7 @@ async fn a_command_that_times_out_is_504_and_a_notice_over_stomp(backend: Backen
     }
     let commands: Vec<&str> = frames.iter().map(|f| f.command.as_str()).collect();
     assert!(commands.contains(&"RECEIPT"), "{commands:?}");
-    let history = app
-        .get("/api/v1/rooms/ops/messages", &alice.access_token)
-        .await;
-    let messages = history.body["messages"].as_array().unwrap().clone();
+    let messages = history(&app, &alice, "ops").await;
     assert_eq!(messages.len(), 1, "only the notice: {messages:?}");
     assert_eq!(messages[0]["sender"], "webhook:deploy");
     assert_eq!(

@@ -1,6 +1,7 @@
 //! A real store with knobs: a slow or failing `last_seq` (a database that
-//! answers late or not at all), and a count of `append_batch` calls (the
-//! transactions the committer opened).
+//! answers late or not at all), a count of `append_batch` calls (the
+//! transactions the committer opened) and of `take_lease` calls (the
+//! webhook lease writes).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,6 +31,7 @@ pub struct WrappedStore {
     last_seq_failures: AtomicUsize,
     pub last_seq_calls: AtomicUsize,
     pub append_batch_calls: AtomicUsize,
+    pub take_lease_calls: AtomicUsize,
 }
 
 impl WrappedStore {
@@ -40,6 +42,7 @@ impl WrappedStore {
             last_seq_failures: AtomicUsize::new(0),
             last_seq_calls: AtomicUsize::new(0),
             append_batch_calls: AtomicUsize::new(0),
+            take_lease_calls: AtomicUsize::new(0),
         })
     }
 
@@ -638,9 +641,6 @@ impl BotStore for WrappedStore {
             .replace_bot_token(bot_id, token_hash, login)
             .await
     }
-    async fn delete_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>> {
-        self.inner.delete_bot(owner_id, username).await
-    }
 }
 
 #[async_trait]
@@ -663,7 +663,11 @@ impl WebhookStore for WrappedStore {
     async fn outgoing_webhooks(&self) -> StoreResult<Vec<(i64, i64)>> {
         self.inner.outgoing_webhooks().await
     }
+    async fn trim_deliveries(&self, id: i64, keep: i64) -> StoreResult<()> {
+        self.inner.trim_deliveries(id, keep).await
+    }
     async fn take_lease(&self, id: i64, holder: &str, ttl_ms: i64) -> StoreResult<Option<Webhook>> {
+        self.take_lease_calls.fetch_add(1, Ordering::SeqCst);
         self.inner.take_lease(id, holder, ttl_ms).await
     }
     async fn release_lease(&self, id: i64, holder: &str) -> StoreResult<()> {

@@ -1,13 +1,16 @@
-//! Outgoing webhooks across instances (the README, "Bots and webhooks"): one
-//! instance delivers a webhook at a time, and when it is killed outright
-//! another takes over from the durable cursor within 15 s, in seq order.
+//! Bots and outgoing webhooks across instances (the README, "Bots and
+//! webhooks"): one instance delivers a webhook at a time, and when it is
+//! killed outright another takes over from the durable cursor within 15 s,
+//! in seq order; a bot's token rotated or the bot deleted through one
+//! instance ends its live connections on every instance within 2 s.
 
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
+use stomp_client::StompClient;
 
-use crate::cluster::{Instance, RedisServer, Shared, TempDir, fresh_database};
+use crate::cluster::{Cluster, Instance, RedisServer, Shared, TempDir, fresh_database};
 use crate::http;
 
 #[path = "../support/webhook_receiver.rs"]
@@ -92,6 +95,11 @@ async fn a_killed_deliverer_is_replaced_within_15_s_in_order() {
     let got = receiver.wait_for(before + 5, Duration::from_secs(40)).await;
     let after: Vec<_> = got[before..].to_vec();
     assert!(!after.is_empty(), "B never delivered");
+    assert_eq!(
+        after[0].id, "ops:1",
+        "B resumes at the event A never got answered (the durable cursor), \
+         not after it"
+    );
     let took = after[0].at.duration_since(killed);
     assert!(
         took <= Duration::from_secs(16),
@@ -141,4 +149,80 @@ async fn two_instances_deliver_each_event_once_one_at_a_time() {
     assert_eq!(receiver.max_in_flight(), 1, "one request at a time");
     drop((a, b));
     drop(setup.dir);
+}
+
+const END_WITHIN: Duration = Duration::from_secs(2);
+
+/// A STOMP session of `token` on each of `ports`.
+async fn sessions(ports: &[u16], token: &str) -> Vec<StompClient> {
+    let mut open = Vec::new();
+    for port in ports {
+        open.push(StompClient::connect(*port, token).await);
+    }
+    open
+}
+
+/// Every session gets an ERROR and is closed within [`END_WITHIN`] (all
+/// read at once, from the moment of the change).
+async fn all_end(sessions: &mut [StompClient], what: &str) {
+    let ended = sessions
+        .iter_mut()
+        .map(|s| s.expect_closed_within(END_WITHIN));
+    for (i, frames) in futures_util::future::join_all(ended)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert!(
+            frames.iter().any(|f| f.command == "ERROR"),
+            "{what}: the session on instance {i} gets an ERROR before closing: {frames:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bots_token_rotated_or_the_bot_deleted_ends_its_sessions_everywhere() {
+    let cluster = Cluster::start(2).await;
+    let ports = cluster.ports();
+    let (a, b) = (ports[0], ports[1]);
+    let alice = http::signup(a, "alice").await;
+    let (status, made) = http::call(
+        b,
+        Method::POST,
+        "/api/v1/bots",
+        &alice,
+        Some(json!({"username": "deploybot"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let old = made["token"].as_str().unwrap().to_string();
+    let mut live = sessions(&ports, &old).await;
+
+    let (status, rotated) = http::call(
+        a,
+        Method::POST,
+        "/api/v1/bots/deploybot/token",
+        &alice,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    all_end(&mut live, "rotated").await;
+    let new = rotated["token"].as_str().unwrap().to_string();
+    for port in &ports {
+        let (status, _) = http::call(*port, Method::GET, "/api/v1/me", &old, None).await;
+        assert_eq!(status, 401, "the old token is refused on {port}");
+        let (status, me) = http::call(*port, Method::GET, "/api/v1/me", &new, None).await;
+        assert_eq!(status, 200, "the new token works on {port}: {me}");
+    }
+
+    let mut live = sessions(&ports, &new).await;
+    let (status, body) =
+        http::call(b, Method::DELETE, "/api/v1/bots/deploybot", &alice, None).await;
+    assert_eq!(status, 204, "{body}");
+    all_end(&mut live, "deleted").await;
+    for port in &ports {
+        let (status, _) = http::call(*port, Method::GET, "/api/v1/me", &new, None).await;
+        assert_eq!(status, 401, "a deleted bot's token is refused on {port}");
+    }
 }

@@ -111,7 +111,11 @@ export class ComposerView {
     vm.send(text, clientId, replyTo, files.map((f) => f.id)).then(
       (answer) => {
         // Sent by HTTP instead: its answer was the stored message itself.
-        if (answer?.byHttp) placeholder.remove();
+        // A room's slash command (README, "Bots and webhooks") is answered
+        // but never stored, so no MESSAGE of ours replaces the placeholder:
+        // its RECEIPT is the end of it (a `/word` that is no command comes
+        // back as our MESSAGE and is shown then).
+        if (answer?.byHttp || text.startsWith('/')) placeholder.remove();
       },
       (err) => {
         placeholder.classList.add('failed');

@@ -48,10 +48,12 @@ const PROFILE_SQL: ProfileQueries = ProfileQueries {
                  JOIN memberships b ON b.room_id = a.room_id WHERE a.user_id = $1",
     record_audit: super::administration::RECORD_AUDIT,
     close_account: "UPDATE users SET deleted_at = date_trunc('milliseconds', now()), \
-                    password_hash = '!', display_name = NULL, status = NULL, avatar_key = NULL \
+                    password_hash = '!', display_name = NULL, status = NULL, avatar_key = NULL, \
+                    owner_id = NULL \
                     WHERE id = $1",
     delete_refresh_tokens: "DELETE FROM refresh_tokens WHERE user_id = $1",
     delete_blocks: "DELETE FROM blocks WHERE blocker_id = $1",
+    delete_bot_token: "DELETE FROM bot_tokens WHERE user_id = $1",
     lock_room: "SELECT direct_a IS NOT NULL FROM rooms WHERE id = $1 FOR UPDATE",
     role: "SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2",
     successor: "SELECT m.user_id, u.username, m.role \

@@ -53,11 +53,13 @@ const PROFILE_SQL: ProfileQueries = ProfileQueries {
     close_account: concat!(
         "UPDATE users SET deleted_at = ",
         now_millis!(),
-        ", password_hash = '!', display_name = NULL, status = NULL, avatar_key = NULL \
+        ", password_hash = '!', display_name = NULL, status = NULL, avatar_key = NULL, \
+         owner_id = NULL \
          WHERE id = ?"
     ),
     delete_refresh_tokens: "DELETE FROM refresh_tokens WHERE user_id = ?",
     delete_blocks: "DELETE FROM blocks WHERE blocker_id = ?",
+    delete_bot_token: "DELETE FROM bot_tokens WHERE user_id = ?",
     lock_room: "SELECT direct_a IS NOT NULL FROM rooms WHERE id = ?",
     role: "SELECT role FROM memberships WHERE room_id = ? AND user_id = ?",
     successor: "SELECT m.user_id, u.username, m.role \

@@ -1,8 +1,10 @@
 // Settings › Bots (README, "Bots and webhooks"): my bots, a form to create
 // one, its API token shown once (to copy), "New token" (the old one stops
-// working and the bot's connections end) and "Delete" beside each.
+// working and the bot's connections end) and "Delete" beside each (asked
+// first: the bot is deleted as an account is, its messages erased).
 
 import { describeError } from '../../api.js';
+import { confirmAction } from '../confirm.js';
 import { button, setBusy } from '../dom.js';
 
 export const botsSection = {
@@ -92,6 +94,12 @@ export const botsSection = {
           remove.setAttribute('aria-label', `Delete ${bot.username}`);
           remove.addEventListener('click', async () => {
             error.textContent = '';
+            const sure = await confirmAction({
+              title: `Delete ${bot.username}?`,
+              text: 'Its token stops working, its connections end and the text of every message it sent is erased. Its name stays taken. This cannot be undone.',
+              confirm: 'Delete bot',
+            });
+            if (!sure) return;
             try {
               await shell.session.request('DELETE', `/bots/${encodeURIComponent(bot.username)}`);
               shown.hidden = true;
