@@ -1,8 +1,9 @@
 //! Read state, typing and presence across instances (README, "Read
 //! markers, unread counts, typing and presence" and "Deploying"): counts
 //! and markers agree on every instance, ephemeral signals are relayed
-//! through Redis, presence changes show everywhere within 2 s, and the
-//! users of an instance killed with SIGKILL go offline within 60 s.
+//! through Redis, presence changes show everywhere within 2 s (an event
+//! stream's client going away behind nginx too), and the users of an
+//! instance killed with SIGKILL go offline within 60 s.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Nginx};
 use crate::http;
 use crate::http::call as rest;
 use stomp_client::{Event, Frame, StompClient, frame, topic};
@@ -471,4 +472,66 @@ async fn users_of_a_killed_instance_go_offline_within_a_minute() {
     assert_eq!(online(a, &alice, "general").await, ["alice", "carol"]);
     carol_a.close().await;
     watcher.close().await;
+}
+
+/// `GET path` (an event stream) through `port` on a raw socket; returns once
+/// the 200 head arrived.
+async fn open_event_stream(port: u16, token: &str, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+            .await
+            .expect("the stream's head within 10 s")
+            .unwrap();
+        assert!(n > 0, "the event stream closed before its head");
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    s
+}
+
+/// Bob's only connection is an event stream through nginx (deploy/nginx.conf)
+/// to A; when his client goes away (FIN with the socket kept, or a reset),
+/// nginx drops its upstream connection, A notices that close at once, and B
+/// shows bob offline within 2 s (not at A's next keep-alive write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_closed_behind_nginx_shows_offline_on_the_other_instance() {
+    let (cluster, [alice, bob, _carol]) = two_instances_with_a_room().await;
+    let (a, b) = (cluster.port(0), cluster.port(1));
+    // nginx over A alone, so the stream is surely on A.
+    let nginx = Nginx::start(cluster.dir.path(), &[a]).await;
+    for path in ["/api/v1/rooms/general/events", "/api/v1/me/events"] {
+        for reset in [false, true] {
+            let how = if reset { "reset" } else { "closed (FIN)" };
+            let mut stream = open_event_stream(nginx.port, &bob, path).await;
+            let (list, took) = online_becomes(b, &alice, "general", &["bobby"], PRESENCE_WITHIN).await;
+            assert_eq!(list, ["bobby"], "GET {path} via nginx: B sees bob online after {took:?}");
+            let kept = if reset {
+                stream.set_zero_linger().unwrap();
+                drop(stream);
+                None
+            } else {
+                tokio::io::AsyncWriteExt::shutdown(&mut stream).await.unwrap();
+                Some(stream)
+            };
+            let (list, took) = online_becomes(b, &alice, "general", &[], PRESENCE_WITHIN).await;
+            assert_eq!(
+                list,
+                Vec::<String>::new(),
+                "GET {path} via nginx, client {how}: B sees bob offline after {took:?}"
+            );
+            drop(kept);
+        }
+    }
 }
