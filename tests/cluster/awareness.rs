@@ -515,14 +515,21 @@ async fn an_event_stream_closed_behind_nginx_shows_offline_on_the_other_instance
         for reset in [false, true] {
             let how = if reset { "reset" } else { "closed (FIN)" };
             let mut stream = open_event_stream(nginx.port, &bob, path).await;
-            let (list, took) = online_becomes(b, &alice, "general", &["bobby"], PRESENCE_WITHIN).await;
-            assert_eq!(list, ["bobby"], "GET {path} via nginx: B sees bob online after {took:?}");
+            let (list, took) =
+                online_becomes(b, &alice, "general", &["bobby"], PRESENCE_WITHIN).await;
+            assert_eq!(
+                list,
+                ["bobby"],
+                "GET {path} via nginx: B sees bob online after {took:?}"
+            );
             let kept = if reset {
                 stream.set_zero_linger().unwrap();
                 drop(stream);
                 None
             } else {
-                tokio::io::AsyncWriteExt::shutdown(&mut stream).await.unwrap();
+                tokio::io::AsyncWriteExt::shutdown(&mut stream)
+                    .await
+                    .unwrap();
                 Some(stream)
             };
             let (list, took) = online_becomes(b, &alice, "general", &[], PRESENCE_WITHIN).await;

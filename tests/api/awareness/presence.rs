@@ -187,7 +187,9 @@ async fn an_event_stream_whose_client_goes_away_is_offline_within_two_seconds(ba
             );
             let kept = match leaving {
                 Leaving::Closes => {
-                    tokio::io::AsyncWriteExt::shutdown(&mut stream).await.unwrap();
+                    tokio::io::AsyncWriteExt::shutdown(&mut stream)
+                        .await
+                        .unwrap();
                     Some(stream)
                 }
                 Leaving::IsReset => {
