@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::cluster::{Cluster, Nginx};
+
+#[path = "../support/event_stream.rs"]
+mod event_stream;
 use crate::http;
 use crate::http::call as rest;
 use stomp_client::{Event, Frame, StompClient, frame, topic};
@@ -474,33 +477,6 @@ async fn users_of_a_killed_instance_go_offline_within_a_minute() {
     watcher.close().await;
 }
 
-/// `GET path` (an event stream) through `port` on a raw socket; returns once
-/// the 200 head arrived.
-async fn open_event_stream(port: u16, token: &str, path: &str) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-         Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
-            .await
-            .expect("the stream's head within 10 s")
-            .unwrap();
-        assert!(n > 0, "the event stream closed before its head");
-        head.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    s
-}
-
 /// Bob's only connection is an event stream through nginx (deploy/nginx.conf)
 /// to A; when his client goes away (FIN with the socket kept, or a reset),
 /// nginx drops its upstream connection, A notices that close at once, and B
@@ -514,7 +490,7 @@ async fn an_event_stream_closed_behind_nginx_shows_offline_on_the_other_instance
     for path in ["/api/v1/rooms/general/events", "/api/v1/me/events"] {
         for reset in [false, true] {
             let how = if reset { "reset" } else { "closed (FIN)" };
-            let mut stream = open_event_stream(nginx.port, &bob, path).await;
+            let mut stream = event_stream::open(nginx.port, &bob, path).await;
             let (list, took) =
                 online_becomes(b, &alice, "general", &["bobby"], PRESENCE_WITHIN).await;
             assert_eq!(

@@ -9,6 +9,9 @@ use super::*;
 use crate::db::Backend;
 use crate::helpers::{on_both_backends, on_sqlite};
 
+#[path = "../../support/event_stream.rs"]
+mod event_stream;
+
 on_sqlite!(
     online_on_connect_and_offline_on_the_last_disconnect,
     a_socket_before_connected_is_not_online,
@@ -96,7 +99,8 @@ async fn an_event_stream_makes_its_user_online(backend: Backend) {
     app.create_room(&alice, "general", false).await;
     join(&app, &bob, "general").await;
     let mut w = activity_client(&app, &alice, "general").await;
-    let stream = open_event_stream(&app, &bob, "/api/v1/rooms/general/events").await;
+    let stream =
+        event_stream::open(app.port, &bob.access_token, "/api/v1/rooms/general/events").await;
     assert_eq!(
         online_becomes(&app, &alice, "general", &["alice", "bobby"], SHOWS_WITHIN).await,
         ["alice", "bobby"],
@@ -179,7 +183,7 @@ async fn an_event_stream_whose_client_goes_away_is_offline_within_two_seconds(ba
     join(&app, &bob, "general").await;
     for path in ["/api/v1/rooms/general/events", "/api/v1/me/events"] {
         for leaving in [Leaving::Closes, Leaving::IsReset] {
-            let mut stream = open_event_stream(&app, &bob, path).await;
+            let mut stream = event_stream::open(app.port, &bob.access_token, path).await;
             assert_eq!(
                 online_becomes(&app, &alice, "general", &["bobby"], SHOWS_WITHIN).await,
                 ["bobby"],
@@ -206,34 +210,6 @@ async fn an_event_stream_whose_client_goes_away_is_offline_within_two_seconds(ba
             drop(kept);
         }
     }
-}
-
-/// `GET path` (an event stream) on a raw socket (so dropping it surely
-/// closes the connection); returns once the 200 head arrived.
-async fn open_event_stream(app: &TestApp, who: &TestUser, path: &str) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-         Authorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
-        who.access_token
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
-            .await
-            .expect("the stream's head within 10 s")
-            .unwrap();
-        assert!(n > 0, "the server closed the event stream");
-        head.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    s
 }
 
 async fn presence_lists_members_only(backend: Backend) {
