@@ -122,17 +122,25 @@ async fn run_worker(
 async fn commit(store: &DynStore, broker: &DynBroker, requests: Vec<Request>) {
     metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE)
         .record(requests.iter().map(|r| r.batch.len()).sum::<usize>() as f64);
+    let taken = Instant::now();
+    let waited = metrics::histogram!(crate::metrics::COMMIT_WAIT);
+    for r in &requests {
+        waited.record(taken.saturating_duration_since(r.submitted).as_secs_f64());
+    }
     // Groups to commit, next one last; the splits of a failed group are
     // pushed right half first, so the left half (earlier requests) goes
     // first and each room's seq follows submission order.
     let mut groups = vec![requests];
     while let Some(group) = groups.pop() {
+        let started = Instant::now();
         let result = if let [only] = group.as_slice() {
             store.append_batch(&only.batch).await
         } else {
             let all: Vec<NewEvent> = group.iter().flat_map(|r| r.batch.iter().cloned()).collect();
             store.append_batch(&all).await
         };
+        metrics::histogram!(crate::metrics::COMMIT_TRANSACTION)
+            .record(started.elapsed().as_secs_f64());
         match result {
             Ok(mut appended) => {
                 let mut answers = Vec::with_capacity(group.len());

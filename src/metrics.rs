@@ -2,6 +2,7 @@
 //! names every module records under, so the README's list has one source.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use metrics::{KeyName, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -11,9 +12,14 @@ pub const FRAMES_IN: &str = "parley_stomp_frames_in_total";
 pub const FRAMES_OUT: &str = "parley_stomp_frames_out_total";
 pub const MESSAGES_STORED: &str = "parley_messages_stored_total";
 pub const DELIVERIES: &str = "parley_deliveries_total";
+pub const RECEIVE_TO_SUBMIT: &str = "parley_receive_to_submit_seconds";
 pub const SEND_TO_COMMIT: &str = "parley_send_to_commit_seconds";
+pub const COMMIT_WAIT: &str = "parley_commit_wait_seconds";
+pub const COMMIT_TRANSACTION: &str = "parley_commit_transaction_seconds";
 pub const COMMIT_BATCH_SIZE: &str = "parley_commit_batch_messages";
 pub const COMMIT_TO_DELIVER: &str = "parley_commit_to_deliver_seconds";
+pub const COMMIT_TO_DEQUEUE: &str = "parley_commit_to_dequeue_seconds";
+pub const DEQUEUE_TO_WRITTEN: &str = "parley_dequeue_to_written_seconds";
 pub const DB_POOL_IN_USE: &str = "parley_db_pool_connections_in_use";
 pub const DB_POOL_SIZE: &str = "parley_db_pool_connections";
 pub const RELAY_CONNECTED: &str = "parley_redis_relay_connected";
@@ -23,8 +29,11 @@ pub const AUTH_FAILURES: &str = "parley_auth_failures_total";
 pub const RATE_LIMITED: &str = "parley_rate_limit_hits_total";
 pub const RETENTION_PRUNED: &str = "parley_retention_pruned_events_total";
 
+/// Fine below 5 ms, where a quiet message's stages are (BENCHMARKS.md,
+/// "Reproducing": the benchmarks read p50/p99 from these buckets).
 const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
+    0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
 ];
 
 /// The process-wide Prometheus recorder (installed on first use).
@@ -83,9 +92,24 @@ const DESCRIPTIONS: &[Description] = &[
         "Messages handed to subscribers (fan-out, one per subscriber).",
     ),
     histogram(
+        RECEIVE_TO_SUBMIT,
+        Some(Unit::Seconds),
+        "From the WebSocket message holding a SEND being read to the SEND's submission for commit.",
+    ),
+    histogram(
         SEND_TO_COMMIT,
         Some(Unit::Seconds),
         "From a send reaching the send path to its commit.",
+    ),
+    histogram(
+        COMMIT_WAIT,
+        Some(Unit::Seconds),
+        "From a send's submission to a commit worker taking it (waiting for the commit in progress).",
+    ),
+    histogram(
+        COMMIT_TRANSACTION,
+        Some(Unit::Seconds),
+        "One group-commit transaction: the store's round trips and the database's flush.",
     ),
     histogram(
         COMMIT_BATCH_SIZE,
@@ -96,6 +120,16 @@ const DESCRIPTIONS: &[Description] = &[
         COMMIT_TO_DELIVER,
         Some(Unit::Seconds),
         "From commit to the message being queued for this instance's subscribers.",
+    ),
+    histogram(
+        COMMIT_TO_DEQUEUE,
+        Some(Unit::Seconds),
+        "From commit to a subscriber's connection taking the message from its queue (sampled connections).",
+    ),
+    histogram(
+        DEQUEUE_TO_WRITTEN,
+        Some(Unit::Seconds),
+        "From a connection taking a message from its queue to the socket accepting the write holding it (sampled connections).",
     ),
     gauge(DB_POOL_IN_USE, "Database connections in use."),
     gauge(DB_POOL_SIZE, "Database connections open."),
@@ -146,6 +180,19 @@ impl Drop for ConnectionGauge {
     fn drop(&mut self) {
         metrics::gauge!(CONNECTIONS_OPEN, "kind" => self.0).decrement(1.0);
     }
+}
+
+/// One connection in this many times its deliveries
+/// ([`COMMIT_TO_DEQUEUE`], [`DEQUEUE_TO_WRITTEN`]).
+const DELIVERY_SAMPLE: usize = 8;
+
+/// Whether a new connection is one that times its deliveries: the others
+/// read no clock on their delivery path (BENCHMARKS.md, scenario 1).
+pub fn sample_connection() -> bool {
+    static OPENED: AtomicUsize = AtomicUsize::new(0);
+    OPENED
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(DELIVERY_SAMPLE)
 }
 
 pub fn auth_failure(reason: &'static str) {

@@ -152,6 +152,18 @@ bench() {
     bench_at "ws://127.0.0.1:$PORT/ws" --server-pid "$SERVER_PID" "$@"
 }
 
+# bench_stages [flags…]: bench, with the server's per-stage latency (p50/p99
+# of each histogram between a scrape of /metrics before and after the run)
+# added to its JSON line as "stages" (scripts/bench/stages.py).
+bench_stages() {
+    local metrics="http://127.0.0.1:$PORT/metrics"
+    local before="$WORK/metrics-before" after="$WORK/metrics-after" out="$WORK/bench-out"
+    python3 "$ROOT/scripts/bench/stages.py" scrape "$metrics" "$before"
+    bench "$@" >"$out"
+    python3 "$ROOT/scripts/bench/stages.py" scrape "$metrics" "$after"
+    python3 "$ROOT/scripts/bench/stages.py" report "$before" "$after" <"$out"
+}
+
 # bench_at URL [flags…]: the same against any WebSocket URL (a balancer).
 bench_at() {
     local url=$1

@@ -10,6 +10,7 @@
 //! [`StorePipeline::settle`]: super::pipeline::StorePipeline::settle
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_http::ws::ProtocolError;
 
@@ -49,6 +50,7 @@ impl Connection {
             Some(Ok(Incoming::Pong)) => return Ok(()),
             Some(Ok(Incoming::Data(bytes))) => bytes,
         };
+        self.received = Instant::now();
         self.decoder
             .push(&bytes)
             .map_err(|e| End::undecodable(e.to_string(), e.receipt()))?;
@@ -262,6 +264,8 @@ impl Connection {
             });
         }
         let sender = self.session.user().expect(AFTER_CONNECT);
+        metrics::histogram!(crate::metrics::RECEIVE_TO_SUBMIT)
+            .record(self.received.elapsed().as_secs_f64());
         let out = Answers {
             outbox: &mut self.outbox,
             version: self.session.version(),

@@ -14,6 +14,7 @@
 
 use std::future::ready;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -56,6 +57,9 @@ pub struct Connection {
     pub(super) frames_waiting: bool,
     pub(super) hold: SendRateHold,
     pub(super) timers: Timers,
+    /// When the last WebSocket message with frames was read (the start of
+    /// its SENDs' latency, `parley_receive_to_submit_seconds`).
+    pub(super) received: Instant,
 }
 
 pub async fn run(state: Arc<AppState>, stream: Reader, socket: Writer) {
@@ -89,6 +93,7 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
         frames_waiting: false,
         hold: SendRateHold::default(),
         timers: Timers::new(limits.connect_timeout),
+        received: Instant::now(),
         state: Arc::clone(&state),
     };
     let mut shutdown = state.shutdown_signal();
@@ -136,7 +141,10 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
             _ = ready(()), if handling => Box::pin(conn.process_frames()).await,
             _ = ready(()), if replay_ready => Box::pin(conn.replay_page()).await,
             Some(delivery) = queue_rx.recv(), if conn.outbox.has_room() => {
-                conn.subscriptions.deliver_burst(delivery, &mut queue_rx, &mut conn.outbox);
+                let subscriptions = &mut conn.subscriptions;
+                conn.outbox.add_deliveries(delivery.message.born, |outbox| {
+                    subscriptions.deliver_burst(delivery, &mut queue_rx, outbox);
+                });
                 Ok(())
             }
             msg = stream.recv(), if reading => {

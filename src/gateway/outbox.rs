@@ -11,6 +11,12 @@
 //! consumer). A write that makes no progress for [`WRITE_STALL_TIMEOUT`]
 //! marks the client as not reading even when nothing new arrives for it.
 //!
+//! One connection in several ([`crate::metrics::sample_connection`]) times
+//! its deliveries: from commit to being taken from the queue, and from
+//! there to the socket accepting the write that holds them (README,
+//! "Metrics"). The others test a flag per burst and an `Option` per frame:
+//! no clock read, lock or allocation is added to their delivery path.
+//!
 //! It is the only writer to the socket. It must not decide what is written
 //! or in which order beyond first in, first out: ordering rules belong to
 //! the store pipeline, the subscriptions and the session.
@@ -37,6 +43,9 @@ enum Chunk {
     Text {
         bytes: BytesMut,
         frames: usize,
+        /// When the oldest delivery in it was taken from the queue (timed
+        /// connections only).
+        dequeued: Option<std::time::Instant>,
     },
     Pong(Bytes),
 }
@@ -49,6 +58,12 @@ pub struct Outbox {
     bound: usize,
     /// When the message being written was started.
     writing: Option<Instant>,
+    /// Whether this connection times its deliveries.
+    timed: bool,
+    /// While a burst of deliveries is added: when it was taken.
+    dequeued: Option<std::time::Instant>,
+    /// When the deliveries in the write in progress were taken.
+    writing_dequeued: Option<std::time::Instant>,
 }
 
 impl Outbox {
@@ -61,6 +76,9 @@ impl Outbox {
             frames: 0,
             bound: bound.max(1),
             writing: None,
+            timed: crate::metrics::sample_connection(),
+            dequeued: None,
+            writing_dequeued: None,
         }
     }
 
@@ -90,10 +108,33 @@ impl Outbox {
     pub fn push_with(&mut self, encode: impl FnOnce(&mut BytesMut)) {
         let buf = self.tail();
         encode(buf);
-        if let Some(Chunk::Text { frames, .. }) = self.chunks.back_mut() {
+        if let Some(Chunk::Text {
+            frames, dequeued, ..
+        }) = self.chunks.back_mut()
+        {
             *frames += 1;
+            if let Some(at) = self.dequeued
+                && dequeued.is_none()
+            {
+                *dequeued = Some(at);
+            }
         }
         self.frames += 1;
+    }
+
+    /// Adds a burst of deliveries taken from the connection's queue, the
+    /// oldest committed at `born`; on a timed connection, records how long
+    /// it took to get here and marks what `add` writes.
+    pub fn add_deliveries(&mut self, born: std::time::Instant, add: impl FnOnce(&mut Outbox)) {
+        if !self.timed {
+            return add(self);
+        }
+        let now = std::time::Instant::now();
+        metrics::histogram!(crate::metrics::COMMIT_TO_DEQUEUE)
+            .record(now.saturating_duration_since(born).as_secs_f64());
+        self.dequeued = Some(now);
+        add(self);
+        self.dequeued = None;
     }
 
     pub fn push_frame(&mut self, frame: &ServerFrame, version: Version) {
@@ -115,7 +156,7 @@ impl Outbox {
     /// full or is not text).
     fn tail(&mut self) -> &mut BytesMut {
         let full = match self.chunks.back() {
-            Some(Chunk::Text { bytes, frames }) => {
+            Some(Chunk::Text { bytes, frames, .. }) => {
                 bytes.len() >= COALESCE_MAX_BYTES || *frames >= COALESCE_MAX_FRAMES
             }
             _ => true,
@@ -124,6 +165,7 @@ impl Outbox {
             self.chunks.push_back(Chunk::Text {
                 bytes: BytesMut::new(),
                 frames: 0,
+                dequeued: None,
             });
         }
         match self.chunks.back_mut() {
@@ -141,8 +183,13 @@ impl Outbox {
             return;
         };
         match chunk {
-            Chunk::Text { bytes, frames } => {
+            Chunk::Text {
+                bytes,
+                frames,
+                dequeued,
+            } => {
                 self.frames -= frames;
+                self.writing_dequeued = dequeued;
                 // UTF-8: frames are encoded from strings.
                 self.socket.start_text(bytes.freeze());
             }
@@ -159,6 +206,10 @@ impl Outbox {
         }
         let result = self.socket.written().await;
         self.writing = None;
+        if let (Some(dequeued), Ok(())) = (self.writing_dequeued.take(), &result) {
+            metrics::histogram!(crate::metrics::DEQUEUE_TO_WRITTEN)
+                .record(dequeued.elapsed().as_secs_f64());
+        }
         result
     }
 

@@ -1,12 +1,18 @@
 //! `/metrics`: valid Prometheus text whose counters move when messages flow.
 
+use std::time::Duration;
+
 use prometheus_parse::{Scrape, Value};
+use tokio::time::Instant;
 
 use crate::db::Backend;
 use crate::helpers::{TestApp, on_both_backends, spawn_app_with};
 use stomp_client::StompClient;
 
-on_both_backends!(metrics_parse_and_move_when_messages_flow);
+on_both_backends!(
+    metrics_parse_and_move_when_messages_flow,
+    every_stage_of_a_message_is_timed,
+);
 
 async fn scrape(app: &TestApp) -> Scrape {
     let resp = app
@@ -114,4 +120,65 @@ async fn metrics_parse_and_move_when_messages_flow(backend: Backend) {
         .map(|x| matches!(x.value, Value::Histogram(_)))
         .unwrap_or(false);
     assert!(histogram_count, "send-to-commit latency is a histogram");
+}
+
+/// The stages of a message's way (README, "Metrics"), with how many of the
+/// test's three SENDs each must have counted at least: the delivery stages
+/// are timed on sampled connections, once per burst.
+const STAGES: &[(&str, f64)] = &[
+    ("parley_receive_to_submit_seconds", 3.0),
+    ("parley_commit_wait_seconds", 3.0),
+    ("parley_commit_transaction_seconds", 1.0),
+    ("parley_send_to_commit_seconds", 3.0),
+    ("parley_commit_to_deliver_seconds", 3.0),
+    ("parley_commit_to_dequeue_seconds", 1.0),
+    ("parley_dequeue_to_written_seconds", 1.0),
+];
+
+async fn every_stage_of_a_message_is_timed(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.limits.send_rate = 0).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "general", false).await;
+    let before = scrape(&app).await;
+    // One WebSocket in eight times its deliveries: eight subscribers hold
+    // one (each test runs in a process of its own).
+    let mut subs = Vec::new();
+    for i in 0..8 {
+        let mut sub = StompClient::connect(&app, &alice.access_token).await;
+        sub.subscribe(&format!("s{i}"), "general").await;
+        subs.push(sub);
+    }
+    let mut publisher = StompClient::connect(&app, &alice.access_token).await;
+    for i in 0..3 {
+        publisher
+            .send_chat("general", &format!("m{i}"), &format!("r{i}"))
+            .await;
+    }
+    for sub in &mut subs {
+        sub.expect_messages(3).await;
+    }
+    // A write is timed when the server sees it done, which may be just
+    // after the client read it: scrape until every stage counted (10 s).
+    let count = |s: &Scrape, name: &str| value(s, &format!("{name}_count"), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let missing = loop {
+        let after = scrape(&app).await;
+        let missing: Vec<String> = STAGES
+            .iter()
+            .filter(|(name, at_least)| count(&after, name) - count(&before, name) < *at_least)
+            .map(|(name, at_least)| {
+                let n = count(&after, name) - count(&before, name);
+                format!("{name}: {n} (want at least {at_least})")
+            })
+            .collect();
+        if missing.is_empty() || Instant::now() >= deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(missing.is_empty(), "stages not timed: {missing:?}");
+    for sub in subs {
+        sub.close().await;
+    }
+    publisher.close().await;
 }

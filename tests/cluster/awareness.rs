@@ -1,8 +1,9 @@
 //! Read state, typing and presence across instances (README, "Read
 //! markers, unread counts, typing and presence" and "Deploying"): counts
 //! and markers agree on every instance, ephemeral signals are relayed
-//! through Redis, presence changes show everywhere within 2 s, and the
-//! users of an instance killed with SIGKILL go offline within 60 s.
+//! through Redis, presence changes show everywhere within 2 s (an event
+//! stream's client going away behind nginx too), and the users of an
+//! instance killed with SIGKILL go offline within 60 s.
 
 use std::time::Duration;
 
@@ -10,7 +11,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Nginx};
+
+#[path = "../support/event_stream.rs"]
+mod event_stream;
 use crate::http;
 use crate::http::call as rest;
 use stomp_client::{Event, Frame, StompClient, frame, topic};
@@ -471,4 +475,46 @@ async fn users_of_a_killed_instance_go_offline_within_a_minute() {
     assert_eq!(online(a, &alice, "general").await, ["alice", "carol"]);
     carol_a.close().await;
     watcher.close().await;
+}
+
+/// Bob's only connection is an event stream through nginx (deploy/nginx.conf)
+/// to A; when his client goes away (FIN with the socket kept, or a reset),
+/// nginx drops its upstream connection, A notices that close at once, and B
+/// shows bob offline within 2 s (not at A's next keep-alive write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_closed_behind_nginx_shows_offline_on_the_other_instance() {
+    let (cluster, [alice, bob, _carol]) = two_instances_with_a_room().await;
+    let (a, b) = (cluster.port(0), cluster.port(1));
+    // nginx over A alone, so the stream is surely on A.
+    let nginx = Nginx::start(cluster.dir.path(), &[a]).await;
+    for path in ["/api/v1/rooms/general/events", "/api/v1/me/events"] {
+        for reset in [false, true] {
+            let how = if reset { "reset" } else { "closed (FIN)" };
+            let mut stream = event_stream::open(nginx.port, &bob, path).await;
+            let (list, took) =
+                online_becomes(b, &alice, "general", &["bobby"], PRESENCE_WITHIN).await;
+            assert_eq!(
+                list,
+                ["bobby"],
+                "GET {path} via nginx: B sees bob online after {took:?}"
+            );
+            let kept = if reset {
+                stream.set_zero_linger().unwrap();
+                drop(stream);
+                None
+            } else {
+                tokio::io::AsyncWriteExt::shutdown(&mut stream)
+                    .await
+                    .unwrap();
+                Some(stream)
+            };
+            let (list, took) = online_becomes(b, &alice, "general", &[], PRESENCE_WITHIN).await;
+            assert_eq!(
+                list,
+                Vec::<String>::new(),
+                "GET {path} via nginx, client {how}: B sees bob offline after {took:?}"
+            );
+            drop(kept);
+        }
+    }
 }

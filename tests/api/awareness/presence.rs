@@ -7,7 +7,10 @@ use serde_json::json;
 
 use super::*;
 use crate::db::Backend;
-use crate::helpers::on_sqlite;
+use crate::helpers::{on_both_backends, on_sqlite};
+
+#[path = "../../support/event_stream.rs"]
+mod event_stream;
 
 on_sqlite!(
     online_on_connect_and_offline_on_the_last_disconnect,
@@ -16,6 +19,8 @@ on_sqlite!(
     a_user_event_stream_is_presence_until_its_client_goes_away,
     presence_lists_members_only,
 );
+
+on_both_backends!(an_event_stream_whose_client_goes_away_is_offline_within_two_seconds);
 
 /// Within this, a presence change shows on the instance itself.
 const SHOWS_WITHIN: Duration = Duration::from_secs(2);
@@ -94,7 +99,8 @@ async fn an_event_stream_makes_its_user_online(backend: Backend) {
     app.create_room(&alice, "general", false).await;
     join(&app, &bob, "general").await;
     let mut w = activity_client(&app, &alice, "general").await;
-    let stream = open_event_stream(&app, &bob, "general").await;
+    let stream =
+        event_stream::open(app.port, &bob.access_token, "/api/v1/rooms/general/events").await;
     assert_eq!(
         online_becomes(&app, &alice, "general", &["alice", "bobby"], SHOWS_WITHIN).await,
         ["alice", "bobby"],
@@ -153,32 +159,57 @@ async fn a_user_event_stream_is_presence_until_its_client_goes_away(backend: Bac
     assert!(closed.elapsed() < SHOWS_WITHIN + Duration::from_millis(500));
 }
 
-/// `GET /rooms/{room}/events` on a raw socket (so dropping it surely
-/// closes the connection); returns once the 200 head arrived.
-async fn open_event_stream(app: &TestApp, who: &TestUser, room: &str) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .unwrap();
-    let req = format!(
-        "GET /api/v1/rooms/{room}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-         Authorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
-        who.access_token
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
-            .await
-            .expect("the stream's head within 10 s")
-            .unwrap();
-        assert!(n > 0, "the server closed the event stream");
-        head.extend_from_slice(&buf[..n]);
+/// How a client of an event stream goes away.
+#[derive(Debug, Clone, Copy)]
+enum Leaving {
+    /// Its socket sends FIN (what the close of a client that read
+    /// everything sends); the socket is kept until bob is seen offline, so
+    /// nothing but the FIN tells the server.
+    Closes,
+    /// Its socket is reset (RST): what the kernel sends for a killed
+    /// process whose socket still held unread bytes.
+    IsReset,
+}
+
+/// Bob's only connection is an event stream (the room's, then the
+/// user's); each time his client goes away, in both ways, he is offline
+/// within the contract's 2 s (README, "Read markers, unread counts, typing
+/// and presence"), not at the next keep-alive write 15 s later.
+async fn an_event_stream_whose_client_goes_away_is_offline_within_two_seconds(backend: Backend) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bobby").await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    for path in ["/api/v1/rooms/general/events", "/api/v1/me/events"] {
+        for leaving in [Leaving::Closes, Leaving::IsReset] {
+            let mut stream = event_stream::open(app.port, &bob.access_token, path).await;
+            assert_eq!(
+                online_becomes(&app, &alice, "general", &["bobby"], SHOWS_WITHIN).await,
+                ["bobby"],
+                "GET {path} open: bob is online"
+            );
+            let kept = match leaving {
+                Leaving::Closes => {
+                    tokio::io::AsyncWriteExt::shutdown(&mut stream)
+                        .await
+                        .unwrap();
+                    Some(stream)
+                }
+                Leaving::IsReset => {
+                    stream.set_zero_linger().unwrap();
+                    drop(stream);
+                    None
+                }
+            };
+            assert_eq!(
+                online_becomes(&app, &alice, "general", &[], SHOWS_WITHIN).await,
+                Vec::<String>::new(),
+                "GET {path}: bob offline within 2 s after his client {leaving:?}"
+            );
+            drop(kept);
+        }
     }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    s
 }
 
 async fn presence_lists_members_only(backend: Backend) {
