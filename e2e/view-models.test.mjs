@@ -68,9 +68,9 @@ describe('a room’s view model', () => {
     max_history_limit: 200,
     typing_rate: 1,
     permissions: {
-      owner: { add_members: true, ban: ['moderator', 'member'], delete_any_message: true, delete_room: true, leave: false, remove: ['moderator', 'member'], set_role: ['moderator', 'member'], unban: true },
-      moderator: { add_members: true, ban: ['member'], delete_any_message: true, delete_room: false, leave: true, remove: ['member'], set_role: [], unban: true },
-      member: { add_members: false, ban: [], delete_any_message: false, delete_room: false, leave: true, remove: [], set_role: [], unban: false },
+      owner: { add_members: true, ban: ['moderator', 'member'], delete_any_message: true, delete_room: true, leave: false, manage_integrations: true, remove: ['moderator', 'member'], set_role: ['moderator', 'member'], unban: true },
+      moderator: { add_members: true, ban: ['member'], delete_any_message: true, delete_room: false, leave: true, manage_integrations: true, remove: ['member'], set_role: [], unban: true },
+      member: { add_members: false, ban: [], delete_any_message: false, delete_room: false, leave: true, manage_integrations: false, remove: [], set_role: [], unban: false },
     },
   };
   const fakeApp = (calls) => ({

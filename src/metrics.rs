@@ -28,6 +28,7 @@ pub const SLOW_CONSUMERS: &str = "parley_slow_consumer_disconnects_total";
 pub const AUTH_FAILURES: &str = "parley_auth_failures_total";
 pub const RATE_LIMITED: &str = "parley_rate_limit_hits_total";
 pub const RETENTION_PRUNED: &str = "parley_retention_pruned_events_total";
+pub const PUSHES_SENT: &str = "parley_pushes_sent_total";
 
 /// Fine below 5 ms, where a quiet message's stages are (BENCHMARKS.md,
 /// "Reproducing": the benchmarks read p50/p99 from these buckets).
@@ -150,6 +151,10 @@ const DESCRIPTIONS: &[Description] = &[
     counter(
         RATE_LIMITED,
         "Rate-limit hits, by limit (login_ip, login_user, send).",
+    ),
+    counter(
+        PUSHES_SENT,
+        "Web Push requests a push service accepted (README, \"Notifications\").",
     ),
 ];
 

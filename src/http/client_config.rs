@@ -84,6 +84,9 @@ struct RolePermissions {
     delete_room: bool,
     /// Leave the room.
     leave: bool,
+    /// Manage the room's webhooks and slash commands (README, "Bots and
+    /// webhooks").
+    manage_integrations: bool,
     /// Remove members of these roles.
     #[schema(example = json!(["member"]))]
     remove: Vec<&'static str>,
@@ -121,6 +124,7 @@ fn permissions_of(role: Role) -> RolePermissions {
         delete_any_message: role.moderates(),
         delete_room: allowed(MembershipRequest::Delete, me),
         leave: allowed(MembershipRequest::Leave, me),
+        manage_integrations: role.moderates(),
         remove: on(&|t| allowed(MembershipRequest::Remove, t)),
         set_role: on(&|t| {
             allowed(MembershipRequest::SetRole(Role::Moderator), t)

@@ -91,7 +91,7 @@ impl Push {
         let outcome = self.deliver(&row).await;
         let recorded = match &outcome {
             Outcome::Sent => {
-                metrics::counter!("parley_pushes_sent_total").increment(1);
+                metrics::counter!(crate::metrics::PUSHES_SENT).increment(1);
                 self.store.push_done(row.id).await
             }
             Outcome::Dropped(why) => {

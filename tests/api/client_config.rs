@@ -70,6 +70,15 @@ async fn config_lists_what_each_role_may_do(backend: Backend) {
         json!([]),
         "members ban nobody"
     );
+    assert_eq!(
+        (
+            &permissions["owner"]["manage_integrations"],
+            &permissions["moderator"]["manage_integrations"],
+            &permissions["member"]["manage_integrations"],
+        ),
+        (&json!(true), &json!(true), &json!(false)),
+        "owners and moderators manage webhooks and commands: {permissions}"
+    );
     assert_eq!(config["max_body_bytes"], 4096, "the default");
     assert_eq!(config["search"]["min_query_chars"], 2);
 }

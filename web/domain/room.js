@@ -45,6 +45,7 @@ const NO_PERMISSIONS = {
   delete_any_message: false,
   delete_room: false,
   leave: true,
+  manage_integrations: false,
   remove: [],
   set_role: [],
   unban: false,

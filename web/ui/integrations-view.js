@@ -93,7 +93,9 @@ export class IntegrationsView {
   /** The room shown changed: the toggle is there for rooms, not conversations. */
   show(vm) {
     this.close();
-    this.ui.toggle.hidden = !vm || vm.direct;
+    // Only those who may manage them see the button (GET /config's
+    // permissions); the routes check again.
+    this.ui.toggle.hidden = !vm || vm.direct || !vm.permissions.manage_integrations;
   }
 
   #path(rest = '') {
