@@ -115,6 +115,15 @@ fn seq_param(params: &HashMap<String, String>, key: &str) -> Result<Option<i64>,
         .transpose()
 }
 
+/// A `true` / `false` query parameter, false when absent.
+fn flag_param(params: &HashMap<String, String>, key: &str) -> Result<bool, ApiError> {
+    match params.get(key).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(invalid(&format!("{key} must be true or false"))),
+    }
+}
+
 /// `limit`: 1–200, `default` when absent.
 fn limit_param(params: &HashMap<String, String>, default: i64) -> Result<i64, ApiError> {
     match params.get("limit") {
@@ -372,18 +381,23 @@ pub async fn mark_read(
     }))
 }
 
-/// The threads the caller follows in the rooms they belong to, by latest
-/// reply, newest first, each with its unread replies.
+/// The threads the caller follows in the rooms they belong to that have
+/// replies after the caller's thread read marker (with `include_read=true`,
+/// those read too), by latest reply, newest first, each with its unread
+/// replies.
 #[utoipa::path(
     tag = "threads",
     operation_id = "my_threads",
     security(("bearer" = [])),
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Default 50"),
+        ("include_read" = Option<bool>, Query,
+            description = "`true`: also the followed threads with nothing unread. Default `false`"),
     ),
     responses(
         (status = 200, description = "The followed threads", body = FollowedList),
-        (status = 400, description = "`invalid_query`: a bad `limit`", body = ErrorBody),
+        (status = 400, description = "`invalid_query`: a bad `limit` or `include_read`",
+            body = ErrorBody),
         Unauthorized,
         InternalError,
     ),
@@ -395,7 +409,11 @@ pub async fn mine(
     params: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit_param(&params, DEFAULT_LIMIT)?;
-    let followed = state.store.followed_threads(user.id, limit).await?;
+    let include_read = flag_param(&params, "include_read")?;
+    let followed = state
+        .store
+        .followed_threads(user.id, limit, include_read)
+        .await?;
     let threads = followed
         .iter()
         .map(|f| Followed {

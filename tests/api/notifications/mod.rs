@@ -4,7 +4,9 @@
 
 pub mod receiver;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::future::join_all;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -29,6 +31,9 @@ on_both_backends!(
     a_failing_push_service_is_retried_until_it_accepts,
     a_message_deleted_before_it_is_sent_is_not_pushed,
     a_redirect_is_not_followed,
+    retry_after_delays_the_retry_in_seconds_or_as_a_date,
+    a_user_keeps_the_newest_subscriptions_up_to_the_cap_even_when_concurrent,
+    an_edit_notifies_only_those_it_newly_mentions_and_they_follow_its_thread,
 );
 
 /// How long a due push may take (README: within 5 s).
@@ -41,6 +46,38 @@ async fn app(backend: Backend, receiver: &Receiver) -> TestApp {
         c.push.allowed_hosts = host;
     })
     .await
+}
+
+/// What most push tests start from: a push service on loopback, an app
+/// allowed to reach it, alice subscribed there as `phone`, and bob.
+struct Scene {
+    receiver: Receiver,
+    app: TestApp,
+    alice: TestUser,
+    bob: TestUser,
+    phone: Subscriber,
+}
+
+/// A push service on loopback and an app allowed to reach it.
+async fn started(backend: Backend) -> (Receiver, TestApp) {
+    let receiver = Receiver::start().await;
+    let app = app(backend, &receiver).await;
+    (receiver, app)
+}
+
+async fn scene(backend: Backend) -> Scene {
+    let (receiver, app) = started(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let phone = receiver.subscriber("phone");
+    subscribe(&app, &alice, &phone).await;
+    Scene {
+        receiver,
+        app,
+        alice,
+        bob,
+        phone,
+    }
 }
 
 async fn put(app: &TestApp, who: &TestUser, path: &str, body: Value) -> Reply {
@@ -126,6 +163,19 @@ async fn settled(app: &TestApp) {
     }
 }
 
+/// The ids of `who`'s subscriptions, oldest first.
+async fn subscription_ids(app: &TestApp, who: &TestUser) -> Vec<i64> {
+    let r = app
+        .get("/api/v1/me/push-subscriptions", &who.access_token)
+        .await;
+    status(&r, 200, "list")["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect()
+}
+
 async fn vapid_key(app: &TestApp) -> String {
     let r = app
         .request(Method::GET, "/api/v1/push/vapid-key", None, None)
@@ -137,8 +187,7 @@ async fn vapid_key(app: &TestApp) -> String {
 }
 
 async fn levels_default_to_all_in_a_direct_conversation_and_mentions_elsewhere(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
@@ -171,8 +220,7 @@ async fn levels_default_to_all_in_a_direct_conversation_and_mentions_elsewhere(b
 }
 
 async fn a_level_and_a_mute_are_stored_shown_in_room_objects_and_announced(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
     let mut updates = stomp_client::StompClient::connect(&app, &alice.access_token).await;
@@ -239,8 +287,7 @@ async fn a_level_and_a_mute_are_stored_shown_in_room_objects_and_announced(backe
 }
 
 async fn notification_settings_refuse_bad_input_and_non_members(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
@@ -302,8 +349,7 @@ async fn notification_settings_refuse_bad_input_and_non_members(backend: Backend
 }
 
 async fn subscriptions_are_stored_listed_and_deleted(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     let phone = receiver.subscriber("phone");
@@ -390,8 +436,7 @@ async fn subscriptions_are_stored_listed_and_deleted(backend: Backend) {
 }
 
 async fn endpoints_on_forbidden_addresses_are_refused(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let keys = receiver.subscriber("x").json()["keys"].clone();
     for endpoint in [
@@ -436,8 +481,7 @@ async fn endpoints_on_forbidden_addresses_are_refused(backend: Backend) {
 }
 
 async fn the_vapid_key_is_generated_once_and_kept(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let key = vapid_key(&app).await;
     let point = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &key)
         .expect("base64url");
@@ -456,8 +500,7 @@ async fn the_vapid_key_is_generated_once_and_kept(backend: Backend) {
 }
 
 async fn a_due_event_is_pushed_once_encrypted_and_signed(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     let phone = receiver.subscriber("phone");
@@ -552,12 +595,13 @@ async fn a_due_event_is_pushed_once_encrypted_and_signed(backend: Backend) {
 }
 
 async fn a_reply_in_a_followed_thread_is_pushed(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
+    let Scene {
+        receiver,
+        app,
+        alice,
+        bob,
+        phone,
+    } = scene(backend).await;
     app.create_room(&alice, "general", false).await;
     join(&app, &bob, "general").await;
     // Alice's own message: she follows its thread once it has one.
@@ -606,13 +650,14 @@ async fn without_preview_a_push_carries_no_text(backend: Backend) {
 async fn nothing_is_pushed_for_level_none_a_mute_a_blocked_sender_or_an_undue_message(
     backend: Backend,
 ) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
+    let Scene {
+        receiver,
+        app,
+        alice,
+        bob,
+        phone,
+    } = scene(backend).await;
     let carol = app.signup("carol").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
     for room in ["general", "quiet", "loud"] {
         app.create_room(&bob, room, false).await;
         join(&app, &alice, room).await;
@@ -676,12 +721,13 @@ async fn nothing_is_pushed_for_level_none_a_mute_a_blocked_sender_or_an_undue_me
 }
 
 async fn nothing_is_pushed_to_an_online_user(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
+    let Scene {
+        receiver,
+        app,
+        alice,
+        bob,
+        phone,
+    } = scene(backend).await;
     let room = dm(&app, &bob, &alice).await;
     let online = app
         .client
@@ -707,8 +753,7 @@ async fn nothing_is_pushed_to_an_online_user(backend: Backend) {
 }
 
 async fn a_gone_subscription_is_deleted(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     let old = receiver.subscriber("old");
@@ -739,12 +784,13 @@ async fn a_gone_subscription_is_deleted(backend: Backend) {
 }
 
 async fn a_failing_push_service_is_retried_until_it_accepts(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
+    let Scene {
+        receiver,
+        app,
+        alice,
+        bob,
+        phone,
+    } = scene(backend).await;
     receiver.answer(&phone.path, &[500, 429, 503]);
     let room = dm(&app, &bob, &alice).await;
     let seq = say(&app, &bob, &room, "persistent").await;
@@ -770,12 +816,13 @@ async fn a_failing_push_service_is_retried_until_it_accepts(backend: Backend) {
 }
 
 async fn a_message_deleted_before_it_is_sent_is_not_pushed(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
+    let Scene {
+        receiver,
+        app,
+        alice,
+        bob,
+        phone,
+    } = scene(backend).await;
     // The first try fails; the message is deleted before the retry.
     receiver.answer(&phone.path, &[503]);
     let room = dm(&app, &bob, &alice).await;
@@ -824,4 +871,228 @@ async fn a_redirect_is_not_followed(backend: Backend) {
         1,
         "a 3xx is not retried"
     );
+}
+
+async fn retry_after_delays_the_retry_in_seconds_or_as_a_date(backend: Backend) {
+    let Scene {
+        receiver,
+        app,
+        alice,
+        bob,
+        phone,
+    } = scene(backend).await;
+    // A 503 asking for 3 s, then a 429 asking until a date 4 s ahead (the
+    // backoff alone would be 1 s, then 2 s).
+    receiver.answer_with(&phone.path, 503, &[("Retry-After", "3")]);
+    let room = dm(&app, &bob, &alice).await;
+    let seq = say(&app, &bob, &room, "patience").await;
+    let first = receiver.wait_for(&phone.path, 1, WITHIN).await;
+    assert_eq!(first.len(), 1, "the first try");
+    let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(5));
+    receiver.answer_with(&phone.path, 429, &[("Retry-After", &date)]);
+    let got = receiver
+        .wait_for(&phone.path, 3, Duration::from_secs(20))
+        .await;
+    let answers: Vec<u16> = got.iter().map(|r| r.answered).collect();
+    assert_eq!(answers, [503, 429, 201], "retried until accepted");
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_secs(3),
+        "Retry-After: 3 is waited out, not the 1 s backoff: {waited:?}"
+    );
+    // The date has whole seconds: at least 4 s of the 5 asked remain.
+    let waited = got[2].at - got[1].at;
+    assert!(
+        waited >= Duration::from_secs(3),
+        "a Retry-After date is waited for, not the 2 s backoff: {waited:?}"
+    );
+    for push in &got {
+        assert_eq!(phone.decrypt(&push.body)["seq"], seq, "the same event");
+    }
+    settled(&app).await;
+    assert_eq!(receiver.received(&phone.path).len(), 3);
+}
+
+async fn a_user_keeps_the_newest_subscriptions_up_to_the_cap_even_when_concurrent(
+    backend: Backend,
+) {
+    let (receiver, app) = started(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let subscribers: Vec<Subscriber> = (0..20)
+        .map(|i| receiver.subscriber(&format!("device{i}")))
+        .collect();
+    let answers = join_all(subscribers.iter().map(|s| {
+        app.post(
+            "/api/v1/me/push-subscriptions",
+            Some(&alice.access_token),
+            s.json(),
+        )
+    }))
+    .await;
+    let mut ids: Vec<i64> = answers
+        .iter()
+        .map(|r| status(r, 201, "each subscribes")["id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        subscription_ids(&app, &alice).await,
+        ids[10..],
+        "the default cap of 10 keeps the newest, oldest first"
+    );
+
+    // The same endpoint 20 times at once is one subscription, updated in
+    // place: nothing else is pushed out.
+    let newest = answers
+        .iter()
+        .map(|r| r.body.clone())
+        .max_by_key(|b| b["id"].as_i64())
+        .unwrap();
+    let again = subscribers
+        .iter()
+        .find(|s| s.endpoint == newest["endpoint"].as_str().unwrap())
+        .unwrap();
+    let repeated = join_all((0..20).map(|_| {
+        app.post(
+            "/api/v1/me/push-subscriptions",
+            Some(&alice.access_token),
+            again.json(),
+        )
+    }))
+    .await;
+    for r in &repeated {
+        assert_eq!(
+            status(r, 201, "re-subscribing")["id"],
+            newest["id"],
+            "the same subscription"
+        );
+    }
+    assert_eq!(subscription_ids(&app, &alice).await, ids[10..], "nothing replaced");
+    assert!(subscription_ids(&app, &bob).await.is_empty(), "another user's are apart");
+
+    // A lower cap: the next one replaces the oldest, whose pushes go with it.
+    let host = receiver.host();
+    let small = spawn_app_with(backend, move |c| {
+        c.push.allowed_hosts = host;
+        c.push.subscriptions_per_user = 2;
+    })
+    .await;
+    let carol = small.signup("carol").await;
+    let dave = small.signup("dave").await;
+    let [one, two, three] = ["one", "two", "three"].map(|n| receiver.subscriber(n));
+    subscribe(&small, &carol, &one).await;
+    subscribe(&small, &carol, &two).await;
+    // One's push fails and waits a minute for its retry.
+    receiver.answer_with(&one.path, 503, &[("Retry-After", "60")]);
+    let room = dm(&small, &dave, &carol).await;
+    say(&small, &dave, &room, "queued for one").await;
+    receiver.wait_for(&one.path, 1, WITHIN).await;
+    assert!(outbox(&small).await >= 1, "one's push waits for a retry");
+    subscribe(&small, &carol, &three).await;
+    let endpoints: Vec<String> = status(
+        &small
+            .get("/api/v1/me/push-subscriptions", &carol.access_token)
+            .await,
+        200,
+        "carol's",
+    )["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["endpoint"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        endpoints,
+        [two.endpoint.clone(), three.endpoint.clone()],
+        "the oldest was replaced"
+    );
+    settled(&small).await;
+    assert_eq!(
+        receiver.received(&one.path).len(),
+        1,
+        "the replaced subscription's pending push went with it"
+    );
+}
+
+async fn an_edit_notifies_only_those_it_newly_mentions_and_they_follow_its_thread(
+    backend: Backend,
+) {
+    let Scene {
+        receiver,
+        app,
+        alice,
+        bob,
+        phone,
+    } = scene(backend).await;
+    let carol = app.signup("carol").await;
+    let dave = app.signup("dave").await;
+    let tablet = receiver.subscriber("carol");
+    let laptop = receiver.subscriber("dave");
+    let bobs = receiver.subscriber("bob");
+    subscribe(&app, &carol, &tablet).await;
+    subscribe(&app, &dave, &laptop).await;
+    subscribe(&app, &bob, &bobs).await;
+    app.create_room(&bob, "general", false).await;
+    for who in [&alice, &carol, &dave] {
+        join(&app, who, "general").await;
+    }
+    let r = put(&app, &dave, "/api/v1/me/blocks/bob", json!({})).await;
+    assert_eq!(r.status, 204, "dave blocks bob: {:?}", r.body);
+    let root = say(&app, &bob, "general", "plans for friday").await;
+    let r = app
+        .post(
+            "/api/v1/rooms/general/messages",
+            Some(&bob.access_token),
+            json!({"body": "cc @carol", "reply_to": root}),
+        )
+        .await;
+    let reply = status(&r, 201, "reply")["seq"].as_i64().unwrap();
+    assert_eq!(receiver.wait_for(&tablet.path, 1, WITHIN).await.len(), 1);
+
+    let edit = |body: &str| {
+        app.request(
+            Method::PATCH,
+            &format!("/api/v1/rooms/general/messages/{reply}"),
+            Some(&bob.access_token),
+            Some(json!({"body": body})),
+        )
+    };
+    status(&edit("cc @carol @alice @dave @bob").await, 200, "edit");
+    let got = receiver.wait_for(&phone.path, 1, WITHIN).await;
+    assert_eq!(got.len(), 1, "alice, newly mentioned, is pushed");
+    let p = phone.decrypt(&got[0].body);
+    assert_eq!(
+        (&p["seq"], &p["reason"], &p["sender"]),
+        (&json!(reply), &json!("mention"), &json!("bob")),
+        "the edited message, for the mention"
+    );
+    assert_eq!(p["body"], "cc @carol @alice @dave @bob", "its text now");
+    assert_eq!(got[0].headers["urgency"], "high");
+    // The same mentions again, and one fewer: nobody is new.
+    status(&edit("cc @carol @alice").await, 200, "edit again");
+    status(&edit("cc @carol @alice, see above").await, 200, "and again");
+    settled(&app).await;
+    assert_eq!(receiver.received(&phone.path).len(), 1, "alice once");
+    assert_eq!(
+        receiver.received(&tablet.path).len(),
+        1,
+        "carol was mentioned before the edit: no second push"
+    );
+    assert!(
+        receiver.received(&laptop.path).is_empty(),
+        "dave blocks the editor"
+    );
+    assert!(
+        receiver.received(&bobs.path).is_empty(),
+        "the editor mentioning himself is never pushed"
+    );
+
+    // Alice follows the thread now, the mentioning reply unread.
+    let r = app
+        .get("/api/v1/me/threads", &alice.access_token)
+        .await;
+    let threads = status(&r, 200, "alice's threads")["threads"].clone();
+    assert_eq!(threads.as_array().unwrap().len(), 1, "{threads}");
+    assert_eq!(threads[0]["root"]["seq"], root);
+    assert_eq!(threads[0]["unread"], 1, "the reply that mentions her");
 }
