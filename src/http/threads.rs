@@ -98,6 +98,26 @@ struct Marker {
     last_read_seq: i64,
 }
 
+/// 403 for following a thread or moving its marker (documentation only, as
+/// `http/responses.rs`).
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 403,
+    description = "`not_a_member`: the caller can see the room but is not a member"
+)]
+#[allow(dead_code)]
+struct NotAMember(ErrorBody<'static>);
+
+/// 404 for an operation on one thread (documentation only).
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "`room_not_found`: no such room, or a private room the caller is not a \
+        member of; `thread_not_found`: no message at that seq has a reply"
+)]
+#[allow(dead_code)]
+struct ThreadNotFound(ErrorBody<'static>);
+
 fn invalid(message: &str) -> ApiError {
     ApiError::bad_request("invalid_query", message)
 }
@@ -268,11 +288,8 @@ pub async fn get(
     responses(
         (status = 204, description = "Following"),
         Unauthorized,
-        (status = 403, description = "`not_a_member`: the caller can see the room but is not \
-            a member", body = ErrorBody),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of; `thread_not_found`: no message at that seq has a reply",
-            body = ErrorBody),
+        NotAMember,
+        ThreadNotFound,
         InternalError,
     ),
 )]
@@ -304,11 +321,8 @@ pub async fn follow(
     responses(
         (status = 204, description = "Not following"),
         Unauthorized,
-        (status = 403, description = "`not_a_member`: the caller can see the room but is not \
-            a member", body = ErrorBody),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of; `thread_not_found`: no message at that seq has a reply",
-            body = ErrorBody),
+        NotAMember,
+        ThreadNotFound,
         InternalError,
     ),
 )]
@@ -348,9 +362,7 @@ pub async fn unfollow(
         Unauthorized,
         (status = 403, description = "`not_a_member`: the caller can see the room but is not \
             a member; `not_following`: the caller does not follow the thread", body = ErrorBody),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of; `thread_not_found`: no message at that seq has a reply",
-            body = ErrorBody),
+        ThreadNotFound,
         JsonBodyRefused,
         InternalError,
     ),

@@ -111,6 +111,22 @@ macro_rules! impl_threads {
             use $crate::store::threads::{FollowedThread, Following, ThreadStore};
             use $crate::store::{Backend, Event, StoreResult};
 
+            impl $store {
+                /// The events `sql` selects with these four parameters.
+                async fn thread_events(
+                    &self,
+                    sql: &'static str,
+                    params: [i64; 4],
+                ) -> StoreResult<Vec<Event>> {
+                    let rows: Vec<EventRow<Stored>> = params
+                        .iter()
+                        .fold(sqlx::query_as(sql), |q, p| q.bind(*p))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.into_iter().map(Into::into).collect())
+                }
+            }
+
             #[async_trait]
             impl ThreadStore for $store {
                 async fn room_threads(
@@ -120,14 +136,8 @@ macro_rules! impl_threads {
                     before: i64,
                     limit: i64,
                 ) -> StoreResult<Vec<Event>> {
-                    let rows: Vec<EventRow<Stored>> = sqlx::query_as($sql.room_threads)
-                        .bind(room_id)
-                        .bind(viewer_id)
-                        .bind(before)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    Ok(rows.into_iter().map(Into::into).collect())
+                    self.thread_events($sql.room_threads, [room_id, viewer_id, before, limit])
+                        .await
                 }
 
                 async fn replies(
@@ -137,14 +147,8 @@ macro_rules! impl_threads {
                     after: i64,
                     limit: i64,
                 ) -> StoreResult<Vec<Event>> {
-                    let rows: Vec<EventRow<Stored>> = sqlx::query_as($sql.replies)
-                        .bind(room_id)
-                        .bind(root_seq)
-                        .bind(after)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    Ok(rows.into_iter().map(Into::into).collect())
+                    self.thread_events($sql.replies, [room_id, root_seq, after, limit])
+                        .await
                 }
 
                 async fn following(

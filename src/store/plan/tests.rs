@@ -54,6 +54,16 @@ fn react(sender_id: i64, target: i64, key: &str, added: bool) -> NewEvent {
     )
 }
 
+/// The plan's follows as (root seq, user id, last read seq).
+fn follows(plan: &Plan) -> Vec<(i64, i64, i64)> {
+    plan.effects
+        .threads
+        .follows
+        .iter()
+        .map(|f| (f.root_seq, f.user_id, f.last_read_seq))
+        .collect()
+}
+
 fn seqs(plan: &Plan) -> Vec<Option<i64>> {
     plan.slots
         .iter()
@@ -419,15 +429,8 @@ fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_summary_follows() {
         ),
         (6, 2, 8)
     );
-    let follows: Vec<(i64, i64, i64)> = plan
-        .effects
-        .threads
-        .follows
-        .iter()
-        .map(|f| (f.root_seq, f.user_id, f.last_read_seq))
-        .collect();
     assert_eq!(
-        follows,
+        follows(&plan),
         [(2, 9, 4), (2, 8, 5), (6, 7, 6), (6, 9, 7), (6, 8, 8)],
         "repliers at their reply; the new thread's root sender at the root"
     );
@@ -558,15 +561,8 @@ fn an_edit_notifies_and_makes_follow_only_those_it_newly_mentions() {
         [Some(r#"["carol"]"#), Some(r#"["dave"]"#), Some(r#"["carol"]"#)],
         "only the names the text before did not mention"
     );
-    let follows: Vec<(i64, i64, i64)> = plan
-        .effects
-        .threads
-        .follows
-        .iter()
-        .map(|f| (f.root_seq, f.user_id, f.last_read_seq))
-        .collect();
     assert_eq!(
-        follows,
+        follows(&plan),
         [(2, 21, 2), (2, 22, 2)],
         "the newly mentioned follow the reply's thread with the reply unread; \
          a root without replies has no thread to follow"
