@@ -176,7 +176,7 @@ pub(super) const SQLITE_QUEUE_PUSHES: &str = "\
       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = d.user_id AND b.blocked_id = ?3)";
 
 /// One backend's SQL for [`PushStore`] (claiming excepted: each backend
-/// has its own way to keep concurrent claims apart, `claim_due`).
+/// has its own way to keep concurrent claims apart, `claim_due_pushes`).
 struct PushQueries {
     /// (room_id, user_id, level, muted_until).
     set_notifications: &'static str,
@@ -205,7 +205,7 @@ macro_rules! subscription_columns {
 }
 
 /// Implements [`PushStore`] for `$store` from `$sql`, with timestamps
-/// stored as `$time`; claiming is `$store::claim_due`.
+/// stored as `$time`; claiming is `$store::claim_due_pushes`.
 macro_rules! impl_push {
     (store: $store:ident, time: $time:ident, sql: $sql:ident $(,)?) => {
         #[async_trait]
@@ -281,7 +281,7 @@ macro_rules! impl_push {
                 limit: i64,
                 lease_ms: i64,
             ) -> StoreResult<Vec<ClaimedPush>> {
-                self.claim_due(limit, lease_ms).await
+                self.claim_due_pushes(limit, lease_ms).await
             }
 
             async fn push_done(&self, id: i64) -> StoreResult<()> {
@@ -359,7 +359,7 @@ impl_push!(store: PostgresStore, time: Timestamp, sql: POSTGRES_PUSH_SQL);
 impl_push!(store: SqliteStore, time: Millis, sql: SQLITE_PUSH_SQL);
 
 impl PostgresStore {
-    async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
+    async fn claim_due_pushes(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
         // SKIP LOCKED: instances claiming together take different rows; the
         // lease (`not_before` moved ahead) keeps them apart afterwards.
         Ok(sqlx::query_as(
@@ -390,7 +390,7 @@ impl PostgresStore {
 }
 
 impl SqliteStore {
-    async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
+    async fn claim_due_pushes(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
         // One writer at a time (BEGIN IMMEDIATE): the claim and the read
         // see the same rows.
         let now = Utc::now().timestamp_millis();

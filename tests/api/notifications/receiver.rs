@@ -194,8 +194,9 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     let body = buf[head_end..head_end + length].to_vec();
     let (status, extra) = {
         let mut s = state.lock().unwrap();
-        let (status, extra) = match s.redirects.get(&path) {
-            Some(location) => (307, vec![("location".to_string(), location.clone())]),
+        let redirect = s.redirects.get(&path).cloned();
+        let (status, extra) = match redirect {
+            Some(location) => (307, vec![("location".to_string(), location)]),
             None => s
                 .script
                 .get_mut(&path)
