@@ -175,7 +175,7 @@ async fn vapid_key(app: &TestApp) -> String {
 }
 
 async fn levels_default_to_all_in_a_direct_conversation_and_mentions_elsewhere(backend: Backend) {
-    let (receiver, app) = started(backend).await;
+    let (_receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
@@ -208,7 +208,7 @@ async fn levels_default_to_all_in_a_direct_conversation_and_mentions_elsewhere(b
 }
 
 async fn a_level_and_a_mute_are_stored_shown_in_room_objects_and_announced(backend: Backend) {
-    let (receiver, app) = started(backend).await;
+    let (_receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
     let mut updates = stomp_client::StompClient::connect(&app, &alice.access_token).await;
@@ -275,7 +275,7 @@ async fn a_level_and_a_mute_are_stored_shown_in_room_objects_and_announced(backe
 }
 
 async fn notification_settings_refuse_bad_input_and_non_members(backend: Backend) {
-    let (receiver, app) = started(backend).await;
+    let (_receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
@@ -444,7 +444,7 @@ async fn endpoints_on_forbidden_addresses_are_refused(backend: Backend) {
 }
 
 async fn the_vapid_key_is_generated_once_and_kept(backend: Backend) {
-    let (receiver, app) = started(backend).await;
+    let (_receiver, app) = started(backend).await;
     let key = vapid_key(&app).await;
     let point = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &key)
         .expect("base64url");
@@ -956,10 +956,11 @@ async fn an_edit_notifies_only_those_it_newly_mentions_and_they_follow_its_threa
     let reply = status(&r, 201, "reply")["seq"].as_i64().unwrap();
     assert_eq!(receiver.wait_for(&tablet.path, 1, WITHIN).await.len(), 1);
 
+    let path = format!("/api/v1/rooms/general/messages/{reply}");
     let edit = |body: &str| {
         app.request(
             Method::PATCH,
-            &format!("/api/v1/rooms/general/messages/{reply}"),
+            &path,
             Some(&bob.access_token),
             Some(json!({"body": body})),
         )
