@@ -149,6 +149,12 @@ pub(super) const POSTGRES_QUEUE_PUSHES: &str = "\
 /// read through its own index (the room's row; `users.username`;
 /// `thread_follows`' key; `memberships_notify_all_idx`); rank picks one
 /// reason per user (README, "Notifications").
+// SQLite's planner, left to itself, reads every membership of the room (a
+// room of 5,000 costs 5,000 rows a message): the members at `all` through
+// the primary key, or the room's memberships first and the due users
+// within them. `INDEXED BY` and `CROSS JOIN` (which SQLite takes as the
+// order of the loops) keep it on the due users; the tests below check the
+// plan.
 pub(super) const SQLITE_QUEUE_PUSHES: &str = "\
     INSERT INTO push_outbox (subscription_id, room_id, seq, reason, created_at, not_before) \
     SELECT p.id, ?1, ?2, \
@@ -165,11 +171,11 @@ pub(super) const SQLITE_QUEUE_PUSHES: &str = "\
               SELECT f.user_id, 3 FROM thread_follows f \
               WHERE ?6 IS NOT NULL AND NOT ?7 AND f.room_id = ?1 AND f.root_seq = ?6 \
               UNION ALL \
-              SELECT ms.user_id, 4 FROM memberships ms \
+              SELECT ms.user_id, 4 FROM memberships ms INDEXED BY memberships_notify_all_idx \
               WHERE NOT ?7 AND ms.room_id = ?1 AND ms.notify_level = 'all' \
           ) c GROUP BY c.user_id) d \
-    JOIN memberships ms ON ms.room_id = ?1 AND ms.user_id = d.user_id \
-    JOIN push_subscriptions p ON p.user_id = d.user_id \
+    CROSS JOIN memberships ms ON ms.room_id = ?1 AND ms.user_id = d.user_id \
+    CROSS JOIN push_subscriptions p ON p.user_id = d.user_id \
     WHERE d.user_id <> ?3 \
       AND (ms.notify_level IS NULL OR ms.notify_level <> 'none') \
       AND (ms.muted_until IS NULL OR ms.muted_until <= ?5) \
@@ -429,5 +435,43 @@ impl SqliteStore {
         };
         WriteTx::commit(tx).await?;
         Ok(claimed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of `SQLITE_QUEUE_PUSHES`, one detail per step.
+    async fn sqlite_plan(store: &SqliteStore) -> Vec<String> {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {SQLITE_QUEUE_PUSHES}"))
+                .bind(1_i64)
+                .bind(2_i64)
+                .bind(3_i64)
+                .bind("[]")
+                .bind(0_i64)
+                .bind(Option::<i64>::None)
+                .bind(false)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        rows.into_iter().map(|r| r.3).collect()
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_message_reads_only_the_members_at_all_never_the_whole_room() {
+        let store = SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
+        let plan = sqlite_plan(&store).await;
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("memberships_notify_all_idx (room_id=?)")),
+            "the members at `all` are read through their partial index: {plan:#?}"
+        );
+        assert!(
+            !plan.iter().any(|d| d.ends_with("USING PRIMARY KEY (room_id=?)")
+                || d.starts_with("SCAN ms")),
+            "no step reads every membership of the room: {plan:#?}"
+        );
     }
 }
