@@ -209,7 +209,8 @@ impl Push {
                 if answer.status == StatusCode::TOO_MANY_REQUESTS
                     || answer.status.is_server_error() =>
             {
-                let asked = asked_wait(answer.status, &answer.headers, std::time::SystemTime::now());
+                let asked =
+                    asked_wait(answer.status, &answer.headers, std::time::SystemTime::now());
                 Outcome::Retry(
                     format!("the push service answered {}", answer.status),
                     asked,

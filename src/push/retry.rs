@@ -24,7 +24,11 @@ pub(super) fn backoff(attempts: i32) -> Duration {
 /// How long the push service asked to wait, if it answered 429 or 503 with
 /// a `Retry-After` this server understands (at most [`MAX_RETRY_AFTER`]);
 /// a date in the past asks for no wait.
-pub(super) fn asked_wait(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(super) fn asked_wait(
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Option<Duration> {
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
         return None;
     }
@@ -74,8 +78,14 @@ mod tests {
     fn retry_after_in_seconds_or_as_an_http_date() {
         let busy = StatusCode::SERVICE_UNAVAILABLE;
         let limited = StatusCode::TOO_MANY_REQUESTS;
-        assert_eq!(asked_wait(busy, &with("120"), now()), Some(Duration::from_secs(120)));
-        assert_eq!(asked_wait(limited, &with(" 7 "), now()), Some(Duration::from_secs(7)));
+        assert_eq!(
+            asked_wait(busy, &with("120"), now()),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            asked_wait(limited, &with(" 7 "), now()),
+            Some(Duration::from_secs(7))
+        );
         for date in [
             "Wed, 21 Oct 2015 07:29:30 GMT",
             "Wednesday, 21-Oct-15 07:29:30 GMT",
@@ -97,12 +107,19 @@ mod tests {
     #[test]
     fn what_a_service_asks_is_bounded_and_only_read_on_429_and_503() {
         let limited = StatusCode::TOO_MANY_REQUESTS;
-        assert_eq!(asked_wait(limited, &with("86400"), now()), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            asked_wait(limited, &with("86400"), now()),
+            Some(MAX_RETRY_AFTER)
+        );
         assert_eq!(
             asked_wait(limited, &with("99999999999999999999999"), now()),
             Some(MAX_RETRY_AFTER)
         );
-        assert_eq!(asked_wait(limited, &with("soon"), now()), None, "not understood");
+        assert_eq!(
+            asked_wait(limited, &with("soon"), now()),
+            None,
+            "not understood"
+        );
         assert_eq!(asked_wait(limited, &with("-5"), now()), None);
         assert_eq!(asked_wait(limited, &HeaderMap::new(), now()), None);
         assert_eq!(
@@ -115,8 +132,14 @@ mod tests {
     #[test]
     fn the_wait_is_the_longer_of_the_backoff_and_the_ask() {
         assert_eq!(next_wait(0, None), Duration::from_secs(1));
-        assert_eq!(next_wait(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(next_wait(3, Some(Duration::from_secs(3))), Duration::from_secs(8));
+        assert_eq!(
+            next_wait(0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            next_wait(3, Some(Duration::from_secs(3))),
+            Duration::from_secs(8)
+        );
         assert_eq!(next_wait(2, Some(Duration::ZERO)), Duration::from_secs(4));
     }
 }

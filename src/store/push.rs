@@ -105,8 +105,8 @@ pub trait PushStore: Send + Sync + 'static {
 /// through its own index (the room's row; `lower(username)`;
 /// `thread_follows`' key; the partial `memberships_notify_all_idx`), never
 /// the room's whole membership; rank picks one reason per user (README,
-/// "Notifications").
-pub(super) const POSTGRES_QUEUE_PUSHES: &str = "\
+/// "Notifications"). Public so that a test can check its plan.
+pub const POSTGRES_QUEUE_PUSHES: &str = "\
     WITH e (room_id, seq, sender_id, mentions, thread_root, only_mentions) AS \
          (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
                                $6::bool[])) \
@@ -469,8 +469,9 @@ mod tests {
             "the members at `all` are read through their partial index: {plan:#?}"
         );
         assert!(
-            !plan.iter().any(|d| d.ends_with("USING PRIMARY KEY (room_id=?)")
-                || d.starts_with("SCAN ms")),
+            !plan
+                .iter()
+                .any(|d| d.ends_with("USING PRIMARY KEY (room_id=?)") || d.starts_with("SCAN ms")),
             "no step reads every membership of the room: {plan:#?}"
         );
     }

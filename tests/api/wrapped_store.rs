@@ -15,10 +15,11 @@ use parley::store::{
     AccountInfo, AccountStore, Appended, BotAccount, BotStore, ClaimedPush, ClosedAccount,
     CodeCheck, Departure, DroppedPartition, DynStore, EndLogins, Event, FileStore, Found,
     HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MailTokenStore,
-    MarkerMove, Member, MembershipStore, NewEvent, NewMailToken, PartitionLayout, ProfileChange,
-    NewPushSubscription, ProfileStore, Pruned, PushStore, PushSubscription, ReadState, ReadStateStore, RetentionPolicy,
-    RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage,
-    ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
+    MarkerMove, Member, MembershipStore, NewEvent, NewMailToken, NewPushSubscription,
+    PartitionLayout, ProfileChange, ProfileStore, Pruned, PushStore, PushSubscription, ReadState,
+    ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
+    SearchQuery, SearchStore, SentMessage, ServerSettings, StoreError, StoreHealth, StoreResult,
+    Timestamp, TotpState, User, UserStore,
 };
 use parley::store::{FollowedThread, Following, ThreadStore};
 

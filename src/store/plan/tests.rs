@@ -558,7 +558,11 @@ fn an_edit_notifies_and_makes_follow_only_those_it_newly_mentions() {
         .collect();
     assert_eq!(
         newly,
-        [Some(r#"["carol"]"#), Some(r#"["dave"]"#), Some(r#"["carol"]"#)],
+        [
+            Some(r#"["carol"]"#),
+            Some(r#"["dave"]"#),
+            Some(r#"["carol"]"#)
+        ],
         "only the names the text before did not mention"
     );
     assert_eq!(

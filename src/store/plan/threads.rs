@@ -161,11 +161,7 @@ impl Threads {
     /// thread, if it is in one, with the message unread (as a reply's or a
     /// root's mentioned users do). A root without replies yet has no
     /// thread: its first reply makes those it then mentions follow.
-    pub(super) fn mentioned_by_edit(
-        &mut self,
-        message: &Target,
-        users: impl Iterator<Item = i64>,
-    ) {
+    pub(super) fn mentioned_by_edit(&mut self, message: &Target, users: impl Iterator<Item = i64>) {
         let root = Self::root_of(message);
         if !self.summaries.contains_key(&(message.room_id, root)) {
             return;

@@ -99,7 +99,11 @@ async fn post_subscription(app: &TestApp, who: &TestUser, body: Value) -> Reply 
 }
 
 async fn subscribe(app: &TestApp, who: &TestUser, sub: &Subscriber) -> Value {
-    status(&post_subscription(app, who, sub.json()).await, 201, "subscribe")
+    status(
+        &post_subscription(app, who, sub.json()).await,
+        201,
+        "subscribe",
+    )
 }
 
 /// Opens the direct conversation of `a` and `b`; its name.
@@ -356,7 +360,10 @@ async fn subscriptions_are_stored_listed_and_deleted(backend: Backend) {
 
     assert_eq!(
         subscription_ids(&app, &alice).await,
-        [first["id"].as_i64().unwrap(), second["id"].as_i64().unwrap()],
+        [
+            first["id"].as_i64().unwrap(),
+            second["id"].as_i64().unwrap()
+        ],
         "oldest first"
     );
     assert!(
@@ -421,24 +428,14 @@ async fn endpoints_on_forbidden_addresses_are_refused(backend: Backend) {
         "ftp://push.example.com/send",
         "not a url",
     ] {
-        let r = post_subscription(
-            &app,
-            &alice,
-            json!({"endpoint": endpoint, "keys": keys}),
-        )
-        .await;
+        let r = post_subscription(&app, &alice, json!({"endpoint": endpoint, "keys": keys})).await;
         refused(&r, 400, "invalid_endpoint", endpoint);
     }
     for endpoint in [
         "https://push.example.com/send/1".to_string(),
         format!("http://127.0.0.1:{}/send", receiver.port),
     ] {
-        let r = post_subscription(
-            &app,
-            &alice,
-            json!({"endpoint": endpoint, "keys": keys}),
-        )
-        .await;
+        let r = post_subscription(&app, &alice, json!({"endpoint": endpoint, "keys": keys})).await;
         status(&r, 201, &endpoint);
     }
 }
@@ -871,8 +868,7 @@ async fn a_user_keeps_the_newest_subscriptions_up_to_the_cap_even_when_concurren
         .iter()
         .find(|s| s.endpoint == newest["endpoint"].as_str().unwrap())
         .unwrap();
-    let repeated =
-        join_all((0..20).map(|_| post_subscription(&app, &alice, again.json()))).await;
+    let repeated = join_all((0..20).map(|_| post_subscription(&app, &alice, again.json()))).await;
     for r in &repeated {
         assert_eq!(
             status(r, 201, "re-subscribing")["id"],
@@ -880,8 +876,15 @@ async fn a_user_keeps_the_newest_subscriptions_up_to_the_cap_even_when_concurren
             "the same subscription"
         );
     }
-    assert_eq!(subscription_ids(&app, &alice).await, ids[10..], "nothing replaced");
-    assert!(subscription_ids(&app, &bob).await.is_empty(), "another user's are apart");
+    assert_eq!(
+        subscription_ids(&app, &alice).await,
+        ids[10..],
+        "nothing replaced"
+    );
+    assert!(
+        subscription_ids(&app, &bob).await.is_empty(),
+        "another user's are apart"
+    );
 
     // A lower cap: the next one replaces the oldest, whose pushes go with it.
     let host = receiver.host();
@@ -996,11 +999,65 @@ async fn an_edit_notifies_only_those_it_newly_mentions_and_they_follow_its_threa
     );
 
     // Alice follows the thread now, the mentioning reply unread.
-    let r = app
-        .get("/api/v1/me/threads", &alice.access_token)
-        .await;
+    let r = app.get("/api/v1/me/threads", &alice.access_token).await;
     let threads = status(&r, 200, "alice's threads")["threads"].clone();
     assert_eq!(threads.as_array().unwrap().len(), 1, "{threads}");
     assert_eq!(threads[0]["root"]["seq"], root);
     assert_eq!(threads[0]["unread"], 1, "the reply that mentions her");
+}
+
+/// The Postgres statement that queues a message's pushes, in a room of
+/// 3,000 members (3 at `all`) with statistics, reads the members at `all`
+/// through their partial index and never scans the room's memberships.
+#[tokio::test]
+async fn on_postgres_a_message_reads_only_the_members_at_all_never_the_whole_room() {
+    use sqlx::Connection;
+    let app = spawn_app_with(Backend::Postgres, |_| {}).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "big", false).await;
+    let mut db = sqlx::PgConnection::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let (room, sender): (i64, i64) = sqlx::query_as(
+        "SELECT r.id, u.id FROM rooms r JOIN users u ON u.username = 'alice' WHERE r.name = 'big'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    for sql in [
+        "INSERT INTO users (username, password_hash) \
+         SELECT 'member' || g, 'x' FROM generate_series(1, 3000) g",
+        "INSERT INTO memberships (room_id, user_id) \
+         SELECT $1, id FROM users WHERE username LIKE 'member%'",
+        "UPDATE memberships SET notify_level = 'all' WHERE room_id = $1 AND user_id IN \
+         (SELECT id FROM users WHERE username IN ('member1', 'member2', 'member3'))",
+        "ANALYZE",
+    ] {
+        let q = sqlx::query(sql);
+        let q = if sql.contains("$1") { q.bind(room) } else { q };
+        q.execute(&mut db).await.unwrap();
+    }
+    let plan: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN {}",
+        parley::store::push::POSTGRES_QUEUE_PUSHES
+    ))
+    .bind(vec![room])
+    .bind(vec![100_i64])
+    .bind(vec![sender])
+    .bind(vec!["[]"])
+    .bind(vec![None::<i64>])
+    .bind(vec![false])
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    db.close().await.ok();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("memberships_notify_all_idx"),
+        "the members at `all` are read through their partial index:\n{plan}"
+    );
+    assert!(
+        !plan.contains("Seq Scan on memberships"),
+        "no scan of the memberships:\n{plan}"
+    );
 }
