@@ -48,9 +48,30 @@ pub fn resolve(candidates: &[String], members: &HashMap<String, String>) -> Vec<
         .collect()
 }
 
+/// The mentions of `after` that `before` did not have (letter case
+/// ignored): whom an edit newly mentions (README, "Notifications").
+pub fn added(before: &[String], after: &[String]) -> Vec<String> {
+    after
+        .iter()
+        .filter(|name| !before.iter().any(|b| b.eq_ignore_ascii_case(name)))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_edit_adds_only_the_names_not_mentioned_before() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            added(&names(&["bob"]), &names(&["carol", "Bob", "dave"])),
+            ["carol", "dave"]
+        );
+        assert!(added(&names(&["bob", "carol"]), &names(&["carol"])).is_empty());
+        assert_eq!(added(&[], &names(&["bob"])), ["bob"]);
+    }
 
     #[test]
     fn names_end_at_the_first_character_outside_the_username_set() {

@@ -20,6 +20,10 @@ pub struct PushFlags {
     /// Comma-separated `host` or `host:port` of push services allowed on a loopback or private address, over `http://` too.
     #[arg(long, env = "PUSH_ALLOWED_HOSTS", default_value = "")]
     pub push_allowed_hosts: String,
+
+    /// Push subscriptions kept per user (1–1000): a new one beyond it replaces the user's oldest.
+    #[arg(long, env = "PUSH_SUBSCRIPTIONS_PER_USER", default_value_t = 10)]
+    pub push_subscriptions_per_user: u32,
 }
 
 /// The validated Web Push settings.
@@ -30,6 +34,8 @@ pub struct PushSettings {
     pub vapid_subject: String,
     pub preview: bool,
     pub allowed_hosts: String,
+    /// How many subscriptions a user keeps (README, "Notifications").
+    pub subscriptions_per_user: u32,
 }
 
 impl PushFlags {
@@ -44,6 +50,12 @@ impl PushFlags {
                 "VAPID_SUBJECT {subject:?} must be a mailto: or https: URL"
             ));
         }
+        if !(1..=1000).contains(&self.push_subscriptions_per_user) {
+            return Err(format!(
+                "PUSH_SUBSCRIPTIONS_PER_USER {} must be between 1 and 1000",
+                self.push_subscriptions_per_user
+            ));
+        }
         Ok(PushSettings {
             vapid_private_key: self
                 .vapid_private_key
@@ -52,6 +64,7 @@ impl PushFlags {
             vapid_subject: subject.to_string(),
             preview: self.push_preview,
             allowed_hosts: self.push_allowed_hosts.clone(),
+            subscriptions_per_user: self.push_subscriptions_per_user,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Web Push subscriptions (README, "Notifications"): the VAPID public key
 //! a browser subscribes with, and the caller's subscriptions. Endpoints are
-//! checked by the egress rules when stored (`push::Push::check_endpoint`).
+//! checked by the egress rules when stored (`push::Push::check_endpoint`);
+//! a user keeps at most `PUSH_SUBSCRIPTIONS_PER_USER`, the newest.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
@@ -14,7 +15,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::http::responses::{InternalError, JsonBodyRefused, Unauthorized};
 use crate::state::AppState;
-use crate::store::PushSubscription;
+use crate::store::{NewPushSubscription, PushSubscription};
 
 /// The key browsers pass as `applicationServerKey`.
 #[derive(Serialize, ToSchema)]
@@ -116,7 +117,9 @@ pub async fn vapid_key(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Store a browser's push subscription for the caller (the same endpoint
-/// again replaces its keys).
+/// again replaces its keys and keeps its id). A user keeps at most
+/// `PUSH_SUBSCRIPTIONS_PER_USER` (default 10): a new one beyond that
+/// replaces their oldest, whose pending pushes go with it.
 #[utoipa::path(
     tag = "notifications",
     operation_id = "add_push_subscription",
@@ -156,15 +159,16 @@ pub async fn add_subscription(
             "keys.p256dh must be a P-256 point (65 bytes) and keys.auth 16 bytes, in base64url",
         ));
     }
+    let new = NewPushSubscription {
+        endpoint: &body.endpoint,
+        p256dh: &body.keys.p256dh,
+        auth: &body.keys.auth,
+        expiration_time: body.expiration_time,
+    };
+    let keep = i64::from(state.push.subscriptions_per_user());
     let stored = state
         .store
-        .add_push_subscription(
-            user.id,
-            &body.endpoint,
-            &body.keys.p256dh,
-            &body.keys.auth,
-            body.expiration_time,
-        )
+        .add_push_subscription(user.id, new, keep)
         .await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(SubscriptionView::from(stored)))
 }

@@ -98,6 +98,26 @@ struct Marker {
     last_read_seq: i64,
 }
 
+/// 403 for following a thread or moving its marker (documentation only, as
+/// `http/responses.rs`).
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 403,
+    description = "`not_a_member`: the caller can see the room but is not a member"
+)]
+#[allow(dead_code)]
+struct NotAMember(ErrorBody<'static>);
+
+/// 404 for an operation on one thread (documentation only).
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "`room_not_found`: no such room, or a private room the caller is not a \
+        member of; `thread_not_found`: no message at that seq has a reply"
+)]
+#[allow(dead_code)]
+struct ThreadNotFound(ErrorBody<'static>);
+
 fn invalid(message: &str) -> ApiError {
     ApiError::bad_request("invalid_query", message)
 }
@@ -113,6 +133,15 @@ fn seq_param(params: &HashMap<String, String>, key: &str) -> Result<Option<i64>,
                 .ok_or_else(|| invalid(&format!("{key} must be a non-negative integer")))
         })
         .transpose()
+}
+
+/// A `true` / `false` query parameter, false when absent.
+fn flag_param(params: &HashMap<String, String>, key: &str) -> Result<bool, ApiError> {
+    match params.get(key).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(invalid(&format!("{key} must be true or false"))),
+    }
 }
 
 /// `limit`: 1–200, `default` when absent.
@@ -259,11 +288,8 @@ pub async fn get(
     responses(
         (status = 204, description = "Following"),
         Unauthorized,
-        (status = 403, description = "`not_a_member`: the caller can see the room but is not \
-            a member", body = ErrorBody),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of; `thread_not_found`: no message at that seq has a reply",
-            body = ErrorBody),
+        NotAMember,
+        ThreadNotFound,
         InternalError,
     ),
 )]
@@ -295,11 +321,8 @@ pub async fn follow(
     responses(
         (status = 204, description = "Not following"),
         Unauthorized,
-        (status = 403, description = "`not_a_member`: the caller can see the room but is not \
-            a member", body = ErrorBody),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of; `thread_not_found`: no message at that seq has a reply",
-            body = ErrorBody),
+        NotAMember,
+        ThreadNotFound,
         InternalError,
     ),
 )]
@@ -339,9 +362,7 @@ pub async fn unfollow(
         Unauthorized,
         (status = 403, description = "`not_a_member`: the caller can see the room but is not \
             a member; `not_following`: the caller does not follow the thread", body = ErrorBody),
-        (status = 404, description = "`room_not_found`: no such room, or a private room the \
-            caller is not a member of; `thread_not_found`: no message at that seq has a reply",
-            body = ErrorBody),
+        ThreadNotFound,
         JsonBodyRefused,
         InternalError,
     ),
@@ -372,18 +393,23 @@ pub async fn mark_read(
     }))
 }
 
-/// The threads the caller follows in the rooms they belong to, by latest
-/// reply, newest first, each with its unread replies.
+/// The threads the caller follows in the rooms they belong to that have
+/// replies after the caller's thread read marker (with `include_read=true`,
+/// those read too), by latest reply, newest first, each with its unread
+/// replies.
 #[utoipa::path(
     tag = "threads",
     operation_id = "my_threads",
     security(("bearer" = [])),
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Default 50"),
+        ("include_read" = Option<bool>, Query,
+            description = "`true`: also the followed threads with nothing unread. Default `false`"),
     ),
     responses(
         (status = 200, description = "The followed threads", body = FollowedList),
-        (status = 400, description = "`invalid_query`: a bad `limit`", body = ErrorBody),
+        (status = 400, description = "`invalid_query`: a bad `limit` or `include_read`",
+            body = ErrorBody),
         Unauthorized,
         InternalError,
     ),
@@ -395,7 +421,11 @@ pub async fn mine(
     params: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit_param(&params, DEFAULT_LIMIT)?;
-    let followed = state.store.followed_threads(user.id, limit).await?;
+    let include_read = flag_param(&params, "include_read")?;
+    let followed = state
+        .store
+        .followed_threads(user.id, limit, include_read)
+        .await?;
     let threads = followed
         .iter()
         .map(|f| Followed {

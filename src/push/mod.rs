@@ -11,6 +11,7 @@
 
 mod encrypt;
 mod outbox;
+mod retry;
 mod vapid;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub struct PushSetup {
     vapid: VapidKey,
     egress: Egress,
     preview: bool,
+    subscriptions_per_user: u32,
 }
 
 impl PushSetup {
@@ -68,6 +70,7 @@ impl PushSetup {
             vapid,
             egress,
             preview: settings.preview,
+            subscriptions_per_user: settings.subscriptions_per_user,
         })
     }
 }
@@ -79,6 +82,7 @@ pub struct Push {
     vapid: VapidKey,
     egress: Egress,
     preview: bool,
+    subscriptions_per_user: u32,
 }
 
 impl Push {
@@ -89,6 +93,7 @@ impl Push {
             vapid: setup.vapid,
             egress: setup.egress,
             preview: setup.preview,
+            subscriptions_per_user: setup.subscriptions_per_user,
         })
     }
 
@@ -100,6 +105,12 @@ impl Push {
     /// The VAPID public key (uncompressed P-256 point), base64url.
     pub fn public_key(&self) -> &str {
         self.vapid.public_key()
+    }
+
+    /// How many subscriptions a user keeps: a new one beyond it replaces
+    /// their oldest (`PUSH_SUBSCRIPTIONS_PER_USER`).
+    pub fn subscriptions_per_user(&self) -> u32 {
+        self.subscriptions_per_user
     }
 
     /// Whether a subscription may use `endpoint` (the egress rules:

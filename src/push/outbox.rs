@@ -19,6 +19,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use super::retry::{asked_wait, next_wait};
 use super::{Push, encrypt};
 use crate::egress::Failure;
 use crate::store::ClaimedPush;
@@ -30,8 +31,6 @@ const CLAIM: i64 = 64;
 /// How long a claim keeps other senders off a row: longer than a batch of
 /// requests can take (`REQUEST_TIMEOUT` each, sent together).
 const LEASE: Duration = Duration::from_secs(60);
-/// The first retry after a 429, a 5xx or no answer; each retry doubles it.
-const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// Retries stop this long after the event was stored.
 const GIVE_UP_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// How long a push service keeps a push for an offline browser.
@@ -58,7 +57,9 @@ enum Outcome {
     Dropped(&'static str),
     /// The subscription is gone (404 or 410).
     Gone,
-    Retry(String),
+    /// Tried again later: why, and how long the push service asked to
+    /// wait (`Retry-After`), if it did.
+    Retry(String, Option<Duration>),
 }
 
 pub(super) async fn run(push: Weak<Push>, mut shutdown: watch::Receiver<bool>) {
@@ -105,7 +106,7 @@ impl Push {
                     .await
                     .map(|_| ())
             }
-            Outcome::Retry(why) => {
+            Outcome::Retry(why, asked) => {
                 let now = chrono::Utc::now();
                 if now - row.created_at() > GIVE_UP_AFTER {
                     tracing::warn!(
@@ -115,7 +116,7 @@ impl Push {
                     );
                     self.store.push_done(row.id).await
                 } else {
-                    let delay = FIRST_RETRY * 2u32.saturating_pow(row.attempts.clamp(0, 12) as u32);
+                    let delay = next_wait(row.attempts, *asked);
                     tracing::info!(
                         subscription = row.subscription_id,
                         why,
@@ -208,7 +209,12 @@ impl Push {
                 if answer.status == StatusCode::TOO_MANY_REQUESTS
                     || answer.status.is_server_error() =>
             {
-                Outcome::Retry(format!("the push service answered {}", answer.status))
+                let asked =
+                    asked_wait(answer.status, &answer.headers, std::time::SystemTime::now());
+                Outcome::Retry(
+                    format!("the push service answered {}", answer.status),
+                    asked,
+                )
             }
             Ok(answer) => {
                 tracing::warn!(status = %answer.status, subscription = row.subscription_id, "push refused");
@@ -218,7 +224,7 @@ impl Push {
                 tracing::warn!(%refusal, subscription = row.subscription_id, "push endpoint refused");
                 Outcome::Dropped("the endpoint is refused")
             }
-            Err(e) => Outcome::Retry(e.to_string()),
+            Err(e) => Outcome::Retry(e.to_string(), None),
         }
     }
 }

@@ -41,6 +41,9 @@ pub(super) struct Target {
     pub deleted: bool,
     /// The root of the message's thread, if it is a reply.
     pub thread: Option<i64>,
+    /// The canonical usernames its current text mentions (an edit
+    /// notifies only those it adds).
+    pub mentions: Vec<String>,
 }
 
 /// An event to insert, with the seq it was given.
@@ -61,9 +64,14 @@ pub(super) struct NewRow<'a> {
     pub added: Option<bool>,
     /// JSON array of the files a message carries (`FileMeta`).
     pub attachments: String,
+    /// An edit that mentions users the text before it did not: their
+    /// canonical usernames as a JSON array (not stored with the event;
+    /// `AppendTx::queue_pushes` notifies them).
+    pub newly_mentioned: Option<String>,
 }
 
-/// A new message whose pushes `AppendTx::queue_pushes` decides.
+/// A new message, or one an edit made mention more users, whose pushes
+/// `AppendTx::queue_pushes` decides.
 pub(super) struct DueCheck<'a> {
     pub room_id: i64,
     pub seq: i64,
@@ -72,6 +80,34 @@ pub(super) struct DueCheck<'a> {
     pub mentions: &'a str,
     /// The root of its thread, if it is a reply.
     pub thread_root: Option<i64>,
+    /// An edit: only `mentions` (those it added) are due, and only for
+    /// being mentioned (README, "Notifications").
+    pub only_mentions: bool,
+}
+
+impl<'a> DueCheck<'a> {
+    /// What `row` makes due: a new message, or an edit that adds mentions.
+    fn of(row: &'a NewRow<'_>) -> Option<Self> {
+        match (row.kind, row.newly_mentioned.as_deref(), row.target) {
+            (EventKind::Message, _, _) => Some(DueCheck {
+                room_id: row.room_id,
+                seq: row.seq,
+                sender_id: row.sender_id,
+                mentions: row.mentions.as_str(),
+                thread_root: row.thread_root,
+                only_mentions: false,
+            }),
+            (EventKind::Edit, Some(added), Some(edited)) => Some(DueCheck {
+                room_id: row.room_id,
+                seq: edited,
+                sender_id: row.sender_id,
+                mentions: added,
+                thread_root: None,
+                only_mentions: true,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What the database assigned to an inserted event (on Postgres, the
@@ -138,11 +174,11 @@ pub(super) trait AppendTx: WriteTx {
         reactions: &[ReactionRef],
     ) -> StoreResult<Vec<(ReactionRef, i64)>>;
     /// Of the `(room id, lowercased name)` pairs, those naming a member of
-    /// the room: `(room id, lowercased name, canonical username)`.
+    /// the room: `(room id, lowercased name, canonical username, user id)`.
     async fn members_named(
         &mut self,
         names: &[(i64, String)],
-    ) -> StoreResult<Vec<(i64, String, String)>>;
+    ) -> StoreResult<Vec<(i64, String, String, i64)>>;
     /// The files of `ids` that exist and may still be attached (uploaded
     /// less than a day ago, so the sweeper does not take them meanwhile).
     async fn attachable(&mut self, ids: &[String]) -> StoreResult<Vec<Attachable>>;
@@ -167,7 +203,8 @@ pub(super) trait AppendTx: WriteTx {
     /// Queues a push (README, "Notifications") on each subscription of each
     /// member due one for the new message: the other user of a direct
     /// conversation, those it mentions, the followers of its thread (after
-    /// this batch's follows are written), those at level `all`; never the
+    /// this batch's follows are written), those at level `all` (for an edit,
+    /// [`DueCheck::only_mentions`], only those it newly mentions); never the
     /// sender, users who block them, members at `none` or muted. A few
     /// indexed reads per message, however many members the room has: each
     /// reason is looked up through its own index (the room's row,
@@ -221,6 +258,7 @@ pub(super) async fn append<B: Backend>(
             .collect(),
         candidates: mention_candidates(batch),
         members: HashMap::new(),
+        member_ids: HashMap::new(),
         moderators: HashSet::new(),
         threads: HashMap::new(),
         files: HashMap::new(),
@@ -244,7 +282,8 @@ pub(super) async fn append<B: Backend>(
     }
     let names = names_to_look_up(batch, &known.candidates);
     if !names.is_empty() {
-        for (room, lower, canonical) in tx.members_named(&names).await? {
+        for (room, lower, canonical, user_id) in tx.members_named(&names).await? {
+            known.member_ids.insert((room, canonical.clone()), user_id);
             known
                 .members
                 .entry(room)
@@ -257,18 +296,7 @@ pub(super) async fn append<B: Backend>(
     if !plan.rows.is_empty() {
         inserted = tx.insert_events(&plan.last_seqs, &plan.rows).await?;
         tx.apply(&plan.effects).await?;
-        let messages: Vec<DueCheck> = plan
-            .rows
-            .iter()
-            .filter(|r| r.kind == EventKind::Message)
-            .map(|r| DueCheck {
-                room_id: r.room_id,
-                seq: r.seq,
-                sender_id: r.sender_id,
-                mentions: r.mentions.as_str(),
-                thread_root: r.thread_root,
-            })
-            .collect();
+        let messages: Vec<DueCheck> = plan.rows.iter().filter_map(DueCheck::of).collect();
         if !messages.is_empty() {
             tx.queue_pushes(&messages).await?;
         }

@@ -59,7 +59,7 @@ pub use mail_tokens::{CodeCheck, MailKind, MailTokenStore, NewMailToken};
 pub use membership::{Member, MembershipStore};
 pub use postgres::PostgresStore;
 pub use profiles::{ClosedAccount, Departure, ProfileChange, ProfileStore, SentMessage};
-pub use push::{ClaimedPush, PushStore, PushSubscription};
+pub use push::{ClaimedPush, NewPushSubscription, PushStore, PushSubscription};
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
 pub use retention::{
     DroppedPartition, LogPartitions, PartitionLayout, Pruned, RetentionPolicy, RetentionStore,

@@ -342,6 +342,7 @@ impl<'a> Decided<'a> {
             key: None,
             added: None,
             attachments: String::from("[]"),
+            newly_mentioned: None,
         };
         match &event.change {
             LogWrite::Message {
@@ -381,6 +382,7 @@ impl<'a> Decided<'a> {
                         sender_id: event.sender_id,
                         deleted: false,
                         thread: row.thread_root,
+                        mentions: mentions.clone(),
                     },
                 );
             }
@@ -388,6 +390,21 @@ impl<'a> Decided<'a> {
                 row.kind = EventKind::Edit;
                 row.body = body;
                 row.target = Some(*target);
+                // Checked above: a live message of the editor's. Only the
+                // users its text did not mention yet are notified, and
+                // follow its thread.
+                if let Some(edited) = self.targets.get_mut(&(room, *target)) {
+                    let added = mentions::added(&edited.mentions, &mentions);
+                    edited.mentions = mentions.clone();
+                    if !added.is_empty() {
+                        let ids = added
+                            .iter()
+                            .filter_map(|name| known.member_ids.get(&(room, name.clone())));
+                        self.threads.mentioned_by_edit(edited, ids.copied());
+                        row.newly_mentioned =
+                            Some(serde_json::to_string(&added).expect("names serialise"));
+                    }
+                }
                 self.edits.insert(
                     (room, *target),
                     Edited {

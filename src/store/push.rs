@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::sqlite::Millis;
 use super::{Backend, PostgresStore, SqliteStore, StoreResult, Timestamp, WriteTx};
 
 /// A browser's `PushSubscription`, as stored.
@@ -54,6 +55,15 @@ impl ClaimedPush {
     }
 }
 
+/// A subscription to store, as the browser gave it (checked by the caller).
+#[derive(Debug, Clone, Copy)]
+pub struct NewPushSubscription<'a> {
+    pub endpoint: &'a str,
+    pub p256dh: &'a str,
+    pub auth: &'a str,
+    pub expiration_time: Option<i64>,
+}
+
 #[async_trait]
 pub trait PushStore: Send + Sync + 'static {
     /// Sets `user_id`'s level (`None`: the default) and mute in the room;
@@ -65,14 +75,15 @@ pub trait PushStore: Send + Sync + 'static {
         level: Option<&str>,
         muted_until: Option<Timestamp>,
     ) -> StoreResult<bool>;
-    /// Stores the subscription (the same endpoint again replaces its keys).
+    /// Stores the subscription (the same endpoint again replaces its keys
+    /// and keeps its id), then deletes the user's oldest beyond `keep`
+    /// with their queued pushes; concurrent calls for one user are
+    /// serialised by a lock on the user's row, so `keep` holds.
     async fn add_push_subscription(
         &self,
         user_id: i64,
-        endpoint: &str,
-        p256dh: &str,
-        auth: &str,
-        expiration_time: Option<i64>,
+        new: NewPushSubscription<'_>,
+        keep: i64,
     ) -> StoreResult<PushSubscription>;
     /// The user's subscriptions, oldest first.
     async fn push_subscriptions(&self, user_id: i64) -> StoreResult<Vec<PushSubscription>>;
@@ -89,14 +100,16 @@ pub trait PushStore: Send + Sync + 'static {
 }
 
 /// `AppendTx::queue_pushes` for a batch's new messages, as arrays (room
-/// ids, seqs, sender ids, mentions JSON, thread roots). Each reason is read
+/// ids, seqs, sender ids, mentions JSON, thread roots, only mentions: an
+/// edit's newly mentioned users, reason `mention` alone). Each reason is read
 /// through its own index (the room's row; `lower(username)`;
 /// `thread_follows`' key; the partial `memberships_notify_all_idx`), never
 /// the room's whole membership; rank picks one reason per user (README,
-/// "Notifications").
-pub(super) const POSTGRES_QUEUE_PUSHES: &str = "\
-    WITH e (room_id, seq, sender_id, mentions, thread_root) AS \
-         (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[])) \
+/// "Notifications"). Public so that a test can check its plan.
+pub const POSTGRES_QUEUE_PUSHES: &str = "\
+    WITH e (room_id, seq, sender_id, mentions, thread_root, only_mentions) AS \
+         (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
+                               $6::bool[])) \
     INSERT INTO push_outbox (subscription_id, room_id, seq, reason) \
     SELECT p.id, d.room_id, d.seq, \
            CASE d.rank WHEN 1 THEN 'dm' WHEN 2 THEN 'mention' WHEN 3 THEN 'thread' \
@@ -106,7 +119,8 @@ pub(super) const POSTGRES_QUEUE_PUSHES: &str = "\
                      CASE WHEN r.direct_a = e.sender_id THEN r.direct_b ELSE r.direct_a END \
                          AS user_id, \
                      1 AS rank \
-              FROM e JOIN rooms r ON r.id = e.room_id WHERE r.direct_a IS NOT NULL \
+              FROM e JOIN rooms r ON r.id = e.room_id \
+              WHERE r.direct_a IS NOT NULL AND NOT e.only_mentions \
               UNION ALL \
               SELECT e.room_id, e.seq, e.sender_id, u.id, 2 \
               FROM e CROSS JOIN LATERAL jsonb_array_elements_text(e.mentions::jsonb) n (name) \
@@ -115,9 +129,11 @@ pub(super) const POSTGRES_QUEUE_PUSHES: &str = "\
               SELECT e.room_id, e.seq, e.sender_id, f.user_id, 3 \
               FROM e JOIN thread_follows f \
                    ON f.room_id = e.room_id AND f.root_seq = e.thread_root \
+              WHERE NOT e.only_mentions \
               UNION ALL \
               SELECT e.room_id, e.seq, e.sender_id, ms.user_id, 4 \
               FROM e JOIN memberships ms ON ms.room_id = e.room_id AND ms.notify_level = 'all' \
+              WHERE NOT e.only_mentions \
           ) c GROUP BY c.room_id, c.seq, c.sender_id, c.user_id) d \
     JOIN memberships ms ON ms.room_id = d.room_id AND ms.user_id = d.user_id \
     JOIN push_subscriptions p ON p.user_id = d.user_id \
@@ -128,10 +144,17 @@ pub(super) const POSTGRES_QUEUE_PUSHES: &str = "\
                       WHERE b.blocker_id = d.user_id AND b.blocked_id = d.sender_id)";
 
 /// `AppendTx::queue_pushes` for one message: (room id, seq, sender id,
-/// mentions JSON, now in epoch ms, thread root or NULL). Each reason is
+/// mentions JSON, now in epoch ms, thread root or NULL, only mentions: an
+/// edit's newly mentioned users, reason `mention` alone). Each reason is
 /// read through its own index (the room's row; `users.username`;
 /// `thread_follows`' key; `memberships_notify_all_idx`); rank picks one
 /// reason per user (README, "Notifications").
+// SQLite's planner, left to itself, reads every membership of the room (a
+// room of 5,000 costs 5,000 rows a message): the members at `all` through
+// the primary key, or the room's memberships first and the due users
+// within them. `INDEXED BY` and `CROSS JOIN` (which SQLite takes as the
+// order of the loops) keep it on the due users; the tests below check the
+// plan.
 pub(super) const SQLITE_QUEUE_PUSHES: &str = "\
     INSERT INTO push_outbox (subscription_id, room_id, seq, reason, created_at, not_before) \
     SELECT p.id, ?1, ?2, \
@@ -141,92 +164,208 @@ pub(super) const SQLITE_QUEUE_PUSHES: &str = "\
     FROM (SELECT c.user_id, min(c.rank) AS rank FROM ( \
               SELECT CASE WHEN r.direct_a = ?3 THEN r.direct_b ELSE r.direct_a END AS user_id, \
                      1 AS rank \
-              FROM rooms r WHERE r.id = ?1 AND r.direct_a IS NOT NULL \
+              FROM rooms r WHERE r.id = ?1 AND r.direct_a IS NOT NULL AND NOT ?7 \
               UNION ALL \
               SELECT u.id, 2 FROM json_each(?4) n JOIN users u ON u.username = n.value \
               UNION ALL \
               SELECT f.user_id, 3 FROM thread_follows f \
-              WHERE ?6 IS NOT NULL AND f.room_id = ?1 AND f.root_seq = ?6 \
+              WHERE ?6 IS NOT NULL AND NOT ?7 AND f.room_id = ?1 AND f.root_seq = ?6 \
               UNION ALL \
-              SELECT ms.user_id, 4 FROM memberships ms \
-              WHERE ms.room_id = ?1 AND ms.notify_level = 'all' \
+              SELECT ms.user_id, 4 FROM memberships ms INDEXED BY memberships_notify_all_idx \
+              WHERE NOT ?7 AND ms.room_id = ?1 AND ms.notify_level = 'all' \
           ) c GROUP BY c.user_id) d \
-    JOIN memberships ms ON ms.room_id = ?1 AND ms.user_id = d.user_id \
-    JOIN push_subscriptions p ON p.user_id = d.user_id \
+    CROSS JOIN memberships ms ON ms.room_id = ?1 AND ms.user_id = d.user_id \
+    CROSS JOIN push_subscriptions p ON p.user_id = d.user_id \
     WHERE d.user_id <> ?3 \
       AND (ms.notify_level IS NULL OR ms.notify_level <> 'none') \
       AND (ms.muted_until IS NULL OR ms.muted_until <= ?5) \
       AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = d.user_id AND b.blocked_id = ?3)";
 
-const SUBSCRIPTION_COLUMNS: &str = "id, user_id, endpoint, p256dh, auth, expiration_time";
+/// One backend's SQL for [`PushStore`] (claiming excepted: each backend
+/// has its own way to keep concurrent claims apart, `claim_due_pushes`).
+struct PushQueries {
+    /// (room_id, user_id, level, muted_until).
+    set_notifications: &'static str,
+    /// (user_id): locks the user's row until commit (subscribing).
+    lock_user: &'static str,
+    /// (user_id, endpoint, p256dh, auth, expiration_time, created_at) →
+    /// the subscription.
+    upsert_subscription: &'static str,
+    /// (user_id, keep): deletes all but the newest `keep`.
+    keep_newest: &'static str,
+    /// (user_id) → the subscriptions, oldest first.
+    subscriptions: &'static str,
+    /// (id, user_id or NULL).
+    delete_subscription: &'static str,
+    /// (id).
+    done: &'static str,
+    /// (id, at).
+    retry: &'static str,
+}
 
-#[async_trait]
-impl PushStore for PostgresStore {
-    async fn set_notifications(
-        &self,
-        room_id: i64,
-        user_id: i64,
-        level: Option<&str>,
-        muted_until: Option<Timestamp>,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE memberships SET notify_level = $3, muted_until = $4 \
-             WHERE room_id = $1 AND user_id = $2",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .bind(level)
-        .bind(muted_until)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
+/// The columns of a [`PushSubscription`].
+macro_rules! subscription_columns {
+    () => {
+        "id, user_id, endpoint, p256dh, auth, expiration_time"
+    };
+}
 
-    async fn add_push_subscription(
-        &self,
-        user_id: i64,
-        endpoint: &str,
-        p256dh: &str,
-        auth: &str,
-        expiration_time: Option<i64>,
-    ) -> StoreResult<PushSubscription> {
-        Ok(sqlx::query_as(&format!(
-            "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, expiration_time) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (user_id, endpoint) DO UPDATE SET p256dh = EXCLUDED.p256dh, \
-                 auth = EXCLUDED.auth, expiration_time = EXCLUDED.expiration_time \
-             RETURNING {SUBSCRIPTION_COLUMNS}"
-        ))
-        .bind(user_id)
-        .bind(endpoint)
-        .bind(p256dh)
-        .bind(auth)
-        .bind(expiration_time)
-        .fetch_one(&self.pool)
-        .await?)
-    }
+/// Implements [`PushStore`] for `$store` from `$sql`, with timestamps
+/// stored as `$time`; claiming is `$store::claim_due_pushes`.
+macro_rules! impl_push {
+    (store: $store:ident, time: $time:ident, sql: $sql:ident $(,)?) => {
+        #[async_trait]
+        impl PushStore for $store {
+            async fn set_notifications(
+                &self,
+                room_id: i64,
+                user_id: i64,
+                level: Option<&str>,
+                muted_until: Option<Timestamp>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query($sql.set_notifications)
+                    .bind(room_id)
+                    .bind(user_id)
+                    .bind(level)
+                    .bind(muted_until.map($time::from))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
 
-    async fn push_subscriptions(&self, user_id: i64) -> StoreResult<Vec<PushSubscription>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM push_subscriptions WHERE user_id = $1 ORDER BY id"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
+            async fn add_push_subscription(
+                &self,
+                user_id: i64,
+                new: NewPushSubscription<'_>,
+                keep: i64,
+            ) -> StoreResult<PushSubscription> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query($sql.lock_user)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let stored: PushSubscription = sqlx::query_as($sql.upsert_subscription)
+                    .bind(user_id)
+                    .bind(new.endpoint)
+                    .bind(new.p256dh)
+                    .bind(new.auth)
+                    .bind(new.expiration_time)
+                    .bind($time::from(Utc::now()))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query($sql.keep_newest)
+                    .bind(user_id)
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await?;
+                WriteTx::commit(tx).await?;
+                Ok(stored)
+            }
 
-    async fn delete_push_subscription(&self, id: i64, user_id: Option<i64>) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "DELETE FROM push_subscriptions WHERE id = $1 AND ($2::int8 IS NULL OR user_id = $2)",
-        )
-        .bind(id)
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
+            async fn push_subscriptions(&self, user_id: i64) -> StoreResult<Vec<PushSubscription>> {
+                Ok(sqlx::query_as($sql.subscriptions)
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
 
-    async fn claim_pushes(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
+            async fn delete_push_subscription(
+                &self,
+                id: i64,
+                user_id: Option<i64>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query($sql.delete_subscription)
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn claim_pushes(
+                &self,
+                limit: i64,
+                lease_ms: i64,
+            ) -> StoreResult<Vec<ClaimedPush>> {
+                self.claim_due_pushes(limit, lease_ms).await
+            }
+
+            async fn push_done(&self, id: i64) -> StoreResult<()> {
+                sqlx::query($sql.done).bind(id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn push_retry(&self, id: i64, at: Timestamp) -> StoreResult<()> {
+                sqlx::query($sql.retry)
+                    .bind(id)
+                    .bind($time::from(at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+// `FOR NO KEY UPDATE`: subscribing serialises per user without holding off
+// the foreign keys that point at the user's row.
+const POSTGRES_PUSH_SQL: PushQueries = PushQueries {
+    set_notifications: "UPDATE memberships SET notify_level = $3, muted_until = $4 \
+                        WHERE room_id = $1 AND user_id = $2",
+    lock_user: "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
+    upsert_subscription: concat!(
+        "INSERT INTO push_subscriptions \
+             (user_id, endpoint, p256dh, auth, expiration_time, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (user_id, endpoint) DO UPDATE SET p256dh = EXCLUDED.p256dh, \
+             auth = EXCLUDED.auth, expiration_time = EXCLUDED.expiration_time \
+         RETURNING ",
+        subscription_columns!()
+    ),
+    keep_newest: "DELETE FROM push_subscriptions WHERE user_id = $1 AND id NOT IN \
+                  (SELECT id FROM push_subscriptions WHERE user_id = $1 ORDER BY id DESC LIMIT $2)",
+    subscriptions: concat!(
+        "SELECT ",
+        subscription_columns!(),
+        " FROM push_subscriptions WHERE user_id = $1 ORDER BY id"
+    ),
+    delete_subscription: "DELETE FROM push_subscriptions \
+                          WHERE id = $1 AND ($2::int8 IS NULL OR user_id = $2)",
+    done: "DELETE FROM push_outbox WHERE id = $1",
+    retry: "UPDATE push_outbox SET attempts = attempts + 1, not_before = $2 WHERE id = $1",
+};
+
+// One writer at a time (`BEGIN IMMEDIATE`): subscribing needs no row lock.
+const SQLITE_PUSH_SQL: PushQueries = PushQueries {
+    set_notifications: "UPDATE memberships SET notify_level = ?3, muted_until = ?4 \
+                        WHERE room_id = ?1 AND user_id = ?2",
+    lock_user: "SELECT 1 FROM users WHERE id = ?1",
+    upsert_subscription: concat!(
+        "INSERT INTO push_subscriptions \
+             (user_id, endpoint, p256dh, auth, expiration_time, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (user_id, endpoint) DO UPDATE SET p256dh = excluded.p256dh, \
+             auth = excluded.auth, expiration_time = excluded.expiration_time \
+         RETURNING ",
+        subscription_columns!()
+    ),
+    keep_newest: "DELETE FROM push_subscriptions WHERE user_id = ?1 AND id NOT IN \
+                  (SELECT id FROM push_subscriptions WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2)",
+    subscriptions: concat!(
+        "SELECT ",
+        subscription_columns!(),
+        " FROM push_subscriptions WHERE user_id = ?1 ORDER BY id"
+    ),
+    delete_subscription: "DELETE FROM push_subscriptions WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)",
+    done: "DELETE FROM push_outbox WHERE id = ?1",
+    retry: "UPDATE push_outbox SET attempts = attempts + 1, not_before = ?2 WHERE id = ?1",
+};
+
+impl_push!(store: PostgresStore, time: Timestamp, sql: POSTGRES_PUSH_SQL);
+impl_push!(store: SqliteStore, time: Millis, sql: SQLITE_PUSH_SQL);
+
+impl PostgresStore {
+    async fn claim_due_pushes(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
         // SKIP LOCKED: instances claiming together take different rows; the
         // lease (`not_before` moved ahead) keeps them apart afterwards.
         Ok(sqlx::query_as(
@@ -254,96 +393,10 @@ impl PushStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?)
     }
-
-    async fn push_done(&self, id: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM push_outbox WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn push_retry(&self, id: i64, at: Timestamp) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE push_outbox SET attempts = attempts + 1, not_before = $2 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
 }
 
-#[async_trait]
-impl PushStore for SqliteStore {
-    async fn set_notifications(
-        &self,
-        room_id: i64,
-        user_id: i64,
-        level: Option<&str>,
-        muted_until: Option<Timestamp>,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE memberships SET notify_level = ?3, muted_until = ?4 \
-             WHERE room_id = ?1 AND user_id = ?2",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .bind(level)
-        .bind(muted_until.map(|t| t.timestamp_millis()))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn add_push_subscription(
-        &self,
-        user_id: i64,
-        endpoint: &str,
-        p256dh: &str,
-        auth: &str,
-        expiration_time: Option<i64>,
-    ) -> StoreResult<PushSubscription> {
-        Ok(sqlx::query_as(&format!(
-            "INSERT INTO push_subscriptions \
-                 (user_id, endpoint, p256dh, auth, expiration_time, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (user_id, endpoint) DO UPDATE SET p256dh = excluded.p256dh, \
-                 auth = excluded.auth, expiration_time = excluded.expiration_time \
-             RETURNING {SUBSCRIPTION_COLUMNS}"
-        ))
-        .bind(user_id)
-        .bind(endpoint)
-        .bind(p256dh)
-        .bind(auth)
-        .bind(expiration_time)
-        .bind(Utc::now().timestamp_millis())
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn push_subscriptions(&self, user_id: i64) -> StoreResult<Vec<PushSubscription>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM push_subscriptions WHERE user_id = ?1 ORDER BY id"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn delete_push_subscription(&self, id: i64, user_id: Option<i64>) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "DELETE FROM push_subscriptions WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)",
-        )
-        .bind(id)
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn claim_pushes(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
+impl SqliteStore {
+    async fn claim_due_pushes(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedPush>> {
         // One writer at a time (BEGIN IMMEDIATE): the claim and the read
         // see the same rows.
         let now = Utc::now().timestamp_millis();
@@ -383,23 +436,43 @@ impl PushStore for SqliteStore {
         WriteTx::commit(tx).await?;
         Ok(claimed)
     }
+}
 
-    async fn push_done(&self, id: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM push_outbox WHERE id = ?1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of `SQLITE_QUEUE_PUSHES`, one detail per step.
+    async fn sqlite_plan(store: &SqliteStore) -> Vec<String> {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {SQLITE_QUEUE_PUSHES}"))
+                .bind(1_i64)
+                .bind(2_i64)
+                .bind(3_i64)
+                .bind("[]")
+                .bind(0_i64)
+                .bind(Option::<i64>::None)
+                .bind(false)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        rows.into_iter().map(|r| r.3).collect()
     }
 
-    async fn push_retry(&self, id: i64, at: Timestamp) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE push_outbox SET attempts = attempts + 1, not_before = ?2 WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(at.timestamp_millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    #[tokio::test]
+    async fn on_sqlite_a_message_reads_only_the_members_at_all_never_the_whole_room() {
+        let store = SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
+        let plan = sqlite_plan(&store).await;
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("memberships_notify_all_idx (room_id=?)")),
+            "the members at `all` are read through their partial index: {plan:#?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|d| d.ends_with("USING PRIMARY KEY (room_id=?)") || d.starts_with("SCAN ms")),
+            "no step reads every membership of the room: {plan:#?}"
+        );
     }
 }

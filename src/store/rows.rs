@@ -297,13 +297,15 @@ pub(super) struct TargetRow {
     sender_id: i64,
     deleted: bool,
     thread_root: Option<i64>,
+    /// JSON array of the canonical usernames its text mentions.
+    mentions: String,
 }
 
 /// `SELECT` of [`TargetRow`]s, followed by `$rest`.
 macro_rules! select_targets {
     ($rest:literal) => {
         concat!(
-            "SELECT room_id, seq, kind, sender_id, deleted, thread_root FROM messages ",
+            "SELECT room_id, seq, kind, sender_id, deleted, thread_root, mentions FROM messages ",
             $rest
         )
     };
@@ -319,6 +321,7 @@ impl From<TargetRow> for Target {
             sender_id: row.sender_id,
             deleted: row.deleted,
             thread: row.thread_root,
+            mentions: serde_json::from_str(&row.mentions).unwrap_or_default(),
         }
     }
 }

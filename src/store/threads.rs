@@ -64,7 +64,13 @@ pub trait ThreadStore: Send + Sync + 'static {
     /// reply not deleted, the root not sent by a user they block), by
     /// latest reply, newest first, at most `limit`; `unread`: replies after
     /// their marker, not deleted, not their own, not from users they block.
-    async fn followed_threads(&self, user_id: i64, limit: i64) -> StoreResult<Vec<FollowedThread>>;
+    /// Only those with unread replies, unless `with_read`.
+    async fn followed_threads(
+        &self,
+        user_id: i64,
+        limit: i64,
+        with_read: bool,
+    ) -> StoreResult<Vec<FollowedThread>>;
     /// Moves each `(room, root, user, seq)` marker to max(marker, min(seq,
     /// the thread's last reply)), in one transaction; answers the markers
     /// of those who follow, as they now are (`(room, root, user, marker)`).
@@ -86,7 +92,7 @@ pub(super) struct ThreadQueries {
     pub follow: &'static str,
     /// (room_id, root_seq, user_id).
     pub unfollow: &'static str,
-    /// (user_id, limit) → `UnreadEventRow`s.
+    /// (user_id, limit, with_read) → `UnreadEventRow`s.
     pub followed: &'static str,
     /// (room_id, root_seq, user_id, seq) → (last_read_seq).
     pub move_marker: &'static str,
@@ -105,6 +111,22 @@ macro_rules! impl_threads {
             use $crate::store::threads::{FollowedThread, Following, ThreadStore};
             use $crate::store::{Backend, Event, StoreResult};
 
+            impl $store {
+                /// The events `sql` selects with these four parameters.
+                async fn thread_events(
+                    &self,
+                    sql: &'static str,
+                    params: [i64; 4],
+                ) -> StoreResult<Vec<Event>> {
+                    let rows: Vec<EventRow<Stored>> = params
+                        .iter()
+                        .fold(sqlx::query_as(sql), |q, p| q.bind(*p))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.into_iter().map(Into::into).collect())
+                }
+            }
+
             #[async_trait]
             impl ThreadStore for $store {
                 async fn room_threads(
@@ -114,14 +136,8 @@ macro_rules! impl_threads {
                     before: i64,
                     limit: i64,
                 ) -> StoreResult<Vec<Event>> {
-                    let rows: Vec<EventRow<Stored>> = sqlx::query_as($sql.room_threads)
-                        .bind(room_id)
-                        .bind(viewer_id)
-                        .bind(before)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    Ok(rows.into_iter().map(Into::into).collect())
+                    self.thread_events($sql.room_threads, [room_id, viewer_id, before, limit])
+                        .await
                 }
 
                 async fn replies(
@@ -131,14 +147,8 @@ macro_rules! impl_threads {
                     after: i64,
                     limit: i64,
                 ) -> StoreResult<Vec<Event>> {
-                    let rows: Vec<EventRow<Stored>> = sqlx::query_as($sql.replies)
-                        .bind(room_id)
-                        .bind(root_seq)
-                        .bind(after)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    Ok(rows.into_iter().map(Into::into).collect())
+                    self.thread_events($sql.replies, [room_id, root_seq, after, limit])
+                        .await
                 }
 
                 async fn following(
@@ -190,10 +200,12 @@ macro_rules! impl_threads {
                     &self,
                     user_id: i64,
                     limit: i64,
+                    with_read: bool,
                 ) -> StoreResult<Vec<FollowedThread>> {
                     let rows: Vec<UnreadEventRow<Stored>> = sqlx::query_as($sql.followed)
                         .bind(user_id)
                         .bind(limit)
+                        .bind(with_read)
                         .fetch_all(&self.pool)
                         .await?;
                     Ok(rows

@@ -18,6 +18,7 @@ on_both_backends!(
     a_reply_to_a_reply_stays_in_the_roots_thread_and_the_root_is_summarised,
     a_rooms_threads_are_listed_by_latest_reply_and_paged,
     repliers_root_senders_and_mentioned_users_follow_with_unread_counts,
+    my_threads_lists_those_with_unread_replies_unless_read_ones_are_asked_for,
     the_thread_read_marker_never_moves_back_nor_past_the_last_reply,
     threads_of_a_private_room_are_invisible_and_following_needs_membership,
     replies_carry_their_thread_live_in_replays_and_over_sse,
@@ -94,9 +95,22 @@ async fn join(app: &TestApp, who: &TestUser, room: &str) {
     ok(&r, 200, "join");
 }
 
-/// `GET /me/threads` as (room, root seq, unread).
+/// Every thread `who` follows, read or not (`GET
+/// /me/threads?include_read=true`), as (room, root seq, unread).
 async fn my_threads(app: &TestApp, who: &TestUser) -> Vec<(String, i64, i64)> {
-    let r = app.get("/api/v1/me/threads", &who.access_token).await;
+    listed(app, who, "?include_read=true").await
+}
+
+/// The threads with unread replies `who` follows (`GET /me/threads`).
+async fn unread_threads(app: &TestApp, who: &TestUser) -> Vec<(String, i64, i64)> {
+    listed(app, who, "").await
+}
+
+/// `GET /me/threads{query}` as (room, root seq, unread).
+async fn listed(app: &TestApp, who: &TestUser, query: &str) -> Vec<(String, i64, i64)> {
+    let r = app
+        .get(&format!("/api/v1/me/threads{query}"), &who.access_token)
+        .await;
     let body = ok(&r, 200, "GET /me/threads");
     body["threads"]
         .as_array()
@@ -451,6 +465,63 @@ async fn repliers_root_senders_and_mentioned_users_follow_with_unread_counts(bac
         .await;
     ok(&r, 204, "dave leaves");
     assert!(my_threads(&app, &dave).await.is_empty());
+}
+
+async fn my_threads_lists_those_with_unread_replies_unless_read_ones_are_asked_for(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    post(&app, &alice, "general", "first root", None).await; // 1
+    post(&app, &alice, "general", "second root", None).await; // 2
+    post(&app, &bob, "general", "re first", Some(1)).await; // 3
+    post(&app, &bob, "general", "re second", Some(2)).await; // 4
+    let g = "general".to_string();
+    assert_eq!(
+        unread_threads(&app, &alice).await,
+        [(g.clone(), 2, 1), (g.clone(), 1, 1)],
+        "both have a reply after alice's marker, latest first"
+    );
+    assert!(
+        unread_threads(&app, &bob).await.is_empty(),
+        "bob's own replies are nothing unread for him"
+    );
+    assert_eq!(
+        my_threads(&app, &bob).await,
+        [(g.clone(), 2, 0), (g.clone(), 1, 0)],
+        "include_read=true lists them anyway"
+    );
+
+    ok(&mark(&app, &alice, "general", 2, 4).await, 200, "read 2");
+    assert_eq!(
+        unread_threads(&app, &alice).await,
+        [(g.clone(), 1, 1)],
+        "a thread read is left out"
+    );
+    assert_eq!(
+        my_threads(&app, &alice).await,
+        [(g.clone(), 2, 0), (g.clone(), 1, 1)]
+    );
+    post(&app, &bob, "general", "again", Some(2)).await; // 5
+    assert_eq!(
+        unread_threads(&app, &alice).await,
+        [(g.clone(), 2, 1), (g.clone(), 1, 1)],
+        "a new reply brings it back"
+    );
+    // The default spelled out, and bad values.
+    assert_eq!(
+        listed(&app, &alice, "?include_read=false").await,
+        unread_threads(&app, &alice).await
+    );
+    for bad in ["?include_read=yes", "?include_read=", "?include_read=TRUE"] {
+        let r = app
+            .get(&format!("/api/v1/me/threads{bad}"), &alice.access_token)
+            .await;
+        refused(&r, 400, "invalid_query", bad);
+    }
 }
 
 async fn the_thread_read_marker_never_moves_back_nor_past_the_last_reply(backend: Backend) {

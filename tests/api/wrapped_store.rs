@@ -16,10 +16,11 @@ use parley::store::{
     AccountInfo, AccountStore, Appended, BotAccount, BotStore, ClaimedPush, ClosedAccount,
     CodeCheck, Departure, DroppedPartition, DynStore, EndLogins, Event, FileStore, Found,
     HistoryPage, HistoryQuery, LogPartitions, Login, LoginId, LoginStore, MailTokenStore,
-    MarkerMove, Member, MembershipStore, NewEvent, NewMailToken, PartitionLayout, ProfileChange,
-    ProfileStore, Pruned, PushStore, PushSubscription, ReadState, ReadStateStore, RetentionPolicy,
-    RetentionStore, Room, RoomLog, RoomStore, Rotation, SearchQuery, SearchStore, SentMessage,
-    ServerSettings, StoreError, StoreHealth, StoreResult, Timestamp, TotpState, User, UserStore,
+    MarkerMove, Member, MembershipStore, NewEvent, NewMailToken, NewPushSubscription,
+    PartitionLayout, ProfileChange, ProfileStore, Pruned, PushStore, PushSubscription, ReadState,
+    ReadStateStore, RetentionPolicy, RetentionStore, Room, RoomLog, RoomStore, Rotation,
+    SearchQuery, SearchStore, SentMessage, ServerSettings, StoreError, StoreHealth, StoreResult,
+    Timestamp, TotpState, User, UserStore,
 };
 use parley::store::{FollowedThread, Following, ThreadStore};
 
@@ -433,14 +434,10 @@ impl PushStore for WrappedStore {
     async fn add_push_subscription(
         &self,
         user_id: i64,
-        endpoint: &str,
-        p256dh: &str,
-        auth: &str,
-        expiration_time: Option<i64>,
+        new: NewPushSubscription<'_>,
+        keep: i64,
     ) -> StoreResult<PushSubscription> {
-        self.inner
-            .add_push_subscription(user_id, endpoint, p256dh, auth, expiration_time)
-            .await
+        self.inner.add_push_subscription(user_id, new, keep).await
     }
     async fn push_subscriptions(&self, user_id: i64) -> StoreResult<Vec<PushSubscription>> {
         self.inner.push_subscriptions(user_id).await
@@ -495,8 +492,13 @@ impl ThreadStore for WrappedStore {
     async fn unfollow(&self, room_id: i64, root_seq: i64, user_id: i64) -> StoreResult<()> {
         self.inner.unfollow(room_id, root_seq, user_id).await
     }
-    async fn followed_threads(&self, user_id: i64, limit: i64) -> StoreResult<Vec<FollowedThread>> {
-        self.inner.followed_threads(user_id, limit).await
+    async fn followed_threads(
+        &self,
+        user_id: i64,
+        limit: i64,
+        with_read: bool,
+    ) -> StoreResult<Vec<FollowedThread>> {
+        self.inner.followed_threads(user_id, limit, with_read).await
     }
     async fn mark_threads_read(
         &self,

@@ -1,5 +1,7 @@
-// The threads I follow (`GET /me/threads`): each with its room, its root and
-// how many replies I have not read, by latest reply, newest first. The
+// The threads I follow (`GET /me/threads?include_read=true`: the view lists
+// the threads read too, so a followed thread stays at hand): each with its
+// room, its root and how many replies I have not read, by latest reply,
+// newest first. The
 // counts are the server's; they are read again when the list is opened,
 // when a reply of someone else arrives in a room open here, when a thread
 // read marker of mine moves, and when the tab comes back into view.
@@ -35,7 +37,7 @@ export class FollowedThreadsViewModel extends EventTarget {
   async load() {
     const generation = ++this.generation;
     try {
-      const { threads } = await this.app.session.request('GET', '/me/threads');
+      const { threads } = await this.app.session.request('GET', '/me/threads?include_read=true');
       if (generation !== this.generation) return; // a later read wins
       this.items = threads;
       this.loaded = true;

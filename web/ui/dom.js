@@ -13,6 +13,27 @@ export function button(text, className = '') {
   return b;
 }
 
+/**
+ * A line icon (24×24, drawn with the text colour) from SVG path data: for
+ * glyphs a system may lack a font for (emoji), as the bell and the paper
+ * clip of index.html are drawn.
+ */
+export function lineIcon(...paths) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  for (const [k, v] of Object.entries({
+    viewBox: '0 0 24 24', width: '16', height: '16', fill: 'none', stroke: 'currentColor',
+    'stroke-width': '2', 'stroke-linecap': 'round', 'stroke-linejoin': 'round',
+    'aria-hidden': 'true', focusable: 'false',
+  })) svg.setAttribute(k, v);
+  for (const d of paths) {
+    const path = document.createElementNS(ns, 'path');
+    path.setAttribute('d', d);
+    svg.append(path);
+  }
+  return svg;
+}
+
 /** A badge; with `label`, read out as ", label" instead of its text. */
 export function badge(text, kind, label) {
   const el = document.createElement('span');

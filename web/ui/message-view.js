@@ -10,7 +10,7 @@ import { isHidden } from '../timeline.js';
 import { renderAttachments } from './attachments-view.js';
 import { renderAvatar } from './avatar.js';
 import { personName, personText } from './people-view.js';
-import { badge, button } from './dom.js';
+import { badge, button, lineIcon } from './dom.js';
 import { renderBody } from './markdown.js';
 
 /** The reaction picker's choice, as in most chat apps. */
@@ -247,14 +247,21 @@ function renderReactions(vm, m, me) {
   return group;
 }
 
+/** A speech bubble: open the message's thread. */
+const THREAD_ICON = () => lineIcon('M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-5.2A8 8 0 1 1 21 12z');
+/** A bin: delete the message. */
+const DELETE_ICON = () => lineIcon('M4 7h16', 'M10 11v6', 'M14 11v6', 'M6 7l1 13h10l1-13', 'M9 7V4h6v3');
+
 /** Reply, react, edit and delete, as far as the room's view model says I may. */
 function renderActions(vm, m, ctx) {
   const actions = document.createElement('div');
   actions.className = 'actions';
   actions.setAttribute('role', 'group');
   actions.setAttribute('aria-label', `Actions for the message by ${m.sender}`);
+  // `icon`: a character, or an SVG element for what fonts may lack.
   const action = (name, label, icon, handle) => {
-    const b = button(icon, `quiet icon action-${name}`);
+    const b = button(typeof icon === 'string' ? icon : '', `quiet icon action-${name}`);
+    if (typeof icon !== 'string') b.append(icon);
     b.dataset.focus = `action:${name}`;
     b.setAttribute('aria-label', label);
     b.title = label;
@@ -263,14 +270,14 @@ function renderActions(vm, m, ctx) {
     return b;
   };
   action('reply', 'Reply', '↩', () => ctx.startReply(vm, m.seq));
-  action('thread', 'Thread', '💬', () => ctx.openThread(vm, threadRootOf(m)));
+  action('thread', 'Thread', THREAD_ICON(), () => ctx.openThread(vm, threadRootOf(m)));
   const picker = action('react', 'Add a reaction', '☺+', () => ctx.togglePicker(vm, m.seq));
   picker.setAttribute('aria-expanded', String(vm.pickerFor === m.seq));
   if (vm.mayEdit(m)) action('edit', 'Edit message', '✎', () => ctx.startEdit(vm, m.seq));
   if (vm.mayReport(m)) {
     const report = action('report', 'Report message', '⚑', () => ctx.report(vm, m, report));
   }
-  if (vm.mayDelete(m)) action('delete', 'Delete message', '🗑', () => ctx.confirmDelete(vm, m.seq));
+  if (vm.mayDelete(m)) action('delete', 'Delete message', DELETE_ICON(), () => ctx.confirmDelete(vm, m.seq));
   // On a desktop the actions show on hover or keyboard focus; on a phone this
   // one button (or a long press) opens them as a menu.
   const more = button('⋯', 'quiet icon more');

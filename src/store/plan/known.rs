@@ -104,6 +104,8 @@ pub(in crate::store) struct Known {
     pub(in crate::store) candidates: Vec<Vec<String>>,
     /// Per room, the members the batch may mention (lowercased → canonical).
     pub(in crate::store) members: HashMap<i64, HashMap<String, String>>,
+    /// The user id of each of those members, by (room id, canonical name).
+    pub(in crate::store) member_ids: HashMap<(i64, String), i64>,
     /// (room id, user id) of the batch's deleters who are the room's owner
     /// or a moderator ([`deleters`]).
     pub(in crate::store) moderators: HashSet<(i64, i64)>,

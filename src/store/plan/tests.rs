@@ -37,6 +37,7 @@ fn target(room_id: i64, seq: i64, sender_id: i64) -> ((i64, i64), Target) {
         sender_id,
         deleted: false,
         thread: None,
+        mentions: Vec::new(),
     };
     ((room_id, seq), t)
 }
@@ -51,6 +52,16 @@ fn react(sender_id: i64, target: i64, key: &str, added: bool) -> NewEvent {
             added,
         },
     )
+}
+
+/// The plan's follows as (root seq, user id, last read seq).
+fn follows(plan: &Plan) -> Vec<(i64, i64, i64)> {
+    plan.effects
+        .threads
+        .follows
+        .iter()
+        .map(|f| (f.root_seq, f.user_id, f.last_read_seq))
+        .collect()
 }
 
 fn seqs(plan: &Plan) -> Vec<Option<i64>> {
@@ -418,15 +429,8 @@ fn a_reply_to_a_reply_stays_in_the_roots_thread_and_the_summary_follows() {
         ),
         (6, 2, 8)
     );
-    let follows: Vec<(i64, i64, i64)> = plan
-        .effects
-        .threads
-        .follows
-        .iter()
-        .map(|f| (f.root_seq, f.user_id, f.last_read_seq))
-        .collect();
     assert_eq!(
-        follows,
+        follows(&plan),
         [(2, 9, 4), (2, 8, 5), (6, 7, 6), (6, 9, 7), (6, 8, 8)],
         "repliers at their reply; the new thread's root sender at the root"
     );
@@ -494,4 +498,77 @@ fn a_refused_tied_group_leaves_no_thread_change() {
     assert!(plan.rows.is_empty());
     let t = &plan.effects.threads;
     assert!(t.rows.is_empty() && t.follows.is_empty() && t.mention_follows.is_empty());
+}
+
+#[test]
+fn an_edit_notifies_and_makes_follow_only_those_it_newly_mentions() {
+    // Seq 2 is a root with a thread; 3 is user 8's reply in it, which
+    // mentions Bob (id 20) already.
+    let mut reply = target(1, 3, 8);
+    reply.1.thread = Some(2);
+    reply.1.mentions = vec!["Bob".into()];
+    let edit = |target, body: &str| {
+        by(
+            8,
+            1,
+            LogWrite::Edit {
+                target,
+                body: body.into(),
+            },
+        )
+    };
+    let batch = [
+        edit(3, "@bob @carol"),       // 4: carol is new
+        edit(3, "@bob @carol @dave"), // 5: dave is new
+        edit(4, "@carol"),            // refused: an edit is no message
+        edit(9, "@carol"),            // 6: a root without replies
+    ];
+    let members = HashMap::from([(
+        1,
+        HashMap::from([
+            ("bob".into(), "Bob".into()),
+            ("carol".into(), "carol".into()),
+            ("dave".into(), "dave".into()),
+        ]),
+    )]);
+    let known = Known {
+        targets: HashMap::from([target(1, 2, 7), reply, target(1, 9, 8)]),
+        threads: HashMap::from([(
+            (1, 2),
+            ThreadSummary {
+                reply_count: 1,
+                last_reply_seq: 3,
+                participants: vec!["user-8".into()],
+            },
+        )]),
+        candidates: mention_candidates(&batch),
+        members,
+        member_ids: HashMap::from([
+            ((1, "Bob".into()), 20),
+            ((1, "carol".into()), 21),
+            ((1, "dave".into()), 22),
+        ]),
+        ..Known::default()
+    };
+    let plan = Plan::new(&batch, &[(1, 9)], known);
+    let newly: Vec<Option<&str>> = plan
+        .rows
+        .iter()
+        .map(|r| r.newly_mentioned.as_deref())
+        .collect();
+    assert_eq!(
+        newly,
+        [
+            Some(r#"["carol"]"#),
+            Some(r#"["dave"]"#),
+            Some(r#"["carol"]"#)
+        ],
+        "only the names the text before did not mention"
+    );
+    assert_eq!(
+        follows(&plan),
+        [(2, 21, 2), (2, 22, 2)],
+        "the newly mentioned follow the reply's thread with the reply unread; \
+         a root without replies has no thread to follow"
+    );
 }

@@ -157,6 +157,30 @@ impl Threads {
         root
     }
 
+    /// Users an edit of `message` newly mentions (`users`) follow its
+    /// thread, if it is in one, with the message unread (as a reply's or a
+    /// root's mentioned users do). A root without replies yet has no
+    /// thread: its first reply makes those it then mentions follow.
+    pub(super) fn mentioned_by_edit(&mut self, message: &Target, users: impl Iterator<Item = i64>) {
+        let root = Self::root_of(message);
+        if !self.summaries.contains_key(&(message.room_id, root)) {
+            return;
+        }
+        let last_read_seq = if root == message.seq {
+            root
+        } else {
+            message.seq - 1
+        };
+        for user_id in users {
+            self.follows.push(Follow {
+                room_id: message.room_id,
+                root_seq: root,
+                user_id,
+                last_read_seq,
+            });
+        }
+    }
+
     /// Records the deletion of `target` (a live message, checked): a reply
     /// no longer counts.
     pub(super) fn deleted(&mut self, target: &Target) {

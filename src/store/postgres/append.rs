@@ -142,11 +142,11 @@ impl AppendTx for PgTx {
     async fn members_named(
         &mut self,
         names: &[(i64, String)],
-    ) -> StoreResult<Vec<(i64, String, String)>> {
+    ) -> StoreResult<Vec<(i64, String, String, i64)>> {
         let rooms: Vec<i64> = names.iter().map(|n| n.0).collect();
         let lower: Vec<&str> = names.iter().map(|n| n.1.as_str()).collect();
         Ok(sqlx::query_as(
-            "SELECT wanted.room_id, wanted.name, u.username \
+            "SELECT wanted.room_id, wanted.name, u.username, u.id \
              FROM UNNEST($1::int8[], $2::text[]) AS wanted(room_id, name) \
              JOIN users u ON lower(u.username) = wanted.name \
              JOIN memberships ms ON ms.room_id = wanted.room_id AND ms.user_id = u.id",
@@ -341,12 +341,14 @@ impl AppendTx for PgTx {
         let senders: Vec<i64> = messages.iter().map(|m| m.sender_id).collect();
         let mentions: Vec<&str> = messages.iter().map(|m| m.mentions).collect();
         let threads: Vec<Option<i64>> = messages.iter().map(|m| m.thread_root).collect();
+        let only_mentions: Vec<bool> = messages.iter().map(|m| m.only_mentions).collect();
         sqlx::query(crate::store::push::POSTGRES_QUEUE_PUSHES)
             .bind(&rooms)
             .bind(&seqs)
             .bind(&senders)
             .bind(&mentions)
             .bind(&threads)
+            .bind(&only_mentions)
             .execute(&mut **self)
             .await?;
         Ok(())

@@ -257,12 +257,14 @@ const THREADS_SQL: ThreadQueries = ThreadQueries {
     unfollow: "DELETE FROM thread_follows WHERE room_id = $1 AND root_seq = $2 AND user_id = $3",
     followed: select_events!(
         unread reactions_json,
-        "(SELECT count(*) FROM messages x \
-          WHERE x.room_id = f.room_id AND x.thread_root = f.root_seq \
-            AND x.seq > f.last_read_seq AND NOT x.deleted AND x.sender_id <> $1 \
-            AND x.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = $1)) AS unread, ",
+        "fu.unread, ",
         "JOIN thread_follows f ON f.room_id = m.room_id AND f.root_seq = m.seq \
+         CROSS JOIN LATERAL (SELECT count(*) AS unread FROM messages x \
+              WHERE x.room_id = f.room_id AND x.thread_root = f.root_seq \
+                AND x.seq > f.last_read_seq AND NOT x.deleted AND x.sender_id <> $1 \
+                AND x.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = $1)) fu \
          WHERE f.user_id = $1 AND th.reply_count > 0 AND m.seq > r.horizon_seq \
+           AND ($3 OR fu.unread > 0) \
            AND EXISTS (SELECT 1 FROM memberships ms \
                        WHERE ms.room_id = f.room_id AND ms.user_id = $1) \
            AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 \

@@ -141,12 +141,12 @@ impl AppendTx for SqliteTx {
     async fn members_named(
         &mut self,
         names: &[(i64, String)],
-    ) -> StoreResult<Vec<(i64, String, String)>> {
+    ) -> StoreResult<Vec<(i64, String, String, i64)>> {
         let mut found = Vec::new();
         for (room_id, name) in names {
             // `username` is NOCASE: `=` ignores (ASCII) letter case.
-            let row: Option<(String,)> = sqlx::query_as(
-                "SELECT u.username FROM users u \
+            let row: Option<(String, i64)> = sqlx::query_as(
+                "SELECT u.username, u.id FROM users u \
                  JOIN memberships ms ON ms.user_id = u.id AND ms.room_id = ? \
                  WHERE u.username = ?",
             )
@@ -154,7 +154,7 @@ impl AppendTx for SqliteTx {
             .bind(name)
             .fetch_optional(&mut **self)
             .await?;
-            found.extend(row.map(|(canonical,)| (*room_id, name.clone(), canonical)));
+            found.extend(row.map(|(canonical, id)| (*room_id, name.clone(), canonical, id)));
         }
         Ok(found)
     }
@@ -334,6 +334,7 @@ impl AppendTx for SqliteTx {
                 .bind(m.mentions)
                 .bind(now)
                 .bind(m.thread_root)
+                .bind(m.only_mentions)
                 .execute(&mut **self)
                 .await?;
         }

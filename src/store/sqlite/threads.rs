@@ -34,7 +34,7 @@ const THREADS_SQL: ThreadQueries = ThreadQueries {
             AND x.seq > f.last_read_seq AND x.deleted = 0 AND x.sender_id <> ?1 \
             AND x.sender_id NOT IN (SELECT blocked_id FROM blocks WHERE blocker_id = ?1)) AS unread, ",
         "JOIN thread_follows f ON f.room_id = m.room_id AND f.root_seq = m.seq \
-         WHERE f.user_id = ?1 AND th.reply_count > 0 \
+         WHERE f.user_id = ?1 AND th.reply_count > 0 AND (?3 OR unread > 0) \
            AND EXISTS (SELECT 1 FROM memberships ms \
                        WHERE ms.room_id = f.room_id AND ms.user_id = ?1) \
            AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ?1 \

@@ -4,7 +4,9 @@
 
 pub mod receiver;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::future::join_all;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -29,6 +31,9 @@ on_both_backends!(
     a_failing_push_service_is_retried_until_it_accepts,
     a_message_deleted_before_it_is_sent_is_not_pushed,
     a_redirect_is_not_followed,
+    retry_after_delays_the_retry_in_seconds_or_as_a_date,
+    a_user_keeps_the_newest_subscriptions_up_to_the_cap_even_when_concurrent,
+    an_edit_notifies_only_those_it_newly_mentions_and_they_follow_its_thread,
 );
 
 /// How long a due push may take (README: within 5 s).
@@ -41,6 +46,24 @@ async fn app(backend: Backend, receiver: &Receiver) -> TestApp {
         c.push.allowed_hosts = host;
     })
     .await
+}
+
+/// A push service on loopback and an app allowed to reach it.
+async fn started(backend: Backend) -> (Receiver, TestApp) {
+    let receiver = Receiver::start().await;
+    let app = app(backend, &receiver).await;
+    (receiver, app)
+}
+
+/// What most push tests start from: a push service on loopback, an app
+/// allowed to reach it, alice subscribed there as `phone`, and bob.
+async fn scene(backend: Backend) -> (Receiver, TestApp, TestUser, TestUser, Subscriber) {
+    let (receiver, app) = started(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let phone = receiver.subscriber("phone");
+    subscribe(&app, &alice, &phone).await;
+    (receiver, app, alice, bob, phone)
 }
 
 async fn put(app: &TestApp, who: &TestUser, path: &str, body: Value) -> Reply {
@@ -66,15 +89,21 @@ async fn level(app: &TestApp, who: &TestUser, room: &str) -> Reply {
     .await
 }
 
+async fn post_subscription(app: &TestApp, who: &TestUser, body: Value) -> Reply {
+    app.post(
+        "/api/v1/me/push-subscriptions",
+        Some(&who.access_token),
+        body,
+    )
+    .await
+}
+
 async fn subscribe(app: &TestApp, who: &TestUser, sub: &Subscriber) -> Value {
-    let r = app
-        .post(
-            "/api/v1/me/push-subscriptions",
-            Some(&who.access_token),
-            sub.json(),
-        )
-        .await;
-    status(&r, 201, "subscribe")
+    status(
+        &post_subscription(app, who, sub.json()).await,
+        201,
+        "subscribe",
+    )
 }
 
 /// Opens the direct conversation of `a` and `b`; its name.
@@ -126,6 +155,19 @@ async fn settled(app: &TestApp) {
     }
 }
 
+/// The ids of `who`'s subscriptions, oldest first.
+async fn subscription_ids(app: &TestApp, who: &TestUser) -> Vec<i64> {
+    let r = app
+        .get("/api/v1/me/push-subscriptions", &who.access_token)
+        .await;
+    status(&r, 200, "list")["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect()
+}
+
 async fn vapid_key(app: &TestApp) -> String {
     let r = app
         .request(Method::GET, "/api/v1/push/vapid-key", None, None)
@@ -137,8 +179,7 @@ async fn vapid_key(app: &TestApp) -> String {
 }
 
 async fn levels_default_to_all_in_a_direct_conversation_and_mentions_elsewhere(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (_receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
@@ -171,8 +212,7 @@ async fn levels_default_to_all_in_a_direct_conversation_and_mentions_elsewhere(b
 }
 
 async fn a_level_and_a_mute_are_stored_shown_in_room_objects_and_announced(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (_receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
     let mut updates = stomp_client::StompClient::connect(&app, &alice.access_token).await;
@@ -239,8 +279,7 @@ async fn a_level_and_a_mute_are_stored_shown_in_room_objects_and_announced(backe
 }
 
 async fn notification_settings_refuse_bad_input_and_non_members(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (_receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     app.create_room(&alice, "general", false).await;
@@ -302,8 +341,7 @@ async fn notification_settings_refuse_bad_input_and_non_members(backend: Backend
 }
 
 async fn subscriptions_are_stored_listed_and_deleted(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     let phone = receiver.subscriber("phone");
@@ -320,26 +358,18 @@ async fn subscriptions_are_stored_listed_and_deleted(backend: Backend) {
     );
     let second = subscribe(&app, &alice, &laptop).await;
 
-    let list = status(
-        &app.get("/api/v1/me/push-subscriptions", &alice.access_token)
-            .await,
-        200,
-        "list",
+    assert_eq!(
+        subscription_ids(&app, &alice).await,
+        [
+            first["id"].as_i64().unwrap(),
+            second["id"].as_i64().unwrap()
+        ],
+        "oldest first"
     );
-    let ids: Vec<&Value> = list["subscriptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| &s["id"])
-        .collect();
-    assert_eq!(ids, [&first["id"], &second["id"]], "oldest first");
-    let bobs = status(
-        &app.get("/api/v1/me/push-subscriptions", &bob.access_token)
-            .await,
-        200,
-        "bob's",
+    assert!(
+        subscription_ids(&app, &bob).await.is_empty(),
+        "each user's own"
     );
-    assert_eq!(bobs, json!({"subscriptions": []}), "each user's own");
 
     let path = format!("/api/v1/me/push-subscriptions/{}", first["id"]);
     let r = app
@@ -359,13 +389,7 @@ async fn subscriptions_are_stored_listed_and_deleted(backend: Backend) {
         .request(Method::DELETE, &path, Some(&alice.access_token), None)
         .await;
     refused(&r, 404, "subscription_not_found", "already gone");
-    let list = status(
-        &app.get("/api/v1/me/push-subscriptions", &alice.access_token)
-            .await,
-        200,
-        "list",
-    );
-    assert_eq!(list["subscriptions"].as_array().unwrap().len(), 1);
+    assert_eq!(subscription_ids(&app, &alice).await.len(), 1);
 
     for (body, what) in [
         (
@@ -378,20 +402,13 @@ async fn subscriptions_are_stored_listed_and_deleted(backend: Backend) {
             "unknown field",
         ),
     ] {
-        let r = app
-            .post(
-                "/api/v1/me/push-subscriptions",
-                Some(&alice.access_token),
-                body,
-            )
-            .await;
+        let r = post_subscription(&app, &alice, body).await;
         refused(&r, 400, "invalid_request", what);
     }
 }
 
 async fn endpoints_on_forbidden_addresses_are_refused(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let keys = receiver.subscriber("x").json()["keys"].clone();
     for endpoint in [
@@ -411,33 +428,20 @@ async fn endpoints_on_forbidden_addresses_are_refused(backend: Backend) {
         "ftp://push.example.com/send",
         "not a url",
     ] {
-        let r = app
-            .post(
-                "/api/v1/me/push-subscriptions",
-                Some(&alice.access_token),
-                json!({"endpoint": endpoint, "keys": keys}),
-            )
-            .await;
+        let r = post_subscription(&app, &alice, json!({"endpoint": endpoint, "keys": keys})).await;
         refused(&r, 400, "invalid_endpoint", endpoint);
     }
     for endpoint in [
         "https://push.example.com/send/1".to_string(),
         format!("http://127.0.0.1:{}/send", receiver.port),
     ] {
-        let r = app
-            .post(
-                "/api/v1/me/push-subscriptions",
-                Some(&alice.access_token),
-                json!({"endpoint": endpoint, "keys": keys}),
-            )
-            .await;
+        let r = post_subscription(&app, &alice, json!({"endpoint": endpoint, "keys": keys})).await;
         status(&r, 201, &endpoint);
     }
 }
 
 async fn the_vapid_key_is_generated_once_and_kept(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (_receiver, app) = started(backend).await;
     let key = vapid_key(&app).await;
     let point = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &key)
         .expect("base64url");
@@ -456,8 +460,7 @@ async fn the_vapid_key_is_generated_once_and_kept(backend: Backend) {
 }
 
 async fn a_due_event_is_pushed_once_encrypted_and_signed(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     let phone = receiver.subscriber("phone");
@@ -552,12 +555,7 @@ async fn a_due_event_is_pushed_once_encrypted_and_signed(backend: Backend) {
 }
 
 async fn a_reply_in_a_followed_thread_is_pushed(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
+    let (receiver, app, alice, bob, phone) = scene(backend).await;
     app.create_room(&alice, "general", false).await;
     join(&app, &bob, "general").await;
     // Alice's own message: she follows its thread once it has one.
@@ -606,13 +604,8 @@ async fn without_preview_a_push_carries_no_text(backend: Backend) {
 async fn nothing_is_pushed_for_level_none_a_mute_a_blocked_sender_or_an_undue_message(
     backend: Backend,
 ) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
+    let (receiver, app, alice, bob, phone) = scene(backend).await;
     let carol = app.signup("carol").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
     for room in ["general", "quiet", "loud"] {
         app.create_room(&bob, room, false).await;
         join(&app, &alice, room).await;
@@ -676,12 +669,7 @@ async fn nothing_is_pushed_for_level_none_a_mute_a_blocked_sender_or_an_undue_me
 }
 
 async fn nothing_is_pushed_to_an_online_user(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
+    let (receiver, app, alice, bob, phone) = scene(backend).await;
     let room = dm(&app, &bob, &alice).await;
     let online = app
         .client
@@ -707,8 +695,7 @@ async fn nothing_is_pushed_to_an_online_user(backend: Backend) {
 }
 
 async fn a_gone_subscription_is_deleted(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
+    let (receiver, app) = started(backend).await;
     let alice = app.signup("alice").await;
     let bob = app.signup("bob").await;
     let old = receiver.subscriber("old");
@@ -722,15 +709,8 @@ async fn a_gone_subscription_is_deleted(backend: Backend) {
     receiver.wait_for(&old.path, 1, WITHIN).await;
     receiver.wait_for(&lost.path, 1, WITHIN).await;
     settled(&app).await;
-    let list = status(
-        &app.get("/api/v1/me/push-subscriptions", &alice.access_token)
-            .await,
-        200,
-        "list",
-    );
-    assert_eq!(
-        list,
-        json!({"subscriptions": []}),
+    assert!(
+        subscription_ids(&app, &alice).await.is_empty(),
         "404 and 410 delete the subscription"
     );
     say(&app, &bob, &room, "again?").await;
@@ -739,12 +719,7 @@ async fn a_gone_subscription_is_deleted(backend: Backend) {
 }
 
 async fn a_failing_push_service_is_retried_until_it_accepts(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
+    let (receiver, app, alice, bob, phone) = scene(backend).await;
     receiver.answer(&phone.path, &[500, 429, 503]);
     let room = dm(&app, &bob, &alice).await;
     let seq = say(&app, &bob, &room, "persistent").await;
@@ -770,12 +745,7 @@ async fn a_failing_push_service_is_retried_until_it_accepts(backend: Backend) {
 }
 
 async fn a_message_deleted_before_it_is_sent_is_not_pushed(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = app(backend, &receiver).await;
-    let alice = app.signup("alice").await;
-    let bob = app.signup("bob").await;
-    let phone = receiver.subscriber("phone");
-    subscribe(&app, &alice, &phone).await;
+    let (receiver, app, alice, bob, phone) = scene(backend).await;
     // The first try fails; the message is deleted before the retry.
     receiver.answer(&phone.path, &[503]);
     let room = dm(&app, &bob, &alice).await;
@@ -823,5 +793,271 @@ async fn a_redirect_is_not_followed(backend: Backend) {
         receiver.received(&phone.path).len(),
         1,
         "a 3xx is not retried"
+    );
+}
+
+async fn retry_after_delays_the_retry_in_seconds_or_as_a_date(backend: Backend) {
+    let (receiver, app, alice, bob, phone) = scene(backend).await;
+    // A 503 asking for 3 s, then a 429 asking until a date about 12 s
+    // ahead (the backoff alone would be 1 s, then 2 s).
+    receiver.answer_with(&phone.path, 503, &[("Retry-After", "3")]);
+    let room = dm(&app, &bob, &alice).await;
+    let seq = say(&app, &bob, &room, "patience").await;
+    let first = receiver.wait_for(&phone.path, 1, WITHIN).await;
+    assert_eq!(first.len(), 1, "the first try");
+    let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(12));
+    receiver.answer_with(&phone.path, 429, &[("Retry-After", &date)]);
+    let got = receiver
+        .wait_for(&phone.path, 3, Duration::from_secs(30))
+        .await;
+    let answers: Vec<u16> = got.iter().map(|r| r.answered).collect();
+    assert_eq!(answers, [503, 429, 201], "retried until accepted");
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_secs(3),
+        "Retry-After: 3 is waited out, not the 1 s backoff: {waited:?}"
+    );
+    // The second try came about 3 s after the date was set; at least 8 s of
+    // the 12 (in whole seconds) were left to wait.
+    let waited = got[2].at - got[1].at;
+    assert!(
+        waited >= Duration::from_secs(5),
+        "a Retry-After date is waited for, not the 2 s backoff: {waited:?}"
+    );
+    for push in &got {
+        assert_eq!(phone.decrypt(&push.body)["seq"], seq, "the same event");
+    }
+    settled(&app).await;
+    assert_eq!(receiver.received(&phone.path).len(), 3);
+}
+
+async fn a_user_keeps_the_newest_subscriptions_up_to_the_cap_even_when_concurrent(
+    backend: Backend,
+) {
+    let (receiver, app) = started(backend).await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let subscribers: Vec<Subscriber> = (0..20)
+        .map(|i| receiver.subscriber(&format!("device{i}")))
+        .collect();
+    let answers = join_all(
+        subscribers
+            .iter()
+            .map(|s| post_subscription(&app, &alice, s.json())),
+    )
+    .await;
+    let mut ids: Vec<i64> = answers
+        .iter()
+        .map(|r| status(r, 201, "each subscribes")["id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        subscription_ids(&app, &alice).await,
+        ids[10..],
+        "the default cap of 10 keeps the newest, oldest first"
+    );
+
+    // The same endpoint 20 times at once is one subscription, updated in
+    // place: nothing else is pushed out.
+    let newest = answers
+        .iter()
+        .map(|r| r.body.clone())
+        .max_by_key(|b| b["id"].as_i64())
+        .unwrap();
+    let again = subscribers
+        .iter()
+        .find(|s| s.endpoint == newest["endpoint"].as_str().unwrap())
+        .unwrap();
+    let repeated = join_all((0..20).map(|_| post_subscription(&app, &alice, again.json()))).await;
+    for r in &repeated {
+        assert_eq!(
+            status(r, 201, "re-subscribing")["id"],
+            newest["id"],
+            "the same subscription"
+        );
+    }
+    assert_eq!(
+        subscription_ids(&app, &alice).await,
+        ids[10..],
+        "nothing replaced"
+    );
+    assert!(
+        subscription_ids(&app, &bob).await.is_empty(),
+        "another user's are apart"
+    );
+
+    // A lower cap: the next one replaces the oldest, whose pushes go with it.
+    let host = receiver.host();
+    let small = spawn_app_with(backend, move |c| {
+        c.push.allowed_hosts = host;
+        c.push.subscriptions_per_user = 2;
+    })
+    .await;
+    let carol = small.signup("carol").await;
+    let dave = small.signup("dave").await;
+    let [one, two, three] = ["one", "two", "three"].map(|n| receiver.subscriber(n));
+    subscribe(&small, &carol, &one).await;
+    subscribe(&small, &carol, &two).await;
+    // One's push fails and waits a minute for its retry.
+    receiver.answer_with(&one.path, 503, &[("Retry-After", "60")]);
+    let room = dm(&small, &dave, &carol).await;
+    say(&small, &dave, &room, "queued for one").await;
+    receiver.wait_for(&one.path, 1, WITHIN).await;
+    assert!(outbox(&small).await >= 1, "one's push waits for a retry");
+    subscribe(&small, &carol, &three).await;
+    let endpoints: Vec<String> = status(
+        &small
+            .get("/api/v1/me/push-subscriptions", &carol.access_token)
+            .await,
+        200,
+        "carol's",
+    )["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["endpoint"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        endpoints,
+        [two.endpoint.clone(), three.endpoint.clone()],
+        "the oldest was replaced"
+    );
+    settled(&small).await;
+    assert_eq!(
+        receiver.received(&one.path).len(),
+        1,
+        "the replaced subscription's pending push went with it"
+    );
+}
+
+async fn an_edit_notifies_only_those_it_newly_mentions_and_they_follow_its_thread(
+    backend: Backend,
+) {
+    let (receiver, app, alice, bob, phone) = scene(backend).await;
+    let carol = app.signup("carol").await;
+    let dave = app.signup("dave").await;
+    let tablet = receiver.subscriber("carol");
+    let laptop = receiver.subscriber("dave");
+    let bobs = receiver.subscriber("bob");
+    subscribe(&app, &carol, &tablet).await;
+    subscribe(&app, &dave, &laptop).await;
+    subscribe(&app, &bob, &bobs).await;
+    app.create_room(&bob, "general", false).await;
+    for who in [&alice, &carol, &dave] {
+        join(&app, who, "general").await;
+    }
+    let r = put(&app, &dave, "/api/v1/me/blocks/bob", json!({})).await;
+    assert_eq!(r.status, 204, "dave blocks bob: {:?}", r.body);
+    let root = say(&app, &bob, "general", "plans for friday").await;
+    let r = app
+        .post(
+            "/api/v1/rooms/general/messages",
+            Some(&bob.access_token),
+            json!({"body": "cc @carol", "reply_to": root}),
+        )
+        .await;
+    let reply = status(&r, 201, "reply")["seq"].as_i64().unwrap();
+    assert_eq!(receiver.wait_for(&tablet.path, 1, WITHIN).await.len(), 1);
+
+    let path = format!("/api/v1/rooms/general/messages/{reply}");
+    let edit = |body: &str| {
+        app.request(
+            Method::PATCH,
+            &path,
+            Some(&bob.access_token),
+            Some(json!({"body": body})),
+        )
+    };
+    status(&edit("cc @carol @alice @dave @bob").await, 200, "edit");
+    let got = receiver.wait_for(&phone.path, 1, WITHIN).await;
+    assert_eq!(got.len(), 1, "alice, newly mentioned, is pushed");
+    let p = phone.decrypt(&got[0].body);
+    assert_eq!(
+        (&p["seq"], &p["reason"], &p["sender"]),
+        (&json!(reply), &json!("mention"), &json!("bob")),
+        "the edited message, for the mention"
+    );
+    assert_eq!(p["body"], "cc @carol @alice @dave @bob", "its text now");
+    assert_eq!(got[0].headers["urgency"], "high");
+    // The same mentions again, and one fewer: nobody is new.
+    status(&edit("cc @carol @alice").await, 200, "edit again");
+    status(&edit("cc @carol @alice, see above").await, 200, "and again");
+    settled(&app).await;
+    assert_eq!(receiver.received(&phone.path).len(), 1, "alice once");
+    assert_eq!(
+        receiver.received(&tablet.path).len(),
+        1,
+        "carol was mentioned before the edit: no second push"
+    );
+    assert!(
+        receiver.received(&laptop.path).is_empty(),
+        "dave blocks the editor"
+    );
+    assert!(
+        receiver.received(&bobs.path).is_empty(),
+        "the editor mentioning himself is never pushed"
+    );
+
+    // Alice follows the thread now, the mentioning reply unread.
+    let r = app.get("/api/v1/me/threads", &alice.access_token).await;
+    let threads = status(&r, 200, "alice's threads")["threads"].clone();
+    assert_eq!(threads.as_array().unwrap().len(), 1, "{threads}");
+    assert_eq!(threads[0]["root"]["seq"], root);
+    assert_eq!(threads[0]["unread"], 1, "the reply that mentions her");
+}
+
+/// The Postgres statement that queues a message's pushes, in a room of
+/// 3,000 members (3 at `all`) with statistics, reads the members at `all`
+/// through their partial index and never scans the room's memberships.
+#[tokio::test]
+async fn on_postgres_a_message_reads_only_the_members_at_all_never_the_whole_room() {
+    use sqlx::Connection;
+    let app = spawn_app_with(Backend::Postgres, |_| {}).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "big", false).await;
+    let mut db = sqlx::PgConnection::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    let (room, sender): (i64, i64) = sqlx::query_as(
+        "SELECT r.id, u.id FROM rooms r JOIN users u ON u.username = 'alice' WHERE r.name = 'big'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    for sql in [
+        "INSERT INTO users (username, password_hash) \
+         SELECT 'member' || g, 'x' FROM generate_series(1, 3000) g",
+        "INSERT INTO memberships (room_id, user_id) \
+         SELECT $1, id FROM users WHERE username LIKE 'member%'",
+        "UPDATE memberships SET notify_level = 'all' WHERE room_id = $1 AND user_id IN \
+         (SELECT id FROM users WHERE username IN ('member1', 'member2', 'member3'))",
+        "ANALYZE",
+    ] {
+        let q = sqlx::query(sql);
+        let q = if sql.contains("$1") { q.bind(room) } else { q };
+        q.execute(&mut db).await.unwrap();
+    }
+    let plan: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN {}",
+        parley::store::push::POSTGRES_QUEUE_PUSHES
+    ))
+    .bind(vec![room])
+    .bind(vec![100_i64])
+    .bind(vec![sender])
+    .bind(vec!["[]"])
+    .bind(vec![None::<i64>])
+    .bind(vec![false])
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    db.close().await.ok();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("memberships_notify_all_idx"),
+        "the members at `all` are read through their partial index:\n{plan}"
+    );
+    assert!(
+        !plan.contains("Seq Scan on memberships"),
+        "no scan of the memberships:\n{plan}"
     );
 }

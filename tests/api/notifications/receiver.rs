@@ -26,13 +26,18 @@ pub struct Received {
     pub body: Vec<u8>,
     /// The status it was answered with.
     pub answered: u16,
+    /// When it arrived.
+    pub at: Instant,
 }
+
+/// A scripted answer: a status and extra headers.
+type Answer = (u16, Vec<(String, String)>);
 
 #[derive(Default)]
 struct State {
     received: Vec<Received>,
-    /// Per path: the statuses of the next answers (then 201).
-    script: HashMap<String, VecDeque<u16>>,
+    /// Per path: the next answers (then 201).
+    script: HashMap<String, VecDeque<Answer>>,
     /// Per path: a `Location` to answer with (a redirect).
     redirects: HashMap<String, String>,
 }
@@ -93,13 +98,25 @@ impl Receiver {
 
     /// The next answers to `path`, in order (201 after them).
     pub fn answer(&self, path: &str, statuses: &[u16]) {
+        for &status in statuses {
+            self.answer_with(path, status, &[]);
+        }
+    }
+
+    /// The next answer to `path` after those scripted: `status` with
+    /// `headers` (such as `Retry-After`).
+    pub fn answer_with(&self, path: &str, status: u16, headers: &[(&str, &str)]) {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self.state
             .lock()
             .unwrap()
             .script
             .entry(path.to_string())
             .or_default()
-            .extend(statuses);
+            .push_back((status, headers));
     }
 
     /// Every request to `path` is answered 307 to `location`.
@@ -175,30 +192,29 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         }
     }
     let body = buf[head_end..head_end + length].to_vec();
-    let (status, location) = {
+    let (status, extra) = {
         let mut s = state.lock().unwrap();
-        let location = s.redirects.get(&path).cloned();
-        let status = if location.is_some() {
-            307
-        } else {
-            s.script
+        let redirect = s.redirects.get(&path).cloned();
+        let (status, extra) = match redirect {
+            Some(location) => (307, vec![("location".to_string(), location)]),
+            None => s
+                .script
                 .get_mut(&path)
                 .and_then(VecDeque::pop_front)
-                .unwrap_or(201)
+                .unwrap_or((201, Vec::new())),
         };
         s.received.push(Received {
             path,
             headers,
             body,
             answered: status,
+            at: Instant::now(),
         });
-        (status, location)
+        (status, extra)
     };
-    let location = location
-        .map(|l| format!("location: {l}\r\n"))
-        .unwrap_or_default();
+    let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let answer =
-        format!("HTTP/1.1 {status} X\r\n{location}content-length: 0\r\nconnection: close\r\n\r\n");
+        format!("HTTP/1.1 {status} X\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n");
     let _ = stream.write_all(answer.as_bytes()).await;
     let _ = stream.shutdown().await;
 }
