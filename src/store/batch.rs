@@ -74,9 +74,7 @@ pub(super) struct DueCheck<'a> {
     pub thread_root: Option<i64>,
 }
 
-/// What the database assigned to an inserted event (on Postgres, the
-/// columns its INSERT returns).
-#[derive(sqlx::FromRow)]
+/// What the database assigned to an inserted event.
 pub(super) struct Inserted {
     pub room_id: i64,
     pub seq: i64,
@@ -151,11 +149,16 @@ pub(super) trait AppendTx: WriteTx {
     async fn moderators(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<(i64, i64)>>;
     /// Sets `rooms.last_seq` of each `(room id, last_seq)` of `last_seqs`
     /// and inserts `rows`, stamped with one time taken under the room locks
-    /// (so it never runs backwards against seq).
+    /// (so it never runs backwards against seq); with `pushes`, then queues
+    /// the pushes their messages are due, as [`queue_pushes`] of
+    /// [`due_checks`] would (on Postgres in the same statement).
+    ///
+    /// [`queue_pushes`]: AppendTx::queue_pushes
     async fn insert_events(
         &mut self,
         last_seqs: &[(i64, i64)],
         rows: &[NewRow<'_>],
+        pushes: bool,
     ) -> StoreResult<Vec<Inserted>>;
     /// Applies `effects`: edits, then reactions added and removed, then
     /// erasures (which overwrite the text of the message and of all its
@@ -179,6 +182,21 @@ pub(super) trait AppendTx: WriteTx {
     async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()>;
     /// The events at `(room id, seq)` of `at`, in their current state.
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>>;
+}
+
+/// The new messages of `rows`, whose pushes [`AppendTx::queue_pushes`]
+/// decides.
+pub(super) fn due_checks<'a>(rows: &'a [NewRow<'_>]) -> Vec<DueCheck<'a>> {
+    rows.iter()
+        .filter(|r| r.kind == EventKind::Message)
+        .map(|r| DueCheck {
+            room_id: r.room_id,
+            seq: r.seq,
+            sender_id: r.sender_id,
+            mentions: r.mentions.as_str(),
+            thread_root: r.thread_root,
+        })
+        .collect()
 }
 
 /// [`super::RoomLog::append_batch`] on `backend`.
@@ -255,22 +273,17 @@ pub(super) async fn append<B: Backend>(
     let plan = Plan::new(batch, &locked, known);
     let mut inserted = Vec::new();
     if !plan.rows.is_empty() {
-        inserted = tx.insert_events(&plan.last_seqs, &plan.rows).await?;
+        // A thread's followers are due a push for its replies, including
+        // those the batch makes followers: then the pushes wait for the
+        // follows to be written; else they are queued with the rows.
+        let threads = &plan.effects.threads;
+        let follows_first = !threads.follows.is_empty() || !threads.mention_follows.is_empty();
+        inserted = tx
+            .insert_events(&plan.last_seqs, &plan.rows, !follows_first)
+            .await?;
         tx.apply(&plan.effects).await?;
-        let messages: Vec<DueCheck> = plan
-            .rows
-            .iter()
-            .filter(|r| r.kind == EventKind::Message)
-            .map(|r| DueCheck {
-                room_id: r.room_id,
-                seq: r.seq,
-                sender_id: r.sender_id,
-                mentions: r.mentions.as_str(),
-                thread_root: r.thread_root,
-            })
-            .collect();
-        if !messages.is_empty() {
-            tx.queue_pushes(&messages).await?;
+        if follows_first {
+            tx.queue_pushes(&due_checks(&plan.rows)).await?;
         }
         if !plan.effects.audited.is_empty() {
             tx.record(&plan.effects.audited).await?;
