@@ -110,9 +110,7 @@ impl<'a> DueCheck<'a> {
     }
 }
 
-/// What the database assigned to an inserted event (on Postgres, the
-/// columns its INSERT returns).
-#[derive(sqlx::FromRow)]
+/// What the database assigned to an inserted event.
 pub(super) struct Inserted {
     pub room_id: i64,
     pub seq: i64,
@@ -187,11 +185,16 @@ pub(super) trait AppendTx: WriteTx {
     async fn moderators(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<(i64, i64)>>;
     /// Sets `rooms.last_seq` of each `(room id, last_seq)` of `last_seqs`
     /// and inserts `rows`, stamped with one time taken under the room locks
-    /// (so it never runs backwards against seq).
+    /// (so it never runs backwards against seq); with `pushes`, then queues
+    /// the pushes their messages are due, as [`queue_pushes`] of
+    /// [`due_checks`] would (on Postgres in the same statement).
+    ///
+    /// [`queue_pushes`]: AppendTx::queue_pushes
     async fn insert_events(
         &mut self,
         last_seqs: &[(i64, i64)],
         rows: &[NewRow<'_>],
+        pushes: bool,
     ) -> StoreResult<Vec<Inserted>>;
     /// Applies `effects`: edits, then reactions added and removed, then
     /// erasures (which overwrite the text of the message and of all its
@@ -216,6 +219,12 @@ pub(super) trait AppendTx: WriteTx {
     async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()>;
     /// The events at `(room id, seq)` of `at`, in their current state.
     async fn events(&mut self, at: &[(i64, i64)]) -> StoreResult<Vec<Event>>;
+}
+
+/// What `rows` make due, whose pushes [`AppendTx::queue_pushes`] decides:
+/// new messages, and edits that add mentions ([`DueCheck::of`]).
+pub(super) fn due_checks<'a>(rows: &'a [NewRow<'_>]) -> Vec<DueCheck<'a>> {
+    rows.iter().filter_map(DueCheck::of).collect()
 }
 
 /// [`super::RoomLog::append_batch`] on `backend`.
@@ -294,11 +303,22 @@ pub(super) async fn append<B: Backend>(
     let plan = Plan::new(batch, &locked, known);
     let mut inserted = Vec::new();
     if !plan.rows.is_empty() {
-        inserted = tx.insert_events(&plan.last_seqs, &plan.rows).await?;
+        // A thread's followers are due a push for its replies, including
+        // those the batch makes followers: then the pushes wait for the
+        // follows to be written; else they are queued with the rows.
+        let threads = &plan.effects.threads;
+        let follows_first = !threads.follows.is_empty() || !threads.mention_follows.is_empty();
+        // The INSERT itself queues new messages' pushes; an edit's newly
+        // mentioned users are queued after it, as are all pushes when the
+        // batch makes followers.
+        let due = due_checks(&plan.rows);
+        let with_rows = !follows_first && due.iter().all(|d| !d.only_mentions);
+        inserted = tx
+            .insert_events(&plan.last_seqs, &plan.rows, with_rows)
+            .await?;
         tx.apply(&plan.effects).await?;
-        let messages: Vec<DueCheck> = plan.rows.iter().filter_map(DueCheck::of).collect();
-        if !messages.is_empty() {
-            tx.queue_pushes(&messages).await?;
+        if !with_rows && !due.is_empty() {
+            tx.queue_pushes(&due).await?;
         }
         if !plan.effects.audited.is_empty() {
             tx.record(&plan.effects.audited).await?;

@@ -338,7 +338,7 @@ impl<'a> Decided<'a> {
             reply_to: None,
             thread_root: None,
             target: None,
-            mentions: mentions_json.clone(),
+            mentions: mentions_json,
             key: None,
             added: None,
             attachments: String::from("[]"),
@@ -355,7 +355,9 @@ impl<'a> Decided<'a> {
                     self.claimed.insert(file.id.clone());
                     self.effects.attached.push((file.id.clone(), room, seq));
                 }
-                row.attachments = serde_json::to_string(&files).expect("files serialise");
+                if !files.is_empty() {
+                    row.attachments = serde_json::to_string(&files).expect("files serialise");
+                }
                 row.body = body;
                 row.client_id = client_id.as_deref();
                 row.reply_to = *reply_to;
@@ -411,7 +413,7 @@ impl<'a> Decided<'a> {
                         room_id: room,
                         seq: *target,
                         body,
-                        mentions: mentions_json,
+                        mentions: row.mentions.clone(),
                         edit_seq: seq,
                     },
                 );

@@ -99,18 +99,18 @@ pub trait PushStore: Send + Sync + 'static {
     async fn push_retry(&self, id: i64, at: Timestamp) -> StoreResult<()>;
 }
 
-/// `AppendTx::queue_pushes` for a batch's new messages, as arrays (room
-/// ids, seqs, sender ids, mentions JSON, thread roots, only mentions: an
-/// edit's newly mentioned users, reason `mention` alone). Each reason is read
-/// through its own index (the room's row; `lower(username)`;
+/// The INSERT of [`POSTGRES_QUEUE_PUSHES`], reading what is due from
+/// `e (room_id, seq, sender_id, mentions, thread_root, only_mentions)`
+/// (`only_mentions`: an edit's newly mentioned users, reason `mention`
+/// alone). Also a step of the messages' own INSERT statement
+/// (`postgres/append.rs`), where `e` is the messages it inserted. Each
+/// reason is read through its own index (the room's row; `lower(username)`;
 /// `thread_follows`' key; the partial `memberships_notify_all_idx`), never
 /// the room's whole membership; rank picks one reason per user (README,
-/// "Notifications"). Public so that a test can check its plan.
-pub const POSTGRES_QUEUE_PUSHES: &str = "\
-    WITH e (room_id, seq, sender_id, mentions, thread_root, only_mentions) AS \
-         (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
-                               $6::bool[])) \
-    INSERT INTO push_outbox (subscription_id, room_id, seq, reason) \
+/// "Notifications").
+macro_rules! postgres_push_insert {
+    () => {
+        "INSERT INTO push_outbox (subscription_id, room_id, seq, reason) \
     SELECT p.id, d.room_id, d.seq, \
            CASE d.rank WHEN 1 THEN 'dm' WHEN 2 THEN 'mention' WHEN 3 THEN 'thread' \
                 ELSE 'room' END \
@@ -141,7 +141,20 @@ pub const POSTGRES_QUEUE_PUSHES: &str = "\
       AND ms.notify_level IS DISTINCT FROM 'none' \
       AND (ms.muted_until IS NULL OR ms.muted_until <= now()) \
       AND NOT EXISTS (SELECT 1 FROM blocks b \
-                      WHERE b.blocker_id = d.user_id AND b.blocked_id = d.sender_id)";
+                      WHERE b.blocker_id = d.user_id AND b.blocked_id = d.sender_id)"
+    };
+}
+pub(super) use postgres_push_insert;
+
+/// `AppendTx::queue_pushes` for a batch's new messages and edits, as arrays
+/// (room ids, seqs, sender ids, mentions JSON, thread roots, only mentions).
+/// Public so that a test can check its plan.
+pub const POSTGRES_QUEUE_PUSHES: &str = concat!(
+    "WITH e (room_id, seq, sender_id, mentions, thread_root, only_mentions) AS \
+          (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
+                                $6::bool[])) ",
+    postgres_push_insert!()
+);
 
 /// `AppendTx::queue_pushes` for one message: (room id, seq, sender id,
 /// mentions JSON, now in epoch ms, thread root or NULL, only mentions: an

@@ -13,6 +13,7 @@ use crate::store::batch::{
 };
 use crate::store::files::{Attachable, FileRow, select_files};
 use crate::store::plan::{ThreadEffects, summary_row};
+use crate::store::push::postgres_push_insert;
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreResult, ThreadSummary, Timestamp};
 
@@ -161,7 +162,11 @@ impl AppendTx for PgTx {
         &mut self,
         last_seqs: &[(i64, i64)],
         rows: &[NewRow<'_>],
+        pushes: bool,
     ) -> StoreResult<Vec<Inserted>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let (bumped_ids, bumped_seqs): (Vec<i64>, Vec<i64>) = last_seqs.iter().copied().unzip();
         let rooms: Vec<i64> = rows.iter().map(|r| r.room_id).collect();
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
@@ -176,42 +181,69 @@ impl AppendTx for PgTx {
         let keys: Vec<Option<&str>> = rows.iter().map(|r| r.key).collect();
         let added: Vec<Option<bool>> = rows.iter().map(|r| r.added).collect();
         let attachments: Vec<&str> = rows.iter().map(|r| r.attachments.as_str()).collect();
-        // One statement, one round trip: the rooms' last_seq and the rows.
-        // statement_timestamp(): taken after the room locks were granted.
-        Ok(sqlx::query_as(
-            "WITH bumped AS (UPDATE rooms SET last_seq = b.last_seq \
-                             FROM UNNEST($12::int8[], $13::int8[]) AS b(id, last_seq) \
-                             WHERE rooms.id = b.id) \
-             INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                                   target_seq, mentions, reaction_key, added, thread_root, \
-                                   attachments, created_at) \
-             SELECT room_id, seq, kind, sender_id, body, client_id, reply_to, target_seq, \
-                    mentions, reaction_key, added, thread_root, attachments, \
-                    date_trunc('milliseconds', statement_timestamp()) \
-             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
-                         $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
-                         $11::bool[], $14::int8[], $15::text[]) \
-                  AS new(room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                         target_seq, mentions, reaction_key, added, thread_root, attachments) \
-             RETURNING id, room_id, seq, created_at",
-        )
-        .bind(&rooms)
-        .bind(&seqs)
-        .bind(&kinds)
-        .bind(&senders)
-        .bind(&bodies)
-        .bind(&client_ids)
-        .bind(&replies)
-        .bind(&targets)
-        .bind(&mentions)
-        .bind(&keys)
-        .bind(&added)
-        .bind(&bumped_ids)
-        .bind(&bumped_seqs)
-        .bind(&threads)
-        .bind(&attachments)
-        .fetch_all(&mut **self)
-        .await?)
+        // One statement, one round trip: the rooms' last_seq, the rows and
+        // (with `pushes`) the pushes their messages are due, read from the
+        // inserted rows (`e`). statement_timestamp(): taken after the room
+        // locks were granted. What the rows were given comes back as one row
+        // of arrays (aligned: the aggregates read the rows in one pass), not
+        // as a row each.
+        let (ids, back_rooms, back_seqs, created_at): (Vec<i64>, Vec<i64>, Vec<i64>, Timestamp) =
+            sqlx::query_as(concat!(
+                "WITH bumped AS (UPDATE rooms SET last_seq = b.last_seq \
+                                 FROM UNNEST($12::int8[], $13::int8[]) AS b(id, last_seq) \
+                                 WHERE rooms.id = b.id), \
+                      inserted AS ( \
+                 INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                                       target_seq, mentions, reaction_key, added, thread_root, \
+                                       attachments, created_at) \
+                 SELECT room_id, seq, kind, sender_id, body, client_id, reply_to, target_seq, \
+                        mentions, reaction_key, added, thread_root, attachments, \
+                        date_trunc('milliseconds', statement_timestamp()) \
+                 FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
+                             $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
+                             $11::bool[], $14::int8[], $15::text[]) \
+                      AS new(room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                             target_seq, mentions, reaction_key, added, thread_root, attachments) \
+                 RETURNING id, room_id, seq, created_at, kind, sender_id, mentions, \
+                           thread_root), \
+                      e AS (SELECT room_id, seq, sender_id, mentions, thread_root, \
+                                   false AS only_mentions FROM inserted \
+                            WHERE $16::bool AND kind = 'message'), \
+                      pushed AS (",
+                postgres_push_insert!(),
+                ") \
+                 SELECT array_agg(id), array_agg(room_id), array_agg(seq), min(created_at) \
+                 FROM inserted",
+            ))
+            .bind(&rooms)
+            .bind(&seqs)
+            .bind(&kinds)
+            .bind(&senders)
+            .bind(&bodies)
+            .bind(&client_ids)
+            .bind(&replies)
+            .bind(&targets)
+            .bind(&mentions)
+            .bind(&keys)
+            .bind(&added)
+            .bind(&bumped_ids)
+            .bind(&bumped_seqs)
+            .bind(&threads)
+            .bind(&attachments)
+            .bind(pushes)
+            .fetch_one(&mut **self)
+            .await?;
+        Ok(ids
+            .into_iter()
+            .zip(back_rooms)
+            .zip(back_seqs)
+            .map(|((id, room_id), seq)| Inserted {
+                room_id,
+                seq,
+                id,
+                created_at,
+            })
+            .collect())
     }
 
     async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()> {

@@ -10,7 +10,7 @@ use super::administration::RECORD_AUDIT;
 use super::{INSERT_ROWS_PER_STATEMENT, Millis, SqliteTx, now, reactions_json};
 use crate::store::audit::{NewAuditEntry, record_audit};
 use crate::store::batch::{
-    AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target,
+    AppendTx, ClientKey, DueCheck, Effects, Inserted, NewRow, ReactionRef, Target, due_checks,
 };
 use crate::store::files::{Attachable, FileRow, StoredFile, select_files};
 use crate::store::plan::{ThreadEffects, summary_row};
@@ -163,6 +163,7 @@ impl AppendTx for SqliteTx {
         &mut self,
         last_seqs: &[(i64, i64)],
         rows: &[NewRow<'_>],
+        pushes: bool,
     ) -> StoreResult<Vec<Inserted>> {
         for &(room_id, last_seq) in last_seqs {
             sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
@@ -216,6 +217,9 @@ impl AppendTx for SqliteTx {
             for (room_id, seq, id) in query.fetch_all(&mut **self).await? {
                 ids.insert((room_id, seq), id);
             }
+        }
+        if pushes {
+            self.queue_pushes(&due_checks(rows)).await?;
         }
         rows.iter()
             .map(|row| {
