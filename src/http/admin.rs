@@ -14,7 +14,7 @@ use super::responses::{InternalError, InvalidRequest, JsonBodyRefused, Unauthori
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::state::AppState;
-use crate::store::{EndLogins, UserQuery};
+use crate::store::UserQuery;
 use crate::views::{AdminUserView, AuditEntryView, ReportView};
 
 /// Users per page of `GET /admin/users`.
@@ -92,7 +92,7 @@ pub async fn users(
     Ok(HttpResponse::Ok().json(UserPage {
         users: found
             .iter()
-            .map(|u| AdminUserView::new(u, &state.config.admins, &state.avatars))
+            .map(|u| Adminstate.user_views.user(u))
             .collect(),
         has_more,
     }))
@@ -101,7 +101,8 @@ pub async fn users(
 /// Deactivate an account (administrators only): every login of it ends at
 /// once on every instance (refresh tokens revoked, access tokens refused,
 /// live connections closed), and it can no longer log in or refresh (403
-/// `account_deactivated`); idempotent.
+/// `account_deactivated`); the bots it owns are refused and their live
+/// connections end too. Idempotent.
 #[utoipa::path(
     tag = "admin",
     operation_id = "deactivate_user",
@@ -124,7 +125,8 @@ pub async fn deactivate(
     set_deactivated(&state, &user, &path, true).await
 }
 
-/// Reactivate an account (administrators only); idempotent.
+/// Reactivate an account (administrators only): it logs in again, and its
+/// bots' tokens work again. Idempotent.
 #[utoipa::path(
     tag = "admin",
     operation_id = "reactivate_user",
@@ -149,8 +151,10 @@ pub async fn reactivate(
 
 /// Delete an account (administrators only), as the user's own deletion
 /// (`DELETE /api/v1/me`): logins and live connections end, what they wrote
-/// is erased, their rooms are handed on, the username stays reserved. The
-/// audit entry is written with the closing, in one transaction.
+/// is erased, their rooms are handed on, the username stays reserved, the
+/// bots they own are refused. The audit entry is written with the closing,
+/// in one transaction. An administrator may delete another one, or
+/// themself.
 #[utoipa::path(
     tag = "admin",
     operation_id = "delete_user",
@@ -160,7 +164,8 @@ pub async fn reactivate(
         (status = 204, description = "Deleted"),
         Unauthorized,
         (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
+        (status = 404, description = "`user_not_found`: no such user (or already deleted)",
+            body = ErrorBody),
         InternalError,
     ),
 )]
@@ -197,14 +202,7 @@ async fn set_deactivated(
         .set_deactivated(admin.id, target.id, deactivated)
         .await?;
     if deactivated {
-        // Every login ends: refresh tokens revoked, access tokens refused,
-        // live connections closed on every instance (README, "Sessions").
-        state.logins.end(target.id, EndLogins::All).await?;
-        // The bots they own stop at once too (their tokens are refused
-        // from now on: `bots::owner_may_act`).
-        for bot in state.store.bots_of(target.id).await? {
-            state.logins.end(bot.id, EndLogins::All).await?;
-        }
+        crate::accounts::end_sessions(state, &target).await?;
     }
     if changed {
         tracing::info!(

@@ -108,7 +108,7 @@ pub async fn list_blocks(
     Ok(HttpResponse::Ok().json(Blocks {
         blocks: blocks
             .iter()
-            .map(|u| UserView::new(u, &state.config.admins, &state.avatars))
+            .map(|u| state.user_views.user(u))
             .collect(),
     }))
 }
