@@ -33,6 +33,7 @@ import {
   openPerson,
   rest,
   say,
+  signIn,
   tokenOf,
 } from './support/person.mjs';
 import { onBothBackends } from './support/server.mjs';
@@ -169,7 +170,8 @@ onBothBackends(
     });
 
     test('an administrator deletes an account and its open tab is signed out', EACH, async () => {
-      const root = await openPerson(browser, server(), 'root');
+      // Root signed up in the test before.
+      const root = await signIn(browser, server(), 'root');
       const erin = await openPerson(browser, server(), 'erin');
       try {
         await createRoom(erin, 'porch');

@@ -92,7 +92,7 @@ pub async fn users(
     Ok(HttpResponse::Ok().json(UserPage {
         users: found
             .iter()
-            .map(|u| Adminstate.user_views.user(u))
+            .map(|u| state.user_views.admin_user(u))
             .collect(),
         has_more,
     }))
