@@ -10,7 +10,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::reports::{Resolution, audit_page, report_list, resolved};
-use super::responses::{InternalError, InvalidRequest, JsonBodyRefused, Unauthorized};
+use super::responses::{
+    InternalError, InvalidRequest, JsonBodyRefused, NoSuchAccount, NotAdministrator, Unauthorized,
+};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::state::AppState;
@@ -62,7 +64,7 @@ struct UserPage<'a> {
         (status = 400, description = "`invalid_query`: `before` not a positive integer, `q` \
             over 64 characters, or a malformed query string", body = ErrorBody),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        NotAdministrator,
         InternalError,
     ),
 )]
@@ -111,8 +113,8 @@ pub async fn users(
     responses(
         (status = 204, description = "Deactivated"),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
+        NotAdministrator,
+        NoSuchAccount,
         InternalError,
     ),
 )]
@@ -135,8 +137,8 @@ pub async fn deactivate(
     responses(
         (status = 204, description = "Reactivated"),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
+        NotAdministrator,
+        NoSuchAccount,
         InternalError,
     ),
 )]
@@ -163,9 +165,8 @@ pub async fn reactivate(
     responses(
         (status = 204, description = "Deleted"),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`: no such user (or already deleted)",
-            body = ErrorBody),
+        NotAdministrator,
+        NoSuchAccount,
         InternalError,
     ),
 )]
@@ -224,7 +225,7 @@ async fn set_deactivated(
     responses(
         (status = 200, description = "The reports", body = super::reports::ReportList),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        NotAdministrator,
         InternalError,
     ),
 )]
@@ -247,7 +248,7 @@ pub async fn reports(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         (status = 200, description = "The resolved report", body = ReportView),
         InvalidRequest,
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        NotAdministrator,
         (status = 404, description = "`not_found`: no such report", body = ErrorBody),
         JsonBodyRefused,
         InternalError,
@@ -290,7 +291,7 @@ pub(super) struct AuditList<'a> {
         (status = 400, description = "`invalid_query`: `before` or `limit` out of range or \
             not an integer, or a malformed query string", body = ErrorBody),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        NotAdministrator,
         InternalError,
     ),
 )]
