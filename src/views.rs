@@ -264,4 +264,3 @@ pub struct MemberView<'a> {
     #[schema(example = 0)]
     pub last_read_seq: i64,
 }
-

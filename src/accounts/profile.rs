@@ -32,7 +32,6 @@ pub async fn announce_profile(state: &AppState, user: &User) {
     if !users.contains(&user.id) {
         users.push(user.id);
     }
-    let view = serde_json::to_value(state.user_views.user(user))
-        .expect("user view serialises");
+    let view = serde_json::to_value(state.user_views.user(user)).expect("user view serialises");
     state.user_updates.user_updated(users, view).await;
 }

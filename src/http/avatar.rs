@@ -173,7 +173,11 @@ pub async fn avatar(
     let (Some(expires), Some(sig)) = (query.expires, query.sig.as_deref()) else {
         return Err(ApiError::InvalidSignature);
     };
-    match state.user_views.avatars().check(&id, expires, sig, now_secs()) {
+    match state
+        .user_views
+        .avatars()
+        .check(&id, expires, sig, now_secs())
+    {
         Ok(()) => {}
         Err(LinkError::Expired | LinkError::Invalid) => return Err(ApiError::InvalidSignature),
     }

@@ -98,10 +98,7 @@ pub async fn create(
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let bots = state.store.bots_of(user.id).await?;
     Ok(HttpResponse::Ok().json(BotList {
-        bots: bots
-            .iter()
-            .map(|b| state.user_views.user(b))
-            .collect(),
+        bots: bots.iter().map(|b| state.user_views.user(b)).collect(),
     }))
 }
 

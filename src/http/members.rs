@@ -94,20 +94,14 @@ async fn act(
 async fn members_response(state: &AppState, room_id: i64) -> Result<HttpResponse, ApiError> {
     let members = state.store.members(room_id).await?;
     Ok(HttpResponse::Ok().json(Members {
-        members: members
-            .iter()
-            .map(|m| state.user_views.member(m))
-            .collect(),
+        members: members.iter().map(|m| state.user_views.member(m)).collect(),
     }))
 }
 
 async fn bans_response(state: &AppState, room_id: i64) -> Result<HttpResponse, ApiError> {
     let bans = state.store.bans(room_id).await?;
     Ok(HttpResponse::Ok().json(Bans {
-        bans: bans
-            .iter()
-            .map(|u| state.user_views.user(u))
-            .collect(),
+        bans: bans.iter().map(|u| state.user_views.user(u)).collect(),
     }))
 }
 

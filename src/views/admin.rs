@@ -20,7 +20,6 @@ pub struct AdminUserView<'a> {
     pub deactivated: bool,
 }
 
-
 /// A report of a message.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Report)]

@@ -44,18 +44,8 @@ async fn a_deactivated_account_is_cut_off_on_every_instance() {
     let mut stomp = StompClient::connect(b, &token).await;
     stomp.subscribe("s", "general").await;
 
-    let path = "/api/v1/admin/users/bob/deactivate";
-    let (status, body) = http::call(a, Method::POST, path, &root, None).await;
-    assert_eq!(status, 204, "{body}");
-    let start = Instant::now();
-
-    let frames = closed_within(&mut stomp, start, "bob").await;
-    assert_eq!(frames.len(), 1, "{frames:?}");
-    assert_eq!(frames[0].command, "ERROR");
-    assert_eq!(
-        frames[0].header("message").as_deref(),
-        Some("session revoked")
-    );
+    set_active(a, &root, "bob", false).await;
+    revoked_within(&mut stomp, Instant::now(), "bob").await;
 
     for (port, token) in [(a, &bob), (b, &token)] {
         let (status, _) = http::call(port, Method::GET, "/api/v1/me", token, None).await;
@@ -75,26 +65,39 @@ async fn a_deactivated_account_is_cut_off_on_every_instance() {
     assert_eq!(r.status(), 403, "refresh");
 
     // Reactivated, bob logs in again; root was never affected.
-    let path = "/api/v1/admin/users/bob/reactivate";
-    let (status, body) = http::call(b, Method::POST, path, &root, None).await;
-    assert_eq!(status, 204, "{body}");
+    set_active(b, &root, "bob", true).await;
     assert_eq!(login(a, "bob").await.0, 200);
     let (status, _) = http::call(b, Method::GET, "/api/v1/me", &root, None).await;
     assert_eq!(status, 200);
 }
 
-/// Reads `stomp` until the server closes it, at most `END_WITHIN` after
-/// `start`: the frames it sent first.
-async fn closed_within(stomp: &mut StompClient, start: Instant, who: &str) -> Vec<stomp_client::Frame> {
+/// `root` deactivates (or reactivates) `username` through `port`.
+async fn set_active(port: u16, root: &str, username: &str, active: bool) {
+    let change = if active { "reactivate" } else { "deactivate" };
+    let path = format!("/api/v1/admin/users/{username}/{change}");
+    let (status, body) = http::call(port, Method::POST, &path, root, None).await;
+    assert_eq!(status, 204, "{change} {username}: {body}");
+}
+
+/// `who`'s STOMP session gets ERROR `session revoked` and is closed, at
+/// most `END_WITHIN` after `start`.
+async fn revoked_within(stomp: &mut StompClient, start: Instant, who: &str) {
     let mut frames = Vec::new();
     loop {
         let left = END_WITHIN.saturating_sub(start.elapsed());
         match stomp.next_event(left).await {
             Some(Event::Frame(f)) => frames.push(f),
-            Some(Event::Closed(_)) => return frames,
+            Some(Event::Closed(_)) => break,
             None => panic!("{who}'s STOMP session still open after {END_WITHIN:?}: {frames:?}"),
         }
     }
+    assert_eq!(frames.len(), 1, "{who}: {frames:?}");
+    assert_eq!(frames[0].command, "ERROR", "{who}");
+    assert_eq!(
+        frames[0].header("message").as_deref(),
+        Some("session revoked"),
+        "{who}"
+    );
 }
 
 /// The first frame answering a CONNECT with `token` as the passcode.
@@ -123,17 +126,8 @@ async fn a_deactivated_owners_bots_stop_on_every_instance_until_reactivated() {
     let token = made["token"].as_str().unwrap().to_string();
     let mut live = StompClient::connect(b, &token).await;
 
-    let path = "/api/v1/admin/users/bob/deactivate";
-    let (status, body) = http::call(a, Method::POST, path, &root, None).await;
-    assert_eq!(status, 204, "{body}");
-    let start = Instant::now();
-    let frames = closed_within(&mut live, start, "bobbot").await;
-    assert_eq!(frames.len(), 1, "{frames:?}");
-    assert_eq!(frames[0].command, "ERROR");
-    assert_eq!(
-        frames[0].header("message").as_deref(),
-        Some("session revoked")
-    );
+    set_active(a, &root, "bob", false).await;
+    revoked_within(&mut live, Instant::now(), "bobbot").await;
     for port in [a, b] {
         let (status, body) = http::call(port, Method::GET, "/api/v1/me", &token, None).await;
         assert_eq!(status, 401, "the bot's token refused on {port}: {body}");
@@ -142,15 +136,16 @@ async fn a_deactivated_owners_bots_stop_on_every_instance_until_reactivated() {
         refused.expect_closed().await;
     }
 
-    let path = "/api/v1/admin/users/bob/reactivate";
-    let (status, body) = http::call(b, Method::POST, path, &root, None).await;
-    assert_eq!(status, 204, "{body}");
+    set_active(b, &root, "bob", true).await;
     for port in [a, b] {
         let (status, me) = http::call(port, Method::GET, "/api/v1/me", &token, None).await;
         assert_eq!(status, 200, "the same token works again on {port}: {me}");
         assert_eq!(me["username"], "bobbot");
         let (_bot, first) = connect_with_passcode(port, &token).await;
-        assert_eq!(first.command, "CONNECTED", "as a passcode on {port}: {first}");
+        assert_eq!(
+            first.command, "CONNECTED",
+            "as a passcode on {port}: {first}"
+        );
     }
     let mut header = StompClient::open(b).await;
     header.send(connect_frame(&token)).await;
