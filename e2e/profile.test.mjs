@@ -135,6 +135,7 @@ onBothBackends(
       // The chosen picture is shown before it is sent.
       await section.locator('#profile-preview img').waitFor();
       if (SHOTS) {
+        await alice.page.locator('#settings-view').evaluate((view) => view.scrollTo(0, 0));
         await alice.page.screenshot({ path: path.join(SHOTS, 'settings-desktop.png') });
       }
       await section.getByRole('button', { name: 'Save' }).click();

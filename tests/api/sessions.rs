@@ -418,7 +418,7 @@ async fn a_used_session_is_marked_active_at_most_once_an_interval(backend: Backe
     // A short interval: a use moves it, the unused session stays.
     let app = spawn_app_active(backend).await;
     let alice = app.signup("alice").await;
-    let (other, _) = login_as(&app, &alice, "Other/1").await;
+    login_as(&app, &alice, "Other/1").await;
     let id = session_id(&app, &alice.access_token).await;
     let other_id = other_session(&app, &alice.access_token).await;
     let other_before = last_used(&app, &alice.access_token, other_id).await;
