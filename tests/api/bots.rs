@@ -442,7 +442,8 @@ async fn a_deactivated_owners_bots_are_refused_until_reactivation(backend: Backe
         200,
         "another owner's bot was never affected"
     );
-    let history = super::stomp::history(&app, &alice.access_token, "ops").await;
+    // Read as the bot: alice's own sessions ended with her deactivation.
+    let history = super::stomp::history(&app, &token, "ops").await;
     let bodies: Vec<_> = history
         .iter()
         .filter(|e| e["type"] == "message")
