@@ -4,8 +4,10 @@
 // from its actions menu, the room's owner resolves the report from the
 // members panel and the message is gone from the reporter's page too; an
 // administrator (ADMIN_USERS) deactivates an account from the
-// Administration page and that person's open tab is signed out. On SQLite
-// and on Postgres (onBothBackends).
+// Administration page and that person's open tab is signed out; an
+// administrator deletes an account there (after a confirmation) and that
+// person's tab is signed out, their message erased on the others' pages.
+// On SQLite and on Postgres (onBothBackends).
 //
 // With PARLEY_SCREENSHOTS=DIR set, it also saves screenshots of the report
 // dialog, the moderation panel and the administration page there, at
@@ -31,6 +33,7 @@ import {
   openPerson,
   rest,
   say,
+  signIn,
   tokenOf,
 } from './support/person.mjs';
 import { onBothBackends } from './support/server.mjs';
@@ -163,6 +166,56 @@ onBothBackends(
         assert.equal(await alice.page.getByRole('button', { name: 'Administration' }).count(), 0);
       } finally {
         await closePeople([root, dave]);
+      }
+    });
+
+    test('an administrator deletes an account and its open tab is signed out', EACH, async () => {
+      // Root signed up in the test before.
+      const root = await signIn(browser, server(), 'root');
+      const erin = await openPerson(browser, server(), 'erin');
+      try {
+        await createRoom(erin, 'porch');
+        await joinRoom(alice, 'porch');
+        await say(erin, 'erin was here');
+        await messageWith(alice, 'erin was here').waitFor();
+
+        await root.page.getByRole('button', { name: 'Administration' }).click();
+        const page = root.page.getByRole('dialog', { name: 'Administration' });
+        await page.waitFor();
+        await page.getByLabel('Search accounts').fill('erin');
+        await page.getByRole('button', { name: 'Search', exact: true }).click();
+        const row = page.locator('#admin-user-list li[data-user="erin"]');
+        await row.waitFor();
+        await eventually('only erin matches', () => page.locator('#admin-user-list li').count(), 1);
+
+        // Cancelling the confirmation deletes nothing.
+        await row.getByRole('button', { name: 'Delete erin' }).click();
+        const confirm = root.page.getByRole('dialog', { name: 'Delete erin?' });
+        await confirm.waitFor();
+        await confirm.getByRole('button', { name: 'Cancel' }).click();
+        await confirm.waitFor({ state: 'hidden' });
+        assert.equal(await row.count(), 1, 'still listed');
+        const token = await tokenOf(server(), 'root');
+        const listed = await rest(server(), 'GET', '/admin/users?q=erin', { token });
+        assert.deepEqual(listed.json.users.map((u) => u.username), ['erin']);
+
+        await row.getByRole('button', { name: 'Delete erin' }).click();
+        await screenshots(root, 'admin-delete');
+        await confirm.getByRole('button', { name: 'Delete account' }).click();
+        await row.waitFor({ state: 'detached' });
+        await page.locator('#admin-audit-list li').filter({ hasText: 'root deleted the account of erin' }).waitFor();
+
+        // Erin's open tab is signed out; her words are gone from Alice's page.
+        await erin.page.locator('#auth-view').waitFor({ state: 'visible', timeout: WAIT_MS });
+        await messageWith(alice, 'erin was here').waitFor({ state: 'detached', timeout: LIVE_MS });
+        const again = await rest(server(), 'GET', '/admin/users?q=erin', { token });
+        assert.deepEqual(again.json.users, [], 'a deleted account is not listed');
+        const signup = await rest(server(), 'POST', '/auth/signup', {
+          body: { username: 'erin', password: 'another long password' },
+        });
+        assert.equal(signup.status, 409, 'the name stays taken');
+      } finally {
+        await closePeople([root, erin]);
       }
     });
   },

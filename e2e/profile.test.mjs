@@ -1,13 +1,14 @@
 // End-to-end: profiles in the web client, driven in Chromium through
 // playwright-core, with Alice and Bob each in their own browser context, on
-// SQLite and on Postgres (onBothBackends). Alice opens "Profile", sets a
+// SQLite and on Postgres (onBothBackends). Alice opens "Profile" (the
+// settings page at its Profile section), sets a
 // display name and a picture (previewed before she saves it); Bob, who shares
 // a room with her, sees her name and picture change live in the timeline, the
 // members list and the conversation list, with her username still beside
 // the name. Alice exports her data; then she deletes her account and Bob sees
 // her messages erased.
 //
-// With PARLEY_SCREENSHOTS=DIR set, it saves screenshots of the profile dialog
+// With PARLEY_SCREENSHOTS=DIR set, it saves screenshots of the profile section
 // and of Bob's view at desktop and phone widths there.
 //
 // Starts `PARLEY_BIN` (`cargo build --bin parley`, or scripts/test exports
@@ -80,10 +81,19 @@ function png(width, height) {
   ]);
 }
 
-/** Opens my Profile dialog from the top bar. */
+/** Opens the settings page at its Profile section from the top bar's "Profile". */
 async function openProfile(person) {
-  await person.page.getByRole('button', { name: 'Profile' }).click();
-  await person.page.getByRole('dialog', { name: 'Profile' }).waitFor();
+  await person.page.getByRole('button', { name: 'Profile', exact: true }).click();
+  await profileOf(person).waitFor();
+}
+
+/** The Profile section of the settings page. */
+const profileOf = (person) => person.page.getByRole('region', { name: 'Profile' });
+
+/** Back from the settings page to the chat. */
+async function backToChat(person) {
+  await person.page.getByRole('button', { name: 'Back to chat' }).click();
+  await profileOf(person).waitFor({ state: 'hidden' });
 }
 
 onBothBackends(
@@ -112,21 +122,24 @@ onBothBackends(
       await openMembers(bob, 'alice');
 
       await openProfile(alice);
-      const dialog = alice.page.getByRole('dialog', { name: 'Profile' });
-      await dialog.getByLabel('Display name').fill('Alice Liddell');
-      await dialog.getByLabel('Status').fill('down the rabbit hole');
-      await dialog.getByLabel('Picture').setInputFiles({
+      const section = profileOf(alice);
+      // "Profile" opens the settings page at that section, which takes the focus.
+      await eventually('the section heading has the focus', () => alice.page.evaluate(() => document.activeElement?.id), 'settings-profile-title');
+      await section.getByLabel('Display name').fill('Alice Liddell');
+      await section.getByLabel('Status').fill('down the rabbit hole');
+      await section.getByLabel('Picture').setInputFiles({
         name: 'me.png',
         mimeType: 'image/png',
         buffer: png(300, 200),
       });
       // The chosen picture is shown before it is sent.
-      await dialog.locator('#profile-preview img').waitFor();
+      await section.locator('#profile-preview img').waitFor();
       if (SHOTS) {
-        await alice.page.screenshot({ path: path.join(SHOTS, 'profile-dialog.png') });
+        await alice.page.locator('#settings-view').evaluate((view) => view.scrollTo(0, 0));
+        await alice.page.screenshot({ path: path.join(SHOTS, 'settings-desktop.png') });
       }
-      await dialog.getByRole('button', { name: 'Save' }).click();
-      await dialog.getByText('Saved.').waitFor();
+      await section.getByRole('button', { name: 'Save' }).click();
+      await section.getByText('Saved.').waitFor();
 
       // The server holds a square picture of at most 256 px.
       const token = await tokenOf(server(), 'bob');
@@ -136,7 +149,7 @@ onBothBackends(
       assert.ok(seen.avatar_url, 'an avatar URL');
       const picture = await fetch(new URL(seen.avatar_url, server().base));
       assert.equal(picture.status, 200);
-      await dialog.getByRole('button', { name: 'Close' }).click();
+      await backToChat(alice);
 
       // Bob's timeline: the name with the username beside it, and the picture.
       const sender = messageWith(bob, 'hello from alice').locator('.sender');
@@ -156,17 +169,17 @@ onBothBackends(
         await bob.page.setViewportSize({ width: 1100, height: 800 });
         await alice.page.setViewportSize({ width: 390, height: 844 });
         await openProfile(alice);
-        await alice.page.screenshot({ path: path.join(SHOTS, 'profile-dialog-phone.png') });
-        await alice.page.getByRole('dialog', { name: 'Profile' }).getByRole('button', { name: 'Close' }).click();
+        await alice.page.screenshot({ path: path.join(SHOTS, 'profile-settings-phone.png') });
+        await backToChat(alice);
         await alice.page.setViewportSize({ width: 1100, height: 800 });
       }
 
       // Clearing the name shows the username alone again, live.
       await openProfile(alice);
-      await dialog.getByLabel('Display name').fill('');
-      await dialog.getByRole('button', { name: 'Save' }).click();
-      await dialog.getByText('Saved.').waitFor();
-      await dialog.getByRole('button', { name: 'Close' }).click();
+      await section.getByLabel('Display name').fill('');
+      await section.getByRole('button', { name: 'Save' }).click();
+      await section.getByText('Saved.').waitFor();
+      await backToChat(alice);
       await eventually('the name is cleared for Bob', () => sender.textContent(), 'alice');
       await conversationButton(bob, 'alice').waitFor();
     });
@@ -176,22 +189,22 @@ onBothBackends(
       await messageWith(bob, 'a last word').waitFor();
 
       await openProfile(alice);
-      const dialog = alice.page.getByRole('dialog', { name: 'Profile' });
+      const section = profileOf(alice);
       const download = alice.page.waitForEvent('download');
-      await dialog.getByRole('button', { name: 'Export my data' }).click();
+      await section.getByRole('button', { name: 'Export my data' }).click();
       const file = await download;
       const exported = JSON.parse(await (await file.createReadStream()).toArray().then((b) => Buffer.concat(b).toString()));
       assert.equal(exported.user.username, 'alice');
       assert.ok(exported.messages.some((m) => m.body === 'a last word'), 'her messages are in it');
 
       // A wrong password deletes nothing.
-      await dialog.getByLabel('Your password').fill('not the password');
-      await dialog.getByRole('button', { name: 'Delete my account' }).click();
+      await section.getByLabel('Your password').fill('not the password');
+      await section.getByRole('button', { name: 'Delete my account' }).click();
       await alice.page.getByRole('dialog', { name: 'Delete your account?' }).getByRole('button', { name: 'Delete my account' }).click();
-      await dialog.getByText('That password is not right.').waitFor();
+      await section.getByText('That password is not right.').waitFor();
 
-      await dialog.getByLabel('Your password').fill(passwordOf('alice'));
-      await dialog.getByRole('button', { name: 'Delete my account' }).click();
+      await section.getByLabel('Your password').fill(passwordOf('alice'));
+      await section.getByRole('button', { name: 'Delete my account' }).click();
       await alice.page.getByRole('dialog', { name: 'Delete your account?' }).getByRole('button', { name: 'Delete my account' }).click();
       await alice.page.getByText('Your account is deleted.').waitFor();
       await alice.page.getByLabel('Username').waitFor();

@@ -52,6 +52,7 @@ impl Bots {
         if self.logins.refuses(bot.login) {
             return Ok(None);
         }
+        self.logins.used(bot.login);
         Ok(Some(AuthUser {
             id: bot.user.id,
             username: bot.user.username,
@@ -75,7 +76,7 @@ impl Bots {
         // before.
         let login = self.new_login(bot.id).await?;
         self.store
-            .replace_bot_token(bot.id, &token.hash, login)
+            .replace_bot_token(bot.id, Some(&token.hash), login)
             .await?;
         Ok((bot, token.token))
     }
@@ -94,10 +95,29 @@ impl Bots {
         let token = bot_token::generate();
         let login = self.new_login(bot.id).await?;
         self.store
-            .replace_bot_token(bot.id, &token.hash, login)
+            .replace_bot_token(bot.id, Some(&token.hash), login)
             .await?;
         self.logins.end(bot.id, EndLogins::AllBut(login)).await?;
         Ok(Some((bot, token.token)))
+    }
+
+    /// Ends the live sessions of bot `bot_id` on every instance, keeping
+    /// its token: the token moves to a new login and the old one ends. For
+    /// a deactivation of the bot or its owner: meanwhile the token is
+    /// refused ([`owner_may_act`]), and it works again after a
+    /// reactivation (an ended login stays refused).
+    pub async fn end_sessions(&self, bot_id: i64) -> StoreResult<()> {
+        let login = self.new_login(bot_id).await?;
+        self.store.replace_bot_token(bot_id, None, login).await?;
+        self.logins.end(bot_id, EndLogins::AllBut(login)).await
+    }
+
+    /// [`Bots::end_sessions`] of every bot `owner_id` owns.
+    pub async fn end_sessions_of_owner(&self, owner_id: i64) -> StoreResult<()> {
+        for bot in self.store.bots_of(owner_id).await? {
+            self.end_sessions(bot.id).await?;
+        }
+        Ok(())
     }
 
     /// A login for a bot token's sessions. Logins carry a refresh token;
@@ -133,7 +153,8 @@ pub async fn delete(
 }
 
 /// Whether the bot's owner may act through it. The one place for the
-/// owner's standing: a deactivated owner's bots are refused here (the
+/// owner's standing: the bots of a deactivated or deleted owner (and a
+/// deactivated or deleted bot) are refused here (the
 /// owner's columns come with the token lookup, `store/bots.rs`
 /// `by_token`, which joins the owner).
 fn owner_may_act(bot: &BotAccount) -> bool {

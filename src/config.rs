@@ -179,6 +179,9 @@ pub struct Config {
     pub jwt_secret: JwtSecret,
     pub jwt_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// How often a used session's `last_used_at` is written (at most once
+    /// per this interval per session: `logins`).
+    pub session_activity: Duration,
     pub allowed_origins: AllowedOrigins,
     pub json_logs: bool,
     pub limits: Limits,
@@ -254,6 +257,7 @@ impl Settings {
         for (name, v) in [
             ("JWT_TTL_SECS", self.jwt_ttl_secs),
             ("REFRESH_TTL_SECS", self.refresh_ttl_secs),
+            ("SESSION_ACTIVITY_SECS", self.session_activity_secs),
             ("CONNECT_TIMEOUT_SECS", self.connect_timeout_secs),
             ("HEARTBEAT_MS", self.heartbeat_ms),
             ("MAX_FRAME_BYTES", self.max_frame_bytes as u64),
@@ -320,6 +324,7 @@ impl Settings {
             jwt_secret,
             jwt_ttl: Duration::from_secs(self.jwt_ttl_secs),
             refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
+            session_activity: Duration::from_secs(self.session_activity_secs),
             allowed_origins: AllowedOrigins::parse(&self.allowed_origins)?,
             json_logs: self.log_format == "json",
             admins: Administrators::parse(&self.admin_users),

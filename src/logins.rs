@@ -17,9 +17,17 @@
 //! Connections wait on a [`LoginWatch`]: each end wakes them, and each
 //! checks the record for its own login (ends are rare; the check is one
 //! map lookup).
+//!
+//! It also keeps a session's "last active" time (`last_used_at`) moving
+//! while the login is used, coalesced like the read markers: an access
+//! token's use ([`Logins::used`], from every authentication) only notes
+//! the login in memory, and a task writes the noted logins, and those with
+//! a live connection (a [`LoginWatch`]), once per `SESSION_ACTIVITY_SECS`
+//! in one transaction. A login is written at most once per interval per
+//! instance, and never on a request's path.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock, Weak};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -32,6 +40,11 @@ pub use crate::store::{EndLogins, Login, LoginId};
 /// remembered: a token may say it was issued up to 60 s in the future
 /// (`auth/jwt.rs`).
 const SKEW: Duration = Duration::from_secs(60);
+/// Logins noted as used between two writes at most; past it a use is not
+/// noted (the login's next use after the write is).
+const USED_MAX: usize = 65_536;
+/// Logins whose `last_used_at` is moved per transaction at most.
+const USED_BATCH: usize = 1024;
 
 /// These logins of `user_id` were ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -54,19 +67,47 @@ pub struct Logins {
     ended: RwLock<HashMap<LoginId, Instant>>,
     /// Bumped after each change of `ended`: wakes the [`LoginWatch`]es.
     changed: watch::Sender<u64>,
+    /// Which logins were used since the last write of `last_used_at`.
+    usage: Mutex<Usage>,
+}
+
+/// The logins used since the last write, and the live connections (open
+/// [`LoginWatch`]es) of each login.
+#[derive(Default)]
+struct Usage {
+    used: BTreeSet<LoginId>,
+    live: HashMap<LoginId, usize>,
+}
+
+impl Usage {
+    /// The logins to write: those used, then those with a live connection.
+    fn take(&mut self) -> Vec<LoginId> {
+        let mut logins = std::mem::take(&mut self.used);
+        logins.extend(self.live.keys().copied());
+        logins.into_iter().collect()
+    }
 }
 
 impl Logins {
     /// The service, registered for its signal (and for the relay's
-    /// "signals may have been missed"). `access_ttl`: `JWT_TTL_SECS`.
-    pub fn start(store: DynStore, broker: DynBroker, access_ttl: Duration) -> Arc<Self> {
+    /// "signals may have been missed"). `access_ttl`: `JWT_TTL_SECS`;
+    /// `activity`: how often used logins' `last_used_at` is written
+    /// (`SESSION_ACTIVITY_SECS`).
+    pub fn start(
+        store: DynStore,
+        broker: DynBroker,
+        access_ttl: Duration,
+        activity: Duration,
+    ) -> Arc<Self> {
         let service = Arc::new(Logins {
             broker: Arc::clone(&broker),
             store,
             keep: access_ttl + SKEW,
             ended: RwLock::new(HashMap::new()),
             changed: watch::channel(0).0,
+            usage: Mutex::new(Usage::default()),
         });
+        tokio::spawn(write_usage(Arc::downgrade(&service), activity));
         let me = Arc::downgrade(&service);
         broker.signals().handle::<LoginsEnded>(move |ended| {
             if let Some(me) = me.upgrade() {
@@ -125,8 +166,31 @@ impl Logins {
         ended.contains_key(&login)
     }
 
+    /// Notes that an access token of `login` was used (its `last_used_at`
+    /// moves at the next write). Never waits on the store.
+    pub fn used(&self, login: LoginId) {
+        let mut usage = self.usage.lock().expect("login usage lock");
+        if usage.used.len() < USED_MAX {
+            usage.used.insert(login);
+        }
+    }
+
+    /// Moves `last_used_at` of the logins used since the last call.
+    async fn write_usage(&self) {
+        let logins = self.usage.lock().expect("login usage lock").take();
+        for batch in logins.chunks(USED_BATCH) {
+            if let Err(e) = self.store.mark_logins_used(batch, chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "writing when sessions were last used failed");
+            }
+        }
+    }
+
     /// A watch that resolves once `login` is ended, for a connection.
+    /// While it is held, the login counts as used.
     pub fn watch(self: &Arc<Self>, login: LoginId) -> LoginWatch {
+        let mut usage = self.usage.lock().expect("login usage lock");
+        *usage.live.entry(login).or_default() += 1;
+        drop(usage);
         LoginWatch {
             login,
             changed: self.changed.subscribe(),
@@ -164,6 +228,19 @@ impl Logins {
     }
 }
 
+/// Every `every`, writes which logins were used, until the service goes.
+async fn write_usage(logins: Weak<Logins>, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(logins) = logins.upgrade() else {
+            return;
+        };
+        logins.write_usage().await;
+    }
+}
+
 /// What a connection holds to learn that its login was ended.
 pub struct LoginWatch {
     login: LoginId,
@@ -182,6 +259,18 @@ impl LoginWatch {
             }
             if self.changed.changed().await.is_err() {
                 return std::future::pending().await; // the service is gone
+            }
+        }
+    }
+}
+
+impl Drop for LoginWatch {
+    fn drop(&mut self) {
+        let mut usage = self.logins.usage.lock().expect("login usage lock");
+        if let Some(count) = usage.live.get_mut(&self.login) {
+            *count -= 1;
+            if *count == 0 {
+                usage.live.remove(&self.login);
             }
         }
     }
@@ -223,6 +312,7 @@ mod tests {
             store.clone(),
             Broker::local(store),
             Duration::from_secs(900),
+            Duration::from_secs(60),
         );
         let mut first = logins.watch(one);
         let mut second = logins.watch(two);

@@ -29,6 +29,7 @@ use crate::revocation::Revocations;
 use crate::store::DynStore;
 use crate::user_updates::UserUpdates;
 use crate::viewers::Viewers;
+use crate::views::UserViews;
 use crate::webhooks::commands::Commands;
 use crate::webhooks::deliver::Deliveries;
 
@@ -71,8 +72,9 @@ pub struct AppState {
     pub jwt: JwtKeys,
     /// Encrypts the stored TOTP secrets (derived from the access-token key).
     pub totp_key: TotpKey,
-    /// Signs the `avatar_url` of `user` objects and checks it when asked.
-    pub avatars: AvatarLinks,
+    /// Shows `user` objects (`admin`, the signed `avatar_url`) and checks
+    /// avatar URLs when asked.
+    pub user_views: UserViews,
     pub config: Config,
     pub refresh_ttl: chrono::Duration,
     pub login_per_ip: RateLimiter,
@@ -112,7 +114,12 @@ impl AppState {
         });
         let presence = Presence::start(store.clone(), broker.clone());
         let revocations = Revocations::start(store.clone(), broker.clone());
-        let logins = Logins::start(store.clone(), broker.clone(), config.jwt_ttl);
+        let logins = Logins::start(
+            store.clone(),
+            broker.clone(),
+            config.jwt_ttl,
+            config.session_activity,
+        );
         let bots = Bots::new(store.clone(), Arc::clone(&logins));
         let viewers = Viewers::start(store.clone(), broker.clone());
         let user_updates = UserUpdates::start(store.clone(), broker.clone());
@@ -162,7 +169,10 @@ impl AppState {
             store,
             totp_key: TotpKey::derive(&config.jwt_secret.bytes),
             jwt,
-            avatars: AvatarLinks::new(&config.jwt_secret.bytes, config.files.url_ttl.as_secs()),
+            user_views: UserViews::new(
+                config.admins.clone(),
+                AvatarLinks::new(&config.jwt_secret.bytes, config.files.url_ttl.as_secs()),
+            ),
             refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)
                 .unwrap_or(chrono::Duration::days(30)),
             login_per_ip: RateLimiter::new(limits.login_attempts_per_ip, Duration::from_secs(60)),

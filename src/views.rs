@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::avatars::AvatarLinks;
 use crate::config::Administrators;
-use crate::store::{Member, ReadState, Room, Timestamp, User};
+use crate::store::{AdminUser, Member, ReadState, Room, Timestamp, User};
 
 mod activity;
 mod admin;
@@ -75,23 +75,59 @@ pub struct UserView<'a> {
     pub bot: bool,
 }
 
-impl<'a> UserView<'a> {
-    /// `u` as clients see it: `admins` tells whether they are one, its
-    /// avatar's URL signed by `avatars`.
-    pub fn new(u: &'a User, admins: &Administrators, avatars: &AvatarLinks) -> Self {
+/// What every `user` object is shown with: who the administrators are
+/// (`ADMIN_USERS`, shown as `"admin": true`) and the key that signs avatar
+/// URLs. Built once with the state (`AppState::user_views`), so a handler
+/// turns a stored user into its view in one call.
+#[derive(Debug, Clone)]
+pub struct UserViews {
+    admins: Administrators,
+    avatars: AvatarLinks,
+}
+
+impl UserViews {
+    pub fn new(admins: Administrators, avatars: AvatarLinks) -> Self {
+        UserViews { admins, avatars }
+    }
+
+    /// Signs and checks avatar URLs (`GET /avatars/{id}` checks them).
+    pub fn avatars(&self) -> &AvatarLinks {
+        &self.avatars
+    }
+
+    /// `u` as clients see it.
+    pub fn user<'a>(&self, u: &'a User) -> UserView<'a> {
         UserView {
             id: u.id,
             username: &u.username,
             created_at: u.created_at,
-            admin: admins.contains(&u.username),
+            admin: self.admins.contains(&u.username),
             display_name: u.profile.display_name.as_deref(),
             status: u.profile.status.as_deref(),
             avatar_url: u
                 .profile
                 .avatar_key
                 .as_deref()
-                .map(|key| avatars.url(key, now_secs())),
+                .map(|key| self.avatars.url(key, now_secs())),
             bot: u.bot,
+        }
+    }
+
+    /// A room's member `m` as clients see them.
+    pub fn member<'a>(&self, m: &'a Member) -> MemberView<'a> {
+        MemberView {
+            user: self.user(&m.user),
+            role: m.role.as_str(),
+            last_read_seq: m.last_read_seq,
+        }
+    }
+
+    /// `u` as administrators see them.
+    pub fn admin_user<'a>(&self, u: &'a AdminUser) -> AdminUserView<'a> {
+        AdminUserView {
+            user: self.user(&u.user),
+            email: u.email.as_deref(),
+            deactivated: u.deactivated,
         }
     }
 }
@@ -227,15 +263,4 @@ pub struct MemberView<'a> {
     /// they read further).
     #[schema(example = 0)]
     pub last_read_seq: i64,
-}
-
-impl<'a> MemberView<'a> {
-    /// `m` as clients see it, its avatar's URL signed by `avatars`.
-    pub fn new(m: &'a Member, admins: &Administrators, avatars: &AvatarLinks) -> Self {
-        MemberView {
-            user: UserView::new(&m.user, admins, avatars),
-            role: m.role.as_str(),
-            last_read_seq: m.last_read_seq,
-        }
-    }
 }

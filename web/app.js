@@ -38,7 +38,6 @@ import { NotifyView } from './ui/notify-view.js';
 import { ReportView } from './ui/report-view.js';
 import { RoomModerationView } from './ui/room-moderation-view.js';
 import { PeopleView, personName } from './ui/people-view.js';
-import { ProfileSettings } from './ui/profile-settings.js';
 import { RoomsView } from './ui/rooms-view.js';
 import { SearchView } from './ui/search-view.js';
 import { ResetView } from './ui/reset-view.js';
@@ -124,7 +123,9 @@ class App {
       openConversation: (name) => this.openConversation(name),
       setBlocked: (name, block) => this.setBlocked(name, block),
       jumpToMessage: (room, seq) => this.jumpToMessage(room, seq),
-      showSettings: (open) => this.showSettings(open),
+      showSettings: (open, section) => this.showSettings(open, section),
+      profile: this.profile,
+      signedOut: (text) => this.#signedOut(text),
       openThread: (room, seq) => this.openThread(room, seq),
       composerInput: () => $('composer-input'),
     };
@@ -149,9 +150,6 @@ class App {
     this.threadView = new ThreadView(shell);
     this.threadsView = new ThreadsView(shell);
     this.signIn = new SignInView();
-    this.profileSettings = new ProfileSettings(this.profile, {
-      signedOut: (text) => this.#signedOut(text),
-    });
     this.profile.addEventListener('change', ({ detail: { user } }) => this.people.apply(user));
     this.resetView = new ResetView(config, () => this.showAuth(''));
     this.signIn.onMode = (mode) => this.resetView.setMode(mode);
@@ -396,12 +394,17 @@ class App {
     document.title = TITLE;
   }
 
-  /** Settings in place of the chat, or the chat back (focus on the room list). */
-  showSettings(open) {
+  /**
+   * Settings in place of the chat (at `section` if given: e.g. `profile`), or
+   * the chat back (focus on the room list).
+   */
+  showSettings(open, section = undefined) {
+    if (open && section && this.settings.shown) return this.settings.show(section);
     if (open === this.settings.shown) return;
     this.ui.chatApp.hidden = open;
     if (open) {
       this.settings.open();
+      if (section) this.settings.show(section);
     } else {
       this.settings.close();
       this.ui.roomsTitle.focus();

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::chat::ChatError;
 use crate::membership::MembershipError;
 use crate::state::AppState;
-use crate::store::{EndLogins, Profile, StoreError, User};
+use crate::store::{Profile, StoreError, User};
 
 use super::profile::announce_profile;
 
@@ -67,9 +67,10 @@ async fn close_and_erase(
         return Ok(false);
     };
     tracing::info!(user_id, "account closed");
-    // Its logins end everywhere: refresh tokens revoked, access tokens
-    // refused, live STOMP sessions and event streams closed within 2 s.
-    state.logins.end(user_id, EndLogins::All).await?;
+    // Its logins and those of its bots end everywhere: refresh tokens
+    // revoked, access tokens refused, live STOMP sessions and event
+    // streams closed within 2 s.
+    super::end_sessions(state, &user).await?;
     // Those who share a room with them see the profile go (before they
     // stop sharing any).
     let cleared = User {

@@ -2,7 +2,6 @@
 
 use crate::state::AppState;
 use crate::store::{ProfileChange, StoreResult, User};
-use crate::views::UserView;
 
 /// Applies `change` to `user_id`'s profile and announces it; the user as
 /// it now is (None: the account is gone).
@@ -33,7 +32,6 @@ pub async fn announce_profile(state: &AppState, user: &User) {
     if !users.contains(&user.id) {
         users.push(user.id);
     }
-    let view = serde_json::to_value(UserView::new(user, &state.config.admins, &state.avatars))
-        .expect("user view serialises");
+    let view = serde_json::to_value(state.user_views.user(user)).expect("user view serialises");
     state.user_updates.user_updated(users, view).await;
 }

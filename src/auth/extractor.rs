@@ -70,5 +70,7 @@ fn verify_access_token(req: &HttpRequest, token: &str) -> Result<AuthUser, ApiEr
         crate::metrics::auth_failure("rest_login_ended");
         return Err(ApiError::Unauthorized);
     }
+    // The session's "last active" time moves (coalesced: `logins`).
+    logins.used(user.login);
     Ok(user)
 }

@@ -62,6 +62,11 @@ pub struct Settings {
     #[arg(long, env = "REFRESH_TTL_SECS", default_value_t = 2_592_000)]
     pub refresh_ttl_secs: u64,
 
+    /// How often a session's `last_used_at` is written while it is used, in
+    /// seconds: at most once per this interval per session.
+    #[arg(long, env = "SESSION_ACTIVITY_SECS", default_value_t = 60)]
+    pub session_activity_secs: u64,
+
     /// Comma-separated browser origins allowed for CORS and the WebSocket Origin check; `*` allows any.
     #[arg(
         long,

@@ -10,11 +10,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::reports::{Resolution, audit_page, report_list, resolved};
-use super::responses::{InternalError, InvalidRequest, JsonBodyRefused, Unauthorized};
+use super::responses::{
+    InternalError, InvalidRequest, JsonBodyRefused, NoSuchAccount, NotAdministrator, Unauthorized,
+};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, Body as ErrorBody};
 use crate::state::AppState;
-use crate::store::{EndLogins, UserQuery};
+use crate::store::UserQuery;
 use crate::views::{AdminUserView, AuditEntryView, ReportView};
 
 /// Users per page of `GET /admin/users`.
@@ -62,7 +64,7 @@ struct UserPage<'a> {
         (status = 400, description = "`invalid_query`: `before` not a positive integer, `q` \
             over 64 characters, or a malformed query string", body = ErrorBody),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        NotAdministrator,
         InternalError,
     ),
 )]
@@ -92,7 +94,7 @@ pub async fn users(
     Ok(HttpResponse::Ok().json(UserPage {
         users: found
             .iter()
-            .map(|u| AdminUserView::new(u, &state.config.admins, &state.avatars))
+            .map(|u| state.user_views.admin_user(u))
             .collect(),
         has_more,
     }))
@@ -101,7 +103,8 @@ pub async fn users(
 /// Deactivate an account (administrators only): every login of it ends at
 /// once on every instance (refresh tokens revoked, access tokens refused,
 /// live connections closed), and it can no longer log in or refresh (403
-/// `account_deactivated`); idempotent.
+/// `account_deactivated`); the bots it owns are refused and their live
+/// connections end too. Idempotent.
 #[utoipa::path(
     tag = "admin",
     operation_id = "deactivate_user",
@@ -110,8 +113,8 @@ pub async fn users(
     responses(
         (status = 204, description = "Deactivated"),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
+        NotAdministrator,
+        NoSuchAccount,
         InternalError,
     ),
 )]
@@ -124,7 +127,8 @@ pub async fn deactivate(
     set_deactivated(&state, &user, &path, true).await
 }
 
-/// Reactivate an account (administrators only); idempotent.
+/// Reactivate an account (administrators only): it logs in again, and its
+/// bots' tokens work again. Idempotent.
 #[utoipa::path(
     tag = "admin",
     operation_id = "reactivate_user",
@@ -133,8 +137,8 @@ pub async fn deactivate(
     responses(
         (status = 204, description = "Reactivated"),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
+        NotAdministrator,
+        NoSuchAccount,
         InternalError,
     ),
 )]
@@ -149,8 +153,10 @@ pub async fn reactivate(
 
 /// Delete an account (administrators only), as the user's own deletion
 /// (`DELETE /api/v1/me`): logins and live connections end, what they wrote
-/// is erased, their rooms are handed on, the username stays reserved. The
-/// audit entry is written with the closing, in one transaction.
+/// is erased, their rooms are handed on, the username stays reserved, the
+/// bots they own are refused. The audit entry is written with the closing,
+/// in one transaction. An administrator may delete another one, or
+/// themself.
 #[utoipa::path(
     tag = "admin",
     operation_id = "delete_user",
@@ -159,8 +165,8 @@ pub async fn reactivate(
     responses(
         (status = 204, description = "Deleted"),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
-        (status = 404, description = "`user_not_found`: no such user", body = ErrorBody),
+        NotAdministrator,
+        NoSuchAccount,
         InternalError,
     ),
 )]
@@ -197,14 +203,7 @@ async fn set_deactivated(
         .set_deactivated(admin.id, target.id, deactivated)
         .await?;
     if deactivated {
-        // Every login ends: refresh tokens revoked, access tokens refused,
-        // live connections closed on every instance (README, "Accounts", sessions).
-        state.logins.end(target.id, EndLogins::All).await?;
-        // The bots they own stop at once too (their tokens are refused
-        // from now on: `bots::owner_may_act`).
-        for bot in state.store.bots_of(target.id).await? {
-            state.logins.end(bot.id, EndLogins::All).await?;
-        }
+        crate::accounts::end_sessions(state, &target).await?;
     }
     if changed {
         tracing::info!(
@@ -226,7 +225,7 @@ async fn set_deactivated(
     responses(
         (status = 200, description = "The reports", body = super::reports::ReportList),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        NotAdministrator,
         InternalError,
     ),
 )]
@@ -249,7 +248,7 @@ pub async fn reports(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         (status = 200, description = "The resolved report", body = ReportView),
         InvalidRequest,
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        NotAdministrator,
         (status = 404, description = "`not_found`: no such report", body = ErrorBody),
         JsonBodyRefused,
         InternalError,
@@ -292,7 +291,7 @@ pub(super) struct AuditList<'a> {
         (status = 400, description = "`invalid_query`: `before` or `limit` out of range or \
             not an integer, or a malformed query string", body = ErrorBody),
         Unauthorized,
-        (status = 403, description = "`forbidden`: not an administrator", body = ErrorBody),
+        NotAdministrator,
         InternalError,
     ),
 )]

@@ -93,7 +93,7 @@ pub(super) fn token_response(
     refresh_token: String,
 ) -> serde_json::Value {
     let body = TokenResponse {
-        user: UserView::new(user, &state.config.admins, &state.avatars),
+        user: state.user_views.user(user),
         access_token: state
             .jwt
             .issue(user.id, &user.username, session, now_secs()),
@@ -355,7 +355,7 @@ pub(super) async fn own_user_as(
 ) -> Result<HttpResponse, ApiError> {
     let info = state.store.account_info(user.id).await?;
     Ok(HttpResponse::build(status).json(OwnUserView {
-        user: UserView::new(user, &state.config.admins, &state.avatars),
+        user: state.user_views.user(user),
         email: info.email,
         email_verified: info.email_verified,
         totp_enabled: info.totp_enabled,

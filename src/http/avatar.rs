@@ -52,7 +52,7 @@ async fn recorded(
         .await?
         .ok_or(ApiError::Unauthorized)?;
     accounts::announce_profile(state, &now).await;
-    Ok(HttpResponse::Ok().json(UserView::new(&now, &state.config.admins, &state.avatars)))
+    Ok(HttpResponse::Ok().json(state.user_views.user(&now)))
 }
 
 /// Set the caller's picture.
@@ -173,7 +173,11 @@ pub async fn avatar(
     let (Some(expires), Some(sig)) = (query.expires, query.sig.as_deref()) else {
         return Err(ApiError::InvalidSignature);
     };
-    match state.avatars.check(&id, expires, sig, now_secs()) {
+    match state
+        .user_views
+        .avatars()
+        .check(&id, expires, sig, now_secs())
+    {
         Ok(()) => {}
         Err(LinkError::Expired | LinkError::Invalid) => return Err(ApiError::InvalidSignature),
     }

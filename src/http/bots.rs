@@ -78,7 +78,7 @@ pub async fn create(
     let (bot, token) = state.bots.create(&user, &name).await?;
     tracing::info!(bot = %bot.username, "bot created");
     Ok(HttpResponse::Created().json(CreatedBot {
-        user: UserView::new(&bot, &state.config.admins, &state.avatars),
+        user: state.user_views.user(&bot),
         token,
     }))
 }
@@ -98,10 +98,7 @@ pub async fn create(
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let bots = state.store.bots_of(user.id).await?;
     Ok(HttpResponse::Ok().json(BotList {
-        bots: bots
-            .iter()
-            .map(|b| UserView::new(b, &state.config.admins, &state.avatars))
-            .collect(),
+        bots: bots.iter().map(|b| state.user_views.user(b)).collect(),
     }))
 }
 

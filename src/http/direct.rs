@@ -106,10 +106,7 @@ pub async fn list_blocks(
 ) -> Result<HttpResponse, ApiError> {
     let blocks = state.store.blocks(user.id).await?;
     Ok(HttpResponse::Ok().json(Blocks {
-        blocks: blocks
-            .iter()
-            .map(|u| UserView::new(u, &state.config.admins, &state.avatars))
-            .collect(),
+        blocks: blocks.iter().map(|u| state.user_views.user(u)).collect(),
     }))
 }
 

@@ -16,7 +16,7 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::views::{RoomView, UserView, event_json, format_time};
+use crate::views::{RoomView, event_json, format_time};
 
 /// Messages read per query.
 const PAGE: i64 = 500;
@@ -69,7 +69,7 @@ pub async fn export(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRe
         .collect();
     let head = serde_json::json!({
         "exported_at": format_time(&chrono::Utc::now()),
-        "user": UserView::new(&me, &state.config.admins, &state.avatars),
+        "user": state.user_views.user(&me),
         "rooms": rooms,
     });
     // The head without its closing brace, then the messages' array.

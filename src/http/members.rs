@@ -94,20 +94,14 @@ async fn act(
 async fn members_response(state: &AppState, room_id: i64) -> Result<HttpResponse, ApiError> {
     let members = state.store.members(room_id).await?;
     Ok(HttpResponse::Ok().json(Members {
-        members: members
-            .iter()
-            .map(|m| MemberView::new(m, &state.config.admins, &state.avatars))
-            .collect(),
+        members: members.iter().map(|m| state.user_views.member(m)).collect(),
     }))
 }
 
 async fn bans_response(state: &AppState, room_id: i64) -> Result<HttpResponse, ApiError> {
     let bans = state.store.bans(room_id).await?;
     Ok(HttpResponse::Ok().json(Bans {
-        bans: bans
-            .iter()
-            .map(|u| UserView::new(u, &state.config.admins, &state.avatars))
-            .collect(),
+        bans: bans.iter().map(|u| state.user_views.user(u)).collect(),
     }))
 }
 
@@ -303,11 +297,7 @@ pub async fn set_role(
     .await?;
     let member = state.store.member(found.room.id, target.id).await?;
     let member = member.ok_or(ApiError::UserNotFound)?;
-    Ok(HttpResponse::Ok().json(MemberView::new(
-        &member,
-        &state.config.admins,
-        &state.avatars,
-    )))
+    Ok(HttpResponse::Ok().json(state.user_views.member(&member)))
 }
 
 /// The users banned from a room (the owner and moderators).

@@ -87,7 +87,7 @@ pub async fn update_me(
     let user = accounts::update_profile(&state, user.id, &change)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(HttpResponse::Ok().json(UserView::new(&user, &state.config.admins, &state.avatars)))
+    Ok(HttpResponse::Ok().json(state.user_views.user(&user)))
 }
 
 /// A user, by username (any letter case).
@@ -114,7 +114,7 @@ pub async fn get_user(
         .user_by_name(&username)
         .await?
         .ok_or(ApiError::UserNotFound)?;
-    Ok(HttpResponse::Ok().json(UserView::new(&user, &state.config.admins, &state.avatars)))
+    Ok(HttpResponse::Ok().json(state.user_views.user(&user)))
 }
 
 /// The caller's password, confirming a deletion.

@@ -105,3 +105,15 @@ pub(super) enum DownloadRefused {
     )]
     RangeNotSatisfiable(ErrorBody<'static>),
 }
+/// 403 for every route under `/admin/`.
+#[derive(IntoResponses)]
+#[response(status = 403, description = "`forbidden`: not an administrator")]
+pub(super) struct NotAdministrator(ErrorBody<'static>);
+
+/// 404 for an administrator's action on an account.
+#[derive(IntoResponses)]
+#[response(
+    status = 404,
+    description = "`user_not_found`: no such user (a deleted account included)"
+)]
+pub(super) struct NoSuchAccount(ErrorBody<'static>);

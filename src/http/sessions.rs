@@ -24,7 +24,9 @@ struct SessionView {
     /// When it signed in (RFC 3339, UTC, milliseconds).
     #[schema(format = DateTime, example = "2026-11-24T18:00:00.000Z")]
     created_at: String,
-    /// When it signed in or last refreshed its tokens.
+    /// When it was last active: signed in, refreshed its tokens, made a
+    /// request or held a live connection (written at most once every
+    /// `SESSION_ACTIVITY_SECS`).
     #[schema(format = DateTime, example = "2026-11-24T18:14:00.000Z")]
     last_used_at: String,
     /// The `User-Agent` it signed in with (first 256 characters), if any.

@@ -80,7 +80,8 @@ pub trait AdminStore: Send + Sync + 'static {
         target_id: i64,
         deactivated: bool,
     ) -> StoreResult<bool>;
-    /// Up to `limit + 1` users (the extra one tells whether there is more).
+    /// Up to `limit + 1` accounts not deleted (the extra one tells whether
+    /// there is more).
     async fn admin_users(&self, query: &UserQuery) -> StoreResult<Vec<AdminUser>>;
     /// Stores the report unless `reporter_id` reported that message already:
     /// (the report, newly created).

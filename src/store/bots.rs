@@ -20,8 +20,8 @@ pub struct BotAccount {
     pub owner_id: i64,
     /// The login the token's sessions belong to.
     pub login: LoginId,
-    /// The bot or its owner was deactivated by an administrator, or the
-    /// owner's account was deleted (README, "Administration").
+    /// The bot or its owner was deactivated by an administrator, or one of
+    /// their accounts was deleted (README, "Administration").
     pub barred: bool,
 }
 
@@ -41,12 +41,12 @@ pub trait BotStore: Send + Sync + 'static {
     async fn bot_by_token(&self, token_hash: &[u8]) -> StoreResult<Option<BotAccount>>;
     /// `owner_id`'s bot `username`.
     async fn owned_bot(&self, owner_id: i64, username: &str) -> StoreResult<Option<User>>;
-    /// Replaces bot `bot_id`'s token and login (the old token stops
-    /// working with the commit).
+    /// Replaces bot `bot_id`'s token (None: keeps it) and login (the old
+    /// token stops working with the commit).
     async fn replace_bot_token(
         &self,
         bot_id: i64,
-        token_hash: &[u8],
+        token_hash: Option<&[u8]>,
         login: LoginId,
     ) -> StoreResult<()>;
 }
@@ -69,14 +69,15 @@ const SQLITE: BotQueries = BotQueries {
     bots_of: "SELECT id, username, created_at FROM users \
               WHERE owner_id = ?1 AND kind = 'bot' ORDER BY username",
     by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id, t.login_id, \
-                      (b.deactivated_at IS NOT NULL OR o.deactivated_at IS NOT NULL \
-                       OR o.deleted_at IS NOT NULL) AS barred \
+                      (b.deactivated_at IS NOT NULL OR b.deleted_at IS NOT NULL \
+                       OR o.deactivated_at IS NOT NULL OR o.deleted_at IS NOT NULL) AS barred \
                FROM bot_tokens t JOIN users b ON b.id = t.user_id \
                JOIN users o ON o.id = b.owner_id \
                WHERE t.token_hash = ?1 AND t.login_id IS NOT NULL",
     owned: "SELECT id, username, created_at FROM users \
             WHERE owner_id = ?1 AND kind = 'bot' AND username = ?2",
-    replace_token: "UPDATE bot_tokens SET token_hash = ?2, login_id = ?3 WHERE user_id = ?1",
+    replace_token: "UPDATE bot_tokens SET token_hash = COALESCE(?2, token_hash), login_id = ?3 \
+                    WHERE user_id = ?1",
 };
 
 const POSTGRES: BotQueries = BotQueries {
@@ -86,14 +87,15 @@ const POSTGRES: BotQueries = BotQueries {
     bots_of: "SELECT id, username, created_at FROM users \
               WHERE owner_id = $1 AND kind = 'bot' ORDER BY lower(username)",
     by_token: "SELECT b.id, b.username, b.created_at, o.id AS owner_id, t.login_id, \
-                      (b.deactivated_at IS NOT NULL OR o.deactivated_at IS NOT NULL \
-                       OR o.deleted_at IS NOT NULL) AS barred \
+                      (b.deactivated_at IS NOT NULL OR b.deleted_at IS NOT NULL \
+                       OR o.deactivated_at IS NOT NULL OR o.deleted_at IS NOT NULL) AS barred \
                FROM bot_tokens t JOIN users b ON b.id = t.user_id \
                JOIN users o ON o.id = b.owner_id \
                WHERE t.token_hash = $1 AND t.login_id IS NOT NULL",
     owned: "SELECT id, username, created_at FROM users \
             WHERE owner_id = $1 AND kind = 'bot' AND lower(username) = lower($2)",
-    replace_token: "UPDATE bot_tokens SET token_hash = $2, login_id = $3 WHERE user_id = $1",
+    replace_token: "UPDATE bot_tokens SET token_hash = COALESCE($2, token_hash), login_id = $3 \
+                    WHERE user_id = $1",
 };
 
 #[derive(sqlx::FromRow)]
@@ -183,7 +185,7 @@ macro_rules! impl_bots {
             async fn replace_bot_token(
                 &self,
                 bot_id: i64,
-                token_hash: &[u8],
+                token_hash: Option<&[u8]>,
                 login: LoginId,
             ) -> StoreResult<()> {
                 sqlx::query($sql.replace_token)

@@ -23,7 +23,7 @@ pub struct LoginId(pub i64);
 pub struct Login {
     pub id: LoginId,
     pub created_at: Timestamp,
-    /// The login itself or its last refresh.
+    /// The login itself, its last refresh, or its last use (`logins`).
     pub last_used_at: Timestamp,
     pub user_agent: Option<String>,
 }
@@ -82,6 +82,10 @@ pub trait LoginStore: Send + Sync + 'static {
         &self,
         token_hash: &[u8],
     ) -> StoreResult<Option<(i64, LoginId)>>;
+    /// Moves `last_used_at` of the `logins` not ended to `now` (never
+    /// back), in one transaction: the logins used since the last such
+    /// write (`logins`, coalesced).
+    async fn mark_logins_used(&self, logins: &[LoginId], now: Timestamp) -> StoreResult<()>;
 }
 
 /// One backend's SQL for [`LoginStore`].
@@ -105,6 +109,9 @@ pub(super) struct LoginQueries {
     pub ended_since: &'static str,
     /// (token_hash) → (user_id, id).
     pub login_of_token: &'static str,
+    /// (id, now): moves `last_used_at` forward if not ended, without
+    /// waiting for a lock another transaction holds on the login.
+    pub mark_used: &'static str,
 }
 
 /// Implements [`LoginStore`] for `$store` from `$sql`, timestamps stored as
@@ -231,6 +238,23 @@ macro_rules! impl_logins {
                         .fetch_optional(&self.pool)
                         .await?;
                     Ok(row.map(|(u, id)| (u, LoginId(id))))
+                }
+
+                async fn mark_logins_used(
+                    &self,
+                    logins: &[LoginId],
+                    now: Timestamp,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    for login in logins {
+                        sqlx::query($sql.mark_used)
+                            .bind(login.0)
+                            .bind(Stored::from(now))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
                 }
             }
         }

@@ -5,9 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{UserView, time};
-use crate::avatars::AvatarLinks;
-use crate::config::Administrators;
-use crate::store::{AdminUser, AuditEntry, Report, Timestamp};
+use crate::store::{AuditEntry, Report, Timestamp};
 
 /// A user as administrators see them.
 #[derive(Debug, Serialize, ToSchema)]
@@ -20,16 +18,6 @@ pub struct AdminUserView<'a> {
     pub email: Option<&'a str>,
     /// An administrator deactivated the account.
     pub deactivated: bool,
-}
-
-impl<'a> AdminUserView<'a> {
-    pub fn new(u: &'a AdminUser, admins: &Administrators, avatars: &AvatarLinks) -> Self {
-        AdminUserView {
-            user: UserView::new(&u.user, admins, avatars),
-            email: u.email.as_deref(),
-            deactivated: u.deactivated,
-        }
-    }
 }
 
 /// A report of a message.
@@ -96,7 +84,7 @@ pub struct AuditEntryView<'a> {
     pub actor: Option<&'a str>,
     /// `role_changed`, `member_removed`, `member_banned`, `member_unbanned`,
     /// `room_deleted`, `message_deleted`, `report_resolved`,
-    /// `user_deactivated` or `user_reactivated`.
+    /// `user_deactivated`, `user_reactivated` or `user_deleted`.
     #[schema(example = "member_banned")]
     pub action: &'a str,
     /// The room's name at the time; null for an action on an account.

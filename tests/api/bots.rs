@@ -7,7 +7,9 @@ use serde_json::json;
 use stomp_client::{StompClient, connect_frame};
 
 use crate::db::Backend;
-use crate::helpers::{TestApp, TestUser, on_both_backends, refused, spawn_app, status};
+use crate::helpers::{
+    TestApp, TestUser, on_both_backends, refused, spawn_app, spawn_app_with, status,
+};
 use crate::membership::{join, members, say};
 
 on_both_backends!(
@@ -22,6 +24,9 @@ on_both_backends!(
     concurrent_deletions_of_a_bot_delete_it_once,
     bot_names_follow_the_username_rules,
     concurrent_creations_of_one_name_make_one_bot,
+    a_deactivated_owners_bots_are_refused_until_reactivation,
+    a_deactivated_bot_is_refused_until_reactivation,
+    a_deleted_owners_bots_are_refused,
 );
 
 /// Creates `name` owned by `owner`: (the user object, the token).
@@ -152,17 +157,7 @@ async fn a_bot_connects_over_stomp_with_its_token_and_posts(backend: Backend) {
     assert_eq!(receipt.command, "RECEIPT", "{receipt}");
 
     // As the passcode too.
-    let passcode = stomp_client::frame(
-        "CONNECT",
-        &[
-            ("accept-version", "1.2"),
-            ("host", "localhost"),
-            ("passcode", &token),
-        ],
-        "",
-    );
-    let (_b, first) = StompClient::open_and_send(&app, passcode).await;
-    assert_eq!(first.command, "CONNECTED", "{first}");
+    assert!(passcode_connects(&app, &token).await, "as the passcode too");
 
     let history = super::stomp::history(&app, &alice.access_token, "general").await;
     assert_eq!(history.last().unwrap()["sender"], "chatbot");
@@ -493,4 +488,151 @@ async fn concurrent_creations_of_one_name_make_one_bot(backend: Backend) {
         1
     );
     assert_eq!(app.count("SELECT count(*) FROM bot_tokens").await, 1);
+}
+
+/// An app whose `ADMIN_USERS` is `root`, and root.
+async fn with_admin(backend: Backend) -> (TestApp, TestUser) {
+    let app = spawn_app_with(backend, |c| {
+        c.admins = parley::config::Administrators::parse("root");
+    })
+    .await;
+    let root = app.signup("root").await;
+    (app, root)
+}
+
+/// `root` deactivates or reactivates `username`.
+async fn set_active(app: &TestApp, root: &TestUser, username: &str, active: bool) {
+    let change = if active { "reactivate" } else { "deactivate" };
+    let path = format!("/api/v1/admin/users/{username}/{change}");
+    let r = app
+        .request(Method::POST, &path, Some(&root.access_token), None)
+        .await;
+    assert_eq!(r.status, 204, "{change} {username}: {:?}", r.body);
+}
+
+/// Whether `token` opens a STOMP session as the CONNECT frame's passcode.
+async fn passcode_connects(app: &TestApp, token: &str) -> bool {
+    let connect = stomp_client::frame(
+        "CONNECT",
+        &[
+            ("accept-version", "1.2"),
+            ("host", "localhost"),
+            ("passcode", token),
+        ],
+        "",
+    );
+    let (mut client, first) = StompClient::open_and_send(app, connect).await;
+    match first.command.as_str() {
+        "CONNECTED" => true,
+        "ERROR" => {
+            assert_eq!(
+                first.header("message").as_deref(),
+                Some("authentication failed"),
+                "{first}"
+            );
+            client.expect_closed().await;
+            false
+        }
+        other => panic!("CONNECT answered {other}: {first}"),
+    }
+}
+
+/// The bot's token (a member of `ops`) is refused over HTTP and STOMP,
+/// and its live session ended, once `username` is deactivated; it works again, the same token,
+/// once reactivated.
+async fn refused_while_deactivated(app: &TestApp, root: &TestUser, username: &str, token: &str) {
+    let r = app
+        .request(Method::POST, "/api/v1/rooms/ops/join", Some(token), None)
+        .await;
+    assert_eq!(r.status, 200, "the bot joins ops: {:?}", r.body);
+    let mut live = StompClient::connect(app, token).await;
+    set_active(app, root, username, false).await;
+    let frames = live.expect_closed_within(Duration::from_secs(2)).await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.header("message").as_deref() == Some("session revoked")),
+        "the bot's live session ends: {frames:?}"
+    );
+    let r = app.get("/api/v1/me", token).await;
+    assert_eq!((r.status.as_u16(), r.code()), (401, "unauthorized"), "HTTP");
+    let posted = app
+        .post(
+            "/api/v1/rooms/ops/messages",
+            Some(token),
+            json!({"body": "still here?"}),
+        )
+        .await;
+    assert_eq!(posted.status, 401, "nothing is posted: {:?}", posted.body);
+    assert!(!passcode_connects(app, token).await, "as a STOMP passcode");
+    assert!(
+        StompClient::try_connect(app, token).await.is_err(),
+        "as a STOMP Authorization header"
+    );
+
+    set_active(app, root, username, true).await;
+    let me = app.get("/api/v1/me", token).await;
+    assert_eq!(me.status, 200, "the same token works again: {:?}", me.body);
+    assert!(passcode_connects(app, token).await, "and as a passcode");
+    let posted = app
+        .post(
+            "/api/v1/rooms/ops/messages",
+            Some(token),
+            json!({"body": "back"}),
+        )
+        .await;
+    assert_eq!(posted.status, 201, "{:?}", posted.body);
+}
+
+async fn a_deactivated_owners_bots_are_refused_until_reactivation(backend: Backend) {
+    let (app, root) = with_admin(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "ops", false).await;
+    let (_, token) = create_bot(&app, &alice, "opsbot").await;
+    let (_, other) = create_bot(&app, &root, "rootbot").await;
+    refused_while_deactivated(&app, &root, "alice", &token).await;
+    assert_eq!(
+        app.get("/api/v1/me", &other).await.status,
+        200,
+        "another owner's bot was never affected"
+    );
+    // Read as the bot: alice's own sessions ended with her deactivation.
+    let history = super::stomp::history(&app, &token, "ops").await;
+    let bodies: Vec<_> = history
+        .iter()
+        .filter(|e| e["type"] == "message")
+        .map(|e| e["body"].clone())
+        .collect();
+    assert_eq!(bodies, [json!("back")], "only the post after reactivation");
+}
+
+async fn a_deactivated_bot_is_refused_until_reactivation(backend: Backend) {
+    let (app, root) = with_admin(backend).await;
+    let alice = app.signup("alice").await;
+    app.create_room(&alice, "ops", false).await;
+    let (_, token) = create_bot(&app, &alice, "rogue").await;
+    refused_while_deactivated(&app, &root, "rogue", &token).await;
+}
+
+async fn a_deleted_owners_bots_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let (_, token) = create_bot(&app, &alice, "orphan").await;
+    let mut live = StompClient::connect(&app, &token).await;
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/me",
+            Some(&alice.access_token),
+            Some(json!({"password": alice.password})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "alice deletes her account: {:?}", r.body);
+    live.expect_closed_within(Duration::from_secs(2)).await;
+    let r = app.get("/api/v1/me", &token).await;
+    assert_eq!((r.status.as_u16(), r.code()), (401, "unauthorized"), "HTTP");
+    assert!(
+        !passcode_connects(&app, &token).await,
+        "as a STOMP passcode"
+    );
 }

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::db::Backend;
-use crate::helpers::{TestApp, TestUser, on_both_backends, refused, spawn_app, status};
+use crate::helpers::{
+    TestApp, TestUser, on_both_backends, refused, spawn_app, spawn_app_with, status,
+};
 use crate::membership::Sse;
 use stomp_client::StompClient;
 
@@ -27,6 +29,8 @@ on_both_backends!(
     refreshing_keeps_the_session_and_marks_it_used,
     logging_out_refuses_the_sessions_access_token,
     many_sessions_signed_out_at_once_all_end,
+    a_used_session_is_marked_active_at_most_once_an_interval,
+    a_live_connection_keeps_its_session_active,
 );
 
 /// Logs `user` in again with `agent` as its User-Agent; (access, refresh).
@@ -360,4 +364,98 @@ async fn many_sessions_signed_out_at_once_all_end(backend: Backend) {
         assert_eq!(r.status, 401);
     }
     assert_eq!(sessions(&app, &alice.access_token).await.len(), 1);
+}
+
+/// An app writing sessions' "last active" time every 200 ms.
+async fn spawn_app_active(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| c.session_activity = Duration::from_millis(200)).await
+}
+
+/// Session `id`'s `last_used_at`, as `token` lists it.
+async fn last_used(app: &TestApp, token: &str, id: i64) -> String {
+    let list = sessions(app, token).await;
+    let found = list.iter().find(|s| s["id"] == id);
+    let found = found.unwrap_or_else(|| panic!("session {id} listed: {list:?}"));
+    found["last_used_at"].as_str().unwrap().to_string()
+}
+
+/// The id of `user`'s session other than the one `token` belongs to,
+/// found without using that other session.
+async fn other_session(app: &TestApp, token: &str) -> i64 {
+    let list = sessions(app, token).await;
+    let others: Vec<_> = list.iter().filter(|s| s["current"] == false).collect();
+    assert_eq!(others.len(), 1, "one other session: {list:?}");
+    others[0]["id"].as_i64().unwrap()
+}
+
+/// Waits (at most 5 s) until session `id` was last used after `since`.
+async fn moved_past(app: &TestApp, token: &str, id: i64, since: &str) -> String {
+    for _ in 0..50 {
+        let now = last_used(app, token, id).await;
+        if now.as_str() > since {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("session {id}'s last_used_at never moved past {since}");
+}
+
+async fn a_used_session_is_marked_active_at_most_once_an_interval(backend: Backend) {
+    // The default interval (a minute): many uses, and no write yet.
+    let app = spawn_app(backend).await;
+    let alice = app.signup("alice").await;
+    let id = session_id(&app, &alice.access_token).await;
+    let signed_up = last_used(&app, &alice.access_token, id).await;
+    for _ in 0..20 {
+        status(&app.get("/api/v1/me", &alice.access_token).await, 200, "me");
+    }
+    assert_eq!(
+        last_used(&app, &alice.access_token, id).await,
+        signed_up,
+        "no write per request: uses are written once a minute"
+    );
+
+    // A short interval: a use moves it, the unused session stays.
+    let app = spawn_app_active(backend).await;
+    let alice = app.signup("alice").await;
+    login_as(&app, &alice, "Other/1").await;
+    let id = session_id(&app, &alice.access_token).await;
+    let other_id = other_session(&app, &alice.access_token).await;
+    let other_before = last_used(&app, &alice.access_token, other_id).await;
+    let before = last_used(&app, &alice.access_token, id).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    status(&app.get("/api/v1/me", &alice.access_token).await, 200, "me");
+    let after = moved_past(&app, &alice.access_token, id, &before).await;
+    assert!(after > before, "{before} then {after}");
+    assert_eq!(
+        last_used(&app, &alice.access_token, other_id).await,
+        other_before,
+        "a session not used since stays as it was"
+    );
+    // Sessions are listed most recently used first.
+    let list = sessions(&app, &alice.access_token).await;
+    assert_eq!(list[0]["id"], id, "{list:?}");
+}
+
+async fn a_live_connection_keeps_its_session_active(backend: Backend) {
+    let app = spawn_app_active(backend).await;
+    let alice = app.signup("alice").await;
+    let (other, _) = login_as(&app, &alice, "Other/1").await;
+    let other_id = other_session(&app, &alice.access_token).await;
+    let first = last_used(&app, &alice.access_token, other_id).await;
+    // No request with `other`: only its live connection.
+    let stomp = StompClient::connect(&app, &other).await;
+    let second = moved_past(&app, &alice.access_token, other_id, &first).await;
+    let third = moved_past(&app, &alice.access_token, other_id, &second).await;
+    assert!(third > first, "{first}, {second}, {third}");
+    stomp.close().await;
+    // Once closed (and a write or two later) it stays.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let closed = last_used(&app, &alice.access_token, other_id).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        last_used(&app, &alice.access_token, other_id).await,
+        closed,
+        "a closed connection no longer marks its session used"
+    );
 }

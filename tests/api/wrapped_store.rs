@@ -373,6 +373,9 @@ impl LoginStore for WrappedStore {
     ) -> StoreResult<Option<(i64, LoginId)>> {
         self.inner.login_of_refresh_token(token_hash).await
     }
+    async fn mark_logins_used(&self, logins: &[LoginId], now: Timestamp) -> StoreResult<()> {
+        self.inner.mark_logins_used(logins, now).await
+    }
 }
 
 #[async_trait]
@@ -636,7 +639,7 @@ impl BotStore for WrappedStore {
     async fn replace_bot_token(
         &self,
         bot_id: i64,
-        token_hash: &[u8],
+        token_hash: Option<&[u8]>,
         login: LoginId,
     ) -> StoreResult<()> {
         self.inner

@@ -2,7 +2,8 @@
 //! administrator deactivates through one instance is cut off on every other
 //! within 2 s: its STOMP session gets ERROR `session revoked` and closes,
 //! its access token is refused everywhere, and login and refresh answer 403
-//! `account_deactivated` on any instance.
+//! `account_deactivated` on any instance. The bots it owns stop the same
+//! way, and work again once it is reactivated.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::http;
-use stomp_client::{Event, StompClient};
+use stomp_client::{Event, StompClient, connect_frame, frame};
 
 const END_WITHIN: Duration = Duration::from_secs(2);
 
@@ -43,26 +44,8 @@ async fn a_deactivated_account_is_cut_off_on_every_instance() {
     let mut stomp = StompClient::connect(b, &token).await;
     stomp.subscribe("s", "general").await;
 
-    let path = "/api/v1/admin/users/bob/deactivate";
-    let (status, body) = http::call(a, Method::POST, path, &root, None).await;
-    assert_eq!(status, 204, "{body}");
-    let start = Instant::now();
-
-    let mut frames = Vec::new();
-    loop {
-        let left = END_WITHIN.saturating_sub(start.elapsed());
-        match stomp.next_event(left).await {
-            Some(Event::Frame(f)) => frames.push(f),
-            Some(Event::Closed(_)) => break,
-            None => panic!("bob's STOMP session on B still open after {END_WITHIN:?}: {frames:?}"),
-        }
-    }
-    assert_eq!(frames.len(), 1, "{frames:?}");
-    assert_eq!(frames[0].command, "ERROR");
-    assert_eq!(
-        frames[0].header("message").as_deref(),
-        Some("session revoked")
-    );
+    set_active(a, &root, "bob", false).await;
+    revoked_within(&mut stomp, Instant::now(), "bob").await;
 
     for (port, token) in [(a, &bob), (b, &token)] {
         let (status, _) = http::call(port, Method::GET, "/api/v1/me", token, None).await;
@@ -82,10 +65,89 @@ async fn a_deactivated_account_is_cut_off_on_every_instance() {
     assert_eq!(r.status(), 403, "refresh");
 
     // Reactivated, bob logs in again; root was never affected.
-    let path = "/api/v1/admin/users/bob/reactivate";
-    let (status, body) = http::call(b, Method::POST, path, &root, None).await;
-    assert_eq!(status, 204, "{body}");
+    set_active(b, &root, "bob", true).await;
     assert_eq!(login(a, "bob").await.0, 200);
     let (status, _) = http::call(b, Method::GET, "/api/v1/me", &root, None).await;
     assert_eq!(status, 200);
+}
+
+/// `root` deactivates (or reactivates) `username` through `port`.
+async fn set_active(port: u16, root: &str, username: &str, active: bool) {
+    let change = if active { "reactivate" } else { "deactivate" };
+    let path = format!("/api/v1/admin/users/{username}/{change}");
+    let (status, body) = http::call(port, Method::POST, &path, root, None).await;
+    assert_eq!(status, 204, "{change} {username}: {body}");
+}
+
+/// `who`'s STOMP session gets ERROR `session revoked` and is closed, at
+/// most `END_WITHIN` after `start`.
+async fn revoked_within(stomp: &mut StompClient, start: Instant, who: &str) {
+    let mut frames = Vec::new();
+    loop {
+        let left = END_WITHIN.saturating_sub(start.elapsed());
+        match stomp.next_event(left).await {
+            Some(Event::Frame(f)) => frames.push(f),
+            Some(Event::Closed(_)) => break,
+            None => panic!("{who}'s STOMP session still open after {END_WITHIN:?}: {frames:?}"),
+        }
+    }
+    assert_eq!(frames.len(), 1, "{who}: {frames:?}");
+    assert_eq!(frames[0].command, "ERROR", "{who}");
+    assert_eq!(
+        frames[0].header("message").as_deref(),
+        Some("session revoked"),
+        "{who}"
+    );
+}
+
+/// The first frame answering a CONNECT with `token` as the passcode.
+async fn connect_with_passcode(port: u16, token: &str) -> (StompClient, stomp_client::Frame) {
+    let connect = frame(
+        "CONNECT",
+        &[
+            ("accept-version", "1.2"),
+            ("host", "localhost"),
+            ("passcode", token),
+        ],
+        "",
+    );
+    StompClient::open_and_send(port, connect).await
+}
+
+#[tokio::test]
+async fn a_deactivated_owners_bots_stop_on_every_instance_until_reactivated() {
+    let cluster = Cluster::start_with(2, &[("ADMIN_USERS", "root")]).await;
+    let (a, b) = (cluster.port(0), cluster.port(1));
+    let root = http::signup(a, "root").await;
+    let bob = http::signup(a, "bob").await;
+    let body = json!({"username": "bobbot"});
+    let (status, made) = http::call(a, Method::POST, "/api/v1/bots", &bob, Some(body)).await;
+    assert_eq!(status, 201, "{made}");
+    let token = made["token"].as_str().unwrap().to_string();
+    let mut live = StompClient::connect(b, &token).await;
+
+    set_active(a, &root, "bob", false).await;
+    revoked_within(&mut live, Instant::now(), "bobbot").await;
+    for port in [a, b] {
+        let (status, body) = http::call(port, Method::GET, "/api/v1/me", &token, None).await;
+        assert_eq!(status, 401, "the bot's token refused on {port}: {body}");
+        let (mut refused, first) = connect_with_passcode(port, &token).await;
+        assert_eq!(first.command, "ERROR", "as a passcode on {port}: {first}");
+        refused.expect_closed().await;
+    }
+
+    set_active(b, &root, "bob", true).await;
+    for port in [a, b] {
+        let (status, me) = http::call(port, Method::GET, "/api/v1/me", &token, None).await;
+        assert_eq!(status, 200, "the same token works again on {port}: {me}");
+        assert_eq!(me["username"], "bobbot");
+        let (_bot, first) = connect_with_passcode(port, &token).await;
+        assert_eq!(
+            first.command, "CONNECTED",
+            "as a passcode on {port}: {first}"
+        );
+    }
+    let mut header = StompClient::open(b).await;
+    header.send(connect_frame(&token)).await;
+    assert_eq!(header.expect_frame().await.command, "CONNECTED");
 }

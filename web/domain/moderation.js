@@ -139,4 +139,17 @@ export class AccountsViewModel extends EventTarget {
       return false;
     }
   }
+
+  /** Deletes `username`'s account, as their own deletion would; it leaves the list. */
+  async remove(username) {
+    try {
+      await this.app.session.request('DELETE', `/admin/users/${encodeURIComponent(username)}`);
+      this.users = this.users.filter((u) => u.username !== username);
+      this.#emit('change');
+      return true;
+    } catch (err) {
+      this.#emit('error', { text: describeError(err) });
+      return false;
+    }
+  }
 }

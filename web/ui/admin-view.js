@@ -1,7 +1,9 @@
 // The administrators' page (a dialog over the chat, opened from the header):
-// accounts with search, Deactivate and Reactivate; every room's reports with
+// accounts with search, Deactivate, Reactivate and Delete (after a
+// confirmation); every room's reports with
 // Dismiss and Delete message; the audit log, newest first.
 
+import { confirmAction } from './confirm.js';
 import { $, button, setBusy } from './dom.js';
 import { auditItems, reportItems } from './moderation-view.js';
 
@@ -88,7 +90,24 @@ export class AdminView {
             if (await accounts.setActive(u.username, u.deactivated)) this.shell.moderation.load();
             act.disabled = false;
           });
-          item.append(' ', act);
+          const remove = button('Delete', 'danger');
+          remove.setAttribute('aria-label', `Delete ${u.username}`);
+          remove.addEventListener('click', async () => {
+            const sure = await confirmAction({
+              title: `Delete ${u.username}?`,
+              text: `${u.username} is signed out everywhere, their messages are erased for everyone and they leave every room. Their name stays taken. This cannot be undone.`,
+              confirm: 'Delete account',
+            });
+            if (!sure) return;
+            remove.disabled = true;
+            ui.error.textContent = '';
+            if (await accounts.remove(u.username)) this.shell.moderation.load();
+            else remove.disabled = false;
+          });
+          const actions = document.createElement('span');
+          actions.className = 'admin-user-actions';
+          actions.append(act, remove);
+          item.append(' ', actions);
         }
         return item;
       }),

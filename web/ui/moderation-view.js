@@ -15,6 +15,7 @@ const ACTIONS = {
   report_resolved: 'resolved a report',
   user_deactivated: 'deactivated',
   user_reactivated: 'reactivated',
+  user_deleted: 'deleted the account of',
 };
 
 const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });

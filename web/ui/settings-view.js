@@ -1,6 +1,7 @@
 // The settings page: opened from "Settings" in the header, in place of the
-// chat; its sections stacked one under the other (one column on a phone),
-// each with its own heading. "Back to chat" (or Escape) returns.
+// chat (or from "Profile", at that section); its sections stacked one under
+// the other (one column on a phone), each with its own heading. "Back to
+// chat" (or Escape) returns.
 //
 // Adding a section: write a module under `ui/settings/` that exports
 //   { id, title, available?(config), create(shell) → { element, open(), close() } }
@@ -14,13 +15,14 @@ import { $ } from './dom.js';
 import { botsSection } from './settings/bots-section.js';
 import { emailSection } from './settings/email-section.js';
 import { passwordSection } from './settings/password-section.js';
+import { profileSection } from './settings/profile-section.js';
 import { sessionsSection } from './settings/sessions-section.js';
 import { twoFactorSection } from './settings/two-factor-section.js';
 
-const SECTIONS = [sessionsSection, passwordSection, emailSection, twoFactorSection, botsSection];
+const SECTIONS = [profileSection, passwordSection, sessionsSection, twoFactorSection, emailSection, botsSection];
 
 export class SettingsView {
-  /** @param {object} shell  { session, config, announcer, … } and showSettings(open) */
+  /** @param {object} shell  { session, config, announcer, profile, … } and showSettings(open, section) */
   constructor(shell) {
     this.shell = shell;
     this.ui = {
@@ -38,6 +40,7 @@ export class SettingsView {
       wrap.id = `settings-${section.id}`;
       const heading = document.createElement('h3');
       heading.id = `settings-${section.id}-title`;
+      heading.tabIndex = -1;
       heading.textContent = section.title;
       wrap.setAttribute('aria-labelledby', heading.id);
       wrap.append(heading, made.element);
@@ -45,6 +48,7 @@ export class SettingsView {
       return made;
     });
     this.ui.open.addEventListener('click', () => shell.showSettings(true));
+    $('profile-open').addEventListener('click', () => shell.showSettings(true, profileSection.id));
     this.ui.back.addEventListener('click', () => shell.showSettings(false));
     this.ui.view.addEventListener('keydown', (event) => {
       if (event.key === 'Escape') shell.showSettings(false);
@@ -61,6 +65,14 @@ export class SettingsView {
     this.ui.open.setAttribute('aria-expanded', 'true');
     this.ui.title.focus();
     for (const s of this.sections) s.open?.();
+  }
+
+  /** Brings section `id` into view, focus on its heading. */
+  show(id) {
+    const heading = document.getElementById(`settings-${id}-title`);
+    if (!heading) return;
+    heading.scrollIntoView({ block: 'start' });
+    heading.focus({ preventScroll: true });
   }
 
   close() {

@@ -29,6 +29,12 @@ const LOGIN_SQL: LoginQueries = LoginQueries {
     ended_since: "SELECT user_id, id FROM logins WHERE ended_at > $1",
     login_of_token: "SELECT l.user_id, l.id FROM refresh_tokens t \
                      JOIN logins l ON l.family = t.family WHERE t.token_hash = $1",
+    // SKIP LOCKED: a login being ended (its row locked) is skipped, so this
+    // never waits on a lock and cannot deadlock with `end_logins`.
+    mark_used: "UPDATE logins SET last_used_at = $2 \
+                WHERE id = (SELECT id FROM logins \
+                            WHERE id = $1 AND ended_at IS NULL AND last_used_at < $2 \
+                            FOR UPDATE SKIP LOCKED)",
 };
 
 impl_logins!(store: PostgresStore, time: Timestamp, sql: LOGIN_SQL);

@@ -41,7 +41,8 @@ const SQL: AdminQueries = AdminQueries {
                          kind <> 'person' AS bot, email, \
                          deactivated_at IS NOT NULL AS deactivated \
                   FROM users \
-                  WHERE ($1::text IS NULL OR lower(username) LIKE $1::text) \
+                  WHERE deleted_at IS NULL \
+                    AND ($1::text IS NULL OR lower(username) LIKE $1::text) \
                     AND ($2::int8 IS NULL OR id < $2::int8) \
                   ORDER BY id DESC LIMIT $3",
     insert_report: "INSERT INTO reports (room_id, seq, reporter_id, reason) \

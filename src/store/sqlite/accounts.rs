@@ -29,6 +29,8 @@ const LOGIN_SQL: LoginQueries = LoginQueries {
     ended_since: "SELECT user_id, id FROM logins WHERE ended_at > ?1",
     login_of_token: "SELECT l.user_id, l.id FROM refresh_tokens t \
                      JOIN logins l ON l.family = t.family WHERE t.token_hash = ?1",
+    mark_used: "UPDATE logins SET last_used_at = ?2 \
+                WHERE id = ?1 AND ended_at IS NULL AND last_used_at < ?2",
 };
 
 impl_logins!(store: SqliteStore, time: Millis, sql: LOGIN_SQL);

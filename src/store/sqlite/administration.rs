@@ -46,7 +46,8 @@ const SQL: AdminQueries = AdminQueries {
                          kind <> 'person' AS bot, email, \
                          deactivated_at IS NOT NULL AS deactivated \
                   FROM users \
-                  WHERE (?1 IS NULL OR lower(username) LIKE ?1 ESCAPE '\\') \
+                  WHERE deleted_at IS NULL \
+                    AND (?1 IS NULL OR lower(username) LIKE ?1 ESCAPE '\\') \
                     AND (?2 IS NULL OR id < ?2) \
                   ORDER BY id DESC LIMIT ?3",
     insert_report: concat!(

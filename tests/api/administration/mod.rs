@@ -1,9 +1,10 @@
 //! Administration (README, "Administration"): administrators and
-//! deactivation (`accounts.rs`), reports (`reports.rs`) and the audit log
-//! (`audit.rs`), on both stores.
+//! deactivation (`accounts.rs`), deleting accounts (`deletion.rs`),
+//! reports (`reports.rs`) and the audit log (`audit.rs`), on both stores.
 
 mod accounts;
 mod audit;
+mod deletion;
 mod reports;
 
 use reqwest::Method;

@@ -1,26 +1,36 @@
-// The Profile section: my picture (with a preview of the one chosen before it
+// Settings › Profile: my picture (with a preview of the one chosen before it
 // is sent), display name and status, "Export my data" and "Delete account"
-// (with my password, after a confirmation). It renders the ProfileViewModel;
-// the settings page shows it as a section of its own. Until the settings page
-// exists it opens as a dialog from the top bar's "Profile" button.
+// (with my password, after a confirmation). It renders the ProfileViewModel
+// (`shell.profile`) into the form of index.html's #profile-settings, which it
+// moves into the settings page. "Profile" in the header opens the settings
+// page at this section.
 
-import { describeError } from '../api.js';
-import { fillAvatar } from './avatar.js';
-import { confirmAction } from './confirm.js';
-import { $, setBusy } from './dom.js';
+import { describeError } from '../../api.js';
+import { fillAvatar } from '../avatar.js';
+import { confirmAction } from '../confirm.js';
+import { $, setBusy } from '../dom.js';
 
-export class ProfileSettings {
+export const profileSection = {
+  id: 'profile',
+  title: 'Profile',
+  /** @param {object} shell  { profile (ProfileViewModel), signedOut(text) } */
+  create(shell) {
+    const form = new ProfileForm(shell.profile, shell);
+    return { element: form.element, open: () => form.show(), close: () => form.clear() };
+  },
+};
+
+class ProfileForm {
   /**
-   * @param {import('../domain/profile.js').ProfileViewModel} vm
-   * @param {{ announcer: { say(text: string): void }, signedOut: (text: string) => void }} shell
+   * @param {import('../../domain/profile.js').ProfileViewModel} vm
+   * @param {{ signedOut: (text: string) => void }} shell
    */
   constructor(vm, shell) {
     this.vm = vm;
     this.shell = shell;
+    this.element = $('profile-settings');
+    this.element.hidden = false;
     this.ui = {
-      dialog: $('profile-dialog'),
-      open: $('profile-open'),
-      close: $('profile-close'),
       form: $('profile-form'),
       preview: $('profile-preview'),
       avatar: $('profile-avatar'),
@@ -39,18 +49,22 @@ export class ProfileSettings {
 
   /** Shows my profile as the server has it. */
   show() {
+    this.clear();
     const { ui } = this;
     const user = this.vm.user;
     ui.displayName.value = user?.display_name ?? '';
     ui.status.value = user?.status ?? '';
+    this.#preview(user);
+  }
+
+  /** Forgets what was typed or said (the page closed). */
+  clear() {
+    const { ui } = this;
     ui.avatar.value = '';
     ui.error.textContent = '';
     ui.saved.textContent = '';
     ui.deleteError.textContent = '';
     ui.deletePassword.value = '';
-    this.#preview(user);
-    if (!ui.dialog.open) ui.dialog.showModal();
-    ui.displayName.focus();
   }
 
   #preview(user, picture = null) {
@@ -62,8 +76,6 @@ export class ProfileSettings {
 
   #listen() {
     const { ui } = this;
-    ui.open.addEventListener('click', () => this.show());
-    ui.close.addEventListener('click', () => ui.dialog.close());
     ui.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.#busy(ui.form, ui.error, async () => {
@@ -113,7 +125,6 @@ export class ProfileSettings {
       await this.#busy(ui.deleteForm, ui.deleteError, async () => {
         await this.vm.deleteAccount(ui.deletePassword.value);
         ui.deletePassword.value = '';
-        ui.dialog.close();
         this.shell.signedOut('Your account is deleted.');
       }, { invalid_credentials: 'That password is not right.' });
     });
