@@ -81,6 +81,26 @@ async fn deliveries(app: &TestApp, who: &TestUser, room: &str, id: i64) -> Vec<V
     log["deliveries"].as_array().expect("a list").clone()
 }
 
+/// The delivery log once `done` holds for it (an attempt is recorded after
+/// its answer arrives, so a receiver may have an event its log does not show
+/// yet); at most 10 s, then the log as it is.
+async fn deliveries_when(
+    app: &TestApp,
+    who: &TestUser,
+    room: &str,
+    id: i64,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = deliveries(app, who, room, id).await;
+        if done(&log) || std::time::Instant::now() >= deadline {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The events of `room`'s history, as `who` reads them.
 async fn history(app: &TestApp, who: &TestUser, room: &str) -> Vec<Value> {
     let path = format!("/api/v1/rooms/{room}/messages");
@@ -425,7 +445,7 @@ async fn outgoing_webhooks_deliver_signed_events_in_seq_order(backend: Backend) 
         "webhook-timestamp is now, in seconds: {ts}"
     );
 
-    let log = deliveries(&app, &alice, "ops", id).await;
+    let log = deliveries_when(&app, &alice, "ops", id, |log| log.len() >= 4).await;
     let seqs: Vec<i64> = log.iter().map(|d| d["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, [5, 4, 3, 2], "newest first");
     assert_eq!(log[0]["status"], "delivered");
@@ -470,7 +490,10 @@ async fn retries_keep_the_order_and_the_id(backend: Backend) {
         "in order, retries of one id together: {ids:?}"
     );
     assert_eq!(receiver.max_in_flight(), 1, "one request at a time");
-    let log = deliveries(&app, &alice, "ops", id).await;
+    let log = deliveries_when(&app, &alice, "ops", id, |log| {
+        log.first().and_then(|d| d["seq"].as_i64()) == Some(3)
+    })
+    .await;
     let last = log.last().unwrap();
     assert_eq!(
         (
@@ -561,7 +584,7 @@ async fn addresses_are_checked_and_redirects_not_followed(backend: Backend) {
         elsewhere.received().is_empty(),
         "a redirect is not followed"
     );
-    let first = deliveries(&app, &alice, "ops", id).await[0].clone();
+    let first = deliveries_when(&app, &alice, "ops", id, |log| !log.is_empty()).await[0].clone();
     assert_eq!(
         (first["status"].as_str(), first["code"].as_i64()),
         (Some("failed"), Some(302))
