@@ -151,11 +151,12 @@ async fn a_sender_killed_with_sigkill_loses_no_push() {
     for i in 0..10 {
         sent.insert(post(a, &bob, &room, &format!("message {i}")).await);
     }
-    wait_until(Duration::from_secs(10), || {
-        receiver.received(&phone.path).len() >= 10
-    })
-    .await;
-    assert_eq!(receiver.received(&phone.path).len(), 10, "each tried once");
+    // Each is tried before the kill; on a slow machine the first retries
+    // (after about 1 s) may come before the last first try, and are
+    // answered 2xx: what matters is that nothing is lost after the kill.
+    let tried = || -> BTreeSet<i64> { seqs(&receiver, &phone, false).into_iter().collect() };
+    wait_until(Duration::from_secs(10), || tried() == sent).await;
+    assert_eq!(tried(), sent, "each tried before the kill");
     instances[0].sigkill();
     instances[0].wait_exit(Duration::from_secs(10)).await;
 
