@@ -14,9 +14,11 @@
 //! from the store when the instance starts and again after the relay was
 //! away (a signal may have been missed meanwhile), like `revocation.rs`.
 //!
-//! Connections wait on a [`LoginWatch`]: each end wakes them, and each
-//! checks the record for its own login (ends are rare; the check is one
-//! map lookup).
+//! Connections wait on a [`LoginWatch`]: the service keeps each live
+//! login's watches and wakes only those of a login it ends. A watch is the
+//! connection's own one-shot channel, so the connection's loop polls
+//! nothing another connection touches (no shared lock or waiter list on
+//! the delivery path).
 //!
 //! It also keeps a session's "last active" time (`last_used_at`) moving
 //! while the login is used, coalesced like the read markers: an access
@@ -30,7 +32,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use crate::broker::{DynBroker, Signal};
 use crate::store::{DynStore, StoreResult};
@@ -65,9 +67,8 @@ pub struct Logins {
     keep: Duration,
     /// Each ended login, and when this instance learnt of it.
     ended: RwLock<HashMap<LoginId, Instant>>,
-    /// Bumped after each change of `ended`: wakes the [`LoginWatch`]es.
-    changed: watch::Sender<u64>,
-    /// Which logins were used since the last write of `last_used_at`.
+    /// Which logins were used since the last write of `last_used_at`, and
+    /// the live connections' watches.
     usage: Mutex<Usage>,
 }
 
@@ -76,7 +77,15 @@ pub struct Logins {
 #[derive(Default)]
 struct Usage {
     used: BTreeSet<LoginId>,
-    live: HashMap<LoginId, usize>,
+    live: HashMap<LoginId, Vec<Live>>,
+    /// The id of the next watch.
+    next: u64,
+}
+
+/// One open [`LoginWatch`]: the service's end of its channel.
+struct Live {
+    id: u64,
+    end: oneshot::Sender<()>,
 }
 
 impl Usage {
@@ -104,7 +113,6 @@ impl Logins {
             store,
             keep: access_ttl + SKEW,
             ended: RwLock::new(HashMap::new()),
-            changed: watch::channel(0).0,
             usage: Mutex::new(Usage::default()),
         });
         tokio::spawn(write_usage(Arc::downgrade(&service), activity));
@@ -188,14 +196,25 @@ impl Logins {
     /// A watch that resolves once `login` is ended, for a connection.
     /// While it is held, the login counts as used.
     pub fn watch(self: &Arc<Self>, login: LoginId) -> LoginWatch {
+        let (end, ended) = oneshot::channel();
         let mut usage = self.usage.lock().expect("login usage lock");
-        *usage.live.entry(login).or_default() += 1;
+        let id = usage.next;
+        usage.next += 1;
+        // Registered before the record is read: an end applied meanwhile
+        // either finds the watch or is in the record.
+        usage.live.entry(login).or_default().push(Live { id, end });
         drop(usage);
-        LoginWatch {
+        let mut watch = LoginWatch {
             login,
-            changed: self.changed.subscribe(),
+            id,
+            ended,
+            done: false,
             logins: Arc::clone(self),
+        };
+        if self.refuses(login) {
+            watch.done = true;
         }
+        watch
     }
 
     /// Reads the logins ended within an access token's lifetime from the
@@ -214,7 +233,7 @@ impl Logins {
     }
 
     /// Records the logins (dropping entries older than `keep`), then wakes
-    /// the watches. Taking a signal twice changes nothing.
+    /// their watches. Taking a signal twice changes nothing.
     fn apply(&self, logins: &[LoginId]) {
         let now = Instant::now();
         {
@@ -224,7 +243,13 @@ impl Logins {
                 ended.entry(login).or_insert(now);
             }
         }
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        let mut usage = self.usage.lock().expect("login usage lock");
+        for login in logins {
+            // An ended login is no longer written as used either.
+            for live in usage.live.remove(login).unwrap_or_default() {
+                let _ = live.end.send(()); // a watch being dropped
+            }
+        }
     }
 }
 
@@ -244,7 +269,10 @@ async fn write_usage(logins: Weak<Logins>, every: Duration) {
 /// What a connection holds to learn that its login was ended.
 pub struct LoginWatch {
     login: LoginId,
-    changed: watch::Receiver<u64>,
+    id: u64,
+    ended: oneshot::Receiver<()>,
+    /// The login was found ended (then `ended` is not polled again).
+    done: bool,
     logins: Arc<Logins>,
 }
 
@@ -252,14 +280,12 @@ impl LoginWatch {
     /// Resolves once the login is ended (at once if it already is).
     /// Cancel-safe: a `select!` loop may drop it and call it again.
     pub async fn ended(&mut self) {
-        loop {
-            self.changed.borrow_and_update();
-            if self.logins.refuses(self.login) {
-                return;
+        if !self.done {
+            // An error: the service dropped the channel unsent (it is gone).
+            if (&mut self.ended).await.is_err() {
+                return std::future::pending().await;
             }
-            if self.changed.changed().await.is_err() {
-                return std::future::pending().await; // the service is gone
-            }
+            self.done = true;
         }
     }
 }
@@ -267,9 +293,9 @@ impl LoginWatch {
 impl Drop for LoginWatch {
     fn drop(&mut self) {
         let mut usage = self.logins.usage.lock().expect("login usage lock");
-        if let Some(count) = usage.live.get_mut(&self.login) {
-            *count -= 1;
-            if *count == 0 {
+        if let Some(watches) = usage.live.get_mut(&self.login) {
+            watches.retain(|w| w.id != self.id);
+            if watches.is_empty() {
                 usage.live.remove(&self.login);
             }
         }
@@ -325,6 +351,18 @@ mod tests {
             .expect("the ended login's watch resolves");
         let still = tokio::time::timeout(Duration::from_millis(50), second.ended()).await;
         assert!(still.is_err(), "the kept login goes on");
+        let mut late = logins.watch(one);
+        tokio::time::timeout(Duration::from_secs(1), late.ended())
+            .await
+            .expect("a watch of a login already ended resolves at once");
+        tokio::time::timeout(Duration::from_secs(1), first.ended())
+            .await
+            .expect("and again when asked again");
+        drop((first, late));
+        assert!(
+            !logins.usage.lock().unwrap().live.contains_key(&one),
+            "an ended login's watches are let go"
+        );
         assert!(
             !logins.end_one(ann.id + 1, two).await.unwrap(),
             "another user cannot end it"

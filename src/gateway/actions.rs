@@ -50,7 +50,9 @@ impl Connection {
             Some(Ok(Incoming::Pong)) => return Ok(()),
             Some(Ok(Incoming::Data(bytes))) => bytes,
         };
-        self.received = Instant::now();
+        if self.outbox.timed() {
+            self.received = Instant::now();
+        }
         self.decoder
             .push(&bytes)
             .map_err(|e| End::undecodable(e.to_string(), e.receipt()))?;
@@ -234,8 +236,11 @@ impl Connection {
     }
 
     async fn store(&mut self, sends: Vec<SendRequest>, then_receipt: Option<String>) -> Flow {
-        // A lone SEND (not a transaction's) may invoke a slash command.
-        if let ([send], None) = (sends.as_slice(), &then_receipt) {
+        // A lone SEND (not a transaction's) may invoke a slash command (the
+        // room's checks run first: a refused SEND invokes nothing).
+        if let ([send], None) = (sends.as_slice(), &then_receipt)
+            && crate::webhooks::commands::split(send.body.as_str()).is_some()
+        {
             let (room, _) = self
                 .room(&send.room, Purpose::Send, send.receipt.as_deref())
                 .await?;
@@ -264,8 +269,10 @@ impl Connection {
             });
         }
         let sender = self.session.user().expect(AFTER_CONNECT);
-        metrics::histogram!(crate::metrics::RECEIVE_TO_SUBMIT)
-            .record(self.received.elapsed().as_secs_f64());
+        if self.outbox.timed() {
+            metrics::histogram!(crate::metrics::RECEIVE_TO_SUBMIT)
+                .record(self.received.elapsed().as_secs_f64());
+        }
         let out = Answers {
             outbox: &mut self.outbox,
             version: self.session.version(),

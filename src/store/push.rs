@@ -125,11 +125,12 @@ macro_rules! postgres_push_insert {
               SELECT e.room_id, e.seq, e.sender_id, u.id, 2 \
               FROM e CROSS JOIN LATERAL jsonb_array_elements_text(e.mentions::jsonb) n (name) \
               JOIN users u ON lower(u.username) = lower(n.name) \
+              WHERE e.mentions <> '[]' \
               UNION ALL \
               SELECT e.room_id, e.seq, e.sender_id, f.user_id, 3 \
               FROM e JOIN thread_follows f \
                    ON f.room_id = e.room_id AND f.root_seq = e.thread_root \
-              WHERE NOT e.only_mentions \
+              WHERE e.thread_root IS NOT NULL AND NOT e.only_mentions \
               UNION ALL \
               SELECT e.room_id, e.seq, e.sender_id, ms.user_id, 4 \
               FROM e JOIN memberships ms ON ms.room_id = e.room_id AND ms.notify_level = 'all' \

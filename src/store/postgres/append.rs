@@ -183,7 +183,9 @@ impl AppendTx for PgTx {
         let attachments: Vec<&str> = rows.iter().map(|r| r.attachments.as_str()).collect();
         // One statement, one round trip: the rooms' last_seq, the rows and
         // (with `pushes`) the pushes their messages are due, read from the
-        // inserted rows (`e`). statement_timestamp(): taken after the room
+        // inserted rows (`e`); none when nobody has a push subscription (the
+        // due users are joined with theirs: one probe then skips every
+        // per-message lookup). statement_timestamp(): taken after the room
         // locks were granted. What the rows were given comes back as one row
         // of arrays (aligned: the aggregates read the rows in one pass), not
         // as a row each.
@@ -208,7 +210,8 @@ impl AppendTx for PgTx {
                            thread_root), \
                       e AS (SELECT room_id, seq, sender_id, mentions, thread_root, \
                                    false AS only_mentions FROM inserted \
-                            WHERE $16::bool AND kind = 'message'), \
+                            WHERE $16::bool AND kind = 'message' \
+                              AND EXISTS (SELECT 1 FROM push_subscriptions)), \
                       pushed AS (",
                 postgres_push_insert!(),
                 ") \

@@ -180,6 +180,10 @@ impl AppendTx for SqliteTx {
         // make a segment per message, and merging them would cost more than
         // the inserts themselves.
         let mut ids = HashMap::with_capacity(rows.len());
+        // Whether anybody has a push subscription, read by the same
+        // statement: without one no push is due, and the batch's messages
+        // are not asked one by one (a round trip each).
+        let mut subscribed = false;
         for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
@@ -194,8 +198,8 @@ impl AppendTx for SqliteTx {
                 }
                 sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             }
-            sql.push_str(" RETURNING room_id, seq, id");
-            let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
+            sql.push_str(" RETURNING room_id, seq, id, EXISTS (SELECT 1 FROM push_subscriptions)");
+            let mut query = sqlx::query_as::<_, (i64, i64, i64, bool)>(&sql);
             for row in chunk {
                 query = query
                     .bind(row.room_id)
@@ -214,11 +218,12 @@ impl AppendTx for SqliteTx {
                     .bind(created_at);
             }
             // RETURNING gives the rows in no promised order: match by key.
-            for (room_id, seq, id) in query.fetch_all(&mut **self).await? {
+            for (room_id, seq, id, any) in query.fetch_all(&mut **self).await? {
                 ids.insert((room_id, seq), id);
+                subscribed |= any;
             }
         }
-        if pushes {
+        if pushes && subscribed {
             self.queue_pushes(&due_checks(rows)).await?;
         }
         rows.iter()
