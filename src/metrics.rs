@@ -188,9 +188,8 @@ impl Drop for ConnectionGauge {
 }
 
 /// One connection in this many times its deliveries
-/// ([`COMMIT_TO_DEQUEUE`], [`DEQUEUE_TO_WRITTEN`]) and its SENDs
-/// ([`RECEIVE_TO_SUBMIT`]).
-pub const DELIVERY_SAMPLE: usize = 8;
+/// ([`COMMIT_TO_DEQUEUE`], [`DEQUEUE_TO_WRITTEN`]).
+const DELIVERY_SAMPLE: usize = 8;
 
 /// Whether a new connection is one that times its deliveries: the others
 /// read no clock on their delivery path (BENCHMARKS.md, scenario 1).

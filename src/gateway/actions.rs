@@ -50,9 +50,7 @@ impl Connection {
             Some(Ok(Incoming::Pong)) => return Ok(()),
             Some(Ok(Incoming::Data(bytes))) => bytes,
         };
-        if self.outbox.timed() {
-            self.received = Instant::now();
-        }
+        self.received = Instant::now();
         self.decoder
             .push(&bytes)
             .map_err(|e| End::undecodable(e.to_string(), e.receipt()))?;
@@ -269,10 +267,8 @@ impl Connection {
             });
         }
         let sender = self.session.user().expect(AFTER_CONNECT);
-        if self.outbox.timed() {
-            metrics::histogram!(crate::metrics::RECEIVE_TO_SUBMIT)
-                .record(self.received.elapsed().as_secs_f64());
-        }
+        metrics::histogram!(crate::metrics::RECEIVE_TO_SUBMIT)
+            .record(self.received.elapsed().as_secs_f64());
         let out = Answers {
             outbox: &mut self.outbox,
             version: self.session.version(),

@@ -58,8 +58,7 @@ pub struct Connection {
     pub(super) hold: SendRateHold,
     pub(super) timers: Timers,
     /// When the last WebSocket message with frames was read (the start of
-    /// its SENDs' latency, `parley_receive_to_submit_seconds`; timed
-    /// connections only).
+    /// its SENDs' latency, `parley_receive_to_submit_seconds`).
     pub(super) received: Instant,
 }
 

@@ -87,13 +87,6 @@ impl Outbox {
         self.bound.saturating_sub(self.frames)
     }
 
-    /// Whether this connection times its frames (one in
-    /// [`crate::metrics::DELIVERY_SAMPLE`]; the others read no clock for
-    /// the latency histograms).
-    pub fn timed(&self) -> bool {
-        self.timed
-    }
-
     pub fn has_room(&self) -> bool {
         self.room() > 0
     }

@@ -124,8 +124,7 @@ async fn metrics_parse_and_move_when_messages_flow(backend: Backend) {
 
 /// The stages of a message's way (README, "Metrics"), with how many of the
 /// test's three SENDs each must have counted at least: the delivery stages
-/// are timed on sampled connections, once per burst, and a SEND's receipt
-/// on a sampled connection (the test's ninth, its publisher).
+/// are timed on sampled connections, once per burst.
 const STAGES: &[(&str, f64)] = &[
     ("parley_receive_to_submit_seconds", 3.0),
     ("parley_commit_wait_seconds", 3.0),
@@ -141,9 +140,8 @@ async fn every_stage_of_a_message_is_timed(backend: Backend) {
     let alice = app.signup("alice").await;
     app.create_room(&alice, "general", false).await;
     let before = scrape(&app).await;
-    // One WebSocket in eight is timed (the 1st, the 9th, …): eight
-    // subscribers hold one, and the publisher is the ninth (each test runs
-    // in a process of its own).
+    // One WebSocket in eight times its deliveries: eight subscribers hold
+    // one (each test runs in a process of its own).
     let mut subs = Vec::new();
     for i in 0..8 {
         let mut sub = StompClient::connect(&app, &alice.access_token).await;
