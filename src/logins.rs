@@ -204,17 +204,13 @@ impl Logins {
         // either finds the watch or is in the record.
         usage.live.entry(login).or_default().push(Live { id, end });
         drop(usage);
-        let mut watch = LoginWatch {
+        LoginWatch {
             login,
             id,
             ended,
-            done: false,
+            done: self.refuses(login),
             logins: Arc::clone(self),
-        };
-        if self.refuses(login) {
-            watch.done = true;
         }
-        watch
     }
 
     /// Reads the logins ended within an access token's lifetime from the
