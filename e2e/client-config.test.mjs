@@ -1,7 +1,9 @@
 // End-to-end: the web client takes the server's limits from GET /api/v1/config
 // instead of restating them (web/README.md). With MAX_BODY_BYTES=16, a body
 // made only of spaces is sent and stored (the server accepts it), a longer
-// body is refused by the server and said in words, and the session goes on.
+// body is refused by the server and said in words, and the session goes on
+// (typing, whose signal is longer than 16 bytes, included: the limit is a
+// chat message's).
 //
 // Starts `PARLEY_BIN` (`cargo build --bin parley`) with SQLite; Chromium:
 // /usr/bin/chromium or CHROMIUM_BIN.
@@ -37,6 +39,12 @@ describe('the server’s limits in the web client (Chromium)', { timeout: 300_00
     assert.equal(config.json.max_body_bytes, MAX_BODY_BYTES, 'the server says its limit');
     await createRoom(carol, 'lab');
     const { page } = carol;
+    // The page opens another socket only to reconnect, as it must after an
+    // ERROR (the server closes the socket after one). Typing in the composer
+    // sends the typing signal, 17 bytes, over this server's 16: it must not
+    // end the session either.
+    const reopened = [];
+    page.on('websocket', (ws) => reopened.push(ws.url()));
 
     await composer(carol).fill('   ');
     await composer(carol).press('Enter');
@@ -51,6 +59,7 @@ describe('the server’s limits in the web client (Chromium)', { timeout: 300_00
       `Not sent: the message is too long (${long.length} bytes; this server takes at most ${MAX_BODY_BYTES}).`,
     );
     assert.equal(await page.locator('#connection-status').textContent(), 'Connected', 'no ERROR ended the session');
+    assert.deepEqual(reopened, [], 'no ERROR ended the session: the page never had to reconnect');
 
     await composer(carol).fill('short again');
     await composer(carol).press('Enter');
@@ -62,6 +71,7 @@ describe('the server’s limits in the web client (Chromium)', { timeout: 300_00
       ['   ', 'short again'],
       'the spaces were stored as written; the long body was not',
     );
+    assert.deepEqual(reopened, [], 'the session went on on the same socket');
     assert.equal(
       await page.locator('#search-input').getAttribute('minlength'),
       String(config.json.search.min_query_chars),

@@ -33,7 +33,7 @@ use super::upgrade::CLOSE_LINGER;
 use crate::connections::ConnectionSlot;
 use crate::logins::LoginWatch;
 use crate::presence::PresenceGuard;
-use crate::session::Session;
+use crate::session::{Session, max_send_body_bytes};
 use crate::state::AppState;
 use crate::stomp::Decoder;
 
@@ -78,7 +78,9 @@ async fn serve(state: Arc<AppState>, mut stream: Reader, socket: Writer, session
     let mut conn = Connection {
         decoder: Decoder::new(crate::stomp::FrameLimits {
             max_frame_bytes: limits.max_frame_bytes,
-            max_send_body_bytes: limits.max_body_bytes,
+            // A chat body over MAX_BODY_BYTES is still refused: by the
+            // session, when it is no longer than the typing signal.
+            max_send_body_bytes: max_send_body_bytes(limits.max_body_bytes),
             ..Default::default()
         }),
         session: Session::new(config, session_id),

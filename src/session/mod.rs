@@ -313,8 +313,19 @@ impl Session {
     }
 }
 
+/// The body a SEND to a room's activity takes (README, "Activity").
+pub const TYPING_SIGNAL: &str = r#"{"type":"typing"}"#;
+
+/// The decoder's bound on any SEND body: a chat message's `max_body_bytes`,
+/// but never below the typing signal, which is no chat message: with
+/// `MAX_BODY_BYTES` under its 17 bytes, a typing SEND would otherwise be
+/// refused (`body too large`) and end the session of whoever types.
+pub fn max_send_body_bytes(max_body_bytes: usize) -> usize {
+    max_body_bytes.max(TYPING_SIGNAL.len())
+}
+
 /// A SEND to a room's activity: the only body it takes is
-/// `{"type":"typing"}` (anything else breaks the session).
+/// [`TYPING_SIGNAL`] (anything else breaks the session).
 fn typing(frame: &ClientFrame, room: RoomName) -> Outcome {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]

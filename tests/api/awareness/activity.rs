@@ -22,6 +22,7 @@ on_sqlite!(
     typing_over_stomp_reaches_other_members,
     typing_is_rate_limited_per_user_and_room,
     a_bad_body_on_the_activity_breaks_the_session,
+    typing_goes_on_when_max_body_bytes_is_below_the_signal,
     typing_is_for_members_only,
     a_blocked_typist_is_not_shown_to_the_blocker,
     read_and_presence_signals_of_blocked_users_are_not_delivered,
@@ -175,6 +176,55 @@ async fn a_bad_body_on_the_activity_breaks_the_session(backend: Backend) {
     }
     let r = room(&app, &alice, "general").await;
     assert_eq!(r["last_seq"], 0, "nothing stored: {r}");
+}
+
+/// MAX_BODY_BYTES bounds chat messages, not the typing signal: set below
+/// its 17 bytes, typing still works and the session goes on, while a chat
+/// body over the limit is still refused.
+async fn typing_goes_on_when_max_body_bytes_is_below_the_signal(backend: Backend) {
+    const MAX: usize = 16;
+    let app = spawn_app_with(backend, |c| {
+        c.limits.send_rate = 0;
+        c.limits.max_body_bytes = MAX;
+    })
+    .await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bobby").await;
+    app.create_room(&alice, "general", false).await;
+    join(&app, &bob, "general").await;
+    let mut watcher = activity_client(&app, &alice, "general").await;
+    let mut typist = StompClient::connect(&app, &bob.access_token).await;
+    let signal = r#"{"type":"typing"}"#;
+    assert!(signal.len() > MAX, "the signal is longer than the limit");
+    typist
+        .send(frame(
+            "SEND",
+            &[
+                ("destination", &topic(&activity("general"))),
+                ("receipt", "t1"),
+            ],
+            signal,
+        ))
+        .await;
+    typist.expect_receipt("t1").await;
+    expect_signal(&mut watcher, "typing", "bobby").await;
+    // The session goes on: a body at the limit is stored, one over it is not.
+    typist.send_chat("general", &"x".repeat(MAX), "r1").await;
+    typist
+        .send(frame(
+            "SEND",
+            &[("destination", &topic("general")), ("receipt", "r2")],
+            "x".repeat(MAX + 1),
+        ))
+        .await;
+    let f = typist.expect_error_then_close().await;
+    assert_eq!(f.header("receipt-id").as_deref(), Some("r2"), "{f}");
+    let r = room(&app, &alice, "general").await;
+    assert_eq!(
+        r["last_seq"], 1,
+        "only the body within the limit is stored: {r}"
+    );
+    watcher.close().await;
 }
 
 async fn typing_is_for_members_only(backend: Backend) {
