@@ -141,13 +141,18 @@ async fn commit(store: &DynStore, broker: &DynBroker, requests: Vec<Request>) {
         metrics::histogram!(crate::metrics::COMMIT_TRANSACTION)
             .record(started.elapsed().as_secs_f64());
         match result {
-            Ok(mut appended) => {
-                let mut answers = Vec::with_capacity(group.len());
-                for r in group {
-                    let rest = appended.split_off(r.batch.len());
-                    let mine = std::mem::replace(&mut appended, rest);
-                    answers.push((r, Ok(mine)));
-                }
+            Ok(appended) => {
+                // Each request takes its results off the front, in one pass
+                // (splitting the rest off for each would copy it again and
+                // again: quadratic in the group's size).
+                let mut appended = appended.into_iter();
+                let answers = group
+                    .into_iter()
+                    .map(|r| {
+                        let mine = appended.by_ref().take(r.batch.len()).collect();
+                        (r, Ok(mine))
+                    })
+                    .collect();
                 finish(broker, answers);
             }
             Err(e) if group.len() > 1 && is_about_the_requests(&e) => {

@@ -10,7 +10,12 @@
 //!
 //! Everything is decided under the room locks, so concurrent edits,
 //! deletions and reactions from any instance are checked against the state
-//! that the events before them (in seq order) left.
+//! that the events before them (in seq order) left. A batch whose decisions
+//! read nothing but the rooms' `last_seq` (plain messages: no client id,
+//! reply, attachment or mention) needs no lock taken beforehand: where the
+//! backend can ([`Backend::insert_unlocked`]), its rooms' seqs are raised
+//! and its rows inserted in one autocommitted step, which holds the rooms'
+//! rows until it commits.
 
 use std::collections::{HashMap, HashSet};
 
@@ -238,6 +243,18 @@ pub(super) async fn append<B: Backend>(
     let mut room_ids: Vec<i64> = batch.iter().map(|e| e.room_id).collect();
     room_ids.sort_unstable();
     room_ids.dedup();
+    let candidates = mention_candidates(batch);
+
+    // A batch that reads nothing under the locks is stored in one step where
+    // the backend can (Postgres: one statement, not four round trips); if
+    // the database refuses it (a room that does not exist), the locked path
+    // below decides again and says why.
+    if B::INSERTS_UNLOCKED
+        && reads_nothing(batch, &candidates)
+        && let Some(appended) = append_unlocked(backend, batch, &room_ids, &candidates).await?
+    {
+        return Ok(appended);
+    }
 
     let mut tx = backend.begin_write().await?;
     // Until commit, every other writer of these rooms (from any instance)
@@ -265,7 +282,7 @@ pub(super) async fn append<B: Backend>(
             .await?
             .into_iter()
             .collect(),
-        candidates: mention_candidates(batch),
+        candidates,
         members: HashMap::new(),
         member_ids: HashMap::new(),
         moderators: HashSet::new(),
@@ -334,4 +351,55 @@ pub(super) async fn append<B: Backend>(
         backend.erased();
     }
     Ok(plan.results(batch, inserted, originals))
+}
+
+/// Whether deciding `batch` reads nothing under the room locks but the
+/// rooms' `last_seq`: plain messages (no client id, reply, attachment or
+/// mention), no edit, deletion or reaction. Its plan then has rows only:
+/// every effect and every original needs something read.
+fn reads_nothing(batch: &[NewEvent], candidates: &[Vec<String>]) -> bool {
+    client_keys(batch).is_empty()
+        && referenced(batch).is_empty()
+        && reaction_refs(batch).is_empty()
+        && attachment_ids(batch).is_empty()
+        && deleters(batch).is_empty()
+        && candidates.iter().all(Vec::is_empty)
+}
+
+/// `batch`, which [`reads_nothing`], decided against rooms taken as empty
+/// (each room's seqs relative, from 1) and stored by
+/// [`Backend::insert_unlocked`], which places them above the rooms' real
+/// `last_seq`. None if the database refused the statement (a room that
+/// does not exist): then the locked path runs and says why.
+async fn append_unlocked<B: Backend>(
+    backend: &B,
+    batch: &[NewEvent],
+    room_ids: &[i64],
+    candidates: &[Vec<String>],
+) -> StoreResult<Option<Vec<Appended>>> {
+    let empty: Vec<(i64, i64)> = room_ids.iter().map(|&room| (room, 0)).collect();
+    let known = Known {
+        candidates: candidates.to_vec(),
+        ..Known::default()
+    };
+    let mut plan = Plan::new(batch, &empty, known);
+    let mut inserted = Vec::new();
+    if !plan.rows.is_empty() {
+        // `last_seqs` of rooms taken as empty: how many rows each gets.
+        let counts = std::mem::take(&mut plan.last_seqs);
+        let (rows, before) = match backend.insert_unlocked(&counts, &plan.rows).await {
+            Ok(stored) => stored,
+            Err(StoreError::Database(sqlx::Error::Database(e))) => {
+                tracing::debug!(error = %e, "unlocked append refused; taking the room locks");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let before: HashMap<i64, i64> = before.into_iter().collect();
+        for row in &mut plan.rows {
+            row.seq += before[&row.room_id];
+        }
+        inserted = rows;
+    }
+    Ok(Some(plan.results(batch, inserted, Vec::new())))
 }

@@ -358,6 +358,24 @@ pub type DynStore = Arc<dyn Store>;
 trait Backend: Send + Sync {
     type Tx: batch::AppendTx + refresh::RefreshTx;
     async fn begin_write(&self) -> StoreResult<Self::Tx>;
+    /// Whether [`Backend::insert_unlocked`] stores batches that read
+    /// nothing under the room locks (`batch.rs`).
+    const INSERTS_UNLOCKED: bool = false;
+    /// For a batch that reads nothing under the room locks, in one
+    /// autocommitted step without a lock taken beforehand: raises each
+    /// room's `last_seq` by its count in `counts` (`(room id, n)`), inserts
+    /// `rows` (their seqs relative: 1..=n in each room) above the room's
+    /// previous `last_seq` and queues their pushes, as `insert_events` with
+    /// pushes would. Returns the rows as inserted and each room's previous
+    /// `last_seq`; stores nothing if it fails (a room that does not exist).
+    /// Called only when [`Backend::INSERTS_UNLOCKED`].
+    async fn insert_unlocked(
+        &self,
+        _counts: &[(i64, i64)],
+        _rows: &[batch::NewRow<'_>],
+    ) -> StoreResult<(Vec<batch::Inserted>, Vec<(i64, i64)>)> {
+        Err(StoreError::Unavailable)
+    }
     /// Called after a commit that erased text (a deleted message): removes
     /// copies of the old rows kept outside the tables, if the backend keeps
     /// any. It must not delay the caller.

@@ -68,7 +68,10 @@ impl SqliteStore {
             .pragma("secure_delete", "ON");
         let mut pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT);
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection to a file does not go away while idle: no ping
+            // (a round trip to the connection's worker thread) per acquire.
+            .test_before_acquire(false);
         if url.contains(":memory:") || url.contains("mode=memory") {
             // An in-memory database lives only as long as a connection to it:
             // keep exactly one, forever.

@@ -597,21 +597,25 @@ async fn an_unknown_room_fails_the_whole_batch(db: TestDb) {
         ..general.clone()
     };
 
-    let result = store
-        .append_batch(&[
-            message(&general, &alice, "lost", Some("c-1")),
-            message(&ghost, &alice, "nowhere", None),
-        ])
-        .await;
-    assert!(
-        matches!(result, Err(StoreError::RoomNotFound)),
-        "an unknown room id fails the batch, got {result:?}"
-    );
-    assert_eq!(
-        store.last_seq(general.id).await.unwrap(),
-        0,
-        "nothing was stored"
-    );
+    // Plain messages (stored without taking the room locks first, on
+    // Postgres) and a message with a client id (the locked path).
+    for client_id in [None, Some("c-1")] {
+        let result = store
+            .append_batch(&[
+                message(&general, &alice, "lost", client_id),
+                message(&ghost, &alice, "nowhere", None),
+            ])
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::RoomNotFound)),
+            "an unknown room id fails the batch ({client_id:?}), got {result:?}"
+        );
+        assert_eq!(
+            store.last_seq(general.id).await.unwrap(),
+            0,
+            "nothing was stored ({client_id:?})"
+        );
+    }
     assert_eq!(history(store, &general, latest(50)).await.events, vec![]);
     assert!(matches!(
         store.last_seq(ghost.id).await,
@@ -774,6 +778,12 @@ async fn concurrent_appends_from_two_instances_are_gapless(db: TestDb) {
     assert!(
         appended.windows(2).all(|w| w[0].id < w[1].id),
         "ids follow seq order"
+    );
+    assert!(
+        appended
+            .windows(2)
+            .all(|w| w[0].created_at <= w[1].created_at),
+        "time never runs backwards against seq"
     );
 
     let mut read = Vec::new();

@@ -4,6 +4,8 @@
 //! rows until commit.
 
 use async_trait::async_trait;
+use sqlx::postgres::{PgArguments, PgPool, Postgres};
+use sqlx::query::QueryAs;
 
 use super::administration::RECORD_AUDIT;
 use super::{PgTx, reactions_json};
@@ -17,6 +19,58 @@ use crate::store::push::postgres_push_insert;
 use crate::store::rows::{EventRow, KeyedEventRow, TargetRow, select_events, select_targets};
 use crate::store::{Event, StoreResult, ThreadSummary, Timestamp};
 
+/// The statement that inserts a batch's rows (`$1`–`$13`:
+/// [`RowColumns::bind`]) and, with `$16`, queues the pushes its messages
+/// are due, after the CTEs `$bumped` (which raise the rooms' `last_seq`,
+/// from `$14` and `$15`, and define `stamp.at`, the rows' time), each row's
+/// seq being `$seq` over the unnested rows `new` joined with `$join`,
+/// inserted in their order (ids, drawn as rows are inserted, follow it
+/// whatever order the join yields them in: a batch's rows are a
+/// connection's sends in the order it made them). The
+/// due pushes are read from the inserted rows (`e`); none when nobody has a
+/// push subscription (one probe then skips every per-message lookup). What
+/// the rows were given comes back as one row of arrays (aligned: the
+/// aggregates read the rows in one pass), then `$more`.
+macro_rules! insert_rows {
+    ($bumped:expr, $seq:expr, $join:expr) => {
+        insert_rows!($bumped, $seq, $join, "")
+    };
+    ($bumped:expr, $seq:expr, $join:expr, $more:expr) => {
+        concat!(
+            "WITH ",
+            $bumped,
+            ", inserted AS ( \
+             INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                                   target_seq, mentions, reaction_key, added, thread_root, \
+                                   attachments, created_at) \
+             SELECT new.room_id, ",
+            $seq,
+            ", new.kind, new.sender_id, new.body, new.client_id, new.reply_to, \
+                    new.target_seq, new.mentions, new.reaction_key, new.added, new.thread_root, \
+                    new.attachments, stamp.at \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
+                         $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
+                         $11::bool[], $12::int8[], $13::text[]) WITH ORDINALITY \
+                  AS new(room_id, seq, kind, sender_id, body, client_id, reply_to, \
+                         target_seq, mentions, reaction_key, added, thread_root, attachments, \
+                         place) ",
+            $join,
+            " CROSS JOIN stamp \
+             ORDER BY new.place \
+             RETURNING id, room_id, seq, created_at, kind, sender_id, mentions, thread_root), \
+                  e AS (SELECT room_id, seq, sender_id, mentions, thread_root, \
+                               false AS only_mentions FROM inserted \
+                        WHERE $16::bool AND kind = 'message' \
+                          AND EXISTS (SELECT 1 FROM push_subscriptions)), \
+                  pushed AS (",
+            postgres_push_insert!(),
+            ") \
+             SELECT array_agg(id), array_agg(room_id), array_agg(seq), min(created_at)",
+            $more,
+            " FROM inserted"
+        )
+    };
+}
 #[async_trait]
 impl AppendTx for PgTx {
     async fn lock_rooms(&mut self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
@@ -168,85 +222,24 @@ impl AppendTx for PgTx {
             return Ok(Vec::new());
         }
         let (bumped_ids, bumped_seqs): (Vec<i64>, Vec<i64>) = last_seqs.iter().copied().unzip();
-        let rooms: Vec<i64> = rows.iter().map(|r| r.room_id).collect();
-        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
-        let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
-        let bodies: Vec<&str> = rows.iter().map(|r| r.body).collect();
-        let client_ids: Vec<Option<&str>> = rows.iter().map(|r| r.client_id).collect();
-        let replies: Vec<Option<i64>> = rows.iter().map(|r| r.reply_to).collect();
-        let threads: Vec<Option<i64>> = rows.iter().map(|r| r.thread_root).collect();
-        let targets: Vec<Option<i64>> = rows.iter().map(|r| r.target).collect();
-        let mentions: Vec<&str> = rows.iter().map(|r| r.mentions.as_str()).collect();
-        let keys: Vec<Option<&str>> = rows.iter().map(|r| r.key).collect();
-        let added: Vec<Option<bool>> = rows.iter().map(|r| r.added).collect();
-        let attachments: Vec<&str> = rows.iter().map(|r| r.attachments.as_str()).collect();
         // One statement, one round trip: the rooms' last_seq, the rows and
-        // (with `pushes`) the pushes their messages are due, read from the
-        // inserted rows (`e`); none when nobody has a push subscription (the
-        // due users are joined with theirs: one probe then skips every
-        // per-message lookup). statement_timestamp(): taken after the room
-        // locks were granted. What the rows were given comes back as one row
-        // of arrays (aligned: the aggregates read the rows in one pass), not
-        // as a row each.
-        let (ids, back_rooms, back_seqs, created_at): (Vec<i64>, Vec<i64>, Vec<i64>, Timestamp) =
-            sqlx::query_as(concat!(
-                "WITH bumped AS (UPDATE rooms SET last_seq = b.last_seq \
-                                 FROM UNNEST($12::int8[], $13::int8[]) AS b(id, last_seq) \
-                                 WHERE rooms.id = b.id), \
-                      inserted AS ( \
-                 INSERT INTO messages (room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                                       target_seq, mentions, reaction_key, added, thread_root, \
-                                       attachments, created_at) \
-                 SELECT room_id, seq, kind, sender_id, body, client_id, reply_to, target_seq, \
-                        mentions, reaction_key, added, thread_root, attachments, \
-                        date_trunc('milliseconds', statement_timestamp()) \
-                 FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
-                             $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
-                             $11::bool[], $14::int8[], $15::text[]) \
-                      AS new(room_id, seq, kind, sender_id, body, client_id, reply_to, \
-                             target_seq, mentions, reaction_key, added, thread_root, attachments) \
-                 RETURNING id, room_id, seq, created_at, kind, sender_id, mentions, \
-                           thread_root), \
-                      e AS (SELECT room_id, seq, sender_id, mentions, thread_root, \
-                                   false AS only_mentions FROM inserted \
-                            WHERE $16::bool AND kind = 'message' \
-                              AND EXISTS (SELECT 1 FROM push_subscriptions)), \
-                      pushed AS (",
-                postgres_push_insert!(),
-                ") \
-                 SELECT array_agg(id), array_agg(room_id), array_agg(seq), min(created_at) \
-                 FROM inserted",
-            ))
-            .bind(&rooms)
-            .bind(&seqs)
-            .bind(&kinds)
-            .bind(&senders)
-            .bind(&bodies)
-            .bind(&client_ids)
-            .bind(&replies)
-            .bind(&targets)
-            .bind(&mentions)
-            .bind(&keys)
-            .bind(&added)
+        // (with `pushes`) the pushes they are due. statement_timestamp():
+        // taken after the room locks were granted (`lock_rooms`).
+        let inserted: InsertedArrays = RowColumns::of(rows)
+            .bind(sqlx::query_as(insert_rows!(
+                "bumped AS (UPDATE rooms SET last_seq = b.last_seq \
+                            FROM UNNEST($14::int8[], $15::int8[]) AS b(id, last_seq) \
+                            WHERE rooms.id = b.id), \
+                 stamp AS (SELECT date_trunc('milliseconds', statement_timestamp()) AS at)",
+                "new.seq",
+                ""
+            )))
             .bind(&bumped_ids)
             .bind(&bumped_seqs)
-            .bind(&threads)
-            .bind(&attachments)
             .bind(pushes)
             .fetch_one(&mut **self)
             .await?;
-        Ok(ids
-            .into_iter()
-            .zip(back_rooms)
-            .zip(back_seqs)
-            .map(|((id, room_id), seq)| Inserted {
-                room_id,
-                seq,
-                id,
-                created_at,
-            })
-            .collect())
+        Ok(inserted_rows(inserted))
     }
 
     async fn record(&mut self, entries: &[NewAuditEntry]) -> StoreResult<()> {
@@ -477,6 +470,125 @@ async fn apply_threads(tx: &mut PgTx, effects: &ThreadEffects) -> StoreResult<()
         .await?;
     }
     Ok(())
+}
+
+/// `AppendTx::insert_events` without a transaction or a lock taken
+/// beforehand, for a batch that reads nothing under the room locks
+/// (`batch.rs`): one autocommitted statement locks the rooms' rows in
+/// ascending id order (as `lock_rooms` does: two batches never wait for each
+/// other in a cycle) until it commits, so seq follows commit order as on the
+/// locked path, raises each room's `last_seq` by its count in `counts`
+/// (`(room id, n)`), inserts `rows` (seqs relative: 1..=n in each room)
+/// above the room's previous `last_seq`, stamped with one time taken once
+/// every room is locked, and queues their pushes. Returns the rows as inserted and each
+/// room's previous `last_seq`. A room that does not exist leaves its rows'
+/// seq NULL: the statement fails and stores nothing.
+pub(super) async fn insert_unlocked(
+    pool: &PgPool,
+    counts: &[(i64, i64)],
+    rows: &[NewRow<'_>],
+) -> StoreResult<(Vec<Inserted>, Vec<(i64, i64)>)> {
+    let (ids, ns): (Vec<i64>, Vec<i64>) = counts.iter().copied().unzip();
+    type Answer = (Vec<i64>, Vec<i64>, Vec<i64>, Timestamp, Vec<i64>, Vec<i64>);
+    let (inserted_ids, rooms, seqs, created_at, bumped, bases): Answer = RowColumns::of(rows)
+        .bind(sqlx::query_as(insert_rows!(
+            "locked AS (SELECT id, last_seq FROM rooms WHERE id = ANY($14) \
+                        ORDER BY id FOR NO KEY UPDATE), \
+             bumped AS (UPDATE rooms SET last_seq = l.last_seq + c.n \
+                        FROM locked l JOIN UNNEST($14::int8[], $15::int8[]) AS c(id, n) \
+                             ON c.id = l.id \
+                        WHERE rooms.id = l.id \
+                        RETURNING rooms.id, l.last_seq AS base), \
+             stamp AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS at \
+                       FROM (SELECT count(*) FROM bumped) AS every_room_locked)",
+            "b.base + new.seq",
+            "LEFT JOIN bumped b ON b.id = new.room_id",
+            ", (SELECT array_agg(id) FROM bumped), (SELECT array_agg(base) FROM bumped)"
+        )))
+        .bind(&ids)
+        .bind(&ns)
+        .bind(true)
+        .fetch_one(pool)
+        .await?;
+    Ok((
+        inserted_rows((inserted_ids, rooms, seqs, created_at)),
+        bumped.into_iter().zip(bases).collect(),
+    ))
+}
+
+/// What [`insert_rows`] answers first: ids, room ids, seqs (aligned) and
+/// the rows' one time.
+type InsertedArrays = (Vec<i64>, Vec<i64>, Vec<i64>, Timestamp);
+
+fn inserted_rows((ids, rooms, seqs, created_at): InsertedArrays) -> Vec<Inserted> {
+    ids.into_iter()
+        .zip(rooms)
+        .zip(seqs)
+        .map(|((id, room_id), seq)| Inserted {
+            room_id,
+            seq,
+            id,
+            created_at,
+        })
+        .collect()
+}
+
+/// A batch's rows as one array per column, for [`insert_rows`].
+struct RowColumns<'a> {
+    rooms: Vec<i64>,
+    seqs: Vec<i64>,
+    kinds: Vec<&'static str>,
+    senders: Vec<i64>,
+    bodies: Vec<&'a str>,
+    client_ids: Vec<Option<&'a str>>,
+    replies: Vec<Option<i64>>,
+    targets: Vec<Option<i64>>,
+    mentions: Vec<&'a str>,
+    keys: Vec<Option<&'a str>>,
+    added: Vec<Option<bool>>,
+    threads: Vec<Option<i64>>,
+    attachments: Vec<&'a str>,
+}
+
+impl<'a> RowColumns<'a> {
+    fn of(rows: &'a [NewRow<'a>]) -> Self {
+        RowColumns {
+            rooms: rows.iter().map(|r| r.room_id).collect(),
+            seqs: rows.iter().map(|r| r.seq).collect(),
+            kinds: rows.iter().map(|r| r.kind.as_str()).collect(),
+            senders: rows.iter().map(|r| r.sender_id).collect(),
+            bodies: rows.iter().map(|r| r.body).collect(),
+            client_ids: rows.iter().map(|r| r.client_id).collect(),
+            replies: rows.iter().map(|r| r.reply_to).collect(),
+            targets: rows.iter().map(|r| r.target).collect(),
+            mentions: rows.iter().map(|r| r.mentions.as_str()).collect(),
+            keys: rows.iter().map(|r| r.key).collect(),
+            added: rows.iter().map(|r| r.added).collect(),
+            threads: rows.iter().map(|r| r.thread_root).collect(),
+            attachments: rows.iter().map(|r| r.attachments.as_str()).collect(),
+        }
+    }
+
+    /// Binds `$1`–`$13`.
+    fn bind<O>(
+        self,
+        query: QueryAs<'a, Postgres, O, PgArguments>,
+    ) -> QueryAs<'a, Postgres, O, PgArguments> {
+        query
+            .bind(self.rooms)
+            .bind(self.seqs)
+            .bind(self.kinds)
+            .bind(self.senders)
+            .bind(self.bodies)
+            .bind(self.client_ids)
+            .bind(self.replies)
+            .bind(self.targets)
+            .bind(self.mentions)
+            .bind(self.keys)
+            .bind(self.added)
+            .bind(self.threads)
+            .bind(self.attachments)
+    }
 }
 
 /// Reaction refs as one array per column, for `UNNEST`.
