@@ -25,9 +25,10 @@ pub use events::{
 };
 pub use files::{FileView, ImageView};
 
-/// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z`.
+/// RFC 3339 UTC with milliseconds: `2026-11-24T18:00:01.123Z` (chrono's
+/// RFC 3339 writer: no format string parsed per call, as `format` would).
 pub fn format_time(t: &Timestamp) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn time<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -263,4 +264,17 @@ pub struct MemberView<'a> {
     /// they read further).
     #[schema(example = 0)]
     pub last_read_seq: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    #[test]
+    fn times_are_rfc3339_utc_with_milliseconds() {
+        let at = chrono::Utc.timestamp_millis_opt(1_764_007_201_003).unwrap();
+        assert_eq!(super::format_time(&at), "2025-11-24T18:00:01.003Z");
+        let whole = chrono::Utc.timestamp_millis_opt(1_764_007_201_000).unwrap();
+        assert_eq!(super::format_time(&whole), "2025-11-24T18:00:01.000Z");
+    }
 }
