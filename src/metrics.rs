@@ -4,8 +4,10 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use metrics::{KeyName, SharedString, Unit};
+use metrics::{Counter, KeyName, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::stomp::{ClientCommand, ServerCommand};
 
 pub const CONNECTIONS_OPEN: &str = "parley_connections_open";
 pub const FRAMES_IN: &str = "parley_stomp_frames_in_total";
@@ -51,6 +53,24 @@ pub fn handle() -> &'static PrometheusHandle {
         describe();
         handle
     })
+}
+
+/// `FRAMES_IN` of a client command: registered once per command, so that
+/// counting a frame is an atomic add rather than a key built, hashed and
+/// looked up in the registry (three times per durable message otherwise).
+pub fn frames_in(command: ClientCommand) -> &'static Counter {
+    static COUNTERS: [OnceLock<Counter>; ClientCommand::ALL.len()] =
+        [const { OnceLock::new() }; ClientCommand::ALL.len()];
+    COUNTERS[command as usize]
+        .get_or_init(|| metrics::counter!(FRAMES_IN, "command" => command.as_str()))
+}
+
+/// `FRAMES_OUT` of a server command, registered once ([`frames_in`]).
+pub fn frames_out(command: ServerCommand) -> &'static Counter {
+    static COUNTERS: [OnceLock<Counter>; ServerCommand::ALL.len()] =
+        [const { OnceLock::new() }; ServerCommand::ALL.len()];
+    COUNTERS[command as usize]
+        .get_or_init(|| metrics::counter!(FRAMES_OUT, "command" => command.as_str()))
 }
 
 #[derive(Clone, Copy)]

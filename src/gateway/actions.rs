@@ -83,8 +83,7 @@ impl Connection {
             else {
                 return Ok(()); // held until the bucket refills
             };
-            metrics::counter!(crate::metrics::FRAMES_IN, "command" => frame.command.as_str())
-                .increment(1);
+            crate::metrics::frames_in(frame.command).increment(1);
             let state = Arc::clone(&self.state);
             let bot = look_up_bot(&state, &frame).await;
             let slot = &mut self.slot;

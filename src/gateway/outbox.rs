@@ -138,8 +138,7 @@ impl Outbox {
     }
 
     pub fn push_frame(&mut self, frame: &ServerFrame, version: Version) {
-        metrics::counter!(crate::metrics::FRAMES_OUT, "command" => frame.command.as_str())
-            .increment(1);
+        crate::metrics::frames_out(frame.command).increment(1);
         self.push_with(|out| frame.encode_into(version, out));
     }
 

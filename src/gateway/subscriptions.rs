@@ -22,7 +22,7 @@ use tokio::sync::{Notify, mpsc};
 use super::outbox::Outbox;
 use crate::broker::{Delivery, DynBroker, Published, Recipient, Subscriber, SubscriberKey};
 use crate::session::{AckMode, SubscribeRequest};
-use crate::stomp::{SubscriptionHeader, Version};
+use crate::stomp::{ServerCommand, SubscriptionHeader, Version};
 use crate::store::{Event, Room};
 use crate::user_updates::{Listening, UserUpdates};
 use crate::viewers::Viewer;
@@ -304,5 +304,5 @@ fn release(broker: &DynBroker, registration: Registration) {
 fn write(to: &Recipient, message: &Published, outbox: &mut Outbox) {
     let ack = to.wants_ack.then_some(message.message_id_text.as_str());
     outbox.push_with(|out| message.frame.write_for(&to.header, ack, out));
-    metrics::counter!(crate::metrics::FRAMES_OUT, "command" => "MESSAGE").increment(1);
+    crate::metrics::frames_out(ServerCommand::Message).increment(1);
 }

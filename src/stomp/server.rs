@@ -22,6 +22,13 @@ pub enum ServerCommand {
 }
 
 impl ServerCommand {
+    pub const ALL: [ServerCommand; 4] = [
+        ServerCommand::Connected,
+        ServerCommand::Message,
+        ServerCommand::Receipt,
+        ServerCommand::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ServerCommand::Connected => "CONNECTED",
