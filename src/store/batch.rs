@@ -244,13 +244,14 @@ pub(super) async fn append<B: Backend>(
     room_ids.sort_unstable();
     room_ids.dedup();
     let candidates = mention_candidates(batch);
+    let reads = Reads::of(batch);
 
     // A batch that reads nothing under the locks is stored in one step where
     // the backend can (Postgres: one statement, not four round trips); if
     // the database refuses it (a room that does not exist), the locked path
     // below decides again and says why.
     if B::INSERTS_UNLOCKED
-        && reads_nothing(batch, &candidates)
+        && reads.is_nothing(&candidates)
         && let Some(appended) = append_unlocked(backend, batch, &room_ids, &candidates).await?
     {
         return Ok(appended);
@@ -267,21 +268,17 @@ pub(super) async fn append<B: Backend>(
     // Under the room locks, nothing read here can change before commit.
     let mut known = Known {
         stored: tx
-            .stored_messages(&client_keys(batch))
+            .stored_messages(&reads.client_keys)
             .await?
             .into_iter()
             .collect(),
         targets: tx
-            .targets(&referenced(batch))
+            .targets(&reads.referenced)
             .await?
             .into_iter()
             .map(|t| ((t.room_id, t.seq), t))
             .collect(),
-        reactions: tx
-            .reactions(&reaction_refs(batch))
-            .await?
-            .into_iter()
-            .collect(),
+        reactions: tx.reactions(&reads.reactions).await?.into_iter().collect(),
         candidates,
         members: HashMap::new(),
         member_ids: HashMap::new(),
@@ -293,7 +290,7 @@ pub(super) async fn append<B: Backend>(
     if !threads.is_empty() {
         known.threads = tx.threads(&threads).await?.into_iter().collect();
     }
-    let files = attachment_ids(batch);
+    let files = reads.files;
     if !files.is_empty() {
         known.files = tx
             .attachable(&files)
@@ -302,7 +299,7 @@ pub(super) async fn append<B: Backend>(
             .map(|f| (f.meta.id.clone(), f))
             .collect();
     }
-    let deleters = deleters(batch);
+    let deleters = reads.deleters;
     if !deleters.is_empty() {
         known.moderators = tx.moderators(&deleters).await?.into_iter().collect();
     }
@@ -353,20 +350,42 @@ pub(super) async fn append<B: Backend>(
     Ok(plan.results(batch, inserted, originals))
 }
 
-/// Whether deciding `batch` reads nothing under the room locks but the
-/// rooms' `last_seq`: plain messages (no client id, reply, attachment or
-/// mention), no edit, deletion or reaction. Its plan then has rows only:
-/// every effect and every original needs something read.
-fn reads_nothing(batch: &[NewEvent], candidates: &[Vec<String>]) -> bool {
-    client_keys(batch).is_empty()
-        && referenced(batch).is_empty()
-        && reaction_refs(batch).is_empty()
-        && attachment_ids(batch).is_empty()
-        && deleters(batch).is_empty()
-        && candidates.iter().all(Vec::is_empty)
+/// The keys of what deciding a batch reads under the room locks (besides
+/// the members it may mention: [`mention_candidates`]), each listed once.
+struct Reads {
+    client_keys: Vec<ClientKey>,
+    referenced: Vec<(i64, i64)>,
+    reactions: Vec<ReactionRef>,
+    files: Vec<String>,
+    deleters: Vec<(i64, i64)>,
 }
 
-/// `batch`, which [`reads_nothing`], decided against rooms taken as empty
+impl Reads {
+    fn of(batch: &[NewEvent]) -> Self {
+        Reads {
+            client_keys: client_keys(batch),
+            referenced: referenced(batch),
+            reactions: reaction_refs(batch),
+            files: attachment_ids(batch),
+            deleters: deleters(batch),
+        }
+    }
+
+    /// Whether the batch reads nothing but the rooms' `last_seq`: plain
+    /// messages (no client id, reply, attachment or mention), no edit,
+    /// deletion or reaction. Its plan then has rows only: every effect and
+    /// every original needs something read.
+    fn is_nothing(&self, candidates: &[Vec<String>]) -> bool {
+        self.client_keys.is_empty()
+            && self.referenced.is_empty()
+            && self.reactions.is_empty()
+            && self.files.is_empty()
+            && self.deleters.is_empty()
+            && candidates.iter().all(Vec::is_empty)
+    }
+}
+
+/// `batch`, which reads nothing ([`Reads::is_nothing`]), decided against rooms taken as empty
 /// (each room's seqs relative, from 1) and stored by
 /// [`Backend::insert_unlocked`], which places them above the rooms' real
 /// `last_seq`. None if the database refused the statement (a room that

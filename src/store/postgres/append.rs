@@ -480,9 +480,9 @@ async fn apply_threads(tx: &mut PgTx, effects: &ThreadEffects) -> StoreResult<()
 /// locked path, raises each room's `last_seq` by its count in `counts`
 /// (`(room id, n)`), inserts `rows` (seqs relative: 1..=n in each room)
 /// above the room's previous `last_seq`, stamped with one time taken once
-/// every room is locked, and queues their pushes. Returns the rows as inserted and each
-/// room's previous `last_seq`. A room that does not exist leaves its rows'
-/// seq NULL: the statement fails and stores nothing.
+/// every room is locked, and queues their pushes. Returns the rows as
+/// inserted and each room's previous `last_seq`. A room that does not exist
+/// leaves its rows' seq NULL: the statement fails and stores nothing.
 pub(super) async fn insert_unlocked(
     pool: &PgPool,
     counts: &[(i64, i64)],
