@@ -51,6 +51,7 @@ impl Application {
         let store = store::connect_with(
             &config.database_url,
             config.database_max_connections,
+            config.commit.workers as u32,
             &config.retention.partitions,
         )
         .await?;

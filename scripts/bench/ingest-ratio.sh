@@ -82,37 +82,8 @@ rc=0
 parley_json="$(tail -n 1 "$WORK/parley.json")"
 [[ -n "$parley_json" ]] || { echo "scenario 5 printed nothing (exit $rc)" >&2; exit 1; }
 
-# 2. The same table, empty, under another name: columns, defaults, checks
-# and identity copied, the same partitioning (one partition covering all
-# time, as every row of a run lands in the current partition), then every
-# index and trigger of `messages` re-created from its definition.
-psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" >/dev/null <<'SQL'
-DROP TABLE IF EXISTS pgb_messages;
-CREATE TABLE pgb_messages (
-    LIKE messages INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY
-) PARTITION BY RANGE (created_at);
-CREATE TABLE pgb_messages_all PARTITION OF pgb_messages
-    FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
-DO $$
-DECLARE
-    def text;
-BEGIN
-    FOR def IN
-        SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
-        WHERE i.indrelid = 'messages'::regclass
-        UNION ALL
-        SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
-        WHERE t.tgrelid = 'messages'::regclass AND NOT t.tgisinternal
-    LOOP
-        -- A partitioned index reads `ON ONLY messages`: without ONLY here,
-        -- so that the partition gets it too.
-        def := regexp_replace(def, ' ON (ONLY )?(public\.)?messages ', ' ON pgb_messages ');
-        def := regexp_replace(def, '^(CREATE (UNIQUE )?(INDEX|TRIGGER) )', '\1pgb_');
-        EXECUTE def;
-    END LOOP;
-END
-$$;
-SQL
+# 2. The same table, empty, under another name (pgb-messages.sql).
+psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$HERE/pgb-messages.sql" >/dev/null
 psql -qAt "$DATABASE_URL" -c "SELECT count(*) FROM pg_indexes WHERE tablename = 'pgb_messages'" \
     >"$WORK/indexes"
 

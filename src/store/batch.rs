@@ -257,7 +257,7 @@ pub(super) async fn append<B: Backend>(
         return Ok(appended);
     }
 
-    let mut tx = backend.begin_write().await?;
+    let mut tx = backend.begin_append().await?;
     // Until commit, every other writer of these rooms (from any instance)
     // waits here: seq follows commit order.
     let locked = tx.lock_rooms(&room_ids).await?;

@@ -57,7 +57,7 @@ pub use files::FileStore;
 pub use logins::{EndLogins, Login, LoginId, LoginStore};
 pub use mail_tokens::{CodeCheck, MailKind, MailTokenStore, NewMailToken};
 pub use membership::{Member, MembershipStore};
-pub use postgres::PostgresStore;
+pub use postgres::{APPENDS_APPLICATION_NAME, PostgresStore};
 pub use profiles::{ClosedAccount, Departure, ProfileChange, ProfileStore, SentMessage};
 pub use push::{ClaimedPush, NewPushSubscription, PushStore, PushSubscription};
 pub use read_state::{MarkerMove, ReadState, ReadStateStore};
@@ -358,6 +358,11 @@ pub type DynStore = Arc<dyn Store>;
 trait Backend: Send + Sync {
     type Tx: batch::AppendTx + refresh::RefreshTx;
     async fn begin_write(&self) -> StoreResult<Self::Tx>;
+    /// [`Backend::begin_write`] for the room log's appends (`batch.rs`),
+    /// which a backend may serve from connections of their own.
+    async fn begin_append(&self) -> StoreResult<Self::Tx> {
+        self.begin_write().await
+    }
     /// Whether [`Backend::insert_unlocked`] stores batches that read
     /// nothing under the room locks (`batch.rs`).
     const INSERTS_UNLOCKED: bool = false;
@@ -400,18 +405,21 @@ impl<DB: sqlx::Database> WriteTx for sqlx::Transaction<'static, DB> {
 /// embedded migrations and returns the store, with the room log's
 /// partitions of the default layout.
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<DynStore> {
-    connect_with(url, max_connections, &PartitionLayout::default()).await
+    connect_with(url, max_connections, 1, &PartitionLayout::default()).await
 }
 
-/// [`connect`], with the room log's partitions (Postgres) added up to
-/// `layout.ahead` from now before it answers, so appends have one to go to.
+/// [`connect`], with `appenders` of the `max_connections` set apart for the
+/// room log's appends (Postgres: one per commit worker) and the room log's
+/// partitions (Postgres) added up to `layout.ahead` from now before it
+/// answers, so appends have one to go to.
 pub async fn connect_with(
     url: &str,
     max_connections: u32,
+    appenders: u32,
     layout: &PartitionLayout,
 ) -> StoreResult<DynStore> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PostgresStore::connect(url, max_connections).await?;
+        let store = PostgresStore::connect(url, max_connections, appenders).await?;
         store.add_partitions(layout).await?;
         Ok(Arc::new(store))
     } else if url.starts_with("sqlite:") {

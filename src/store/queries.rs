@@ -136,7 +136,9 @@ macro_rules! impl_store {
                 }
 
                 fn pool_stats(&self) -> (u32, usize) {
-                    (self.pool.size(), self.pool.num_idle())
+                    self.pools().fold((0, 0), |(open, idle), pool| {
+                        (open + pool.size(), idle + pool.num_idle())
+                    })
                 }
             }
 

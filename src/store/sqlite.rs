@@ -51,6 +51,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Every pool, for `StoreHealth::pool_stats`.
+    fn pools(&self) -> impl Iterator<Item = &SqlitePool> {
+        std::iter::once(&self.pool)
+    }
+
     /// Opens (creating if missing) the database file named by `url`, with a
     /// pool of at most `max_connections`, and runs the SQLite migrations.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {

@@ -1103,3 +1103,64 @@ async fn concurrent_rotations_of_one_token_let_exactly_one_win(db: TestDb) {
         );
     }
 }
+
+/// Postgres: the room log's appends run on connections of their own
+/// (`parley-appends` in `pg_stat_activity`), at most as many as set apart
+/// for them, and with the rest of the pool never more than the pool's size
+/// in all, however many appends and reads run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_appends_have_their_own_connections_within_the_pool_size() {
+    let database = TestDatabase::new(Backend::Postgres).await;
+    let store = store::connect_with(&database.url, 4, 2, &Default::default())
+        .await
+        .expect("connect with two appenders");
+    let alice = user(&store, "alice").await;
+    let mut rooms = Vec::new();
+    for i in 0..8 {
+        rooms.push(room(&store, &format!("room-{i}"), false, &alice).await);
+    }
+
+    // 64 appends and 64 history reads at once, over the 8 rooms.
+    let mut tasks = Vec::new();
+    for i in 0..64usize {
+        let (store, room, alice) = (store.clone(), rooms[i % 8].clone(), alice.clone());
+        tasks.push(tokio::spawn(async move {
+            let batch = [message(&room, &alice, &format!("m{i}"), None)];
+            let appended = store.append_batch(&batch).await.expect("append");
+            stored(appended.into_iter().next().unwrap());
+            store
+                .history(room.id, after(0, 100))
+                .await
+                .expect("read beside the appends");
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    for room in &rooms {
+        let page = history(&store, room, after(0, 100)).await;
+        assert_eq!(
+            seqs(&page.events),
+            (1..=8).collect::<Vec<_>>(),
+            "{}",
+            room.name
+        );
+    }
+
+    let admin = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let (appends, others): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE application_name = $1), \
+                count(*) FILTER (WHERE application_name IS DISTINCT FROM $1) \
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .bind(store::APPENDS_APPLICATION_NAME)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    admin.close().await;
+    assert!(
+        (1..=2).contains(&appends),
+        "the appends ran on their own connections, at most 2: {appends}"
+    );
+    assert!(others <= 2, "the rest of the pool is 4 - 2: {others}");
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Transaction;
-use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
 use super::Timestamp;
 use super::membership::{MembershipQueries, impl_membership};
@@ -39,6 +39,44 @@ mod profiles;
 /// of hanging when the database is unreachable or the pool is exhausted.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The appends' connections' `application_name`.
+pub const APPENDS_APPLICATION_NAME: &str = "parley-appends";
+
+/// A pool of at most `size` connections, acquired as described at
+/// [`PING_WHEN_IDLE_FOR`].
+fn pool_options(size: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// The appends' pool: `size` connections (one per commit worker), opened
+/// when first needed. sqlx hands idle connections out in turn, so a pool
+/// shared with every other query sends a worker's commits to a different
+/// backend each time: one asleep for longer (slower to wake) and, for its
+/// first five runs of a statement, planning it anew (Postgres' custom
+/// plans). Here a worker keeps finding the same backend, and every
+/// statement runs on its generic plan from the first (`plan_cache_mode`):
+/// the appends' statements look rows up by key, which a generic plan does
+/// as well (BENCHMARKS.md, "Issue 29: the appends' own connections").
+/// They show in `pg_stat_activity` as [`APPENDS_APPLICATION_NAME`].
+fn appends_pool(size: u32, options: PgConnectOptions) -> PgPool {
+    pool_options(size).connect_lazy_with(
+        options
+            .application_name(APPENDS_APPLICATION_NAME)
+            .options([("plan_cache_mode", "force_generic_plan")]),
+    )
+}
+
 /// A pooled connection idle at least this long is pinged before it is
 /// handed out (one that has gone away while idle, say across a database
 /// restart, is replaced); one used more recently is handed out as it is,
@@ -48,29 +86,38 @@ const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 pub struct PostgresStore {
     pub(super) pool: PgPool,
+    /// The room log's appends (README, "Configuration":
+    /// `DATABASE_MAX_CONNECTIONS`): a connection per commit worker, taken
+    /// from the pool's size, so a worker's statements run on a backend that
+    /// is warm and has their generic plans (see [`appends_pool`]). None
+    /// when the size leaves no room for it: `pool` serves them.
+    appends: Option<PgPool>,
 }
 
 impl PostgresStore {
-    /// Connects a pool of at most `max_connections` and runs the Postgres
-    /// migrations (sqlx serialises concurrent migrators with an advisory
-    /// lock, so instances may start together).
-    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect(url)
+    /// Connects pools of at most `max_connections` in all (`appenders` of
+    /// them for the room log's appends) and runs the Postgres migrations
+    /// (sqlx serialises concurrent migrators with an advisory lock, so
+    /// instances may start together).
+    pub async fn connect(url: &str, max_connections: u32, appenders: u32) -> StoreResult<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        let appenders = appenders.min(max_connections.saturating_sub(1));
+        let pool = pool_options(max_connections - appenders)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let appends = (appenders > 0).then(|| appends_pool(appenders, options));
+        Ok(Self { pool, appends })
+    }
+
+    /// Where the room log's appends run.
+    fn appends(&self) -> &PgPool {
+        self.appends.as_ref().unwrap_or(&self.pool)
+    }
+
+    /// Every pool, for `StoreHealth::pool_stats`.
+    fn pools(&self) -> impl Iterator<Item = &PgPool> {
+        std::iter::once(&self.pool).chain(&self.appends)
     }
 
     /// `RoomLog::last_seqs` for a non-empty list: the ids as one array.
@@ -347,6 +394,10 @@ impl Backend for PostgresStore {
         Ok(self.pool.begin().await?)
     }
 
+    async fn begin_append(&self) -> StoreResult<PgTx> {
+        Ok(self.appends().begin().await?)
+    }
+
     // One round trip instead of four (BEGIN, the room locks, the INSERT,
     // COMMIT): most batches are plain messages.
     const INSERTS_UNLOCKED: bool = true;
@@ -356,7 +407,7 @@ impl Backend for PostgresStore {
         counts: &[(i64, i64)],
         rows: &[super::batch::NewRow<'_>],
     ) -> StoreResult<(Vec<super::batch::Inserted>, Vec<(i64, i64)>)> {
-        append::insert_unlocked(&self.pool, counts, rows).await
+        append::insert_unlocked(self.appends(), counts, rows).await
     }
 }
 
