@@ -67,7 +67,8 @@ fn pool_options(size: u32) -> PgPoolOptions {
 /// plans). Here a worker keeps finding the same backend, and every
 /// statement runs on its generic plan from the first (`plan_cache_mode`):
 /// the appends' statements look rows up by key, which a generic plan does
-/// as well (BENCHMARKS.md, "Issue 29: the appends' own connections").
+/// as well (BENCHMARKS.md, "Issue 29: the floor under a commit, and the appends'
+/// own connections").
 /// They show in `pg_stat_activity` as [`APPENDS_APPLICATION_NAME`].
 fn appends_pool(size: u32, options: PgConnectOptions) -> PgPool {
     pool_options(size).connect_lazy_with(
@@ -96,12 +97,13 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects pools of at most `max_connections` in all (`appenders` of
-    /// them for the room log's appends) and runs the Postgres migrations
-    /// (sqlx serialises concurrent migrators with an advisory lock, so
-    /// instances may start together).
+    /// them, at most half, for the room log's appends) and runs the
+    /// Postgres migrations (sqlx serialises concurrent migrators with an
+    /// advisory lock, so instances may start together).
     pub async fn connect(url: &str, max_connections: u32, appenders: u32) -> StoreResult<Self> {
         let options: PgConnectOptions = url.parse()?;
-        let appenders = appenders.min(max_connections.saturating_sub(1));
+        // At most half the pool: the rest serves every other query.
+        let appenders = appenders.min(max_connections / 2);
         let pool = pool_options(max_connections - appenders)
             .connect_with(options.clone())
             .await?;
